@@ -1,0 +1,891 @@
+"""The power submission rules, one function per rule group, each returning findings.
+
+Rule ids follow section 5 of the MLPerf power reference (``4.power_change`` is
+rule 4). ``0.*`` are mlpower's own: files that cannot be read, and consistency
+checks the official checker does not make. Every function is pure: it reads
+:class:`RunData` and returns findings.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+
+from analyzer.findings import Evidence, Finding, Severity, Status
+from analyzer.report import meter_identity, scenario_of
+from analyzer.rounds import ACCEPTED_ANALYZERS, Round
+from analyzer.run import MAX_EVIDENCE, RunData
+from powerlog.layout import PHASE_DIRS, RANGING, REQUIRED_FILES, TESTING
+from powerlog.ptdlog import PtdEvent, PtdEventKind
+from powerlog.session_record import SessionMessage, SessionRecord
+from powerlog.timestamps import NS_PER_MS, NS_PER_S, format_ptd_timestamp
+
+__all__ = ["RULES", "check_run", "verdict"]
+
+GO_REPLY = "Starting untimed measurement, maximum 500000 samples at 1000ms with 0 rampup samples"
+STOP_REPLY = "Stopping untimed measurement"
+NOTHING_TO_STOP_REPLY = "Error: no measurement to stop"
+KNOWN_RANGING_ERRORS = (
+    "Can't evaluate uncertainty of this sample!",
+    "Bad watts reading nan from ",
+    "Bad amps reading nan from ",
+    "Bad pf reading nan from ",
+    "Bad volts reading nan from ",
+    "Current appears to be too high for set range",
+)
+ACCEPTED_ANYWHERE_ERRORS = ("USB.",)
+SAMPLE_COVERAGE_LIMIT = 0.95  # share of the expected 1 Hz samples
+SAMPLE_GAP_LIMIT_S = 3.0
+CHANNEL_SUM_TOLERANCE_W = 0.5
+
+Check = Callable[[RunData, Round], Iterable[Finding]]
+
+
+def _rel(run: RunData, phase: str, name: str) -> str:
+    return f"{PHASE_DIRS[phase]}/{name}"
+
+
+def _ts(t_utc_ns: int) -> str:
+    return format_ptd_timestamp(t_utc_ns)
+
+
+# 1. layout and windows ---------------------------------------------------------------
+
+
+def check_files(run: RunData, round_: Round) -> Iterable[Finding]:
+    title = "Result folder holds every required file"
+    missing = run.folder.missing_files()
+    if missing:
+        yield Finding.failed(
+            "1.files",
+            title,
+            Severity.ERROR,
+            f"missing: {', '.join(missing)}",
+            *(Evidence(file=name) for name in missing),
+        )
+    else:
+        yield Finding.passed("1.files", title, f"all {len(REQUIRED_FILES)} files present")
+
+
+def check_windows(run: RunData, round_: Round) -> Iterable[Finding]:
+    title = "Each mode has power_begin < power_end"
+    for phase_name, phase in run.phases.items():
+        file = _rel(run, phase_name, "mlperf_log_detail.txt")
+        if phase.window_utc_ns is None:
+            yield Finding.failed(
+                "1.window",
+                title,
+                Severity.ERROR,
+                f"{file}: no usable power_begin/power_end, so the {phase_name} window is unknown",
+                Evidence(file=file),
+            )
+            continue
+        begin, end = phase.window_utc_ns
+        ev = Evidence(file=file, values={"power_begin": _ts(begin), "power_end": _ts(end)})
+        if begin < end:
+            yield Finding.passed("1.window", title, f"{phase_name}: {(end - begin) / NS_PER_S:.3f} s window", ev)
+        else:
+            yield Finding.failed(
+                "1.window", title, Severity.ERROR, f"{phase_name}: power_begin is not before power_end", ev
+            )
+
+
+# 2. LoadGen result -------------------------------------------------------------------
+
+
+def check_loadgen(run: RunData, round_: Round) -> Iterable[Finding]:
+    detail = run.testing.detail
+    file = _rel(run, TESTING, "mlperf_log_detail.txt")
+    if detail is None:
+        yield Finding.skipped("2.validity", "Testing run is VALID", f"{file} could not be read")
+        return
+    validity = detail.value("result_validity")
+    event = detail.event("result_validity")
+    ev = Evidence(file=file, line=event.line_number if event else None, values={"result_validity": validity})
+    if validity == "VALID":
+        yield Finding.passed("2.validity", "Testing run is VALID", "LoadGen reports the testing run VALID", ev)
+    else:
+        yield Finding.failed(
+            "2.validity", "Testing run is VALID", Severity.ERROR, f"LoadGen reports the testing run {validity!r}", ev
+        )
+    duration = detail.value("effective_min_duration_ms")
+    event = detail.event("effective_min_duration_ms")
+    ev = Evidence(
+        file=file,
+        line=event.line_number if event else None,
+        values={"effective_min_duration_ms": duration, "required_ms": round_.min_duration_ms},
+    )
+    title = f"Minimum duration is at least {round_.min_duration_ms // 1000} s"
+    if isinstance(duration, int | float) and duration >= round_.min_duration_ms:
+        yield Finding.passed("2.min_duration", title, f"effective_min_duration_ms = {duration}", ev)
+    else:
+        yield Finding.failed(
+            "2.min_duration",
+            title,
+            Severity.ERROR,
+            f"effective_min_duration_ms = {duration}, below the required {round_.min_duration_ms}",
+            ev,
+        )
+
+
+# 3. samples in the window ------------------------------------------------------------
+
+
+def check_samples(run: RunData, round_: Round) -> Iterable[Finding]:
+    for phase_name, phase in run.phases.items():
+        stats = phase.stats
+        file = _rel(run, phase_name, "spl.txt")
+        if stats is None:
+            yield Finding.skipped(
+                "3.samples",
+                "Samples with Watts > 0 inside the window",
+                f"{phase_name}: no window or no samples to check",
+            )
+            continue
+        ev = Evidence(
+            file=file,
+            values={
+                "samples_in_window": stats.samples_in_window,
+                "all_samples_in_window": stats.all_samples_in_window,
+                "window_s": stats.window_s,
+                "max_sample_gap_s": stats.max_sample_gap_s,
+            },
+        )
+        if stats.samples_in_window == 0:
+            severity = Severity.ERROR if phase_name == TESTING else Severity.WARNING
+            yield Finding.failed(
+                "3.samples",
+                "Samples with Watts > 0 inside the window",
+                severity,
+                f"{phase_name}: no sample with Watts > 0 strictly inside "
+                f"{_ts(stats.begin_utc_ns)} .. {_ts(stats.end_utc_ns)}",
+                ev,
+            )
+            continue
+        yield Finding.passed(
+            "3.samples",
+            "Samples with Watts > 0 inside the window",
+            f"{phase_name}: {stats.samples_in_window} samples in {stats.window_s:.1f} s",
+            ev,
+        )
+        expected = stats.window_s  # one sample per second
+        coverage = stats.samples_in_window / expected if expected > 0 else 0.0
+        if coverage < SAMPLE_COVERAGE_LIMIT or stats.max_sample_gap_s > SAMPLE_GAP_LIMIT_S:
+            yield Finding.failed(
+                "3.sample_rate",
+                "About one sample per second",
+                Severity.WARNING,
+                f"{phase_name}: {stats.samples_in_window} usable samples for a {stats.window_s:.1f} s window "
+                f"({100 * coverage:.1f} % of 1 Hz); longest gap {stats.max_sample_gap_s:.3f} s",
+                ev,
+            )
+        else:
+            yield Finding.passed(
+                "3.sample_rate",
+                "About one sample per second",
+                f"{phase_name}: {100 * coverage:.1f} % of 1 Hz, longest gap {stats.max_sample_gap_s:.3f} s",
+                ev,
+            )
+
+
+# 4, 5. ranging vs testing ------------------------------------------------------------
+
+
+def check_ranging_vs_testing(run: RunData, round_: Round) -> Iterable[Finding]:
+    testing, ranging = run.testing.stats, run.ranging.stats
+    title = f"Testing power is no more than {-round_.power_change_limit_pct:g} % below ranging"
+    if not (testing and ranging and testing.avg_power_w and ranging.avg_power_w):
+        yield Finding.skipped("4.power_change", title, "needs the average power of both modes")
+    else:
+        change_pct = 100.0 * (testing.avg_power_w / ranging.avg_power_w - 1.0)
+        ev = Evidence(
+            values={
+                "testing_avg_power_w": testing.avg_power_w,
+                "ranging_avg_power_w": ranging.avg_power_w,
+                "change_pct": change_pct,
+            }
+        )
+        message = f"testing {testing.avg_power_w:.2f} W vs ranging {ranging.avg_power_w:.2f} W: {change_pct:+.2f} %"
+        if change_pct > round_.power_change_limit_pct:
+            yield Finding.passed("4.power_change", title, message, ev)
+        else:
+            yield Finding.failed(
+                "4.power_change",
+                title,
+                Severity.ERROR,
+                f"{message}, beyond the {round_.power_change_limit_pct:g} % limit",
+                ev,
+            )
+    title = "Testing run is not more than 50 % shorter than ranging"
+    if not (testing and ranging and ranging.window_s > 0):
+        yield Finding.skipped("5.duration", title, "needs both LoadGen windows")
+        return
+    shorter_pct = 100.0 * (ranging.window_s - testing.window_s) / ranging.window_s
+    ev = Evidence(values={"testing_window_s": testing.window_s, "ranging_window_s": ranging.window_s})
+    message = f"testing {testing.window_s:.1f} s, ranging {ranging.window_s:.1f} s"
+    if shorter_pct > 50.0:
+        yield Finding.failed("5.duration", title, Severity.WARNING, f"{message}: {shorter_pct:.1f} % shorter", ev)
+    else:
+        yield Finding.passed("5.duration", title, message, ev)
+
+
+# 6, 7. session checkpoints and clocks ------------------------------------------------
+
+
+def _checkpoints(record: SessionRecord | None, mode: str) -> tuple[int, ...]:
+    if record is None:
+        return ()
+    return tuple(p.t_utc_ns for p in record.phases.get(mode, ()))
+
+
+def check_window_in_phase(run: RunData, round_: Round) -> Iterable[Finding]:
+    title = "LoadGen window lies inside the mode's start/stop checkpoints"
+    if run.client is None:
+        yield Finding.skipped("6.window_in_phase", title, "power/client.json could not be read")
+        return
+    for phase_name, phase in run.phases.items():
+        points = _checkpoints(run.client, phase_name)
+        if phase.window_utc_ns is None or len(points) < 3:
+            yield Finding.skipped(
+                "6.window_in_phase", title, f"{phase_name}: needs the LoadGen window and 4 checkpoints in client.json"
+            )
+            continue
+        begin, end = phase.window_utc_ns
+        started, stopping = points[1], points[2]
+        ev = Evidence(
+            file="power/client.json",
+            values={
+                "phase_started": _ts(started),
+                "power_begin": _ts(begin),
+                "power_end": _ts(end),
+                "phase_stopping": _ts(stopping),
+            },
+        )
+        if started < begin < end < stopping:
+            yield Finding.passed(
+                "6.window_in_phase",
+                title,
+                f"{phase_name}: window starts {(begin - started) / NS_PER_S:.1f} s after the phase started "
+                f"and ends {(stopping - end) / NS_PER_S:.1f} s before it stopped",
+                ev,
+            )
+        else:
+            yield Finding.failed(
+                "6.window_in_phase",
+                title,
+                Severity.ERROR,
+                f"{phase_name}: LoadGen window {_ts(begin)} .. {_ts(end)} is not inside the phase "
+                f"{_ts(started)} .. {_ts(stopping)}",
+                ev,
+            )
+
+
+def check_clocks(run: RunData, round_: Round) -> Iterable[Finding]:
+    title = f"Client and server checkpoints agree within {round_.checkpoint_tolerance_ms:g} ms"
+    if run.client is None or run.server is None:
+        yield Finding.skipped("7.checkpoints", title, "needs both power/client.json and power/server.json")
+    else:
+        worst_ms, worst_where = 0.0, ""
+        mismatch = []
+        for mode in sorted(set(run.client.phases) | set(run.server.phases)):
+            c, s = _checkpoints(run.client, mode), _checkpoints(run.server, mode)
+            if len(c) != len(s):
+                mismatch.append(f"{mode}: {len(c)} client vs {len(s)} server checkpoints")
+            for i, (a, b) in enumerate(zip(c, s, strict=False)):
+                diff_ms = abs(a - b) / NS_PER_MS
+                if diff_ms > worst_ms:
+                    worst_ms, worst_where = diff_ms, f"{mode} checkpoint {i + 1}"
+        ev = Evidence(
+            values={"max_difference_ms": worst_ms, "where": worst_where, "tolerance_ms": round_.checkpoint_tolerance_ms}
+        )
+        if mismatch or worst_ms > round_.checkpoint_tolerance_ms:
+            reason = "; ".join(mismatch) or f"{worst_where} differs by {worst_ms:.1f} ms"
+            yield Finding.failed("7.checkpoints", title, Severity.ERROR, reason, ev)
+        else:
+            yield Finding.passed("7.checkpoints", title, f"largest difference {worst_ms:.1f} ms ({worst_where})", ev)
+    title = f"NTP offset below {round_.ntp_offset_limit_ms:g} ms"
+    if not run.ntp_offsets_s:
+        yield Finding.skipped("7.ntp", title, "power/client.log records no NTP offset")
+        return
+    line, offset_s = max(run.ntp_offsets_s, key=lambda x: abs(x[1]))
+    ev = Evidence(file="power/client.log", line=line, values={"max_abs_offset_ms": abs(offset_s) * 1000})
+    if abs(offset_s) * 1000 < round_.ntp_offset_limit_ms:
+        yield Finding.passed("7.ntp", title, f"largest NTP offset {abs(offset_s) * 1000:.0f} ms", ev)
+    else:
+        yield Finding.failed("7.ntp", title, Severity.ERROR, f"NTP offset {offset_s * 1000:.0f} ms", ev)
+
+
+# 8. analyzer and PTDaemon ------------------------------------------------------------
+
+
+def check_analyzer(run: RunData, round_: Round) -> Iterable[Finding]:
+    meter = meter_identity(run)
+    if meter.identify_reply is None:
+        yield Finding.skipped("8.analyzer", "Analyzer model accepted", "no Identify reply in power/server.json")
+        yield Finding.skipped("8.ptd_version", "PTDaemon version accepted", "no Identify reply in power/server.json")
+        return
+    ev = Evidence(file="power/server.json", values={"identify": meter.identify_reply})
+    if meter.model in ACCEPTED_ANALYZERS:
+        yield Finding.passed("8.analyzer", "Analyzer model accepted", f"{meter.model} is an accepted analyzer", ev)
+    else:
+        yield Finding.failed(
+            "8.analyzer",
+            "Analyzer model accepted",
+            Severity.ERROR,
+            f"{meter.model!r} is not in the accepted list ({', '.join(ACCEPTED_ANALYZERS)})",
+            ev,
+        )
+    title = f"PTDaemon version accepted for round {round_.name}"
+    if meter.ptd_version in round_.ptd_versions:
+        yield Finding.passed("8.ptd_version", title, f"PTDaemon {meter.ptd_version}", ev)
+    else:
+        yield Finding.failed(
+            "8.ptd_version",
+            title,
+            Severity.ERROR,
+            f"PTDaemon {meter.ptd_version} is not accepted in {round_.name} "
+            f"(accepted: {', '.join(round_.ptd_versions)}); pass --round if the result is from another round",
+            ev,
+        )
+    configs = run.server.ptd_configs if run.server else ()
+    if not configs:
+        yield Finding.skipped("8.ptd_config", "PTDaemon configuration", "power/server.json has no ptd_config")
+        return
+    for config in configs:
+        ev = Evidence(
+            file="power/server.json", values={"device_type": config.device_type, "channels": list(config.channels)}
+        )
+        model_numbers = set(ACCEPTED_ANALYZERS.values())
+        if config.device_type not in model_numbers:
+            yield Finding.failed(
+                "8.ptd_config",
+                "PTDaemon configuration",
+                Severity.ERROR,
+                f"device type {config.device_type} is not an accepted analyzer",
+                ev,
+            )
+        elif config.device_type == ACCEPTED_ANALYZERS["YokogawaWT330_multichannel"] and len(config.channels) != 2:
+            yield Finding.failed(
+                "8.ptd_config",
+                "PTDaemon configuration",
+                Severity.ERROR,
+                "WT330 multichannel (device type 77) must be configured with two channels",
+                ev,
+            )
+        else:
+            yield Finding.passed(
+                "8.ptd_config",
+                "PTDaemon configuration",
+                f"device type {config.device_type}, channels {config.channels}",
+                ev,
+            )
+
+
+# 9. PTDaemon commands: Go, ranges, restore -------------------------------------------
+
+
+def _range_value(cmd: str) -> str:
+    return cmd.split(",", 2)[2] if cmd.count(",") >= 2 else ""
+
+
+def _initial_range(reply: str, auto_index: int) -> str | None:
+    """From ``Ranges,<ampAuto>,<amp>,<voltAuto>,<volt>``: the value to restore, 'Auto', or None."""
+    fields = reply.split(",")
+    try:
+        if fields[auto_index] == "0" and float(fields[auto_index + 1]) > 0:
+            return fields[auto_index + 1]
+    except (IndexError, ValueError):
+        return None
+    return "Auto"
+
+
+def _same_range(a: str, b: str) -> bool:
+    if a.lower() == "auto" or b.lower() == "auto":
+        return a.lower() == b.lower()
+    try:
+        return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=1e-6)
+    except ValueError:
+        return False
+
+
+def check_ptd_commands(run: RunData, round_: Round) -> Iterable[Finding]:
+    server = run.server
+    if server is None or not server.ptd_messages:
+        for rule in ("9.go", "9.replies", "9.ranging_ranges", "9.testing_ranges", "9.restore"):
+            yield Finding.skipped(rule, "PTDaemon commands", "power/server.json has no ptd_messages")
+        return
+    msgs = server.ptd_messages
+    session = server.session_name or ""
+    yield from _check_go(msgs, session)
+    yield from _check_replies(msgs)
+    sr = [m for m in msgs if m.cmd.startswith("SR,")]
+    gos = [i for i, m in enumerate(msgs) if m.cmd.startswith("Go,")]
+    ranging_go = gos[0] if gos else None
+    testing_go = gos[1] if len(gos) > 1 else None
+
+    def ranges_before(index: int | None, start: int = 0) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for m in msgs[start : index if index is not None else 0]:
+            if m.cmd.startswith("SR,V,"):
+                out["V"] = _range_value(m.cmd)
+            elif m.cmd.startswith("SR,A,"):
+                out["A"] = _range_value(m.cmd)
+        return out
+
+    ranging_ranges = ranges_before(ranging_go)
+    ev = Evidence(file="power/server.json", values={"ranging_ranges": ranging_ranges})
+    if all(v.lower() == "auto" for v in ranging_ranges.values()) and len(ranging_ranges) == 2:
+        yield Finding.passed(
+            "9.ranging_ranges", "Ranging runs on Auto ranges", "SR,V,Auto and SR,A,Auto before ranging", ev
+        )
+    else:
+        yield Finding.failed(
+            "9.ranging_ranges",
+            "Ranging runs on Auto ranges",
+            Severity.WARNING,
+            f"ranging ran with ranges {ranging_ranges} rather than Auto: the ranging maxima may be clipped "
+            f"or less accurate",
+            ev,
+        )
+    yield from _check_testing_ranges(run, round_, ranges_before(testing_go, (ranging_go or 0) + 1))
+    yield from _check_restore(msgs, sr)
+
+
+def _check_go(msgs: Sequence[SessionMessage], session: str) -> Iterable[Finding]:
+    title = "Go,1000,0,<session>_<mode> in both modes, with the expected reply"
+    for mode in (RANGING, TESTING):
+        expected = f"Go,1000,0,{session}_{mode}"
+        match = next((m for m in msgs if m.cmd == expected), None)
+        ev = Evidence(file="power/server.json", values={"expected_cmd": expected})
+        if match is None:
+            seen = [m.cmd for m in msgs if m.cmd.startswith("Go,")]
+            yield Finding.failed(
+                "9.go", title, Severity.ERROR, f"{mode}: no {expected!r} command (Go commands seen: {seen})", ev
+            )
+        elif match.reply != GO_REPLY:
+            yield Finding.failed(
+                "9.go", title, Severity.ERROR, f"{mode}: reply {match.reply!r}, expected {GO_REPLY!r}", ev
+            )
+        else:
+            yield Finding.passed("9.go", title, f"{mode}: {expected}", ev)
+
+
+def _check_replies(msgs: Sequence[SessionMessage]) -> Iterable[Finding]:
+    title = "PTDaemon accepted every range and stop command"
+    wrong = []
+    stops = 0
+    for m in msgs:
+        if m.cmd.startswith(("SR,A,", "SR,V,")):
+            if m.reply != f"Range {m.cmd[3]} changed":
+                wrong.append(m)
+        elif m.cmd == "Stop":
+            stops += 1
+            # the reference workflow's third Stop comes after the measurement ended
+            expected = NOTHING_TO_STOP_REPLY if stops == 3 else STOP_REPLY
+            if m.reply != expected:
+                wrong.append(m)
+    if wrong:
+        yield Finding.failed(
+            "9.replies",
+            title,
+            Severity.ERROR,
+            f"{len(wrong)} unexpected repl{'y' if len(wrong) == 1 else 'ies'}: "
+            + "; ".join(f"{m.cmd!r} -> {m.reply!r}" for m in wrong[:3]),
+            *(
+                Evidence(file="power/server.json", values={"cmd": m.cmd, "reply": m.reply})
+                for m in wrong[:MAX_EVIDENCE]
+            ),
+        )
+    else:
+        yield Finding.passed("9.replies", title, "all SR and Stop replies as expected")
+
+
+def _ranging_maxima(run: RunData) -> tuple[float, float] | None:
+    """Max volts and amps seen in ranging (over channels when the log is multichannel)."""
+    log = run.ranging.spl
+    if log is None or len(log) == 0:
+        return None
+    if log.multichannel:
+        volts = [ch.volts_v for ch in log.channels]
+        amps = [ch.amps_a for ch in log.channels]
+    else:
+        volts, amps = [log.volts_v], [log.amps_a]
+    if any(v is None for v in volts + amps):
+        return None
+    max_v = max(float(np.nanmax(v)) for v in volts)  # type: ignore[arg-type]
+    max_a = max(float(np.nanmax(a)) for a in amps)  # type: ignore[arg-type]
+    return max_v, max_a
+
+
+def _check_testing_ranges(run: RunData, round_: Round, testing_ranges: dict[str, str]) -> Iterable[Finding]:
+    title = f"Testing ranges = (max V, {round_.testing_current_factor:g} x max A) from ranging, never Auto"
+    ev_values: dict[str, object] = {"testing_ranges": testing_ranges}
+    if any(v.lower() == "auto" for v in testing_ranges.values()) or len(testing_ranges) < 2:
+        yield Finding.failed(
+            "9.testing_ranges",
+            title,
+            Severity.ERROR,
+            f"testing ranges {testing_ranges}: Auto (or unset) ranges are not allowed in testing",
+            Evidence(file="power/server.json", values=ev_values),
+        )
+        return
+    maxima = _ranging_maxima(run)
+    if maxima is None:
+        yield Finding.skipped("9.testing_ranges", title, "ranging/spl.txt has no volts/amps samples to compare with")
+        return
+    max_v, max_a = maxima
+    expected_v, expected_a = max_v, max_a * round_.testing_current_factor
+    ev_values.update(
+        {"ranging_max_v": max_v, "ranging_max_a": max_a, "expected_v": expected_v, "expected_a": expected_a}
+    )
+    ev = Evidence(file="power/server.json", values=ev_values)
+    try:
+        set_v, set_a = float(testing_ranges["V"]), float(testing_ranges["A"])
+    except ValueError:
+        yield Finding.failed(
+            "9.testing_ranges", title, Severity.ERROR, f"testing ranges {testing_ranges} are not numbers", ev
+        )
+        return
+    ok_v = math.isclose(set_v, expected_v, rel_tol=1e-3, abs_tol=1e-3)
+    ok_a = math.isclose(set_a, expected_a, rel_tol=1e-3, abs_tol=1e-3)
+    if ok_v and ok_a:
+        yield Finding.passed("9.testing_ranges", title, f"SR,V,{set_v:g} and SR,A,{set_a:g} match ranging", ev)
+    else:
+        yield Finding.failed(
+            "9.testing_ranges",
+            title,
+            Severity.ERROR,
+            f"testing set V={set_v:g}, A={set_a:g}; ranging gives V={expected_v:g}, A={expected_a:g} "
+            f"(round {round_.name} uses {round_.testing_current_factor:g} x max A)",
+            ev,
+        )
+
+
+def _check_restore(msgs: Sequence[SessionMessage], sr: Sequence[SessionMessage]) -> Iterable[Finding]:
+    title = "Initial ranges restored after testing"
+    rr = next((m for m in msgs if m.cmd == "RR"), None)
+    if rr is None:
+        yield Finding.skipped("9.restore", title, "no RR command recorded, so the initial ranges are unknown")
+        return
+    want_a, want_v = _initial_range(rr.reply, 1), _initial_range(rr.reply, 3)
+    last_a = next((_range_value(m.cmd) for m in reversed(sr) if m.cmd.startswith("SR,A,")), None)
+    last_v = next((_range_value(m.cmd) for m in reversed(sr) if m.cmd.startswith("SR,V,")), None)
+    ev = Evidence(
+        file="power/server.json",
+        values={"RR": rr.reply, "restored_v": last_v, "restored_a": last_a, "initial_v": want_v, "initial_a": want_a},
+    )
+    if want_a is None or want_v is None:
+        yield Finding.failed("9.restore", title, Severity.ERROR, f"cannot read initial ranges from {rr.reply!r}", ev)
+    elif last_a is not None and last_v is not None and _same_range(last_a, want_a) and _same_range(last_v, want_v):
+        yield Finding.passed("9.restore", title, f"restored V={want_v}, A={want_a}", ev)
+    else:
+        yield Finding.failed(
+            "9.restore",
+            title,
+            Severity.ERROR,
+            f"last range commands set V={last_v}, A={last_a}; the initial ranges were V={want_v}, A={want_a}",
+            ev,
+        )
+
+
+# 10, 11. PTDaemon log ----------------------------------------------------------------
+
+
+def _event_ev(e: PtdEvent) -> Evidence:
+    return Evidence(
+        file="power/ptd_logs.txt", line=e.line_number, values={"time": _ts(e.t_utc_ns), "message": e.message}
+    )
+
+
+def check_uncertainty(run: RunData, round_: Round) -> Iterable[Finding]:
+    log = run.ptd_log
+    title = "Uncertainty checking activated before ranging"
+    if log is None:
+        yield Finding.skipped("10.activated", title, "power/ptd_logs.txt could not be read")
+        yield Finding.skipped("10.testing_uncertainty", "Testing samples within 1 % uncertainty", "no ptd_logs.txt")
+        return
+    activated = log.of_kind(PtdEventKind.UNCERTAINTY_ACTIVATED)
+    span = log.phase_span_ns(RANGING)
+    if not activated:
+        yield Finding.failed(
+            "10.activated", title, Severity.ERROR, "no 'Uncertainty checking for ... is activated' line"
+        )
+    elif span is not None and activated[0].t_utc_ns >= span[0]:
+        yield Finding.failed(
+            "10.activated",
+            title,
+            Severity.ERROR,
+            "uncertainty checking was activated after ranging started",
+            _event_ev(activated[0]),
+        )
+    else:
+        yield Finding.passed("10.activated", title, activated[0].message, _event_ev(activated[0]))
+
+    limit = round_.uncertainty_limit_pct
+    title = f"No testing sample above {limit:g} % uncertainty"
+    window = run.testing.window_utc_ns
+    high = [
+        e
+        for e in log.in_phase(TESTING)
+        if e.kind is PtdEventKind.WARNING and e.uncertainty_percent is not None and "above" in e.message
+    ]
+    if window is None:
+        inside, outside = [], high
+    else:
+        inside = [e for e in high if window[0] < e.t_utc_ns < window[1]]
+        outside = [e for e in high if not window[0] < e.t_utc_ns < window[1]]
+    if inside:
+        worst = max(e.uncertainty_percent or 0.0 for e in inside)
+        yield Finding.failed(
+            "10.testing_uncertainty",
+            title,
+            Severity.ERROR,
+            f"{len(inside)} sample(s) inside the testing window above the {limit:g} % limit (worst {worst:.2f} %): "
+            f"the current range is probably too large for the load",
+            *(_event_ev(e) for e in inside[:MAX_EVIDENCE]),
+        )
+    if outside:
+        yield Finding.failed(
+            "10.testing_uncertainty",
+            title,
+            Severity.WARNING,
+            f"{len(outside)} testing sample(s) outside the LoadGen window above the {limit:g} % limit "
+            f"(not part of the result)",
+            *(_event_ev(e) for e in outside[:MAX_EVIDENCE]),
+        )
+    if not inside and not outside:
+        yield Finding.passed("10.testing_uncertainty", title, "no uncertainty warning during testing")
+
+
+def check_ptd_errors(run: RunData, round_: Round) -> Iterable[Finding]:
+    log = run.ptd_log
+    title = "No PTDaemon errors outside ranging"
+    if log is None:
+        yield Finding.skipped("11.errors", title, "power/ptd_logs.txt could not be read")
+        return
+    errors = log.of_kind(PtdEventKind.ERROR)
+    blocking, accepted, ranging_known, ranging_other = [], [], [], []
+    for e in errors:
+        text = e.message.removeprefix("ERROR:").strip()
+        if text in ACCEPTED_ANYWHERE_ERRORS:
+            accepted.append(e)
+        elif e.phase == RANGING:
+            (ranging_known if text.startswith(KNOWN_RANGING_ERRORS) else ranging_other).append(e)
+        else:
+            blocking.append(e)
+    if blocking:
+        yield Finding.failed(
+            "11.errors",
+            title,
+            Severity.ERROR,
+            f"{len(blocking)} ERROR line(s) outside ranging, first: {blocking[0].message!r} ({blocking[0].phase})",
+            *(_event_ev(e) for e in blocking[:MAX_EVIDENCE]),
+        )
+    else:
+        yield Finding.passed("11.errors", title, "no ERROR line outside the ranging phase")
+    if accepted:
+        yield Finding.failed(
+            "11.errors",
+            "Accepted PTDaemon errors",
+            Severity.WARNING,
+            f"{len(accepted)} accepted error line(s) ({accepted[0].message!r}): accepted, but worth an audit",
+            *(_event_ev(e) for e in accepted[:MAX_EVIDENCE]),
+        )
+    if ranging_other:
+        yield Finding.failed(
+            "11.errors",
+            "Unusual errors during ranging",
+            Severity.WARNING,
+            f"{len(ranging_other)} ERROR line(s) during ranging that are not the usual ones, first: "
+            f"{ranging_other[0].message!r}",
+            *(_event_ev(e) for e in ranging_other[:MAX_EVIDENCE]),
+        )
+    if ranging_known:
+        counts: dict[str, int] = {}
+        for e in ranging_known:
+            key = re.sub(r" from \S+$", "", e.message.removeprefix("ERROR:").strip())
+            counts[key] = counts.get(key, 0) + 1
+        yield Finding.passed(
+            "11.errors",
+            "Known ranging errors (accepted)",
+            f"{len(ranging_known)} known error line(s) during ranging, accepted by the rules",
+            Evidence(file="power/ptd_logs.txt", values={"counts": counts}),
+        )
+
+
+# 12, 13. session records -------------------------------------------------------------
+
+
+def check_session(run: RunData, round_: Round) -> Iterable[Finding]:
+    c, s = run.client, run.server
+    if c is None or s is None:
+        for rule in ("12.uuid", "12.session_name", "12.messages", "12.results", "12.sources", "13.debug"):
+            yield Finding.skipped(rule, "Session records", "needs both power/client.json and power/server.json")
+        return
+    ev = Evidence(values={"client": [c.uuid_client, c.uuid_server], "server": [s.uuid_client, s.uuid_server]})
+    if c.uuid_client and c.uuid_server and (c.uuid_client, c.uuid_server) == (s.uuid_client, s.uuid_server):
+        yield Finding.passed("12.uuid", "Client and server agree on the session uuids", "uuids match", ev)
+    else:
+        yield Finding.failed(
+            "12.uuid", "Client and server agree on the session uuids", Severity.ERROR, "uuids differ or are missing", ev
+        )
+    ev = Evidence(values={"client": c.session_name, "server": s.session_name})
+    if c.session_name and c.session_name == s.session_name:
+        yield Finding.passed("12.session_name", "Session names agree", c.session_name, ev)
+    else:
+        yield Finding.failed(
+            "12.session_name", "Session names agree", Severity.ERROR, "session names differ or are missing", ev
+        )
+    yield from _check_messages(c, s)
+    yield from _check_results(run, c, s)
+    yield Finding.skipped(
+        "12.sources",
+        "Workflow source checksums",
+        "the reference workflow's sha1 list of its own sources is not shipped with mlpower, so the "
+        "recorded source checksums cannot be verified here; this rule applies only to that workflow",
+        Evidence(values={"client_sources": len(c.sources), "server_sources": len(s.sources)}),
+    )
+    if s.debug:
+        yield Finding.failed(
+            "13.debug", "Server not in debug mode", Severity.ERROR, "server.json says debug mode was on"
+        )
+    else:
+        yield Finding.passed("13.debug", "Server not in debug mode", "no debug flag in server.json")
+
+
+def _check_messages(c: SessionRecord, s: SessionRecord) -> Iterable[Finding]:
+    title = "Client and server message lists agree"
+    problems = []
+    if len(c.messages) != len(s.messages):
+        problems.append(f"{len(c.messages)} client vs {len(s.messages)} server messages")
+    for i, (a, b) in enumerate(zip(c.messages, s.messages, strict=False)):
+        if a.cmd != b.cmd:
+            problems.append(f"message {i + 1}: client {a.cmd!r}, server {b.cmd!r}")
+        elif a.cmd != "time" and a.reply != b.reply:
+            problems.append(f"message {i + 1} ({a.cmd!r}): client reply {a.reply!r}, server {b.reply!r}")
+    if problems:
+        yield Finding.failed(
+            "12.messages",
+            title,
+            Severity.ERROR,
+            "; ".join(problems[:3]),
+            Evidence(values={"differences": problems[:MAX_EVIDENCE]}),
+        )
+    else:
+        yield Finding.passed("12.messages", title, f"{len(c.messages)} messages match")
+
+
+def _check_results(run: RunData, c: SessionRecord, s: SessionRecord) -> Iterable[Finding]:
+    title = "Recorded sha1 of every result file matches the file"
+    recorded = {**c.results, **s.results}
+    disagree = [k for k in c.results if k in s.results and c.results[k] != s.results[k]]
+    if not run.file_sha1:
+        yield Finding.skipped("12.results", title, "file hashes were not computed")
+        return
+    required = {name for name in REQUIRED_FILES if name not in ("power/client.json", "power/server.json")}
+    unlisted = sorted(required - recorded.keys())
+    changed = sorted(k for k, v in recorded.items() if k in run.file_sha1 and run.file_sha1[k] != v)
+    absent = sorted(k for k in recorded if k not in run.file_sha1)
+    problems = []
+    if disagree:
+        problems.append(f"client and server record different sha1 for {', '.join(disagree)}")
+    if changed:
+        problems.append(f"file differs from its recorded sha1: {', '.join(changed)}")
+    if absent:
+        problems.append(f"recorded but missing: {', '.join(absent)}")
+    if unlisted:
+        problems.append(f"required but not recorded: {', '.join(unlisted)}")
+    ev = Evidence(values={"recorded": len(recorded), "changed": changed, "absent": absent, "unlisted": unlisted})
+    if problems:
+        yield Finding.failed("12.results", title, Severity.ERROR, "; ".join(problems), ev)
+    else:
+        yield Finding.passed("12.results", title, f"{len(recorded)} recorded files match", ev)
+
+
+# mlpower's own consistency checks ----------------------------------------------------
+
+
+def check_consistency(run: RunData, round_: Round) -> Iterable[Finding]:
+    session = run.server.session_name if run.server else None
+    for phase_name, phase in run.phases.items():
+        log = phase.spl
+        if log is None or len(log) == 0:
+            continue
+        file = _rel(run, phase_name, "spl.txt")
+        if session:
+            expected = f"{session}_{phase_name}"
+            other = sorted(m for m in log.marks if m != expected)
+            if other:
+                yield Finding.failed(
+                    "0.marks",
+                    "Samples carry the mode's mark",
+                    Severity.WARNING,
+                    f"{phase_name}: marks {other} besides {expected!r}",
+                    Evidence(file=file, values={"marks": list(log.marks)}),
+                )
+            else:
+                yield Finding.passed("0.marks", "Samples carry the mode's mark", f"{phase_name}: all marked {expected}")
+        if log.multichannel:
+            total = sum(ch.power_w for ch in log.channels)
+            diff = np.abs(log.power_w - total)
+            worst = int(np.nanargmax(diff)) if len(diff) else 0
+            ev = Evidence(file=file, line=int(log.line_number[worst]), values={"max_difference_w": float(diff[worst])})
+            if float(diff[worst]) > CHANNEL_SUM_TOLERANCE_W:
+                yield Finding.failed(
+                    "0.channel_sum",
+                    "Multichannel total equals the sum of its channels",
+                    Severity.WARNING,
+                    f"{phase_name}: total differs from the channel sum by up to {float(diff[worst]):.3f} W",
+                    ev,
+                )
+            else:
+                yield Finding.passed(
+                    "0.channel_sum",
+                    "Multichannel total equals the sum of its channels",
+                    f"{phase_name}: within {float(diff[worst]):.3f} W",
+                    ev,
+                )
+
+
+RULES: tuple[Check, ...] = (
+    check_files,
+    check_windows,
+    check_loadgen,
+    check_samples,
+    check_ranging_vs_testing,
+    check_window_in_phase,
+    check_clocks,
+    check_analyzer,
+    check_ptd_commands,
+    check_uncertainty,
+    check_ptd_errors,
+    check_session,
+    check_consistency,
+)
+
+
+def check_run(run: RunData, round_: Round) -> tuple[Finding, ...]:
+    """Every rule the folder's files allow, in rule order, load problems first."""
+    findings: list[Finding] = list(run.problems)
+    for rule in RULES:
+        findings.extend(rule(run, round_))
+    if scenario_of(run.testing) is None and run.testing.detail is not None:
+        value = run.testing.detail.value("effective_scenario")
+        findings.append(
+            Finding.failed(
+                "2.scenario",
+                "Known scenario",
+                Severity.ERROR,
+                f"effective_scenario {value!r} is not Offline, Server, SingleStream or MultiStream",
+                Evidence(file=_rel(run, TESTING, "mlperf_log_detail.txt")),
+            )
+        )
+    return tuple(findings)
+
+
+def verdict(findings: Iterable[Finding]) -> Status:
+    """FAIL when any finding is an error, else PASS."""
+    return Status.FAIL if any(f.is_error for f in findings) else Status.PASS

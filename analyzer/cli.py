@@ -1,0 +1,76 @@
+"""``mlpower-analyzer``: report and check MLPerf power result folders."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from analyzer.checks import check_run, verdict
+from analyzer.errors import AnalyzerError
+from analyzer.render import render_findings, render_report
+from analyzer.report import build_report
+from analyzer.rounds import DEFAULT_ROUND, ROUNDS, get_round
+from analyzer.run import load_run
+from powerlog.cli_support import EXIT_ERRORS, EXIT_OK, EXIT_UNREADABLE, dump_json, version_string
+from powerlog.spl import SPL_FIELDS
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlpower-analyzer",
+        description="Compute the MLPerf power metric of a result folder and check it against the power rules.",
+    )
+    parser.add_argument("--version", action="version", version=version_string("mlpower-analyzer"))
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, helptext in (
+        ("report", "official metric and breakdown (exit 0; 1 when the metric cannot be computed)"),
+        ("check", "rule-by-rule verdict (exit 0 no errors, 1 errors, 2 unreadable folder)"),
+    ):
+        p = sub.add_parser(name, help=helptext, description=helptext)
+        p.add_argument("perf_dir", metavar="PERF_DIR", help="folder holding run_1/ and ranging/ (and power/)")
+        p.add_argument("--json", action="store_true", help="print JSON instead of text")
+        p.add_argument(
+            "--round",
+            default=DEFAULT_ROUND,
+            help=f"MLPerf round whose rules apply (one of {', '.join(ROUNDS)}; default {DEFAULT_ROUND})",
+        )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        round_ = get_round(args.round)
+        if args.command == "report":
+            run = load_run(args.perf_dir)
+            report = build_report(run, round_)
+            print(dump_json(report.to_dict()) if args.json else render_report(report))
+            return EXIT_OK if report.power_metric is not None else EXIT_ERRORS
+        run = load_run(args.perf_dir, spl_fields=SPL_FIELDS, hash_files=True)
+        findings = check_run(run, round_)
+        result = verdict(findings)
+        if args.json:
+            print(
+                dump_json(
+                    {
+                        "folder": str(run.folder.root),
+                        "round": round_.name,
+                        "verdict": result.value,
+                        "errors": sum(1 for f in findings if f.is_error),
+                        "findings": [f.to_dict() for f in findings],
+                    }
+                )
+            )
+        else:
+            print(render_findings(findings, result, str(run.folder.root), round_.name))
+        return EXIT_ERRORS if any(f.is_error for f in findings) else EXIT_OK
+    except AnalyzerError as e:
+        print(f"mlpower-analyzer: {e}", file=sys.stderr)
+        return EXIT_UNREADABLE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Exceptions raised by the analyzer.
+
+::
+
+    AnalyzerError              base of everything this package raises
+    ├── UnreadableRunError     the folder cannot be analyzed at all (not there, not a run folder)
+    └── UnknownRoundError      --round names a round we do not encode
+
+Problems inside a readable folder are not exceptions: they become findings.
+"""
+
+from __future__ import annotations
+
+__all__ = ["AnalyzerError", "UnknownRoundError", "UnreadableRunError"]
+
+
+class AnalyzerError(Exception):
+    """Base class for analyzer errors."""
+
+
+class UnreadableRunError(AnalyzerError):
+    """The folder cannot be read as an MLPerf power result folder at all."""
+
+
+class UnknownRoundError(AnalyzerError, ValueError):
+    """A round that is not encoded."""

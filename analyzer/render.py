@@ -1,0 +1,97 @@
+"""Text for people: the report as a short table, the findings as a checklist."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from analyzer.findings import Finding, Severity, Status
+from analyzer.report import Report
+
+__all__ = ["render_findings", "render_report"]
+
+
+def _num(value: float | None, digits: int = 2, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    text = f"{value:,.{digits}f}"
+    return f"{text} {unit}".rstrip()
+
+
+def render_report(report: Report) -> str:
+    t = report.testing
+    rows: list[tuple[str, str]] = [("Folder", report.folder)]
+    validity = report.loadgen_validity or "unknown"
+    rows.append(("Scenario", f"{report.scenario or 'unknown'}   (LoadGen: {validity})"))
+    if report.power_metric is not None:
+        metric = report.power_metric
+        rows.append(("Power metric", f"{_num(metric.value, 2, metric.unit)}"))
+    else:
+        rows.append(("Power metric", f"n/a: {_why_no_metric(report)}"))
+    if report.performance is not None:
+        perf = report.performance
+        rows.append(("Performance", f"{perf.value:,.6g} {perf.unit}   ({perf.key})"))
+    if report.efficiency is not None:
+        rows.append(("Efficiency", _num(report.efficiency.value, 2, report.efficiency.unit)))
+    if t is not None:
+        rows.append(
+            (
+                "Testing window",
+                f"{t.window_s:,.3f} s, {t.samples_in_window} samples > 0 W (of {t.all_samples_in_window}), "
+                f"longest gap {t.max_sample_gap_s:.3f} s",
+            )
+        )
+        if t.avg_power_w is not None:
+            rows.append(
+                (
+                    "Wall power",
+                    f"avg {_num(t.avg_power_w, 2, 'W')}, min {_num(t.min_power_w, 2)}, max {_num(t.max_power_w, 2)}, "
+                    f"std {_num(t.std_power_w, 2)}",
+                )
+            )
+            rows.append(("Energy in window", f"{_num(t.energy_j, 1, 'J')} (trapezoidal)"))
+        for i, w in enumerate(t.channel_avg_power_w, start=1):
+            total = sum(t.channel_avg_power_w)
+            share = f" ({100 * w / total:.1f} %)" if total > 0 else ""
+            rows.append((f"  Channel {i}", f"{_num(w, 2, 'W')}{share}"))
+    if report.ranging is not None:
+        change = f"   (testing {report.power_change_pct:+.2f} %)" if report.power_change_pct is not None else ""
+        rows.append(("Ranging power", f"{_num(report.ranging.avg_power_w, 2, 'W')}{change}"))
+    meter = report.meter
+    if meter.model:
+        sim = "   SIMULATED" if meter.simulated else ""
+        rows.append(("Meter", f"{meter.model}, PTDaemon {meter.ptd_version or '?'}{sim}"))
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
+    for p in report.problems:
+        lines.append(f"{p.severity.value.upper()}: {p.message}")
+    return "\n".join(lines)
+
+
+def _why_no_metric(report: Report) -> str:
+    t = report.testing
+    if t is None:
+        return "the testing window or samples could not be read (see below)"
+    if t.samples_in_window == 0:
+        return "no sample with Watts > 0 strictly inside the testing window"
+    if report.scenario is None:
+        return "unknown scenario"
+    return "result_query_count is missing"
+
+
+_MARK = {Status.PASS: "ok  ", Status.SKIPPED: "skip", Status.FAIL: "FAIL"}
+
+
+def render_findings(findings: Sequence[Finding], verdict: Status, folder: str, round_name: str) -> str:
+    lines = [f"{folder}  (rules of round {round_name})"]
+    for f in findings:
+        mark = _MARK[f.status] if f.status is not Status.FAIL else ("FAIL" if f.severity is Severity.ERROR else "warn")
+        lines.append(f"[{mark}] {f.rule:<22} {f.title}: {f.message}")
+        if f.status is Status.FAIL:
+            for e in f.evidence[:3]:
+                where = f"{e.file}:{e.line}" if e.file and e.line else (e.file or "")
+                if where:
+                    lines.append(f"{'':30}at {where}")
+    errors = sum(1 for f in findings if f.is_error)
+    warnings = sum(1 for f in findings if f.status is Status.FAIL and f.severity is Severity.WARNING)
+    lines.append(f"verdict: {verdict.value.upper()} ({errors} error(s), {warnings} warning(s))")
+    return "\n".join(lines)

@@ -1,0 +1,179 @@
+"""The report: the official metric and the breakdown behind it, as plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from analyzer.findings import Finding
+from analyzer.metrics import (
+    MULTISTREAM_SAMPLES_PER_QUERY,
+    Performance,
+    Quantity,
+    Scenario,
+    WindowStats,
+    efficiency,
+    performance,
+    power_metric,
+)
+from analyzer.rounds import Round
+from analyzer.run import PhaseData, RunData
+from powerlog.timestamps import format_ptd_timestamp
+
+__all__ = ["MeterIdentity", "Report", "build_report", "meter_identity"]
+
+
+@dataclass(frozen=True)
+class MeterIdentity:
+    model: str | None
+    ptd_version: str | None
+    simulated: bool
+    identify_reply: str | None
+
+
+def meter_identity(run: RunData) -> MeterIdentity:
+    reply = run.server.ptd_reply("Identify") if run.server else None
+    if not reply:
+        return MeterIdentity(None, None, False, None)
+    model = reply.split(",")[0]
+    version = next((f.split("=", 1)[1] for f in reply.split(",") if f.startswith("version=")), None)
+    ptd_version = version.split("-")[0] if version else None
+    return MeterIdentity(model, ptd_version, "simulated" in reply.lower(), reply)
+
+
+@dataclass(frozen=True)
+class Report:
+    folder: str
+    round: str
+    scenario: str | None
+    loadgen_validity: str | None
+    testing: WindowStats | None
+    ranging: WindowStats | None
+    power_metric: Quantity | None
+    performance: Performance | None
+    efficiency: Quantity | None
+    query_count: int | None
+    power_change_pct: float | None
+    meter: MeterIdentity
+    problems: tuple[Finding, ...]
+
+    @property
+    def avg_power_w(self) -> float | None:
+        return self.testing.avg_power_w if self.testing else None
+
+    def to_dict(self) -> dict[str, Any]:
+        t = self.testing
+        d: dict[str, Any] = {
+            "folder": self.folder,
+            "round": self.round,
+            "scenario": self.scenario,
+            "loadgen_validity": self.loadgen_validity,
+            "avg_power_w": self.avg_power_w,
+            "ranging_avg_power_w": self.ranging.avg_power_w if self.ranging else None,
+            "window_s": t.window_s if t else None,
+            "samples_in_window": t.samples_in_window if t else None,
+            "power_metric": _quantity(self.power_metric),
+            "performance": (
+                {"value": self.performance.value, "unit": self.performance.unit, "key": self.performance.key}
+                if self.performance
+                else None
+            ),
+            "efficiency": _quantity(self.efficiency),
+            "energy_j": t.energy_j if t else None,
+            "max_sample_gap_s": t.max_sample_gap_s if t else None,
+            "result_query_count": self.query_count,
+            "power_change_pct": self.power_change_pct,
+            "phases": {"testing": _window(t), "ranging": _window(self.ranging)},
+            "meter": {
+                "model": self.meter.model,
+                "ptd_version": self.meter.ptd_version,
+                "simulated": self.meter.simulated,
+            },
+            "problems": [p.to_dict() for p in self.problems],
+        }
+        if t is not None and t.channel_avg_power_w:
+            d["channels"] = _channels(t)
+        return d
+
+
+def _quantity(q: Quantity | None) -> dict[str, Any] | None:
+    return {"value": q.value, "unit": q.unit} if q else None
+
+
+def _channels(stats: WindowStats) -> list[dict[str, Any]]:
+    total = sum(stats.channel_avg_power_w)
+    return [
+        {"channel": i, "avg_power_w": w, "share_pct": 100.0 * w / total if total > 0 else None}
+        for i, w in enumerate(stats.channel_avg_power_w, start=1)
+    ]
+
+
+def _window(stats: WindowStats | None) -> dict[str, Any] | None:
+    if stats is None:
+        return None
+    d: dict[str, Any] = {
+        "power_begin": format_ptd_timestamp(stats.begin_utc_ns),
+        "power_end": format_ptd_timestamp(stats.end_utc_ns),
+        "power_begin_utc_ns": stats.begin_utc_ns,
+        "power_end_utc_ns": stats.end_utc_ns,
+        "window_s": stats.window_s,
+        "samples_in_window": stats.samples_in_window,
+        "all_samples_in_window": stats.all_samples_in_window,
+        "avg_power_w": stats.avg_power_w,
+        "min_power_w": stats.min_power_w,
+        "max_power_w": stats.max_power_w,
+        "std_power_w": stats.std_power_w,
+        "energy_j": stats.energy_j,
+        "max_sample_gap_s": stats.max_sample_gap_s,
+    }
+    if stats.channel_avg_power_w:
+        d["channels"] = _channels(stats)
+    return d
+
+
+def scenario_of(phase: PhaseData) -> Scenario | None:
+    value = phase.detail.value("effective_scenario") if phase.detail else None
+    try:
+        return Scenario(value)
+    except ValueError:
+        return None
+
+
+def build_report(run: RunData, round_: Round) -> Report:
+    testing = run.testing
+    scenario = scenario_of(testing)
+    stats = testing.stats
+    detail = testing.detail
+    query_count = detail.value("result_query_count") if detail else None
+    query_count = query_count if isinstance(query_count, int) and not isinstance(query_count, bool) else None
+    metric = perf = eff = None
+    problems = list(run.problems)
+    if scenario is not None and detail is not None:
+        perf = performance(scenario, detail, round_.server_performance_key)
+    # without a query count, mJ/query is undefined
+    has_power = scenario is not None and detail is not None and stats is not None and stats.avg_power_w is not None
+    if has_power and (query_count or not scenario.energy_per_query):
+        metric = power_metric(scenario, stats.avg_power_w, stats.window_s, query_count)
+        samples_per_query = detail.value("effective_samples_per_query", MULTISTREAM_SAMPLES_PER_QUERY)
+        if not isinstance(samples_per_query, int) or samples_per_query <= 0:
+            samples_per_query = MULTISTREAM_SAMPLES_PER_QUERY
+        eff = efficiency(scenario, perf, metric, samples_per_query)
+    ranging = run.ranging.stats
+    change = None
+    if stats and ranging and stats.avg_power_w and ranging.avg_power_w:
+        change = 100.0 * (stats.avg_power_w / ranging.avg_power_w - 1.0)
+    return Report(
+        folder=str(run.folder.root),
+        round=round_.name,
+        scenario=scenario.value if scenario else (detail.value("effective_scenario") if detail else None),
+        loadgen_validity=detail.value("result_validity") if detail else None,
+        testing=stats,
+        ranging=ranging,
+        power_metric=metric,
+        performance=perf,
+        efficiency=eff,
+        query_count=query_count,
+        power_change_pct=change,
+        meter=meter_identity(run),
+        problems=tuple(problems),
+    )

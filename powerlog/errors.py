@@ -1,0 +1,44 @@
+"""Exceptions raised by powerlog.
+
+::
+
+    PowerlogError                 base of everything this package raises
+    ├── TimestampError            a timestamp string is not MM-DD-YYYY HH:MM:SS.mmm
+    └── FormatError               a file cannot be read as the format it claims to be
+        └── MissingFileError      a required file does not exist
+
+Every ``FormatError`` names the file (and the line, when one is at fault), so a
+person can open it and see what is wrong.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["FormatError", "MissingFileError", "PowerlogError", "TimestampError"]
+
+
+class PowerlogError(Exception):
+    """Base class for powerlog errors."""
+
+
+class TimestampError(PowerlogError, ValueError):
+    """A timestamp does not follow ``MM-DD-YYYY HH:MM:SS.mmm``."""
+
+
+class FormatError(PowerlogError):
+    """A file does not follow the format it should."""
+
+    def __init__(self, path: Path | str, message: str, line_number: int | None = None) -> None:
+        self.path = Path(path)
+        self.line_number = line_number
+        self.reason = message
+        where = f"{self.path}:{line_number}" if line_number is not None else str(self.path)
+        super().__init__(f"{where}: {message}")
+
+
+class MissingFileError(FormatError):
+    """A file that the format requires is absent."""
+
+    def __init__(self, path: Path | str, what: str = "required file") -> None:
+        super().__init__(path, f"{what} not found")

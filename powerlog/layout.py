@@ -1,0 +1,68 @@
+"""The MLPerf result folder layout of one benchmark/scenario ``performance/`` folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["PHASE_DIRS", "RANGING", "REQUIRED_FILES", "TESTING", "RunFolder"]
+
+RANGING = "ranging"
+TESTING = "testing"
+PHASE_DIRS = {RANGING: "ranging", TESTING: "run_1"}
+
+REQUIRED_FILES = (
+    "power/client.json",
+    "power/client.log",
+    "power/ptd_logs.txt",
+    "power/server.json",
+    "power/server.log",
+    "ranging/mlperf_log_detail.txt",
+    "ranging/mlperf_log_summary.txt",
+    "ranging/spl.txt",
+    "run_1/mlperf_log_detail.txt",
+    "run_1/mlperf_log_summary.txt",
+    "run_1/spl.txt",
+)
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """Paths inside a ``performance/`` folder (``power/``, ``ranging/``, ``run_1/``)."""
+
+    root: Path
+
+    def phase_dir(self, phase: str) -> Path:
+        return self.root / PHASE_DIRS[phase]
+
+    def spl(self, phase: str) -> Path:
+        return self.phase_dir(phase) / "spl.txt"
+
+    def detail_log(self, phase: str) -> Path:
+        return self.phase_dir(phase) / "mlperf_log_detail.txt"
+
+    def summary_log(self, phase: str) -> Path:
+        return self.phase_dir(phase) / "mlperf_log_summary.txt"
+
+    @property
+    def power_dir(self) -> Path:
+        return self.root / "power"
+
+    @property
+    def ptd_log(self) -> Path:
+        return self.power_dir / "ptd_logs.txt"
+
+    @property
+    def server_record(self) -> Path:
+        return self.power_dir / "server.json"
+
+    @property
+    def client_record(self) -> Path:
+        return self.power_dir / "client.json"
+
+    @property
+    def client_log(self) -> Path:
+        return self.power_dir / "client.log"
+
+    def missing_files(self) -> tuple[str, ...]:
+        return tuple(name for name in REQUIRED_FILES if not (self.root / name).is_file())

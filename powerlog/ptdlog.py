@@ -1,0 +1,162 @@
+"""PTDaemon's log, ``power/ptd_logs.txt``.
+
+Free text; the lines that matter start with ``MM-DD-YYYY HH:MM:SS.mmm: ``. Lines
+without a timestamp continue the event before them (PTDaemon writes the buffer it
+failed to parse on the next line). Each event gets the phase it happened in, from
+the ``Go with mark '<session>_<phase>'`` and ``Completed test`` lines around it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from powerlog.errors import MissingFileError, TimestampError
+from powerlog.lines import BadLine, decode_line
+from powerlog.timestamps import PTD_TIMESTAMP_LENGTH, parse_ptd_timestamp
+
+__all__ = ["IDLE_PHASE", "SETUP_PHASE", "PtdEvent", "PtdEventKind", "PtdLog", "parse_ptd_log", "read_ptd_log"]
+
+SETUP_PHASE = "setup"  # before the first Go
+IDLE_PHASE = "idle"  # after a Completed test, before the next Go
+
+_GO = re.compile(r"Go with mark '(?P<mark>[^']*)'")
+_UNCERTAINTY_ON = re.compile(r"Uncertainty checking for (?P<model>\S+) is activated")
+_UNCERTAINTY_HIGH = re.compile(
+    r"Uncertainty (?P<percent>\d+(?:\.\d+)?)%,? (?:which is )?above (?P<limit>\d+(?:\.\d+)?)% limit"
+)
+
+
+class PtdEventKind(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    GO = "go"
+    COMPLETED = "completed"
+    UNCERTAINTY_ACTIVATED = "uncertainty_activated"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class PtdEvent:
+    t_utc_ns: int
+    kind: PtdEventKind
+    message: str
+    phase: str
+    line_number: int
+    detail: str = ""  # continuation lines, joined with newlines
+    mark: str = ""  # for GO
+    uncertainty_percent: float | None = None  # for "Uncertainty N% above ...% limit" warnings
+
+
+@dataclass(frozen=True)
+class PtdLog:
+    path: str
+    events: tuple[PtdEvent, ...]
+    bad_lines: tuple[BadLine, ...] = ()
+
+    def of_kind(self, kind: PtdEventKind) -> tuple[PtdEvent, ...]:
+        return tuple(e for e in self.events if e.kind is kind)
+
+    def in_phase(self, phase: str) -> tuple[PtdEvent, ...]:
+        return tuple(e for e in self.events if e.phase == phase)
+
+    def phase_span_ns(self, phase: str) -> tuple[int, int] | None:
+        """(Go, Completed) times of a phase; Completed may be missing in a cut-off log."""
+        go = next((e for e in self.events if e.kind is PtdEventKind.GO and e.phase == phase), None)
+        if go is None:
+            return None
+        done = next(
+            (
+                e
+                for e in self.events
+                if e.kind is PtdEventKind.COMPLETED and e.t_utc_ns >= go.t_utc_ns and e.line_number > go.line_number
+            ),
+            None,
+        )
+        return go.t_utc_ns, (done.t_utc_ns if done is not None else self.events[-1].t_utc_ns)
+
+
+def read_ptd_log(path: Path | str) -> PtdLog:
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(path, "PTDaemon log")
+    return parse_ptd_log(path.read_bytes(), str(path))
+
+
+def _phase_of_mark(mark: str) -> str:
+    head, sep, tail = mark.rpartition("_")
+    return tail if sep and head and tail else mark
+
+
+def _classify(message: str) -> tuple[PtdEventKind, str, float | None]:
+    if message.startswith("ERROR:"):
+        return PtdEventKind.ERROR, "", None
+    if message.startswith("WARNING:"):
+        high = _UNCERTAINTY_HIGH.search(message)
+        return PtdEventKind.WARNING, "", float(high.group("percent")) if high else None
+    go = _GO.search(message)
+    if go:
+        return PtdEventKind.GO, go.group("mark"), None
+    if message == "Completed test":
+        return PtdEventKind.COMPLETED, "", None
+    if _UNCERTAINTY_ON.search(message):
+        return PtdEventKind.UNCERTAINTY_ACTIVATED, "", None
+    return PtdEventKind.INFO, "", None
+
+
+def parse_ptd_log(data: bytes, path: str = "<text>") -> PtdLog:
+    events: list[PtdEvent] = []
+    bad: list[BadLine] = []
+    phase = SETUP_PHASE
+    pending: PtdEvent | None = None
+    details: list[str] = []
+
+    def flush() -> None:
+        nonlocal pending
+        if pending is not None:
+            events.append(_with_detail(pending, details))
+            details.clear()
+            pending = None
+
+    for line_number, raw in enumerate(data.split(b"\n"), start=1):
+        text = decode_line(raw.strip(b"\r"), path, line_number)
+        if isinstance(text, BadLine):
+            bad.append(text)
+            continue
+        head, sep, rest = text.partition(": ")
+        if not (sep and len(head) == PTD_TIMESTAMP_LENGTH and head[:2].isdigit()):
+            if pending is not None and text.strip() and text.strip() != "...":
+                details.append(text.strip())
+            continue
+        try:
+            t_utc_ns = parse_ptd_timestamp(head)
+        except TimestampError as e:
+            bad.append(BadLine(path, line_number, f"bad timestamp: {e}", text[:200]))
+            continue
+        flush()
+        message = rest.strip()
+        kind, mark, percent = _classify(message)
+        if kind is PtdEventKind.GO:
+            phase = _phase_of_mark(mark)
+        pending = PtdEvent(t_utc_ns, kind, message, phase, line_number, mark=mark, uncertainty_percent=percent)
+        if kind is PtdEventKind.COMPLETED:
+            phase = IDLE_PHASE
+    flush()
+    return PtdLog(path, tuple(events), tuple(bad))
+
+
+def _with_detail(event: PtdEvent, details: list[str]) -> PtdEvent:
+    if not details:
+        return event
+    return PtdEvent(
+        event.t_utc_ns,
+        event.kind,
+        event.message,
+        event.phase,
+        event.line_number,
+        "\n".join(details),
+        event.mark,
+        event.uncertainty_percent,
+    )

@@ -1,0 +1,170 @@
+"""Session records of the client/server workflow: ``power/server.json`` and ``power/client.json``.
+
+Real files differ in small ways (``ptd_config`` is a dict in some, a list of dicts
+in others); the reader accepts both and keeps the raw JSON alongside.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from powerlog.errors import FormatError, MissingFileError
+
+__all__ = [
+    "PhaseCheckpoint",
+    "PtdConfig",
+    "SessionMessage",
+    "SessionRecord",
+    "parse_session_record",
+    "read_session_record",
+]
+
+
+@dataclass(frozen=True)
+class SessionMessage:
+    cmd: str
+    reply: str
+    cmd_time_s: float | None = None
+    reply_time_s: float | None = None
+
+
+@dataclass(frozen=True)
+class PtdConfig:
+    command: tuple[str, ...]
+    device_type: int | None
+    interface_flag: str | None
+    device_port: str | None
+    channels: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class PhaseCheckpoint:
+    """One entry of ``phases``: wall clock (UTC ns) and the recorder's monotonic clock (s)."""
+
+    t_utc_ns: int
+    monotonic_s: float
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    path: str
+    version: str | None
+    timezone_s: int
+    session_name: str | None
+    uuid_client: str | None
+    uuid_server: str | None
+    messages: tuple[SessionMessage, ...]
+    ptd_messages: tuple[SessionMessage, ...]
+    ptd_configs: tuple[PtdConfig, ...]
+    phases: dict[str, tuple[PhaseCheckpoint, ...]]
+    results: dict[str, str]
+    sources: dict[str, str]
+    debug: bool | None
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    def ptd_reply(self, cmd: str) -> str | None:
+        """The reply to the first PTDaemon command equal to ``cmd``."""
+        return next((m.reply for m in self.ptd_messages if m.cmd == cmd), None)
+
+
+def read_session_record(path: Path | str) -> SessionRecord:
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(path, "session record")
+    try:
+        obj = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        line = getattr(e, "lineno", None)
+        raise FormatError(path, f"not valid JSON: {e}", line) from e
+    return parse_session_record(obj, str(path))
+
+
+def _messages(obj: Any, path: str, key: str) -> tuple[SessionMessage, ...]:
+    if obj is None:
+        return ()
+    if not isinstance(obj, list):
+        raise FormatError(path, f"{key!r} should be a list, found {type(obj).__name__}")
+    out = []
+    for i, m in enumerate(obj):
+        if not isinstance(m, dict) or not isinstance(m.get("cmd"), str):
+            raise FormatError(path, f"{key}[{i}] has no string 'cmd'")
+        out.append(
+            SessionMessage(
+                cmd=m["cmd"],
+                reply=str(m.get("reply", "")),
+                cmd_time_s=_float_or_none(m.get("cmd_time")),
+                reply_time_s=_float_or_none(m.get("reply_time")),
+            )
+        )
+    return tuple(out)
+
+
+def _float_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _ptd_configs(obj: Any, path: str) -> tuple[PtdConfig, ...]:
+    if obj is None:
+        return ()
+    items = obj if isinstance(obj, list) else [obj]
+    out = []
+    for i, c in enumerate(items):
+        if not isinstance(c, dict):
+            raise FormatError(path, f"ptd_config entry {i} should be an object, found {type(c).__name__}")
+        channels = c.get("channel") or []
+        out.append(
+            PtdConfig(
+                command=tuple(str(x) for x in c.get("command") or []),
+                device_type=c["device_type"] if isinstance(c.get("device_type"), int) else None,
+                interface_flag=c.get("interface_flag"),
+                device_port=c.get("device_port"),
+                channels=tuple(int(x) for x in (channels if isinstance(channels, list) else [channels])),
+            )
+        )
+    return tuple(out)
+
+
+def _phases(obj: Any, path: str) -> dict[str, tuple[PhaseCheckpoint, ...]]:
+    if obj is None:
+        return {}
+    if not isinstance(obj, dict):
+        raise FormatError(path, f"'phases' should be an object, found {type(obj).__name__}")
+    out: dict[str, tuple[PhaseCheckpoint, ...]] = {}
+    for mode, checkpoints in obj.items():
+        points = []
+        for i, point in enumerate(checkpoints if isinstance(checkpoints, list) else []):
+            if not (
+                isinstance(point, list) and len(point) >= 2 and all(_float_or_none(x) is not None for x in point[:2])
+            ):
+                raise FormatError(path, f"phases.{mode}[{i}] should be [wall_time_s, monotonic_s], found {point!r}")
+            points.append(PhaseCheckpoint(round(float(point[0]) * 1e9), float(point[1])))
+        out[str(mode)] = tuple(points)
+    return out
+
+
+def parse_session_record(obj: Any, path: str = "<json>") -> SessionRecord:
+    if not isinstance(obj, dict):
+        raise FormatError(path, f"a session record is a JSON object, found {type(obj).__name__}")
+    uuid = obj.get("uuid") if isinstance(obj.get("uuid"), dict) else {}
+    results = obj.get("results") if isinstance(obj.get("results"), dict) else {}
+    sources = obj.get("sources") if isinstance(obj.get("sources"), dict) else {}
+    debug = obj.get("debug")
+    return SessionRecord(
+        path=path,
+        version=str(obj["version"]) if "version" in obj else None,
+        timezone_s=int(obj.get("timezone") or 0),
+        session_name=obj.get("session_name") if isinstance(obj.get("session_name"), str) else None,
+        uuid_client=uuid.get("client"),
+        uuid_server=uuid.get("server"),
+        messages=_messages(obj.get("messages"), path, "messages"),
+        ptd_messages=_messages(obj.get("ptd_messages"), path, "ptd_messages"),
+        ptd_configs=_ptd_configs(obj.get("ptd_config"), path),
+        phases=_phases(obj.get("phases"), path),
+        results={str(k): str(v) for k, v in results.items()},
+        sources={str(k): str(v) for k, v in sources.items()},
+        debug=bool(debug) if debug is not None else None,
+        raw=obj,
+    )

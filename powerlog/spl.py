@@ -1,0 +1,467 @@
+"""The power sample log, ``spl.txt``: one line per analyzer sample.
+
+Single channel::
+
+    Time,07-30-2022 04:40:04.430,Watts,11.47,Volts,206.7,Amps,0.17367,PF,0.3195,Mark,<mark>
+
+Multichannel: the leading Watts is the sum and Volts/Amps/PF are -1, then one
+``ChN,Watts,..,Volts,..,Amps,..,PF,..`` block per channel.
+
+:func:`read_spl` returns a columnar :class:`PowerLog`. Large, clean files go
+through pyarrow's multi-threaded CSV reader; the moment anything in a file does
+not parse, the whole file is read again line by line so that every bad line is
+reported with its number and every good line is kept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from powerlog.errors import MissingFileError, TimestampError
+from powerlog.lines import MAX_QUOTED_CHARS, BadLine, decode_line
+from powerlog.timestamps import PTD_TIMESTAMP_LENGTH, format_ptd_timestamp, parse_ptd_timestamp, parse_ptd_timestamps
+
+__all__ = [
+    "SPL_FIELDS",
+    "ChannelReadings",
+    "ChannelSample",
+    "PowerLog",
+    "PowerSample",
+    "SplWriter",
+    "format_spl_line",
+    "parse_spl_text",
+    "read_spl",
+    "write_spl",
+]
+
+FloatArray = npt.NDArray[np.float64]
+SPL_FIELDS: tuple[str, ...] = ("power_w", "volts_v", "amps_a", "pf")
+_LABELS = {"power_w": "Watts", "volts_v": "Volts", "amps_a": "Amps", "pf": "PF"}
+_HEAD_LABELS = ("Time", None, "Watts", None, "Volts", None, "Amps", None, "PF", None)
+_CHANNEL_WIDTH = 9  # ChN,Watts,v,Volts,v,Amps,v,PF,v
+_BLOCK_SIZE = 1 << 20
+
+
+@dataclass(frozen=True)
+class ChannelReadings:
+    """One channel's columns; a field that was not requested is None."""
+
+    power_w: FloatArray
+    volts_v: FloatArray | None = None
+    amps_a: FloatArray | None = None
+    pf: FloatArray | None = None
+
+
+@dataclass(frozen=True)
+class ChannelSample:
+    power_w: float
+    volts_v: float
+    amps_a: float
+    pf: float
+
+
+@dataclass(frozen=True)
+class PowerSample:
+    """One spl.txt line."""
+
+    t_utc_ns: int
+    power_w: float
+    volts_v: float
+    amps_a: float
+    pf: float
+    mark: str = ""
+    channels: tuple[ChannelSample, ...] = ()
+
+
+@dataclass(frozen=True)
+class PowerLog:
+    """The samples of one spl.txt, as columns of equal length.
+
+    ``mark_index[i]`` indexes ``marks``. ``line_number[i]`` is the 1-based line the
+    sample came from. Fields not requested from :func:`read_spl` are None.
+    """
+
+    path: str
+    t_utc_ns: npt.NDArray[np.int64]
+    power_w: FloatArray
+    volts_v: FloatArray | None
+    amps_a: FloatArray | None
+    pf: FloatArray | None
+    mark_index: npt.NDArray[np.int32]
+    marks: tuple[str, ...]
+    channels: tuple[ChannelReadings, ...]
+    line_number: npt.NDArray[np.int64]
+    bad_lines: tuple[BadLine, ...] = field(default=())
+
+    def __len__(self) -> int:
+        return int(self.t_utc_ns.shape[0])
+
+    @property
+    def multichannel(self) -> bool:
+        return len(self.channels) > 0
+
+    def mark_of(self, i: int) -> str:
+        return self.marks[int(self.mark_index[i])] if self.marks else ""
+
+    def samples(self) -> Iterator[PowerSample]:
+        """The samples one at a time (needs every field)."""
+        if self.volts_v is None or self.amps_a is None or self.pf is None:
+            raise ValueError("samples() needs a PowerLog read with every field")
+        for i in range(len(self)):
+            channels = tuple(
+                ChannelSample(
+                    float(ch.power_w[i]),
+                    float(ch.volts_v[i]),  # type: ignore[index]
+                    float(ch.amps_a[i]),  # type: ignore[index]
+                    float(ch.pf[i]),  # type: ignore[index]
+                )
+                for ch in self.channels
+            )
+            yield PowerSample(
+                int(self.t_utc_ns[i]),
+                float(self.power_w[i]),
+                float(self.volts_v[i]),
+                float(self.amps_a[i]),
+                float(self.pf[i]),
+                self.mark_of(i),
+                channels,
+            )
+
+
+@dataclass(frozen=True)
+class _Layout:
+    n_fields: int
+    has_mark: bool
+    n_channels: int
+
+    def value_column(self, field_name: str, channel: int | None = None) -> int:
+        offset = 2 + 2 * SPL_FIELDS.index(field_name)
+        if channel is None:
+            return 1 + offset
+        return self._channel_start(channel) + offset
+
+    @property
+    def mark_column(self) -> int:
+        return 11
+
+    def _channel_start(self, channel: int) -> int:
+        return (12 if self.has_mark else 10) + channel * _CHANNEL_WIDTH
+
+
+def _layout_of(fields: Sequence[str]) -> _Layout | str:
+    """The layout a split line follows, or the reason it follows none."""
+    if len(fields) < len(_HEAD_LABELS):
+        return f"expected at least {len(_HEAD_LABELS)} comma-separated fields, found {len(fields)}"
+    for i, label in enumerate(_HEAD_LABELS):
+        if label is not None and fields[i] != label:
+            return f"field {i + 1} should be {label!r}, found {fields[i][:40]!r}"
+    has_mark = len(fields) > 10 and fields[10] == "Mark"
+    rest = len(fields) - (12 if has_mark else 10)
+    if rest < 0 or rest % _CHANNEL_WIDTH:
+        return f"{len(fields)} fields do not make whole channel blocks (Ch,Watts,v,Volts,v,Amps,v,PF,v)"
+    n_channels = rest // _CHANNEL_WIDTH
+    layout = _Layout(len(fields), has_mark, n_channels)
+    for ch in range(n_channels):
+        start = layout._channel_start(ch)
+        if fields[start] != f"Ch{ch + 1}":
+            return f"field {start + 1} should be 'Ch{ch + 1}', found {fields[start][:40]!r}"
+        for j, name in enumerate(SPL_FIELDS):
+            if fields[start + 1 + 2 * j] != _LABELS[name]:
+                return (
+                    f"field {start + 2 + 2 * j} should be {_LABELS[name]!r}, found {fields[start + 1 + 2 * j][:40]!r}"
+                )
+    return layout
+
+
+def _first_line(path: Path) -> str | None:
+    with path.open("rb") as f:
+        for raw in f:
+            text = raw.rstrip(b"\r\n")
+            if text:
+                try:
+                    return text.decode("utf-8")
+                except UnicodeDecodeError:
+                    return None
+    return None
+
+
+def read_spl(path: Path | str, fields: Collection[str] = SPL_FIELDS) -> PowerLog:
+    """Read an spl.txt into columns. ``power_w`` is always read; other fields on request.
+
+    Raises :class:`MissingFileError` when the file is absent. A file with lines
+    that do not parse is still read: those lines are in ``bad_lines``.
+    """
+    path = Path(path)
+    unknown = set(fields) - set(SPL_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown spl fields {sorted(unknown)}; choose from {SPL_FIELDS}")
+    wanted = tuple(f for f in SPL_FIELDS if f == "power_w" or f in fields)
+    if not path.is_file():
+        raise MissingFileError(path, "power sample log")
+    first = _first_line(path)
+    layout = _layout_of(first.split(",")) if first is not None else None
+    if isinstance(layout, _Layout):
+        fast = _read_fast(path, layout, wanted)
+        if fast is not None:
+            return fast
+    with path.open("rb") as f:
+        return _parse_lines(str(path), f, wanted)
+
+
+def parse_spl_text(text: str | bytes, path: str = "<text>", fields: Collection[str] = SPL_FIELDS) -> PowerLog:
+    """Parse spl.txt content held in memory (line by line, with full error reporting)."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    wanted = tuple(f for f in SPL_FIELDS if f == "power_w" or f in fields)
+    return _parse_lines(path, data.splitlines(keepends=True), wanted)
+
+
+def _read_fast(path: Path, layout: _Layout, wanted: tuple[str, ...]) -> PowerLog | None:
+    """pyarrow path for well-formed files; None as soon as anything is off."""
+    names = [f"c{i}" for i in range(layout.n_fields)]
+    value_columns: dict[tuple[str, int | None], str] = {}
+    for name in wanted:
+        value_columns[(name, None)] = names[layout.value_column(name)]
+        for ch in range(layout.n_channels):
+            value_columns[(name, ch)] = names[layout.value_column(name, ch)]
+    column_types: dict[str, pa.DataType] = {c: pa.float64() for c in value_columns.values()}
+    column_types["c1"] = pa.string()
+    include = ["c1", *value_columns.values()]
+    if layout.has_mark:
+        column_types["c11"] = pa.dictionary(pa.int32(), pa.string())
+        include.append("c11")
+    try:
+        table = pa_csv.read_csv(
+            path,
+            read_options=pa_csv.ReadOptions(column_names=names, block_size=_BLOCK_SIZE),
+            parse_options=pa_csv.ParseOptions(ignore_empty_lines=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=column_types,
+                include_columns=include,
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                null_values=[],
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+        return None
+    n = table.num_rows
+    t_utc_ns = _timestamps_from_arrow(table.column("c1"), n)
+    if t_utc_ns is None:
+        return None
+    columns = {key: table.column(name).to_numpy() for key, name in value_columns.items()}
+    if layout.has_mark:
+        marks_column = table.column("c11").unify_dictionaries().combine_chunks()
+        mark_index = marks_column.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+        marks = tuple(marks_column.dictionary.to_pylist())
+    else:
+        mark_index = np.zeros(n, dtype=np.int32)
+        marks = ("",)
+    channels = tuple(
+        ChannelReadings(**{name: columns[(name, ch)] for name in wanted}) for ch in range(layout.n_channels)
+    )
+    return PowerLog(
+        path=str(path),
+        t_utc_ns=t_utc_ns,
+        power_w=columns[("power_w", None)],
+        volts_v=columns.get(("volts_v", None)),
+        amps_a=columns.get(("amps_a", None)),
+        pf=columns.get(("pf", None)),
+        mark_index=mark_index,
+        marks=marks,
+        channels=channels,
+        line_number=np.arange(1, n + 1, dtype=np.int64),
+    )
+
+
+def _timestamps_from_arrow(column: pa.ChunkedArray, n: int) -> npt.NDArray[np.int64] | None:
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    strings = column.combine_chunks()
+    if strings.null_count:
+        return None
+    _validity, offsets_buffer, data_buffer = strings.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[strings.offset : strings.offset + n + 1]
+    if not (np.diff(offsets) == PTD_TIMESTAMP_LENGTH).all():
+        return None
+    chars = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(n, PTD_TIMESTAMP_LENGTH)
+    t_utc_ns, valid = parse_ptd_timestamps(chars)
+    return t_utc_ns if bool(valid.all()) else None
+
+
+class _Columns:
+    """Growing Python lists for the line-by-line path."""
+
+    def __init__(self, wanted: tuple[str, ...]) -> None:
+        self.wanted = wanted
+        self.layout: _Layout | None = None
+        self.t_utc_ns: list[int] = []
+        self.line_number: list[int] = []
+        self.mark_index: list[int] = []
+        self.marks: dict[str, int] = {}
+        self.values: dict[tuple[str, int | None], list[float]] = {}
+
+    def add(self, line_number: int, fields: list[str]) -> str | None:
+        """Append one split line, or return why it cannot be used."""
+        layout = _layout_of(fields)
+        if isinstance(layout, str):
+            return layout
+        if self.layout is None:
+            self.layout = layout
+            for name in self.wanted:
+                self.values[(name, None)] = []
+                for ch in range(layout.n_channels):
+                    self.values[(name, ch)] = []
+        elif layout != self.layout:
+            return (
+                f"{layout.n_channels} channel(s) where earlier lines have {self.layout.n_channels}"
+                if layout.n_channels != self.layout.n_channels
+                else "Mark field present on some lines and missing on others"
+            )
+        try:
+            t_utc_ns = parse_ptd_timestamp(fields[1])
+        except TimestampError as e:
+            return f"bad timestamp: {e}"
+        parsed: dict[tuple[str, int | None], float] = {}
+        for key in self.values:
+            column = layout.value_column(key[0], key[1])
+            try:
+                parsed[key] = float(fields[column])
+            except ValueError:
+                label = _LABELS[key[0]] if key[1] is None else f"Ch{key[1] + 1} {_LABELS[key[0]]}"
+                return f"{label} value {fields[column][:40]!r} is not a number"
+        for key, value in parsed.items():
+            self.values[key].append(value)
+        mark = fields[layout.mark_column] if layout.has_mark else ""
+        self.mark_index.append(self.marks.setdefault(mark, len(self.marks)))
+        self.t_utc_ns.append(t_utc_ns)
+        self.line_number.append(line_number)
+        return None
+
+    def column(self, name: str, channel: int | None = None) -> FloatArray | None:
+        values = self.values.get((name, channel))
+        return None if values is None else np.asarray(values, dtype=np.float64)
+
+
+def _parse_lines(path: str, lines: Iterable[bytes], wanted: tuple[str, ...]) -> PowerLog:
+    cols = _Columns(wanted)
+    bad: list[BadLine] = []
+    for line_number, raw in enumerate(lines, start=1):
+        stripped = raw.rstrip(b"\r\n")
+        ended = raw != stripped
+        if not stripped.strip():
+            continue
+        text = decode_line(stripped, path, line_number)
+        if isinstance(text, BadLine):
+            bad.append(text)
+            continue
+        reason = cols.add(line_number, text.split(","))
+        if reason is not None:
+            if not ended:
+                reason += " (last line has no line end: the file may be truncated)"
+            bad.append(BadLine(path, line_number, reason, text[:MAX_QUOTED_CHARS]))
+    n_channels = cols.layout.n_channels if cols.layout else 0
+    power_w = cols.column("power_w")
+    return PowerLog(
+        path=path,
+        t_utc_ns=np.asarray(cols.t_utc_ns, dtype=np.int64),
+        power_w=power_w if power_w is not None else np.zeros(0),
+        volts_v=cols.column("volts_v") if "volts_v" in wanted else None,
+        amps_a=cols.column("amps_a") if "amps_a" in wanted else None,
+        pf=cols.column("pf") if "pf" in wanted else None,
+        mark_index=np.asarray(cols.mark_index, dtype=np.int32),
+        marks=tuple(cols.marks),
+        channels=tuple(
+            ChannelReadings(
+                power_w=cols.column("power_w", ch),  # type: ignore[arg-type]
+                volts_v=cols.column("volts_v", ch),
+                amps_a=cols.column("amps_a", ch),
+                pf=cols.column("pf", ch),
+            )
+            for ch in range(n_channels)
+        ),
+        line_number=np.asarray(cols.line_number, dtype=np.int64),
+        bad_lines=tuple(bad),
+    )
+
+
+def _number(value: float) -> str:
+    if math.isnan(value):
+        return "nan"
+    return f"{value:.6f}"
+
+
+def format_spl_line(sample: PowerSample) -> str:
+    """One spl.txt line (without line end), in PTDaemon's number format."""
+    if sample.channels:
+        head = f"Watts,{_number(sample.power_w)},Volts,-1.000000,Amps,-1.000000,PF,-1.000000"
+    else:
+        head = (
+            f"Watts,{_number(sample.power_w)},Volts,{_number(sample.volts_v)},"
+            f"Amps,{_number(sample.amps_a)},PF,{_number(sample.pf)}"
+        )
+    line = f"Time,{format_ptd_timestamp(sample.t_utc_ns)},{head},Mark,{sample.mark}"
+    for i, ch in enumerate(sample.channels, start=1):
+        line += (
+            f",Ch{i},Watts,{_number(ch.power_w)},Volts,{_number(ch.volts_v)},"
+            f"Amps,{_number(ch.amps_a)},PF,{_number(ch.pf)}"
+        )
+    return line
+
+
+class SplWriter:
+    """Appends samples to an spl.txt, one line each (CRLF, as PTDaemon writes them).
+
+    The file is opened by :meth:`open` (or ``with``), never by the constructor.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._file: IO[str] | None = None
+
+    def open(self) -> SplWriter:
+        self._file = self.path.open("a", encoding="utf-8", newline="")
+        return self
+
+    def __enter__(self) -> SplWriter:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write(self, samples: Iterable[PowerSample]) -> int:
+        if self._file is None:
+            raise RuntimeError("SplWriter.write before open()")
+        count = 0
+        for sample in samples:
+            if sample.mark and ("," in sample.mark or "\n" in sample.mark):
+                raise ValueError(f"mark {sample.mark!r} may not contain commas or line ends")
+            self._file.write(format_spl_line(sample) + "\r\n")
+            count += 1
+        return count
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def write_spl(path: Path | str, samples: Iterable[PowerSample]) -> int:
+    """Write samples to a new spl.txt; returns how many were written."""
+    target = Path(path)
+    if target.exists():
+        target.unlink()
+    with SplWriter(target) as writer:
+        return writer.write(samples)

@@ -1,0 +1,137 @@
+"""UTC timestamps as integer nanoseconds since the Unix epoch.
+
+PTDaemon, LoadGen and spl.txt write ``MM-DD-YYYY HH:MM:SS.mmm`` in UTC. We turn
+them into ``int`` nanoseconds once, at the edge, with plain integer arithmetic
+(no ``datetime``, no floating point), so equal strings always give equal
+integers and comparisons are exact.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import numpy.typing as npt
+
+from powerlog.errors import TimestampError
+
+__all__ = [
+    "NS_PER_MS",
+    "NS_PER_S",
+    "PTD_TIMESTAMP_LENGTH",
+    "days_from_civil",
+    "format_ptd_timestamp",
+    "parse_ptd_timestamp",
+    "parse_ptd_timestamps",
+]
+
+NS_PER_MS = 1_000_000
+NS_PER_S = 1_000_000_000
+NS_PER_DAY = 86_400 * NS_PER_S
+PTD_TIMESTAMP_LENGTH = 23  # len("07-30-2022 04:40:04.430")
+
+_PATTERN = re.compile(r"(\d\d)-(\d\d)-(\d{4}) (\d\d):(\d\d):(\d\d)\.(\d{3})")
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
+
+
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def _check_fields(text: str, year: int, month: int, day: int, hour: int, minute: int, second: int) -> None:
+    if not 1 <= month <= 12:
+        raise TimestampError(f"month {month} out of range in {text!r}")
+    last_day = 29 if month == 2 and _is_leap(year) else _DAYS_IN_MONTH[month - 1]
+    if not 1 <= day <= last_day:
+        raise TimestampError(f"day {day} out of range in {text!r}")
+    if hour > 23 or minute > 59 or second > 59:
+        raise TimestampError(f"time of day out of range in {text!r}")
+
+
+def parse_ptd_timestamp(text: str) -> int:
+    """Parse ``MM-DD-YYYY HH:MM:SS.mmm`` (UTC) into integer nanoseconds since the epoch."""
+    match = _PATTERN.fullmatch(text.strip())
+    if match is None:
+        raise TimestampError(f"expected MM-DD-YYYY HH:MM:SS.mmm, got {text!r}")
+    month, day, year, hour, minute, second, millis = (int(g) for g in match.groups())
+    _check_fields(text, year, month, day, hour, minute, second)
+    seconds_of_day = hour * 3600 + minute * 60 + second
+    return days_from_civil(year, month, day) * NS_PER_DAY + seconds_of_day * NS_PER_S + millis * NS_PER_MS
+
+
+def format_ptd_timestamp(t_utc_ns: int) -> str:
+    """Format integer nanoseconds as ``MM-DD-YYYY HH:MM:SS.mmm`` (truncated to the millisecond)."""
+    days, rest_ns = divmod(int(t_utc_ns), NS_PER_DAY)
+    # civil_from_days, the inverse of days_from_civil
+    z = days + 719468
+    era = z // 146097
+    day_of_era = z - era * 146097
+    year_of_era = (day_of_era - day_of_era // 1460 + day_of_era // 36524 - day_of_era // 146096) // 365
+    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    mp = (5 * day_of_year + 2) // 153
+    day = day_of_year - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = year_of_era + era * 400 + (month <= 2)
+    seconds, sub_ns = divmod(rest_ns, NS_PER_S)
+    hour, rem = divmod(seconds, 3600)
+    minute, second = divmod(rem, 60)
+    return f"{month:02d}-{day:02d}-{year:04d} {hour:02d}:{minute:02d}:{second:02d}.{sub_ns // NS_PER_MS:03d}"
+
+
+_SEPARATORS = {2: ord("-"), 5: ord("-"), 10: ord(" "), 13: ord(":"), 16: ord(":"), 19: ord(".")}
+
+
+def parse_ptd_timestamps(chars: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Vectorised :func:`parse_ptd_timestamp` over an ``(n, 23)`` array of ASCII bytes.
+
+    Returns ``(t_utc_ns, valid)``; where ``valid`` is False the time is 0 and the
+    row must be parsed (and reported) one at a time.
+    """
+    if chars.ndim != 2 or chars.shape[1] != PTD_TIMESTAMP_LENGTH:
+        raise ValueError(f"expected an (n, {PTD_TIMESTAMP_LENGTH}) byte array, got shape {chars.shape}")
+    valid = np.ones(chars.shape[0], dtype=np.bool_)
+    for column, byte in _SEPARATORS.items():
+        valid &= chars[:, column] == byte
+
+    def number(*columns: int) -> npt.NDArray[np.int32]:
+        nonlocal valid
+        total = np.zeros(chars.shape[0], dtype=np.int32)
+        for column in columns:
+            digit = chars[:, column] - np.uint8(ord("0"))  # wraps for bytes below '0'
+            valid &= digit <= 9
+            total = total * 10 + digit
+        return total
+
+    month = number(0, 1)
+    day = number(3, 4)
+    year = number(6, 7, 8, 9)
+    hour = number(11, 12)
+    minute = number(14, 15)
+    second = number(17, 18)
+    millis = number(20, 21, 22)
+
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_index = np.clip(month - 1, 0, 11)
+    last_day = np.asarray(_DAYS_IN_MONTH, dtype=np.int32)[month_index] + ((month == 2) & leap)
+    valid &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= last_day)
+    valid &= (hour <= 23) & (minute <= 59) & (second <= 59)
+
+    shifted_year = year - (month <= 2)
+    era = np.floor_divide(shifted_year, 400)
+    year_of_era = shifted_year - era * 400
+    day_of_year = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    days = (era * 146097 + day_of_era - 719468).astype(np.int64)
+    seconds_of_day = (hour * 3600 + minute * 60 + second).astype(np.int64)
+    t_utc_ns = days * NS_PER_DAY + seconds_of_day * NS_PER_S + millis.astype(np.int64) * NS_PER_MS
+    return np.where(valid, t_utc_ns, 0), valid
