@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analyzer.checks import check_run, verdict
+from analyzer.findings import Finding, Severity, Status
+from analyzer.rounds import get_round
+from analyzer.run import load_run
+from powerlog.spl import SPL_FIELDS
+from tests.conftest import FIXTURES
+
+V21 = get_round("v2.1")
+
+
+def _check(path: Path, round_name: str = "v2.1") -> tuple[Finding, ...]:
+    return check_run(load_run(path, spl_fields=SPL_FIELDS, hash_files=True), get_round(round_name))
+
+
+def _failed(findings, rule: str, severity: Severity | None = None) -> list[Finding]:
+    return [
+        f
+        for f in findings
+        if f.rule == rule and f.status is Status.FAIL and (severity is None or f.severity is severity)
+    ]
+
+
+def _statuses(findings, rule: str) -> set[Status]:
+    return {f.status for f in findings if f.rule == rule}
+
+
+def test_every_fixture_gets_a_verdict_on_every_rule(fixture_dir: Path) -> None:
+    findings = _check(fixture_dir)
+    rules = {f.rule for f in findings}
+    for rule in ("1.files", "2.validity", "3.samples", "4.power_change", "6.window_in_phase", "7.checkpoints",
+                 "8.analyzer", "8.ptd_version", "9.go", "9.testing_ranges", "9.restore", "10.activated",
+                 "11.errors", "12.uuid", "12.messages", "12.results", "12.sources", "13.debug"):  # fmt: skip
+        assert rule in rules, rule
+    assert _statuses(findings, "12.sources") == {Status.SKIPPED}  # never faked
+
+
+@pytest.mark.parametrize(
+    "name", ["xe8545_bert_server", "xe8545_resnet_offline", "xr12_multistream", "xr12_singlestream"]
+)
+def test_dell_fixtures_pass_the_v21_rules(name: str) -> None:
+    findings = _check(FIXTURES[name])
+    assert verdict(findings) is Status.PASS, [f.message for f in findings if f.is_error]
+
+
+def test_orin_fails_ranging_vs_testing_by_7_34_percent() -> None:
+    findings = _check(FIXTURES["orin_offline"])
+    assert verdict(findings) is Status.FAIL
+    (power,) = _failed(findings, "4.power_change", Severity.ERROR)
+    assert f"{power.evidence[0].values['change_pct']:.2f}" == "-7.34"
+    # one 1.01 % sample falls inside the LoadGen window (04:40:27.440 > power_begin 04:40:27.326)
+    (inside,) = _failed(findings, "10.testing_uncertainty", Severity.ERROR)
+    assert inside.evidence[0].line == 1741
+    assert {f.rule for f in findings if f.is_error} == {"4.power_change", "10.testing_uncertainty"}
+
+
+def test_newest_round_rejects_old_ptdaemon_and_ranges_without_the_1_1_factor() -> None:
+    findings = _check(FIXTURES["xe8545_resnet_offline"], "v5.0")
+    (version,) = _failed(findings, "8.ptd_version", Severity.ERROR)
+    assert "1.9.2" in version.message and "--round" in version.message
+    (ranges,) = _failed(findings, "9.testing_ranges", Severity.ERROR)
+    assert ranges.evidence[0].values["expected_a"] == pytest.approx(6.891 * 1.1)
+
+
+def test_multichannel_fixture_uses_the_channel_maxima_for_ranges() -> None:
+    findings = _check(FIXTURES["xr12_multistream"])
+    (ok,) = [f for f in findings if f.rule == "9.testing_ranges"]
+    assert ok.status is Status.PASS
+    assert ok.evidence[0].values["ranging_max_v"] == 119.77
+    assert _failed(findings, "9.ranging_ranges", Severity.WARNING)  # SR,A,20 instead of Auto
+    assert _failed(findings, "11.errors", Severity.WARNING)  # "ERROR: USB." at start-up
+
+
+def _edit_json(path: Path, edit) -> None:
+    obj = json.loads(path.read_text())
+    edit(obj)
+    path.write_text(json.dumps(obj, indent=4))
+
+
+def test_wrong_go_reply_and_unrestored_ranges(copy_fixture) -> None:
+    perf = copy_fixture("orin_offline")
+
+    def edit(obj):
+        obj["ptd_messages"][5]["reply"] = "Starting timed measurement"
+        obj["ptd_messages"][-1]["cmd"] = "SR,A,5.000000"
+        obj["debug"] = True
+
+    _edit_json(perf / "power" / "server.json", edit)
+    findings = _check(perf)
+    assert "ranging: reply 'Starting timed measurement'" in _failed(findings, "9.go")[0].message
+    assert "A=5.000000" in _failed(findings, "9.restore")[0].message
+    assert _failed(findings, "13.debug", Severity.ERROR)
+    # server.json is not in its own results list, so editing it breaks no checksum
+    assert _statuses(findings, "12.results") == {Status.PASS}
+
+
+def test_auto_ranges_in_testing_are_an_error(copy_fixture) -> None:
+    perf = copy_fixture("xr12_singlestream")
+
+    def edit(obj):
+        for m in obj["ptd_messages"]:
+            if m["cmd"] == "SR,V,121.000000":
+                m["cmd"] = "SR,V,Auto"
+
+    _edit_json(perf / "power" / "server.json", edit)
+    (finding,) = _failed(_check(perf), "9.testing_ranges", Severity.ERROR)
+    assert "Auto" in finding.message
+
+
+def test_changed_result_file_breaks_its_checksum(copy_fixture) -> None:
+    perf = copy_fixture("xr12_singlestream")
+    with (perf / "power" / "client.log").open("a") as f:
+        f.write("tampered\n")
+    (finding,) = _failed(_check(perf), "12.results", Severity.ERROR)
+    assert "power/client.log" in finding.message
+
+
+def test_uuid_session_name_and_message_mismatches(copy_fixture) -> None:
+    perf = copy_fixture("xe8545_bert_server")
+
+    def edit(obj):
+        obj["uuid"]["server"] = "00000000-0000-0000-0000-000000000000"
+        obj["session_name"] = "other"
+        obj["messages"][1]["reply"] = "ERR"
+
+    _edit_json(perf / "power" / "client.json", edit)
+    findings = _check(perf)
+    for rule in ("12.uuid", "12.session_name", "12.messages"):
+        assert _failed(findings, rule, Severity.ERROR), rule
+
+
+def test_clock_disagreement_and_window_outside_phase(copy_fixture) -> None:
+    perf = copy_fixture("xr12_singlestream")
+
+    def edit(obj):
+        obj["phases"]["testing"][2][0] -= 700  # stop checkpoint before power_end, and 700 s off the server
+        obj["phases"]["ranging"][1][0] += 0.9  # 900 ms off: over the v2.1 800 ms tolerance
+
+    _edit_json(perf / "power" / "client.json", edit)
+    findings = _check(perf)
+    assert "testing" in _failed(findings, "6.window_in_phase", Severity.ERROR)[0].message
+    assert _failed(findings, "7.checkpoints", Severity.ERROR)
+
+
+def test_error_lines_outside_ranging_are_errors(copy_fixture) -> None:
+    perf = copy_fixture("orin_offline")
+    log = perf / "power" / "ptd_logs.txt"
+    log.write_bytes(
+        log.read_bytes() + b"07-30-2022 04:52:00.000: ERROR: Current appears to be too high for set range\r\n"
+    )
+    (finding,) = _failed(_check(perf), "11.errors", Severity.ERROR)
+    assert finding.evidence[0].line is not None and "too high" in finding.message
+
+
+def test_missing_and_unreadable_files_are_findings(copy_fixture) -> None:
+    perf = copy_fixture("xr12_singlestream")
+    (perf / "power" / "client.log").unlink()
+    (perf / "run_1" / "mlperf_log_detail.txt").write_bytes(b'\xff\xfe:::MLLOG {"key": "power_begin"')
+    (perf / "ranging" / "spl.txt").write_bytes(b"")
+    findings = _check(perf)
+    assert "power/client.log" in _failed(findings, "1.files", Severity.ERROR)[0].message
+    readable = _failed(findings, "0.readable")
+    assert any("run_1/mlperf_log_detail.txt" in f.message for f in readable)
+    assert any(f.rule == "1.window" and f.is_error for f in findings)
+    assert verdict(findings) is Status.FAIL
+
+
+def test_spl_without_samples_in_the_window(copy_fixture) -> None:
+    perf = copy_fixture("orin_offline")
+    spl = perf / "run_1" / "spl.txt"
+    lines = spl.read_bytes().splitlines(keepends=True)
+    spl.write_bytes(b"".join(lines[:10]))  # only samples from before power_begin
+    (finding,) = _failed(_check(perf), "3.samples", Severity.ERROR)
+    assert "no sample with Watts > 0" in finding.message
+
+
+def test_unknown_round_is_refused() -> None:
+    from analyzer.errors import UnknownRoundError
+
+    with pytest.raises(UnknownRoundError, match=r"v2\.1"):
+        get_round("v0.7")
+    assert get_round("2.1") is V21
