@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-FIXTURE ?= ../shared/data/mlperf-results-v2.1/dell-xe8545-a100x4-maxq-resnet50-offline/performance
+FIXTURE ?= tests/data/dell-xe8545-a100x4-maxq-resnet50-offline/performance
 
 .PHONY: demo test lint format bench clean
 
@@ -19,12 +19,8 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	@if [ -d "$(FIXTURE)" ]; then \
-		$(BIN)/mlpower-analyzer report "$(FIXTURE)" && \
-		$(BIN)/mlpower-analyzer check --round v2.1 "$(FIXTURE)"; \
-	else \
-		$(BIN)/mlpower-analyzer report tests/data/dell-xr12-a2x1-maxq-resnet50-singlestream/performance; \
-	fi
+	$(BIN)/mlpower-analyzer report --round v2.1 "$(FIXTURE)"
+	$(BIN)/mlpower-analyzer check --round v2.1 "$(FIXTURE)"
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .

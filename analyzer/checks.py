@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from analyzer.findings import Evidence, Finding, Severity, Status
-from analyzer.report import meter_identity, scenario_of
+from analyzer.report import MeterIdentity, meter_identity, scenario_of
 from analyzer.rounds import ACCEPTED_ANALYZERS, Round
 from analyzer.run import MAX_EVIDENCE, RunData
 from powerlog.layout import PHASE_DIRS, RANGING, REQUIRED_FILES, TESTING
@@ -102,6 +102,17 @@ def check_loadgen(run: RunData, round_: Round) -> Iterable[Finding]:
     if detail is None:
         yield Finding.skipped("2.validity", "Testing run is VALID", f"{file} could not be read")
         return
+    scenario = detail.value("effective_scenario")
+    if scenario_of(run.testing) is None:
+        yield Finding.failed(
+            "2.scenario",
+            "Known scenario",
+            Severity.ERROR,
+            f"effective_scenario {scenario!r} is not Offline, Server, SingleStream or MultiStream",
+            Evidence(file=file),
+        )
+    else:
+        yield Finding.passed("2.scenario", "Known scenario", str(scenario), Evidence(file=file))
     validity = detail.value("result_validity")
     event = detail.event("result_validity")
     ev = Evidence(file=file, line=event.line_number if event else None, values={"result_validity": validity})
@@ -248,7 +259,7 @@ def check_window_in_phase(run: RunData, round_: Round) -> Iterable[Finding]:
         return
     for phase_name, phase in run.phases.items():
         points = _checkpoints(run.client, phase_name)
-        if phase.window_utc_ns is None or len(points) < 3:
+        if phase.window_utc_ns is None or len(points) < 4:
             yield Finding.skipped(
                 "6.window_in_phase", title, f"{phase_name}: needs the LoadGen window and 4 checkpoints in client.json"
             )
@@ -323,6 +334,11 @@ def check_clocks(run: RunData, round_: Round) -> Iterable[Finding]:
 
 def check_analyzer(run: RunData, round_: Round) -> Iterable[Finding]:
     meter = meter_identity(run)
+    yield from _check_identity(meter, round_)
+    yield from _check_ptd_config(run)
+
+
+def _check_identity(meter: MeterIdentity, round_: Round) -> Iterable[Finding]:
     if meter.identify_reply is None:
         yield Finding.skipped("8.analyzer", "Analyzer model accepted", "no Identify reply in power/server.json")
         yield Finding.skipped("8.ptd_version", "PTDaemon version accepted", "no Identify reply in power/server.json")
@@ -350,6 +366,9 @@ def check_analyzer(run: RunData, round_: Round) -> Iterable[Finding]:
             f"(accepted: {', '.join(round_.ptd_versions)}); pass --round if the result is from another round",
             ev,
         )
+
+
+def _check_ptd_config(run: RunData) -> Iterable[Finding]:
     configs = run.server.ptd_configs if run.server else ()
     if not configs:
         yield Finding.skipped("8.ptd_config", "PTDaemon configuration", "power/server.json has no ptd_config")
@@ -872,17 +891,6 @@ def check_run(run: RunData, round_: Round) -> tuple[Finding, ...]:
     findings: list[Finding] = list(run.problems)
     for rule in RULES:
         findings.extend(rule(run, round_))
-    if scenario_of(run.testing) is None and run.testing.detail is not None:
-        value = run.testing.detail.value("effective_scenario")
-        findings.append(
-            Finding.failed(
-                "2.scenario",
-                "Known scenario",
-                Severity.ERROR,
-                f"effective_scenario {value!r} is not Offline, Server, SingleStream or MultiStream",
-                Evidence(file=_rel(run, TESTING, "mlperf_log_detail.txt")),
-            )
-        )
     return tuple(findings)
 
 

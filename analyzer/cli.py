@@ -26,8 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=version_string("mlpower-analyzer"))
     sub = parser.add_subparsers(dest="command", required=True)
     for name, helptext in (
-        ("report", "official metric and breakdown (exit 0; 1 when the metric cannot be computed)"),
-        ("check", "rule-by-rule verdict (exit 0 no errors, 1 errors, 2 unreadable folder)"),
+        (
+            "report",
+            "official metric and breakdown (exit 0; 1 when the metric cannot be computed; "
+            "2 when the folder cannot be read or --round is unknown)",
+        ),
+        (
+            "check",
+            "rule-by-rule verdict (exit 0 no errors, 1 any error; 2 when the folder cannot be read "
+            "or --round is unknown)",
+        ),
     ):
         p = sub.add_parser(name, help=helptext, description=helptext)
         p.add_argument("perf_dir", metavar="PERF_DIR", help="folder holding run_1/ and ranging/ (and power/)")

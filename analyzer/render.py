@@ -29,7 +29,8 @@ def render_report(report: Report) -> str:
         rows.append(("Power metric", f"n/a: {_why_no_metric(report)}"))
     if report.performance is not None:
         perf = report.performance
-        rows.append(("Performance", f"{perf.value:,.6g} {perf.unit}   ({perf.key})"))
+        value = f"{perf.value:,.0f}" if perf.value.is_integer() else f"{perf.value:,.6g}"
+        rows.append(("Performance", f"{value} {perf.unit}   ({perf.key})"))
     if report.efficiency is not None:
         rows.append(("Efficiency", _num(report.efficiency.value, 2, report.efficiency.unit)))
     if t is not None:

@@ -18,6 +18,7 @@ from analyzer.metrics import (
 )
 from analyzer.rounds import Round
 from analyzer.run import PhaseData, RunData
+from powerlog.ptd_identity import IdentifyError, parse_identify_reply
 from powerlog.timestamps import format_ptd_timestamp
 
 __all__ = ["MeterIdentity", "Report", "build_report", "meter_identity"]
@@ -35,10 +36,11 @@ def meter_identity(run: RunData) -> MeterIdentity:
     reply = run.server.ptd_reply("Identify") if run.server else None
     if not reply:
         return MeterIdentity(None, None, False, None)
-    model = reply.split(",")[0]
-    version = next((f.split("=", 1)[1] for f in reply.split(",") if f.startswith("version=")), None)
-    ptd_version = version.split("-")[0] if version else None
-    return MeterIdentity(model, ptd_version, "simulated" in reply.lower(), reply)
+    try:
+        ptd = parse_identify_reply(reply)
+    except IdentifyError:
+        return MeterIdentity(None, None, "simulated" in reply.lower(), reply)
+    return MeterIdentity(ptd.model, ptd.version, ptd.simulated, reply)
 
 
 @dataclass(frozen=True)

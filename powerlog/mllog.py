@@ -88,10 +88,11 @@ def read_detail_log(path: Path | str) -> DetailLog:
 
 
 def parse_detail_log(data: bytes | str, path: str = "<text>") -> DetailLog:
-    raw_lines = data.splitlines() if isinstance(data, bytes) else data.encode("utf-8").splitlines()
+    raw_lines = (data if isinstance(data, bytes) else data.encode("utf-8")).split(b"\n")
     events: list[LoadGenEvent] = []
     bad: list[BadLine] = []
-    for line_number, raw in enumerate(raw_lines, start=1):
+    for line_number, raw_line in enumerate(raw_lines, start=1):
+        raw = raw_line.rstrip(b"\r")
         if not raw.strip():
             continue
         text = decode_line(raw, path, line_number)

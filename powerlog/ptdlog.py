@@ -15,9 +15,18 @@ from pathlib import Path
 
 from powerlog.errors import MissingFileError, TimestampError
 from powerlog.lines import BadLine, decode_line
-from powerlog.timestamps import PTD_TIMESTAMP_LENGTH, parse_ptd_timestamp
+from powerlog.timestamps import PTD_TIMESTAMP_LENGTH, format_ptd_timestamp, parse_ptd_timestamp
 
-__all__ = ["IDLE_PHASE", "SETUP_PHASE", "PtdEvent", "PtdEventKind", "PtdLog", "parse_ptd_log", "read_ptd_log"]
+__all__ = [
+    "IDLE_PHASE",
+    "SETUP_PHASE",
+    "PtdEvent",
+    "PtdEventKind",
+    "PtdLog",
+    "format_ptd_log_line",
+    "parse_ptd_log",
+    "read_ptd_log",
+]
 
 SETUP_PHASE = "setup"  # before the first Go
 IDLE_PHASE = "idle"  # after a Completed test, before the next Go
@@ -160,3 +169,8 @@ def _with_detail(event: PtdEvent, details: list[str]) -> PtdEvent:
         event.mark,
         event.uncertainty_percent,
     )
+
+
+def format_ptd_log_line(t_utc_ns: int, message: str) -> str:
+    """One ptd_logs.txt line (without line end): ``MM-DD-YYYY HH:MM:SS.mmm: message``."""
+    return f"{format_ptd_timestamp(t_utc_ns)}: {message}"

@@ -115,13 +115,16 @@ def _ptd_configs(obj: Any, path: str) -> tuple[PtdConfig, ...]:
         if not isinstance(c, dict):
             raise FormatError(path, f"ptd_config entry {i} should be an object, found {type(c).__name__}")
         channels = c.get("channel") or []
+        channels = channels if isinstance(channels, list) else [channels]
+        if not all(isinstance(x, int) and not isinstance(x, bool) for x in channels):
+            raise FormatError(path, f"ptd_config entry {i}: 'channel' should be integers, found {c.get('channel')!r}")
         out.append(
             PtdConfig(
                 command=tuple(str(x) for x in c.get("command") or []),
                 device_type=c["device_type"] if isinstance(c.get("device_type"), int) else None,
                 interface_flag=c.get("interface_flag"),
                 device_port=c.get("device_port"),
-                channels=tuple(int(x) for x in (channels if isinstance(channels, list) else [channels])),
+                channels=tuple(channels),
             )
         )
     return tuple(out)
@@ -152,10 +155,13 @@ def parse_session_record(obj: Any, path: str = "<json>") -> SessionRecord:
     results = obj.get("results") if isinstance(obj.get("results"), dict) else {}
     sources = obj.get("sources") if isinstance(obj.get("sources"), dict) else {}
     debug = obj.get("debug")
+    timezone = obj.get("timezone") or 0
+    if not isinstance(timezone, int) or isinstance(timezone, bool):
+        raise FormatError(path, f"'timezone' should be an integer number of seconds, found {timezone!r}")
     return SessionRecord(
         path=path,
         version=str(obj["version"]) if "version" in obj else None,
-        timezone_s=int(obj.get("timezone") or 0),
+        timezone_s=timezone,
         session_name=obj.get("session_name") if isinstance(obj.get("session_name"), str) else None,
         uuid_client=uuid.get("client"),
         uuid_server=uuid.get("server"),

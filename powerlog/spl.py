@@ -347,6 +347,8 @@ class _Columns:
         return None
 
     def column(self, name: str, channel: int | None = None) -> FloatArray | None:
+        if self.layout is None and channel is None and name in self.wanted:
+            return np.zeros(0, dtype=np.float64)  # no sample at all: empty, not missing
         values = self.values.get((name, channel))
         return None if values is None else np.asarray(values, dtype=np.float64)
 

@@ -101,3 +101,12 @@ def test_session_record_errors_name_the_file(tmp_path: Path) -> None:
         read_session_record(path)
     with pytest.raises(FormatError, match=r"phases.ranging\[0\]"):
         parse_session_record({"phases": {"ranging": [["x", 1]]}}, "s.json")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("timezone", "abc", "'timezone' should be an integer"), ("ptd_config", {"channel": ["x"]}, "'channel' should be")],
+)
+def test_session_record_wrong_types_are_format_errors(field: str, value: object, message: str) -> None:
+    with pytest.raises(FormatError, match=message):
+        parse_session_record({field: value}, "server.json")

@@ -1,0 +1,57 @@
+"""PTDaemon's ``Identify`` reply, as recorded in session records and read by the director.
+
+``YokogawaWT330E,1000,1,1,1,1,0,0,1,version=1.9.2-3976349f-20201208,OS=...,mode=power,1,1,1,0,0,...``:
+the model, the averaging interval, capability flags, ``version=``, ``OS=``, ``mode=``
+(power or dc) and then three numbers, the last of which is the analyzer's element count.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from powerlog.errors import PowerlogError
+
+__all__ = ["IdentifyError", "PtdIdentity", "parse_identify_reply"]
+
+_MODEL = re.compile(r"[A-Za-z][\w.-]*")
+_VERSION_NUMBER = re.compile(r"\d+(?:\.\d+)+")
+
+
+class IdentifyError(PowerlogError, ValueError):
+    """The text is not an Identify reply."""
+
+
+@dataclass(frozen=True)
+class PtdIdentity:
+    model: str
+    version: str | None  # "1.9.2" for "1.9.2-3976349f-20201208"; the whole string when it has no number first
+    elements: int
+    dc: bool
+    simulated: bool
+    raw: str
+
+    @property
+    def multichannel(self) -> bool:
+        return "multichannel" in self.model.lower()
+
+
+def parse_identify_reply(reply: str) -> PtdIdentity:
+    fields = reply.split(",")
+    model = fields[0].strip()
+    if len(fields) < 2 or not _MODEL.fullmatch(model):
+        raise IdentifyError(f"not an Identify reply: {reply!r}")
+    raw_version = next((f.split("=", 1)[1] for f in fields if f.startswith("version=")), None)
+    version = raw_version
+    if raw_version:
+        number = _VERSION_NUMBER.match(raw_version)
+        version = number.group(0) if number else raw_version
+    mode_index = next((i for i, f in enumerate(fields) if f.startswith("mode=")), None)
+    elements = 1
+    dc = model.upper().endswith("_DC")
+    if mode_index is not None:
+        dc = dc or fields[mode_index].split("=", 1)[1].strip().lower() == "dc"
+        after = fields[mode_index + 1 : mode_index + 4]
+        if len(after) == 3 and after[2].strip().isdigit():
+            elements = max(1, int(after[2]))
+    return PtdIdentity(model, version, elements, dc, "simulated" in reply.lower(), reply)
