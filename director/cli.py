@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import signal
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
-from powerlog.cli_support import version_string
+from director.errors import DirectorError
+from director.meters.ranges import Ranges
+from director.meters.urls import open_meter
+from director.ptd_sim.instrument import SimulatedAnalyzer
+from director.ptd_sim.server import MIN_INTERVAL_MS, PtdLogFile, PtdSimulator
+from director.ptd_sim.signal import Electrical, parse_signal
+from powerlog.cli_support import EXIT_ERRORS, EXIT_OK, EXIT_UNREADABLE, version_string
+from powerlog.spl import format_spl_line
 
 __all__ = ["build_parser", "main"]
 
@@ -14,17 +26,117 @@ __all__ = ["build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlpower-director",
-        description="Record wall-meter readings for MLPerf power measurements (meter drivers and the "
-        "session service are not built yet; see the README's roadmap).",
+        description="Record wall-meter readings for MLPerf power measurements.",
     )
     parser.add_argument("--version", action="version", version=version_string("mlpower-director"))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser(
+        "ptd-sim",
+        help="serve the PTDaemon TCP protocol in front of a SIMULATED analyzer",
+        description="Serve SPEC PTDaemon's TCP protocol in front of a simulated analyzer "
+        "(its Identify reply and log say SIMULATED).",
+    )
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sim.add_argument("--port", type=int, default=8888, help="TCP port (default 8888; 0 picks a free one)")
+    sim.add_argument("--channels", type=int, default=1, help="analyzer channels (>1 gives the multichannel format)")
+    sim.add_argument("--dc", action="store_true", help="simulate a DC analyzer (answers DC-RL)")
+    sim.add_argument(
+        "--signal",
+        default="host-load",
+        help="host-load (this machine's CPU use), constant:WATTS or csv:PATH (seconds,watts rows)",
+    )
+    sim.add_argument("--noise", type=float, default=0.01, help="relative noise on watts (default 0.01; 0 = exact)")
+    sim.add_argument("--seed", type=int, default=0, help="noise seed")
+    sim.add_argument("--volts", type=float, default=230.0, help="nominal supply voltage (default 230)")
+    sim.add_argument("--log", type=Path, help="write PTDaemon's log (ptd_logs.txt format) to this file")
+
+    probe = sub.add_parser(
+        "meter-probe",
+        help="connect to a meter, identify it and print five samples",
+        description="Connect to a meter, identify it, read its ranges and print five samples: "
+        "the first thing to run when wiring a real analyzer.",
+    )
+    probe.add_argument("url", help="meter URL, e.g. ptd://127.0.0.1:8888")
+    probe.add_argument("--samples", type=int, default=5, help="how many samples to print (default 5)")
+    probe.add_argument("--interval-ms", type=int, default=1000, help="sample interval (default 1000 ms)")
     return parser
 
 
+def _run_simulator(args: argparse.Namespace) -> int:
+    if args.channels < 1:
+        print("mlpower-director ptd-sim: --channels must be at least 1", file=sys.stderr)
+        return EXIT_UNREADABLE
+    analyzer = SimulatedAnalyzer(
+        parse_signal(args.signal),
+        Electrical(nominal_v=args.volts, noise=args.noise, seed=args.seed, dc=args.dc),
+        channels=args.channels,
+        dc=args.dc,
+    )
+    simulator = PtdSimulator(analyzer, PtdLogFile(args.log))
+
+    async def serve() -> None:
+        host, port = await simulator.start(args.host, args.port)
+        print(f"ptd-sim listening on {host}:{port} ({analyzer.model}, SIMULATED, {analyzer.signal.description})")
+        print(f"try: mlpower-director meter-probe ptd://{host}:{port}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await simulator.close()
+
+    asyncio.run(serve())
+    return EXIT_OK
+
+
+def _probe(args: argparse.Namespace) -> int:
+    if args.interval_ms < MIN_INTERVAL_MS or args.samples < 1:
+        print(
+            f"mlpower-director meter-probe: need --samples >= 1 and --interval-ms >= {MIN_INTERVAL_MS}", file=sys.stderr
+        )
+        return EXIT_UNREADABLE
+    meter = open_meter(args.url)
+    with meter:
+        identity = meter.identify()
+        sim = "   SIMULATED" if identity.simulated else ""
+        print(f"meter:   {identity.model}{sim}")
+        print(f"version: {identity.version}   channels: {identity.channels}   {'DC' if identity.dc else 'AC'}")
+        ranges = meter.read_ranges()
+        print(f"ranges:  V {ranges.volts_v or 'Auto'}   A {ranges.amps_a or 'Auto'}")
+        meter.set_ranges(Ranges.automatic())
+        meter.start(f"probe_{time.strftime('%Y-%m-%d_%H-%M-%S', time.gmtime())}", args.interval_ms)
+        shown = 0
+        deadline = time.monotonic() + args.samples * args.interval_ms / 1000 * 2 + 5
+        try:
+            while shown < args.samples and time.monotonic() < deadline:
+                time.sleep(args.interval_ms / 1000)
+                for sample in meter.read_new()[: args.samples - shown]:
+                    print(format_spl_line(sample))
+                    shown += 1
+        finally:
+            meter.stop()
+            meter.restore_ranges()
+        for bad in meter.rejected_lines:
+            print(f"rejected: {bad}", file=sys.stderr)
+    if shown < args.samples:
+        print(f"mlpower-director meter-probe: only {shown} of {args.samples} samples arrived", file=sys.stderr)
+        return EXIT_ERRORS
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    build_parser().parse_args(argv)
-    print("mlpower-director: no commands yet (meter drivers and `serve` are on the roadmap)", file=sys.stderr)
-    return 2
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "ptd-sim":
+            return _run_simulator(args)
+        return _probe(args)
+    except DirectorError as e:
+        print(f"mlpower-director {args.command}: {e}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    except KeyboardInterrupt:
+        return EXIT_ERRORS
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,3 +30,58 @@ def copy_fixture(tmp_path: Path):
         return target
 
     return copy
+
+
+class SimProcess:
+    """A ``mlpower-director ptd-sim`` subprocess on a free loopback port."""
+
+    def __init__(self, process, host: str, port: int, log_path: Path) -> None:
+        self.process = process
+        self.host = host
+        self.port = port
+        self.log_path = log_path
+
+    @property
+    def url(self) -> str:
+        return f"ptd://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except Exception:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def ptd_sim(tmp_path: Path):
+    """Start simulators: ``ptd_sim("--channels", "2", ...)``; all are stopped after the test."""
+    import subprocess
+    import sys
+
+    started: list[SimProcess] = []
+
+    def start(*args: str) -> SimProcess:
+        log_path = tmp_path / f"ptd_logs_{len(started)}.txt"
+        exe = Path(sys.executable).parent / "mlpower-director"
+        process = subprocess.Popen(
+            [str(exe), "ptd-sim", "--port", "0", "--log", str(log_path), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        line = process.stdout.readline()
+        if not line.startswith("ptd-sim listening on "):
+            process.kill()
+            raise RuntimeError(f"simulator did not start: {line!r} {process.stderr.read()}")
+        address = line.split()[3]
+        host, port = address.rsplit(":", 1)
+        sim = SimProcess(process, host, int(port), log_path)
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()

@@ -1,0 +1,72 @@
+"""Exceptions raised by the director.
+
+::
+
+    DirectorError                   base of everything this package raises
+    └── MeterError                  a meter could not do what was asked (carries meter and command)
+        ├── MeterConfigError        a meter URL or setting is invalid
+        ├── MeterTransportError     bytes did not get through
+        │   ├── MeterConnectionError    cannot connect, or the connection was lost
+        │   └── MeterTimeoutError       no (complete) reply in time
+        └── MeterProtocolError      a reply arrived but is not what the protocol allows
+            ├── NotPtdaemonError        the peer does not answer Hello like PTDaemon
+            └── MeterErrorReply         the meter answered with an error (the reply is kept)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DirectorError",
+    "MeterConfigError",
+    "MeterConnectionError",
+    "MeterError",
+    "MeterErrorReply",
+    "MeterProtocolError",
+    "MeterTimeoutError",
+    "MeterTransportError",
+    "NotPtdaemonError",
+]
+
+
+class DirectorError(Exception):
+    """Base class for director errors."""
+
+
+class MeterError(DirectorError):
+    def __init__(self, message: str, *, meter: str = "", command: str | None = None) -> None:
+        self.meter = meter
+        self.command = command
+        context = ", ".join(x for x in (meter, f"command {command!r}" if command else "") if x)
+        super().__init__(f"{context}: {message}" if context else message)
+
+
+class MeterConfigError(MeterError):
+    """A meter URL or setting is invalid."""
+
+
+class MeterTransportError(MeterError):
+    """Bytes did not get through."""
+
+
+class MeterConnectionError(MeterTransportError):
+    """Cannot connect to the meter, or the connection was lost."""
+
+
+class MeterTimeoutError(MeterTransportError):
+    """The meter did not answer (completely) in time."""
+
+
+class MeterProtocolError(MeterError):
+    """The reply does not follow the protocol."""
+
+    def __init__(self, message: str, *, meter: str = "", command: str | None = None, reply: str | None = None) -> None:
+        self.reply = reply
+        super().__init__(message, meter=meter, command=command)
+
+
+class NotPtdaemonError(MeterProtocolError):
+    """The peer is not PTDaemon (or something that speaks its protocol)."""
+
+
+class MeterErrorReply(MeterProtocolError):
+    """The meter answered the command with an error."""

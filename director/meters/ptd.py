@@ -1,0 +1,292 @@
+"""SPEC PTDaemon over TCP: the driver and its reply parsers.
+
+The parsers are pure functions of one reply (fuzzed in the tests); the driver
+sends command words through a :class:`~director.meters.transport.LineTransport`
+and never touches the socket itself.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from director.errors import MeterErrorReply, MeterProtocolError, NotPtdaemonError
+from director.meters.base import MeterIdentity
+from director.meters.ranges import Ranges
+from director.meters.transport import Exchange, LineTransport
+from powerlog.lines import BadLine
+from powerlog.ptd_identity import IdentifyError, parse_identify_reply
+from powerlog.spl import PowerSample, parse_spl_text
+
+__all__ = [
+    "HELLO_REPLY",
+    "RL_VARIANTS",
+    "PtdMeter",
+    "UncertaintySummary",
+    "WattsSummary",
+    "format_range",
+    "parse_identify",
+    "parse_ranges",
+    "parse_rl_header",
+    "parse_uncertainty",
+    "parse_watts",
+]
+
+HELLO_REPLY = "Hello, PTDaemon here!"
+RL_VARIANTS = ("RL", "RL,*,*", "DC-RL")
+_WRONG_VARIANT_REPLIES = ("Invalid number of parameters", "Unknown command")
+_RL_HEADER = re.compile(r"Last (\d+) samples?")
+
+
+@dataclass(frozen=True)
+class WattsSummary:
+    avg_w: float
+    min_w: float
+    max_w: float
+    samples: int
+    errors: int
+    valid: int
+
+
+@dataclass(frozen=True)
+class UncertaintySummary:
+    """Uncertainty of the samples so far, as fractions of the reading."""
+
+    avg: float
+    min: float
+    max: float
+    samples: int
+    errors: int
+    valid: int
+    unknown: int
+
+
+def _fields(reply: str, head: str, count: int, what: str) -> list[str]:
+    fields = reply.split(",")
+    if fields[0] != head or len(fields) != count + 1:
+        raise MeterProtocolError(f"expected '{head},' and {count} values for {what}, got {reply!r}", reply=reply)
+    return fields[1:]
+
+
+def _float(text: str, reply: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise MeterProtocolError(f"{text!r} is not a number in {reply!r}", reply=reply) from None
+    if math.isinf(value):
+        raise MeterProtocolError(f"{text!r} is not a finite number in {reply!r}", reply=reply)
+    return value
+
+
+def _int(text: str, reply: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise MeterProtocolError(f"{text!r} is not an integer in {reply!r}", reply=reply) from None
+
+
+def parse_identify(reply: str) -> MeterIdentity:
+    """The meter identity from PTDaemon's Identify reply (see :mod:`powerlog.ptd_identity`)."""
+    try:
+        ptd = parse_identify_reply(reply)
+    except IdentifyError as e:
+        raise MeterProtocolError(str(e), reply=reply) from e
+    channels = max(ptd.elements, 2) if ptd.multichannel else 1
+    return MeterIdentity(ptd.model, ptd.version, channels, ptd.dc, ptd.simulated, reply)
+
+
+def parse_ranges(reply: str) -> Ranges:
+    """``Ranges,<ampAuto>,<amps>,<voltAuto>,<volts>``: auto 1 on, 0 off, -1 unknown (unknown -> Auto)."""
+    amp_auto, amps, volt_auto, volts = _fields(reply, "Ranges", 4, "RR")
+    for flag in (amp_auto, volt_auto):
+        if flag not in ("-1", "0", "1"):
+            raise MeterProtocolError(f"auto flag {flag!r} is not -1, 0 or 1 in {reply!r}", reply=reply)
+    amps_a, volts_v = _float(amps, reply), _float(volts, reply)
+    return Ranges(
+        volts_v=volts_v if volt_auto == "0" and volts_v > 0 else None,
+        amps_a=amps_a if amp_auto == "0" and amps_a > 0 else None,
+    )
+
+
+def parse_watts(reply: str) -> WattsSummary:
+    avg, low, high, samples, errors, valid = _fields(reply, "Watts", 6, "Watts")
+    return WattsSummary(
+        _float(avg, reply),
+        _float(low, reply),
+        _float(high, reply),
+        _int(samples, reply),
+        _int(errors, reply),
+        _int(valid, reply),
+    )
+
+
+def parse_uncertainty(reply: str) -> UncertaintySummary:
+    avg, low, high, samples, errors, valid, unknown = _fields(reply, "Uncertainty", 7, "Uncertainty")
+    return UncertaintySummary(
+        _float(avg, reply),
+        _float(low, reply),
+        _float(high, reply),
+        _int(samples, reply),
+        _int(errors, reply),
+        _int(valid, reply),
+        _int(unknown, reply),
+    )
+
+
+def parse_rl_header(reply: str) -> int:
+    """The sample count of ``Last N samples``."""
+    match = _RL_HEADER.fullmatch(reply.strip())
+    if match is None:
+        raise MeterProtocolError(f"expected 'Last N samples', got {reply!r}", reply=reply)
+    return int(match.group(1))
+
+
+def format_range(value: float | None) -> str:
+    return "Auto" if value is None else f"{value:.6f}"
+
+
+class PtdMeter:
+    """A wall meter behind SPEC PTDaemon. Implements the ``Meter`` protocol."""
+
+    def __init__(self, transport: LineTransport) -> None:
+        self.transport = transport
+        self.name = transport.name
+        self.identity: MeterIdentity | None = None
+        self.initial_ranges: Ranges | None = None
+        self.rejected_lines: list[BadLine] = []
+        self._rl_variant: str | None = None
+
+    @property
+    def exchanges(self) -> Sequence[Exchange]:
+        return self.transport.exchanges
+
+    def _cmd(self, command: str) -> str:
+        reply, _ = self.transport.exchange(command)
+        return reply
+
+    def _expect(self, command: str, expected: str) -> None:
+        reply = self._cmd(command)
+        if reply != expected:
+            raise MeterErrorReply(
+                f"expected {expected!r}, got {reply!r}", meter=self.name, command=command, reply=reply
+            )
+
+    def open(self) -> None:
+        """Connect and check the peer is PTDaemon (``Hello``)."""
+        self.transport.open()
+        reply = self._cmd("Hello")
+        if reply != HELLO_REPLY:
+            self.transport.close()
+            raise NotPtdaemonError(
+                f"the peer answered Hello with {reply!r}, not {HELLO_REPLY!r}: is this a PTDaemon port?",
+                meter=self.name,
+                command="Hello",
+                reply=reply,
+            )
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> PtdMeter:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def identify(self) -> MeterIdentity:
+        reply = self._cmd("Identify")
+        try:
+            self.identity = parse_identify(reply)
+        except MeterProtocolError as e:
+            raise MeterProtocolError(str(e), meter=self.name, command="Identify", reply=reply) from e
+        return self.identity
+
+    def read_ranges(self) -> Ranges:
+        """The current ranges (RR); the first call also records them as the ones to restore."""
+        reply = self._cmd("RR")
+        try:
+            ranges = parse_ranges(reply)
+        except MeterProtocolError as e:
+            raise MeterProtocolError(str(e), meter=self.name, command="RR", reply=reply) from e
+        if self.initial_ranges is None:
+            self.initial_ranges = ranges
+        return ranges
+
+    def set_ranges(self, ranges: Ranges) -> None:
+        """SR,V then SR,A (Auto where a range is None)."""
+        self._expect(f"SR,V,{format_range(ranges.volts_v)}", "Range V changed")
+        self._expect(f"SR,A,{format_range(ranges.amps_a)}", "Range A changed")
+
+    def start(self, mark: str, interval_ms: int = 1000) -> None:
+        if not re.fullmatch(r"[\w.-]+", mark):
+            raise ValueError(f"mark {mark!r} must be letters, digits, '_', '-' or '.'")
+        command = f"Go,{interval_ms},0,{mark}"
+        reply = self._cmd(command)
+        if not reply.startswith("Starting untimed measurement"):
+            raise MeterErrorReply(
+                f"measurement did not start: {reply!r}", meter=self.name, command=command, reply=reply
+            )
+
+    def read_new(self) -> list[PowerSample]:
+        """Samples logged since the previous call. Lines that do not parse go to ``rejected_lines``."""
+        variants = (self._rl_variant,) if self._rl_variant else self._variant_order()
+        for variant in variants:
+            if variant is None:
+                continue
+            first, lines = self.transport.exchange(variant, extra_lines=_rl_line_count)
+            if first in _WRONG_VARIANT_REPLIES:
+                continue
+            if not _RL_HEADER.fullmatch(first.strip()):
+                raise MeterErrorReply(f"unexpected reply {first!r}", meter=self.name, command=variant, reply=first)
+            self._rl_variant = variant
+            log = parse_spl_text("\n".join(lines), path=f"{self.name} {variant}")
+            self.rejected_lines.extend(log.bad_lines)
+            return list(log.samples())
+        raise MeterErrorReply(
+            f"the daemon accepts none of {', '.join(RL_VARIANTS)}", meter=self.name, command=variants[-1] or "RL"
+        )
+
+    def _variant_order(self) -> tuple[str, ...]:
+        identity = self.identity
+        if identity is not None and identity.dc:
+            return ("DC-RL", "RL", "RL,*,*")
+        if identity is not None and identity.channels > 1:
+            return ("RL,*,*", "RL", "DC-RL")
+        return ("RL", "RL,*,*", "DC-RL")
+
+    def stop(self) -> bool:
+        """Stop the measurement; False when none was running."""
+        reply = self._cmd("Stop")
+        if reply == "Stopping untimed measurement":
+            return True
+        if reply == "Error: no measurement to stop":
+            return False
+        raise MeterErrorReply(f"unexpected reply {reply!r}", meter=self.name, command="Stop", reply=reply)
+
+    def watts(self) -> WattsSummary:
+        reply = self._cmd("Watts")
+        try:
+            return parse_watts(reply)
+        except MeterProtocolError as e:
+            raise MeterProtocolError(str(e), meter=self.name, command="Watts", reply=reply) from e
+
+    def uncertainty(self) -> UncertaintySummary:
+        reply = self._cmd("Uncertainty")
+        try:
+            return parse_uncertainty(reply)
+        except MeterProtocolError as e:
+            raise MeterProtocolError(str(e), meter=self.name, command="Uncertainty", reply=reply) from e
+
+    def restore_ranges(self) -> None:
+        """Put back the ranges read by the first RR (Auto where they were unknown)."""
+        if self.initial_ranges is None:
+            raise MeterErrorReply("initial ranges were never read (call read_ranges() first)", meter=self.name)
+        self.set_ranges(self.initial_ranges)
+
+
+def _rl_line_count(first: str) -> int:
+    match = _RL_HEADER.fullmatch(first.strip())
+    return int(match.group(1)) if match else 0

@@ -1,0 +1,118 @@
+"""The simulated power analyzer: ranges, an accuracy model, and one sample at a time.
+
+It behaves like a Yokogawa WT310/WT330 as PTDaemon sees it: fixed ranges round up
+to the model's table; with Auto ranging the uncertainty of a sample is unknown (as
+on the real thing); a current above the fixed current range flags the sample; and
+each sample's uncertainty follows a stated accuracy model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from director.meters.ranges import RangeTable, round_up_to_range
+from director.ptd_sim.signal import Electrical, Signal
+from powerlog.spl import ChannelSample, PowerSample
+
+__all__ = ["AccuracyModel", "RangeError", "SimulatedAnalyzer", "SimulatedSample"]
+
+WT310_TABLE = RangeTable((15, 30, 60, 150, 300, 600), (0.5, 1, 2, 5, 10, 20))
+
+
+class RangeError(ValueError):
+    """A range the simulated analyzer does not have."""
+
+
+@dataclass(frozen=True)
+class AccuracyModel:
+    """Power accuracy: ``reading_fraction`` of the reading plus ``range_fraction`` of the power range.
+
+    The power range is volts range x current range. With the defaults (0.1 % + 0.1 %) a reading
+    at the bottom of a range that is too large exceeds 1 %, as on the real instrument.
+    """
+
+    reading_fraction: float = 0.001
+    range_fraction: float = 0.001
+
+    def uncertainty(self, power_w: float, volts_range_v: float, amps_range_a: float) -> float | None:
+        """Uncertainty as a fraction of the reading; None when it cannot be evaluated (no power)."""
+        if power_w <= 0:
+            return None
+        return (self.reading_fraction * power_w + self.range_fraction * volts_range_v * amps_range_a) / power_w
+
+
+@dataclass(frozen=True)
+class SimulatedSample:
+    sample: PowerSample
+    uncertainty: float | None  # fraction of the reading; None = unknown
+    current_too_high: bool
+
+
+class SimulatedAnalyzer:
+    """One analyzer with ``channels`` elements; the signal's load is split over the channels."""
+
+    def __init__(
+        self,
+        signal: Signal,
+        electrical: Electrical,
+        *,
+        channels: int = 1,
+        dc: bool = False,
+        table: RangeTable = WT310_TABLE,
+        accuracy: AccuracyModel | None = None,
+    ) -> None:
+        if channels < 1:
+            raise ValueError("an analyzer has at least one channel")
+        self.signal = signal
+        self.electrical = electrical
+        self.channels = channels
+        self.dc = dc
+        self.table = table
+        self.accuracy = accuracy or AccuracyModel()
+        self.volts_range_v: float | None = None  # None = Auto
+        self.amps_range_a: float | None = None
+        # channel i draws a share growing with i, so channels differ visibly
+        weights = [1.0 + 0.2 * i for i in range(channels)]
+        self._shares = [w / sum(weights) for w in weights]
+
+    @property
+    def model(self) -> str:
+        if self.dc:
+            return "SimulatedWT310_DC"
+        return "SimulatedWT330_multichannel" if self.channels > 1 else "SimulatedWT310"
+
+    def set_volts_range(self, value_v: float | None) -> float | None:
+        self.volts_range_v = self._fit(value_v, self.table.volts_v, "V")
+        return self.volts_range_v
+
+    def set_amps_range(self, value_a: float | None) -> float | None:
+        self.amps_range_a = self._fit(value_a, self.table.amps_a, "A")
+        return self.amps_range_a
+
+    @staticmethod
+    def _fit(value: float | None, table: tuple[float, ...], unit: str) -> float | None:
+        if value is None:
+            return None
+        if not value > 0:
+            raise RangeError(f"range must be positive, got {value:g} {unit}")
+        if value > table[-1]:
+            raise RangeError(f"{value:g} {unit} is above the largest range, {table[-1]:g} {unit}")
+        return round_up_to_range(value, table)
+
+    def measure(self, t_utc_ns: int, mark: str) -> SimulatedSample:
+        total_w = self.signal.power_w(t_utc_ns)
+        readings = [self.electrical.reading(total_w * share) for share in self._shares]
+        too_high = self.amps_range_a is not None and any(r.amps_a > self.amps_range_a for r in readings)
+        uncertainty: float | None = None
+        if self.volts_range_v is not None and self.amps_range_a is not None and not too_high:
+            values = [self.accuracy.uncertainty(r.power_w, self.volts_range_v, self.amps_range_a) for r in readings]
+            uncertainty = None if any(v is None for v in values) else max(v for v in values if v is not None)
+        if self.channels == 1:
+            r = readings[0]
+            sample = PowerSample(t_utc_ns, r.power_w, r.volts_v, r.amps_a, r.pf, mark)
+        else:
+            channel_samples = tuple(ChannelSample(r.power_w, r.volts_v, r.amps_a, r.pf) for r in readings)
+            # PTDaemon writes the channel values rounded to 6 decimals; the total is their sum
+            total = sum(round(c.power_w, 6) for c in channel_samples)
+            sample = PowerSample(t_utc_ns, total, -1.0, -1.0, -1.0, mark, channel_samples)
+        return SimulatedSample(sample, uncertainty, too_high)

@@ -1,0 +1,326 @@
+"""The PTDaemon simulator: SPEC PTDaemon's TCP text protocol in front of a simulated analyzer.
+
+Replies that also appear in real published sessions (the fixtures' ``ptd_messages``)
+are reproduced exactly; the rest follow the same style and are listed in
+docs/ptd-simulator.md. Everything the simulator says about itself says "simulated".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from director.ptd_sim.instrument import RangeError, SimulatedAnalyzer, SimulatedSample
+from powerlog.cli_support import package_version
+from powerlog.ptdlog import format_ptd_log_line
+from powerlog.spl import format_spl_line
+
+__all__ = ["MAX_SAMPLES", "MIN_INTERVAL_MS", "PtdLogFile", "PtdSimulator"]
+
+MIN_INTERVAL_MS = 100
+MAX_SAMPLES = 500_000
+UNCERTAINTY_LIMIT = 0.01
+HELLO = "Hello, PTDaemon here!"
+UNKNOWN = "Unknown command"
+BAD_PARAMS = "Invalid number of parameters"
+Clock = Callable[[], int]
+
+
+class PtdLogFile:
+    """ptd_logs.txt in PTDaemon's format: timestamped CRLF lines, flushed one by one."""
+
+    def __init__(self, path: Path | None, clock: Clock = time.time_ns) -> None:
+        self.path = path
+        self.clock = clock
+        self._file: IO[str] | None = None
+
+    def open(self) -> None:
+        if self.path is not None:
+            self._file = self.path.open("a", encoding="utf-8", newline="")
+
+    def raw(self, text: str) -> None:
+        if self._file is not None:
+            self._file.write(text + "\r\n")
+            self._file.flush()
+
+    def event(self, message: str) -> None:
+        self.raw(format_ptd_log_line(self.clock(), message))
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+@dataclass
+class _Measurement:
+    mark: str
+    interval_ms: int
+    max_samples: int  # 0 = untimed
+    samples: list[SimulatedSample] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+
+class PtdSimulator:
+    """One simulated analyzer shared by every connection, as with one PTDaemon process."""
+
+    def __init__(self, analyzer: SimulatedAnalyzer, log: PtdLogFile, clock: Clock = time.time_ns) -> None:
+        self.analyzer = analyzer
+        self.log = log
+        self.clock = clock
+        self.mark = ""
+        self.measurement: _Measurement | None = None
+        self.last: _Measurement | None = None  # kept after Stop for Watts/Uncertainty
+        self._unread: list[SimulatedSample] = []
+        self.server: asyncio.Server | None = None
+
+    # the protocol ---------------------------------------------------------------------
+    @property
+    def identify_reply(self) -> str:
+        a = self.analyzer
+        version = f"mlpower-sim-{package_version()}"
+        mode = "dc" if a.dc else "power"
+        return (
+            f"{a.model},1000,1,1,1,1,0,0,1,version={version},OS={platform.system()},mode={mode},1,1,{a.channels},"
+            f"0,0,no_cal_date,MLPOWER;SIMULATED;0;{version}"
+        )
+
+    def rl_command(self) -> str:
+        if self.analyzer.dc:
+            return "DC-RL"
+        return "RL,*,*" if self.analyzer.channels > 1 else "RL"
+
+    def handle(self, line: str) -> list[str]:
+        """Reply lines for one command line."""
+        parts = line.strip().split(",")
+        word = parts[0].strip().lower()
+        handler = {
+            "hello": self._hello,
+            "identify": self._identify,
+            "rr": self._read_ranges,
+            "sr": self._set_range,
+            "go": self._go,
+            "stop": self._stop,
+            "mark": self._mark,
+            "watts": self._watts,
+            "uncertainty": self._uncertainty,
+            "rl": self._read_log,
+            "dc-rl": self._read_log,
+        }.get(word)
+        if handler is None:
+            return [UNKNOWN]
+        return handler(parts)
+
+    def _hello(self, parts: list[str]) -> list[str]:
+        return [HELLO] if len(parts) == 1 else [BAD_PARAMS]
+
+    def _identify(self, parts: list[str]) -> list[str]:
+        return [self.identify_reply] if len(parts) == 1 else [BAD_PARAMS]
+
+    def _read_ranges(self, parts: list[str]) -> list[str]:
+        if len(parts) != 1:
+            return [BAD_PARAMS]
+        a = self.analyzer
+
+        def pair(value: float | None) -> str:
+            return "1,-1.000000" if value is None else f"0,{value:.6f}"
+
+        return [f"Ranges,{pair(a.amps_range_a)},{pair(a.volts_range_v)}"]
+
+    def _set_range(self, parts: list[str]) -> list[str]:
+        if len(parts) != 3 or parts[1].upper() not in ("V", "A"):
+            return [BAD_PARAMS]
+        which, value_text = parts[1].upper(), parts[2].strip()
+        if self.measurement is not None:
+            return ["Error: cannot change ranges during a measurement"]
+        try:
+            value = None if value_text.lower() == "auto" else float(value_text)
+        except ValueError:
+            return [f"Error: invalid range value '{value_text}'"]
+        try:
+            if which == "V":
+                applied = self.analyzer.set_volts_range(value)
+                self.log.event(f"Volt range set to {'Auto' if applied is None else f'{applied:.6f}V'}")
+            else:
+                applied = self.analyzer.set_amps_range(value)
+                self.log.event(f"{'Ampere' if applied is None else 'Amp'} range set to "
+                               f"{'Auto' if applied is None else f'{applied:.6f}A'}")  # fmt: skip
+        except RangeError as e:
+            return [f"Error: {e}"]
+        return [f"Range {which} changed"]
+
+    def _go(self, parts: list[str]) -> list[str]:
+        if len(parts) != 4:
+            return [BAD_PARAMS]
+        try:
+            interval_ms, count = int(parts[1]), int(parts[2])
+        except ValueError:
+            return ["Error: interval and count must be integers"]
+        if interval_ms < MIN_INTERVAL_MS or count < 0 or count > MAX_SAMPLES:
+            return [f"Error: interval must be >= {MIN_INTERVAL_MS} ms and count 0..{MAX_SAMPLES}"]
+        if self.measurement is not None:
+            return ["Error: a measurement is already running"]
+        self.mark = parts[3]
+        self.measurement = _Measurement(self.mark, interval_ms, count)
+        self._unread = []
+        self.log.event(f"Go with mark '{self.mark}'")
+        self.measurement.task = asyncio.get_running_loop().create_task(self._sample_loop(self.measurement))
+        if count == 0:
+            return [
+                f"Starting untimed measurement, maximum {MAX_SAMPLES} samples at {interval_ms}ms with 0 rampup samples"
+            ]
+        return [f"Starting timed measurement, {count} samples at {interval_ms}ms with 0 rampup samples"]
+
+    def _stop(self, parts: list[str]) -> list[str]:
+        if len(parts) != 1:
+            return [BAD_PARAMS]
+        measurement = self.measurement
+        if measurement is None:
+            return ["Error: no measurement to stop"]
+        if measurement.task is not None:
+            measurement.task.cancel()
+        self._complete(measurement)
+        return ["Stopping untimed measurement" if measurement.max_samples == 0 else "Stopping timed measurement"]
+
+    def _mark(self, parts: list[str]) -> list[str]:
+        if len(parts) != 2 or not parts[1]:
+            return [BAD_PARAMS]
+        self.mark = parts[1]
+        if self.measurement is not None:
+            self.measurement.mark = parts[1]
+        self.log.event(f"Mark changed to '{self.mark}'")
+        return ["Mark changed"]
+
+    def _current(self) -> list[SimulatedSample]:
+        m = self.measurement or self.last
+        return m.samples if m else []
+
+    def _watts(self, parts: list[str]) -> list[str]:
+        if len(parts) != 1:
+            return [BAD_PARAMS]
+        samples = self._current()
+        valid = [s.sample.power_w for s in samples if not s.current_too_high]
+        errors = len(samples) - len(valid)
+        if not valid:
+            return [f"Watts,0.000000,0.000000,0.000000,{len(samples)},{errors},0"]
+        avg = sum(valid) / len(valid)
+        return [f"Watts,{avg:.6f},{min(valid):.6f},{max(valid):.6f},{len(samples)},{errors},{len(valid)}"]
+
+    def _uncertainty(self, parts: list[str]) -> list[str]:
+        if len(parts) != 1:
+            return [BAD_PARAMS]
+        samples = self._current()
+        known = [s.uncertainty for s in samples if s.uncertainty is not None]
+        errors = sum(1 for s in samples if s.current_too_high)
+        unknown = len(samples) - len(known)
+        if not known:
+            return [f"Uncertainty,0.000000,0.000000,0.000000,{len(samples)},{errors},0,{unknown}"]
+        avg = sum(known) / len(known)
+        return [
+            f"Uncertainty,{avg:.6f},{min(known):.6f},{max(known):.6f},{len(samples)},{errors},{len(known)},{unknown}"
+        ]
+
+    def _read_log(self, parts: list[str]) -> list[str]:
+        command = ",".join(p.strip() for p in parts)
+        expected = self.rl_command()
+        if command.upper() != expected:
+            if self.analyzer.dc or command.upper() == "DC-RL":
+                return [UNKNOWN]
+            return [BAD_PARAMS]
+        unread, self._unread = self._unread, []
+        return [f"Last {len(unread)} samples", *(format_spl_line(s.sample) for s in unread)]
+
+    # sampling -------------------------------------------------------------------------
+    async def _sample_loop(self, m: _Measurement) -> None:
+        loop = asyncio.get_running_loop()
+        start_s = loop.time()
+        k = 0
+        while m.max_samples == 0 or k < m.max_samples:
+            k += 1
+            # the k-th sample is due k intervals after Go: the schedule never drifts
+            await asyncio.sleep(max(0.0, start_s + k * m.interval_ms / 1000 - loop.time()))
+            if len(m.samples) >= MAX_SAMPLES:
+                break
+            self._record(m, self.analyzer.measure(self.clock(), m.mark))
+        self._complete(m)
+
+    def _record(self, m: _Measurement, s: SimulatedSample) -> None:
+        m.samples.append(s)
+        self._unread.append(s)
+        channels = range(self.analyzer.channels)
+        if s.current_too_high:
+            self.log.event("ERROR: Current appears to be too high for set range")
+        if s.uncertainty is None:
+            self.log.event("ERROR: Can't evaluate uncertainty of this sample!")
+            for ch in channels:
+                self.log.event(f"WARNING: Uncertainty unknown for the last measurement sample! channel {ch}")
+        elif s.uncertainty > UNCERTAINTY_LIMIT:
+            self.log.event(
+                f"WARNING: Uncertainty {100 * s.uncertainty:.2f}%, which is above "
+                f"{100 * UNCERTAINTY_LIMIT:.2f}% limit for the last sample!"
+            )
+
+    def _complete(self, m: _Measurement) -> None:
+        if self.measurement is not m:
+            return
+        self.measurement, self.last = None, m
+        valid = [s.sample.power_w for s in m.samples if not s.current_too_high]
+        self.log.event("Completed test")
+        if valid:
+            self.log.event(
+                f"Avg watts {sum(valid) / len(valid):.6f}, min watts {min(valid):.6f}, max watts {max(valid):.6f}, "
+                f"samples {len(m.samples)}, errors {len(m.samples) - len(valid)}, valid {len(valid)}"
+            )
+
+    # the server -----------------------------------------------------------------------
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        self.log.open()
+        self.log.raw("mlpower PTDaemon simulator: SIMULATED analyzer, no real measurement")
+        self.log.raw(f"Version {package_version()}, signal: {self.analyzer.signal.description}")
+        self.log.event(f"Uncertainty checking for {self.analyzer.model} is activated")
+        self.log.event(f"Connected to {self.analyzer.model} successfully")
+        self.server = await asyncio.start_server(self._client, host, port)
+        bound_host, bound_port = self.server.sockets[0].getsockname()[:2]
+        self.log.event(f"Establishing the listener on port {bound_port}...")
+        self.log.event("Waiting for a connection...")
+        return bound_host, bound_port
+
+    async def close(self) -> None:
+        if self.measurement is not None and self.measurement.task is not None:
+            self.measurement.task.cancel()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+        self.log.close()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        self.log.event(f"Accepted connection from {peer[0]}:{peer[1]}" if peer else "Accepted connection")
+        try:
+            while True:
+                try:
+                    raw = await reader.readuntil(b"\n")
+                except asyncio.IncompleteReadError:
+                    break
+                except asyncio.LimitOverrunError:
+                    writer.write(b"Error: command line too long\r\n")
+                    break
+                text = raw.decode("utf-8", "replace").strip()
+                if not text:
+                    continue
+                reply = self.handle(text)
+                self.log.event(f"Response to client sent: {reply[0]}")
+                writer.write(("\r\n".join(reply) + "\r\n").encode("utf-8"))
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            self.log.event("Connection closed")
+            with contextlib.suppress(ConnectionError):
+                writer.close()

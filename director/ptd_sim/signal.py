@@ -1,0 +1,172 @@
+"""What the simulated analyzer measures: a load signal turned into plausible electrical readings.
+
+A signal gives total watts at a UTC time; :class:`Electrical` turns watts into
+volts, power factor and amps (amps = W / (V x PF)) with seeded noise, so the
+readings look like a real mains supply.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from director.errors import MeterConfigError
+
+__all__ = [
+    "ConstantSignal",
+    "CsvSignal",
+    "Electrical",
+    "HostLoadSignal",
+    "Reading",
+    "Signal",
+    "parse_signal",
+]
+
+NS_PER_S = 1_000_000_000
+
+
+class Signal(Protocol):
+    description: str
+
+    def power_w(self, t_utc_ns: int) -> float: ...
+
+
+@dataclass
+class ConstantSignal:
+    watts: float
+
+    @property
+    def description(self) -> str:
+        return f"constant {self.watts:g} W"
+
+    def power_w(self, t_utc_ns: int) -> float:
+        return self.watts
+
+
+class CsvSignal:
+    """Replays a profile of ``seconds,watts`` rows (linear in between, repeating), from the first call on."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.description = f"profile {path}"
+        self._t_s, self._w = self._load(path)
+        self._start_ns: int | None = None
+
+    @staticmethod
+    def _load(path: Path) -> tuple[np.ndarray, np.ndarray]:
+        rows: list[tuple[float, float]] = []
+        try:
+            with path.open(newline="") as f:
+                for line_number, row in enumerate(csv.reader(f), start=1):
+                    if not row or row[0].strip().startswith("#"):
+                        continue
+                    try:
+                        rows.append((float(row[0]), float(row[1])))
+                    except (ValueError, IndexError):
+                        if line_number == 1:
+                            continue  # a header
+                        raise MeterConfigError(f"{path}:{line_number}: expected 'seconds,watts', got {row!r}") from None
+        except OSError as e:
+            raise MeterConfigError(f"{path}: cannot read the signal profile: {e.strerror or e}") from e
+        if len(rows) < 1:
+            raise MeterConfigError(f"{path}: the signal profile has no 'seconds,watts' rows")
+        rows.sort()
+        t_s, w = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+        if (w < 0).any():
+            raise MeterConfigError(f"{path}: watts must not be negative")
+        return t_s, w
+
+    def power_w(self, t_utc_ns: int) -> float:
+        if self._start_ns is None:
+            self._start_ns = t_utc_ns
+        elapsed_s = (t_utc_ns - self._start_ns) / NS_PER_S
+        period_s = float(self._t_s[-1])
+        if period_s > 0:
+            elapsed_s = self._t_s[0] + (elapsed_s % period_s)
+        return float(np.interp(elapsed_s, self._t_s, self._w))
+
+
+class HostLoadSignal:
+    """Watts = idle + span x CPU utilisation of this machine (from /proc/stat), so a benchmark shows up."""
+
+    def __init__(self, idle_w: float = 60.0, span_w: float = 140.0, stat_path: Path = Path("/proc/stat")) -> None:
+        self.idle_w = idle_w
+        self.span_w = span_w
+        self.stat_path = stat_path
+        self.description = f"host load: {idle_w:g} W idle + {span_w:g} W x CPU utilisation"
+        self._last: tuple[int, int] | None = None
+
+    def _cpu_times(self) -> tuple[int, int] | None:
+        try:
+            with self.stat_path.open() as f:
+                fields = f.readline().split()
+        except OSError:
+            return None
+        if not fields or fields[0] != "cpu":
+            return None
+        values = [int(x) for x in fields[1:]]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)
+        return sum(values), idle
+
+    def utilisation(self) -> float:
+        now = self._cpu_times()
+        if now is None:
+            load1, _, _ = os.getloadavg()
+            return min(1.0, load1 / (os.cpu_count() or 1))
+        last, self._last = self._last, now
+        if last is None or now[0] == last[0]:
+            return 0.0
+        busy = (now[0] - last[0]) - (now[1] - last[1])
+        return min(1.0, max(0.0, busy / (now[0] - last[0])))
+
+    def power_w(self, t_utc_ns: int) -> float:
+        return self.idle_w + self.span_w * self.utilisation()
+
+
+@dataclass(frozen=True)
+class Reading:
+    power_w: float
+    volts_v: float
+    amps_a: float
+    pf: float
+
+
+class Electrical:
+    """Mains around ``nominal_v``; PF rises with load; seeded noise (1 % on watts by default)."""
+
+    def __init__(self, nominal_v: float = 230.0, noise: float = 0.01, seed: int = 0, dc: bool = False) -> None:
+        self.nominal_v = nominal_v
+        self.noise = noise
+        self.dc = dc
+        self._rng = random.Random(seed)
+
+    def reading(self, power_w: float) -> Reading:
+        watts = max(0.0, power_w * (1.0 + self._rng.gauss(0.0, self.noise))) if self.noise else max(0.0, power_w)
+        volts = self.nominal_v * (1.0 + self._rng.gauss(0.0, 0.002)) if self.noise else self.nominal_v
+        pf = 1.0 if self.dc else min(0.99, 0.55 + 0.45 * min(1.0, watts / 400.0))
+        amps = watts / (volts * pf) if volts > 0 else 0.0
+        return Reading(watts, volts, amps, pf)
+
+
+def parse_signal(spec: str) -> Signal:
+    """``host-load``, ``constant:WATTS`` or ``csv:PATH``."""
+    kind, _, arg = spec.partition(":")
+    if kind == "host-load" and not arg:
+        return HostLoadSignal()
+    if kind == "constant":
+        try:
+            watts = float(arg)
+        except ValueError:
+            raise MeterConfigError(f"--signal constant:WATTS needs a number, got {arg!r}") from None
+        if watts < 0:
+            raise MeterConfigError("--signal constant:WATTS must not be negative")
+        return ConstantSignal(watts)
+    if kind == "csv" and arg:
+        return CsvSignal(Path(arg))
+    raise MeterConfigError(f"unknown signal {spec!r}: use host-load, constant:WATTS or csv:PATH")
