@@ -522,23 +522,6 @@ def _check_replies(msgs: Sequence[SessionMessage]) -> Iterable[Finding]:
         yield Finding.passed("9.replies", title, "all SR and Stop replies as expected")
 
 
-def _ranging_maxima(run: RunData) -> tuple[float, float] | None:
-    """Max volts and amps seen in ranging (over channels when the log is multichannel)."""
-    log = run.ranging.spl
-    if log is None or len(log) == 0:
-        return None
-    if log.multichannel:
-        volts = [ch.volts_v for ch in log.channels]
-        amps = [ch.amps_a for ch in log.channels]
-    else:
-        volts, amps = [log.volts_v], [log.amps_a]
-    if any(v is None for v in volts + amps):
-        return None
-    max_v = max(float(np.nanmax(v)) for v in volts)  # type: ignore[arg-type]
-    max_a = max(float(np.nanmax(a)) for a in amps)  # type: ignore[arg-type]
-    return max_v, max_a
-
-
 def _check_testing_ranges(run: RunData, round_: Round, testing_ranges: dict[str, str]) -> Iterable[Finding]:
     title = f"Testing ranges = (max V, {round_.testing_current_factor:g} x max A) from ranging, never Auto"
     ev_values: dict[str, object] = {"testing_ranges": testing_ranges}
@@ -551,7 +534,7 @@ def _check_testing_ranges(run: RunData, round_: Round, testing_ranges: dict[str,
             Evidence(file="power/server.json", values=ev_values),
         )
         return
-    maxima = _ranging_maxima(run)
+    maxima = run.ranging.spl.peak_volts_amps() if run.ranging.spl is not None else None
     if maxima is None:
         yield Finding.skipped("9.testing_ranges", title, "ranging/spl.txt has no volts/amps samples to compare with")
         return

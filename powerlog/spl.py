@@ -112,6 +112,21 @@ class PowerLog:
     def mark_of(self, i: int) -> str:
         return self.marks[int(self.mark_index[i])] if self.marks else ""
 
+    def peak_volts_amps(self) -> tuple[float, float] | None:
+        """Largest volts and amps over the log (over the channels when multichannel, whose
+        totals are -1); None when the log is empty or was read without volts and amps."""
+        if self.multichannel:
+            volts = [ch.volts_v for ch in self.channels]
+            amps = [ch.amps_a for ch in self.channels]
+        else:
+            volts, amps = [self.volts_v], [self.amps_a]
+        if len(self) == 0 or any(a is None for a in volts + amps):
+            return None
+        return (
+            max(float(np.nanmax(v)) for v in volts),  # type: ignore[arg-type]
+            max(float(np.nanmax(a)) for a in amps),  # type: ignore[arg-type]
+        )
+
     def samples(self) -> Iterator[PowerSample]:
         """The samples one at a time (needs every field)."""
         if self.volts_v is None or self.amps_a is None or self.pf is None:

@@ -189,3 +189,28 @@ def test_range_rounding_matches_the_reference_examples() -> None:
     assert round_up_to_range(6.0653, wt330.amps_a) == 10
     assert round_up_to_range(1000, wt330.volts_v) == 600
     assert range_table_for("SomethingElse") is None
+
+
+def test_watts_and_uncertainty_commands_through_the_driver() -> None:
+    script = [
+        ("Watts", ["Watts,23.492803,8.410000,24.560000,692,0,692"]),
+        ("Uncertainty", ["Uncertainty,0.006264,0.006105,0.009201,692,0,692,0"]),
+        ("Watts", ["Error: no measurement"]),
+    ]
+    meter = PtdMeter(ScriptedTransport(script))
+    assert meter.watts().avg_w == 23.492803
+    assert meter.uncertainty().valid == 692
+    with pytest.raises(MeterProtocolError) as info:
+        meter.watts()
+    assert info.value.command == "Watts" and info.value.reply == "Error: no measurement"
+
+
+def test_ptd_meter_implements_the_meter_protocol() -> None:
+    from director.meters.base import Meter
+
+    assert isinstance(PtdMeter(ScriptedTransport([])), Meter)
+
+
+def test_restore_before_reading_ranges_is_refused() -> None:
+    with pytest.raises(MeterErrorReply, match="never read"):
+        PtdMeter(ScriptedTransport([])).restore_ranges()

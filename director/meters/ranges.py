@@ -13,8 +13,6 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from powerlog.spl import PowerLog
 
 __all__ = ["RANGE_TABLES", "RangeTable", "Ranges", "derive_testing_ranges", "range_table_for", "round_up_to_range"]
@@ -70,15 +68,10 @@ def round_up_to_range(value: float, ranges: Sequence[float]) -> float:
 
 def derive_testing_ranges(ranging: PowerLog, current_factor: float = 1.1, table: RangeTable | None = None) -> Ranges:
     """Testing ranges from the ranging samples (needs volts and amps; per channel when multichannel)."""
-    if ranging.multichannel:
-        volts = [ch.volts_v for ch in ranging.channels]
-        amps = [ch.amps_a for ch in ranging.channels]
-    else:
-        volts, amps = [ranging.volts_v], [ranging.amps_a]
-    if len(ranging) == 0 or any(a is None for a in volts + amps):
+    peaks = ranging.peak_volts_amps()
+    if peaks is None:
         raise ValueError("testing ranges need ranging samples with volts and amps")
-    max_v = max(float(np.nanmax(v)) for v in volts)  # type: ignore[arg-type]
-    max_a = max(float(np.nanmax(a)) for a in amps)  # type: ignore[arg-type]
+    max_v, max_a = peaks
     if not (max_v > 0 and max_a > 0):
         raise ValueError(f"ranging samples have no positive volts/amps (max {max_v} V, {max_a} A)")
     volts_v, amps_a = max_v, max_a * current_factor
