@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from director.errors import MeterErrorReply, MeterProtocolError, NotPtdaemonError
 from director.meters.base import MeterIdentity
@@ -38,6 +39,7 @@ HELLO_REPLY = "Hello, PTDaemon here!"
 RL_VARIANTS = ("RL", "RL,*,*", "DC-RL")
 _WRONG_VARIANT_REPLIES = ("Invalid number of parameters", "Unknown command")
 _RL_HEADER = re.compile(r"Last (\d+) samples?")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,14 @@ class PtdMeter:
         reply, _ = self.transport.exchange(command)
         return reply
 
+    def _query(self, command: str, parse: Callable[[str], T]) -> T:
+        """Send a command and parse its reply; a parse failure names this meter and command."""
+        reply = self._cmd(command)
+        try:
+            return parse(reply)
+        except MeterProtocolError as e:
+            raise MeterProtocolError(e.args[0], meter=self.name, command=command, reply=reply) from e
+
     def _expect(self, command: str, expected: str) -> None:
         reply = self._cmd(command)
         if reply != expected:
@@ -197,20 +207,12 @@ class PtdMeter:
         self.close()
 
     def identify(self) -> MeterIdentity:
-        reply = self._cmd("Identify")
-        try:
-            self.identity = parse_identify(reply)
-        except MeterProtocolError as e:
-            raise MeterProtocolError(str(e), meter=self.name, command="Identify", reply=reply) from e
+        self.identity = self._query("Identify", parse_identify)
         return self.identity
 
     def read_ranges(self) -> Ranges:
         """The current ranges (RR); the first call also records them as the ones to restore."""
-        reply = self._cmd("RR")
-        try:
-            ranges = parse_ranges(reply)
-        except MeterProtocolError as e:
-            raise MeterProtocolError(str(e), meter=self.name, command="RR", reply=reply) from e
+        ranges = self._query("RR", parse_ranges)
         if self.initial_ranges is None:
             self.initial_ranges = ranges
         return ranges
@@ -267,18 +269,10 @@ class PtdMeter:
         raise MeterErrorReply(f"unexpected reply {reply!r}", meter=self.name, command="Stop", reply=reply)
 
     def watts(self) -> WattsSummary:
-        reply = self._cmd("Watts")
-        try:
-            return parse_watts(reply)
-        except MeterProtocolError as e:
-            raise MeterProtocolError(str(e), meter=self.name, command="Watts", reply=reply) from e
+        return self._query("Watts", parse_watts)
 
     def uncertainty(self) -> UncertaintySummary:
-        reply = self._cmd("Uncertainty")
-        try:
-            return parse_uncertainty(reply)
-        except MeterProtocolError as e:
-            raise MeterProtocolError(str(e), meter=self.name, command="Uncertainty", reply=reply) from e
+        return self._query("Uncertainty", parse_uncertainty)
 
     def restore_ranges(self) -> None:
         """Put back the ranges read by the first RR (Auto where they were unknown)."""
