@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = build_report(run, round_)
             print(dump_json(report.to_dict()) if args.json else render_report(report))
             return EXIT_OK if report.power_metric is not None else EXIT_ERRORS
-        run = load_run(args.perf_dir, spl_fields=SPL_FIELDS, hash_files=True)
+        run = load_run(args.perf_dir, spl_fields=SPL_FIELDS, hash_files=True, marks=True)
         findings = check_run(run, round_)
         result = verdict(findings)
         if args.json:

@@ -111,8 +111,8 @@ class _Loader:
         except ValueError:
             return str(path)
 
-    def phase(self, phase: str, spl_fields: Collection[str]) -> PhaseData:
-        spl = self.read(lambda p: read_spl(p, spl_fields), self.folder.spl(phase))
+    def phase(self, phase: str, spl_fields: Collection[str], marks: bool) -> PhaseData:
+        spl = self.read(lambda p: read_spl(p, spl_fields, marks), self.folder.spl(phase))
         detail = self.read(read_detail_log, self.folder.detail_log(phase))
         summary = self.read(read_summary_log, self.folder.summary_log(phase))
         window = None
@@ -171,11 +171,16 @@ def _sha1(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_run(path: Path | str, spl_fields: Collection[str] = ("power_w",), hash_files: bool = False) -> RunData:
-    """Read a result folder. Raises :class:`UnreadableRunError` only when it is no result folder at all."""
+def load_run(
+    path: Path | str, spl_fields: Collection[str] = ("power_w",), hash_files: bool = False, marks: bool = False
+) -> RunData:
+    """Read a result folder. Raises :class:`UnreadableRunError` only when it is no result folder at all.
+
+    The defaults read what the report needs; the rule checks want every spl field, the marks and file hashes.
+    """
     folder = find_run_root(path)
     loader = _Loader(folder)
-    phases = {phase: loader.phase(phase, spl_fields) for phase in (RANGING, TESTING)}
+    phases = {phase: loader.phase(phase, spl_fields, marks) for phase in (RANGING, TESTING)}
     ptd_log = loader.read(read_ptd_log, folder.ptd_log)
     server = loader.read(read_session_record, folder.server_record)
     client = loader.read(read_session_record, folder.client_record)

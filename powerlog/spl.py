@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
@@ -86,8 +86,8 @@ class PowerSample:
 class PowerLog:
     """The samples of one spl.txt, as columns of equal length.
 
-    ``mark_index[i]`` indexes ``marks``. ``line_number[i]`` is the 1-based line the
-    sample came from. Fields not requested from :func:`read_spl` are None.
+    ``mark_index[i]`` indexes ``marks`` (empty when read with ``marks=False``). ``line_number[i]``
+    is the 1-based line the sample came from. Fields not requested from :func:`read_spl` are None.
     """
 
     path: str
@@ -209,8 +209,10 @@ def _first_line(path: Path) -> str | None:
     return None
 
 
-def read_spl(path: Path | str, fields: Collection[str] = SPL_FIELDS) -> PowerLog:
+def read_spl(path: Path | str, fields: Collection[str] = SPL_FIELDS, marks: bool = True) -> PowerLog:
     """Read an spl.txt into columns. ``power_w`` is always read; other fields on request.
+
+    With ``marks=False`` the Mark field is not read (faster): ``marks`` is then empty.
 
     Raises :class:`MissingFileError` when the file is absent. A file with lines
     that do not parse is still read: those lines are in ``bad_lines``.
@@ -225,11 +227,12 @@ def read_spl(path: Path | str, fields: Collection[str] = SPL_FIELDS) -> PowerLog
     first = _first_line(path)
     layout = _layout_of(first.split(",")) if first is not None else None
     if isinstance(layout, _Layout):
-        fast = _read_fast(path, layout, wanted)
+        fast = _read_fast(path, layout, wanted, marks)
         if fast is not None:
             return fast
     with path.open("rb") as f:
-        return _parse_lines(str(path), f, wanted)
+        log = _parse_lines(str(path), f, wanted)
+    return log if marks else replace(log, mark_index=np.zeros(len(log), dtype=np.int32), marks=())
 
 
 def parse_spl_text(text: str | bytes, path: str = "<text>", fields: Collection[str] = SPL_FIELDS) -> PowerLog:
@@ -239,7 +242,7 @@ def parse_spl_text(text: str | bytes, path: str = "<text>", fields: Collection[s
     return _parse_lines(path, data.splitlines(keepends=True), wanted)
 
 
-def _read_fast(path: Path, layout: _Layout, wanted: tuple[str, ...]) -> PowerLog | None:
+def _read_fast(path: Path, layout: _Layout, wanted: tuple[str, ...], marks: bool = True) -> PowerLog | None:
     """pyarrow path for well-formed files; None as soon as anything is off."""
     names = [f"c{i}" for i in range(layout.n_fields)]
     value_columns: dict[tuple[str, int | None], str] = {}
@@ -248,10 +251,12 @@ def _read_fast(path: Path, layout: _Layout, wanted: tuple[str, ...]) -> PowerLog
         for ch in range(layout.n_channels):
             value_columns[(name, ch)] = names[layout.value_column(name, ch)]
     column_types: dict[str, pa.DataType] = {c: pa.float64() for c in value_columns.values()}
-    column_types["c1"] = pa.string()
+    # bytes, not text: the timestamp bytes are checked digit by digit, the marks decoded below
+    column_types["c1"] = pa.binary()
     include = ["c1", *value_columns.values()]
-    if layout.has_mark:
-        column_types["c11"] = pa.dictionary(pa.int32(), pa.string())
+    read_marks = marks and layout.has_mark
+    if read_marks:
+        column_types["c11"] = pa.dictionary(pa.int32(), pa.binary())
         include.append("c11")
     try:
         table = pa_csv.read_csv(
@@ -264,6 +269,7 @@ def _read_fast(path: Path, layout: _Layout, wanted: tuple[str, ...]) -> PowerLog
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
                 null_values=[],
+                check_utf8=False,
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
@@ -273,13 +279,15 @@ def _read_fast(path: Path, layout: _Layout, wanted: tuple[str, ...]) -> PowerLog
     if t_utc_ns is None:
         return None
     columns = {key: table.column(name).to_numpy() for key, name in value_columns.items()}
-    if layout.has_mark:
+    mark_names: tuple[str, ...] = ("",) if marks else ()
+    mark_index = np.zeros(n, dtype=np.int32)
+    if read_marks:
         marks_column = table.column("c11").unify_dictionaries().combine_chunks()
         mark_index = marks_column.indices.to_numpy(zero_copy_only=False).astype(np.int32)
-        marks = tuple(marks_column.dictionary.to_pylist())
-    else:
-        mark_index = np.zeros(n, dtype=np.int32)
-        marks = ("",)
+        try:
+            mark_names = tuple(m.decode("utf-8") for m in marks_column.dictionary.to_pylist())
+        except UnicodeDecodeError:
+            return None
     channels = tuple(
         ChannelReadings(**{name: columns[(name, ch)] for name in wanted}) for ch in range(layout.n_channels)
     )
@@ -291,7 +299,7 @@ def _read_fast(path: Path, layout: _Layout, wanted: tuple[str, ...]) -> PowerLog
         amps_a=columns.get(("amps_a", None)),
         pf=columns.get(("pf", None)),
         mark_index=mark_index,
-        marks=marks,
+        marks=mark_names,
         channels=channels,
         line_number=np.arange(1, n + 1, dtype=np.int64),
     )

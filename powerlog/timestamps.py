@@ -91,6 +91,34 @@ def format_ptd_timestamp(t_utc_ns: int) -> str:
 _SEPARATORS = {2: ord("-"), 5: ord("-"), 10: ord(" "), 13: ord(":"), 16: ord(":"), 19: ord(".")}
 
 
+def _digit_pair_table() -> npt.NDArray[np.int16]:
+    # two ASCII bytes read as one little-endian uint16 -> their value 0..99, or -1 when not two digits
+    table = np.full(1 << 16, -1, dtype=np.int16)
+    for tens in range(10):
+        for ones in range(10):
+            table[(ord("0") + tens) | ((ord("0") + ones) << 8)] = tens * 10 + ones
+    return table
+
+
+_PAIR_VALUE = _digit_pair_table()
+
+
+def _days_from_civil(
+    year: npt.NDArray[np.int32], month: npt.NDArray[np.int32], day: npt.NDArray[np.int32]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Vectorised :func:`days_from_civil`, with whether each date exists."""
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_index = np.clip(month - 1, 0, 11)
+    last_day = np.asarray(_DAYS_IN_MONTH, dtype=np.int32)[month_index] + ((month == 2) & leap)
+    valid = (month >= 1) & (month <= 12) & (day >= 1) & (day <= last_day)
+    shifted_year = year - (month <= 2)
+    era = np.floor_divide(shifted_year, 400)
+    year_of_era = shifted_year - era * 400
+    day_of_year = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return (era * 146097 + day_of_era - 719468).astype(np.int64), valid
+
+
 def parse_ptd_timestamps(chars: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     """Vectorised :func:`parse_ptd_timestamp` over an ``(n, 23)`` array of ASCII bytes.
 
@@ -99,39 +127,37 @@ def parse_ptd_timestamps(chars: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.i
     """
     if chars.ndim != 2 or chars.shape[1] != PTD_TIMESTAMP_LENGTH:
         raise ValueError(f"expected an (n, {PTD_TIMESTAMP_LENGTH}) byte array, got shape {chars.shape}")
-    valid = np.ones(chars.shape[0], dtype=np.bool_)
-    for column, byte in _SEPARATORS.items():
-        valid &= chars[:, column] == byte
+    n = chars.shape[0]
+    flat = np.ascontiguousarray(chars, dtype=np.uint8).reshape(-1)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.bool_)
 
-    def number(*columns: int) -> npt.NDArray[np.int32]:
-        nonlocal valid
-        total = np.zeros(chars.shape[0], dtype=np.int32)
-        for column in columns:
-            digit = chars[:, column] - np.uint8(ord("0"))  # wraps for bytes below '0'
-            valid &= digit <= 9
-            total = total * 10 + digit
-        return total
+    def column(offset: int, dtype: str) -> npt.NDArray:
+        # one field of every row, read in place (rows are 23 bytes apart)
+        return np.ndarray((n,), dtype=dtype, buffer=flat, offset=offset, strides=(PTD_TIMESTAMP_LENGTH,))
 
-    month = number(0, 1)
-    day = number(3, 4)
-    year = number(6, 7, 8, 9)
-    hour = number(11, 12)
-    minute = number(14, 15)
-    second = number(17, 18)
-    millis = number(20, 21, 22)
+    def pair(offset: int) -> npt.NDArray[np.int32]:
+        return _PAIR_VALUE[column(offset, "<u2")].astype(np.int32)
 
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    month_index = np.clip(month - 1, 0, 11)
-    last_day = np.asarray(_DAYS_IN_MONTH, dtype=np.int32)[month_index] + ((month == 2) & leap)
-    valid &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= last_day)
+    month, day, century, year_in_century = pair(0), pair(3), pair(6), pair(8)
+    hour, minute, second, centis = pair(11), pair(14), pair(17), pair(20)
+    last_digit = column(22, "u1").astype(np.int32) - ord("0")
+    valid = (last_digit >= 0) & (last_digit <= 9)
+    for value in (month, day, century, year_in_century, hour, minute, second, centis):
+        valid &= value >= 0
+    for offset, byte in _SEPARATORS.items():
+        valid &= column(offset, "u1") == byte
+    year = century * 100 + year_in_century
+    millis = centis * 10 + last_digit
     valid &= (hour <= 23) & (minute <= 59) & (second <= 59)
 
-    shifted_year = year - (month <= 2)
-    era = np.floor_divide(shifted_year, 400)
-    year_of_era = shifted_year - era * 400
-    day_of_year = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
-    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
-    days = (era * 146097 + day_of_era - 719468).astype(np.int64)
+    # consecutive samples nearly always share a date: do the calendar once per run of equal dates
+    date_key = (year * 100 + month) * 100 + day
+    run_starts = np.flatnonzero(np.concatenate(([True], date_key[1:] != date_key[:-1])))
+    run_lengths = np.diff(np.append(run_starts, n))
+    run_days, run_valid = _days_from_civil(year[run_starts], month[run_starts], day[run_starts])
+    days = np.repeat(run_days, run_lengths)
+    valid &= np.repeat(run_valid, run_lengths)
     seconds_of_day = (hour * 3600 + minute * 60 + second).astype(np.int64)
     t_utc_ns = days * NS_PER_DAY + seconds_of_day * NS_PER_S + millis.astype(np.int64) * NS_PER_MS
     return np.where(valid, t_utc_ns, 0), valid

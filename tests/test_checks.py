@@ -16,7 +16,7 @@ V21 = get_round("v2.1")
 
 
 def _check(path: Path, round_name: str = "v2.1") -> tuple[Finding, ...]:
-    return check_run(load_run(path, spl_fields=SPL_FIELDS, hash_files=True), get_round(round_name))
+    return check_run(load_run(path, spl_fields=SPL_FIELDS, hash_files=True, marks=True), get_round(round_name))
 
 
 def _failed(findings, rule: str, severity: Severity | None = None) -> list[Finding]:

@@ -197,3 +197,20 @@ def test_fixtures_take_the_fast_path_and_bad_files_do_not(tmp_path: Path) -> Non
     damaged = tmp_path / "spl.txt"
     damaged.write_bytes(path.read_bytes().replace(b"Watts,", b"Watts,x", 1).replace(b"\r\n", b"\r\nTime\r\n", 1))
     assert spl._read_fast(damaged, layout, SPL_FIELDS) is None
+
+
+def test_marks_can_be_skipped_on_both_paths(tmp_path: Path) -> None:
+    path = FIXTURES["orin_offline"] / "run_1" / "spl.txt"
+    fast = read_spl(path, marks=False)
+    assert fast.marks == () and fast.mark_of(0) == ""
+    damaged = tmp_path / "spl.txt"
+    damaged.write_bytes(path.read_bytes() + b"junk\r\n")
+    exact = read_spl(damaged, marks=False)
+    assert exact.marks == () and len(exact) == len(fast) and len(exact.bad_lines) == 1
+
+
+def test_a_mark_that_is_not_utf8_sends_the_file_to_the_exact_parser(tmp_path: Path) -> None:
+    path = tmp_path / "spl.txt"
+    path.write_bytes((SINGLE + "\r\n").encode() + (SINGLE + "\r\n").encode().replace(b"s_testing", b"s_t\xe9sting"))
+    log = read_spl(path)
+    assert len(log) == 1 and "not UTF-8" in log.bad_lines[0].reason and log.bad_lines[0].line_number == 2
