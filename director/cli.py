@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from director.errors import DirectorError
+from director.errors import DirectorError, MeterConfigError
 from director.meters.ranges import Ranges
 from director.meters.urls import open_meter
 from director.ptd_sim.instrument import SimulatedAnalyzer
@@ -76,7 +76,11 @@ def _run_simulator(args: argparse.Namespace) -> int:
     simulator = PtdSimulator(analyzer, PtdLogFile(args.log))
 
     async def serve() -> None:
-        host, port = await simulator.start(args.host, args.port)
+        try:
+            host, port = await simulator.start(args.host, args.port)
+        except OSError as e:
+            await simulator.close()
+            raise MeterConfigError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from e
         print(f"ptd-sim listening on {host}:{port} ({analyzer.model}, SIMULATED, {analyzer.signal.description})")
         print(f"try: mlpower-director meter-probe ptd://{host}:{port}", flush=True)
         stop = asyncio.Event()
@@ -105,19 +109,21 @@ def _probe(args: argparse.Namespace) -> int:
         print(f"version: {identity.version}   channels: {identity.channels}   {'DC' if identity.dc else 'AC'}")
         ranges = meter.read_ranges()
         print(f"ranges:  V {ranges.volts_v or 'Auto'}   A {ranges.amps_a or 'Auto'}")
-        meter.set_ranges(Ranges.automatic())
-        meter.start(f"probe_{time.strftime('%Y-%m-%d_%H-%M-%S', time.gmtime())}", args.interval_ms)
         shown = 0
         deadline = time.monotonic() + args.samples * args.interval_ms / 1000 * 2 + 5
         try:
-            while shown < args.samples and time.monotonic() < deadline:
-                time.sleep(args.interval_ms / 1000)
-                for sample in meter.read_new()[: args.samples - shown]:
-                    print(format_spl_line(sample))
-                    shown += 1
+            meter.set_ranges(Ranges.automatic())
+            meter.start(f"probe_{time.strftime('%Y-%m-%d_%H-%M-%S', time.gmtime())}", args.interval_ms)
+            try:
+                while shown < args.samples and time.monotonic() < deadline:
+                    time.sleep(args.interval_ms / 1000)
+                    for sample in meter.read_new()[: args.samples - shown]:
+                        print(format_spl_line(sample))
+                        shown += 1
+            finally:
+                meter.stop()
         finally:
-            meter.stop()
-            meter.restore_ranges()
+            meter.restore_ranges()  # put the analyzer back as the probe found it
         for bad in meter.rejected_lines:
             print(f"rejected: {bad}", file=sys.stderr)
     if shown < args.samples:

@@ -234,3 +234,31 @@ def test_reply_that_never_completes_times_out() -> None:
             meter.read_new()  # the stream was out of step, so the transport dropped it
     finally:
         daemon.close()
+
+
+def test_busy_port_is_a_clear_error(ptd_sim) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    sim = ptd_sim("--signal", "constant:1")
+    exe = Path(sys.executable).parent / "mlpower-director"
+    result = subprocess.run(
+        [str(exe), "ptd-sim", "--port", str(sim.port)], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 2 and "cannot listen on" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_log_order_and_counts_follow_ptdaemon(ptd_sim) -> None:
+    sim = ptd_sim("--channels", "2", "--signal", "constant:3000", "--noise", "0")
+    replies = _raw_exchange(sim, "SR,V,300", "SR,A,0.5", "Go,100,0,o_testing")
+    assert replies[-1].startswith("Starting untimed")
+    time.sleep(0.35)
+    stop, uncertainty = _raw_exchange(sim, "Stop", "Uncertainty")
+    fields = uncertainty.split(",")
+    samples, errors, valid, unknown = (int(x) for x in fields[4:])
+    assert errors == samples > 0 and valid == 0 and unknown == 0
+    lines = sim.log_path.read_text().splitlines()
+    sent = next(i for i, line in enumerate(lines) if line.endswith(f"Response to client sent: {stop}"))
+    completed = next(i for i, line in enumerate(lines) if line.endswith("Completed test"))
+    assert sent < completed and "Avg watts 0.000000" in lines[completed + 1]

@@ -185,7 +185,9 @@ class PtdSimulator:
             return ["Error: no measurement to stop"]
         if measurement.task is not None:
             measurement.task.cancel()
-        self._complete(measurement)
+        self._finish(measurement)
+        # PTDaemon logs its reply before the "Completed test" lines
+        asyncio.get_running_loop().call_soon(self._log_completion, measurement)
         return ["Stopping untimed measurement" if measurement.max_samples == 0 else "Stopping timed measurement"]
 
     def _mark(self, parts: list[str]) -> list[str]:
@@ -218,7 +220,7 @@ class PtdSimulator:
         samples = self._current()
         known = [s.uncertainty for s in samples if s.uncertainty is not None]
         errors = sum(1 for s in samples if s.current_too_high)
-        unknown = len(samples) - len(known)
+        unknown = len(samples) - len(known) - errors  # samples + errors + valid + unknown add up
         if not known:
             return [f"Uncertainty,0.000000,0.000000,0.000000,{len(samples)},{errors},0,{unknown}"]
         avg = sum(known) / len(known)
@@ -248,12 +250,14 @@ class PtdSimulator:
             if len(m.samples) >= MAX_SAMPLES:
                 break
             self._record(m, self.analyzer.measure(self.clock(), m.mark))
-        self._complete(m)
+        if self._finish(m):
+            self._log_completion(m)
 
     def _record(self, m: _Measurement, s: SimulatedSample) -> None:
         m.samples.append(s)
         self._unread.append(s)
-        channels = range(self.analyzer.channels)
+        # PTDaemon numbers a single channel 0 and multichannel elements from 1
+        channels = range(1, self.analyzer.channels + 1) if self.analyzer.channels > 1 else range(1)
         if s.current_too_high:
             self.log.event("ERROR: Current appears to be too high for set range")
         if s.uncertainty is None:
@@ -266,17 +270,20 @@ class PtdSimulator:
                 f"{100 * UNCERTAINTY_LIMIT:.2f}% limit for the last sample!"
             )
 
-    def _complete(self, m: _Measurement) -> None:
+    def _finish(self, m: _Measurement) -> bool:
         if self.measurement is not m:
-            return
+            return False
         self.measurement, self.last = None, m
+        return True
+
+    def _log_completion(self, m: _Measurement) -> None:
         valid = [s.sample.power_w for s in m.samples if not s.current_too_high]
+        avg, low, high = (sum(valid) / len(valid), min(valid), max(valid)) if valid else (0.0, 0.0, 0.0)
         self.log.event("Completed test")
-        if valid:
-            self.log.event(
-                f"Avg watts {sum(valid) / len(valid):.6f}, min watts {min(valid):.6f}, max watts {max(valid):.6f}, "
-                f"samples {len(m.samples)}, errors {len(m.samples) - len(valid)}, valid {len(valid)}"
-            )
+        self.log.event(
+            f"Avg watts {avg:.6f}, min watts {low:.6f}, max watts {high:.6f}, "
+            f"samples {len(m.samples)}, errors {len(m.samples) - len(valid)}, valid {len(valid)}"
+        )
 
     # the server -----------------------------------------------------------------------
     async def start(self, host: str, port: int) -> tuple[str, int]:
@@ -321,6 +328,8 @@ class PtdSimulator:
         except ConnectionError:
             pass
         finally:
-            self.log.event("Connection closed")
+            self.log.event("No data returned by socket read.")
+            self.log.event("Shutting connection down...")
+            self.log.event("Connection is down.")
             with contextlib.suppress(ConnectionError):
                 writer.close()

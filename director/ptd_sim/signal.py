@@ -86,7 +86,7 @@ class CsvSignal:
         if self._start_ns is None:
             self._start_ns = t_utc_ns
         elapsed_s = (t_utc_ns - self._start_ns) / NS_PER_S
-        period_s = float(self._t_s[-1])
+        period_s = float(self._t_s[-1] - self._t_s[0])
         if period_s > 0:
             elapsed_s = self._t_s[0] + (elapsed_s % period_s)
         return float(np.interp(elapsed_s, self._t_s, self._w))
