@@ -1,30 +1,130 @@
-"""``mlpower-agent``: runs on the system under test."""
+"""``mlpower-agent``: runs on the system under test and reports to the director."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from powerlog.cli_support import version_string
+from agent.client import DirectorClient
+from agent.errors import AgentError
+from agent.run import RunOptions, SessionOutcome, run_session
+from agent.workload import LOADGEN_DIR_ENV, Workload, builtin_workload
+from powerlog.cli_support import EXIT_ERRORS, EXIT_OK, EXIT_UNREADABLE, version_string
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "format_result", "main"]
+
+SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="mlpower-agent",
-        description="Run the benchmark on the system under test and report to the director (the "
-        "agent is not built yet; see the README's roadmap).",
+        prog="mlpower-agent", description="Run a benchmark on the system under test while the director measures it."
     )
     parser.add_argument("--version", action="version", version=version_string("mlpower-agent"))
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run",
+        help="measure one benchmark: ranging run, then testing run",
+        description="Open a session on the director, run the workload once for ranging and once for testing, "
+        f"upload the LoadGen logs and print the result. A command gets ${LOADGEN_DIR_ENV}: the folder its "
+        "LoadGen must log into.",
+        usage="mlpower-agent run --director URL (--token T | --token-file F) [--label NAME] [--out DIR]\n"
+        "       (--benchmark builtin --scenario S [--duration SECONDS] | -- COMMAND ARGS...)",
+    )
+    run.add_argument("--director", required=True, help="director URL, e.g. http://127.0.0.1:4950")
+    token = run.add_mutually_exclusive_group(required=True)
+    token.add_argument("--token", help="the director's bearer token")
+    token.add_argument("--token-file", type=Path, help="file holding the director's token")
+    run.add_argument("--label", default="", help="a name for the session (letters, digits, _ - .)")
+    run.add_argument("--out", type=Path, default=Path("mlpower-agent-runs"), help="local copy of the run")
+    run.add_argument("--benchmark", choices=["builtin"], help="the built-in LoadGen benchmark (tiny numpy CNN)")
+    run.add_argument("--scenario", choices=SCENARIOS, default="Offline", help="LoadGen scenario (builtin)")
+    run.add_argument("--duration", type=float, default=30.0, help="seconds per phase (builtin; default 30)")
+    run.add_argument("workload", nargs=argparse.REMAINDER, help="-- COMMAND ARGS... (your own LoadGen benchmark)")
     return parser
 
 
+def _workload(args: argparse.Namespace) -> Workload:
+    command = [a for a in args.workload if a != "--"] if args.workload else []
+    if args.benchmark and command:
+        raise AgentError("give either --benchmark builtin or -- COMMAND, not both")
+    if args.benchmark == "builtin":
+        if args.duration <= 0:
+            raise AgentError("--duration must be positive")
+        return builtin_workload(args.scenario, args.duration)
+    if not command:
+        raise AgentError("nothing to run: give --benchmark builtin or -- COMMAND ARGS...")
+    return Workload(tuple(command))
+
+
+def _token(args: argparse.Namespace) -> str:
+    if args.token:
+        return str(args.token)
+    try:
+        return str(args.token_file.read_text().strip())
+    except OSError as e:
+        raise AgentError(f"cannot read --token-file {args.token_file}: {e.strerror or e}") from e
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def format_result(outcome: SessionOutcome) -> str:
+    report: dict[str, Any] = outcome.result.get("report", {})
+    check: dict[str, Any] = outcome.result.get("check", {})
+    metric = report.get("power_metric") or {}
+    efficiency = report.get("efficiency") or {}
+    perf = report.get("performance") or {}
+    testing = [c for c in outcome.clocks if c["phase"] == "testing"]
+    offset = max((abs(c["offset_ns"]) for c in testing), default=None)
+    bound = max((c["bound_ns"] for c in testing), default=None)
+    meter = report.get("meter") or {}
+    rows = [
+        ("Session", outcome.session.session_id),
+        ("Scenario", f"{report.get('scenario')}   (LoadGen: {report.get('loadgen_validity')})"),
+        ("Power metric", f"{_num(metric.get('value'))} {metric.get('unit', '')}"),
+        ("Performance", f"{_num(perf.get('value'), 1)} {perf.get('unit', '')}"),
+        ("Efficiency", f"{_num(efficiency.get('value'), 3)} {efficiency.get('unit', '')}"),
+        ("Window", f"{_num(report.get('window_s'), 3)} s, {report.get('samples_in_window')} samples"),
+        ("Energy", f"{_num(report.get('energy_j'), 1)} J"),
+        (
+            "Clock offset",
+            "n/a" if offset is None else f"{offset / 1e6:.3f} ms (bound {bound / 1e6:.3f} ms), testing phase",
+        ),
+        ("Meter", f"{meter.get('model')}{'   SIMULATED' if meter.get('simulated') else ''}"),
+        (
+            "Check",
+            f"{check.get('verdict', 'n/a').upper()} ({check.get('errors', '?')} error(s), round {check.get('round')})",
+        ),
+    ]
+    lines = [f"{k:<14}{v}" for k, v in rows]
+    for f in check.get("findings", []):
+        if f.get("status") == "fail" and f.get("severity") == "error":
+            lines.append(f"  error {f['rule']}: {f['message']}")
+    lines.append(f"Run folder    {report.get('folder')} (director); local copy {outcome.local_folder}")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    build_parser().parse_args(argv)
-    print("mlpower-agent: no commands yet (`run` and `gpus` are on the roadmap)", file=sys.stderr)
-    return 2
+    args = build_parser().parse_args(argv)
+    try:
+        workload = _workload(args)
+        if workload.builtin:
+            print(f"built-in benchmark: {args.scenario}, {args.duration:g} s per phase (a short, non-submission run)")
+        with DirectorClient(args.director, _token(args)) as client:
+            outcome = run_session(RunOptions(args.label, args.out, workload), client)
+        print(format_result(outcome))
+    except AgentError as e:
+        print(f"mlpower-agent: {e}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    except KeyboardInterrupt:
+        print("mlpower-agent: interrupted; the session was aborted", file=sys.stderr)
+        return EXIT_ERRORS
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

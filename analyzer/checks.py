@@ -317,6 +317,7 @@ def check_clocks(run: RunData, round_: Round) -> Iterable[Finding]:
             yield Finding.failed("7.checkpoints", title, Severity.ERROR, reason, ev)
         else:
             yield Finding.passed("7.checkpoints", title, f"largest difference {worst_ms:.1f} ms ({worst_where})", ev)
+    yield from _check_mlpower_clock(run, round_)
     title = f"NTP offset below {round_.ntp_offset_limit_ms:g} ms"
     if not run.ntp_offsets_s:
         yield Finding.skipped("7.ntp", title, "power/client.log records no NTP offset")
@@ -327,6 +328,41 @@ def check_clocks(run: RunData, round_: Round) -> Iterable[Finding]:
         yield Finding.passed("7.ntp", title, f"largest NTP offset {abs(offset_s) * 1000:.0f} ms", ev)
     else:
         yield Finding.failed("7.ntp", title, Severity.ERROR, f"NTP offset {offset_s * 1000:.0f} ms", ev)
+
+
+CLOCK_STEP_LIMIT_NS = 10_000_000  # a change of the offset across a phase beyond this (and the bounds) is a step
+
+
+def _check_mlpower_clock(run: RunData, round_: Round) -> Iterable[Finding]:
+    """Runs recorded by mlpower measure the SUT's offset to the director before and after each phase."""
+    title = f"SUT clock within {round_.ntp_offset_limit_ms:g} ms of the director's"
+    for phase_name, phase in run.phases.items():
+        clock = phase.clock
+        if clock is None:
+            continue
+        ev = Evidence(
+            file="session.json",
+            values={
+                "offset_ms": clock.offset_ns / 1e6,
+                "bound_ms": clock.bound_ns / 1e6,
+                "change_ms": clock.change_ns / 1e6,
+            },
+        )
+        message = f"{phase_name}: offset {clock.offset_ns / 1e6:+.3f} ms +/- {clock.bound_ns / 1e6:.3f} ms"
+        if abs(clock.offset_ns) + clock.bound_ns > round_.ntp_offset_limit_ms * 1e6:
+            yield Finding.failed("7.clock_offset", title, Severity.ERROR, f"{message}, beyond the limit", ev)
+        else:
+            yield Finding.passed("7.clock_offset", title, f"{message}; LoadGen's window was mapped with it", ev)
+        if abs(clock.change_ns) > max(CLOCK_STEP_LIMIT_NS, 2 * clock.bound_ns):
+            yield Finding.failed(
+                "7.clock_step",
+                "SUT clock steady during the phase",
+                Severity.WARNING,
+                f"{phase_name}: the offset changed by {clock.change_ns / 1e6:+.3f} ms between the measurements "
+                "before and after the phase (a clock step or strong drift on the SUT); the window is placed "
+                "with the mean offset",
+                ev,
+            )
 
 
 # 8. analyzer and PTDaemon ------------------------------------------------------------
@@ -628,7 +664,7 @@ def check_uncertainty(run: RunData, round_: Round) -> Iterable[Finding]:
 
     limit = round_.uncertainty_limit_pct
     title = f"No testing sample above {limit:g} % uncertainty"
-    window = run.testing.window_utc_ns
+    window = run.testing.meter_window_utc_ns  # PTDaemon's log is on the meter's clock
     high = [
         e
         for e in log.in_phase(TESTING)

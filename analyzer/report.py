@@ -17,7 +17,7 @@ from analyzer.metrics import (
     power_metric,
 )
 from analyzer.rounds import Round
-from analyzer.run import PhaseData, RunData
+from analyzer.run import PhaseClock, PhaseData, RunData
 from powerlog.ptd_identity import IdentifyError, parse_identify_reply
 from powerlog.timestamps import format_ptd_timestamp
 
@@ -58,6 +58,10 @@ class Report:
     power_change_pct: float | None
     meter: MeterIdentity
     problems: tuple[Finding, ...]
+    clock: PhaseClock | None = None
+    raw_testing: WindowStats | None = None
+    raw_power_metric: Quantity | None = None
+    simulated: bool = False
 
     @property
     def avg_power_w(self) -> float | None:
@@ -91,8 +95,23 @@ class Report:
                 "ptd_version": self.meter.ptd_version,
                 "simulated": self.meter.simulated,
             },
+            "simulated": self.simulated or self.meter.simulated,
             "problems": [p.to_dict() for p in self.problems],
         }
+        if self.clock is not None:
+            raw = self.raw_testing
+            d["clock_correction"] = {
+                "offset_ns": self.clock.offset_ns,
+                "bound_ns": self.clock.bound_ns,
+                "change_ns": self.clock.change_ns,
+                "note": "LoadGen's window (SUT clock) was shifted by offset_ns onto the meter's clock",
+            }
+            d["uncorrected"] = {
+                "avg_power_w": raw.avg_power_w if raw else None,
+                "samples_in_window": raw.samples_in_window if raw else None,
+                "energy_j": raw.energy_j if raw else None,
+                "power_metric": _quantity(self.raw_power_metric),
+            }
         if t is not None and t.channel_avg_power_w:
             d["channels"] = _channels(t)
         return d
@@ -160,6 +179,10 @@ def build_report(run: RunData, round_: Round) -> Report:
         if not isinstance(samples_per_query, int) or samples_per_query <= 0:
             samples_per_query = MULTISTREAM_SAMPLES_PER_QUERY
         eff = efficiency(scenario, perf, metric, samples_per_query)
+    raw_metric = None
+    raw = testing.raw_stats
+    if has_power and raw is not None and raw.avg_power_w is not None and (query_count or not scenario.energy_per_query):
+        raw_metric = power_metric(scenario, raw.avg_power_w, raw.window_s, query_count)  # type: ignore[arg-type]
     ranging = run.ranging.stats
     change = None
     if stats and ranging and stats.avg_power_w and ranging.avg_power_w:
@@ -178,4 +201,8 @@ def build_report(run: RunData, round_: Round) -> Report:
         power_change_pct=change,
         meter=meter_identity(run),
         problems=tuple(problems),
+        clock=testing.clock,
+        raw_testing=raw if testing.clock is not None else None,
+        raw_power_metric=raw_metric if testing.clock is not None else None,
+        simulated=bool(run.mlpower_session and run.mlpower_session.get("simulated")),
     )

@@ -7,11 +7,12 @@ is a pure function of the :class:`RunData` built here.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from analyzer.errors import UnreadableRunError
 from analyzer.findings import Evidence, Finding, Severity
@@ -24,7 +25,7 @@ from powerlog.ptdlog import PtdLog, read_ptd_log
 from powerlog.session_record import SessionRecord, read_session_record
 from powerlog.spl import PowerLog, read_spl
 
-__all__ = ["LOAD_RULE", "PhaseData", "RunData", "find_run_root", "load_run"]
+__all__ = ["LOAD_RULE", "PhaseClock", "PhaseData", "RunData", "find_run_root", "load_run"]
 
 LOAD_RULE = "0.readable"
 MAX_EVIDENCE = 10
@@ -33,13 +34,36 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class PhaseClock:
+    """Director clock minus SUT clock over a phase, from an mlpower session record."""
+
+    offset_ns: int  # mean of the measurements before and after the phase
+    bound_ns: int  # the larger error bound plus half the change across the phase
+    change_ns: int  # after minus before: drift, or a step of the SUT clock
+    measurements: int
+
+
+@dataclass(frozen=True)
 class PhaseData:
+    """One mode's files. ``window_utc_ns`` is LoadGen's window on the SUT clock; ``stats`` use the
+    window mapped onto the meter's clock when a clock offset is known (else the same window), and
+    ``raw_stats`` the window as LoadGen wrote it."""
+
     phase: str
     spl: PowerLog | None
     detail: DetailLog | None
     summary: SummaryLog | None
     window_utc_ns: tuple[int, int] | None
     stats: WindowStats | None
+    clock: PhaseClock | None = None
+    raw_stats: WindowStats | None = None
+
+    @property
+    def meter_window_utc_ns(self) -> tuple[int, int] | None:
+        """LoadGen's window on the meter's (director's) clock."""
+        if self.window_utc_ns is None or self.clock is None:
+            return self.window_utc_ns
+        return self.window_utc_ns[0] + self.clock.offset_ns, self.window_utc_ns[1] + self.clock.offset_ns
 
 
 @dataclass(frozen=True)
@@ -50,6 +74,7 @@ class RunData:
     server: SessionRecord | None
     client: SessionRecord | None
     ntp_offsets_s: tuple[tuple[int, float], ...]  # (client.log line, offset) pairs
+    mlpower_session: dict[str, Any] | None  # session.json of a run recorded by mlpower
     file_sha1: dict[str, str]  # relative path -> sha1 of every file under the folder
     problems: tuple[Finding, ...] = field(default=())
 
@@ -111,7 +136,43 @@ class _Loader:
         except ValueError:
             return str(path)
 
-    def phase(self, phase: str, spl_fields: Collection[str], marks: bool) -> PhaseData:
+    def mlpower_session(self) -> dict[str, Any] | None:
+        path = self.folder.root / "session.json"
+        if not path.is_file():
+            return None
+        try:
+            record = json.loads(path.read_bytes())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            self._problem(path, getattr(e, "lineno", None), f"not valid JSON: {e}")
+            return None
+        if not isinstance(record, dict):
+            self._problem(path, None, "a session record is a JSON object")
+            return None
+        return record
+
+    def phase_clock(self, record: dict[str, Any] | None, phase: str) -> PhaseClock | None:
+        if record is None:
+            return None
+        entries = [c for c in record.get("clock") or [] if isinstance(c, dict) and c.get("phase") == phase]
+        try:
+            offsets = {str(c["when"]): (int(c["offset_ns"]), int(c["bound_ns"])) for c in entries}
+        except (KeyError, TypeError, ValueError):
+            self._problem(self.folder.root / "session.json", None, f"clock entries of {phase} lack offset_ns/bound_ns")
+            return None
+        if not offsets:
+            return None
+        values = list(offsets.values())
+        before = offsets.get("before", values[0])
+        after = offsets.get("after", values[-1])
+        change = after[0] - before[0]
+        return PhaseClock(
+            offset_ns=(before[0] + after[0]) // 2,
+            bound_ns=max(before[1], after[1]) + abs(change) // 2,
+            change_ns=change,
+            measurements=len(values),
+        )
+
+    def phase(self, phase: str, spl_fields: Collection[str], marks: bool, clock: PhaseClock | None) -> PhaseData:
         spl = self.read(lambda p: read_spl(p, spl_fields, marks), self.folder.spl(phase))
         detail = self.read(read_detail_log, self.folder.detail_log(phase))
         summary = self.read(read_summary_log, self.folder.summary_log(phase))
@@ -121,8 +182,11 @@ class _Loader:
                 window = (detail.timestamp_ns("power_begin"), detail.timestamp_ns("power_end"))
             except FormatError as e:
                 self._problem(e.path, e.line_number, e.reason)
-        stats = window_stats(spl, *window) if spl is not None and window is not None else None
-        return PhaseData(phase, spl, detail, summary, window, stats)
+        raw = window_stats(spl, *window) if spl is not None and window is not None else None
+        stats = raw
+        if raw is not None and clock is not None and window is not None:
+            stats = window_stats(spl, window[0] + clock.offset_ns, window[1] + clock.offset_ns)  # type: ignore[arg-type]
+        return PhaseData(phase, spl, detail, summary, window, stats, clock, raw)
 
     def bad_lines(self, path: str, bad: Sequence[BadLine]) -> None:
         rel = self._rel(Path(path))
@@ -180,7 +244,10 @@ def load_run(
     """
     folder = find_run_root(path)
     loader = _Loader(folder)
-    phases = {phase: loader.phase(phase, spl_fields, marks) for phase in (RANGING, TESTING)}
+    record = loader.mlpower_session()
+    phases = {
+        phase: loader.phase(phase, spl_fields, marks, loader.phase_clock(record, phase)) for phase in (RANGING, TESTING)
+    }
     ptd_log = loader.read(read_ptd_log, folder.ptd_log)
     server = loader.read(read_session_record, folder.server_record)
     client = loader.read(read_session_record, folder.client_record)
@@ -194,6 +261,7 @@ def load_run(
         server=server,
         client=client,
         ntp_offsets_s=loader.ntp_offsets(),
+        mlpower_session=record,
         file_sha1=loader.sha1_of_files() if hash_files else {},
         problems=tuple(loader.problems),
     )

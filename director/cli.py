@@ -11,12 +11,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from director.demo import run_demo
 from director.errors import DirectorError, MeterConfigError
 from director.meters.ranges import Ranges
 from director.meters.urls import open_meter
 from director.ptd_sim.instrument import SimulatedAnalyzer
 from director.ptd_sim.server import MIN_INTERVAL_MS, PtdLogFile, PtdSimulator
 from director.ptd_sim.signal import Electrical, parse_signal
+from director.serve import serve_director
 from powerlog.cli_support import EXIT_ERRORS, EXIT_OK, EXIT_UNREADABLE, version_string
 from powerlog.spl import format_spl_line
 
@@ -50,6 +52,33 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=0, help="noise seed")
     sim.add_argument("--volts", type=float, default=230.0, help="nominal supply voltage (default 230)")
     sim.add_argument("--log", type=Path, help="write PTDaemon's log (ptd_logs.txt format) to this file")
+
+    serve = sub.add_parser(
+        "serve",
+        help="serve measurement sessions over HTTP for mlpower-agent",
+        description="Hold the meter and serve measurement sessions (ranging, testing) to mlpower-agent over HTTP.",
+    )
+    serve.add_argument("--meter", action="append", required=True, help="meter URL, e.g. ptd://127.0.0.1:8888")
+    serve.add_argument("--out", type=Path, required=True, help="folder for the run folders (RUNS_DIR)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
+    serve.add_argument("--port", type=int, default=4950, help="TCP port (default 4950; 0 picks a free one)")
+    token = serve.add_mutually_exclusive_group()
+    token.add_argument("--token", help="bearer token agents must send (default: generate one)")
+    token.add_argument("--token-file", type=Path, help="read the token from this file")
+    serve.add_argument("--settle-s", type=float, default=10.0, help="wait after setting ranges (default 10 s)")
+    serve.add_argument("--ptd-log", type=Path, help="PTDaemon's log file (-l), copied into power/ptd_logs.txt")
+    serve.add_argument("--round", default=None, help="MLPerf round whose rules the result is checked against")
+
+    demo = sub.add_parser(
+        "demo",
+        help="simulator + director + agent with the built-in benchmark, all on loopback",
+        description="Start the PTDaemon simulator (host-load signal), a director and an agent running the built-in "
+        "LoadGen benchmark, all on loopback; print the result and the run folder.",
+    )
+    demo.add_argument("--scenario", default="Offline", choices=["Offline", "Server", "SingleStream", "MultiStream"])
+    demo.add_argument("--duration", type=float, default=45.0, help="seconds per phase (default 45)")
+    demo.add_argument("--settle-s", type=float, default=3.0, help="analyzer settle time (default 3 s)")
+    demo.add_argument("--out", type=Path, default=Path("mlpower-demo"), help="where runs go (default mlpower-demo)")
 
     probe = sub.add_parser(
         "meter-probe",
@@ -137,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "ptd-sim":
             return _run_simulator(args)
+        if args.command == "serve":
+            return serve_director(args)
+        if args.command == "demo":
+            return run_demo(args)
         return _probe(args)
     except DirectorError as e:
         print(f"mlpower-director {args.command}: {e}", file=sys.stderr)

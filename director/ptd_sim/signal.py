@@ -95,7 +95,7 @@ class CsvSignal:
 class HostLoadSignal:
     """Watts = idle + span x CPU utilisation of this machine (from /proc/stat), so a benchmark shows up."""
 
-    def __init__(self, idle_w: float = 60.0, span_w: float = 140.0, stat_path: Path = Path("/proc/stat")) -> None:
+    def __init__(self, idle_w: float = 150.0, span_w: float = 150.0, stat_path: Path = Path("/proc/stat")) -> None:
         self.idle_w = idle_w
         self.span_w = span_w
         self.stat_path = stat_path

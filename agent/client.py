@@ -1,0 +1,156 @@
+"""The agent's HTTP client for the director's ``/v1`` API (httpx), with errors a person can act on."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from agent.errors import (
+    AuthenticationFailed,
+    DirectorFailed,
+    DirectorUnreachable,
+    MeterBusy,
+    SessionConflict,
+)
+from powerlog.wire import (
+    API_PREFIX,
+    ClockMeasurement,
+    ClockReport,
+    OpenSessionRequest,
+    PhaseReply,
+    PhaseRequest,
+    SessionOpened,
+    SessionStatus,
+    TimeReply,
+)
+
+__all__ = ["DirectorClient"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class DirectorClient:
+    """Talks to one director. Nothing connects before the first call."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        timeout_s: float = 120.0,
+        clock_ns: Callable[[], int] = time.time_ns,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.clock_ns = clock_ns
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=httpx.Timeout(timeout_s, connect=10.0),
+            transport=transport,
+        )
+        self.messages: list[dict[str, Any]] = []
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> DirectorClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError as e:
+            raise DirectorUnreachable(
+                f"cannot reach the director at {self.base_url}: {e}. Is `mlpower-director serve` running there?"
+            ) from e
+        except httpx.TimeoutException as e:
+            raise DirectorUnreachable(f"the director at {self.base_url} did not answer {method} {path} in time") from e
+        except httpx.TransportError as e:
+            raise DirectorUnreachable(f"connection to the director at {self.base_url} failed: {e}") from e
+        if response.status_code < 400:
+            return response
+        detail = _detail(response)
+        if response.status_code == 401:
+            raise AuthenticationFailed(f"the director refused the token: {detail}")
+        if response.status_code == 409 and path.endswith("/sessions") and method == "POST":
+            raise MeterBusy(detail)
+        if response.status_code == 404 and "/sessions/" in path:
+            raise SessionConflict(f"the director does not know this session (was it restarted?): {detail}")
+        if response.status_code == 409:
+            raise SessionConflict(detail)
+        raise DirectorFailed(f"{method} {path} failed with {response.status_code}: {detail}")
+
+    def _model(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
+        return model.model_validate(self._request(method, path, **kwargs).json())
+
+    # the API ---------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/health").json()
+        return result
+
+    def server_time(self) -> TimeReply:
+        return self._model(TimeReply, "GET", f"{API_PREFIX}/time")
+
+    def open_session(self, body: OpenSessionRequest) -> SessionOpened:
+        sent = self.clock_ns()
+        opened = self._model(SessionOpened, "POST", f"{API_PREFIX}/sessions", json=body.model_dump(mode="json"))
+        self._record(f"new,{body.agent.label},{body.client_uuid}", f"OK {opened.session_name}", sent)
+        return opened
+
+    def phase(self, session: SessionOpened, phase: str, action: str) -> tuple[PhaseReply, int, int]:
+        """Start or stop a phase; returns the reply and the agent's send and receive times."""
+        sent = self.clock_ns()
+        reply = self._model(
+            PhaseReply,
+            "POST",
+            f"{API_PREFIX}/sessions/{session.session_id}/phases/{phase}/{action}",
+            json=PhaseRequest(agent_utc_ns=sent).model_dump(),
+        )
+        received = self.clock_ns()
+        self._record(f"session,{session.session_name},{action},{phase}", "OK", sent, received)
+        self._request(
+            "POST",
+            f"{API_PREFIX}/sessions/{session.session_id}/phases/{phase}/checkpoint",
+            json=PhaseRequest(agent_utc_ns=received).model_dump(),
+        )
+        return reply, sent, received
+
+    def report_clock(self, session: SessionOpened, phase: str, when: str, clock: ClockMeasurement) -> None:
+        body = ClockReport(phase=phase, when=when, clock=clock)  # type: ignore[arg-type]
+        self._request("POST", f"{API_PREFIX}/sessions/{session.session_id}/clock", json=body.model_dump())
+
+    def upload(self, session: SessionOpened, folder: str, path: Path) -> None:
+        self._request(
+            "PUT",
+            f"{API_PREFIX}/sessions/{session.session_id}/files/{folder}/{path.name}",
+            content=path.read_bytes(),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+
+    def close_session(self, session: SessionOpened) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("POST", f"{API_PREFIX}/sessions/{session.session_id}/close").json()
+        return result
+
+    def abort_session(self, session: SessionOpened) -> SessionStatus:
+        return self._model(SessionStatus, "POST", f"{API_PREFIX}/sessions/{session.session_id}/abort")
+
+    def _record(self, cmd: str, reply: str, sent_ns: int, received_ns: int | None = None) -> None:
+        received_ns = received_ns if received_ns is not None else self.clock_ns()
+        self.messages.append({"cmd": cmd, "cmd_time": sent_ns / 1e9, "reply": reply, "reply_time": received_ns / 1e9})
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    detail = body.get("detail") if isinstance(body, dict) else body
+    return str(detail)[:500]

@@ -1,0 +1,58 @@
+"""Exceptions raised by the agent.
+
+::
+
+    AgentError                      base of everything this package raises
+    ├── DirectorError               the director could not be used
+    │   ├── DirectorUnreachable         no connection (wrong URL, director down, network)
+    │   ├── AuthenticationFailed        the token was refused (401)
+    │   ├── MeterBusy                   another session holds the meter (409 on open)
+    │   ├── SessionConflict             a call out of order, or the director lost the session (409/404)
+    │   └── DirectorFailed              any other error reply (the director's message is kept)
+    └── WorkloadError               the benchmark failed or wrote no LoadGen logs
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentError",
+    "AuthenticationFailed",
+    "DirectorError",
+    "DirectorFailed",
+    "DirectorUnreachable",
+    "MeterBusy",
+    "SessionConflict",
+    "WorkloadError",
+]
+
+
+class AgentError(Exception):
+    """Base class for agent errors."""
+
+
+class DirectorError(AgentError):
+    """The director could not be used."""
+
+
+class DirectorUnreachable(DirectorError):
+    """No connection to the director."""
+
+
+class AuthenticationFailed(DirectorError):
+    """The director refused the token."""
+
+
+class MeterBusy(DirectorError):
+    """Another session is measuring on the director's meter."""
+
+
+class SessionConflict(DirectorError):
+    """The director refused a call in the session's current state, or no longer knows the session."""
+
+
+class DirectorFailed(DirectorError):
+    """Any other error reply from the director."""
+
+
+class WorkloadError(AgentError):
+    """The workload failed, or wrote no LoadGen logs."""

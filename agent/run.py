@@ -1,0 +1,154 @@
+"""One measurement session from the SUT's side: clock, ranging, testing, uploads, result."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import platform
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.client import DirectorClient
+from agent.clock import MIN_ROUNDS, measure_offset
+from agent.errors import AgentError
+from agent.workload import Workload, run_workload
+from powerlog.cli_support import package_version
+from powerlog.layout import PHASE_DIRS
+from powerlog.wire import AgentInfo, ClockMeasurement, OpenSessionRequest, SessionOpened
+
+__all__ = ["RunOptions", "SessionOutcome", "run_session"]
+
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    label: str
+    out_dir: Path
+    workload: Workload
+    clock_rounds: int = MIN_ROUNDS
+
+
+@dataclass(frozen=True)
+class SessionOutcome:
+    session: SessionOpened
+    result: dict[str, Any]
+    local_folder: Path
+    clocks: list[dict[str, Any]]
+
+
+def _sha1(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def _software() -> dict[str, str]:
+    versions = {"mlpower": package_version(), "python": platform.python_version()}
+    try:
+        from importlib.metadata import version
+
+        versions["mlcommons-loadgen"] = version("mlcommons-loadgen")
+    except Exception:
+        pass
+    return versions
+
+
+def run_session(
+    options: RunOptions,
+    client: DirectorClient,
+    say: Callable[[str], None] = print,
+    clock_ns: Callable[[], int] = time.time_ns,
+) -> SessionOutcome:
+    client.health()
+    clocks: list[dict[str, Any]] = []
+
+    def measure(phase: str, when: str) -> ClockMeasurement:
+        m = measure_offset(client.server_time, clock_ns, options.clock_rounds)
+        clocks.append({"phase": phase, "when": when, **m.model_dump()})
+        return m
+
+    first = measure("session", "before")
+    agent = AgentInfo(
+        label=options.label,
+        host=socket.gethostname(),
+        software=_software(),
+        workload=options.workload.description,
+    )
+    client_uuid = str(uuid.uuid4())
+    session = client.open_session(OpenSessionRequest(agent=agent, client_uuid=client_uuid, clock=first))
+    folder = options.out_dir / session.session_id
+    (folder / "power").mkdir(parents=True, exist_ok=True)
+    log = logging.getLogger(f"mlpower.agent.{session.session_id}")
+    handler = logging.FileHandler(folder / "power" / "client.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("client %(asctime)s [%(levelname)s] %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.info("session %s opened; clock offset %d ns +/- %d ns", session.session_id, first.offset_ns, first.bound_ns)
+    say(f"session {session.session_id}: clock offset {first.offset_ns / 1e6:+.3f} ms +/- {first.bound_ns / 1e6:.3f} ms")
+    phases: dict[str, list[list[float]]] = {}
+    uploaded: dict[str, str] = {}
+    try:
+        for phase in ("ranging", "testing"):
+            before = measure(phase, "before")
+            client.report_clock(session, phase, "before", before)
+            say(f"{phase}: asking the director to start (settle {session.settle_s:g} s)")
+            log.info("%s: start", phase)
+            t0, m0 = clock_ns(), time.monotonic()
+            reply, _, started = client.phase(session, phase, "start")
+            m1 = time.monotonic()
+            log.info("%s: started with ranges %s, mark %s", phase, reply.ranges, reply.mark)
+            say(f"{phase}: running {options.workload.description}")
+            run = run_workload(options.workload, folder / "loadgen" / phase)
+            log.info("%s: workload done in %.1f s", phase, run.elapsed_s)
+            t2, m2 = clock_ns(), time.monotonic()
+            stopped, _, t3 = client.phase(session, phase, "stop")
+            m3 = time.monotonic()
+            phases[phase] = [[t0 / NS, m0], [started / NS, m1], [t2 / NS, m2], [t3 / NS, m3]]
+            after = measure(phase, "after")
+            client.report_clock(session, phase, "after", after)
+            say(f"{phase}: {stopped.samples} wall-power samples; clock offset {after.offset_ns / 1e6:+.3f} ms")
+            target = folder / PHASE_DIRS[phase]
+            target.mkdir(exist_ok=True)
+            for name, path in run.logs.items():
+                (target / name).write_bytes(path.read_bytes())
+                client.upload(session, PHASE_DIRS[phase], target / name)
+                uploaded[f"{PHASE_DIRS[phase]}/{name}"] = _sha1(target / name)
+    except (AgentError, KeyboardInterrupt) as e:
+        log.error("session failed: %s", e)
+        _release(client, session)
+        raise
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    client.upload(session, "power", folder / "power" / "client.log")
+    uploaded["power/client.log"] = _sha1(folder / "power" / "client.log")
+    record = {
+        "version": "mlpower-1",
+        "timezone": 0,
+        "modules": {},
+        "sources": {},
+        "messages": client.messages,
+        "uuid": {"client": client_uuid, "server": session.server_uuid},
+        "session_name": session.session_name,
+        "results": uploaded,
+        "phases": phases,
+        "mlpower": {"clock": clocks, "workload": options.workload.description},
+    }
+    (folder / "power" / "client.json").write_text(json.dumps(record, indent=2) + "\n")
+    client.upload(session, "power", folder / "power" / "client.json")
+    say("closing the session; the director is analyzing the run")
+    result = client.close_session(session)
+    (folder / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    return SessionOutcome(session, result, folder, clocks)
+
+
+def _release(client: DirectorClient, session: SessionOpened) -> None:
+    """Free the director's meter after a failure; the failure itself is what the user must see."""
+    with contextlib.suppress(AgentError):
+        client.abort_session(session)

@@ -1,0 +1,84 @@
+"""``mlpower-director serve``: the FastAPI app under uvicorn, with its token."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import secrets
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from analyzer.rounds import DEFAULT_ROUND, get_round
+from director.app import Director, create_app
+from director.errors import MeterConfigError
+from director.meters.urls import open_meter, parse_meter_url
+from director.results import analyze_run_folder
+from director.session import SessionConfig
+from powerlog.cli_support import EXIT_OK
+
+__all__ = ["TOKEN_FILE_NAME", "load_or_create_token", "serve_director"]
+
+TOKEN_FILE_NAME = "director.token"
+
+
+def load_or_create_token(args: argparse.Namespace, runs_dir: Path) -> tuple[str, Path | None]:
+    """The token from --token or --token-file, or a new one stored 0600 in RUNS_DIR."""
+    if args.token:
+        return args.token, None
+    if args.token_file:
+        try:
+            text = args.token_file.read_text().strip()
+        except OSError as e:
+            raise MeterConfigError(f"cannot read --token-file {args.token_file}: {e.strerror or e}") from e
+        if len(text) < 16:
+            raise MeterConfigError(f"the token in {args.token_file} is shorter than 16 characters")
+        return text, args.token_file
+    path = runs_dir / TOKEN_FILE_NAME
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    os.chmod(path, 0o600)
+    return token, path
+
+
+def serve_director(args: argparse.Namespace) -> int:
+    if len(args.meter) != 1:
+        raise MeterConfigError("one --meter for now (summing several meters as channels comes with the serial driver)")
+    meter_url = parse_meter_url(args.meter[0])
+    round_name = args.round or DEFAULT_ROUND
+    get_round(round_name)
+    runs_dir: Path = args.out
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    token, token_path = load_or_create_token(args, runs_dir)
+    config = SessionConfig(runs_dir=runs_dir, settle_s=args.settle_s, ptd_log=args.ptd_log)
+    director = Director(
+        meter_factory=lambda: open_meter(meter_url),
+        meter_url=meter_url.text,
+        config=config,
+        token=token,
+        analyze=functools.partial(analyze_run_folder, round_name=round_name),
+    )
+    app = create_app(director)
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it: no Nagle delay
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as e:
+        raise MeterConfigError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from e
+    host, port = sock.getsockname()[:2]
+    url = f"http://{host}:{port}"
+    how = f"--token-file {token_path}" if token_path else "--token <the token you gave>"
+    print(f"director listening on {url} (meter {meter_url.text}, runs in {runs_dir})")
+    print(f"agent: mlpower-agent run --director {url} {how} --benchmark builtin --scenario Offline", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: listening on {args.host}, not loopback: anyone who can reach it needs only the token",
+              file=sys.stderr)  # fmt: skip
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server.run(sockets=[sock])
+    return EXIT_OK

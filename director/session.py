@@ -1,0 +1,348 @@
+"""One measurement session: the state machine, the meter's phases, and the run folder.
+
+States: open -> ranging -> ranged -> testing -> tested -> closed, or failed from any
+of them. A call out of order raises :class:`SessionStateError` and changes nothing.
+Meter commands block (sockets), so they run in a worker thread, one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from director.errors import DirectorError, MeterError
+from director.meters.base import Meter, MeterIdentity
+from director.meters.ranges import Ranges, derive_testing_ranges, range_table_for, round_up_to_range
+from powerlog.cli_support import dump_json, package_version
+from powerlog.layout import PHASE_DIRS
+from powerlog.spl import SplWriter, read_spl
+from powerlog.wire import AgentInfo, ClockReport, SessionState
+
+__all__ = ["MeterBusyError", "PhaseTimes", "Session", "SessionConfig", "SessionStateError"]
+
+Clock = Callable[[], int]
+READ_INTERVAL_S = 1.0
+NS = 1_000_000_000
+
+
+class SessionStateError(DirectorError):
+    """A call that the session's current state does not allow."""
+
+    def __init__(self, message: str, state: SessionState) -> None:
+        self.state = state
+        super().__init__(f"{message} (session is {state.value})")
+
+
+class MeterBusyError(DirectorError):
+    """The meter is measuring for another session."""
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    runs_dir: Path
+    settle_s: float = 10.0
+    current_factor: float = 1.1
+    interval_ms: int = 1000
+    ptd_log: Path | None = None  # PTDaemon's own log file, copied into power/ptd_logs.txt at close
+
+
+@dataclass
+class PhaseTimes:
+    """The four checkpoints of a phase, on both clocks (wall UTC ns) and the director's monotonic clock."""
+
+    director_utc_ns: list[int] = field(default_factory=list)
+    director_monotonic_s: list[float] = field(default_factory=list)
+    agent_utc_ns: list[int] = field(default_factory=list)
+
+
+def _sha1(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+class Session:
+    """A session holds the meter from open to close."""
+
+    def __init__(
+        self,
+        meter: Meter,
+        meter_url: str,
+        config: SessionConfig,
+        agent: AgentInfo,
+        client_uuid: str,
+        clock: Clock = time.time_ns,
+    ) -> None:
+        self.meter = meter
+        self.agent_uuid = client_uuid
+        self.meter_url = meter_url
+        self.config = config
+        self.agent = agent
+        self.clock = clock
+        created = time.gmtime(clock() / NS)
+        stamp = time.strftime("%Y-%m-%d_%H-%M-%S", created)
+        self.session_name = f"{stamp}_{agent.label}" if agent.label else stamp
+        self.session_id = f"{self.session_name}_{uuid.uuid4().hex[:6]}"
+        self.server_uuid = str(uuid.uuid4())
+        self.state = SessionState.OPEN
+        self.error: str | None = None
+        self.folder = config.runs_dir / self.session_id
+        self.identity: MeterIdentity | None = None
+        self.phase_times: dict[str, PhaseTimes] = {p: PhaseTimes() for p in PHASE_DIRS}
+        self.ranges: dict[str, Ranges] = {}
+        self.samples: dict[str, int] = dict.fromkeys(PHASE_DIRS, 0)
+        self.clock_reports: list[dict[str, Any]] = []
+        self.messages: list[dict[str, Any]] = []
+        self.result: dict[str, Any] | None = None
+        self._writer: SplWriter | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._meter_lock = asyncio.Lock()
+        self._phase: str | None = None
+        self.log = logging.getLogger(f"mlpower.director.session.{self.session_id}")
+        self._log_handler: logging.Handler | None = None
+
+    # helpers ------------------------------------------------------------------------------
+    async def _meter(self, fn: Callable[..., Any], *args: Any) -> Any:
+        async with self._meter_lock:
+            return await asyncio.to_thread(fn, *args)
+
+    def _expect(self, allowed: tuple[SessionState, ...], action: str) -> None:
+        if self.state not in allowed:
+            raise SessionStateError(f"cannot {action} now", self.state)
+
+    def record_message(self, cmd: str, reply: str, cmd_utc_ns: int) -> None:
+        self.messages.append({"cmd": cmd, "cmd_time": cmd_utc_ns / NS, "reply": reply, "reply_time": self.clock() / NS})
+
+    def _fail(self, error: Exception) -> None:
+        self.state = SessionState.FAILED
+        self.error = str(error)
+        self.log.error("session failed: %s", error)
+
+    @property
+    def simulated(self) -> bool:
+        return bool(self.identity and self.identity.simulated) or self.agent.simulated_gpus
+
+    # lifecycle ----------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Create the run folder, connect to the meter, identify it and read its ranges."""
+        for sub in ("power", *PHASE_DIRS.values()):
+            (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(self.folder / "power" / "server.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("director %(asctime)s [%(levelname)s] %(message)s"))
+        self.log.addHandler(handler)
+        self.log.setLevel(logging.INFO)
+        self._log_handler = handler
+        self.log.info("session %s opened for agent %r on %s", self.session_id, self.agent.label, self.agent.host)
+        try:
+            await self._meter(self.meter.open)
+            self.identity = await self._meter(self.meter.identify)
+            initial = await self._meter(self.meter.read_ranges)
+        except MeterError as e:
+            self._fail(e)
+            raise
+        self.log.info("meter %s: %s (initial ranges %s)", self.meter_url, self.identity.raw, initial)
+
+    async def start_phase(self, phase: str, agent_utc_ns: int) -> Ranges:
+        received_ns, received_mono = self.clock(), time.monotonic()
+        if phase == "ranging":
+            self._expect((SessionState.OPEN,), "start ranging")
+            ranges = Ranges.automatic()
+        else:
+            self._expect((SessionState.RANGED,), "start testing")
+            ranges = self._testing_ranges()
+        times = self.phase_times[phase]
+        times.director_utc_ns, times.director_monotonic_s = [received_ns], [received_mono]
+        times.agent_utc_ns = [agent_utc_ns]
+        self.state = SessionState.RANGING if phase == "ranging" else SessionState.TESTING
+        mark = f"{self.session_name}_{phase}"
+        try:
+            await self._meter(self.meter.set_ranges, ranges)
+            self.log.info("%s: ranges %s, settling %.1f s", phase, ranges, self.config.settle_s)
+            await asyncio.sleep(self.config.settle_s)
+            self._writer = SplWriter(self.folder / PHASE_DIRS[phase] / "spl.txt").open()
+            await self._meter(self.meter.start, mark, self.config.interval_ms)
+        except MeterError as e:
+            self._fail(e)
+            raise
+        self.ranges[phase] = ranges
+        self._phase = phase
+        self._reader = asyncio.create_task(self._read_loop(phase))
+        times.director_utc_ns.append(self.clock())
+        times.director_monotonic_s.append(time.monotonic())
+        self.log.info("%s: Go with mark %s", phase, mark)
+        return ranges
+
+    def _testing_ranges(self) -> Ranges:
+        ranging = read_spl(self.folder / "ranging" / "spl.txt")
+        table = range_table_for(self.identity.model) if self.identity else None
+        try:
+            ranges = derive_testing_ranges(ranging, self.config.current_factor)
+        except ValueError as e:
+            raise SessionStateError(f"cannot derive testing ranges: {e}", self.state) from e
+        self.log.info("testing ranges %s (analyzer will use %s)", ranges, _rounded(ranges, table))
+        return ranges
+
+    async def _read_loop(self, phase: str) -> None:
+        while True:
+            await asyncio.sleep(READ_INTERVAL_S)
+            await self._drain(phase)
+
+    async def _drain(self, phase: str) -> None:
+        samples = await self._meter(self.meter.read_new)
+        if samples and self._writer is not None:
+            self.samples[phase] += self._writer.write(samples)
+            self._writer.flush()  # a crash loses at most the last read interval
+
+    async def stop_phase(self, phase: str, agent_utc_ns: int) -> int:
+        received_ns, received_mono = self.clock(), time.monotonic()
+        running = SessionState.RANGING if phase == "ranging" else SessionState.TESTING
+        self._expect((running,), f"stop {phase}")
+        times = self.phase_times[phase]
+        times.director_utc_ns.append(received_ns)
+        times.director_monotonic_s.append(received_mono)
+        times.agent_utc_ns.append(agent_utc_ns)
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        try:
+            await self._meter(self.meter.stop)
+            await self._drain(phase)
+        except MeterError as e:
+            self._fail(e)
+            raise
+        finally:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+        times.director_utc_ns.append(self.clock())
+        times.director_monotonic_s.append(time.monotonic())
+        self.state = SessionState.RANGED if phase == "ranging" else SessionState.TESTED
+        self.log.info("%s stopped: %d samples", phase, self.samples[phase])
+        return self.samples[phase]
+
+    def add_agent_checkpoint(self, phase: str, agent_utc_ns: int) -> None:
+        """The agent's own time for the 2nd (start replied) or 4th (stop replied) checkpoint."""
+        self.phase_times[phase].agent_utc_ns.append(agent_utc_ns)
+
+    def add_clock_report(self, report: ClockReport) -> None:
+        self.clock_reports.append({"phase": report.phase, "when": report.when, **report.clock.model_dump()})
+
+    async def close(self, analyze: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+        self._expect((SessionState.TESTED,), "close")
+        try:
+            await self._meter(self.meter.stop)  # as the reference workflow: nothing runs, so an error reply
+            await self._meter(self.meter.restore_ranges)
+        except MeterError as e:
+            self.log.warning("restoring the analyzer's ranges failed: %s", e)
+        finally:
+            await self._meter(self.meter.close)
+        self.state = SessionState.CLOSED
+        self._write_records()
+        self.result = await asyncio.to_thread(analyze, self.folder)
+        (self.folder / "result.json").write_text(_json(self.result))
+        return self.result
+
+    async def abort(self, reason: str) -> None:
+        """Stop whatever runs and keep what was written; the session ends failed."""
+        if self._reader is not None:
+            self._reader.cancel()
+        with contextlib.suppress(MeterError):
+            if self._phase is not None and self.state in (SessionState.RANGING, SessionState.TESTING):
+                await self._meter(self.meter.stop)
+                await self._drain(self._phase)
+        if self._writer is not None:
+            self._writer.close()
+        with contextlib.suppress(MeterError):
+            await self._meter(self.meter.close)
+        self._fail(DirectorError(reason))
+        self._write_records()
+
+    # records ------------------------------------------------------------------------------
+    def _write_records(self) -> None:
+        power = self.folder / "power"
+        if self.config.ptd_log is not None and self.config.ptd_log.is_file():
+            (power / "ptd_logs.txt").write_bytes(self.config.ptd_log.read_bytes())
+        self.log.info("session %s: %s", self.session_id, self.state.value)
+        if self._log_handler is not None:
+            self.log.removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
+        results = {
+            rel: _sha1(self.folder / rel)
+            for rel in ("power/ptd_logs.txt", "power/server.log", "ranging/spl.txt", "run_1/spl.txt")
+            if (self.folder / rel).is_file()
+        }
+        server = {
+            "version": "mlpower-1",
+            "timezone": 0,
+            "modules": {},
+            "sources": {},
+            "messages": self.messages,
+            "uuid": {"client": self.agent_uuid, "server": self.server_uuid},
+            "session_name": self.session_name,
+            "results": results,
+            "phases": {
+                phase: [[ns / NS, mono] for ns, mono in zip(t.director_utc_ns, t.director_monotonic_s, strict=False)]
+                for phase, t in self.phase_times.items()
+            },
+            "ptd_messages": [{"cmd": e.cmd, "reply": e.reply} for e in self.meter.exchanges if _is_control(e.cmd)],
+        }
+        (power / "server.json").write_text(_json(server))
+        (self.folder / "session.json").write_text(_json(self.record()))
+
+    def record(self) -> dict[str, Any]:
+        """session.json: mlpower's own record of the session."""
+        identity = self.identity
+        return {
+            "format": "mlpower-session-1",
+            "mlpower_version": package_version(),
+            "session_id": self.session_id,
+            "session_name": self.session_name,
+            "state": self.state.value,
+            "error": self.error,
+            "simulated": self.simulated,
+            "simulated_sources": [s for s, sim in (("meter", identity and identity.simulated),) if sim],
+            "agent": self.agent.model_dump(),
+            "meter": {
+                "url": self.meter_url,
+                "identity": None if identity is None else identity.__dict__,
+                "exchanges": [e.__dict__ for e in self.meter.exchanges],
+            },
+            "phases": {
+                phase: {
+                    "mark": f"{self.session_name}_{phase}",
+                    "ranges": None
+                    if phase not in self.ranges
+                    else {"volts_v": self.ranges[phase].volts_v, "amps_a": self.ranges[phase].amps_a},
+                    "samples": self.samples[phase],
+                    "director_utc_ns": t.director_utc_ns,
+                    "agent_utc_ns": t.agent_utc_ns,
+                }
+                for phase, t in self.phase_times.items()
+            },
+            "clock": self.clock_reports,
+            "settle_s": self.config.settle_s,
+            "interval_ms": self.config.interval_ms,
+        }
+
+
+def _is_control(cmd: str) -> bool:
+    # the sample reads (RL) are many and carry data, not control: server.json keeps the control commands
+    return not cmd.startswith(("RL", "DC-RL"))
+
+
+def _rounded(ranges: Ranges, table: Any) -> Ranges:
+    if table is None or ranges.volts_v is None or ranges.amps_a is None:
+        return ranges
+    return Ranges(round_up_to_range(ranges.volts_v, table.volts_v), round_up_to_range(ranges.amps_a, table.amps_a))
+
+
+def _json(obj: Any) -> str:
+    return dump_json(obj) + "\n"

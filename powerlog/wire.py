@@ -1,0 +1,125 @@
+"""What the agent and the director send each other over HTTP (``/v1``).
+
+The only code the two share: pydantic models validated on both ends. Times are
+UTC integer nanoseconds of the sender's clock, named for whose clock they are.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "API_PREFIX",
+    "MAX_UPLOAD_BYTES",
+    "PHASES",
+    "UPLOAD_NAMES",
+    "AgentInfo",
+    "ClockMeasurement",
+    "ClockReport",
+    "ErrorReply",
+    "OpenSessionRequest",
+    "PhaseReply",
+    "PhaseRequest",
+    "SessionOpened",
+    "SessionState",
+    "SessionStatus",
+    "TimeReply",
+]
+
+API_PREFIX = "/v1"
+PHASES = ("ranging", "testing")
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+# where an uploaded file may land: run folder subfolder -> allowed file names
+UPLOAD_NAMES: dict[str, tuple[str, ...]] = {
+    "ranging": ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_log_accuracy.json", "mlperf_log_trace.json"),
+    "run_1": ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_log_accuracy.json", "mlperf_log_trace.json"),
+    "power": ("client.json", "client.log"),
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SessionState(StrEnum):
+    OPEN = "open"
+    RANGING = "ranging"
+    RANGED = "ranged"
+    TESTING = "testing"
+    TESTED = "tested"
+    CLOSED = "closed"
+    FAILED = "failed"
+
+
+class ClockMeasurement(_Strict):
+    """Director clock minus agent clock, from the four-timestamp exchange."""
+
+    offset_ns: int
+    bound_ns: int = Field(ge=0, description="half the round-trip delay of the best round")
+    delay_ns: int = Field(ge=0)
+    rounds: int = Field(ge=1)
+    kept: int = Field(ge=1)
+    agent_utc_ns: int
+
+
+class AgentInfo(_Strict):
+    label: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")
+    host: str = Field(default="", max_length=255)
+    software: dict[str, str] = Field(default_factory=dict)
+    workload: str = Field(default="", max_length=4096)
+    simulated_gpus: bool = False
+
+
+class OpenSessionRequest(_Strict):
+    agent: AgentInfo
+    client_uuid: str = Field(pattern=r"^[0-9a-f-]{36}$")
+    clock: ClockMeasurement | None = None
+
+
+class SessionOpened(_Strict):
+    session_id: str
+    session_name: str
+    server_uuid: str
+    settle_s: float
+    state: SessionState
+
+
+class PhaseRequest(_Strict):
+    agent_utc_ns: int = Field(description="agent clock when the request was sent")
+
+
+class PhaseReply(_Strict):
+    phase: Literal["ranging", "testing"]
+    state: SessionState
+    mark: str
+    ranges: dict[str, float | None]
+    director_utc_ns: int
+    samples: int = 0
+
+
+class ClockReport(_Strict):
+    phase: Literal["session", "ranging", "testing"]
+    when: Literal["before", "after"]
+    clock: ClockMeasurement
+
+
+class TimeReply(_Strict):
+    receive_utc_ns: int
+    send_utc_ns: int
+
+
+class SessionStatus(_Strict):
+    session_id: str
+    session_name: str
+    state: SessionState
+    simulated: bool
+    samples: dict[str, int]
+    run_folder: str
+    error: str | None = None
+
+
+class ErrorReply(_Strict):
+    detail: str

@@ -1,0 +1,144 @@
+"""The director's HTTP API in-process (FastAPI's TestClient), the meter a real PTDaemon simulator process."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from director.app import Director, create_app
+from director.meters.urls import open_meter
+from director.session import SessionConfig
+
+TOKEN = "t" * 32
+
+
+def _opening(label: str = "api") -> dict:
+    return {"agent": {"label": label, "host": "sut"}, "client_uuid": str(uuid.uuid4())}
+
+
+@pytest.fixture
+def api(ptd_sim, tmp_path: Path):
+    sim = ptd_sim("--signal", "constant:200")
+    director = Director(
+        meter_factory=lambda: open_meter(sim.url),
+        meter_url=sim.url,
+        config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0),
+        token=TOKEN,
+        analyze=lambda folder: {"analyzed": str(folder)},
+        max_upload_bytes=1000,
+    )
+    (tmp_path / "runs").mkdir()
+    with TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        client.director = director  # type: ignore[attr-defined]
+        yield client
+
+
+def _ran(api, session_id: str, phase: str, seconds: float = 0.0) -> None:
+    for action in ("start", "stop"):
+        reply = api.post(f"/v1/sessions/{session_id}/phases/{phase}/{action}", json={"agent_utc_ns": 1})
+        assert reply.status_code == 200, reply.text
+        time.sleep(seconds if action == "start" else 0)
+
+
+def test_health_needs_no_token_and_everything_else_does(api) -> None:
+    anonymous = TestClient(api.app)
+    assert anonymous.get("/health").json()["status"] == "ok"
+    for method, path in (("GET", "/v1/time"), ("POST", "/v1/sessions"), ("GET", "/v1/sessions")):
+        missing = anonymous.request(method, path)
+        assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+        wrong = anonymous.request(method, path, headers={"Authorization": "Bearer " + "x" * 32})
+        assert wrong.status_code == 401 and "wrong token" in wrong.json()["detail"]
+    assert api.get("/v1/time").json()["send_utc_ns"] > 0
+
+
+def test_second_session_gets_meter_busy(api) -> None:
+    first = api.post("/v1/sessions", json=_opening("first"))
+    assert first.status_code == 201
+    second = api.post("/v1/sessions", json=_opening("second"))
+    assert second.status_code == 409 and "meter busy" in second.json()["detail"]
+    assert first.json()["session_id"] in second.json()["detail"]
+
+
+def test_out_of_order_calls_are_409_and_change_nothing(api) -> None:
+    session_id = api.post("/v1/sessions", json=_opening()).json()["session_id"]
+    for path in ("phases/ranging/stop", "phases/testing/start", "close"):
+        reply = api.post(f"/v1/sessions/{session_id}/{path}", json={"agent_utc_ns": 1})
+        assert reply.status_code == 409, path
+        assert "session state: open" in reply.json()["detail"] or "(session is open)" in reply.json()["detail"]
+    assert api.get(f"/v1/sessions/{session_id}").json()["state"] == "open"
+    _ran(api, session_id, "ranging")
+    again = api.post(f"/v1/sessions/{session_id}/phases/ranging/start", json={"agent_utc_ns": 1})
+    assert again.status_code == 409
+    assert api.get(f"/v1/sessions/{session_id}").json()["state"] == "ranged"
+    assert api.post("/v1/sessions/nope/close").status_code == 404
+
+
+def test_malformed_bodies_are_422(api) -> None:
+    assert (
+        api.post("/v1/sessions", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 422
+    )
+    assert api.post("/v1/sessions", json={"agent": {"label": "../x"}, "client_uuid": "x"}).status_code == 422
+    session_id = api.post("/v1/sessions", json=_opening()).json()["session_id"]
+    bad = api.post(f"/v1/sessions/{session_id}/phases/ranging/start", json={"agent_utc_ns": "soon"})
+    assert bad.status_code == 422
+    assert api.get(f"/v1/sessions/{session_id}").json()["state"] == "open"
+
+
+def test_uploads_are_allow_listed_size_limited_and_stay_in_the_session(api, tmp_path: Path) -> None:
+    session_id = api.post("/v1/sessions", json=_opening()).json()["session_id"]
+    early = api.put(f"/v1/sessions/{session_id}/files/ranging/mlperf_log_detail.txt", content=b"x")
+    assert early.status_code == 409
+    _ran(api, session_id, "ranging")
+    base = f"/v1/sessions/{session_id}/files"
+    assert api.put(f"{base}/ranging/mlperf_log_detail.txt", content=b"ok").status_code == 200
+    for name in ("evil.sh", "%2e%2e", "spl.txt", "client.json"):
+        assert api.put(f"{base}/ranging/{name}", content=b"x").status_code == 422, name
+    assert api.put(f"{base}/ranging/..", content=b"x").status_code in (404, 422)  # clients normalise '..' away
+    assert api.put(f"{base}/../../etc/passwd", content=b"x").status_code in (404, 422)
+    assert api.put(f"{base}/secret/client.json", content=b"x").status_code == 422
+    assert api.put(f"{base}/ranging/mlperf_log_summary.txt", content=b"x" * 1001).status_code == 413
+    folder = Path(api.get(f"/v1/sessions/{session_id}").json()["run_folder"])
+    assert (folder / "ranging" / "mlperf_log_detail.txt").read_bytes() == b"ok"
+    assert not (folder / "ranging" / "mlperf_log_summary.txt").exists()
+    written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
+    assert all(w.startswith(("runs/", "ptd_logs")) for w in written)
+
+
+def test_testing_needs_ranging_samples_and_abort_frees_the_meter(api) -> None:
+    session_id = api.post("/v1/sessions", json=_opening()).json()["session_id"]
+    _ran(api, session_id, "ranging")  # stopped before the first 1 Hz sample
+    no_samples = api.post(f"/v1/sessions/{session_id}/phases/testing/start", json={"agent_utc_ns": 1})
+    assert no_samples.status_code == 409 and "cannot derive testing ranges" in no_samples.json()["detail"]
+    assert api.post("/v1/sessions", json=_opening("second")).status_code == 409  # still held
+    aborted = api.post(f"/v1/sessions/{session_id}/abort")
+    assert aborted.status_code == 200 and aborted.json()["state"] == "failed"
+    assert api.post("/v1/sessions", json=_opening("next")).status_code == 201
+
+
+def test_whole_session_over_the_api(api) -> None:
+    opened = api.post("/v1/sessions", json=_opening()).json()
+    session_id = opened["session_id"]
+    _ran(api, session_id, "ranging", seconds=1.3)
+    _ran(api, session_id, "testing", seconds=1.3)
+    reply = api.post(f"/v1/sessions/{session_id}/close")
+    assert reply.status_code == 200 and reply.json()["analyzed"]
+    folder = Path(api.get(f"/v1/sessions/{session_id}").json()["run_folder"])
+    for name in ("session.json", "result.json", "power/server.json", "power/server.log", "run_1/spl.txt"):
+        assert (folder / name).is_file(), name
+    server = json.loads((folder / "power" / "server.json").read_text())
+    cmds = [m["cmd"] for m in server["ptd_messages"]]
+    name = opened["session_name"]
+    assert cmds[:6] == ["Hello", "Identify", "RR", "SR,V,Auto", "SR,A,Auto", f"Go,1000,0,{name}_ranging"]
+    assert cmds[6] == "Stop" and cmds[7].startswith("SR,V,") and cmds[8].startswith("SR,A,")
+    assert cmds[9:] == [f"Go,1000,0,{name}_testing", "Stop", "Stop", "SR,V,Auto", "SR,A,Auto"]
+    assert server["ptd_messages"][-3]["reply"] == "Error: no measurement to stop"
+    assert [len(p) for p in server["phases"].values()] == [4, 4]
+    record = json.loads((folder / "session.json").read_text())
+    assert record["simulated"] is True and record["phases"]["testing"]["ranges"]["amps_a"] > 0
+    assert api.get(f"/v1/sessions/{session_id}/result").json()["analyzed"]
+    assert api.post("/v1/sessions", json=_opening("next")).status_code == 201
