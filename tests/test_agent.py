@@ -1,0 +1,100 @@
+"""Agent pieces: the clock estimate, the workload runner, the client's errors, the command line."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent.client import DirectorClient
+from agent.clock import ClockRound, estimate_offset
+from agent.errors import DirectorUnreachable, WorkloadError
+from agent.workload import LOADGEN_DIR_ENV, Workload, run_workload
+
+SKEW = 1_234_567_891
+
+
+def _round(t1: int, up_ns: int, serve_ns: int, down_ns: int, skew_ns: int = SKEW) -> ClockRound:
+    # agent clock = director clock - skew; the request takes up_ns, the reply down_ns
+    t2 = t1 + skew_ns + up_ns
+    t3 = t2 + serve_ns
+    return ClockRound(t1, t2, t3, t3 - skew_ns + down_ns)
+
+
+def test_symmetric_delays_give_the_exact_offset() -> None:
+    m = estimate_offset([_round(i * 10**9, 500_000, 100_000, 500_000) for i in range(8)])
+    assert m.offset_ns == SKEW and m.delay_ns == 1_000_000 and m.bound_ns == 500_000 and m.rounds == 8
+
+
+def test_lowest_delay_rounds_are_kept() -> None:
+    rounds = [_round(0, 40_000_000, 0, 1_000)] + [_round(i, 200_000, 0, 200_000) for i in range(1, 8)]
+    m = estimate_offset(rounds, keep=3)
+    assert m.offset_ns == SKEW and m.kept == 3 and m.delay_ns == 400_000
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 50_000_000), st.integers(0, 5_000_000), st.integers(0, 50_000_000)), min_size=1),
+    st.integers(-(10**12), 10**12),
+)
+def test_the_truth_lies_within_the_bound_of_the_best_round(delays, skew_ns) -> None:
+    rounds = [_round(i * 10**8, up, serve, down, skew_ns) for i, (up, serve, down) in enumerate(delays)]
+    m = estimate_offset(rounds, keep=1)
+    assert abs(m.offset_ns - skew_ns) <= m.bound_ns
+
+
+def _python(code: str) -> Workload:
+    return Workload((sys.executable, "-c", code))
+
+
+def test_workload_failures_are_explained(tmp_path: Path) -> None:
+    with pytest.raises(WorkloadError, match="exited with status 3"):
+        run_workload(_python("raise SystemExit(3)"), tmp_path / "a")
+    with pytest.raises(WorkloadError, match=LOADGEN_DIR_ENV):
+        run_workload(_python("pass"), tmp_path / "b")
+    with pytest.raises(WorkloadError, match="cannot start"):
+        run_workload(Workload(("/nonexistent/benchmark",)), tmp_path / "c")
+
+
+def test_workload_logs_are_found_below_the_folder(tmp_path: Path) -> None:
+    code = (
+        "import os, pathlib; d = pathlib.Path(os.environ['MLPOWER_LOADGEN_DIR']) / 'resnet' / 'Offline'; "
+        "d.mkdir(parents=True); (d / 'mlperf_log_detail.txt').write_text('x'); "
+        "(d / 'mlperf_log_summary.txt').write_text('y')"
+    )
+    run = run_workload(_python(code), tmp_path / "logs")
+    assert set(run.logs) == {"mlperf_log_detail.txt", "mlperf_log_summary.txt"}
+    assert run.logs["mlperf_log_detail.txt"].parent.name == "Offline"
+
+
+def test_unreachable_director_is_a_clear_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    with DirectorClient(f"http://127.0.0.1:{port}", "t") as client, pytest.raises(DirectorUnreachable) as info:
+        client.health()
+    assert "mlpower-director serve" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "nothing to run"),
+        (["--benchmark", "builtin", "--", "true"], "not both"),
+        (["--benchmark", "builtin", "--duration", "0"], "--duration must be positive"),
+    ],
+)
+def test_command_line_mistakes(args: list[str], message: str) -> None:
+    exe = Path(sys.executable).parent / "mlpower-agent"
+    result = subprocess.run(
+        [str(exe), "run", "--director", "http://127.0.0.1:9", "--token", "t", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
