@@ -1,0 +1,88 @@
+"""A whole measurement, every part its own process: PTDaemon simulator, uvicorn director, agent with real LoadGen."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from powerlog.layout import REQUIRED_FILES
+from powerlog.mllog import read_detail_log
+from powerlog.spl import read_spl
+
+BIN = Path(sys.executable).parent
+# what a short run on a simulated analyzer must fail, and nothing else
+EXPECTED_ERRORS = {"2.min_duration", "8.analyzer", "8.ptd_version"}
+
+
+@pytest.fixture
+def director(ptd_sim, tmp_path: Path):
+    sim = ptd_sim("--signal", "host-load")
+    process = subprocess.Popen(
+        [str(BIN / "mlpower-director"), "serve", "--meter", sim.url, "--out", str(tmp_path / "runs"), "--port", "0",
+         "--settle-s", "0.5", "--ptd-log", str(sim.log_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    line = process.stdout.readline()
+    assert line.startswith("director listening on "), line + process.stderr.read()
+    yield line.split()[3], tmp_path / "runs"
+    process.terminate()
+    process.wait(timeout=15)
+
+
+def _agent(url: str, runs: Path, out: Path, *workload: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "mlpower-agent"), "run", "--director", url, "--token-file", str(runs / "director.token"),
+         "--label", "e2e", "--out", str(out), *workload],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def test_builtin_benchmark_session_end_to_end(director, tmp_path: Path) -> None:
+    url, runs = director
+    result = _agent(url, runs, tmp_path / "agent", "--benchmark", "builtin", "--scenario", "Offline", "--duration", "4")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Power metric" in result.stdout and "SIMULATED" in result.stdout
+    (folder,) = [p for p in runs.iterdir() if p.is_dir()]
+    for name in REQUIRED_FILES:
+        assert (folder / name).is_file(), name
+    record = json.loads((folder / "session.json").read_text())
+    assert record["state"] == "closed" and record["simulated"] is True
+    name = record["session_name"]
+    for phase, sub in (("ranging", "ranging"), ("testing", "run_1")):
+        spl = read_spl(folder / sub / "spl.txt")
+        assert spl.marks == (f"{name}_{phase}",) and len(spl) >= 3
+        detail = read_detail_log(folder / sub / "mlperf_log_detail.txt")
+        assert detail.value("effective_scenario") == "Offline"
+    saved = json.loads((folder / "result.json").read_text())
+    findings = {f["rule"]: f for f in saved["check"]["findings"] if f["rule"] == "6.window_in_phase"}
+    assert findings and all(
+        f["status"] == "pass" for f in saved["check"]["findings"] if f["rule"] == "6.window_in_phase"
+    )
+    errors = {f["rule"] for f in saved["check"]["findings"] if f["status"] == "fail" and f["severity"] == "error"}
+    assert errors <= EXPECTED_ERRORS, errors
+    assert saved["report"]["clock_correction"]["bound_ns"] < 50_000_000
+    # what the director saved is what the analyzer computes from the folder
+    again = subprocess.run(
+        [str(BIN / "mlpower-analyzer"), "report", "--json", str(folder)], capture_output=True, text=True, check=True
+    )
+    report = json.loads(again.stdout)
+    for key in ("power_metric", "avg_power_w", "samples_in_window", "energy_j", "window_s", "efficiency"):
+        assert report[key] == saved["report"][key], key
+    assert report["power_metric"]["value"] > 100  # host-load: 150 W idle and up
+
+
+def test_failing_workload_is_reported_and_frees_the_meter(director, tmp_path: Path) -> None:
+    url, runs = director
+    failed = _agent(url, runs, tmp_path / "agent", "--", sys.executable, "-c", "raise SystemExit(7)")
+    assert failed.returncode == 2 and "exited with status 7" in failed.stderr
+    wrong = subprocess.run(
+        [str(BIN / "mlpower-agent"), "run", "--director", url, "--token", "w" * 32, "--", "true"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert wrong.returncode == 2 and "refused the token" in wrong.stderr
+    (folder,) = [p for p in runs.iterdir() if p.is_dir()]
+    assert json.loads((folder / "session.json").read_text())["state"] == "failed"
