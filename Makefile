@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FIXTURE ?= tests/data/dell-xe8545-a100x4-maxq-resnet50-offline/performance
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo demo-fixture test lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
+	$(BIN)/mlpower-director demo --out mlpower-demo
+
+demo-fixture: $(VENV)/.installed
 	$(BIN)/mlpower-analyzer report --round v2.1 "$(FIXTURE)"
 	$(BIN)/mlpower-analyzer check --round v2.1 "$(FIXTURE)"
 
@@ -35,6 +38,7 @@ test: lint
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_analyzer.py
+	$(BIN)/python benchmarks/bench_clock.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -137,7 +138,8 @@ def check_loadgen(run: RunData, round_: Round) -> Iterable[Finding]:
             "2.min_duration",
             title,
             Severity.ERROR,
-            f"effective_min_duration_ms = {duration}, below the required {round_.min_duration_ms}",
+            f"effective_min_duration_ms = {duration}, below the required {round_.min_duration_ms}: "
+            "a shorter run (a demo, a test) can never be a submission",
             ev,
         )
 
@@ -370,7 +372,11 @@ def _check_mlpower_clock(run: RunData, round_: Round) -> Iterable[Finding]:
 
 def check_analyzer(run: RunData, round_: Round) -> Iterable[Finding]:
     meter = meter_identity(run)
-    yield from _check_identity(meter, round_)
+    findings = list(_check_identity(meter, round_))
+    if meter.simulated:
+        why = " (expected: the run used mlpower's simulated analyzer, which no round accepts)"
+        findings = [replace(f, message=f.message + why) if f.status is Status.FAIL else f for f in findings]
+    yield from findings
     yield from _check_ptd_config(run)
 
 

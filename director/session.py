@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import platform
 import time
 import uuid
 from collections.abc import Callable
@@ -328,6 +329,7 @@ class Session:
                 for phase, t in self.phase_times.items()
             },
             "clock": self.clock_reports,
+            "director_software": {"mlpower": package_version(), "python": platform.python_version()},
             "settle_s": self.config.settle_s,
             "interval_ms": self.config.interval_ms,
         }
