@@ -1,0 +1,329 @@
+"""LoadGen wiring for the built-in benchmark: settings, QSL, a batching SUT, the run.
+
+The run is a real ``mlperf_loadgen`` performance run of :class:`TinyConvNet`. Its
+scenario targets come from a quick timing of the model first, so that LoadGen's
+pre-generated work lasts about the requested (possibly very short) duration.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlperf_loadgen as lg
+import numpy as np
+
+from agent.builtin.model import FloatArray, TinyConvNet, synthetic_images
+from powerlog.mllog import DetailLog, read_detail_log
+
+__all__ = [
+    "DETAIL_LOG_NAME",
+    "MAX_BATCH_SIZE",
+    "MIN_SERVER_TARGET_LATENCY_NS",
+    "MULTI_STREAM_SAMPLES_PER_QUERY",
+    "OFFLINE_QPS_MARGIN",
+    "PERFORMANCE_KEYS",
+    "QSL_PERFORMANCE_COUNT",
+    "QSL_TOTAL_COUNT",
+    "SCENARIOS",
+    "SERVER_LOAD_FRACTION",
+    "SUBMISSION_MIN_DURATION_S",
+    "SUMMARY_LOG_NAME",
+    "BuiltinBenchmarkError",
+    "BuiltinResult",
+    "ModelSpeed",
+    "build_test_settings",
+    "measure_model_speed",
+    "parse_scenario",
+    "run_builtin",
+]
+
+SCENARIOS: dict[str, lg.TestScenario] = {
+    "Offline": lg.TestScenario.Offline,
+    "Server": lg.TestScenario.Server,
+    "SingleStream": lg.TestScenario.SingleStream,
+    "MultiStream": lg.TestScenario.MultiStream,
+}
+# The detail-log key of each scenario's headline figure; a tuple is tried in order.
+PERFORMANCE_KEYS: dict[str, tuple[str, ...]] = {
+    "Offline": ("result_samples_per_second",),
+    "Server": ("result_completed_samples_per_sec", "result_scheduled_samples_per_sec"),
+    "SingleStream": ("result_90.00_percentile_latency_ns",),
+    "MultiStream": ("result_99.00_percentile_per_query_latency_ns",),
+}
+DETAIL_LOG_NAME = "mlperf_log_detail.txt"
+SUMMARY_LOG_NAME = "mlperf_log_summary.txt"
+_TRACE_LOG_NAME = "mlperf_log_trace.json"
+
+SUBMISSION_MIN_DURATION_S = 600.0
+"""MLPerf Inference's minimum run duration for a submission."""
+MAX_BATCH_SIZE = 64
+MULTI_STREAM_SAMPLES_PER_QUERY = 8
+QSL_TOTAL_COUNT = 1024
+QSL_PERFORMANCE_COUNT = 256
+SERVER_LOAD_FRACTION = 0.5
+"""Server target QPS as a fraction of the model's one-image-at-a-time rate."""
+MIN_SERVER_TARGET_LATENCY_NS = 100_000_000
+OFFLINE_QPS_MARGIN = 1.15
+"""Offline expected QPS over the measured throughput: a run faster than LoadGen expects ends early, INVALID."""
+
+# LoadGen reads "audit.config" from the working directory by default and lets it
+# override the settings; a path under /dev/null can never exist, so none is read.
+_NO_AUDIT_CONFIG = os.path.join(os.devnull, "audit.config")
+
+
+class BuiltinBenchmarkError(RuntimeError):
+    """The built-in benchmark ran but did not produce what it should have."""
+
+
+@dataclass(frozen=True)
+class BuiltinResult:
+    """What one built-in run produced, read back from LoadGen's detail log."""
+
+    scenario: str
+    log_dir: Path
+    validity: str | None
+    """``result_validity`` from the detail log (``VALID``/``INVALID``), if present."""
+    performance: float | None
+    """Samples/s for Offline and Server; latency in ns for SingleStream (p90) and MultiStream (p99 per query)."""
+    performance_key: str | None
+    duration_s: float
+    """The requested minimum duration."""
+
+    @property
+    def detail_log(self) -> Path:
+        return self.log_dir / DETAIL_LOG_NAME
+
+    @property
+    def summary_log(self) -> Path:
+        return self.log_dir / SUMMARY_LOG_NAME
+
+
+@dataclass(frozen=True)
+class ModelSpeed:
+    """Timings of the model in this process (medians over a few repeats)."""
+
+    single_image_latency_ns: float
+    multi_stream_query_latency_ns: float
+    """One batch of :data:`MULTI_STREAM_SAMPLES_PER_QUERY` images."""
+    batch_throughput_sps: float
+    """Samples per second at :data:`MAX_BATCH_SIZE` images per batch."""
+
+
+def parse_scenario(name: str) -> str:
+    """The canonical LoadGen scenario name for ``name`` (case-insensitive)."""
+    for canonical in SCENARIOS:
+        if name.strip().lower() == canonical.lower():
+            return canonical
+    raise ValueError(f"unknown scenario {name!r}: choose one of {', '.join(SCENARIOS)}")
+
+
+def _check_duration(duration_s: float) -> None:
+    if not math.isfinite(duration_s) or duration_s * 1000 < 1:
+        raise ValueError(f"duration must be a finite number of seconds, at least 0.001, got {duration_s!r}")
+
+
+def _median_time_ns(function: Callable[[], object], repeats: int) -> float:
+    function()  # warm caches and BLAS threads
+    times_ns = []
+    for _ in range(repeats):
+        start = time.perf_counter_ns()
+        function()
+        times_ns.append(time.perf_counter_ns() - start)
+    return float(max(np.median(times_ns), 1))
+
+
+def measure_model_speed(model: TinyConvNet, library: FloatArray, seed: int = 0) -> ModelSpeed:
+    """Time the model on samples gathered from ``library`` as the SUT does; takes ~0.1 s.
+
+    Medians, not minimums: on a shared machine the minimum is a lucky outlier, and
+    an Offline target above the real throughput ends the run early.
+    """
+    if len(library) < MAX_BATCH_SIZE:
+        raise ValueError(f"need at least {MAX_BATCH_SIZE} library images to time the model, got {len(library)}")
+    rng = np.random.default_rng(seed)
+
+    def run(batch_size: int) -> Callable[[], object]:
+        return lambda: model.predict(library[rng.integers(0, len(library), batch_size)])
+
+    return ModelSpeed(
+        single_image_latency_ns=_median_time_ns(run(1), repeats=21),
+        multi_stream_query_latency_ns=_median_time_ns(run(MULTI_STREAM_SAMPLES_PER_QUERY), repeats=11),
+        batch_throughput_sps=MAX_BATCH_SIZE * 1e9 / _median_time_ns(run(MAX_BATCH_SIZE), repeats=7),
+    )
+
+
+def build_test_settings(scenario: str, duration_s: float, speed: ModelSpeed) -> lg.TestSettings:
+    """Performance-only settings whose pre-generated work lasts about ``duration_s``.
+
+    LoadGen sizes its work from the targets: Offline issues ``1.1 x expected_qps x
+    min_duration`` samples in one query, and SingleStream/MultiStream pre-generate
+    twice the queries the expected latency fits in the duration (a run that uses
+    them up ends early, INVALID). Under LoadGen the model runs a little slower than
+    when timed alone, so the measured speed makes the work outlast the duration and
+    LoadGen stops at ``min_duration_ms``; Offline, sized up by
+    :data:`OFFLINE_QPS_MARGIN`, overshoots by ~25 % or more. Server issues
+    single-sample queries at half the model's unbatched rate, which the batching
+    SUT keeps up with. ``min_query_count`` is 1 so that duration decides.
+    """
+    scenario = parse_scenario(scenario)
+    _check_duration(duration_s)
+    settings = lg.TestSettings()
+    settings.scenario = SCENARIOS[scenario]
+    settings.mode = lg.TestMode.PerformanceOnly
+    min_duration_ms = int(duration_s * 1000)
+    settings.min_duration_ms = min_duration_ms
+    # A cap for a Server run the SUT cannot keep up with; the other scenarios end near min_duration_ms.
+    settings.max_duration_ms = min_duration_ms + max(5_000, min_duration_ms // 4)
+    settings.min_query_count = 1
+    if scenario == "Offline":
+        settings.offline_expected_qps = OFFLINE_QPS_MARGIN * speed.batch_throughput_sps
+    elif scenario == "Server":
+        settings.server_target_qps = SERVER_LOAD_FRACTION * 1e9 / speed.single_image_latency_ns
+        full_batch_ns = MAX_BATCH_SIZE * 1e9 / speed.batch_throughput_sps
+        settings.server_target_latency_ns = int(max(MIN_SERVER_TARGET_LATENCY_NS, 4 * full_batch_ns))
+    elif scenario == "SingleStream":
+        settings.single_stream_expected_latency_ns = int(speed.single_image_latency_ns)
+    else:
+        settings.multi_stream_samples_per_query = MULTI_STREAM_SAMPLES_PER_QUERY
+        settings.multi_stream_expected_latency_ns = int(speed.multi_stream_query_latency_ns)
+    return settings
+
+
+class _BatchingSUT:
+    """Answers LoadGen's queries from a worker thread, batching whatever is queued.
+
+    ``issue_queries`` only enqueues, so LoadGen's issuing thread is never blocked by
+    inference (what a Server run needs); the worker takes up to ``max_batch_size``
+    queued samples at a time, so an Offline query runs as batches of that size.
+    """
+
+    def __init__(self, model: TinyConvNet, library: FloatArray, max_batch_size: int = MAX_BATCH_SIZE) -> None:
+        self._model = model
+        self._library = library
+        self._max_batch_size = max_batch_size
+        self._queue: queue.SimpleQueue[list[lg.QuerySample] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="builtin-sut", daemon=True)
+        self.error: BaseException | None = None
+        self.completed_samples = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def issue_queries(self, samples: list[lg.QuerySample]) -> None:
+        self._queue.put(list(samples))
+
+    def flush_queries(self) -> None:
+        """Nothing to flush: the worker never holds samples back waiting for a fuller batch."""
+
+    def _serve(self) -> None:
+        pending: deque[lg.QuerySample] = deque()
+        stopping = False
+        while pending or not stopping:
+            if not pending:
+                item = self._queue.get()
+                if item is None:
+                    stopping = True
+                    continue
+                pending.extend(item)
+            while True:  # take everything already queued, without waiting
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                else:
+                    pending.extend(item)
+            batch = [pending.popleft() for _ in range(min(self._max_batch_size, len(pending)))]
+            self._answer(batch)
+
+    def _answer(self, batch: list[lg.QuerySample]) -> None:
+        labels = np.zeros(len(batch), dtype=np.int64)
+        if self.error is None:
+            try:
+                labels = self._model.predict(self._library[[sample.index for sample in batch]])
+            except Exception as e:  # still answer: LoadGen would wait forever for these samples
+                self.error = e
+        labels = np.ascontiguousarray(labels, dtype=np.int64)
+        address, item_size = labels.ctypes.data, labels.itemsize
+        responses = [
+            lg.QuerySampleResponse(sample.id, address + i * item_size, item_size) for i, sample in enumerate(batch)
+        ]
+        # LoadGen reads the label bytes during this call, while `labels` is alive.
+        lg.QuerySamplesComplete(responses)
+        self.completed_samples += len(batch)
+
+
+def _performance(log: DetailLog, keys: tuple[str, ...]) -> tuple[str | None, float | None]:
+    for key in keys:
+        value = log.value(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return key, float(value)
+    return None, None
+
+
+def run_builtin(scenario: str, duration_s: float, log_dir: Path, seed: int = 0) -> BuiltinResult:
+    """Run the built-in benchmark under LoadGen in ``scenario`` for about ``duration_s``.
+
+    LoadGen writes its logs (detail, summary, accuracy) into ``log_dir``, created if
+    needed. Raises ``ValueError`` for a bad scenario or duration and
+    :class:`BuiltinBenchmarkError` if the model failed or LoadGen wrote no logs.
+    """
+    scenario = parse_scenario(scenario)
+    _check_duration(duration_s)
+    log_dir = Path(log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)  # LoadGen aborts the process if it cannot open its logs
+    # Stale logs from an earlier run would pass for this run's if LoadGen wrote none.
+    for name in (DETAIL_LOG_NAME, SUMMARY_LOG_NAME, _TRACE_LOG_NAME):
+        (log_dir / name).unlink(missing_ok=True)
+
+    model = TinyConvNet(seed)
+    library = synthetic_images(QSL_TOTAL_COUNT, seed)
+    settings = build_test_settings(scenario, duration_s, measure_model_speed(model, library, seed))
+
+    log_settings = lg.LogSettings()
+    log_settings.log_output.outdir = str(log_dir)
+    log_settings.log_output.copy_summary_to_stdout = False
+    log_settings.log_output.copy_detail_to_stdout = False
+    log_settings.enable_trace = False  # megabytes of per-sample trace nobody here reads
+
+    sut_impl = _BatchingSUT(model, library)
+    sut_impl.start()
+    # The library is already in memory: loading and unloading samples is a no-op.
+    qsl = lg.ConstructQSL(QSL_TOTAL_COUNT, QSL_PERFORMANCE_COUNT, lambda _indices: None, lambda _indices: None)
+    sut = lg.ConstructSUT(sut_impl.issue_queries, sut_impl.flush_queries)
+    try:
+        lg.StartTestWithLogSettings(sut, qsl, settings, log_settings, _NO_AUDIT_CONFIG)
+    finally:
+        lg.DestroyQSL(qsl)
+        lg.DestroySUT(sut)
+        sut_impl.stop()
+
+    if sut_impl.error is not None:
+        raise BuiltinBenchmarkError(f"the model failed during the run: {sut_impl.error!r}") from sut_impl.error
+    missing = [name for name in (DETAIL_LOG_NAME, SUMMARY_LOG_NAME) if not (log_dir / name).is_file()]
+    if missing:
+        raise BuiltinBenchmarkError(f"LoadGen finished but did not write {' and '.join(missing)} in {log_dir}")
+    detail = read_detail_log(log_dir / DETAIL_LOG_NAME)
+    validity = detail.value("result_validity")
+    performance_key, performance = _performance(detail, PERFORMANCE_KEYS[scenario])
+    return BuiltinResult(
+        scenario=scenario,
+        log_dir=log_dir,
+        validity=validity if isinstance(validity, str) else None,
+        performance=performance,
+        performance_key=performance_key,
+        duration_s=duration_s,
+    )

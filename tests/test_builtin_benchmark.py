@@ -1,0 +1,163 @@
+"""The built-in benchmark: the numpy model, and real short LoadGen runs as subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.builtin import SCENARIOS, TinyConvNet, parse_scenario, synthetic_images
+from agent.builtin.harness import MULTI_STREAM_SAMPLES_PER_QUERY, ModelSpeed, build_test_settings
+from agent.builtin.model import NUM_CLASSES, _conv3x3_same
+from powerlog.mllog import read_detail_log
+from powerlog.timestamps import parse_ptd_timestamp
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOG_DIR_ENV = "MLPOWER_LOADGEN_DIR"
+
+
+def run_builtin_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "agent.builtin", *args]
+    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False, env=env)
+
+
+def env_without_log_dir() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key != LOG_DIR_ENV}
+
+
+# --- the model ---------------------------------------------------------------
+
+
+def test_same_seed_gives_same_labels() -> None:
+    images = synthetic_images(32, seed=3)
+    assert np.array_equal(images, synthetic_images(32, seed=3))
+    first = TinyConvNet(seed=7).predict(images)
+    second = TinyConvNet(seed=7).predict(images)
+    assert np.array_equal(first, second)
+    assert not np.array_equal(TinyConvNet(seed=7).logits(images), TinyConvNet(seed=8).logits(images))
+
+
+@pytest.mark.parametrize("count", [1, 5, 64])
+def test_batch_of_n_gives_n_labels_in_range(count: int) -> None:
+    labels = TinyConvNet(seed=0).predict(synthetic_images(count, seed=1))
+    assert labels.shape == (count,)
+    assert labels.dtype == np.int64
+    assert labels.min() >= 0 and labels.max() < NUM_CLASSES
+
+
+def test_batched_and_one_by_one_predictions_agree() -> None:
+    model = TinyConvNet(seed=2)
+    images = synthetic_images(16, seed=2)
+    one_by_one = np.concatenate([model.predict(images[i : i + 1]) for i in range(len(images))])
+    assert np.array_equal(model.predict(images), one_by_one)
+
+
+def test_probabilities_are_a_softmax() -> None:
+    probabilities = TinyConvNet(seed=0).probabilities(synthetic_images(4, seed=0))
+    assert probabilities.shape == (4, NUM_CLASSES)
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert (probabilities > 0).all()
+
+
+def test_im2col_convolution_matches_a_direct_one() -> None:
+    rng = np.random.default_rng(0)
+    channels, batch, size, filters = 3, 2, 6, 4
+    features = rng.standard_normal((channels, batch, size, size)).astype(np.float32)
+    weights = rng.standard_normal((channels * 9, filters)).astype(np.float32)
+    bias = rng.standard_normal(filters).astype(np.float32)
+    padded = np.pad(features, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    kernel = weights.reshape(channels, 3, 3, filters)
+    expected = np.zeros((filters, batch, size, size)) + bias[:, None, None, None]
+    for ky in range(3):
+        for kx in range(3):
+            window = padded[:, :, ky : ky + size, kx : kx + size]
+            expected += np.einsum("cnhw,cf->fnhw", window, kernel[:, ky, kx, :])
+    assert np.allclose(_conv3x3_same(features, weights, bias), expected, atol=1e-4)
+
+
+def test_model_rejects_wrong_image_shape() -> None:
+    with pytest.raises(ValueError, match=r"shape \(N, 3, 32, 32\)"):
+        TinyConvNet().predict(np.zeros((2, 32, 32, 3), dtype=np.float32))
+
+
+# --- settings ----------------------------------------------------------------
+
+
+def test_parse_scenario_is_case_insensitive_and_explains_a_bad_name() -> None:
+    assert parse_scenario("offline") == "Offline"
+    assert parse_scenario("MultiStream") == "MultiStream"
+    with pytest.raises(ValueError, match="unknown scenario 'Batch': choose one of Offline, Server"):
+        parse_scenario("Batch")
+
+
+def test_settings_follow_duration_and_model_speed() -> None:
+    speed = ModelSpeed(
+        single_image_latency_ns=500_000, multi_stream_query_latency_ns=2_000_000, batch_throughput_sps=8000
+    )
+    settings = build_test_settings("MultiStream", 2.5, speed)
+    assert settings.min_duration_ms == 2500 and settings.max_duration_ms > 2500
+    assert settings.min_query_count == 1
+    assert settings.multi_stream_samples_per_query == MULTI_STREAM_SAMPLES_PER_QUERY
+    assert settings.multi_stream_expected_latency_ns == 2_000_000
+    assert build_test_settings("Server", 2.5, speed).server_target_qps == pytest.approx(1000)
+    with pytest.raises(ValueError, match="duration"):
+        build_test_settings("Offline", 0, speed)
+
+
+# --- real LoadGen runs ---------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_two_second_loadgen_run(scenario: str, tmp_path: Path) -> None:
+    log_dir = tmp_path / "loadgen"
+    result = run_builtin_cli("--scenario", scenario, "--duration", "2", "--log-dir", str(log_dir))
+    assert result.returncode == 0, result.stderr
+    assert f"scenario:    {scenario}" in result.stdout
+    assert "short non-submission run" in result.stdout
+    assert (log_dir / "mlperf_log_summary.txt").is_file()
+    detail = read_detail_log(log_dir / "mlperf_log_detail.txt")
+    assert detail.value("effective_scenario") == scenario
+    assert detail.value("result_validity") in ("VALID", "INVALID")
+    begin_ns = parse_ptd_timestamp(detail.value("power_begin"))
+    end_ns = parse_ptd_timestamp(detail.value("power_end"))
+    assert begin_ns < end_ns
+    assert 1.5 <= (end_ns - begin_ns) / 1e9 <= 10.0
+
+
+@pytest.mark.slow
+def test_log_dir_defaults_to_the_environment(tmp_path: Path) -> None:
+    env = {**os.environ, LOG_DIR_ENV: str(tmp_path / "from-env")}
+    result = run_builtin_cli("--scenario", "SingleStream", "--duration", "0.3", env=env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "from-env" / "mlperf_log_detail.txt").is_file()
+
+
+# --- command-line errors -------------------------------------------------------
+
+
+def test_bad_scenario_exits_nonzero_with_a_clear_message(tmp_path: Path) -> None:
+    result = run_builtin_cli("--scenario", "Batch", "--duration", "2", "--log-dir", str(tmp_path))
+    assert result.returncode != 0
+    assert "unknown scenario 'Batch'" in result.stderr
+    assert "Offline, Server, SingleStream, MultiStream" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "mlperf_log_detail.txt").exists()
+
+
+def test_bad_duration_exits_nonzero_with_a_clear_message(tmp_path: Path) -> None:
+    result = run_builtin_cli("--scenario", "Offline", "--duration", "-1", "--log-dir", str(tmp_path))
+    assert result.returncode != 0
+    assert "duration must be" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_log_dir_exits_nonzero_with_a_clear_message() -> None:
+    result = run_builtin_cli("--scenario", "Offline", "--duration", "2", env=env_without_log_dir())
+    assert result.returncode != 0
+    assert f"pass --log-dir DIR or set {LOG_DIR_ENV}" in result.stderr
+    assert "Traceback" not in result.stderr
