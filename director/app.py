@@ -29,6 +29,7 @@ from powerlog.wire import (
     OpenSessionRequest,
     PhaseReply,
     PhaseRequest,
+    SampleBatch,
     SessionOpened,
     SessionState,
     SessionStatus,
@@ -181,6 +182,14 @@ def create_app(director: Director) -> FastAPI:
         session.add_clock_report(body)
         return {"status": "ok"}
 
+    @app.post(f"{API_PREFIX}/sessions/{{session_id}}/samples", dependencies=auth)
+    def samples(session_id: str, body: SampleBatch) -> dict[str, Any]:
+        session = session_of(session_id)
+        if session.state in (SessionState.CLOSED, SessionState.FAILED):
+            raise _conflict("the session has ended", session.state)
+        stored = session.add_samples(body)
+        return {"status": "stored" if stored else "duplicate", "rows": len(body.columns["t_utc_ns"])}
+
     @app.put(f"{API_PREFIX}/sessions/{{session_id}}/files/{{folder}}/{{name}}", dependencies=auth)
     async def upload(session_id: str, folder: str, name: str, request: Request) -> dict[str, Any]:
         session = session_of(session_id)
@@ -200,12 +209,12 @@ def create_app(director: Director) -> FastAPI:
             raise _conflict(f"{folder}/{name} cannot be uploaded yet", session.state)
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > director.max_upload_bytes:
-            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, detail=_too_large(director))
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=_too_large(director))
         data = bytearray()
         async for chunk in request.stream():
             data += chunk
             if len(data) > director.max_upload_bytes:
-                raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, detail=_too_large(director))
+                raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=_too_large(director))
         target = session.folder / folder / name
         target.write_bytes(bytes(data))
         session.log.info("upload %s/%s: %d bytes", folder, name, len(data))

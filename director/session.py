@@ -25,7 +25,7 @@ from director.meters.ranges import Ranges, derive_testing_ranges, range_table_fo
 from powerlog.cli_support import dump_json, package_version
 from powerlog.layout import PHASE_DIRS
 from powerlog.spl import SplWriter, read_spl
-from powerlog.wire import AgentInfo, ClockReport, SessionState
+from powerlog.wire import AgentInfo, ClockReport, SampleBatch, SessionState
 
 __all__ = ["MeterBusyError", "PhaseTimes", "Session", "SessionConfig", "SessionStateError"]
 
@@ -101,6 +101,9 @@ class Session:
         self.clock_reports: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
         self.result: dict[str, Any] | None = None
+        self._batches: set[tuple[str, int]] = set()
+        self.sample_rows: dict[str, int] = {}
+        self.simulated_samples = False
         self._writer: SplWriter | None = None
         self._reader: asyncio.Task[None] | None = None
         self._meter_lock = asyncio.Lock()
@@ -127,7 +130,7 @@ class Session:
 
     @property
     def simulated(self) -> bool:
-        return bool(self.identity and self.identity.simulated) or self.agent.simulated_gpus
+        return bool(self.identity and self.identity.simulated) or self.agent.simulated_gpus or self.simulated_samples
 
     # lifecycle ----------------------------------------------------------------------------
     async def open(self) -> None:
@@ -232,6 +235,21 @@ class Session:
         """The agent's own time for the 2nd (start replied) or 4th (stop replied) checkpoint."""
         self.phase_times[phase].agent_utc_ns.append(agent_utc_ns)
 
+    def add_samples(self, batch: SampleBatch) -> bool:
+        """Append a batch to ``samples/<source>.jsonl``; False when this (source, seq) was stored before."""
+        key = (batch.source, batch.seq)
+        if key in self._batches:
+            return False
+        folder = self.folder / "samples"
+        folder.mkdir(exist_ok=True)
+        with (folder / f"{batch.source}.jsonl").open("a", encoding="utf-8") as f:
+            f.write(batch.model_dump_json() + "\n")
+            f.flush()
+        self._batches.add(key)
+        self.sample_rows[batch.source] = self.sample_rows.get(batch.source, 0) + len(batch.columns["t_utc_ns"])
+        self.simulated_samples = self.simulated_samples or batch.simulated
+        return True
+
     def add_clock_report(self, report: ClockReport) -> None:
         self.clock_reports.append({"phase": report.phase, "when": report.when, **report.clock.model_dump()})
 
@@ -309,7 +327,15 @@ class Session:
             "state": self.state.value,
             "error": self.error,
             "simulated": self.simulated,
-            "simulated_sources": [s for s, sim in (("meter", identity and identity.simulated),) if sim],
+            "simulated_sources": [
+                source
+                for source, simulated in (
+                    ("meter", bool(identity and identity.simulated)),
+                    ("sut_samples", self.simulated_samples or self.agent.simulated_gpus),
+                )
+                if simulated
+            ],
+            "sut_samples": self.sample_rows,
             "agent": self.agent.model_dump(),
             "meter": {
                 "url": self.meter_url,

@@ -6,10 +6,11 @@ UTC integer nanoseconds of the sender's clock, named for whose clock they are.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "API_PREFIX",
@@ -119,6 +120,32 @@ class SessionStatus(_Strict):
     samples: dict[str, int]
     run_folder: str
     error: str | None = None
+
+
+MAX_BATCH_ROWS = 100_000
+
+
+class SampleBatch(_Strict):
+    """Timestamped readings from the SUT (e.g. GPU power), columnar: equal-length columns named with units."""
+
+    source: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="e.g. gpu0")
+    seq: int = Field(ge=0, description="batch number per source: a batch sent twice is stored once")
+    simulated: bool = False
+    columns: dict[str, list[int | float]] = Field(description="must hold t_utc_ns (agent clock)")
+
+    @model_validator(mode="after")
+    def _same_lengths(self) -> SampleBatch:
+        if "t_utc_ns" not in self.columns:
+            raise ValueError("columns must include t_utc_ns")
+        lengths = {len(v) for v in self.columns.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"columns differ in length: {sorted(lengths)}")
+        if lengths.pop() > MAX_BATCH_ROWS:
+            raise ValueError(f"at most {MAX_BATCH_ROWS} rows a batch")
+        for name in self.columns:
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name):
+                raise ValueError(f"column name {name!r}: lower-case letters, digits and _ only")
+        return self
 
 
 class ErrorReply(_Strict):

@@ -142,3 +142,21 @@ def test_whole_session_over_the_api(api) -> None:
     assert record["simulated"] is True and record["phases"]["testing"]["ranges"]["amps_a"] > 0
     assert api.get(f"/v1/sessions/{session_id}/result").json()["analyzed"]
     assert api.post("/v1/sessions", json=_opening("next")).status_code == 201
+
+
+def test_sample_batches_are_validated_stored_once_and_marked_simulated(api) -> None:
+    session_id = api.post("/v1/sessions", json=_opening()).json()["session_id"]
+    batch = {"source": "gpu0", "seq": 0, "simulated": True, "columns": {"t_utc_ns": [1, 2], "power_w": [300.5, 301]}}
+    assert api.post(f"/v1/sessions/{session_id}/samples", json=batch).json() == {"status": "stored", "rows": 2}
+    assert api.post(f"/v1/sessions/{session_id}/samples", json=batch).json()["status"] == "duplicate"
+    for bad in (
+        {**batch, "columns": {"power_w": [1.0]}},
+        {**batch, "columns": {"t_utc_ns": [1], "power_w": [1.0, 2.0]}},
+        {**batch, "source": "../gpu"},
+        {**batch, "columns": {"t_utc_ns": [1], "Power W": [1.0]}},
+    ):
+        assert api.post(f"/v1/sessions/{session_id}/samples", json=bad).status_code == 422
+    folder = Path(api.get(f"/v1/sessions/{session_id}").json()["run_folder"])
+    lines = (folder / "samples" / "gpu0.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["columns"]["power_w"] == [300.5, 301]
+    assert api.get(f"/v1/sessions/{session_id}").json()["simulated"] is True
