@@ -73,6 +73,24 @@ def _num(value: Any, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
+def _gpu_rows(gpus: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if not gpus:
+        return []
+    sim = "   SIMULATED" if gpus.get("simulated") else ""
+    rows = [
+        (
+            "GPUs",
+            f"{_num(gpus.get('total_energy_j'), 1)} J, {_num(gpus.get('share_of_wall_pct'), 1)} % of wall power{sim}",
+        )
+    ]
+    for g in gpus.get("per_gpu", []):
+        per_query = g.get("energy_per_query_j", g.get("energy_per_sample_j"))
+        unit = "J/query" if "energy_per_query_j" in g else "J/sample"
+        rows.append((f"  GPU {g['gpu']}", f"{_num(g.get('energy_j'), 1)} J, {_num(per_query, 4)} {unit}"))
+    rows.append(("Rest of system", f"{_num(gpus.get('rest_of_system_w'))} W"))
+    return rows
+
+
 def format_result(outcome: SessionOutcome) -> str:
     report: dict[str, Any] = outcome.result.get("report", {})
     check: dict[str, Any] = outcome.result.get("check", {})
@@ -96,6 +114,7 @@ def format_result(outcome: SessionOutcome) -> str:
             "n/a" if offset is None else f"{offset / 1e6:.3f} ms (bound {bound / 1e6:.3f} ms), testing phase",
         ),
         ("Meter", f"{meter.get('model')}{'   SIMULATED' if meter.get('simulated') else ''}"),
+        *_gpu_rows(report.get("gpus")),
         (
             "Check",
             f"{check.get('verdict', 'n/a').upper()} ({check.get('errors', '?')} error(s), round {check.get('round')})",

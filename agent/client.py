@@ -24,6 +24,7 @@ from powerlog.wire import (
     OpenSessionRequest,
     PhaseReply,
     PhaseRequest,
+    SampleBatch,
     SessionOpened,
     SessionStatus,
     TimeReply,
@@ -126,6 +127,10 @@ class DirectorClient:
     def report_clock(self, session: SessionOpened, phase: str, when: str, clock: ClockMeasurement) -> None:
         body = ClockReport(phase=phase, when=when, clock=clock)  # type: ignore[arg-type]
         self._request("POST", f"{API_PREFIX}/sessions/{session.session_id}/clock", json=body.model_dump())
+
+    def send_samples(self, session: SessionOpened, batch: SampleBatch) -> None:
+        self._request("POST", f"{API_PREFIX}/sessions/{session.session_id}/samples", content=batch.model_dump_json(),
+                      headers={"Content-Type": "application/json"})  # fmt: skip
 
     def upload(self, session: SessionOpened, folder: str, path: Path) -> None:
         self._request(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -18,6 +19,8 @@ from typing import Any
 from agent.client import DirectorClient
 from agent.clock import MIN_ROUNDS, measure_offset
 from agent.errors import AgentError
+from agent.gpu.base import GpuSource
+from agent.gpu_stream import GpuSampler
 from agent.workload import Workload, run_workload
 from powerlog.cli_support import package_version
 from powerlog.layout import PHASE_DIRS
@@ -34,6 +37,8 @@ class RunOptions:
     out_dir: Path
     workload: Workload
     clock_rounds: int = MIN_ROUNDS
+    gpus: GpuSource | None = None
+    gpu_rate_hz: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -74,11 +79,14 @@ def run_session(
         return m
 
     first = measure("session", "before")
+    gpu_infos = list(options.gpus.open()) if options.gpus is not None else []
     agent = AgentInfo(
         label=options.label,
         host=socket.gethostname(),
         software=_software(),
         workload=options.workload.description,
+        simulated_gpus=bool(options.gpus is not None and options.gpus.simulated),
+        gpus=[dataclasses.asdict(g) for g in gpu_infos],
     )
     client_uuid = str(uuid.uuid4())
     session = client.open_session(OpenSessionRequest(agent=agent, client_uuid=client_uuid, clock=first))
@@ -93,6 +101,13 @@ def run_session(
     say(f"session {session.session_id}: clock offset {first.offset_ns / 1e6:+.3f} ms +/- {first.bound_ns / 1e6:.3f} ms")
     phases: dict[str, list[list[float]]] = {}
     uploaded: dict[str, str] = {}
+    sampler = None
+    if options.gpus is not None:
+        sampler = GpuSampler(options.gpus, lambda batch: client.send_samples(session, batch), options.gpu_rate_hz)
+        sampler.start()
+        names = ", ".join(f"{g.index}: {g.name}" for g in gpu_infos)
+        simulated = " (SIMULATED)" if options.gpus.simulated else ""
+        say(f"sampling {len(gpu_infos)} GPU(s) at {options.gpu_rate_hz:g} Hz{simulated}: {names}")
     try:
         for phase in ("ranging", "testing"):
             before = measure(phase, "before")
@@ -101,11 +116,15 @@ def run_session(
             log.info("%s: start", phase)
             t0, m0 = clock_ns(), time.monotonic()
             reply, _, started = client.phase(session, phase, "start")
+            if sampler is not None:
+                sampler.mark_boundary()
             m1 = time.monotonic()
             log.info("%s: started with ranges %s, mark %s", phase, reply.ranges, reply.mark)
             say(f"{phase}: running {options.workload.description}")
             run = run_workload(options.workload, folder / "loadgen" / phase)
             log.info("%s: workload done in %.1f s", phase, run.elapsed_s)
+            if sampler is not None:
+                sampler.mark_boundary()
             t2, m2 = clock_ns(), time.monotonic()
             stopped, _, t3 = client.phase(session, phase, "stop")
             m3 = time.monotonic()
@@ -119,8 +138,10 @@ def run_session(
                 (target / name).write_bytes(path.read_bytes())
                 client.upload(session, PHASE_DIRS[phase], target / name)
                 uploaded[f"{PHASE_DIRS[phase]}/{name}"] = _sha1(target / name)
+        gpu_stats = _stop_sampler(sampler, options.gpus, log)
     except (AgentError, KeyboardInterrupt) as e:
         log.error("session failed: %s", e)
+        _stop_sampler(sampler, options.gpus, log)
         _release(client, session)
         raise
     finally:
@@ -138,7 +159,7 @@ def run_session(
         "session_name": session.session_name,
         "results": uploaded,
         "phases": phases,
-        "mlpower": {"clock": clocks, "workload": options.workload.description},
+        "mlpower": {"clock": clocks, "workload": options.workload.description, "gpu_sampler": gpu_stats},
     }
     (folder / "power" / "client.json").write_text(json.dumps(record, indent=2) + "\n")
     client.upload(session, "power", folder / "power" / "client.json")
@@ -146,6 +167,20 @@ def run_session(
     result = client.close_session(session)
     (folder / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     return SessionOutcome(session, result, folder, clocks)
+
+
+def _stop_sampler(sampler: GpuSampler | None, gpus: GpuSource | None, log: logging.Logger) -> dict[str, Any] | None:
+    if sampler is None or gpus is None:
+        return None
+    sampler.stop()
+    gpus.close()
+    stats = dataclasses.asdict(sampler.stats)
+    for event in sampler.stats.events:
+        log.warning("GPU: %s", event)
+    if sampler.pending:
+        log.error("GPU: %d sample batches could not be delivered to the director", sampler.pending)
+    stats["undelivered_batches"] = sampler.pending
+    return stats
 
 
 def _release(client: DirectorClient, session: SessionOpened) -> None:

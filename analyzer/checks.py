@@ -16,6 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from analyzer.findings import Evidence, Finding, Severity, Status
+from analyzer.gpu import gpu_window
 from analyzer.report import MeterIdentity, meter_identity, scenario_of
 from analyzer.rounds import ACCEPTED_ANALYZERS, Round
 from analyzer.run import MAX_EVIDENCE, RunData
@@ -894,6 +895,29 @@ def check_consistency(run: RunData, round_: Round) -> Iterable[Finding]:
                 )
 
 
+def check_gpus(run: RunData, round_: Round) -> Iterable[Finding]:
+    """mlpower's GPU readings: is each window covered well enough to trust the GPU figures?"""
+    window = run.testing.meter_window_utc_ns
+    if not run.gpus or window is None:
+        return
+    for series in run.gpus:
+        w = gpu_window(series, *window)
+        ev = Evidence(
+            file="samples/",
+            values={
+                "gpu": w.gpu_index,
+                "counter_energy_j": w.counter_energy_j,
+                "integrated_energy_j": w.integrated_energy_j,
+                "power_readings": w.power_readings,
+            },
+        )
+        title = f"GPU {w.gpu_index} readings cover the testing window"
+        if w.warnings:
+            yield Finding.failed("0.gpu", title, Severity.WARNING, "; ".join(w.warnings), ev)
+        else:
+            yield Finding.passed("0.gpu", title, f"{w.power_readings} readings, counter and integral agree", ev)
+
+
 RULES: tuple[Check, ...] = (
     check_files,
     check_windows,
@@ -908,6 +932,7 @@ RULES: tuple[Check, ...] = (
     check_ptd_errors,
     check_session,
     check_consistency,
+    check_gpus,
 )
 
 

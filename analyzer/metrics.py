@@ -26,6 +26,7 @@ __all__ = [
     "efficiency",
     "performance",
     "power_metric",
+    "trapezoid_energy_j",
     "window_stats",
 ]
 
@@ -105,13 +106,15 @@ def window_stats(log: PowerLog, begin_utc_ns: int, end_utc_ns: int) -> WindowSta
         min_power_w=float(power.min()) if n_used else None,
         max_power_w=float(power.max()) if n_used else None,
         std_power_w=float(power.std()) if n_used else None,
-        energy_j=_trapezoid_energy_j(t[valid], log.power_w[valid], begin_utc_ns, end_utc_ns) if n_used else None,
+        energy_j=trapezoid_energy_j(t[valid], log.power_w[valid], begin_utc_ns, end_utc_ns) if n_used else None,
         max_sample_gap_s=max_gap_s,
         channel_avg_power_w=channel_avgs,
     )
 
 
-def _trapezoid_energy_j(t_utc_ns: np.ndarray, power_w: np.ndarray, begin_utc_ns: int, end_utc_ns: int) -> float:
+def trapezoid_energy_j(t_utc_ns: np.ndarray, power_w: np.ndarray, begin_utc_ns: int, end_utc_ns: int) -> float:
+    """Integral of power over [begin, end]: linear between samples, interpolated to the edges
+    from the nearest samples outside (held constant where there are none)."""
     order = np.argsort(t_utc_ns, kind="stable")
     t_s = (t_utc_ns[order] - begin_utc_ns) / NS_PER_S
     p = power_w[order]

@@ -54,6 +54,21 @@ def render_report(report: Report) -> str:
             total = sum(t.channel_avg_power_w)
             share = f" ({100 * w / total:.1f} %)" if total > 0 else ""
             rows.append((f"  Channel {i}", f"{_num(w, 2, 'W')}{share}"))
+    testing_gpus = (report.gpus or {}).get("testing")
+    if testing_gpus:
+        sim = "   SIMULATED" if testing_gpus["simulated"] else ""
+        rows.append(
+            (
+                "GPUs",
+                f"{_num(testing_gpus['total_energy_j'], 1, 'J')}, {_num(testing_gpus['total_mean_power_w'], 2, 'W')}, "
+                f"{_num(testing_gpus['share_of_wall_pct'], 1)} % of wall{sim}",
+            )
+        )
+        for g in testing_gpus["per_gpu"]:
+            rows.append(
+                (f"  GPU {g['gpu']}", f"{_num(g['energy_j'], 1, 'J')}, {_num(g['mean_power_w'], 2, 'W')} (counter)")
+            )
+        rows.append(("Rest of system", _num(testing_gpus["rest_of_system_w"], 2, "W")))
     if report.ranging is not None:
         change = f"   (testing {report.power_change_pct:+.2f} %)" if report.power_change_pct is not None else ""
         rows.append(("Ranging power", f"{_num(report.ranging.avg_power_w, 2, 'W')}{change}"))

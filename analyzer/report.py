@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzer.findings import Finding
+from analyzer.gpu import GpuWindow, gpu_window
 from analyzer.metrics import (
     MULTISTREAM_SAMPLES_PER_QUERY,
     Performance,
@@ -62,6 +63,7 @@ class Report:
     raw_testing: WindowStats | None = None
     raw_power_metric: Quantity | None = None
     simulated: bool = False
+    gpus: dict[str, dict[str, Any]] | None = None  # per phase: GPU energy, share of wall power, rest of system
 
     @property
     def avg_power_w(self) -> float | None:
@@ -98,6 +100,11 @@ class Report:
             "simulated": self.simulated or self.meter.simulated,
             "problems": [p.to_dict() for p in self.problems],
         }
+        if self.gpus:
+            d["gpus"] = self.gpus.get("testing")
+            for phase, summary in self.gpus.items():
+                if d["phases"].get(phase) is not None:
+                    d["phases"][phase]["gpus"] = summary
         if self.clock is not None:
             raw = self.raw_testing
             d["clock_correction"] = {
@@ -205,4 +212,66 @@ def build_report(run: RunData, round_: Round) -> Report:
         raw_testing=raw if testing.clock is not None else None,
         raw_power_metric=raw_metric if testing.clock is not None else None,
         simulated=bool(run.mlpower_session and run.mlpower_session.get("simulated")),
+        gpus=_gpu_summaries(run, scenario, perf, query_count),
     )
+
+
+def _gpu_summaries(
+    run: RunData, scenario: Scenario | None, perf: Performance | None, query_count: int | None
+) -> dict[str, dict[str, Any]] | None:
+    if not run.gpus:
+        return None
+    record = run.mlpower_session or {}
+    simulated = "sut_samples" in (record.get("simulated_sources") or [])
+    out = {}
+    for phase_name, phase in run.phases.items():
+        window = phase.meter_window_utc_ns
+        if window is None or phase.stats is None:
+            continue
+        windows = [gpu_window(series, *window) for series in run.gpus]
+        out[phase_name] = _gpu_phase(windows, phase.stats, scenario, perf, query_count, simulated)
+    return out
+
+
+def _gpu_phase(
+    windows: list[GpuWindow],
+    wall: WindowStats,
+    scenario: Scenario | None,
+    perf: Performance | None,
+    query_count: int | None,
+    simulated: bool,
+) -> dict[str, Any]:
+    energies = [w.energy_j for w in windows]
+    total = sum(e for e in energies if e is not None) if all(e is not None for e in energies) else None
+    samples = perf.value * wall.window_s if perf is not None and perf.unit == "samples/s" else None
+    per_gpu = []
+    for w in windows:
+        entry: dict[str, Any] = {
+            "gpu": w.gpu_index,
+            "energy_j": w.energy_j,
+            "counter_energy_j": w.counter_energy_j,
+            "integrated_energy_j": w.integrated_energy_j,
+            "counter_vs_integrated_pct": w.disagreement_pct,
+            "mean_power_w": w.mean_power_w,
+            "power_readings": w.power_readings,
+            "median_update_ms": w.median_update_ms,
+            "share_of_wall_pct": 100.0 * w.energy_j / wall.energy_j
+            if w.energy_j is not None and wall.energy_j
+            else None,
+            "warnings": list(w.warnings),
+        }
+        if w.energy_j is not None and scenario is not None and scenario.energy_per_query and query_count:
+            entry["energy_per_query_j"] = w.energy_j / query_count
+        if w.energy_j is not None and samples:
+            entry["energy_per_sample_j"] = w.energy_j / samples
+        per_gpu.append(entry)
+    rest_j = wall.energy_j - total if total is not None and wall.energy_j is not None else None
+    return {
+        "simulated": simulated,
+        "per_gpu": per_gpu,
+        "total_energy_j": total,
+        "total_mean_power_w": total / wall.window_s if total is not None and wall.window_s > 0 else None,
+        "share_of_wall_pct": 100.0 * total / wall.energy_j if total is not None and wall.energy_j else None,
+        "rest_of_system_energy_j": rest_j,
+        "rest_of_system_w": rest_j / wall.window_s if rest_j is not None and wall.window_s > 0 else None,
+    }

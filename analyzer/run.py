@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from analyzer.errors import UnreadableRunError
 from analyzer.findings import Evidence, Finding, Severity
+from analyzer.gpu import GpuSeries
 from analyzer.metrics import WindowStats, window_stats
 from powerlog.errors import FormatError, MissingFileError
 from powerlog.layout import PHASE_DIRS, RANGING, TESTING, RunFolder
@@ -24,6 +27,7 @@ from powerlog.mllog import DetailLog, SummaryLog, read_detail_log, read_summary_
 from powerlog.ptdlog import PtdLog, read_ptd_log
 from powerlog.session_record import SessionRecord, read_session_record
 from powerlog.spl import PowerLog, read_spl
+from powerlog.sut_samples import Columns, read_sample_folder
 
 __all__ = ["LOAD_RULE", "PhaseClock", "PhaseData", "RunData", "find_run_root", "load_run"]
 
@@ -77,6 +81,7 @@ class RunData:
     mlpower_session: dict[str, Any] | None  # session.json of a run recorded by mlpower
     file_sha1: dict[str, str]  # relative path -> sha1 of every file under the folder
     problems: tuple[Finding, ...] = field(default=())
+    gpus: tuple[GpuSeries, ...] = ()  # GPU readings streamed by the agent, on the meter's clock
 
     @property
     def testing(self) -> PhaseData:
@@ -205,6 +210,37 @@ class _Loader:
             )
         )
 
+    def gpu_series(self, record: dict[str, Any] | None) -> tuple[GpuSeries, ...]:
+        try:
+            tables = read_sample_folder(self.folder.root)
+        except FormatError as e:
+            self._problem(e.path, e.line_number, e.reason)
+            return ()
+        offsets = [int(c["offset_ns"]) for c in (record or {}).get("clock") or [] if "offset_ns" in c]
+        offset = round(sum(offsets) / len(offsets)) if offsets else 0
+
+        def times(columns: Columns) -> np.ndarray:
+            if "t_director_utc_ns" in columns:
+                return np.asarray(columns["t_director_utc_ns"], dtype=np.int64)
+            return np.asarray(columns["t_utc_ns"], dtype=np.int64) + offset
+
+        indices = sorted({int(m.group(1)) for name in tables if (m := re.fullmatch(r"gpu(\d+)\.(power|energy)", name))})
+        series = []
+        empty_t, empty_v = np.zeros(0, dtype=np.int64), np.zeros(0)
+        for i in indices:
+            power = tables.get(f"gpu{i}.power", {})
+            energy = tables.get(f"gpu{i}.energy", {})
+            series.append(
+                GpuSeries(
+                    gpu_index=i,
+                    power_t_ns=times(power) if "t_utc_ns" in power else empty_t,
+                    power_w=np.asarray(power.get("power_w", empty_v), dtype=np.float64),
+                    energy_t_ns=times(energy) if "t_utc_ns" in energy else empty_t,
+                    energy_j=np.asarray(energy.get("energy_j", empty_v), dtype=np.float64),
+                )
+            )
+        return tuple(series)
+
     def ntp_offsets(self) -> tuple[tuple[int, float], ...]:
         path = self.folder.client_log
         if not path.is_file():
@@ -262,6 +298,7 @@ def load_run(
         client=client,
         ntp_offsets_s=loader.ntp_offsets(),
         mlpower_session=record,
+        gpus=loader.gpu_series(record),
         file_sha1=loader.sha1_of_files() if hash_files else {},
         problems=tuple(loader.problems),
     )

@@ -25,6 +25,7 @@ from director.meters.ranges import Ranges, derive_testing_ranges, range_table_fo
 from powerlog.cli_support import dump_json, package_version
 from powerlog.layout import PHASE_DIRS
 from powerlog.spl import SplWriter, read_spl
+from powerlog.sut_samples import SAMPLES_DIR, read_journal, write_parquet
 from powerlog.wire import AgentInfo, ClockReport, SampleBatch, SessionState
 
 __all__ = ["MeterBusyError", "PhaseTimes", "Session", "SessionConfig", "SessionStateError"]
@@ -240,7 +241,7 @@ class Session:
         key = (batch.source, batch.seq)
         if key in self._batches:
             return False
-        folder = self.folder / "samples"
+        folder = self.folder / SAMPLES_DIR
         folder.mkdir(exist_ok=True)
         with (folder / f"{batch.source}.jsonl").open("a", encoding="utf-8") as f:
             f.write(batch.model_dump_json() + "\n")
@@ -293,6 +294,7 @@ class Session:
             self.log.removeHandler(self._log_handler)
             self._log_handler.close()
             self._log_handler = None
+        self._finish_samples()
         results = {
             rel: _sha1(self.folder / rel)
             for rel in ("power/ptd_logs.txt", "power/server.log", "ranging/spl.txt", "run_1/spl.txt")
@@ -315,6 +317,22 @@ class Session:
         }
         (power / "server.json").write_text(_json(server))
         (self.folder / "session.json").write_text(_json(self.record()))
+
+    def mean_offset_ns(self) -> int:
+        """Director clock minus SUT clock, over every measurement the agent reported."""
+        offsets = [int(c["offset_ns"]) for c in self.clock_reports]
+        return round(sum(offsets) / len(offsets)) if offsets else 0
+
+    def _finish_samples(self) -> None:
+        """Turn each SUT sample journal into Parquet, with director-clock times added."""
+        offset = self.mean_offset_ns()
+        for journal in sorted((self.folder / SAMPLES_DIR).glob("*.jsonl")):
+            columns, bad = read_journal(journal)
+            for line in bad:
+                self.log.warning("samples: %s", line)
+            if "t_utc_ns" in columns:
+                columns["t_director_utc_ns"] = columns["t_utc_ns"] + offset
+            write_parquet(journal.with_suffix(".parquet"), columns)
 
     def record(self) -> dict[str, Any]:
         """session.json: mlpower's own record of the session."""

@@ -72,6 +72,7 @@ class AgentInfo(_Strict):
     software: dict[str, str] = Field(default_factory=dict)
     workload: str = Field(default="", max_length=4096)
     simulated_gpus: bool = False
+    gpus: list[dict[str, str | int | float | bool | None]] = Field(default_factory=list, max_length=64)
 
 
 class OpenSessionRequest(_Strict):

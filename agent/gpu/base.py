@@ -1,0 +1,61 @@
+"""What every GPU backend gives the sampler: identities, power readings, energy counter readings.
+
+Units are in the names and converted once, in the backend: NVML's milliwatts and
+millijoules become ``power_w`` and ``energy_j`` here. Times are UTC nanoseconds on
+the agent's clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+__all__ = ["EnergyReading", "GpuInfo", "GpuSource", "PowerReading"]
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    index: int
+    name: str
+    uuid: str
+    power_limit_w: float | None
+    energy_counter: bool  # nvmlDeviceGetTotalEnergyConsumption works
+    power_field: str | None  # "instant", "instant/module", "average" or None: what read_power samples
+    simulated: bool
+
+
+@dataclass(frozen=True)
+class PowerReading:
+    gpu_index: int
+    t_utc_ns: int  # when the value was measured (NVML's own timestamp for field values)
+    power_w: float
+
+
+@dataclass(frozen=True)
+class EnergyReading:
+    gpu_index: int
+    t_utc_ns: int  # when the counter was read
+    energy_j: float  # since the driver loaded
+
+
+@runtime_checkable
+class GpuSource(Protocol):
+    """A set of GPUs. Nothing is touched before :meth:`open`."""
+
+    @property
+    def simulated(self) -> bool: ...
+
+    def open(self) -> Sequence[GpuInfo]: ...
+
+    def close(self) -> None: ...
+
+    def read_power(self) -> list[PowerReading]:
+        """New power values since the previous call (a value NVML has not refreshed is not repeated)."""
+        ...
+
+    def read_energy(self) -> list[EnergyReading]: ...
+
+    def take_events(self) -> list[str]:
+        """Warnings and losses since the previous call (fallbacks, a GPU that disappeared), for the record."""
+        ...

@@ -1,0 +1,150 @@
+"""Sampling GPUs on the SUT and streaming the readings to the director in batches.
+
+A background thread polls the source's power at ``rate_hz`` on an absolute schedule,
+reads the energy counters with every batch (and at phase boundaries on request), and
+hands one batch per GPU and kind to ``send``. Batches that cannot be sent stay in a
+bounded buffer and go again later; the director stores each (source, seq) once, so
+sending twice is harmless.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agent.errors import AgentError
+from agent.gpu.base import EnergyReading, GpuSource, PowerReading
+from powerlog.wire import SampleBatch
+
+__all__ = ["GpuSampler", "SamplerStats"]
+
+Clock = Callable[[], int]
+
+
+@dataclass
+class SamplerStats:
+    batches_sent: int = 0
+    batches_dropped: int = 0  # only when the buffer overflowed during a long outage
+    send_failures: int = 0
+    power_readings: int = 0
+    energy_readings: int = 0
+    events: list[str] = field(default_factory=list)
+
+
+class GpuSampler:
+    def __init__(
+        self,
+        source: GpuSource,
+        send: Callable[[SampleBatch], None],
+        rate_hz: float = 10.0,
+        batch_s: float = 1.0,
+        max_buffered_batches: int = 10_000,
+    ) -> None:
+        if not 0 < rate_hz <= 100:
+            raise ValueError(f"GPU sample rate must be in (0, 100] Hz, got {rate_hz}")
+        self.source = source
+        self.send = send
+        self.period_s = 1.0 / rate_hz
+        self.batch_s = batch_s
+        self.stats = SamplerStats()
+        self._power: dict[int, list[PowerReading]] = collections.defaultdict(list)
+        self._energy: dict[int, list[EnergyReading]] = collections.defaultdict(list)
+        self._buffer: collections.deque[SampleBatch] = collections.deque(maxlen=max_buffered_batches)
+        self._seq: dict[str, int] = collections.defaultdict(int)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="mlpower-gpu-sampler", daemon=True)
+        self._thread.start()
+
+    def mark_boundary(self) -> None:
+        """Read the energy counters now (a phase starts or stops)."""
+        with self._lock:
+            self._collect_energy()
+
+    def stop(self, flush_timeout_s: float = 30.0) -> None:
+        """Stop polling, read the counters a last time, and try to send everything still buffered."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        with self._lock:
+            self._collect_energy()
+            self._make_batches()
+        deadline = time.monotonic() + flush_timeout_s
+        while self._buffer and time.monotonic() < deadline:
+            if not self._send_buffered():
+                time.sleep(0.5)
+        self.stats.events.extend(self.source.take_events())
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        next_batch = start + self.batch_s
+        k = 0
+        while not self._stop.is_set():
+            k += 1
+            self._stop.wait(max(0.0, start + k * self.period_s - time.monotonic()))
+            with self._lock:
+                readings = self.source.read_power()
+                for r in readings:
+                    self._power[r.gpu_index].append(r)
+                self.stats.power_readings += len(readings)
+                if time.monotonic() >= next_batch:
+                    next_batch += self.batch_s
+                    self._collect_energy()
+                    self._make_batches()
+                    self.stats.events.extend(self.source.take_events())
+            self._send_buffered()
+
+    def _collect_energy(self) -> None:
+        readings = self.source.read_energy()
+        for r in readings:
+            self._energy[r.gpu_index].append(r)
+        self.stats.energy_readings += len(readings)
+
+    def _make_batches(self) -> None:
+        simulated = self.source.simulated
+        for index, readings in self._power.items():
+            if readings:
+                self._queue(
+                    f"gpu{index}.power",
+                    {"t_utc_ns": [r.t_utc_ns for r in readings], "power_w": [r.power_w for r in readings]},
+                    simulated,
+                )
+        for index, readings in self._energy.items():
+            if readings:
+                self._queue(
+                    f"gpu{index}.energy",
+                    {"t_utc_ns": [r.t_utc_ns for r in readings], "energy_j": [r.energy_j for r in readings]},
+                    simulated,
+                )
+        self._power.clear()
+        self._energy.clear()
+
+    def _queue(self, source: str, columns: dict[str, list[int] | list[float]], simulated: bool) -> None:
+        if len(self._buffer) == self._buffer.maxlen:
+            self.stats.batches_dropped += 1
+        batch = SampleBatch(source=source, seq=self._seq[source], simulated=simulated, columns=columns)  # type: ignore[arg-type]
+        self._seq[source] += 1
+        self._buffer.append(batch)
+
+    def _send_buffered(self) -> bool:
+        """Send buffered batches oldest first; False at the first failure (they stay for the next try)."""
+        while self._buffer:
+            batch = self._buffer[0]
+            try:
+                self.send(batch)
+            except AgentError:
+                self.stats.send_failures += 1
+                return False
+            self._buffer.popleft()
+            self.stats.batches_sent += 1
+        return True
