@@ -1,0 +1,1 @@
+"""GPU power on the SUT: NVML and simulated backends behind one interface."""
