@@ -18,6 +18,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from director.errors import DirectorError, MeterError
 from director.meters.base import Meter
+from director.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from director.metrics import render_metrics
 from director.session import Session, SessionConfig, SessionStateError
 from powerlog.cli_support import package_version
 from powerlog.wire import (
@@ -248,6 +250,10 @@ def create_app(director: Director) -> FastAPI:
         if session.result is None:
             raise _conflict("no result yet: close the session first", session.state)
         return session.result
+
+    @app.get("/metrics", dependencies=auth, response_class=Response)
+    def metrics() -> Response:
+        return Response(render_metrics(lambda: director), media_type=METRICS_CONTENT_TYPE)
 
     @app.get(f"{API_PREFIX}/sessions", dependencies=auth)
     def list_sessions() -> list[SessionStatus]:

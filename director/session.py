@@ -24,7 +24,7 @@ from director.meters.base import Meter, MeterIdentity
 from director.meters.ranges import Ranges, derive_testing_ranges, range_table_for, round_up_to_range
 from powerlog.cli_support import dump_json, package_version
 from powerlog.layout import PHASE_DIRS
-from powerlog.spl import SplWriter, read_spl
+from powerlog.spl import PowerSample, SplWriter, read_spl
 from powerlog.sut_samples import SAMPLES_DIR, read_journal, write_parquet
 from powerlog.wire import AgentInfo, ClockReport, SampleBatch, SessionState
 
@@ -103,6 +103,10 @@ class Session:
         self.messages: list[dict[str, Any]] = []
         self.result: dict[str, Any] | None = None
         self._batches: set[tuple[str, int]] = set()
+        self.duplicate_batches = 0
+        self.meter_errors = 0
+        self.last_sample: PowerSample | None = None
+        self.energy_j: dict[str, float] = dict.fromkeys(PHASE_DIRS, 0.0)
         self.sample_rows: dict[str, int] = {}
         self.simulated_samples = False
         self._writer: SplWriter | None = None
@@ -125,6 +129,7 @@ class Session:
         self.messages.append({"cmd": cmd, "cmd_time": cmd_utc_ns / NS, "reply": reply, "reply_time": self.clock() / NS})
 
     def _fail(self, error: Exception) -> None:
+        self.meter_errors += isinstance(error, MeterError)
         self.state = SessionState.FAILED
         self.error = str(error)
         self.log.error("session failed: %s", error)
@@ -200,6 +205,12 @@ class Session:
 
     async def _drain(self, phase: str) -> None:
         samples = await self._meter(self.meter.read_new)
+        for sample in samples:
+            if self.last_sample is not None and sample.power_w > 0 and self.last_sample.power_w > 0:
+                dt_s = (sample.t_utc_ns - self.last_sample.t_utc_ns) / NS
+                if 0 < dt_s < 10:  # a running total for the live view; the result integrates the file
+                    self.energy_j[phase] += (sample.power_w + self.last_sample.power_w) / 2 * dt_s
+            self.last_sample = sample
         if samples and self._writer is not None:
             self.samples[phase] += self._writer.write(samples)
             self._writer.flush()  # a crash loses at most the last read interval
@@ -240,6 +251,7 @@ class Session:
         """Append a batch to ``samples/<source>.jsonl``; False when this (source, seq) was stored before."""
         key = (batch.source, batch.seq)
         if key in self._batches:
+            self.duplicate_batches += 1
             return False
         folder = self.folder / SAMPLES_DIR
         folder.mkdir(exist_ok=True)

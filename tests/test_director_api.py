@@ -160,3 +160,27 @@ def test_sample_batches_are_validated_stored_once_and_marked_simulated(api) -> N
     lines = (folder / "samples" / "gpu0.jsonl").read_text().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["columns"]["power_w"] == [300.5, 301]
     assert api.get(f"/v1/sessions/{session_id}").json()["simulated"] is True
+
+
+def test_metrics_in_prometheus_format(api) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    assert TestClient(api.app).get("/metrics").status_code == 401
+    session_id = api.post("/v1/sessions", json=_opening()).json()["session_id"]
+    _ran(api, session_id, "ranging", seconds=2.3)
+    api.post(
+        f"/v1/sessions/{session_id}/samples",
+        json={"source": "gpu0.power", "seq": 0, "columns": {"t_utc_ns": [1, 2, 3], "power_w": [1.0, 2.0, 3.0]}},
+    )
+    text = api.get("/metrics").text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("mlpower_session_state", (("state", "ranged"),))] == 1.0
+    assert samples[("mlpower_wall_samples_total", (("phase", "ranging"),))] >= 2
+    assert samples[("mlpower_wall_power_watts", ())] == pytest.approx(200.0, rel=0.1)
+    assert samples[("mlpower_wall_energy_joules_total", (("phase", "ranging"),))] > 0
+    assert samples[("mlpower_sut_samples_total", (("source", "gpu0.power"),))] == 3
+    assert samples[("mlpower_sessions_total", ())] == 1
