@@ -10,6 +10,8 @@ from typing import Any
 
 from agent.client import DirectorClient
 from agent.errors import AgentError
+from agent.gpu.errors import GpuError
+from agent.gpu.select import open_gpus
 from agent.run import RunOptions, SessionOutcome, run_session
 from agent.workload import LOADGEN_DIR_ENV, Workload, builtin_workload
 from powerlog.cli_support import EXIT_ERRORS, EXIT_OK, EXIT_UNREADABLE, version_string
@@ -43,8 +45,38 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--benchmark", choices=["builtin"], help="the built-in LoadGen benchmark (tiny numpy CNN)")
     run.add_argument("--scenario", choices=SCENARIOS, default="Offline", help="LoadGen scenario (builtin)")
     run.add_argument("--duration", type=float, default=30.0, help="seconds per phase (builtin; default 30)")
+    run.add_argument(
+        "--gpus",
+        default="auto",
+        help="GPUs to sample: auto (NVML, or one SIMULATED GPU where NVML is absent), nvml, nvml:0,2, sim:N, none",
+    )
+    run.add_argument("--gpu-rate-hz", type=float, default=10.0, help="GPU power polling rate (default 10, max 100)")
     run.add_argument("workload", nargs=argparse.REMAINDER, help="-- COMMAND ARGS... (your own LoadGen benchmark)")
+    gpus = sub.add_parser("gpus", help="list the GPUs and what each supports", description="List the GPUs.")
+    gpus.add_argument("--gpus", default="auto", help="auto, nvml, nvml:0,2 or sim:N (default auto)")
     return parser
+
+
+def _list_gpus(spec: str) -> int:
+    source = open_gpus(spec)
+    if source is None:
+        print("no GPUs selected (--gpus none)")
+        return EXIT_OK
+    try:
+        infos = source.open()
+        events = source.take_events()
+    finally:
+        source.close()
+    for event in events:
+        print(f"note: {event}")
+    for g in infos:
+        limit = "n/a" if g.power_limit_w is None else f"{g.power_limit_w:g} W"
+        sim = "   SIMULATED" if g.simulated else ""
+        print(
+            f"GPU {g.index}: {g.name}  {g.uuid}  power limit {limit}  energy counter "
+            f"{'yes' if g.energy_counter else 'no'}  power field {g.power_field or 'none'}{sim}"
+        )
+    return EXIT_OK
 
 
 def _workload(args: argparse.Namespace) -> Workload:
@@ -120,24 +152,28 @@ def format_result(outcome: SessionOutcome) -> str:
             f"{check.get('verdict', 'n/a').upper()} ({check.get('errors', '?')} error(s), round {check.get('round')})",
         ),
     ]
-    lines = [f"{k:<14}{v}" for k, v in rows]
+    lines = [f"{k:<16}{v}" for k, v in rows]
     for f in check.get("findings", []):
         if f.get("status") == "fail" and f.get("severity") == "error":
             lines.append(f"  error {f['rule']}: {f['message']}")
-    lines.append(f"Run folder    {report.get('folder')} (director); local copy {outcome.local_folder}")
+    lines.append(f"Run folder      {report.get('folder')} (director); local copy {outcome.local_folder}")
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "gpus":
+            return _list_gpus(args.gpus)
         workload = _workload(args)
         if workload.builtin:
             print(f"built-in benchmark: {args.scenario}, {args.duration:g} s per phase (a short, non-submission run)")
+        gpus = open_gpus(args.gpus)
+        options = RunOptions(args.label, args.out, workload, gpus=gpus, gpu_rate_hz=args.gpu_rate_hz)
         with DirectorClient(args.director, _token(args)) as client:
-            outcome = run_session(RunOptions(args.label, args.out, workload), client)
+            outcome = run_session(options, client)
         print(format_result(outcome))
-    except AgentError as e:
+    except (AgentError, GpuError, ValueError) as e:
         print(f"mlpower-agent: {e}", file=sys.stderr)
         return EXIT_UNREADABLE
     except KeyboardInterrupt:

@@ -22,7 +22,7 @@ __all__ = ["COVERAGE_PERIOD_S", "DISAGREEMENT_WARN_PCT", "MIN_WINDOW_S", "GpuSer
 
 DISAGREEMENT_WARN_PCT = 5.0
 MIN_WINDOW_S = 1.0
-COVERAGE_PERIOD_S = 0.1  # one distinct instant reading per 100 ms is the least that covers the window
+COVERAGE_PERIOD_S = 0.2  # fewer distinct instant readings than one per 200 ms (half the default rate) is too few
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=45.0, help="seconds per phase (default 45)")
     demo.add_argument("--settle-s", type=float, default=3.0, help="analyzer settle time (default 3 s)")
     demo.add_argument("--out", type=Path, default=Path("mlpower-demo"), help="where runs go (default mlpower-demo)")
+    demo.add_argument("--gpus", default="sim:2", help="the agent's --gpus (default sim:2: two SIMULATED GPUs)")
 
     probe = sub.add_parser(
         "meter-probe",

@@ -69,7 +69,7 @@ def run_demo(args: argparse.Namespace) -> int:
         agent = subprocess.run(
             [python, "-m", "agent", "run", "--director", url, "--token-file", str(out / "runs" / "director.token"),
              "--label", "demo", "--out", str(out / "agent"), "--benchmark", "builtin",
-             "--scenario", args.scenario, "--duration", f"{args.duration:g}"],
+             "--scenario", args.scenario, "--duration", f"{args.duration:g}", "--gpus", args.gpus],
             check=False,
         )  # fmt: skip
         if agent.returncode == 0:

@@ -43,7 +43,10 @@ def _agent(url: str, runs: Path, out: Path, *workload: str) -> subprocess.Comple
 
 def test_builtin_benchmark_session_end_to_end(director, tmp_path: Path) -> None:
     url, runs = director
-    result = _agent(url, runs, tmp_path / "agent", "--benchmark", "builtin", "--scenario", "Offline", "--duration", "4")
+    result = _agent(
+        url, runs, tmp_path / "agent", "--benchmark", "builtin", "--scenario", "Offline", "--duration", "4",
+        "--gpus", "sim:2",
+    )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Power metric" in result.stdout and "SIMULATED" in result.stdout
     (folder,) = [p for p in runs.iterdir() if p.is_dir()]
@@ -73,6 +76,16 @@ def test_builtin_benchmark_session_end_to_end(director, tmp_path: Path) -> None:
     for key in ("power_metric", "avg_power_w", "samples_in_window", "energy_j", "window_s", "efficiency"):
         assert report[key] == saved["report"][key], key
     assert report["power_metric"]["value"] > 100  # host-load: 150 W idle and up
+    # GPU energy from the streamed counters: per GPU, adding up, a share of the wall, all marked simulated
+    gpus = saved["report"]["gpus"]
+    assert gpus["simulated"] is True and [g["gpu"] for g in gpus["per_gpu"]] == [0, 1]
+    assert gpus["total_energy_j"] == pytest.approx(sum(g["energy_j"] for g in gpus["per_gpu"]))
+    assert 0 < gpus["share_of_wall_pct"] < 100 and gpus["rest_of_system_w"] > 0
+    for g in gpus["per_gpu"]:
+        assert g["counter_energy_j"] == pytest.approx(g["integrated_energy_j"], rel=0.1)
+        assert g["power_readings"] >= 30  # polled at 10 Hz over a window of 4 s and more
+    assert (folder / "samples" / "gpu0.power.parquet").is_file()
+    assert "sut_samples" in record["simulated_sources"] and "GPU 1" in result.stdout
 
 
 def test_failing_workload_is_reported_and_frees_the_meter(director, tmp_path: Path) -> None:

@@ -1,1 +1,22 @@
 """GPU power on the SUT: NVML and simulated backends behind one interface."""
+
+from agent.gpu.base import EnergyReading, GpuInfo, GpuSource, PowerReading
+from agent.gpu.errors import GpuError, GpuLost, GpuNotFound, NvmlCallFailed, NvmlUnavailable
+from agent.gpu.nvml import NvmlGpus
+from agent.gpu.select import open_gpus
+from agent.gpu.simulated import SimulatedGpus
+
+__all__ = [
+    "EnergyReading",
+    "GpuError",
+    "GpuInfo",
+    "GpuLost",
+    "GpuNotFound",
+    "GpuSource",
+    "NvmlCallFailed",
+    "NvmlGpus",
+    "NvmlUnavailable",
+    "PowerReading",
+    "SimulatedGpus",
+    "open_gpus",
+]

@@ -8,7 +8,6 @@ readings look like a real mains supply.
 from __future__ import annotations
 
 import csv
-import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from director.errors import MeterConfigError
+from powerlog.host import CpuUtilisation
 
 __all__ = [
     "ConstantSignal",
@@ -93,37 +93,13 @@ class CsvSignal:
 
 
 class HostLoadSignal:
-    """Watts = idle + span x CPU utilisation of this machine (from /proc/stat), so a benchmark shows up."""
+    """Watts = idle + span x CPU utilisation of this machine, so a benchmark shows up in the readings."""
 
     def __init__(self, idle_w: float = 150.0, span_w: float = 150.0, stat_path: Path = Path("/proc/stat")) -> None:
         self.idle_w = idle_w
         self.span_w = span_w
-        self.stat_path = stat_path
         self.description = f"host load: {idle_w:g} W idle + {span_w:g} W x CPU utilisation"
-        self._last: tuple[int, int] | None = None
-
-    def _cpu_times(self) -> tuple[int, int] | None:
-        try:
-            with self.stat_path.open() as f:
-                fields = f.readline().split()
-        except OSError:
-            return None
-        if not fields or fields[0] != "cpu":
-            return None
-        values = [int(x) for x in fields[1:]]
-        idle = values[3] + (values[4] if len(values) > 4 else 0)
-        return sum(values), idle
-
-    def utilisation(self) -> float:
-        now = self._cpu_times()
-        if now is None:
-            load1, _, _ = os.getloadavg()
-            return min(1.0, load1 / (os.cpu_count() or 1))
-        last, self._last = self._last, now
-        if last is None or now[0] == last[0]:
-            return 0.0
-        busy = (now[0] - last[0]) - (now[1] - last[1])
-        return min(1.0, max(0.0, busy / (now[0] - last[0])))
+        self.utilisation = CpuUtilisation(stat_path)
 
     def power_w(self, t_utc_ns: int) -> float:
         return self.idle_w + self.span_w * self.utilisation()

@@ -1,0 +1,198 @@
+"""GPUs through NVML (``nvidia-ml-py``, imported as ``pynvml``).
+
+Power comes from ``nvmlDeviceGetFieldValues`` with the instant power field, which
+carries the time NVML took the value; values are deduplicated on that time, since
+NVML refreshes a field at its own rate whatever the polling rate. Where the field
+or its GPU scope is unsupported we fall back (module scope, the averaged field,
+then ``nvmlDeviceGetPowerUsage`` timed by the host clock) and say so. Energy comes
+from ``nvmlDeviceGetTotalEnergyConsumption``. Every NVML error is translated here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pynvml
+
+from agent.gpu.base import EnergyReading, GpuInfo, PowerReading
+from agent.gpu.errors import GpuNotFound, NvmlCallFailed, NvmlUnavailable
+
+__all__ = ["POWER_FIELDS", "NvmlGpus"]
+
+# (label, field id, scope id or None) in order of preference
+POWER_FIELDS: tuple[tuple[str, int, int | None], ...] = (
+    ("instant", pynvml.NVML_FI_DEV_POWER_INSTANT, pynvml.NVML_POWER_SCOPE_GPU),
+    ("instant/module", pynvml.NVML_FI_DEV_POWER_INSTANT, pynvml.NVML_POWER_SCOPE_MODULE),
+    ("average", pynvml.NVML_FI_DEV_POWER_AVERAGE, pynvml.NVML_POWER_SCOPE_GPU),
+)
+_UNAVAILABLE = (pynvml.NVML_ERROR_LIBRARY_NOT_FOUND, pynvml.NVML_ERROR_DRIVER_NOT_LOADED)
+_LOST = (pynvml.NVML_ERROR_GPU_IS_LOST, pynvml.NVML_ERROR_NOT_FOUND, pynvml.NVML_ERROR_UNKNOWN)
+_VALUE_ATTRIBUTE = {
+    pynvml.NVML_VALUE_TYPE_DOUBLE: "dVal",
+    pynvml.NVML_VALUE_TYPE_UNSIGNED_INT: "uiVal",
+    pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG: "ulVal",
+    pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG: "ullVal",
+    pynvml.NVML_VALUE_TYPE_SIGNED_LONG_LONG: "sllVal",
+    pynvml.NVML_VALUE_TYPE_SIGNED_INT: "siVal",
+    pynvml.NVML_VALUE_TYPE_UNSIGNED_SHORT: "usVal",
+}
+
+
+def _code(error: pynvml.NVMLError) -> int | None:
+    return getattr(error, "value", None)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+class NvmlGpus:
+    """The machine's NVIDIA GPUs (all, or the given indices). Nothing touches NVML before :meth:`open`."""
+
+    simulated = False
+
+    def __init__(self, indices: Sequence[int] | None = None, clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self.indices = list(indices) if indices is not None else None
+        self.clock_ns = clock_ns
+        self._handles: dict[int, Any] = {}
+        self._fields: dict[int, tuple[str, int, int | None] | None] = {}
+        self._counter: dict[int, bool] = {}
+        self._last_t: dict[int, int] = {}
+        self._lost: set[int] = set()
+        self._warned: set[tuple[int, str]] = set()
+        self._events: list[str] = []
+        self._open = False
+
+    # lifecycle -----------------------------------------------------------------------
+    def open(self) -> list[GpuInfo]:
+        try:
+            pynvml.nvmlInit()
+        except pynvml.NVMLError as e:
+            if _code(e) in _UNAVAILABLE:
+                raise NvmlUnavailable(f"NVML is not available here ({e}): no NVIDIA driver, or not this machine") from e
+            raise NvmlCallFailed("nvmlInit", _code(e), str(e)) from e
+        self._open = True
+        try:
+            count = pynvml.nvmlDeviceGetCount()
+            indices = self.indices if self.indices is not None else list(range(count))
+            missing = [i for i in indices if not 0 <= i < count]
+            if missing:
+                raise GpuNotFound(f"no GPU {missing} (this machine has {count})")
+            return [self._describe(i) for i in indices]
+        except pynvml.NVMLError as e:
+            self.close()
+            raise NvmlCallFailed("nvmlDeviceGetHandleByIndex", _code(e), str(e)) from e
+        except GpuNotFound:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            with contextlib.suppress(pynvml.NVMLError):  # shutting down: nothing left to protect
+                pynvml.nvmlShutdown()
+
+    def _describe(self, index: int) -> GpuInfo:
+        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        self._handles[index] = handle
+        try:
+            limit_w: float | None = pynvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000.0
+        except pynvml.NVMLError:
+            limit_w = None
+        try:
+            pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+            self._counter[index] = True
+        except pynvml.NVMLError as e:
+            self._counter[index] = False
+            self._events.append(f"GPU {index}: no energy counter ({e}); its energy comes from integrated power")
+        self._fields[index] = self._probe_power_field(index, handle)
+        label = self._fields[index][0] if self._fields[index] else "usage"
+        return GpuInfo(
+            index=index,
+            name=_text(pynvml.nvmlDeviceGetName(handle)),
+            uuid=_text(pynvml.nvmlDeviceGetUUID(handle)),
+            power_limit_w=limit_w,
+            energy_counter=self._counter[index],
+            power_field=label,
+            simulated=False,
+        )
+
+    def _probe_power_field(self, index: int, handle: Any) -> tuple[str, int, int | None] | None:
+        for field in POWER_FIELDS:
+            label, field_id, scope = field
+            try:
+                (value,) = pynvml.nvmlDeviceGetFieldValues(handle, [(field_id, scope)])
+            except pynvml.NVMLError as e:
+                self._events.append(f"GPU {index}: power field {label} unsupported ({e}); trying the next")
+                continue
+            if value.nvmlReturn == pynvml.NVML_SUCCESS:
+                if field is not POWER_FIELDS[0]:
+                    self._events.append(f"GPU {index}: using the {label} power field")
+                return field
+            self._events.append(f"GPU {index}: power field {label} unsupported (NVML code {value.nvmlReturn})")
+        self._events.append(f"GPU {index}: no power field works; using nvmlDeviceGetPowerUsage, timed by the host")
+        return None
+
+    # readings ------------------------------------------------------------------------
+    def _lose(self, index: int, error: pynvml.NVMLError) -> None:
+        self._lost.add(index)
+        self._events.append(f"GPU {index} lost at {self.clock_ns()} ns UTC ({error}); the other GPUs go on")
+
+    def _warn_once(self, index: int, what: str, error: object) -> None:
+        if (index, what) not in self._warned:
+            self._warned.add((index, what))
+            self._events.append(f"GPU {index}: {what} failed ({error}); skipping such readings")
+
+    def read_power(self) -> list[PowerReading]:
+        out = []
+        for index, handle in self._handles.items():
+            if index in self._lost:
+                continue
+            try:
+                reading = self._read_one_power(index, handle)
+            except pynvml.NVMLError as e:
+                if _code(e) in _LOST:
+                    self._lose(index, e)
+                else:
+                    self._warn_once(index, "power", e)
+                continue
+            if reading is not None and reading.t_utc_ns != self._last_t.get(index):
+                self._last_t[index] = reading.t_utc_ns
+                out.append(reading)
+        return out
+
+    def _read_one_power(self, index: int, handle: Any) -> PowerReading | None:
+        field = self._fields.get(index)
+        if field is None:
+            return PowerReading(index, self.clock_ns(), pynvml.nvmlDeviceGetPowerUsage(handle) / 1000.0)
+        _, field_id, scope = field
+        (value,) = pynvml.nvmlDeviceGetFieldValues(handle, [(field_id, scope)])
+        if value.nvmlReturn != pynvml.NVML_SUCCESS:
+            self._warn_once(index, f"power field (NVML code {value.nvmlReturn})", "not SUCCESS")
+            return None
+        milliwatts = getattr(value.value, _VALUE_ATTRIBUTE.get(value.valueType, "uiVal"))
+        # NVML stamps field values in microseconds since the epoch
+        return PowerReading(index, int(value.timestamp) * 1000, float(milliwatts) / 1000.0)
+
+    def read_energy(self) -> list[EnergyReading]:
+        out = []
+        for index, handle in self._handles.items():
+            if index in self._lost or not self._counter.get(index):
+                continue
+            try:
+                millijoules = pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+            except pynvml.NVMLError as e:
+                if _code(e) in _LOST:
+                    self._lose(index, e)
+                else:
+                    self._warn_once(index, "energy counter", e)
+                continue
+            out.append(EnergyReading(index, self.clock_ns(), millijoules / 1000.0))
+        return out
+
+    def take_events(self) -> list[str]:
+        events, self._events = self._events, []
+        return events
