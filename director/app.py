@@ -95,6 +95,12 @@ def create_app(director: Director) -> FastAPI:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no session {session_id!r}")
         return session
 
+    def live_session_of(session_id: str) -> Session:
+        session = session_of(session_id)
+        if session.state in (SessionState.CLOSED, SessionState.FAILED):
+            raise _conflict("the session has ended", session.state)
+        return session
+
     @app.get("/health")
     def health() -> dict[str, Any]:
         return {"status": "ok", "version": package_version()}
@@ -178,18 +184,12 @@ def create_app(director: Director) -> FastAPI:
 
     @app.post(f"{API_PREFIX}/sessions/{{session_id}}/clock", dependencies=auth)
     def clock_report(session_id: str, body: ClockReport) -> dict[str, str]:
-        session = session_of(session_id)
-        if session.state in (SessionState.CLOSED, SessionState.FAILED):
-            raise _conflict("the session has ended", session.state)
-        session.add_clock_report(body)
+        live_session_of(session_id).add_clock_report(body)
         return {"status": "ok"}
 
     @app.post(f"{API_PREFIX}/sessions/{{session_id}}/samples", dependencies=auth)
     def samples(session_id: str, body: SampleBatch) -> dict[str, Any]:
-        session = session_of(session_id)
-        if session.state in (SessionState.CLOSED, SessionState.FAILED):
-            raise _conflict("the session has ended", session.state)
-        stored = session.add_samples(body)
+        stored = live_session_of(session_id).add_samples(body)
         return {"status": "stored" if stored else "duplicate", "rows": len(body.columns["t_utc_ns"])}
 
     @app.put(f"{API_PREFIX}/sessions/{{session_id}}/files/{{folder}}/{{name}}", dependencies=auth)
@@ -234,9 +234,7 @@ def create_app(director: Director) -> FastAPI:
 
     @app.post(f"{API_PREFIX}/sessions/{{session_id}}/abort", dependencies=auth)
     async def abort_session(session_id: str) -> SessionStatus:
-        session = session_of(session_id)
-        if session.state in (SessionState.CLOSED, SessionState.FAILED):
-            raise _conflict("the session has ended", session.state)
+        session = live_session_of(session_id)
         await session.abort("aborted by the agent")
         return _status(session)
 

@@ -16,10 +16,11 @@ from agent.builtin.harness import (
     parse_scenario,
     run_builtin,
 )
+from agent.workload import LOADGEN_DIR_ENV
 
 __all__ = ["LOG_DIR_ENV", "build_parser", "format_summary", "main"]
 
-LOG_DIR_ENV = "MLPOWER_LOADGEN_DIR"
+LOG_DIR_ENV = LOADGEN_DIR_ENV  # the folder the agent names for LoadGen
 PROG = "python -m agent.builtin"
 
 
