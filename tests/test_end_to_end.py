@@ -99,3 +99,21 @@ def test_failing_workload_is_reported_and_frees_the_meter(director, tmp_path: Pa
     assert wrong.returncode == 2 and "refused the token" in wrong.stderr
     (folder,) = [p for p in runs.iterdir() if p.is_dir()]
     assert json.loads((folder / "session.json").read_text())["state"] == "failed"
+
+
+def test_meter_busy_is_explained_to_the_second_agent(director, tmp_path: Path) -> None:
+    import uuid
+
+    import httpx
+
+    url, runs = director
+    token = (runs / "director.token").read_text().strip()
+    held = httpx.post(
+        f"{url}/v1/sessions",
+        json={"agent": {"label": "first"}, "client_uuid": str(uuid.uuid4())},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert held.status_code == 201
+    second = _agent(url, runs, tmp_path / "agent", "--gpus", "none", "--", sys.executable, "-c", "pass")
+    assert second.returncode == 2 and "meter busy" in second.stderr and held.json()["session_id"] in second.stderr
