@@ -70,6 +70,14 @@ class LineTransport:
                 )
             self._buffer += self._recv(command, deadline)
 
+    def send_only(self, command: str) -> None:
+        """A command that has no reply (an SCPI setting); logged with an empty reply."""
+        if "\n" in command or "\r" in command:
+            raise ValueError(f"command {command!r} contains a line end")
+        sent_ns = self.clock()
+        self._send(command.encode("utf-8") + b"\r\n", command)
+        self.exchanges.append(Exchange(command, "", sent_ns, sent_ns))
+
     def exchange(self, command: str, extra_lines: Callable[[str], int] | None = None) -> tuple[str, list[str]]:
         """Send one command, read its reply line and, if ``extra_lines(first)`` says so, that many more."""
         if "\n" in command or "\r" in command:
