@@ -7,12 +7,14 @@ import asyncio
 import contextlib
 import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from director.demo import run_demo
 from director.errors import DirectorError, MeterConfigError
+from director.meter_sim import PtyServer, ScpiWT310
 from director.meters.ranges import Ranges
 from director.meters.urls import open_meter
 from director.ptd_sim.instrument import SimulatedAnalyzer
@@ -52,6 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=0, help="noise seed")
     sim.add_argument("--volts", type=float, default=230.0, help="nominal supply voltage (default 230)")
     sim.add_argument("--log", type=Path, help="write PTDaemon's log (ptd_logs.txt format) to this file")
+
+    msim = sub.add_parser(
+        "meter-sim",
+        help="a SIMULATED Yokogawa WT310 answering SCPI on a pseudo-terminal",
+        description="Open a pty pair, print the device path, and answer SCPI like a WT310 (SIMULATED).",
+    )
+    msim.add_argument("--serial", action="store_true", required=True, help="serve on a pseudo-terminal")
+    msim.add_argument("--signal", default="host-load", help="host-load, constant:WATTS or csv:PATH")
+    msim.add_argument("--noise", type=float, default=0.01, help="relative noise on watts (default 0.01)")
+    msim.add_argument("--garbage-every", type=int, default=0, help="corrupt every Nth value reply (tests)")
 
     serve = sub.add_parser(
         "serve",
@@ -125,6 +137,21 @@ def _run_simulator(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run_meter_sim(args: argparse.Namespace) -> int:
+    instrument = ScpiWT310(parse_signal(args.signal), Electrical(noise=args.noise), garbage_every=args.garbage_every)
+    server = PtyServer(instrument).start()
+    print(f"meter-sim: SIMULATED Yokogawa WT310 on {server.path}")
+    print(
+        f"try: mlpower-director meter-probe 'serial://{server.path}?model=wt310&rate=0.1' --interval-ms 100", flush=True
+    )
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()
+    server.close()
+    return EXIT_OK
+
+
 def _probe(args: argparse.Namespace) -> int:
     if args.interval_ms < MIN_INTERVAL_MS or args.samples < 1:
         print(
@@ -171,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve_director(args)
         if args.command == "demo":
             return run_demo(args)
+        if args.command == "meter-sim":
+            return _run_meter_sim(args)
         return _probe(args)
     except DirectorError as e:
         print(f"mlpower-director {args.command}: {e}", file=sys.stderr)

@@ -16,7 +16,9 @@ import time
 from collections.abc import Callable
 
 from director.meters.ranges import RANGE_TABLES
-from director.ptd_sim.signal import Electrical, Reading, Signal
+from director.meters.serial_transport import SerialLineTransport
+from director.meters.yokogawa import YokogawaWT310
+from director.ptd_sim.signal import Electrical, Reading, Signal, parse_signal
 
 __all__ = ["IDN", "PtyServer", "ScpiWT310"]
 
@@ -200,3 +202,19 @@ class PtyServer:
         for fd in (self._slave, self._master):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+class SimulatedSerialMeter(YokogawaWT310):
+    """``sim://``: a WT310 driver talking to a simulated WT310 on its own pty (both in this process)."""
+
+    def __init__(self, signal: str = "host-load") -> None:
+        self._server = PtyServer(ScpiWT310(parse_signal(signal), Electrical()))
+        super().__init__(SerialLineTransport(self._server.path))
+
+    def open(self) -> None:
+        self._server.start()
+        super().open()
+
+    def close(self) -> None:
+        super().close()
+        self._server.close()

@@ -55,7 +55,9 @@ def serve_director(args: argparse.Namespace) -> int:
     runs_dir: Path = args.out
     runs_dir.mkdir(parents=True, exist_ok=True)
     token, token_path = load_or_create_token(args, runs_dir)
-    config = SessionConfig(runs_dir=runs_dir, settle_s=args.settle_s, ptd_log=args.ptd_log)
+    config = SessionConfig(
+        runs_dir=runs_dir, settle_s=args.settle_s, ptd_log=args.ptd_log, interval_ms=meter_url.interval_ms
+    )
     director = Director(
         meter_factory=lambda: open_meter(meter_url),
         meter_url=meter_url.text,

@@ -117,3 +117,45 @@ def test_meter_busy_is_explained_to_the_second_agent(director, tmp_path: Path) -
     assert held.status_code == 201
     second = _agent(url, runs, tmp_path / "agent", "--gpus", "none", "--", sys.executable, "-c", "pass")
     assert second.returncode == 2 and "meter busy" in second.stderr and held.json()["session_id"] in second.stderr
+
+
+def test_session_on_a_serial_wt310_at_ten_hertz(tmp_path: Path) -> None:
+    sim = subprocess.Popen(
+        [str(BIN / "mlpower-director"), "meter-sim", "--serial", "--signal", "constant:150"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    director = None
+    try:
+        device = sim.stdout.readline().split()[-1]
+        assert device.startswith("/dev/"), device
+        runs = tmp_path / "runs"
+        director = subprocess.Popen(
+            [str(BIN / "mlpower-director"), "serve", "--meter", f"serial://{device}?model=wt310&rate=0.1",
+             "--out", str(runs), "--port", "0", "--settle-s", "0.5"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        line = director.stdout.readline()
+        assert line.startswith("director listening on "), line + director.stderr.read()
+        result = _agent(line.split()[3], runs, tmp_path / "agent", "--gpus", "none", "--benchmark", "builtin",
+                        "--scenario", "SingleStream", "--duration", "3")  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        (folder,) = [p for p in runs.iterdir() if p.is_dir()]
+        spl = read_spl(folder / "run_1" / "spl.txt")
+        seconds = (spl.t_utc_ns[-1] - spl.t_utc_ns[0]) / 1e9
+        assert 9.0 <= (len(spl) - 1) / seconds <= 11.0  # the analyzer's own 10 Hz, not PTDaemon's 1 Hz
+        report = json.loads(
+            subprocess.run(
+                [str(BIN / "mlpower-analyzer"), "report", "--json", str(folder)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        assert report["power_metric"]["unit"] == "mJ/query" and report["samples_in_window"] >= 25
+        record = json.loads((folder / "session.json").read_text())
+        assert record["meter"]["identity"]["model"] == "YokogawaWT310E" and record["simulated"] is True
+    finally:
+        for process in (director, sim):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=15)

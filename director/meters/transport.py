@@ -38,6 +38,7 @@ class LineTransport:
         self.timeout_s = timeout_s
         self.clock = clock
         self.exchanges: list[Exchange] = []
+        self.unrecorded: dict[str, int] = {}  # polling commands: how often each was sent
         self._buffer = b""
 
     # stream primitives -------------------------------------------------------------
@@ -78,8 +79,12 @@ class LineTransport:
         self._send(command.encode("utf-8") + b"\r\n", command)
         self.exchanges.append(Exchange(command, "", sent_ns, sent_ns))
 
-    def exchange(self, command: str, extra_lines: Callable[[str], int] | None = None) -> tuple[str, list[str]]:
-        """Send one command, read its reply line and, if ``extra_lines(first)`` says so, that many more."""
+    def exchange(
+        self, command: str, extra_lines: Callable[[str], int] | None = None, record: bool = True
+    ) -> tuple[str, list[str]]:
+        """Send one command, read its reply line and, if ``extra_lines(first)`` says so, that many more.
+
+        ``record=False`` keeps high-rate polling out of the exchange log (it is counted instead)."""
         if "\n" in command or "\r" in command:
             raise ValueError(f"command {command!r} contains a line end")
         sent_ns = self.clock()
@@ -88,7 +93,10 @@ class LineTransport:
         first = self.read_line(command, deadline)
         more = extra_lines(first) if extra_lines else 0
         lines = [self.read_line(command, deadline) for _ in range(more)]
-        self.exchanges.append(Exchange(command, first, sent_ns, self.clock(), len(lines)))
+        if record:
+            self.exchanges.append(Exchange(command, first, sent_ns, self.clock(), len(lines)))
+        else:
+            self.unrecorded[command] = self.unrecorded.get(command, 0) + 1
         return first, lines
 
 

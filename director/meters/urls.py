@@ -1,7 +1,9 @@
 """Meter URLs, validated here before anything connects.
 
-``ptd://HOST[:PORT]`` (PTDaemon's TCP interface; port 8888 by default). The serial
-and simulated schemes come with their drivers.
+- ``ptd://HOST[:PORT][?timeout=S]``: SPEC PTDaemon's TCP interface (port 8888 by default).
+- ``serial:///dev/ttyUSB0?model=wt310[&rate=0.1][&baud=9600]``: a Yokogawa WT310 on a serial port.
+- ``serial+socket://HOST:PORT?model=wt310[&rate=0.1]``: the same behind a serial-over-TCP converter.
+- ``sim://[?rate=0.1][&signal=host-load]``: a SIMULATED WT310 on a pseudo-terminal of this process.
 """
 
 from __future__ import annotations
@@ -10,12 +12,22 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from director.errors import MeterConfigError
+from director.meters.base import Meter
 from director.meters.ptd import PtdMeter
+from director.meters.serial_transport import SerialLineTransport
 from director.meters.transport import TcpLineTransport
+from director.meters.yokogawa import RATES_MS, YokogawaWT310
 
 __all__ = ["PTD_DEFAULT_PORT", "MeterUrl", "open_meter", "parse_meter_url"]
 
 PTD_DEFAULT_PORT = 8888
+_OPTIONS = {
+    "ptd": {"timeout"},
+    "serial": {"model", "rate", "baud", "timeout"},
+    "serial+socket": {"model", "rate", "timeout"},
+    "sim": {"rate", "signal"},
+}
+MODELS = ("wt310", "wt310e")
 
 
 @dataclass(frozen=True)
@@ -23,34 +35,69 @@ class MeterUrl:
     scheme: str
     host: str
     port: int
+    path: str
     options: dict[str, str]
     text: str
+
+    @property
+    def interval_ms(self) -> int:
+        """The sample interval the meter gives: PTDaemon's 1 s, or the serial analyzer's ``rate``."""
+        if self.scheme == "ptd":
+            return 1000
+        return round(float(self.options.get("rate", "1")) * 1000)
 
 
 def parse_meter_url(text: str) -> MeterUrl:
     parts = urlsplit(text)
-    if parts.scheme != "ptd":
-        raise MeterConfigError(f"unsupported meter URL {text!r}: use ptd://HOST:PORT")
-    if not parts.hostname:
-        raise MeterConfigError(f"meter URL {text!r} has no host: use ptd://HOST:PORT")
-    try:
-        port = parts.port or PTD_DEFAULT_PORT
-    except ValueError:
-        raise MeterConfigError(f"meter URL {text!r} has an invalid port") from None
-    if parts.path not in ("", "/"):
-        raise MeterConfigError(f"meter URL {text!r}: a ptd:// URL has no path")
+    if parts.scheme not in _OPTIONS:
+        raise MeterConfigError(
+            f"unsupported meter URL {text!r}: use ptd://HOST:PORT, serial:///dev/ttyUSB0?model=wt310, "
+            "serial+socket://HOST:PORT?model=wt310 or sim://"
+        )
     options = {k: v[-1] for k, v in parse_qs(parts.query, strict_parsing=False).items()}
-    unknown = set(options) - {"timeout"}
+    unknown = set(options) - _OPTIONS[parts.scheme]
     if unknown:
         raise MeterConfigError(f"meter URL {text!r}: unknown option(s) {', '.join(sorted(unknown))}")
-    return MeterUrl(parts.scheme, parts.hostname, port, options, text)
-
-
-def open_meter(url: MeterUrl | str) -> PtdMeter:
-    """The driver for a URL, not yet connected (call ``open()``)."""
-    url = parse_meter_url(url) if isinstance(url, str) else url
     try:
-        timeout_s = float(url.options.get("timeout", "10"))
+        port = parts.port or (PTD_DEFAULT_PORT if parts.scheme == "ptd" else 0)
+    except ValueError:
+        raise MeterConfigError(f"meter URL {text!r} has an invalid port") from None
+    url = MeterUrl(parts.scheme, parts.hostname or "", port, parts.path, options, text)
+    if parts.scheme in ("ptd", "serial+socket") and not url.host:
+        raise MeterConfigError(f"meter URL {text!r} has no host")
+    if parts.scheme == "ptd" and parts.path not in ("", "/"):
+        raise MeterConfigError(f"meter URL {text!r}: a ptd:// URL has no path")
+    if parts.scheme == "serial" and not parts.path:
+        raise MeterConfigError(f"meter URL {text!r} names no serial device, e.g. serial:///dev/ttyUSB0?model=wt310")
+    if parts.scheme.startswith("serial") and options.get("model", "").lower() not in MODELS:
+        raise MeterConfigError(f"meter URL {text!r}: model= must be one of {', '.join(MODELS)}")
+    if parts.scheme != "ptd":
+        try:
+            interval_ms = url.interval_ms
+        except ValueError:
+            raise MeterConfigError(f"meter URL {text!r}: rate must be seconds, e.g. rate=0.1") from None
+        if interval_ms not in RATES_MS:
+            raise MeterConfigError(f"meter URL {text!r}: rate must be one of 0.1, 0.25, 0.5, 1 (seconds)")
+    return url
+
+
+def _timeout(url: MeterUrl, default_s: float) -> float:
+    try:
+        return float(url.options.get("timeout", default_s))
     except ValueError:
         raise MeterConfigError(f"meter URL {url.text!r}: timeout must be a number of seconds") from None
-    return PtdMeter(TcpLineTransport(url.host, url.port, timeout_s=timeout_s))
+
+
+def open_meter(url: MeterUrl | str) -> Meter:
+    """The driver for a URL, not yet connected (call ``open()``)."""
+    url = parse_meter_url(url) if isinstance(url, str) else url
+    if url.scheme == "ptd":
+        return PtdMeter(TcpLineTransport(url.host, url.port, timeout_s=_timeout(url, 10.0)))
+    if url.scheme == "serial":
+        baud = int(url.options.get("baud", "9600"))
+        return YokogawaWT310(SerialLineTransport(url.path, baudrate=baud, timeout_s=_timeout(url, 2.0)))
+    if url.scheme == "serial+socket":
+        return YokogawaWT310(SerialLineTransport(f"socket://{url.host}:{url.port}", timeout_s=_timeout(url, 2.0)))
+    from director.meter_sim import SimulatedSerialMeter
+
+    return SimulatedSerialMeter(url.options.get("signal", "host-load"))

@@ -78,9 +78,9 @@ class YokogawaWT310:
     def exchanges(self) -> Sequence[Exchange]:
         return self.transport.exchanges
 
-    def _query(self, command: str) -> str:
+    def _query(self, command: str, record: bool = True) -> str:
         with self._lock:
-            reply, _ = self.transport.exchange(command)
+            reply, _ = self.transport.exchange(command, record=record)
         return reply
 
     def _write(self, command: str) -> None:
@@ -162,7 +162,7 @@ class YokogawaWT310:
     def _poll(self) -> None:
         while not self._stop.is_set():
             try:
-                eesr = self._query(":STATUS:EESR?")
+                eesr = self._query(":STATUS:EESR?", record=False)
                 updated = int(eesr.strip()) & 1
             except ValueError:
                 self.rejected_lines.append(BadLine(self.name, 0, "EESR reply is not an integer", eesr[:200]))
@@ -175,7 +175,7 @@ class YokogawaWT310:
                 continue
             t_utc_ns = self.transport.clock()
             try:
-                reply = self._query(":NUMERIC:NORMAL:VALUE?")
+                reply = self._query(":NUMERIC:NORMAL:VALUE?", record=False)
                 volts, amps, watts, pf = parse_values(reply)
             except MeterProtocolError as e:
                 self.rejected_lines.append(BadLine(self.name, 0, str(e), (e.reply or "")[:200]))
