@@ -85,3 +85,19 @@ def ptd_sim(tmp_path: Path):
     yield start
     for sim in started:
         sim.stop()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--meter-url",
+        default=None,
+        help="a real meter (e.g. 'serial:///dev/ttyUSB0?model=wt310&rate=0.1' or ptd://host:8888) for hardware tests",
+    )
+
+
+@pytest.fixture
+def meter_url(request: pytest.FixtureRequest) -> str:
+    url = request.config.getoption("--meter-url")
+    if not url:
+        pytest.skip("needs a real meter: pytest --meter-url URL")
+    return str(url)
