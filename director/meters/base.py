@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
 
+from director.errors import MeterErrorReply
 from director.meters.ranges import Ranges
 from director.meters.transport import Exchange
 from powerlog.spl import PowerSample
@@ -49,3 +50,32 @@ class Meter(Protocol):
 
     @property
     def exchanges(self) -> Sequence[Exchange]: ...
+
+
+class MeterBase:
+    """What every driver does the same way: ``with`` support and putting the first-read ranges back."""
+
+    name: str
+    initial_ranges: Ranges | None
+
+    def open(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def set_ranges(self, ranges: Ranges) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def restore_ranges(self) -> None:
+        """Put back the ranges the first read_ranges() found (Auto where they were unknown)."""
+        if self.initial_ranges is None:
+            raise MeterErrorReply("initial ranges were never read (call read_ranges() first)", meter=self.name)
+        self.set_ranges(self.initial_ranges)

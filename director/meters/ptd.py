@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from director.errors import MeterErrorReply, MeterProtocolError, NotPtdaemonError
-from director.meters.base import MeterIdentity
+from director.meters.base import MeterBase, MeterIdentity
 from director.meters.ranges import Ranges
 from director.meters.transport import Exchange, LineTransport
 from powerlog.lines import BadLine
@@ -149,7 +149,7 @@ def format_range(value: float | None) -> str:
     return "Auto" if value is None else f"{value:.6f}"
 
 
-class PtdMeter:
+class PtdMeter(MeterBase):
     """A wall meter behind SPEC PTDaemon. Implements the ``Meter`` protocol."""
 
     def __init__(self, transport: LineTransport) -> None:
@@ -198,13 +198,6 @@ class PtdMeter:
 
     def close(self) -> None:
         self.transport.close()
-
-    def __enter__(self) -> PtdMeter:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def identify(self) -> MeterIdentity:
         self.identity = self._query("Identify", parse_identify)
@@ -273,12 +266,6 @@ class PtdMeter:
 
     def uncertainty(self) -> UncertaintySummary:
         return self._query("Uncertainty", parse_uncertainty)
-
-    def restore_ranges(self) -> None:
-        """Put back the ranges read by the first RR (Auto where they were unknown)."""
-        if self.initial_ranges is None:
-            raise MeterErrorReply("initial ranges were never read (call read_ranges() first)", meter=self.name)
-        self.set_ranges(self.initial_ranges)
 
 
 def _rl_line_count(first: str) -> int:

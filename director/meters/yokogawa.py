@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 
 from director.errors import MeterError, MeterErrorReply, MeterProtocolError
-from director.meters.base import MeterIdentity
+from director.meters.base import MeterBase, MeterIdentity
 from director.meters.ranges import RANGE_TABLES, Ranges, round_up_to_range
 from director.meters.transport import Exchange, LineTransport
 from powerlog.lines import BadLine
@@ -56,7 +56,7 @@ def power_uncertainty(power_w: float, ranges: Ranges) -> float | None:
     return (READING_FRACTION * power_w + RANGE_FRACTION * ranges.volts_v * ranges.amps_a) / power_w
 
 
-class YokogawaWT310:
+class YokogawaWT310(MeterBase):
     """Implements the ``Meter`` protocol for a WT310/WT310E on a serial line."""
 
     def __init__(self, transport: LineTransport) -> None:
@@ -97,13 +97,6 @@ class YokogawaWT310:
     def close(self) -> None:
         self._stop_thread()
         self.transport.close()
-
-    def __enter__(self) -> YokogawaWT310:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def identify(self) -> MeterIdentity:
         reply = self._query("*IDN?")
@@ -204,8 +197,3 @@ class YokogawaWT310:
 
     def stop(self) -> bool:
         return self._stop_thread()
-
-    def restore_ranges(self) -> None:
-        if self.initial_ranges is None:
-            raise MeterErrorReply("initial ranges were never read (call read_ranges() first)", meter=self.name)
-        self.set_ranges(self.initial_ranges)
