@@ -159,3 +159,21 @@ def test_session_on_a_serial_wt310_at_ten_hertz(tmp_path: Path) -> None:
             if process is not None:
                 process.terminate()
                 process.wait(timeout=15)
+
+
+def test_a_session_the_director_does_not_know_is_explained(director) -> None:
+    from agent.client import DirectorClient
+    from agent.errors import SessionConflict
+    from powerlog.wire import SessionOpened, SessionState
+
+    url, runs = director
+    gone = SessionOpened(
+        session_id="2026-01-01_00-00-00_x_abcdef",
+        session_name="x",
+        server_uuid="u",
+        settle_s=0,
+        state=SessionState.OPEN,
+    )
+    token = (runs / "director.token").read_text().strip()
+    with DirectorClient(url, token) as client, pytest.raises(SessionConflict, match="was it restarted"):
+        client.phase(gone, "ranging", "start")
