@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="GPUs to sample: auto (NVML, or one SIMULATED GPU where NVML is absent), nvml, nvml:0,2, sim:N, none",
     )
     run.add_argument("--gpu-rate-hz", type=float, default=10.0, help="GPU power polling rate (default 10, max 100)")
+    run.add_argument("--progress-s", type=float, default=10.0, help="a progress line this often (default 10 s)")
     run.add_argument("workload", nargs=argparse.REMAINDER, help="-- COMMAND ARGS... (your own LoadGen benchmark)")
     gpus = sub.add_parser("gpus", help="list the GPUs and what each supports", description="List the GPUs.")
     gpus.add_argument("--gpus", default="auto", help="auto, nvml, nvml:0,2 or sim:N (default auto)")
@@ -169,7 +170,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if workload.builtin:
             print(f"built-in benchmark: {args.scenario}, {args.duration:g} s per phase (a short, non-submission run)")
         gpus = open_gpus(args.gpus)
-        options = RunOptions(args.label, args.out, workload, gpus=gpus, gpu_rate_hz=args.gpu_rate_hz)
+        options = RunOptions(
+            args.label,
+            args.out,
+            workload,
+            gpus=gpus,
+            gpu_rate_hz=args.gpu_rate_hz,
+            expected_s=args.duration if workload.builtin else None,
+            progress_s=args.progress_s,
+        )
         with DirectorClient(args.director, _token(args)) as client:
             outcome = run_session(options, client)
         print(format_result(outcome))

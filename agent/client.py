@@ -144,6 +144,9 @@ class DirectorClient:
         result: dict[str, Any] = self._request("POST", f"{API_PREFIX}/sessions/{session.session_id}/close").json()
         return result
 
+    def status(self, session: SessionOpened) -> SessionStatus:
+        return self._model(SessionStatus, "GET", f"{API_PREFIX}/sessions/{session.session_id}")
+
     def abort_session(self, session: SessionOpened) -> SessionStatus:
         return self._model(SessionStatus, "POST", f"{API_PREFIX}/sessions/{session.session_id}/abort")
 

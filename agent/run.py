@@ -21,6 +21,7 @@ from agent.clock import MIN_ROUNDS, measure_offset
 from agent.errors import AgentError
 from agent.gpu.base import GpuSource
 from agent.gpu_stream import GpuSampler
+from agent.progress import PhaseProgress
 from agent.workload import Workload, run_workload
 from powerlog.cli_support import package_version
 from powerlog.layout import PHASE_DIRS
@@ -39,6 +40,8 @@ class RunOptions:
     clock_rounds: int = MIN_ROUNDS
     gpus: GpuSource | None = None
     gpu_rate_hz: float = 10.0
+    expected_s: float | None = None  # how long a phase should take (the built-in benchmark's duration)
+    progress_s: float = 10.0  # a progress line this often while the workload runs
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,8 @@ def run_session(
             m1 = time.monotonic()
             log.info("%s: started with ranges %s, mark %s", phase, reply.ranges, reply.mark)
             say(f"{phase}: running {options.workload.description}")
-            run = run_workload(options.workload, folder / "loadgen" / phase)
+            with PhaseProgress(phase, options.expected_s, lambda: client.status(session), say, options.progress_s):
+                run = run_workload(options.workload, folder / "loadgen" / phase)
             log.info("%s: workload done in %.1f s", phase, run.elapsed_s)
             if sampler is not None:
                 sampler.mark_boundary()

@@ -269,6 +269,8 @@ def _status(session: Session) -> SessionStatus:
         samples=session.samples,
         run_folder=str(session.folder),
         error=session.error,
+        last_power_w=session.last_sample.power_w if session.last_sample is not None else None,
+        energy_j=session.energy_j,
     )
 
 

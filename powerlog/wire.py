@@ -121,6 +121,8 @@ class SessionStatus(_Strict):
     samples: dict[str, int]
     run_folder: str
     error: str | None = None
+    last_power_w: float | None = None  # the latest wall sample, for live progress
+    energy_j: dict[str, float] = Field(default_factory=dict)  # wall energy so far per phase
 
 
 MAX_BATCH_ROWS = 100_000

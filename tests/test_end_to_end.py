@@ -45,10 +45,12 @@ def test_builtin_benchmark_session_end_to_end(director, tmp_path: Path) -> None:
     url, runs = director
     result = _agent(
         url, runs, tmp_path / "agent", "--benchmark", "builtin", "--scenario", "Offline", "--duration", "4",
-        "--gpus", "sim:2",
+        "--gpus", "sim:2", "--progress-s", "1",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Power metric" in result.stdout and "SIMULATED" in result.stdout
+    progress = [line for line in result.stdout.splitlines() if line.startswith("[testing] ")]
+    assert progress and " of ~4 s; wall " in progress[-1] and " W; " in progress[-1]
     (folder,) = [p for p in runs.iterdir() if p.is_dir()]
     for name in REQUIRED_FILES:
         assert (folder / name).is_file(), name
