@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from analyzer.checks import check_run, verdict
 from analyzer.errors import AnalyzerError
+from analyzer.html import render_html
 from analyzer.render import render_findings, render_report
 from analyzer.report import build_report
 from analyzer.rounds import DEFAULT_ROUND, ROUNDS, get_round
@@ -40,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext, description=helptext)
         p.add_argument("perf_dir", metavar="PERF_DIR", help="folder holding run_1/ and ranging/ (and power/)")
         p.add_argument("--json", action="store_true", help="print JSON instead of text")
+        if name == "report":
+            p.add_argument("--html", type=Path, metavar="OUT.html", help="also write a self-contained HTML report")
         p.add_argument(
             "--round",
             default=DEFAULT_ROUND,
@@ -56,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             run = load_run(args.perf_dir)
             report = build_report(run, round_)
             print(dump_json(report.to_dict()) if args.json else render_report(report))
+            if args.html:
+                full = load_run(args.perf_dir, spl_fields=SPL_FIELDS, hash_files=True, marks=True)
+                args.html.write_text(render_html(report, full, check_run(full, round_)), encoding="utf-8")
+                print(f"HTML report: {args.html}", file=sys.stderr)
             return EXIT_OK if report.power_metric is not None else EXIT_ERRORS
         run = load_run(args.perf_dir, spl_fields=SPL_FIELDS, hash_files=True, marks=True)
         findings = check_run(run, round_)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.checks import check_run, verdict
+from analyzer.html import render_html
 from analyzer.report import build_report
 from analyzer.rounds import DEFAULT_ROUND, get_round
 from analyzer.run import load_run
@@ -17,7 +18,9 @@ __all__ = ["analyze_run_folder"]
 def analyze_run_folder(folder: Path, round_name: str = DEFAULT_ROUND) -> dict[str, Any]:
     round_ = get_round(round_name)
     report = build_report(load_run(folder), round_)
-    findings = check_run(load_run(folder, spl_fields=SPL_FIELDS, hash_files=True, marks=True), round_)
+    full = load_run(folder, spl_fields=SPL_FIELDS, hash_files=True, marks=True)
+    findings = check_run(full, round_)
+    (folder / "report.html").write_text(render_html(report, full, findings), encoding="utf-8")
     return {
         "report": report.to_dict(),
         "check": {
