@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from analyzer.checks import check_run, verdict
+from analyzer.compare import comparison_rows, render_comparison, render_comparison_html
 from analyzer.errors import AnalyzerError
 from analyzer.html import render_html
 from analyzer.render import render_findings, render_report
 from analyzer.report import build_report
-from analyzer.rounds import DEFAULT_ROUND, ROUNDS, get_round
+from analyzer.rounds import DEFAULT_ROUND, ROUNDS, Round, get_round
 from analyzer.run import load_run
 from powerlog.cli_support import EXIT_ERRORS, EXIT_OK, EXIT_UNREADABLE, dump_json, version_string
 from powerlog.spl import SPL_FIELDS
@@ -49,13 +50,32 @@ def build_parser() -> argparse.ArgumentParser:
             default=DEFAULT_ROUND,
             help=f"MLPerf round whose rules apply (one of {', '.join(ROUNDS)}; default {DEFAULT_ROUND})",
         )
+    compare = sub.add_parser(
+        "compare",
+        help="perf/W, W or mJ/query of several runs side by side",
+        description="The headline figures of several result folders side by side.",
+    )
+    compare.add_argument("perf_dirs", metavar="RUN", nargs="+", help="result folders (performance/ or a run folder)")
+    compare.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    compare.add_argument("--html", type=Path, metavar="OUT.html", help="also write the table as HTML")
+    compare.add_argument("--round", default=DEFAULT_ROUND, help=f"MLPerf round (default {DEFAULT_ROUND})")
     return parser
+
+
+def _compare(args: argparse.Namespace, round_: Round) -> int:
+    rows = comparison_rows([build_report(load_run(path), round_) for path in args.perf_dirs])
+    print(dump_json(rows) if args.json else render_comparison(rows))
+    if args.html:
+        args.html.write_text(render_comparison_html(rows), encoding="utf-8")
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         round_ = get_round(args.round)
+        if args.command == "compare":
+            return _compare(args, round_)
         if args.command == "report":
             run = load_run(args.perf_dir)
             report = build_report(run, round_)

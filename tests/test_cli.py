@@ -120,3 +120,15 @@ def test_director_and_agent_scripts_exist() -> None:
     for script in ("mlpower-director", "mlpower-agent"):
         result = run(script, "--version")
         assert result.returncode == 0 and "mlpower" in result.stdout
+
+
+def test_compare_runs_side_by_side(tmp_path: Path) -> None:
+    runs = [str(FIXTURES["xe8545_resnet_offline"]), str(FIXTURES["orin_offline"])]
+    table = run("mlpower-analyzer", "compare", "--round", "v2.1", *runs, "--html", str(tmp_path / "c.html"))
+    assert table.returncode == 0
+    lines = table.stdout.splitlines()
+    assert len(lines) == 3 and "94.44 samples/s/W" in lines[1] and "152.88 samples/s/W" in lines[2]
+    rows = json.loads(run("mlpower-analyzer", "compare", "--json", "--round", "v2.1", *runs).stdout)
+    assert [round(r["power_metric"], 2) for r in rows] == [1390.99, 23.06]
+    assert "23.06 W" in (tmp_path / "c.html").read_text()
+    assert run("mlpower-analyzer", "compare", str(tmp_path / "missing")).returncode == 2
