@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 FIXTURE ?= tests/data/dell-xe8545-a100x4-maxq-resnet50-offline/performance
+# the dashboard's browser test drives Debian's Chromium (installed here when missing)
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo demo-fixture test lint format bench clean
 
@@ -33,7 +36,12 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the dashboard's browser test"
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+test: lint $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test

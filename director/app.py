@@ -16,7 +16,9 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from director.dashboard import add_dashboard
 from director.errors import DirectorError, MeterError
+from director.live import LiveFeed
 from director.meters.base import Meter
 from director.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from director.metrics import render_metrics
@@ -54,8 +56,11 @@ class Director:
     token: str
     analyze: Analyze
     max_upload_bytes: int = MAX_UPLOAD_BYTES
+    read_without_token: bool = False  # only when listening on loopback: the dashboard's read-only routes
     sessions: dict[str, Session] = field(default_factory=dict)
     active: Session | None = None
+    feed: LiveFeed = field(default_factory=LiveFeed)
+    stopping: bool = False
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -75,6 +80,13 @@ def _authorized(
         )
 
 
+def _read_authorized(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    if not request.app.state.director.read_without_token:
+        _authorized(request, credentials)
+
+
 def _conflict(message: str, state: SessionState | None = None) -> HTTPException:
     detail = message if state is None else f"{message}; session state: {state.value}"
     return HTTPException(status.HTTP_409_CONFLICT, detail=detail)
@@ -88,6 +100,8 @@ def create_app(director: Director) -> FastAPI:
     )
     app.state.director = director
     auth = [Depends(_authorized)]
+    read_auth = [Depends(_read_authorized)]
+    add_dashboard(app, director, read_auth)
 
     def session_of(session_id: str) -> Session:
         session = director.sessions.get(session_id)
@@ -122,7 +136,14 @@ def create_app(director: Director) -> FastAPI:
                 f"meter busy: session {busy.session_id} (agent {busy.agent.label or busy.agent.host!r}) is measuring; "
                 "wait for it to finish"
             )
-        session = Session(director.meter_factory(), director.meter_url, director.config, body.agent, body.client_uuid)
+        session = Session(
+            director.meter_factory(),
+            director.meter_url,
+            director.config,
+            body.agent,
+            body.client_uuid,
+            feed=director.feed,
+        )
         director.sessions[session.session_id] = session
         director.active = session
         try:
@@ -220,6 +241,8 @@ def create_app(director: Director) -> FastAPI:
         target = session.folder / folder / name
         target.write_bytes(bytes(data))
         session.log.info("upload %s/%s: %d bytes", folder, name, len(data))
+        if name == "mlperf_log_detail.txt":
+            session.loadgen_window(folder, bytes(data))
         return {"status": "ok", "bytes": len(data)}
 
     @app.post(f"{API_PREFIX}/sessions/{{session_id}}/close", dependencies=auth)
@@ -236,11 +259,11 @@ def create_app(director: Director) -> FastAPI:
     async def abort_session(session_id: str) -> SessionStatus:
         session = live_session_of(session_id)
         await session.abort("aborted by the agent")
-        return _status(session)
+        return session.status()
 
     @app.get(f"{API_PREFIX}/sessions/{{session_id}}", dependencies=auth)
     def session_status(session_id: str) -> SessionStatus:
-        return _status(session_of(session_id))
+        return session_of(session_id).status()
 
     @app.get(f"{API_PREFIX}/sessions/{{session_id}}/result", dependencies=auth)
     def session_result(session_id: str) -> dict[str, Any]:
@@ -255,23 +278,9 @@ def create_app(director: Director) -> FastAPI:
 
     @app.get(f"{API_PREFIX}/sessions", dependencies=auth)
     def list_sessions() -> list[SessionStatus]:
-        return [_status(s) for s in director.sessions.values()]
+        return [s.status() for s in director.sessions.values()]
 
     return app
-
-
-def _status(session: Session) -> SessionStatus:
-    return SessionStatus(
-        session_id=session.session_id,
-        session_name=session.session_name,
-        state=session.state,
-        simulated=session.simulated,
-        samples=session.samples,
-        run_folder=str(session.folder),
-        error=session.error,
-        last_power_w=session.last_sample.power_w if session.last_sample is not None else None,
-        energy_j=session.energy_j,
-    )
 
 
 def _too_large(director: Director) -> str:

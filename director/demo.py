@@ -66,6 +66,8 @@ def run_demo(args: argparse.Namespace) -> int:
         processes.append(director)
         url = line.split()[3]
         print(f"demo: {line.strip()}")
+        assert director.stdout is not None
+        print(f"demo: {director.stdout.readline().strip()} (open it in a browser to watch the run live)", flush=True)
         agent = subprocess.run(
             [python, "-m", "agent", "run", "--director", url, "--token-file", str(out / "runs" / "director.token"),
              "--label", "demo", "--out", str(out / "agent"), "--benchmark", "builtin",

@@ -9,6 +9,7 @@ import secrets
 import socket
 import sys
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -23,6 +24,17 @@ from powerlog.cli_support import EXIT_OK
 __all__ = ["TOKEN_FILE_NAME", "load_or_create_token", "serve_director"]
 
 TOKEN_FILE_NAME = "director.token"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, director: Director, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.director = director
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.director.stopping = True
+        super().handle_exit(sig, frame)
 
 
 def load_or_create_token(args: argparse.Namespace, runs_dir: Path) -> tuple[str, Path | None]:
@@ -65,6 +77,8 @@ def serve_director(args: argparse.Namespace) -> int:
         token=token,
         analyze=functools.partial(analyze_run_folder, round_name=round_name),
     )
+    loopback = args.host in LOOPBACK_HOSTS
+    director.read_without_token = loopback
     app = create_app(director)
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -77,10 +91,12 @@ def serve_director(args: argparse.Namespace) -> int:
     url = f"http://{host}:{port}"
     how = f"--token-file {token_path}" if token_path else "--token <the token you gave>"
     print(f"director listening on {url} (meter {meter_url.text}, runs in {runs_dir})")
+    print(f"dashboard: {url}/" + ("" if loopback else " (asks for the token)"))
     print(f"agent: mlpower-agent run --director {url} {how} --benchmark builtin --scenario Offline", flush=True)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    if not loopback:
         print(f"warning: listening on {args.host}, not loopback: anyone who can reach it needs only the token",
               file=sys.stderr)  # fmt: skip
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    # live-view streams end as soon as shutdown starts; the rest gets a few seconds to finish
+    server = _Server(director, uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5))
     server.run(sockets=[sock])
     return EXIT_OK

@@ -20,13 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from director.errors import DirectorError, MeterError
+from director.live import LiveFeed
 from director.meters.base import Meter, MeterIdentity
 from director.meters.ranges import Ranges, derive_testing_ranges, range_table_for, round_up_to_range
 from powerlog.cli_support import dump_json, package_version
+from powerlog.errors import PowerlogError
 from powerlog.layout import PHASE_DIRS
+from powerlog.mllog import parse_detail_log
 from powerlog.spl import PowerSample, SplWriter, read_spl
 from powerlog.sut_samples import SAMPLES_DIR, read_journal, write_parquet
-from powerlog.wire import AgentInfo, ClockReport, SampleBatch, SessionState
+from powerlog.wire import AgentInfo, ClockReport, SampleBatch, SessionState, SessionStatus
 
 __all__ = ["MeterBusyError", "PhaseTimes", "Session", "SessionConfig", "SessionStateError"]
 
@@ -80,8 +83,11 @@ class Session:
         agent: AgentInfo,
         client_uuid: str,
         clock: Clock = time.time_ns,
+        feed: LiveFeed | None = None,
     ) -> None:
         self.meter = meter
+        self.feed = feed if feed is not None else LiveFeed()
+        self.first_seq = self.feed.last_seq  # the live view of this session starts after it
         self.agent_uuid = client_uuid
         self.meter_url = meter_url
         self.config = config
@@ -130,9 +136,31 @@ class Session:
 
     def _fail(self, error: Exception) -> None:
         self.meter_errors += isinstance(error, MeterError)
-        self.state = SessionState.FAILED
         self.error = str(error)
+        self._set_state(SessionState.FAILED)
         self.log.error("session failed: %s", error)
+
+    def _set_state(self, state: SessionState) -> None:
+        self.state = state
+        self.feed.publish(
+            "state", session_id=self.session_id, state=state.value, error=self.error, simulated=self.simulated
+        )
+
+    def _marker(self, phase: str, what: str, t_utc_ns: int) -> None:
+        self.feed.publish("marker", session_id=self.session_id, phase=phase, what=what, t_utc_ns=t_utc_ns)
+
+    def status(self) -> SessionStatus:
+        return SessionStatus(
+            session_id=self.session_id,
+            session_name=self.session_name,
+            state=self.state,
+            simulated=self.simulated,
+            samples=self.samples,
+            run_folder=str(self.folder),
+            error=self.error,
+            last_power_w=self.last_sample.power_w if self.last_sample is not None else None,
+            energy_j=self.energy_j,
+        )
 
     @property
     def simulated(self) -> bool:
@@ -157,6 +185,7 @@ class Session:
             self._fail(e)
             raise
         self.log.info("meter %s: %s (initial ranges %s)", self.meter_url, self.identity.raw, initial)
+        self._set_state(SessionState.OPEN)
 
     async def start_phase(self, phase: str, agent_utc_ns: int) -> Ranges:
         received_ns, received_mono = self.clock(), time.monotonic()
@@ -169,7 +198,7 @@ class Session:
         times = self.phase_times[phase]
         times.director_utc_ns, times.director_monotonic_s = [received_ns], [received_mono]
         times.agent_utc_ns = [agent_utc_ns]
-        self.state = SessionState.RANGING if phase == "ranging" else SessionState.TESTING
+        self._set_state(SessionState.RANGING if phase == "ranging" else SessionState.TESTING)
         mark = f"{self.session_name}_{phase}"
         try:
             await self._meter(self.meter.set_ranges, ranges)
@@ -185,6 +214,7 @@ class Session:
         self._reader = asyncio.create_task(self._read_loop(phase))
         times.director_utc_ns.append(self.clock())
         times.director_monotonic_s.append(time.monotonic())
+        self._marker(phase, "start", times.director_utc_ns[-1])
         self.log.info("%s: Go with mark %s", phase, mark)
         return ranges
 
@@ -199,8 +229,10 @@ class Session:
         return ranges
 
     async def _read_loop(self, phase: str) -> None:
+        # at the meter's own rate (at most once a second), so the live view moves as the meter does
+        interval_s = min(READ_INTERVAL_S, self.config.interval_ms / 1000)
         while True:
-            await asyncio.sleep(READ_INTERVAL_S)
+            await asyncio.sleep(interval_s)
             await self._drain(phase)
 
     async def _drain(self, phase: str) -> None:
@@ -214,6 +246,17 @@ class Session:
         if samples and self._writer is not None:
             self.samples[phase] += self._writer.write(samples)
             self._writer.flush()  # a crash loses at most the last read interval
+        if samples:
+            self.feed.publish(
+                "power",
+                session_id=self.session_id,
+                phase=phase,
+                t_utc_ns=[s.t_utc_ns for s in samples],
+                power_w=[s.power_w for s in samples],
+                channels_w=[[c.power_w for c in s.channels] for s in samples] if samples[0].channels else None,
+                samples=self.samples[phase],
+                energy_j=self.energy_j[phase],
+            )
 
     async def stop_phase(self, phase: str, agent_utc_ns: int) -> int:
         received_ns, received_mono = self.clock(), time.monotonic()
@@ -239,7 +282,8 @@ class Session:
                 self._writer = None
         times.director_utc_ns.append(self.clock())
         times.director_monotonic_s.append(time.monotonic())
-        self.state = SessionState.RANGED if phase == "ranging" else SessionState.TESTED
+        self._marker(phase, "stop", received_ns)
+        self._set_state(SessionState.RANGED if phase == "ranging" else SessionState.TESTED)
         self.log.info("%s stopped: %d samples", phase, self.samples[phase])
         return self.samples[phase]
 
@@ -261,7 +305,32 @@ class Session:
         self._batches.add(key)
         self.sample_rows[batch.source] = self.sample_rows.get(batch.source, 0) + len(batch.columns["t_utc_ns"])
         self.simulated_samples = self.simulated_samples or batch.simulated
+        if "power_w" in batch.columns:
+            offset_ns = self.mean_offset_ns()  # the SUT's clock onto the director's, as the plot's time axis
+            self.feed.publish(
+                "gpu",
+                session_id=self.session_id,
+                source=batch.source,
+                simulated=batch.simulated,
+                t_utc_ns=[int(t) + offset_ns for t in batch.columns["t_utc_ns"]],
+                power_w=batch.columns["power_w"],
+            )
         return True
+
+    def loadgen_window(self, folder: str, detail_log: bytes) -> None:
+        """Announce the LoadGen window of an uploaded detail log (SUT clock moved onto the director's)."""
+        phase = next((p for p, d in PHASE_DIRS.items() if d == folder), None)
+        if phase is None:
+            return
+        log = parse_detail_log(detail_log, f"{folder}/mlperf_log_detail.txt")
+        try:
+            begin_ns, end_ns = log.timestamp_ns("power_begin"), log.timestamp_ns("power_end")
+        except PowerlogError as e:
+            self.log.warning("no LoadGen window in %s/mlperf_log_detail.txt: %s", folder, e)
+            return
+        offset_ns = self.mean_offset_ns()
+        self._marker(phase, "loadgen_begin", begin_ns + offset_ns)
+        self._marker(phase, "loadgen_end", end_ns + offset_ns)
 
     def add_clock_report(self, report: ClockReport) -> None:
         self.clock_reports.append({"phase": report.phase, "when": report.when, **report.clock.model_dump()})
@@ -275,10 +344,11 @@ class Session:
             self.log.warning("restoring the analyzer's ranges failed: %s", e)
         finally:
             await self._meter(self.meter.close)
-        self.state = SessionState.CLOSED
+        self.state = SessionState.CLOSED  # announced once the result is there
         self._write_records()
         self.result = await asyncio.to_thread(analyze, self.folder)
         (self.folder / "result.json").write_text(_json(self.result))
+        self._set_state(SessionState.CLOSED)
         return self.result
 
     async def abort(self, reason: str) -> None:

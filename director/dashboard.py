@@ -1,0 +1,146 @@
+"""The live dashboard: the page, its assets (shipped in the package, no CDN), the SSE feed and the run list.
+
+Read-only routes take the same dependency, ``read_auth``: the token, unless the director listens
+on loopback only (then whoever can reach it is on this machine already).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Header, HTTPException, status
+from fastapi.params import Depends
+from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
+
+from director.live import sse_stream
+from powerlog.cli_support import package_version
+from powerlog.wire import API_PREFIX
+
+__all__ = ["add_dashboard", "list_runs"]
+
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")
+_ASSETS = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
+
+
+def _asset(name: str) -> bytes:
+    return resources.files("director").joinpath("static", name).read_bytes()
+
+
+def _plotly_js() -> Path:
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def _summary(result: dict[str, Any]) -> dict[str, Any]:
+    report = result.get("report", {})
+    return {
+        "scenario": report.get("scenario"),
+        "power_metric": report.get("power_metric"),
+        "efficiency": report.get("efficiency"),
+        "verdict": result.get("check", {}).get("verdict"),
+    }
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
+    """Every run folder under ``runs_dir`` (this director's and earlier ones), newest first."""
+    runs = []
+    folders = sorted((p for p in runs_dir.iterdir() if p.is_dir()), reverse=True) if runs_dir.is_dir() else []
+    for folder in folders:
+        record = _read_json(folder / "session.json")
+        if record is None:
+            continue
+        result = _read_json(folder / "result.json")
+        runs.append(
+            {
+                "name": folder.name,
+                "state": record.get("state"),
+                "simulated": bool(record.get("simulated")),
+                "error": record.get("error"),
+                "result": None if result is None else _summary(result),
+                "report": f"{API_PREFIX}/runs/{folder.name}/report.html"
+                if (folder / "report.html").is_file()
+                else None,
+            }
+        )
+    return runs
+
+
+def _run_folder(runs_dir: Path, name: str) -> Path:
+    if not RUN_NAME.fullmatch(name) or name in (".", ".."):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no run {name!r}")
+    folder = runs_dir / name
+    if folder.resolve().parent != runs_dir.resolve() or not (folder / "session.json").is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no run {name!r} under {runs_dir}")
+    return folder
+
+
+def add_dashboard(app: FastAPI, director: Any, read_auth: list[Depends]) -> None:
+    router = APIRouter()
+
+    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> HTMLResponse:
+        # the page holds no data: it asks the read routes, which apply the token rule
+        return HTMLResponse(_asset("dashboard.html").decode("utf-8"))
+
+    @router.get("/static/{name}", include_in_schema=False)
+    def asset(name: str) -> Response:
+        if name == "plotly.min.js":
+            return FileResponse(_plotly_js(), media_type="text/javascript")
+        if name not in _ASSETS:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no asset {name!r}")
+        return Response(_asset(name), media_type=_ASSETS[name])
+
+    def snapshot() -> dict[str, Any]:
+        active = director.active
+        return {
+            "version": package_version(),
+            "meter_url": director.meter_url,
+            "interval_ms": director.config.interval_ms,
+            "active": None if active is None else active.status().model_dump(mode="json"),
+            "last_seq": director.feed.last_seq,
+        }
+
+    @router.get(f"{API_PREFIX}/live", dependencies=read_auth)
+    async def live(last_event_id: int | None = Header(default=None), since: str = "active") -> StreamingResponse:
+        """Server-sent events: a snapshot, then power, gpu, marker and state events as they happen."""
+        if last_event_id is not None:
+            after = last_event_id
+        elif since == "active":
+            after = director.active.first_seq if director.active is not None else director.feed.last_seq
+        elif since == "now":
+            after = director.feed.last_seq
+        else:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="since must be 'active' or 'now'")
+
+        # the stream ends when the client goes (Starlette cancels it) or the director shuts down
+        return StreamingResponse(
+            sse_stream(director.feed, after, snapshot, lambda: director.stopping),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    @router.get(f"{API_PREFIX}/runs", dependencies=read_auth)
+    def runs() -> list[dict[str, Any]]:
+        return list_runs(director.config.runs_dir)
+
+    @router.get(f"{API_PREFIX}/runs/{{name}}/report.html", dependencies=read_auth)
+    def report(name: str) -> FileResponse:
+        path = _run_folder(director.config.runs_dir, name) / "report.html"
+        if not path.is_file():
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"run {name!r} has no report yet (not closed)")
+        return FileResponse(path, media_type="text/html")
+
+    app.include_router(router)

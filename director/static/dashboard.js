@@ -1,0 +1,285 @@
+// mlpower director dashboard: reads /v1/live (server-sent events) with fetch, so that the token
+// travels in the Authorization header and never in a URL.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const TOKEN_KEY = "mlpower-director-token";
+const plot = $("plot");
+
+let lastEventId = null;
+let current = null; // {sessionId, phaseStartMs, phase}
+let traces = {}; // trace name -> index in the plot
+let shapes = [];
+let gpuLatest = {};
+let pendingWindow = {};
+
+function headers() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+function setConnection(state, text) {
+  const pill = $("connection");
+  pill.dataset.state = state;
+  pill.textContent = text;
+}
+
+function ms(ns) {
+  return ns / 1e6;
+}
+
+function fmtTime(ns) {
+  return new Date(ms(ns)).toISOString().slice(11, 23) + " UTC";
+}
+
+function resetPlot() {
+  traces = {};
+  shapes = [];
+  gpuLatest = {};
+  pendingWindow = {};
+  Plotly.newPlot(
+    plot,
+    [],
+    {
+      margin: { t: 20, r: 20, b: 40, l: 60 },
+      xaxis: { type: "date", title: "time (UTC)" },
+      yaxis: { title: "power (W)", rangemode: "tozero" },
+      legend: { orientation: "h" },
+      shapes: [],
+      annotations: [],
+    },
+    { responsive: true, displaylogo: false },
+  );
+  $("markers").replaceChildren();
+}
+
+function trace(name, style) {
+  if (!(name in traces)) {
+    traces[name] = Object.keys(traces).length;
+    Plotly.addTraces(plot, { name, x: [], y: [], mode: "lines", type: "scatter", line: style || {} });
+  }
+  return traces[name];
+}
+
+function extend(name, tNs, values, style) {
+  const index = trace(name, style);
+  Plotly.extendTraces(plot, { x: [tNs.map((t) => new Date(ms(t)))], y: [values] }, [index]);
+}
+
+function startSession(sessionId) {
+  if (current && current.sessionId === sessionId) return;
+  current = { sessionId, phaseStartMs: null, phase: null };
+  $("session-id").textContent = sessionId;
+  resetPlot();
+}
+
+function showStatus(status) {
+  if (!status) return;
+  startSession(status.session_id);
+  $("state").textContent = status.state;
+  $("simulated").hidden = !status.simulated;
+  if (status.last_power_w !== null) $("power-w").textContent = `${status.last_power_w.toFixed(1)} W`;
+}
+
+function onSnapshot(data) {
+  $("meter").textContent = `meter ${data.meter_url}, every ${data.interval_ms} ms · mlpower ${data.version}`;
+  showStatus(data.active);
+}
+
+function onPower(data) {
+  startSession(data.session_id);
+  extend("wall", data.t_utc_ns, data.power_w, { color: "#0969da", width: 2 });
+  if (data.channels_w) {
+    const count = data.channels_w[0].length;
+    for (let c = 0; c < count; c++) {
+      extend(`wall ch${c + 1}`, data.t_utc_ns, data.channels_w.map((row) => row[c]), { width: 1 });
+    }
+    $("channels-w").textContent = data.channels_w[data.channels_w.length - 1]
+      .map((w, i) => `ch${i + 1} ${w.toFixed(1)} W`)
+      .join(", ");
+  }
+  const last = data.power_w[data.power_w.length - 1];
+  $("power-w").textContent = `${last.toFixed(1)} W`;
+  $("energy-j").textContent = `${data.energy_j.toFixed(0)} J (${data.phase})`;
+  $("samples").textContent = `${data.samples} (${data.phase})`;
+  $("phase").textContent = data.phase;
+}
+
+function onGpu(data) {
+  startSession(data.session_id);
+  if (!data.power_w.length) return;
+  extend(`${data.source}${data.simulated ? " (simulated)" : ""}`, data.t_utc_ns, data.power_w, {
+    dash: "dot",
+    width: 1,
+  });
+  gpuLatest[data.source] = data.power_w[data.power_w.length - 1];
+  const total = Object.values(gpuLatest).reduce((a, b) => a + b, 0);
+  $("gpu-w").textContent = `${total.toFixed(1)} W (${Object.keys(gpuLatest).length} GPU)`;
+}
+
+function addMarker(data) {
+  const x = new Date(ms(data.t_utc_ns));
+  const li = document.createElement("li");
+  li.className = `marker marker-${data.what}`;
+  li.dataset.phase = data.phase;
+  li.dataset.what = data.what;
+  li.textContent = `${data.phase} ${data.what.replace("_", " ")} at ${fmtTime(data.t_utc_ns)}`;
+  $("markers").appendChild(li);
+  if (data.what === "loadgen_begin") {
+    pendingWindow[data.phase] = x;
+  } else if (data.what === "loadgen_end" && pendingWindow[data.phase]) {
+    shapes.push({
+      type: "rect", xref: "x", yref: "paper", x0: pendingWindow[data.phase], x1: x, y0: 0, y1: 1,
+      fillcolor: "#2da44e", opacity: 0.12, line: { width: 0 },
+    });
+  } else {
+    shapes.push({
+      type: "line", xref: "x", yref: "paper", x0: x, x1: x, y0: 0, y1: 1,
+      line: { color: data.what === "start" ? "#1a7f37" : "#cf222e", dash: "dash", width: 1 },
+    });
+  }
+  Plotly.relayout(plot, { shapes });
+  if (data.what === "start") {
+    // break every line here: the plot must not bridge the time between phases
+    const indices = Object.values(traces);
+    if (indices.length) Plotly.extendTraces(plot, { x: indices.map(() => [x]), y: indices.map(() => [null]) }, indices);
+    current.phase = data.phase;
+    current.phaseStartMs = ms(data.t_utc_ns);
+  } else if (data.what === "stop" && current.phase === data.phase) {
+    current.phaseStartMs = null;
+  }
+}
+
+function onMarker(data) {
+  startSession(data.session_id);
+  addMarker(data);
+}
+
+function onState(data) {
+  startSession(data.session_id);
+  $("state").textContent = data.state + (data.error ? `: ${data.error}` : "");
+  $("simulated").hidden = !data.simulated;
+  if (data.state === "closed" || data.state === "failed") loadRuns();
+}
+
+const handlers = { snapshot: onSnapshot, power: onPower, gpu: onGpu, marker: onMarker, state: onState };
+
+function dispatch(frame) {
+  let event = "message";
+  const data = [];
+  for (const line of frame.split("\n")) {
+    if (line.startsWith(":")) continue;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+    if (field === "event") event = value;
+    else if (field === "data") data.push(value);
+    else if (field === "id") lastEventId = value;
+  }
+  if (!data.length || !(event in handlers)) return;
+  handlers[event](JSON.parse(data.join("\n")));
+}
+
+async function connect() {
+  const h = headers();
+  if (lastEventId !== null) h["Last-Event-ID"] = lastEventId;
+  let response;
+  try {
+    response = await fetch("/v1/live", { headers: h, cache: "no-store" });
+  } catch (err) {
+    setConnection("error", "director unreachable, retrying");
+    return setTimeout(connect, 2000);
+  }
+  if (response.status === 401) {
+    setConnection("error", "token needed");
+    $("token-form").hidden = false;
+    if (sessionStorage.getItem(TOKEN_KEY)) $("token-error").textContent = "the director did not accept that token";
+    return;
+  }
+  if (!response.ok) {
+    setConnection("error", `director answered ${response.status}, retrying`);
+    return setTimeout(connect, 2000);
+  }
+  $("token-form").hidden = true;
+  setConnection("live", "live");
+  loadRuns();
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value.replace(/\r\n/g, "\n");
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        dispatch(buffer.slice(0, end));
+        buffer = buffer.slice(end + 2);
+      }
+    }
+  } catch (err) {
+    // the connection dropped: reconnect below, resuming after the last event seen
+  }
+  setConnection("error", "reconnecting");
+  setTimeout(connect, 1000);
+}
+
+function cell(row, text) {
+  const td = document.createElement("td");
+  td.textContent = text === null || text === undefined ? "-" : text;
+  row.appendChild(td);
+  return td;
+}
+
+function quantity(q) {
+  return q ? `${Number(q.value).toPrecision(5)} ${q.unit}` : null;
+}
+
+async function openWithToken(e) {
+  // a plain link cannot carry the Authorization header: fetch the report and open it from memory
+  if (!sessionStorage.getItem(TOKEN_KEY)) return;
+  e.preventDefault();
+  const response = await fetch(e.currentTarget.href, { headers: headers() });
+  if (response.ok) window.open(URL.createObjectURL(await response.blob()), "_blank");
+}
+
+async function loadRuns() {
+  const response = await fetch("/v1/runs", { headers: headers(), cache: "no-store" });
+  if (!response.ok) return;
+  const body = $("runs").querySelector("tbody");
+  body.replaceChildren();
+  for (const run of await response.json()) {
+    const row = document.createElement("tr");
+    row.dataset.run = run.name;
+    cell(row, run.name + (run.simulated ? " (SIMULATED)" : ""));
+    cell(row, run.state);
+    cell(row, run.result && run.result.scenario);
+    cell(row, run.result && quantity(run.result.power_metric));
+    cell(row, run.result && quantity(run.result.efficiency));
+    cell(row, run.result && run.result.verdict);
+    const td = cell(row, run.report ? "" : null);
+    if (run.report) {
+      const a = document.createElement("a");
+      a.href = run.report;
+      a.textContent = "report";
+      a.addEventListener("click", openWithToken);
+      td.appendChild(a);
+    }
+    body.appendChild(row);
+  }
+}
+
+setInterval(() => {
+  if (current && current.phaseStartMs !== null) {
+    $("elapsed").textContent = `${((Date.now() - current.phaseStartMs) / 1000).toFixed(0)} s (${current.phase})`;
+  }
+}, 500);
+
+$("token-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
+  $("token-error").textContent = "";
+  connect();
+});
+
+resetPlot();
+connect();

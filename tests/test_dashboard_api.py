@@ -1,0 +1,153 @@
+"""The dashboard's routes in-process: the token rule, the SSE feed and its resume, the run list, report links."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES
+from fastapi.testclient import TestClient
+
+from director.app import Director, create_app
+from director.live import LiveFeed
+from director.meters.urls import open_meter
+from director.session import SessionConfig
+
+TOKEN = "d" * 32
+
+
+@pytest.fixture
+def director(ptd_sim, tmp_path: Path) -> Director:
+    sim = ptd_sim("--signal", "constant:200")
+    (tmp_path / "runs").mkdir()
+    return Director(
+        meter_factory=lambda: open_meter(sim.url),
+        meter_url=sim.url,
+        config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0),
+        token=TOKEN,
+        analyze=lambda folder: {"report": {"scenario": "Offline"}, "check": {"verdict": "pass"}},
+    )
+
+
+def _events(text: str) -> list[tuple[str, dict]]:
+    events = []
+    for frame in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in frame.splitlines() if not line.startswith(":"))
+        if "event" in fields:
+            events.append((fields["event"], json.loads(fields["data"])))
+    return events
+
+
+def _live(client: TestClient, director: Director, **headers: str) -> list[tuple[str, dict]]:
+    director.stopping = True  # the stream sends what the feed holds, then ends
+    try:
+        reply = client.get("/v1/live", headers=headers)
+    finally:
+        director.stopping = False
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"].startswith("text/event-stream")
+    return _events(reply.text)
+
+
+@pytest.mark.parametrize("path", ["/v1/live", "/v1/runs", "/v1/runs/x/report.html"])
+def test_read_routes_need_the_token_unless_on_loopback(director, path: str) -> None:
+    director.stopping = True
+    anonymous = TestClient(create_app(director))
+    assert anonymous.get(path).status_code == 401
+    assert anonymous.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert anonymous.get(path, headers={"Authorization": f"Bearer {TOKEN}"}).status_code in (200, 404)
+    director.read_without_token = True
+    assert anonymous.get(path).status_code in (200, 404)
+    # writing never opens up, loopback or not
+    assert anonymous.post("/v1/sessions", json={}).status_code == 401
+
+
+def test_page_and_assets_are_served_from_the_package(director) -> None:
+    client = TestClient(create_app(director))
+    page = client.get("/")
+    assert page.status_code == 200 and "/static/plotly.min.js" in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # nothing from a CDN
+    assert client.get("/static/dashboard.js").headers["content-type"].startswith("text/javascript")
+    plotly_js = client.get("/static/plotly.min.js")
+    assert plotly_js.status_code == 200 and len(plotly_js.content) > 1_000_000
+    assert client.get("/static/../app.py").status_code == 404
+    assert client.get("/static/other.js").status_code == 404
+
+
+def test_feed_streams_a_session_and_resumes_after_the_last_event(director) -> None:
+    director.read_without_token = True
+    with TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        opened = client.post(
+            "/v1/sessions", json={"agent": {"label": "feed", "host": "h"}, "client_uuid": str(uuid.uuid4())}
+        )
+        session_id = opened.json()["session_id"]
+        for action in ("start", "stop"):
+            reply = client.post(f"/v1/sessions/{session_id}/phases/ranging/{action}", json={"agent_utc_ns": 1})
+            assert reply.status_code == 200
+        events = _live(client, director)
+        kinds = [kind for kind, _ in events]
+        assert kinds[0] == "snapshot" and events[0][1]["active"]["session_id"] == session_id
+        states = [data["state"] for kind, data in events if kind == "state"]
+        assert states == ["open", "ranging", "ranged"]
+        markers = [(data["phase"], data["what"]) for kind, data in events if kind == "marker"]
+        assert markers == [("ranging", "start"), ("ranging", "stop")]
+        # resuming after the second event gives the rest, none twice
+        rest = _live(client, director, **{"Last-Event-ID": "2"})
+        assert len(rest) == len(events) - 2
+        assert [k for k, _ in rest[1:]] == kinds[3:]
+        assert client.get("/v1/live?since=soon").status_code == 422
+
+
+def test_feed_keeps_the_newest_events_only() -> None:
+    feed = LiveFeed(capacity=3)
+    for i in range(5):
+        feed.publish("power", i=i)
+    assert [e.data["i"] for e in feed.after(0)] == [2, 3, 4]
+    assert [e.seq for e in feed.after(4)] == [5]
+    assert feed.after(5) == []
+
+
+def _run_folder(runs: Path, name: str, closed: bool) -> None:
+    folder = runs / name
+    folder.mkdir()
+    (folder / "session.json").write_text(json.dumps({"state": "closed" if closed else "failed", "simulated": True}))
+    if closed:
+        result = {"report": {"scenario": "Server", "power_metric": {"value": 250.0, "unit": "W"}}, "check": {}}
+        (folder / "result.json").write_text(json.dumps(result))
+        (folder / "report.html").write_text("<html>report</html>")
+
+
+def test_run_list_links_reports_and_refuses_paths_outside(director, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    _run_folder(runs, "2026-01-01_00-00-00_a", closed=True)
+    _run_folder(runs, "2026-01-02_00-00-00_b", closed=False)
+    (runs / "not-a-run").mkdir()
+    (tmp_path / "secret.html").write_text("secret")
+    client = TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"})
+    listed = client.get("/v1/runs").json()
+    assert [r["name"] for r in listed] == ["2026-01-02_00-00-00_b", "2026-01-01_00-00-00_a"]
+    assert listed[0]["report"] is None and listed[0]["state"] == "failed"
+    assert listed[1]["result"]["power_metric"]["value"] == 250.0
+    assert client.get(listed[1]["report"]).text == "<html>report</html>"
+    for name in ("..", "not-a-run", "..%2Fsecret.html", "%2e%2e", "2026-01-02_00-00-00_b"):
+        reply = client.get(f"/v1/runs/{name}/report.html")
+        assert reply.status_code == 404, name
+        assert "secret" not in reply.text
+
+
+def test_uploaded_detail_log_marks_the_loadgen_window(director) -> None:
+    director.read_without_token = True
+    detail = (FIXTURES["xe8545_resnet_offline"] / "run_1" / "mlperf_log_detail.txt").read_bytes()
+    with TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        opened = client.post(
+            "/v1/sessions", json={"agent": {"label": "w", "host": "h"}, "client_uuid": str(uuid.uuid4())}
+        )
+        session_id = opened.json()["session_id"]
+        for action in ("start", "stop"):
+            client.post(f"/v1/sessions/{session_id}/phases/ranging/{action}", json={"agent_utc_ns": 1})
+        reply = client.put(f"/v1/sessions/{session_id}/files/ranging/mlperf_log_detail.txt", content=detail)
+        assert reply.status_code == 200, reply.text
+        markers = {d["what"]: d["t_utc_ns"] for k, d in _live(client, director) if k == "marker"}
+    assert 0 < markers["loadgen_end"] - markers["loadgen_begin"] < 3600 * 10**9
