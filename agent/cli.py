@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from agent.client import DirectorClient
 from agent.errors import AgentError
 from agent.gpu.errors import GpuError
@@ -52,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--gpu-rate-hz", type=float, default=10.0, help="GPU power polling rate (default 10, max 100)")
     run.add_argument("--progress-s", type=float, default=10.0, help="a progress line this often (default 10 s)")
+    run.add_argument("--quiet", action="store_true", help="plain progress lines even on a terminal (no live panel)")
     run.add_argument("workload", nargs=argparse.REMAINDER, help="-- COMMAND ARGS... (your own LoadGen benchmark)")
     gpus = sub.add_parser("gpus", help="list the GPUs and what each supports", description="List the GPUs.")
     gpus.add_argument("--gpus", default="auto", help="auto, nvml, nvml:0,2 or sim:N (default auto)")
@@ -178,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             gpu_rate_hz=args.gpu_rate_hz,
             expected_s=args.duration if workload.builtin else None,
             progress_s=args.progress_s,
+            live_console=None if args.quiet or not sys.stdout.isatty() else Console(),
         )
         with DirectorClient(args.director, _token(args)) as client:
             outcome = run_session(options, client)

@@ -1,6 +1,9 @@
 """Progress while a phase runs: phase, elapsed time against the expected duration, live wall watts
-and samples from the director. Plain lines (one every ``every_s``), so it reads the same in a
-terminal, a log file or CI."""
+and samples from the director.
+
+:class:`PhaseProgress` writes plain lines (one every ``every_s``), which read the same in a log
+file or CI; :class:`LivePhaseProgress` redraws a ``rich`` panel in place on a terminal.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,15 @@ import threading
 import time
 from collections.abc import Callable
 
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+
 from agent.errors import AgentError
 from powerlog.wire import SessionStatus
 
-__all__ = ["PhaseProgress"]
+__all__ = ["LivePhaseProgress", "PhaseProgress"]
 
 
 class PhaseProgress:
@@ -40,8 +48,18 @@ class PhaseProgress:
         self._stop.set()
         self._thread.join(timeout=5)
 
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self._started
+
+    def poll(self) -> SessionStatus | None:
+        try:
+            return self.status()
+        except AgentError:
+            return None
+
     def line(self, status: SessionStatus | None) -> str:
-        elapsed_s = time.monotonic() - self._started
+        elapsed_s = self.elapsed_s
         of = f" of ~{self.expected_s:.0f} s" if self.expected_s else ""
         if status is None:
             return f"[{self.phase}] {elapsed_s:.0f} s{of}; director not answering"
@@ -53,8 +71,51 @@ class PhaseProgress:
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
-            try:
-                status: SessionStatus | None = self.status()
-            except AgentError:
-                status = None
-            self.say(self.line(status))
+            self.say(self.line(self.poll()))
+
+
+class LivePhaseProgress(PhaseProgress):
+    """The same figures as a panel redrawn in place (``rich``), asking the director every ``every_s``."""
+
+    def __init__(
+        self,
+        phase: str,
+        expected_s: float | None,
+        status: Callable[[], SessionStatus],
+        console: Console,
+        every_s: float = 1.0,
+    ) -> None:
+        super().__init__(phase, expected_s, status, console.print, every_s)
+        self.console = console
+        self._latest: SessionStatus | None = None
+        self._answered = False
+
+    def render(self) -> Group:
+        elapsed_s = self.elapsed_s
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        of = f" of ~{self.expected_s:.0f} s" if self.expected_s else ""
+        table.add_row("phase", self.phase)
+        table.add_row("elapsed", f"{elapsed_s:.0f} s{of}")
+        status = self._latest
+        if status is None:
+            table.add_row("director", "asking..." if not self._answered else "[red]not answering[/red]")
+        else:
+            watts = "n/a" if status.last_power_w is None else f"{status.last_power_w:.1f} W"
+            table.add_row("wall power", watts + (" [yellow](SIMULATED)[/yellow]" if status.simulated else ""))
+            table.add_row("samples", str(status.samples.get(self.phase, 0)))
+            table.add_row("energy so far", f"{status.energy_j.get(self.phase, 0.0):.0f} J")
+        parts: list[Table | ProgressBar] = [table]
+        if self.expected_s:
+            parts.append(ProgressBar(total=self.expected_s, completed=min(elapsed_s, self.expected_s), width=40))
+        return Group(*parts)
+
+    def _run(self) -> None:
+        with Live(self.render(), console=self.console, refresh_per_second=4, transient=False) as live:
+            while True:
+                self._latest = self.poll()
+                self._answered = True
+                live.update(self.render())
+                if self._stop.wait(self.every_s):
+                    break

@@ -16,16 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from agent.client import DirectorClient
 from agent.clock import MIN_ROUNDS, measure_offset
 from agent.errors import AgentError
 from agent.gpu.base import GpuSource
 from agent.gpu_stream import GpuSampler
-from agent.progress import PhaseProgress
+from agent.progress import LivePhaseProgress, PhaseProgress
 from agent.workload import Workload, run_workload
 from powerlog.cli_support import package_version
 from powerlog.layout import PHASE_DIRS
-from powerlog.wire import AgentInfo, ClockMeasurement, OpenSessionRequest, SessionOpened
+from powerlog.wire import AgentInfo, ClockMeasurement, OpenSessionRequest, SessionOpened, SessionStatus
 
 __all__ = ["RunOptions", "SessionOutcome", "run_session"]
 
@@ -42,6 +44,7 @@ class RunOptions:
     gpu_rate_hz: float = 10.0
     expected_s: float | None = None  # how long a phase should take (the built-in benchmark's duration)
     progress_s: float = 10.0  # a progress line this often while the workload runs
+    live_console: Console | None = None  # a terminal: a live panel instead of progress lines
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,14 @@ def _software() -> dict[str, str]:
     except Exception:
         pass
     return versions
+
+
+def _progress(
+    options: RunOptions, phase: str, status: Callable[[], SessionStatus], say: Callable[[str], None]
+) -> PhaseProgress:
+    if options.live_console is not None:
+        return LivePhaseProgress(phase, options.expected_s, status, options.live_console)
+    return PhaseProgress(phase, options.expected_s, status, say, options.progress_s)
 
 
 def run_session(
@@ -124,7 +135,7 @@ def run_session(
             m1 = time.monotonic()
             log.info("%s: started with ranges %s, mark %s", phase, reply.ranges, reply.mark)
             say(f"{phase}: running {options.workload.description}")
-            with PhaseProgress(phase, options.expected_s, lambda: client.status(session), say, options.progress_s):
+            with _progress(options, phase, lambda: client.status(session), say):
                 run = run_workload(options.workload, folder / "loadgen" / phase)
             log.info("%s: workload done in %.1f s", phase, run.elapsed_s)
             if sampler is not None:

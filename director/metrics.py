@@ -46,6 +46,20 @@ class DirectorCollector(Collector):
         duplicates = CounterMetricFamily("mlpower_sut_batches_duplicate", "SUT batches received twice (re-sends)")
         duplicates.add_metric([], active.duplicate_batches)
         yield duplicates
+        late = CounterMetricFamily(
+            "mlpower_sut_batches_late", "SUT batches that arrived over 5 s after their first reading"
+        )
+        late.add_metric([], active.late_batches)
+        yield late
+        gpu = GaugeMetricFamily("mlpower_sut_power_watts", "latest power per SUT source (GPU)", labels=["source"])
+        for source, watts in active.latest_sut_w.items():
+            gpu.add_metric([source], watts)
+        yield gpu
+        rejected = CounterMetricFamily(
+            "mlpower_wall_readings_rejected", "meter replies that did not parse: recorded, never averaged in"
+        )
+        rejected.add_metric([], len(getattr(active.meter, "rejected_lines", ())))
+        yield rejected
         last = active.last_sample
         if last is not None:
             yield GaugeMetricFamily("mlpower_wall_power_watts", "latest wall power (total)", value=last.power_w)

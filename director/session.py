@@ -35,6 +35,7 @@ __all__ = ["MeterBusyError", "PhaseTimes", "Session", "SessionConfig", "SessionS
 
 Clock = Callable[[], int]
 READ_INTERVAL_S = 1.0
+LATE_BATCH_NS = 5 * 1_000_000_000  # a SUT batch arriving later than this after its first reading counts as late
 NS = 1_000_000_000
 
 
@@ -110,6 +111,8 @@ class Session:
         self.result: dict[str, Any] | None = None
         self._batches: set[tuple[str, int]] = set()
         self.duplicate_batches = 0
+        self.late_batches = 0
+        self.latest_sut_w: dict[str, float] = {}
         self.meter_errors = 0
         self.last_sample: PowerSample | None = None
         self.energy_j: dict[str, float] = dict.fromkeys(PHASE_DIRS, 0.0)
@@ -305,8 +308,12 @@ class Session:
         self._batches.add(key)
         self.sample_rows[batch.source] = self.sample_rows.get(batch.source, 0) + len(batch.columns["t_utc_ns"])
         self.simulated_samples = self.simulated_samples or batch.simulated
-        if "power_w" in batch.columns:
-            offset_ns = self.mean_offset_ns()  # the SUT's clock onto the director's, as the plot's time axis
+        offset_ns = self.mean_offset_ns()  # the SUT's clock onto the director's
+        times = batch.columns["t_utc_ns"]
+        if times and self.clock() - (int(times[0]) + offset_ns) > LATE_BATCH_NS:
+            self.late_batches += 1
+        if batch.columns.get("power_w"):
+            self.latest_sut_w[batch.source] = float(batch.columns["power_w"][-1])
             self.feed.publish(
                 "gpu",
                 session_id=self.session_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from pathlib import Path
@@ -183,4 +184,14 @@ def test_metrics_in_prometheus_format(api) -> None:
     assert samples[("mlpower_wall_power_watts", ())] == pytest.approx(200.0, rel=0.1)
     assert samples[("mlpower_wall_energy_joules_total", (("phase", "ranging"),))] > 0
     assert samples[("mlpower_sut_samples_total", (("source", "gpu0.power"),))] == 3
+    assert samples[("mlpower_sut_power_watts", (("source", "gpu0.power"),))] == 3.0
+    assert samples[("mlpower_sut_batches_late_total", ())] == 1  # its readings are from 1970
+    assert samples[("mlpower_wall_readings_rejected_total", ())] == 0
+    # every series the Grafana dashboard in docs/ plots is one the director serves
+    grafana = json.loads((Path(__file__).parent.parent / "docs" / "grafana-dashboard.json").read_text())
+    plotted = {
+        m for panel in grafana["panels"] for t in panel["targets"] for m in re.findall(r"mlpower_\w+", t["expr"])
+    }
+    served = {family.name for family in text_string_to_metric_families(text)} | {name for name, _ in samples}
+    assert len(plotted) >= 10 and plotted <= served
     assert samples[("mlpower_sessions_total", ())] == 1
