@@ -473,7 +473,56 @@ def _same_range(a: str, b: str) -> bool:
         return False
 
 
+def direct_meter_url(run: RunData) -> str | None:
+    """The meter URL of an mlpower run that read its analyzer(s) directly (serial, sim), not through PTDaemon."""
+    record = run.mlpower_session or {}
+    url = str((record.get("meter") or {}).get("url") or "")
+    if not url or all(part.strip().startswith("ptd://") for part in url.split(" + ")):
+        return None
+    return url
+
+
+def _check_direct_meter(run: RunData, round_: Round, url: str) -> Iterable[Finding]:
+    """A run that read the analyzer over serial: no PTDaemon commands to check, so the ranges come from
+    session.json (what the director set), and the run says plainly that MLPerf wants PTDaemon."""
+    ev = Evidence(file="session.json", values={"meter_url": url})
+    yield Finding.failed(
+        "8.ptd_used",
+        "The analyzer is read through SPEC PTDaemon",
+        Severity.ERROR,
+        f"the analyzer was read directly ({url}), not through PTDaemon: the measurement is checked as usual, "
+        "but an MLPerf power submission must be measured through PTDaemon",
+        ev,
+    )
+    reason = f"the analyzer was read directly ({url}): there are no PTDaemon commands"
+    for rule in ("9.go", "9.replies", "9.restore"):
+        yield Finding.skipped(rule, "PTDaemon commands", reason)
+    phases = (run.mlpower_session or {}).get("phases") or {}
+
+    def recorded(phase: str) -> dict[str, str]:
+        ranges = (phases.get(phase) or {}).get("ranges") or {}
+        return {
+            axis: "Auto" if ranges.get(key) is None else f"{ranges[key]:g}"
+            for axis, key in (("V", "volts_v"), ("A", "amps_a"))
+        }
+
+    ranging = recorded("ranging")
+    title = "Ranging runs on Auto ranges"
+    values = Evidence(file="session.json", values={"ranging_ranges": ranging})
+    if all(v == "Auto" for v in ranging.values()):
+        yield Finding.passed("9.ranging_ranges", title, "Auto voltage and current ranges in ranging", values)
+    else:
+        yield Finding.failed(
+            "9.ranging_ranges", title, Severity.WARNING, f"ranging ran with ranges {ranging} rather than Auto", values
+        )
+    yield from _check_testing_ranges(run, round_, recorded("testing"))
+
+
 def check_ptd_commands(run: RunData, round_: Round) -> Iterable[Finding]:
+    url = direct_meter_url(run)
+    if url is not None:
+        yield from _check_direct_meter(run, round_, url)
+        return
     server = run.server
     if server is None or not server.ptd_messages:
         for rule in ("9.go", "9.replies", "9.ranging_ranges", "9.testing_ranges", "9.restore"):

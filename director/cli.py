@@ -14,7 +14,7 @@ from pathlib import Path
 
 from director.demo import run_demo
 from director.errors import DirectorError, MeterConfigError
-from director.meter_sim import PtyServer, ScpiWT310
+from director.meter_sim import SIMULATED_MODELS, PtyServer, ScpiWT300
 from director.meters.ranges import Ranges
 from director.meters.urls import open_meter
 from director.ptd_sim.instrument import SimulatedAnalyzer
@@ -57,10 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     msim = sub.add_parser(
         "meter-sim",
-        help="a SIMULATED Yokogawa WT310 answering SCPI on a pseudo-terminal",
-        description="Open a pty pair, print the device path, and answer SCPI like a WT310 (SIMULATED).",
+        help="a SIMULATED Yokogawa WT310 or WT332/WT333 answering SCPI on a pseudo-terminal",
+        description="Open a pty pair, print the device path, and answer SCPI like a WT310E, WT332E or WT333E "
+        "(SIMULATED).",
     )
     msim.add_argument("--serial", action="store_true", required=True, help="serve on a pseudo-terminal")
+    msim.add_argument(
+        "--model",
+        default="wt310",
+        choices=["wt310", "wt332", "wt333"],
+        help="wt310 (one element, default), wt332 or wt333 (two or three elements, summed as channels)",
+    )
     msim.add_argument("--signal", default="host-load", help="host-load, constant:WATTS or csv:PATH")
     msim.add_argument("--noise", type=float, default=0.01, help="relative noise on watts (default 0.01)")
     msim.add_argument("--garbage-every", type=int, default=0, help="corrupt every Nth value reply (tests)")
@@ -138,11 +145,17 @@ def _run_simulator(args: argparse.Namespace) -> int:
 
 
 def _run_meter_sim(args: argparse.Namespace) -> int:
-    instrument = ScpiWT310(parse_signal(args.signal), Electrical(noise=args.noise), garbage_every=args.garbage_every)
+    instrument = ScpiWT300(
+        parse_signal(args.signal),
+        Electrical(noise=args.noise),
+        garbage_every=args.garbage_every,
+        model=SIMULATED_MODELS[args.model],
+    )
     server = PtyServer(instrument).start()
-    print(f"meter-sim: SIMULATED Yokogawa WT310 on {server.path}")
+    print(f"meter-sim: SIMULATED Yokogawa {instrument.model} on {server.path}")
     print(
-        f"try: mlpower-director meter-probe 'serial://{server.path}?model=wt310&rate=0.1' --interval-ms 100", flush=True
+        f"try: mlpower-director meter-probe 'serial://{server.path}?model={args.model}&rate=0.1' --interval-ms 100",
+        flush=True,
     )
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -16,7 +16,9 @@ import uvicorn
 from analyzer.rounds import DEFAULT_ROUND, get_round
 from director.app import Director, create_app
 from director.errors import MeterConfigError
-from director.meters.urls import open_meter, parse_meter_url
+from director.meters.base import Meter
+from director.meters.group import MeterGroup
+from director.meters.urls import MeterUrl, open_meter, parse_meter_url
 from director.results import analyze_run_folder
 from director.session import SessionConfig
 from powerlog.cli_support import EXIT_OK
@@ -58,21 +60,33 @@ def load_or_create_token(args: argparse.Namespace, runs_dir: Path) -> tuple[str,
     return token, path
 
 
+def _meter(urls: list[MeterUrl], interval_ms: int) -> Meter:
+    """One meter, or several summed as channels of one (each session gets its own, unconnected)."""
+    if len(urls) == 1:
+        return open_meter(urls[0])
+    return MeterGroup([open_meter(url) for url in urls], interval_ms)
+
+
 def serve_director(args: argparse.Namespace) -> int:
-    if len(args.meter) != 1:
-        raise MeterConfigError("one --meter for now (summing several meters as channels comes with the serial driver)")
-    meter_url = parse_meter_url(args.meter[0])
+    meter_urls = [parse_meter_url(text) for text in args.meter]
+    intervals_ms = {url.interval_ms for url in meter_urls}
+    if len(intervals_ms) != 1:
+        raise MeterConfigError(
+            "the meters sample at different intervals ("
+            + ", ".join(f"{u.text}: {u.interval_ms} ms" for u in meter_urls)
+            + "): give each serial meter the same rate= (PTDaemon reads once a second: rate=1)"
+        )
+    interval_ms = intervals_ms.pop()
+    meter_text = " + ".join(url.text for url in meter_urls)
     round_name = args.round or DEFAULT_ROUND
     get_round(round_name)
     runs_dir: Path = args.out
     runs_dir.mkdir(parents=True, exist_ok=True)
     token, token_path = load_or_create_token(args, runs_dir)
-    config = SessionConfig(
-        runs_dir=runs_dir, settle_s=args.settle_s, ptd_log=args.ptd_log, interval_ms=meter_url.interval_ms
-    )
+    config = SessionConfig(runs_dir=runs_dir, settle_s=args.settle_s, ptd_log=args.ptd_log, interval_ms=interval_ms)
     director = Director(
-        meter_factory=lambda: open_meter(meter_url),
-        meter_url=meter_url.text,
+        meter_factory=lambda: _meter(meter_urls, interval_ms),
+        meter_url=meter_text,
         config=config,
         token=token,
         analyze=functools.partial(analyze_run_folder, round_name=round_name),
@@ -90,7 +104,7 @@ def serve_director(args: argparse.Namespace) -> int:
     host, port = sock.getsockname()[:2]
     url = f"http://{host}:{port}"
     how = f"--token-file {token_path}" if token_path else "--token <the token you gave>"
-    print(f"director listening on {url} (meter {meter_url.text}, runs in {runs_dir})")
+    print(f"director listening on {url} (meter {meter_text}, runs in {runs_dir})")
     print(f"dashboard: {url}/" + ("" if loopback else " (asks for the token)"))
     print(f"agent: mlpower-agent run --director {url} {how} --benchmark builtin --scenario Offline", flush=True)
     if not loopback:

@@ -181,3 +181,39 @@ def test_a_session_the_director_does_not_know_is_explained(director) -> None:
     token = (runs / "director.token").read_text().strip()
     with DirectorClient(url, token) as client, pytest.raises(SessionConflict, match="was it restarted"):
         client.phase(gone, "ranging", "start")
+
+
+def test_two_meters_are_summed_as_channels_of_one_run(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    director = subprocess.Popen(
+        [str(BIN / "mlpower-director"), "serve", "--meter", "sim://?rate=0.1&signal=constant:200",
+         "--meter", "sim://?rate=0.1&model=wt332&signal=constant:120", "--out", str(runs), "--port", "0",
+         "--settle-s", "0.5"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = director.stdout.readline()
+        assert line.startswith("director listening on "), line + director.stderr.read()
+        result = _agent(line.split()[3], runs, tmp_path / "agent", "--gpus", "none", "--benchmark", "builtin",
+                        "--scenario", "Offline", "--duration", "3")  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        director.terminate()
+        director.wait(timeout=15)
+    (folder,) = [p for p in runs.iterdir() if p.is_dir()]
+    spl = read_spl(folder / "run_1" / "spl.txt")
+    assert spl.multichannel and len(spl.channels) == 3  # a WT310 and a two-element WT332
+    total = sum(ch.power_w for ch in spl.channels)
+    assert abs(spl.power_w - total).max() < 1e-3
+    assert 280 < float(spl.power_w.mean()) < 340  # 200 W + 120 W less the simulated losses
+    seconds = (spl.t_utc_ns[-1] - spl.t_utc_ns[0]) / 1e9
+    assert 9.0 <= (len(spl) - 1) / seconds <= 11.0
+    record = json.loads((folder / "session.json").read_text())
+    assert record["meter"]["identity"]["channels"] == 3 and " + " in record["meter"]["url"]
+    saved = json.loads((folder / "result.json").read_text())
+    report = saved["report"]
+    assert report["power_metric"]["unit"] == "W" and report["power_metric"]["value"] > 280
+    # read directly, not through PTDaemon: said once, and the ranges are checked from what the director set
+    status = {f["rule"]: f["status"] for f in saved["check"]["findings"]}
+    assert status["8.ptd_used"] == "fail" and status["9.go"] == "skipped"
+    assert status["9.ranging_ranges"] == "pass" and status["9.testing_ranges"] == "pass"

@@ -48,6 +48,8 @@ RANGE_TABLES: dict[str, RangeTable] = {
     "WT210": _WT310_330,
     "WT310": _WT310_330,
     "WT330": _WT310_330,
+    "WT332": _WT310_330,  # the WT330 family as *IDN? names it (WT332/WT332E, WT333/WT333E)
+    "WT333": _WT310_330,
     "WT500": RangeTable((15, 30, 60, 100, 150, 300, 600, 1000), (1, 2, 5, 10, 20, 40)),
 }
 

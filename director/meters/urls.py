@@ -1,9 +1,12 @@
 """Meter URLs, validated here before anything connects.
 
 - ``ptd://HOST[:PORT][?timeout=S]``: SPEC PTDaemon's TCP interface (port 8888 by default).
-- ``serial:///dev/ttyUSB0?model=wt310[&rate=0.1][&baud=9600]``: a Yokogawa WT310 on a serial port.
+- ``serial:///dev/ttyUSB0?model=wt310[&rate=0.1][&baud=9600]``: a Yokogawa WT310 on a serial port;
+  ``model=wt330``, ``wt332``, ``wt333`` (or with ``e``) for the multi-element WT330 family, whose
+  element count the driver reads from ``*IDN?``.
 - ``serial+socket://HOST:PORT?model=wt310[&rate=0.1]``: the same behind a serial-over-TCP converter.
-- ``sim://[?rate=0.1][&signal=host-load]``: a SIMULATED WT310 on a pseudo-terminal of this process.
+- ``sim://[?rate=0.1][&signal=host-load][&model=wt310]``: a SIMULATED WT310E (or ``model=wt332``: WT332E,
+  ``wt333`` or ``wt330``: WT333E) on a pseudo-terminal of this process.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from director.meters.base import Meter
 from director.meters.ptd import PtdMeter
 from director.meters.serial_transport import SerialLineTransport
 from director.meters.transport import TcpLineTransport
-from director.meters.yokogawa import RATES_MS, YokogawaWT310
+from director.meters.yokogawa import RATES_MS, YokogawaWT310, YokogawaWT330
 
 __all__ = ["PTD_DEFAULT_PORT", "MeterUrl", "open_meter", "parse_meter_url"]
 
@@ -25,9 +28,11 @@ _OPTIONS = {
     "ptd": {"timeout"},
     "serial": {"model", "rate", "baud", "timeout"},
     "serial+socket": {"model", "rate", "timeout"},
-    "sim": {"rate", "signal"},
+    "sim": {"rate", "signal", "model"},
 }
-MODELS = ("wt310", "wt310e")
+WT310_MODELS = ("wt310", "wt310e")
+WT330_MODELS = ("wt330", "wt330e", "wt332", "wt332e", "wt333", "wt333e")
+MODELS = WT310_MODELS + WT330_MODELS
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,8 @@ def parse_meter_url(text: str) -> MeterUrl:
         raise MeterConfigError(f"meter URL {text!r}: a ptd:// URL has no path")
     if parts.scheme == "serial" and not parts.path:
         raise MeterConfigError(f"meter URL {text!r} names no serial device, e.g. serial:///dev/ttyUSB0?model=wt310")
-    if parts.scheme.startswith("serial") and options.get("model", "").lower() not in MODELS:
+    needs_model = parts.scheme.startswith("serial") or "model" in options
+    if needs_model and options.get("model", "").lower() not in MODELS:
         raise MeterConfigError(f"meter URL {text!r}: model= must be one of {', '.join(MODELS)}")
     if parts.scheme != "ptd":
         try:
@@ -88,6 +94,12 @@ def _timeout(url: MeterUrl, default_s: float) -> float:
         raise MeterConfigError(f"meter URL {url.text!r}: timeout must be a number of seconds") from None
 
 
+def _yokogawa(url: MeterUrl, transport: SerialLineTransport) -> YokogawaWT310 | YokogawaWT330:
+    if url.options["model"].lower() in WT330_MODELS:
+        return YokogawaWT330(transport)
+    return YokogawaWT310(transport)
+
+
 def open_meter(url: MeterUrl | str) -> Meter:
     """The driver for a URL, not yet connected (call ``open()``)."""
     url = parse_meter_url(url) if isinstance(url, str) else url
@@ -95,9 +107,9 @@ def open_meter(url: MeterUrl | str) -> Meter:
         return PtdMeter(TcpLineTransport(url.host, url.port, timeout_s=_timeout(url, 10.0)))
     if url.scheme == "serial":
         baud = int(url.options.get("baud", "9600"))
-        return YokogawaWT310(SerialLineTransport(url.path, baudrate=baud, timeout_s=_timeout(url, 2.0)))
+        return _yokogawa(url, SerialLineTransport(url.path, baudrate=baud, timeout_s=_timeout(url, 2.0)))
     if url.scheme == "serial+socket":
-        return YokogawaWT310(SerialLineTransport(f"socket://{url.host}:{url.port}", timeout_s=_timeout(url, 2.0)))
-    from director.meter_sim import SimulatedSerialMeter
+        return _yokogawa(url, SerialLineTransport(f"socket://{url.host}:{url.port}", timeout_s=_timeout(url, 2.0)))
+    from director.meter_sim import simulated_serial_meter
 
-    return SimulatedSerialMeter(url.options.get("signal", "host-load"))
+    return simulated_serial_meter(url.options.get("signal", "host-load"), url.options.get("model", "wt310"))
