@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 from agent.builtin import SCENARIOS, TinyConvNet, parse_scenario, synthetic_images
-from agent.builtin.harness import MULTI_STREAM_SAMPLES_PER_QUERY, ModelSpeed, build_test_settings
+from agent.builtin.harness import (
+    MULTI_STREAM_SAMPLES_PER_QUERY,
+    OFFLINE_QPS_MARGIN,
+    ModelSpeed,
+    build_test_settings,
+)
 from agent.builtin.model import NUM_CLASSES, _conv3x3_same
 from powerlog.mllog import read_detail_log
 from powerlog.timestamps import parse_ptd_timestamp
@@ -99,11 +104,13 @@ def test_settings_follow_duration_and_model_speed() -> None:
         single_image_latency_ns=500_000, multi_stream_query_latency_ns=2_000_000, batch_throughput_sps=8000
     )
     settings = build_test_settings("MultiStream", 2.5, speed)
-    assert settings.min_duration_ms == 2500 and settings.max_duration_ms > 2500
+    assert settings.min_duration_ms == 2500 and settings.max_duration_ms == 0  # no cap: it must not end early
     assert settings.min_query_count == 1
     assert settings.multi_stream_samples_per_query == MULTI_STREAM_SAMPLES_PER_QUERY
     assert settings.multi_stream_expected_latency_ns == 2_000_000
-    assert build_test_settings("Server", 2.5, speed).server_target_qps == pytest.approx(1000)
+    server = build_test_settings("Server", 2.5, speed)
+    assert server.server_target_qps == pytest.approx(1000) and server.max_duration_ms > 2500
+    assert build_test_settings("Offline", 2.5, speed).offline_expected_qps == pytest.approx(8000 * OFFLINE_QPS_MARGIN)
     with pytest.raises(ValueError, match="duration"):
         build_test_settings("Offline", 0, speed)
 
@@ -126,7 +133,7 @@ def test_two_second_loadgen_run(scenario: str, tmp_path: Path) -> None:
     begin_ns = parse_ptd_timestamp(detail.value("power_begin"))
     end_ns = parse_ptd_timestamp(detail.value("power_end"))
     assert begin_ns < end_ns
-    assert 1.5 <= (end_ns - begin_ns) / 1e9 <= 10.0
+    assert 1.5 <= (end_ns - begin_ns) / 1e9 <= 20.0  # at least the duration; generous above, for busy machines
 
 
 @pytest.mark.slow

@@ -71,7 +71,7 @@ QSL_PERFORMANCE_COUNT = 256
 SERVER_LOAD_FRACTION = 0.5
 """Server target QPS as a fraction of the model's one-image-at-a-time rate."""
 MIN_SERVER_TARGET_LATENCY_NS = 100_000_000
-OFFLINE_QPS_MARGIN = 1.15
+OFFLINE_QPS_MARGIN = 1.5
 """Offline expected QPS over the measured throughput: a run faster than LoadGen expects ends early, INVALID."""
 
 # LoadGen reads "audit.config" from the working directory by default and lets it
@@ -108,13 +108,20 @@ class BuiltinResult:
 
 @dataclass(frozen=True)
 class ModelSpeed:
-    """Timings of the model in this process (medians over a few repeats)."""
+    """Timings of the model in this process.
+
+    The latency is a median (it sets the Server load); the others are the fastest of a few
+    repeats: on a busy machine the timing may run slower than the run itself, and a run that is
+    faster than LoadGen expected uses up its pre-generated work and ends early, INVALID.
+    """
 
     single_image_latency_ns: float
     multi_stream_query_latency_ns: float
-    """One batch of :data:`MULTI_STREAM_SAMPLES_PER_QUERY` images."""
+    """One batch of :data:`MULTI_STREAM_SAMPLES_PER_QUERY` images (fastest)."""
     batch_throughput_sps: float
-    """Samples per second at :data:`MAX_BATCH_SIZE` images per batch."""
+    """Samples per second at :data:`MAX_BATCH_SIZE` images per batch (fastest)."""
+    single_image_fastest_ns: float = 0.0
+    """One image, fastest (SingleStream's expected latency); 0 means use the median."""
 
 
 def parse_scenario(name: str) -> str:
@@ -130,14 +137,18 @@ def _check_duration(duration_s: float) -> None:
         raise ValueError(f"duration must be a finite number of seconds, at least 0.001, got {duration_s!r}")
 
 
-def _median_time_ns(function: Callable[[], object], repeats: int) -> float:
+def _times_ns(function: Callable[[], object], repeats: int) -> list[int]:
     function()  # warm caches and BLAS threads
     times_ns = []
     for _ in range(repeats):
         start = time.perf_counter_ns()
         function()
         times_ns.append(time.perf_counter_ns() - start)
-    return float(max(np.median(times_ns), 1))
+    return times_ns
+
+
+def _best_time_ns(function: Callable[[], object], repeats: int) -> float:
+    return float(max(min(_times_ns(function, repeats)), 1))
 
 
 def measure_model_speed(model: TinyConvNet, library: FloatArray, seed: int = 0) -> ModelSpeed:
@@ -153,10 +164,12 @@ def measure_model_speed(model: TinyConvNet, library: FloatArray, seed: int = 0) 
     def run(batch_size: int) -> Callable[[], object]:
         return lambda: model.predict(library[rng.integers(0, len(library), batch_size)])
 
+    single = _times_ns(run(1), repeats=21)
     return ModelSpeed(
-        single_image_latency_ns=_median_time_ns(run(1), repeats=21),
-        multi_stream_query_latency_ns=_median_time_ns(run(MULTI_STREAM_SAMPLES_PER_QUERY), repeats=11),
-        batch_throughput_sps=MAX_BATCH_SIZE * 1e9 / _median_time_ns(run(MAX_BATCH_SIZE), repeats=7),
+        single_image_latency_ns=float(max(np.median(single), 1)),
+        multi_stream_query_latency_ns=_best_time_ns(run(MULTI_STREAM_SAMPLES_PER_QUERY), repeats=11),
+        batch_throughput_sps=MAX_BATCH_SIZE * 1e9 / _best_time_ns(run(MAX_BATCH_SIZE), repeats=7),
+        single_image_fastest_ns=float(max(min(single), 1)),
     )
 
 
@@ -169,7 +182,8 @@ def build_test_settings(scenario: str, duration_s: float, speed: ModelSpeed) -> 
     them up ends early, INVALID). Under LoadGen the model runs a little slower than
     when timed alone, so the measured speed makes the work outlast the duration and
     LoadGen stops at ``min_duration_ms``; Offline, sized up by
-    :data:`OFFLINE_QPS_MARGIN`, overshoots by ~25 % or more. Server issues
+    :data:`OFFLINE_QPS_MARGIN`, overshoots by ~50 % or more (on a
+    busy machine the timing may be slower than the run itself, which must not end early). Server issues
     single-sample queries at half the model's unbatched rate, which the batching
     SUT keeps up with. ``min_query_count`` is 1 so that duration decides.
     """
@@ -180,8 +194,8 @@ def build_test_settings(scenario: str, duration_s: float, speed: ModelSpeed) -> 
     settings.mode = lg.TestMode.PerformanceOnly
     min_duration_ms = int(duration_s * 1000)
     settings.min_duration_ms = min_duration_ms
-    # A cap for a Server run the SUT cannot keep up with; the other scenarios end near min_duration_ms.
-    settings.max_duration_ms = min_duration_ms + max(5_000, min_duration_ms // 4)
+    if scenario == "Server":  # a cap for a run the SUT cannot keep up with; the others end near min_duration_ms
+        settings.max_duration_ms = min_duration_ms + max(5_000, min_duration_ms // 4)
     settings.min_query_count = 1
     if scenario == "Offline":
         settings.offline_expected_qps = OFFLINE_QPS_MARGIN * speed.batch_throughput_sps
@@ -190,7 +204,7 @@ def build_test_settings(scenario: str, duration_s: float, speed: ModelSpeed) -> 
         full_batch_ns = MAX_BATCH_SIZE * 1e9 / speed.batch_throughput_sps
         settings.server_target_latency_ns = int(max(MIN_SERVER_TARGET_LATENCY_NS, 4 * full_batch_ns))
     elif scenario == "SingleStream":
-        settings.single_stream_expected_latency_ns = int(speed.single_image_latency_ns)
+        settings.single_stream_expected_latency_ns = int(speed.single_image_fastest_ns or speed.single_image_latency_ns)
     else:
         settings.multi_stream_samples_per_query = MULTI_STREAM_SAMPLES_PER_QUERY
         settings.multi_stream_expected_latency_ns = int(speed.multi_stream_query_latency_ns)
