@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from director.dashboard import add_dashboard
 from director.errors import DirectorError, MeterError
+from director.limits import MAX_JSON_BODY_BYTES, BodyLimit
 from director.live import LiveFeed
 from director.meters.base import Meter
 from director.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -99,6 +100,7 @@ def create_app(director: Director) -> FastAPI:
         description="Wall-power measurement sessions for MLPerf Inference (ranging and testing phases).",
     )
     app.state.director = director
+    app.add_middleware(BodyLimit, max_bytes=MAX_JSON_BODY_BYTES, exempt=lambda path: "/files/" in path)
     auth = [Depends(_authorized)]
     read_auth = [Depends(_read_authorized)]
     add_dashboard(app, director, read_auth)

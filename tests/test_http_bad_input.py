@@ -1,0 +1,141 @@
+"""Every endpoint against bad input: a 4xx with a message, and nothing in the session or its folder changes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from director.app import Director, create_app
+from director.limits import MAX_JSON_BODY_BYTES
+from director.meters.urls import open_meter
+from director.session import SessionConfig
+
+TOKEN = "b" * 32
+JSON = {"Content-Type": "application/json"}
+HUGE = b'{"agent_utc_ns": 1, "pad": "' + b"x" * (MAX_JSON_BODY_BYTES + 10) + b'"}'
+
+# (method, path under the session, a valid body) for every endpoint that takes a body or changes state
+ENDPOINTS = [
+    ("POST", "phases/ranging/start", {"agent_utc_ns": 1}),
+    ("POST", "phases/ranging/stop", {"agent_utc_ns": 1}),
+    ("POST", "phases/testing/start", {"agent_utc_ns": 1}),
+    ("POST", "phases/ranging/checkpoint", {"agent_utc_ns": 1}),
+    ("POST", "clock", {"phase": "ranging", "when": "before", "clock": {"offset_ns": 1, "bound_ns": 1, "delay_ns": 1,
+                                                                       "rounds": 8, "kept": 3, "agent_utc_ns": 1}}),
+    ("POST", "samples", {"source": "gpu0.power", "seq": 0, "columns": {"t_utc_ns": [1], "power_w": [1.0]}}),
+    ("POST", "close", None),
+]  # fmt: skip
+WRONG_TYPES = [
+    {"agent_utc_ns": "soon"},
+    {"agent_utc_ns": [1]},
+    {"agent_utc_ns": 1.5e300},
+    {"agent_utc_ns": None},
+    [],
+    "text",
+    {"phase": 7, "when": "before", "clock": {}},
+    {"source": "gpu0", "seq": -1, "columns": {"t_utc_ns": [1]}},
+    {"source": "gpu0", "seq": 0, "columns": {"t_utc_ns": ["a"]}},
+    {"source": "gpu0", "seq": 0, "columns": "all"},
+]
+
+
+@pytest.fixture
+def api(ptd_sim, tmp_path: Path):
+    sim = ptd_sim("--signal", "constant:200")
+    (tmp_path / "runs").mkdir()
+    director = Director(
+        meter_factory=lambda: open_meter(sim.url),
+        meter_url=sim.url,
+        config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0),
+        token=TOKEN,
+        analyze=lambda folder: {"analyzed": True},
+    )
+    with TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        opened = client.post(
+            "/v1/sessions", json={"agent": {"label": "bad", "host": "h"}, "client_uuid": str(uuid.uuid4())}
+        )
+        assert opened.status_code == 201
+        client.session_id = opened.json()["session_id"]  # type: ignore[attr-defined]
+        yield client
+
+
+def _snapshot(api) -> tuple[str, dict[str, int]]:
+    status = api.get(f"/v1/sessions/{api.session_id}").json()
+    folder = Path(status["run_folder"])
+    files = {p.relative_to(folder).as_posix(): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
+    files.pop("power/server.log", None)  # the director logs what it refused
+    return json.dumps({k: v for k, v in status.items() if k not in ("last_power_w", "energy_j")}), files
+
+
+def _refused(reply, *codes: int) -> None:
+    assert reply.status_code in codes, (reply.status_code, reply.text)
+    detail = reply.json()["detail"]
+    assert detail and isinstance(detail, str | list), detail
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS, ids=[e[1] for e in ENDPOINTS])
+def test_malformed_wrong_typed_and_huge_bodies_change_nothing(api, method: str, path: str, body) -> None:
+    url = f"/v1/sessions/{api.session_id}/{path}"
+    before = _snapshot(api)
+    _refused(api.request(method, url, content=b"{not json", headers=JSON), 409, 422)
+    _refused(api.request(method, url, content=b"\xff\xfe\x00garbage", headers=JSON), 409, 422)
+    _refused(api.request(method, url, content=HUGE, headers=JSON), 413)
+    if body is not None:
+        for wrong in WRONG_TYPES:
+            _refused(api.request(method, url, json=wrong), 409, 422)
+        _refused(api.request(method, url, json={**body, "unexpected": 1}), 409, 422)
+    assert _snapshot(api) == before
+
+
+def test_unknown_sessions_and_phases_are_404(api) -> None:
+    for method, path, body in ENDPOINTS:
+        reply = api.request(method, f"/v1/sessions/no-such-session/{path}", json=body)
+        _refused(reply, 404)
+        assert "no session" in reply.json()["detail"]
+    for phase in ("warmup", "..", "RANGING"):
+        _refused(api.post(f"/v1/sessions/{api.session_id}/phases/{phase}/start", json={"agent_utc_ns": 1}), 404)
+
+
+def test_replayed_and_out_of_order_calls_are_409_and_change_nothing(api) -> None:
+    base = f"/v1/sessions/{api.session_id}"
+    assert api.post(f"{base}/phases/ranging/start", json={"agent_utc_ns": 1}).status_code == 200
+    before = _snapshot(api)
+    for path in ("phases/ranging/start", "phases/testing/start", "phases/testing/stop", "close"):
+        _refused(api.post(f"{base}/{path}", json={"agent_utc_ns": 1}), 409)
+    assert _snapshot(api) == before
+    assert api.post(f"{base}/phases/ranging/stop", json={"agent_utc_ns": 1}).status_code == 200
+    before = _snapshot(api)
+    _refused(api.post(f"{base}/phases/ranging/stop", json={"agent_utc_ns": 1}), 409)  # replayed
+    batch = {"source": "gpu0.power", "seq": 3, "columns": {"t_utc_ns": [1], "power_w": [1.0]}}
+    assert api.post(f"{base}/samples", json=batch).json()["status"] == "stored"
+    stored = _snapshot(api)
+    assert api.post(f"{base}/samples", json=batch).json()["status"] == "duplicate"  # replayed batch: stored once
+    assert _snapshot(api) == stored != before
+
+
+def test_a_body_without_a_length_is_counted_as_it_streams(api) -> None:
+    def chunks():
+        for _ in range(MAX_JSON_BODY_BYTES // (1 << 20) + 2):
+            yield b" " * (1 << 20)
+
+    before = _snapshot(api)
+    _refused(api.post(f"/v1/sessions/{api.session_id}/samples", content=chunks(), headers=JSON), 413)
+    assert _snapshot(api) == before
+
+
+def test_path_traversal_in_upload_names_never_leaves_the_session_folder(api, tmp_path: Path) -> None:
+    base = f"/v1/sessions/{api.session_id}"
+    api.post(f"{base}/phases/ranging/start", json={"agent_utc_ns": 1})
+    api.post(f"{base}/phases/ranging/stop", json={"agent_utc_ns": 1})
+    for name in ("..%2F..%2Fevil.txt", "%2e%2e%2fevil.txt", "mlperf_log_detail.txt%00.sh", "..\\..\\evil.txt",
+                 "%2Fetc%2Fpasswd", "ranging/../../evil.txt"):  # fmt: skip
+        reply = api.put(f"{base}/files/ranging/{name}", content=b"evil")
+        assert reply.status_code in (404, 405, 422), (name, reply.status_code)
+    for folder in ("..", "%2e%2e", "power/..", "samples"):
+        reply = api.put(f"{base}/files/{folder}/mlperf_log_detail.txt", content=b"evil")
+        assert reply.status_code in (404, 405, 422), (folder, reply.status_code)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.read_bytes() == b"evil"]
