@@ -87,6 +87,8 @@ class DirectorClient:
             raise SessionConflict(f"the director does not know this session (was it restarted?): {detail}")
         if response.status_code == 409:
             raise SessionConflict(detail)
+        if response.status_code == 507:
+            raise DirectorFailed(f"the director cannot store the run: {detail}")
         raise DirectorFailed(f"{method} {path} failed with {response.status_code}: {detail}")
 
     def _model(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:

@@ -17,6 +17,7 @@ import numpy as np
 
 from analyzer.findings import Evidence, Finding, Severity, Status
 from analyzer.gpu import gpu_window
+from analyzer.reliability import check_interrupted, check_meter_gaps, check_sut_link
 from analyzer.report import MeterIdentity, meter_identity, scenario_of
 from analyzer.rounds import ACCEPTED_ANALYZERS, Round
 from analyzer.run import MAX_EVIDENCE, RunData
@@ -356,7 +357,8 @@ def _check_mlpower_clock(run: RunData, round_: Round) -> Iterable[Finding]:
             yield Finding.failed("7.clock_offset", title, Severity.ERROR, f"{message}, beyond the limit", ev)
         else:
             yield Finding.passed("7.clock_offset", title, f"{message}; LoadGen's window was mapped with it", ev)
-        if abs(clock.change_ns) > max(CLOCK_STEP_LIMIT_NS, 2 * clock.bound_ns):
+        # against the measurements' own bounds: the phase's bound already includes half the change
+        if abs(clock.change_ns) > max(CLOCK_STEP_LIMIT_NS, 2 * clock.measurement_bound_ns):
             yield Finding.failed(
                 "7.clock_step",
                 "SUT clock steady during the phase",
@@ -982,6 +984,9 @@ RULES: tuple[Check, ...] = (
     check_session,
     check_consistency,
     check_gpus,
+    check_meter_gaps,
+    check_sut_link,
+    check_interrupted,
 )
 
 

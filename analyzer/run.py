@@ -45,6 +45,7 @@ class PhaseClock:
     bound_ns: int  # the larger error bound plus half the change across the phase
     change_ns: int  # after minus before: drift, or a step of the SUT clock
     measurements: int
+    measurement_bound_ns: int = 0  # the larger error bound of the two measurements alone
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,7 @@ class _Loader:
             bound_ns=max(before[1], after[1]) + abs(change) // 2,
             change_ns=change,
             measurements=len(values),
+            measurement_bound_ns=max(before[1], after[1]),
         )
 
     def phase(self, phase: str, spl_fields: Collection[str], marks: bool, clock: PhaseClock | None) -> PhaseData:

@@ -17,12 +17,13 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from director.dashboard import add_dashboard
-from director.errors import DirectorError, MeterError
+from director.errors import DirectorError, MeterError, StorageError
 from director.limits import MAX_JSON_BODY_BYTES, BodyLimit
 from director.live import LiveFeed
 from director.meters.base import Meter
 from director.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from director.metrics import render_metrics
+from director.recovery import Interrupted
 from director.session import Session, SessionConfig, SessionStateError
 from powerlog.cli_support import package_version
 from powerlog.wire import (
@@ -61,6 +62,7 @@ class Director:
     sessions: dict[str, Session] = field(default_factory=dict)
     active: Session | None = None
     feed: LiveFeed = field(default_factory=LiveFeed)
+    interrupted: dict[str, Interrupted] = field(default_factory=dict)  # sessions a crash cut short
     stopping: bool = False
 
 
@@ -108,7 +110,14 @@ def create_app(director: Director) -> FastAPI:
     def session_of(session_id: str) -> Session:
         session = director.sessions.get(session_id)
         if session is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no session {session_id!r}")
+            interrupted = director.interrupted.get(session_id)
+            detail = f"no session {session_id!r}"
+            if interrupted is not None:
+                detail += (
+                    f": it was {interrupted.state} when the director stopped; it is marked interrupted and "
+                    f"everything recorded is kept in {interrupted.folder}. Start a new run"
+                )
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=detail)
         return session
 
     def live_session_of(session_id: str) -> Session:
@@ -175,6 +184,8 @@ def create_app(director: Director) -> FastAPI:
                 ranges = session.ranges[phase]
         except SessionStateError as e:
             raise _conflict(str(e)) from e
+        except StorageError as e:
+            raise HTTPException(status.HTTP_507_INSUFFICIENT_STORAGE, detail=f"run folder: {e}") from e
         except MeterError as e:
             raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=f"meter: {e}") from e
         session.record_message(f"session,{session.session_name},{action},{phase}", "OK", received)

@@ -25,11 +25,16 @@ __all__ = [
     "MeterTimeoutError",
     "MeterTransportError",
     "NotPtdaemonError",
+    "StorageError",
 ]
 
 
 class DirectorError(Exception):
     """Base class for director errors."""
+
+
+class StorageError(DirectorError):
+    """The run folder cannot take more data (disk full, not writable)."""
 
 
 class MeterError(DirectorError):

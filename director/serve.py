@@ -19,6 +19,7 @@ from director.errors import MeterConfigError
 from director.meters.base import Meter
 from director.meters.group import MeterGroup
 from director.meters.urls import MeterUrl, open_meter, parse_meter_url
+from director.recovery import recover_interrupted
 from director.results import analyze_run_folder
 from director.session import SessionConfig
 from powerlog.cli_support import EXIT_OK
@@ -83,6 +84,7 @@ def serve_director(args: argparse.Namespace) -> int:
     runs_dir: Path = args.out
     runs_dir.mkdir(parents=True, exist_ok=True)
     token, token_path = load_or_create_token(args, runs_dir)
+    interrupted = recover_interrupted(runs_dir)
     config = SessionConfig(runs_dir=runs_dir, settle_s=args.settle_s, ptd_log=args.ptd_log, interval_ms=interval_ms)
     director = Director(
         meter_factory=lambda: _meter(meter_urls, interval_ms),
@@ -91,6 +93,7 @@ def serve_director(args: argparse.Namespace) -> int:
         token=token,
         analyze=functools.partial(analyze_run_folder, round_name=round_name),
     )
+    director.interrupted = {i.session_id: i for i in interrupted}
     loopback = args.host in LOOPBACK_HOSTS
     director.read_without_token = loopback
     app = create_app(director)
@@ -106,6 +109,9 @@ def serve_director(args: argparse.Namespace) -> int:
     how = f"--token-file {token_path}" if token_path else "--token <the token you gave>"
     print(f"director listening on {url} (meter {meter_text}, runs in {runs_dir})")
     print(f"dashboard: {url}/" + ("" if loopback else " (asks for the token)"))
+    for i in interrupted:
+        print(f"recovered: session {i.session_id} was {i.state} when the director stopped; marked interrupted, "
+              f"data kept in {i.folder}")  # fmt: skip
     print(f"agent: mlpower-agent run --director {url} {how} --benchmark builtin --scenario Offline", flush=True)
     if not loopback:
         print(f"warning: listening on {args.host}, not loopback: anyone who can reach it needs only the token",

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 import platform
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -19,22 +20,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from director.errors import DirectorError, MeterError
+from director.errors import DirectorError, MeterError, StorageError
 from director.live import LiveFeed
 from director.meters.base import Meter, MeterIdentity
 from director.meters.ranges import Ranges, derive_testing_ranges, range_table_for, round_up_to_range
 from powerlog.cli_support import dump_json, package_version
 from powerlog.errors import PowerlogError
 from powerlog.layout import PHASE_DIRS
+from powerlog.lines import BadLine
 from powerlog.mllog import parse_detail_log
 from powerlog.spl import PowerSample, SplWriter, read_spl
 from powerlog.sut_samples import SAMPLES_DIR, read_journal, write_parquet
 from powerlog.wire import AgentInfo, ClockReport, SampleBatch, SessionState, SessionStatus
 
-__all__ = ["MeterBusyError", "PhaseTimes", "Session", "SessionConfig", "SessionStateError"]
+__all__ = [
+    "MeterBusyError",
+    "PhaseTimes",
+    "Session",
+    "SessionConfig",
+    "SessionStateError",
+    "finish_sample_journals",
+]
 
 Clock = Callable[[], int]
 READ_INTERVAL_S = 1.0
+RECONNECT_FIRST_DELAY_S = 0.5
+RECONNECT_MAX_DELAY_S = 10.0
 LATE_BATCH_NS = 5 * 1_000_000_000  # a SUT batch arriving later than this after its first reading counts as late
 NS = 1_000_000_000
 
@@ -58,6 +69,7 @@ class SessionConfig:
     current_factor: float = 1.1
     interval_ms: int = 1000
     ptd_log: Path | None = None  # PTDaemon's own log file, copied into power/ptd_logs.txt at close
+    min_free_bytes: int = 100_000_000  # a phase does not start with less free space in the run folder
 
 
 @dataclass
@@ -112,6 +124,10 @@ class Session:
         self._batches: set[tuple[str, int]] = set()
         self.duplicate_batches = 0
         self.late_batches = 0
+        self.sut_link_outages: list[dict[str, int]] = []
+        self.meter_gaps: list[dict[str, Any]] = []  # the meter lost mid-phase: from the last sample to reconnection
+        self.meter_reconnects = 0
+        self._meter_lost = False
         self.latest_sut_w: dict[str, float] = {}
         self.meter_errors = 0
         self.last_sample: PowerSample | None = None
@@ -132,7 +148,24 @@ class Session:
 
     def _expect(self, allowed: tuple[SessionState, ...], action: str) -> None:
         if self.state not in allowed:
-            raise SessionStateError(f"cannot {action} now", self.state)
+            why = f": {self.error}" if self.state is SessionState.FAILED and self.error else ""
+            raise SessionStateError(f"cannot {action} now{why}", self.state)
+
+    def _check_storage(self, phase: str) -> None:
+        """Before a phase: the run folder takes a write and has room for it, or a clear error now."""
+        folder = self.folder / PHASE_DIRS[phase]
+        try:
+            free_bytes = shutil.disk_usage(folder).free
+            probe = folder / ".mlpower-write-probe"
+            probe.write_bytes(b"x" * 4096)
+            probe.unlink()
+        except OSError as e:
+            raise StorageError(f"cannot write in {folder}: {e.strerror or e}; free space or fix permissions") from e
+        if free_bytes < self.config.min_free_bytes:
+            raise StorageError(
+                f"only {free_bytes / 1e6:.1f} MB free in {folder} (at least {self.config.min_free_bytes / 1e6:.0f} MB "
+                "are needed for a phase): free some space and start again"
+            )
 
     def record_message(self, cmd: str, reply: str, cmd_utc_ns: int) -> None:
         self.messages.append({"cmd": cmd, "cmd_time": cmd_utc_ns / NS, "reply": reply, "reply_time": self.clock() / NS})
@@ -145,6 +178,7 @@ class Session:
 
     def _set_state(self, state: SessionState) -> None:
         self.state = state
+        self._write_progress()
         self.feed.publish(
             "state", session_id=self.session_id, state=state.value, error=self.error, simulated=self.simulated
         )
@@ -198,12 +232,19 @@ class Session:
         else:
             self._expect((SessionState.RANGED,), "start testing")
             ranges = self._testing_ranges()
+        self._check_storage(phase)
         times = self.phase_times[phase]
         times.director_utc_ns, times.director_monotonic_s = [received_ns], [received_mono]
         times.agent_utc_ns = [agent_utc_ns]
         self._set_state(SessionState.RANGING if phase == "ranging" else SessionState.TESTING)
         mark = f"{self.session_name}_{phase}"
         try:
+            if self._meter_lost:  # the previous phase ended with the meter unreachable: connect afresh
+                with contextlib.suppress(MeterError):
+                    await self._meter(self.meter.close)
+                await self._meter(self.meter.open)
+                await self._meter(self.meter.identify)
+                self._meter_lost = False
             await self._meter(self.meter.set_ranges, ranges)
             self.log.info("%s: ranges %s, settling %.1f s", phase, ranges, self.config.settle_s)
             await asyncio.sleep(self.config.settle_s)
@@ -236,7 +277,65 @@ class Session:
         interval_s = min(READ_INTERVAL_S, self.config.interval_ms / 1000)
         while True:
             await asyncio.sleep(interval_s)
-            await self._drain(phase)
+            try:
+                await self._drain(phase)
+            except MeterError as e:
+                await self._reconnect(phase, e)
+            except StorageError as e:
+                await self._storage_failed(phase, e)
+                return
+
+    async def _storage_failed(self, phase: str, error: StorageError) -> None:
+        """The disk filled up (or went read-only) mid-phase: stop cleanly, keep what was written."""
+        self._reader = None  # this task is ending: abort must not cancel it
+        await self.abort(f"{error}; the {phase} phase was stopped, the {self.samples[phase]} samples written are kept")
+
+    async def _reconnect(self, phase: str, error: MeterError) -> None:
+        """The meter went away mid-phase: reconnect with backoff and record the gap; the phase goes on.
+
+        The gap is recorded from the last sample stored to the first one after, with the error, so
+        the analyzer can say where samples are missing: it is never bridged silently.
+        """
+        detected_ns = self.clock()
+        last_ns = self.last_sample.t_utc_ns if self.last_sample is not None else detected_ns
+        gap: dict[str, Any] = {
+            "phase": phase,
+            "last_sample_utc_ns": last_ns,
+            "detected_utc_ns": detected_ns,
+            "restored_utc_ns": None,
+            "error": str(error),
+            "attempts": 0,
+        }
+        self.meter_gaps.append(gap)
+        self.meter_reconnects += 1
+        self.log.warning("%s: meter lost (%s); reconnecting", phase, error)
+        self._marker(phase, "meter_lost", last_ns)
+        self._write_progress()
+        delay_s = RECONNECT_FIRST_DELAY_S
+        while True:
+            gap["attempts"] += 1
+            with contextlib.suppress(MeterError):
+                await self._meter(self.meter.close)
+            try:
+                await self._meter(self.meter.open)
+                await self._meter(self.meter.identify)
+                await self._meter(self.meter.set_ranges, self.ranges[phase])
+                await self._meter(self.meter.start, f"{self.session_name}_{phase}", self.config.interval_ms)
+                break
+            except MeterError as e:
+                gap["error"] = f"{error}; last attempt: {e}"
+                self.log.info("%s: meter still unreachable after %d attempt(s): %s", phase, gap["attempts"], e)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, RECONNECT_MAX_DELAY_S)
+        gap["restored_utc_ns"] = self.clock()
+        self.log.warning(
+            "%s: meter back after %.1f s (%d attempt(s)); the gap is recorded in session.json",
+            phase,
+            (gap["restored_utc_ns"] - last_ns) / NS,
+            gap["attempts"],
+        )
+        self._marker(phase, "meter_back", gap["restored_utc_ns"])
+        self._write_progress()
 
     async def _drain(self, phase: str) -> None:
         samples = await self._meter(self.meter.read_new)
@@ -247,8 +346,12 @@ class Session:
                     self.energy_j[phase] += (sample.power_w + self.last_sample.power_w) / 2 * dt_s
             self.last_sample = sample
         if samples and self._writer is not None:
-            self.samples[phase] += self._writer.write(samples)
-            self._writer.flush()  # a crash loses at most the last read interval
+            try:
+                written = self._writer.write(samples)
+                self._writer.flush()  # a crash loses at most the last read interval
+            except OSError as e:
+                raise StorageError(f"cannot write {PHASE_DIRS[phase]}/spl.txt: {e.strerror or e}") from e
+            self.samples[phase] += written
         if samples:
             self.feed.publish(
                 "power",
@@ -273,22 +376,46 @@ class Session:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
+        open_gap = self._open_gap(phase)
         try:
-            await self._meter(self.meter.stop)
-            await self._drain(phase)
+            if open_gap is None:
+                await self._meter(self.meter.stop)
+                await self._drain(phase)
         except MeterError as e:
-            self._fail(e)
-            raise
+            # the meter went at the very end: what was stored is kept and the gap says what is missing
+            open_gap = self._record_unresolved_gap(phase, e)
         finally:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
+        if open_gap is not None:
+            open_gap["unresolved_at_stop_utc_ns"] = received_ns
+            self._meter_lost = True
+            self.log.warning("%s stopped while the meter was unreachable: samples end at the gap", phase)
         times.director_utc_ns.append(self.clock())
         times.director_monotonic_s.append(time.monotonic())
         self._marker(phase, "stop", received_ns)
         self._set_state(SessionState.RANGED if phase == "ranging" else SessionState.TESTED)
         self.log.info("%s stopped: %d samples", phase, self.samples[phase])
         return self.samples[phase]
+
+    def _open_gap(self, phase: str) -> dict[str, Any] | None:
+        gap = self.meter_gaps[-1] if self.meter_gaps else None
+        return gap if gap is not None and gap["phase"] == phase and gap["restored_utc_ns"] is None else None
+
+    def _record_unresolved_gap(self, phase: str, error: MeterError) -> dict[str, Any]:
+        now_ns = self.clock()
+        gap = {
+            "phase": phase,
+            "last_sample_utc_ns": self.last_sample.t_utc_ns if self.last_sample is not None else now_ns,
+            "detected_utc_ns": now_ns,
+            "restored_utc_ns": None,
+            "error": str(error),
+            "attempts": 0,
+        }
+        self.meter_gaps.append(gap)
+        self.log.warning("%s: meter lost while stopping: %s", phase, error)
+        return gap
 
     def add_agent_checkpoint(self, phase: str, agent_utc_ns: int) -> None:
         """The agent's own time for the 2nd (start replied) or 4th (stop replied) checkpoint."""
@@ -311,7 +438,7 @@ class Session:
         offset_ns = self.mean_offset_ns()  # the SUT's clock onto the director's
         times = batch.columns["t_utc_ns"]
         if times and self.clock() - (int(times[0]) + offset_ns) > LATE_BATCH_NS:
-            self.late_batches += 1
+            self._note_late(int(times[0]) + offset_ns, self.clock())
         if batch.columns.get("power_w"):
             self.latest_sut_w[batch.source] = float(batch.columns["power_w"][-1])
             self.feed.publish(
@@ -323,6 +450,27 @@ class Session:
                 power_w=batch.columns["power_w"],
             )
         return True
+
+    def _note_late(self, read_ns: int, arrived_ns: int) -> None:
+        """A batch that arrived long after its readings: the agent's link was down; merge into one outage."""
+        self.late_batches += 1
+        last = self.sut_link_outages[-1] if self.sut_link_outages else None
+        if last is not None and read_ns <= last["until_utc_ns"] + LATE_BATCH_NS:
+            last["until_utc_ns"] = max(last["until_utc_ns"], arrived_ns)
+            last["batches"] += 1
+            return
+        self.sut_link_outages.append({"from_utc_ns": read_ns, "until_utc_ns": arrived_ns, "batches": 1})
+        self.log.warning("SUT batches arriving late: readings from %.1f s ago", (arrived_ns - read_ns) / NS)
+
+    def sut_batches(self) -> dict[str, dict[str, Any]]:
+        """Per source: batches received and any sequence number never received (a batch lost on the way)."""
+        seqs: dict[str, set[int]] = {}
+        for source, seq in self._batches:
+            seqs.setdefault(source, set()).add(seq)
+        return {
+            source: {"received": len(got), "missing_seqs": sorted(set(range(max(got) + 1)) - got)}
+            for source, got in sorted(seqs.items())
+        }
 
     def loadgen_window(self, folder: str, detail_log: bytes) -> None:
         """Announce the LoadGen window of an uploaded detail log (SUT clock moved onto the director's)."""
@@ -362,16 +510,21 @@ class Session:
         """Stop whatever runs and keep what was written; the session ends failed."""
         if self._reader is not None:
             self._reader.cancel()
-        with contextlib.suppress(MeterError):
+        with contextlib.suppress(MeterError, StorageError):
             if self._phase is not None and self.state in (SessionState.RANGING, SessionState.TESTING):
                 await self._meter(self.meter.stop)
                 await self._drain(self._phase)
         if self._writer is not None:
-            self._writer.close()
+            with contextlib.suppress(OSError):  # what the disk took is kept; the rest cannot be written
+                self._writer.close()
+            self._writer = None
         with contextlib.suppress(MeterError):
             await self._meter(self.meter.close)
         self._fail(DirectorError(reason))
-        self._write_records()
+        try:
+            self._write_records()
+        except OSError as e:
+            self.log.error("cannot write the session records: %s", e.strerror or e)
 
     # records ------------------------------------------------------------------------------
     def _write_records(self) -> None:
@@ -407,21 +560,27 @@ class Session:
         (power / "server.json").write_text(_json(server))
         (self.folder / "session.json").write_text(_json(self.record()))
 
+    def _write_progress(self) -> None:
+        """session.json as it stands, replaced atomically at every state change: after a crash, the
+        restarted director finds what the session was doing (see :func:`recover_interrupted`)."""
+        if not self.folder.is_dir():
+            return
+        target = self.folder / "session.json"
+        partial = target.with_suffix(".json.partial")
+        try:
+            partial.write_text(_json(self.record()))
+            partial.replace(target)
+        except OSError as e:  # a full disk must not stop the measurement; the samples matter more
+            self.log.error("cannot write %s: %s", target, e.strerror or e)
+
     def mean_offset_ns(self) -> int:
         """Director clock minus SUT clock, over every measurement the agent reported."""
         offsets = [int(c["offset_ns"]) for c in self.clock_reports]
         return round(sum(offsets) / len(offsets)) if offsets else 0
 
     def _finish_samples(self) -> None:
-        """Turn each SUT sample journal into Parquet, with director-clock times added."""
-        offset = self.mean_offset_ns()
-        for journal in sorted((self.folder / SAMPLES_DIR).glob("*.jsonl")):
-            columns, bad = read_journal(journal)
-            for line in bad:
-                self.log.warning("samples: %s", line)
-            if "t_utc_ns" in columns:
-                columns["t_director_utc_ns"] = columns["t_utc_ns"] + offset
-            write_parquet(journal.with_suffix(".parquet"), columns)
+        for line in finish_sample_journals(self.folder, self.mean_offset_ns()):
+            self.log.warning("samples: %s", line)
 
     def record(self) -> dict[str, Any]:
         """session.json: mlpower's own record of the session."""
@@ -462,10 +621,25 @@ class Session:
                 for phase, t in self.phase_times.items()
             },
             "clock": self.clock_reports,
+            "meter_gaps": self.meter_gaps,
+            "sut_batches": self.sut_batches(),
+            "sut_link_outages": self.sut_link_outages,
             "director_software": {"mlpower": package_version(), "python": platform.python_version()},
             "settle_s": self.config.settle_s,
             "interval_ms": self.config.interval_ms,
         }
+
+
+def finish_sample_journals(folder: Path, offset_ns: int) -> list[BadLine]:
+    """Turn each SUT sample journal into Parquet, with director-clock times added; the unusable lines."""
+    bad_lines: list[BadLine] = []
+    for journal in sorted((folder / SAMPLES_DIR).glob("*.jsonl")):
+        columns, bad = read_journal(journal)
+        bad_lines += bad
+        if "t_utc_ns" in columns:
+            columns["t_director_utc_ns"] = columns["t_utc_ns"] + offset_ns
+        write_parquet(journal.with_suffix(".parquet"), columns)
+    return bad_lines
 
 
 def _is_control(cmd: str) -> bool:

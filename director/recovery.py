@@ -1,0 +1,57 @@
+"""After a crash: sessions the director was running when it died are marked interrupted, data kept.
+
+Every state change rewrites ``session.json`` (atomically), every wall-meter read is flushed to
+``spl.txt`` and every SUT batch to its journal, so a SIGKILL loses at most the last read interval.
+On start, ``serve`` calls :func:`recover_interrupted`: each run folder whose ``session.json`` says
+the session was still going is marked ``failed`` with an ``interrupted`` note and its SUT journals
+are turned into Parquet, as a clean close would. Nothing already written is changed or removed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from director.session import finish_sample_journals
+from powerlog.cli_support import dump_json
+from powerlog.wire import SessionState
+
+__all__ = ["Interrupted", "recover_interrupted"]
+
+ENDED = {SessionState.CLOSED.value, SessionState.FAILED.value}
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    session_id: str
+    folder: Path
+    state: str  # what the session was doing when the director stopped
+
+
+def recover_interrupted(runs_dir: Path) -> list[Interrupted]:
+    found = []
+    for record_path in sorted(runs_dir.glob("*/session.json")):
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # not ours, or unreadable: leave it exactly as it is
+        if not isinstance(record, dict) or record.get("state") in ENDED or "state" not in record:
+            continue
+        folder = record_path.parent
+        was = str(record["state"])
+        clocks = [c for c in record.get("clock", []) if isinstance(c, dict) and "offset_ns" in c]
+        offset_ns = round(sum(int(c["offset_ns"]) for c in clocks) / len(clocks)) if clocks else 0
+        bad = finish_sample_journals(folder, offset_ns)
+        record.update(
+            state=SessionState.FAILED.value,
+            error=f"interrupted: the director stopped while the session was {was} (killed or crashed); "
+            "everything written before is kept",
+            interrupted={"state": was, "recovered_utc_ns": time.time_ns(), "sample_lines_unusable": len(bad)},
+        )
+        partial = record_path.with_suffix(".json.partial")
+        partial.write_text(dump_json(record) + "\n")
+        partial.replace(record_path)
+        found.append(Interrupted(str(record.get("session_id", folder.name)), folder, was))
+    return found

@@ -1,0 +1,288 @@
+"""Faults during a measurement, with real processes on loopback: each is survived, recorded and reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from director.app import Director, create_app
+from director.meters.urls import open_meter
+from director.session import SessionConfig
+from powerlog.spl import read_spl
+
+BIN = Path(sys.executable).parent
+TOKEN = "f" * 32
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(runs: Path, meter: str, port: int = 0, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [str(BIN / "mlpower-director"), "serve", "--meter", meter, "--out", str(runs), "--port", str(port),
+         "--settle-s", "0.5", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert line.startswith("director listening on "), line + (process.stderr.read() if process.stderr else "")
+    return process, line.split()[3]
+
+
+def _agent(url: str, runs: Path, out: Path, duration_s: float, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(BIN / "mlpower-agent"), "run", "--director", url, "--token-file", str(runs / "director.token"),
+         "--label", "fault", "--out", str(out), "--benchmark", "builtin", "--scenario", "Offline",
+         "--duration", f"{duration_s:g}", "--progress-s", "1", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def _wait_for(predicate, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.is_file() else 0
+
+
+def _stop(*processes: subprocess.Popen[str] | None) -> None:
+    for process in processes:
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _findings(folder: Path) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for f in json.loads((folder / "result.json").read_text())["check"]["findings"]:
+        out.setdefault(f["rule"], []).append(f)
+    return out
+
+
+# 1. the meter connection is lost mid-phase ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_meter_lost_mid_phase_is_reconnected_and_the_gap_reported(ptd_sim, tmp_path: Path) -> None:
+    port = _free_port()
+    sim = ptd_sim("--port", str(port), "--signal", "constant:250")
+    runs = tmp_path / "runs"
+    director, url = _serve(runs, f"ptd://127.0.0.1:{port}?timeout=2")
+    agent = _agent(url, runs, tmp_path / "agent", 12)
+    replacement = None
+    try:
+        _wait_for(lambda: any(_lines(p) >= 3 for p in runs.glob("*/run_1/spl.txt")), 120, "testing samples")
+        (folder,) = [p for p in runs.iterdir() if p.is_dir()]
+        sim.process.send_signal(signal.SIGKILL)  # the PTDaemon machine goes away
+        sim.process.wait()
+        time.sleep(3)
+        replacement = ptd_sim("--port", str(port), "--signal", "constant:250")
+        output, _ = agent.communicate(timeout=180)
+        assert agent.returncode == 0, output
+    finally:
+        _stop(agent, director)
+        if replacement is not None:
+            replacement.stop()
+    record = json.loads((folder / "session.json").read_text())
+    (gap,) = record["meter_gaps"]
+    assert gap["phase"] == "testing" and gap["restored_utc_ns"] is not None and gap["attempts"] >= 1
+    assert 2.5 < (gap["restored_utc_ns"] - gap["last_sample_utc_ns"]) / 1e9 < 20
+    spl = read_spl(folder / "run_1" / "spl.txt")
+    assert (spl.t_utc_ns > gap["restored_utc_ns"]).any()  # samples after the gap: the session went on
+    largest_gap_s = float(np.diff(spl.t_utc_ns).max()) / 1e9
+    assert largest_gap_s > 2.5  # the hole is in the file, not papered over
+    (finding,) = _findings(folder)["0.meter_gaps"]
+    assert finding["status"] == "fail" and finding["severity"] in ("error", "info")
+    assert "meter lost at" in finding["message"] and "back after" in finding["message"]
+
+
+# 2. the director is killed mid-phase and restarted --------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_director_killed_mid_phase_keeps_every_sample_and_marks_the_session_interrupted(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    port = _free_port()
+    director, url = _serve(runs, "sim://?rate=0.1&signal=constant:180", port)
+    agent = _agent(url, runs, tmp_path / "agent", 10, "--gpus", "sim:1")
+    restarted = None
+    try:
+        _wait_for(lambda: any(_lines(p) >= 20 for p in runs.glob("*/run_1/spl.txt")), 120, "testing samples")
+        (folder,) = [p for p in runs.iterdir() if p.is_dir()]
+        spl_path = folder / "run_1" / "spl.txt"
+        director.send_signal(signal.SIGKILL)
+        director.wait()
+        killed_ns = time.time_ns()
+        on_disk = _lines(spl_path)
+        restarted = subprocess.Popen(
+            [str(BIN / "mlpower-director"), "serve", "--meter", "sim://?rate=0.1", "--out", str(runs),
+             "--port", str(port), "--token-file", str(runs / "director.token")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert restarted.stdout is not None
+        banner = [restarted.stdout.readline() for _ in range(3)]
+        assert any(line.startswith(f"recovered: session {folder.name} was testing") for line in banner), banner
+        output, _ = agent.communicate(timeout=120)
+    finally:
+        _stop(agent, director, restarted)
+    # the agent stops with a clear message that says where the data is
+    assert agent.returncode == 2, output
+    assert "marked interrupted" in output and str(folder) in output
+    # every sample flushed before the kill is there, and nothing after the kill was invented
+    spl = read_spl(spl_path)
+    assert len(spl) == on_disk >= 20
+    assert (killed_ns - spl.t_utc_ns[-1]) / 1e9 < 1.5  # at most the last read interval was lost
+    record = json.loads((folder / "session.json").read_text())
+    assert record["state"] == "failed" and record["error"].startswith("interrupted:")
+    assert record["interrupted"]["state"] == "testing"
+    assert list((folder / "samples").glob("*.parquet"))  # the GPU journal became Parquet, as at a close
+    check = subprocess.run(
+        [str(BIN / "mlpower-analyzer"), "check", "--json", str(folder)], capture_output=True, text=True, check=False
+    )
+    rules = {f["rule"]: f for f in json.loads(check.stdout)["findings"]}
+    assert (
+        rules["0.interrupted"]["status"] == "fail"
+        and "while the session was testing" in rules["0.interrupted"]["message"]
+    )
+
+
+# 4. the disk is full or not writable ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api(tmp_path: Path):
+    def make(**config: object) -> TestClient:
+        (tmp_path / "runs").mkdir(exist_ok=True)
+        director = Director(
+            meter_factory=lambda: open_meter("sim://?rate=0.1&signal=constant:100"),
+            meter_url="sim://?rate=0.1",
+            config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0, interval_ms=100, **config),  # type: ignore[arg-type]
+            token=TOKEN,
+            analyze=lambda folder: {"analyzed": True},
+        )
+        return TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"})
+
+    return make
+
+
+def _open(client: TestClient) -> tuple[str, Path]:
+    reply = client.post(
+        "/v1/sessions", json={"agent": {"label": "disk", "host": "h"}, "client_uuid": str(uuid.uuid4())}
+    )
+    assert reply.status_code == 201, reply.text
+    session_id = reply.json()["session_id"]
+    return session_id, Path(client.get(f"/v1/sessions/{session_id}").json()["run_folder"])
+
+
+def test_too_little_free_space_refuses_the_phase_before_it_starts(api) -> None:
+    with api(min_free_bytes=10**18) as client:
+        session_id, folder = _open(client)
+        reply = client.post(f"/v1/sessions/{session_id}/phases/ranging/start", json={"agent_utc_ns": 1})
+        assert reply.status_code == 507
+        assert "MB free" in reply.json()["detail"] and "free some space" in reply.json()["detail"]
+        assert client.get(f"/v1/sessions/{session_id}").json()["state"] == "open"
+        assert not (folder / "ranging" / "spl.txt").exists()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_disk_full_mid_phase_stops_cleanly_and_says_why(api) -> None:
+    with api() as client:
+        session_id, folder = _open(client)
+        # the spl.txt the phase will append to is on a device that is always full: every write fails with ENOSPC
+        (folder / "ranging" / "spl.txt").symlink_to("/dev/full")
+        reply = client.post(f"/v1/sessions/{session_id}/phases/ranging/start", json={"agent_utc_ns": 1})
+        assert reply.status_code == 200
+        _wait_for(lambda: client.get(f"/v1/sessions/{session_id}").json()["state"] == "failed", 10, "failed state")
+        status = client.get(f"/v1/sessions/{session_id}").json()
+        assert "No space left on device" in status["error"] and "ranging phase was stopped" in status["error"]
+        stop = client.post(f"/v1/sessions/{session_id}/phases/ranging/stop", json={"agent_utc_ns": 2})
+        assert stop.status_code == 409 and "No space left on device" in stop.json()["detail"]
+        record = json.loads((folder / "session.json").read_text())
+        assert record["state"] == "failed" and "No space left" in record["error"]
+        assert (
+            client.post("/v1/sessions", json={"agent": {"label": "next"}, "client_uuid": str(uuid.uuid4())}).status_code
+            == 201
+        )
+
+
+def test_disk_filling_up_mid_phase_keeps_what_was_written(api, tmp_path: Path) -> None:
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24k", "tmpfs", str(tiny)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        with api(min_free_bytes=1) as client:
+            session_id, folder = _open(client)
+            (folder / "ranging" / "spl.txt").symlink_to(tiny / "spl.txt")
+            reply = client.post(f"/v1/sessions/{session_id}/phases/ranging/start", json={"agent_utc_ns": 1})
+            assert reply.status_code == 200
+            _wait_for(lambda: client.get(f"/v1/sessions/{session_id}").json()["state"] == "failed", 60, "disk full")
+            status = client.get(f"/v1/sessions/{session_id}").json()
+            assert "No space left on device" in status["error"]
+            kept = read_spl(tiny / "spl.txt")
+            assert len(kept) >= 50 and status["samples"]["ranging"] >= len(kept) - 1
+    finally:
+        subprocess.run(["umount", "-l", str(tiny)], check=False)
+
+
+# 5. a clock step on the SUT during a phase -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_clock_step_on_the_sut_during_a_phase_is_detected_and_reported(tmp_path: Path) -> None:
+    from agent.client import DirectorClient
+    from agent.run import RunOptions, run_session
+    from agent.workload import builtin_workload
+
+    runs = tmp_path / "runs"
+    director, url = _serve(runs, "sim://?rate=0.1&signal=constant:150")
+    step_ns = [0]
+
+    def sut_clock() -> int:
+        return time.time_ns() + step_ns[0]
+
+    def say(message: str) -> None:
+        if message.startswith("testing: running"):
+            step_ns[0] = 1_500_000_000  # NTP (or a person) sets the SUT's clock 1.5 s ahead mid-phase
+
+    try:
+        token = (runs / "director.token").read_text().strip()
+        with DirectorClient(url, token, clock_ns=sut_clock) as client:
+            outcome = run_session(
+                RunOptions("step", tmp_path / "agent", builtin_workload("SingleStream", 2), progress_s=60),
+                client,
+                say=say,
+                clock_ns=sut_clock,
+            )
+    finally:
+        _stop(director)
+    steps = [f for f in outcome.result["check"]["findings"] if f["rule"] == "7.clock_step"]
+    assert len(steps) == 1 and steps[0]["status"] == "fail"
+    change_ms = float(re.search(r"changed by ([+-][\d.]+) ms", steps[0]["message"]).group(1))  # type: ignore[union-attr]
+    assert steps[0]["message"].startswith("testing:") and -1510 < change_ms < -1490  # SUT ahead: offset falls
+    assert os.path.isdir(outcome.local_folder)
