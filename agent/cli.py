@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gpu-rate-hz", type=float, default=10.0, help="GPU power polling rate (default 10, max 100)")
     run.add_argument("--progress-s", type=float, default=10.0, help="a progress line this often (default 10 s)")
     run.add_argument("--quiet", action="store_true", help="plain progress lines even on a terminal (no live panel)")
+    run.add_argument(
+        "--retry-s",
+        type=float,
+        default=60.0,
+        help="keep trying a director that cannot be reached for this long before giving up (default 60 s)",
+    )
     run.add_argument("workload", nargs=argparse.REMAINDER, help="-- COMMAND ARGS... (your own LoadGen benchmark)")
     gpus = sub.add_parser("gpus", help="list the GPUs and what each supports", description="List the GPUs.")
     gpus.add_argument("--gpus", default="auto", help="auto, nvml, nvml:0,2 or sim:N (default auto)")
@@ -183,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress_s=args.progress_s,
             live_console=None if args.quiet or not sys.stdout.isatty() else Console(),
         )
-        with DirectorClient(args.director, _token(args)) as client:
+        with DirectorClient(args.director, _token(args), retry_s=args.retry_s) as client:
             outcome = run_session(options, client)
         print(format_result(outcome))
     except (AgentError, GpuError, ValueError) as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,8 @@ from powerlog.wire import (
 
 __all__ = ["DirectorClient"]
 
+log = logging.getLogger("mlpower.agent.client")
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -45,8 +48,10 @@ class DirectorClient:
         timeout_s: float = 120.0,
         clock_ns: Callable[[], int] = time.time_ns,
         transport: httpx.BaseTransport | None = None,
+        retry_s: float = 60.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.retry_s = retry_s
         self.clock_ns = clock_ns
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -65,7 +70,22 @@ class DirectorClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _request(self, method: str, path: str, retry: bool = True, **kwargs: Any) -> httpx.Response:
+        """One call. While the director cannot be connected to (the request never left), it is tried again
+        with backoff for up to ``retry_s``: a network outage delays the run instead of ending it."""
+        deadline = time.monotonic() + (self.retry_s if retry else 0.0)
+        delay_s = 0.5
+        while True:
+            try:
+                return self._request_once(method, path, **kwargs)
+            except DirectorUnreachable as e:
+                if not isinstance(e.__cause__, httpx.ConnectError) or time.monotonic() + delay_s > deadline:
+                    raise
+                log.warning("%s %s: director unreachable, trying again in %.1f s", method, path, delay_s)
+                time.sleep(delay_s)
+                delay_s = min(delay_s * 2, 5.0)
+
+    def _request_once(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.ConnectError as e:
@@ -96,7 +116,7 @@ class DirectorClient:
 
     # the API ---------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("GET", "/health").json()
+        result: dict[str, Any] = self._request("GET", "/health", retry=False).json()
         return result
 
     def server_time(self) -> TimeReply:
@@ -131,8 +151,9 @@ class DirectorClient:
         self._request("POST", f"{API_PREFIX}/sessions/{session.session_id}/clock", json=body.model_dump())
 
     def send_samples(self, session: SessionOpened, batch: SampleBatch) -> None:
-        self._request("POST", f"{API_PREFIX}/sessions/{session.session_id}/samples", content=batch.model_dump_json(),
-                      headers={"Content-Type": "application/json"})  # fmt: skip
+        # no retry here: the sampler keeps the batch and sends it again with the next one
+        self._request("POST", f"{API_PREFIX}/sessions/{session.session_id}/samples", retry=False,
+                      content=batch.model_dump_json(), headers={"Content-Type": "application/json"})  # fmt: skip
 
     def upload(self, session: SessionOpened, folder: str, path: Path) -> None:
         self._request(
@@ -147,7 +168,7 @@ class DirectorClient:
         return result
 
     def status(self, session: SessionOpened) -> SessionStatus:
-        return self._model(SessionStatus, "GET", f"{API_PREFIX}/sessions/{session.session_id}")
+        return self._model(SessionStatus, "GET", f"{API_PREFIX}/sessions/{session.session_id}", retry=False)
 
     def abort_session(self, session: SessionOpened) -> SessionStatus:
         return self._model(SessionStatus, "POST", f"{API_PREFIX}/sessions/{session.session_id}/abort")

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from netproxy import CuttableProxy
 
 from director.app import Director, create_app
 from director.meters.urls import open_meter
@@ -168,6 +169,48 @@ def test_director_killed_mid_phase_keeps_every_sample_and_marks_the_session_inte
         rules["0.interrupted"]["status"] == "fail"
         and "while the session was testing" in rules["0.interrupted"]["message"]
     )
+
+
+# 3. the network between agent and director is lost for 30 s ----------------------------------------------------
+
+
+@pytest.mark.slow
+def test_thirty_second_network_outage_loses_nothing_and_is_noted(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    director, url = _serve(runs, "sim://?rate=0.1&signal=constant:220")
+    proxy = CuttableProxy(int(url.rsplit(":", 1)[1])).start()
+    agent = subprocess.Popen(
+        [str(BIN / "mlpower-agent"), "run", "--director", f"http://127.0.0.1:{proxy.port}",
+         "--token-file", str(runs / "director.token"), "--label", "outage", "--out", str(tmp_path / "agent"),
+         "--benchmark", "builtin", "--scenario", "SingleStream", "--duration", "36", "--gpus", "sim:2",
+         "--progress-s", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        _wait_for(lambda: any(_lines(p) >= 20 for p in runs.glob("*/ranging/spl.txt")), 120, "ranging samples")
+        proxy.cut()
+        time.sleep(30)
+        proxy.restore()
+        output, _ = agent.communicate(timeout=240)
+    finally:
+        _stop(agent, director)
+        proxy.close()
+    assert agent.returncode == 0, output
+    assert "director not answering" in output  # the progress line said so while the link was down
+    (folder,) = [p for p in runs.iterdir() if p.is_dir()]
+    record = json.loads((folder / "session.json").read_text())
+    (outage,) = record["sut_link_outages"]
+    assert 25 < (outage["until_utc_ns"] - outage["from_utc_ns"]) / 1e9 < 40
+    client = json.loads((tmp_path / "agent" / folder.name / "power" / "client.json").read_text())
+    stats = client["mlpower"]["gpu_sampler"]
+    assert stats["send_failures"] > 0 and stats["batches_dropped"] == 0 and stats["undelivered_batches"] == 0
+    batches = record["sut_batches"]
+    assert all(not info["missing_seqs"] for info in batches.values())
+    assert sum(info["received"] for info in batches.values()) == stats["batches_sent"]  # each batch arrived, once
+    rows = sum(n for source, n in record["sut_samples"].items() if source.endswith(".power"))
+    assert rows == stats["power_readings"]
+    (note,) = _findings(folder)["0.sut_link"]
+    assert "link to the director was down about" in note["message"] and "each stored once" in note["message"]
 
 
 # 4. the disk is full or not writable ------------------------------------------------------------------------
