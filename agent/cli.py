@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gpu-rate-hz", type=float, default=10.0, help="GPU power polling rate (default 10, max 100)")
     run.add_argument("--progress-s", type=float, default=10.0, help="a progress line this often (default 10 s)")
     run.add_argument("--quiet", action="store_true", help="plain progress lines even on a terminal (no live panel)")
+    run.add_argument("--ca-file", type=Path, help="trust this certificate (PEM) for an https director")
     run.add_argument(
         "--retry-s",
         type=float,
@@ -189,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress_s=args.progress_s,
             live_console=None if args.quiet or not sys.stdout.isatty() else Console(),
         )
-        with DirectorClient(args.director, _token(args), retry_s=args.retry_s) as client:
+        with DirectorClient(args.director, _token(args), retry_s=args.retry_s, ca_file=args.ca_file) as client:
             outcome = run_session(options, client)
         print(format_result(outcome))
     except (AgentError, GpuError, ValueError) as e:

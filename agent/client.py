@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from agent.errors import (
     AuthenticationFailed,
     DirectorFailed,
     DirectorUnreachable,
+    DirectorUntrusted,
     MeterBusy,
     SessionConflict,
 )
@@ -49,6 +51,7 @@ class DirectorClient:
         clock_ns: Callable[[], int] = time.time_ns,
         transport: httpx.BaseTransport | None = None,
         retry_s: float = 60.0,
+        ca_file: Path | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry_s = retry_s
@@ -58,6 +61,8 @@ class DirectorClient:
             headers={"Authorization": f"Bearer {token}"},
             timeout=httpx.Timeout(timeout_s, connect=10.0),
             transport=transport,
+            # https: the system's CAs, or the director's own certificate (--ca-file) for a self-signed one
+            verify=ssl.create_default_context(cafile=str(ca_file)) if ca_file is not None else True,
         )
         self.messages: list[dict[str, Any]] = []
 
@@ -79,7 +84,8 @@ class DirectorClient:
             try:
                 return self._request_once(method, path, **kwargs)
             except DirectorUnreachable as e:
-                if not isinstance(e.__cause__, httpx.ConnectError) or time.monotonic() + delay_s > deadline:
+                connect_failed = isinstance(e.__cause__, httpx.ConnectError) and not isinstance(e, DirectorUntrusted)
+                if not connect_failed or time.monotonic() + delay_s > deadline:
                     raise
                 log.warning("%s %s: director unreachable, trying again in %.1f s", method, path, delay_s)
                 time.sleep(delay_s)
@@ -89,6 +95,11 @@ class DirectorClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.ConnectError as e:
+            if "CERTIFICATE_VERIFY_FAILED" in str(e):
+                raise DirectorUntrusted(
+                    f"the director at {self.base_url} has a certificate this agent does not trust ({e}): "
+                    "give the director's certificate (its --tls-cert) with --ca-file"
+                ) from e
             raise DirectorUnreachable(
                 f"cannot reach the director at {self.base_url}: {e}. Is `mlpower-director serve` running there?"
             ) from e

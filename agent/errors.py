@@ -20,6 +20,7 @@ __all__ = [
     "DirectorError",
     "DirectorFailed",
     "DirectorUnreachable",
+    "DirectorUntrusted",
     "MeterBusy",
     "SessionConflict",
     "WorkloadError",
@@ -36,6 +37,10 @@ class DirectorError(AgentError):
 
 class DirectorUnreachable(DirectorError):
     """No connection to the director."""
+
+
+class DirectorUntrusted(DirectorUnreachable):
+    """The director's TLS certificate is not trusted (give --ca-file); trying again will not help."""
 
 
 class AuthenticationFailed(DirectorError):

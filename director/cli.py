@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--settle-s", type=float, default=10.0, help="wait after setting ranges (default 10 s)")
     serve.add_argument("--ptd-log", type=Path, help="PTDaemon's log file (-l), copied into power/ptd_logs.txt")
     serve.add_argument("--round", default=None, help="MLPerf round whose rules the result is checked against")
+    serve.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM; with --tls-key)")
+    serve.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
 
     demo = sub.add_parser(
         "demo",

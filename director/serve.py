@@ -7,6 +7,7 @@ import functools
 import os
 import secrets
 import socket
+import ssl
 import sys
 from pathlib import Path
 from types import FrameType
@@ -68,6 +69,20 @@ def _meter(urls: list[MeterUrl], interval_ms: int) -> Meter:
     return MeterGroup([open_meter(url) for url in urls], interval_ms)
 
 
+def _tls(args: argparse.Namespace) -> dict[str, str]:
+    """uvicorn's TLS settings, checked now so that a wrong file is a clear error, not a failed handshake later."""
+    cert, key = args.tls_cert, args.tls_key
+    if cert is None and key is None:
+        return {}
+    if cert is None or key is None:
+        raise MeterConfigError("HTTPS needs both --tls-cert and --tls-key")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as e:
+        raise MeterConfigError(f"cannot use --tls-cert {cert} with --tls-key {key}: {e}") from e
+    return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+
+
 def serve_director(args: argparse.Namespace) -> int:
     meter_urls = [parse_meter_url(text) for text in args.meter]
     intervals_ms = {url.interval_ms for url in meter_urls}
@@ -81,6 +96,7 @@ def serve_director(args: argparse.Namespace) -> int:
     meter_text = " + ".join(url.text for url in meter_urls)
     round_name = args.round or DEFAULT_ROUND
     get_round(round_name)
+    tls = _tls(args)
     runs_dir: Path = args.out
     runs_dir.mkdir(parents=True, exist_ok=True)
     token, token_path = load_or_create_token(args, runs_dir)
@@ -105,18 +121,21 @@ def serve_director(args: argparse.Namespace) -> int:
     except OSError as e:
         raise MeterConfigError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from e
     host, port = sock.getsockname()[:2]
-    url = f"http://{host}:{port}"
+    url = f"{'https' if tls else 'http'}://{host}:{port}"
     how = f"--token-file {token_path}" if token_path else "--token <the token you gave>"
     print(f"director listening on {url} (meter {meter_text}, runs in {runs_dir})")
     print(f"dashboard: {url}/" + ("" if loopback else " (asks for the token)"))
     for i in interrupted:
         print(f"recovered: session {i.session_id} was {i.state} when the director stopped; marked interrupted, "
               f"data kept in {i.folder}")  # fmt: skip
+    if tls:
+        how += f" --ca-file {args.tls_cert}"
     print(f"agent: mlpower-agent run --director {url} {how} --benchmark builtin --scenario Offline", flush=True)
     if not loopback:
         print(f"warning: listening on {args.host}, not loopback: anyone who can reach it needs only the token",
               file=sys.stderr)  # fmt: skip
     # live-view streams end as soon as shutdown starts; the rest gets a few seconds to finish
-    server = _Server(director, uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5))
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5, **tls)
+    server = _Server(director, config)
     server.run(sockets=[sock])
     return EXIT_OK
