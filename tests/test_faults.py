@@ -121,6 +121,48 @@ def test_meter_lost_mid_phase_is_reconnected_and_the_gap_reported(ptd_sim, tmp_p
     assert "meter lost at" in finding["message"] and "back after" in finding["message"]
 
 
+def _meter_sim(link: Path) -> subprocess.Popen[str]:
+    """A simulated WT310 on a new pty, reached through ``link`` (as udev's /dev/serial/by-id/ links are)."""
+    sim = subprocess.Popen(
+        [str(BIN / "mlpower-director"), "meter-sim", "--serial", "--signal", "constant:140"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert sim.stdout is not None
+    device = sim.stdout.readline().split()[-1]
+    assert device.startswith("/dev/"), device
+    partial = link.with_suffix(".new")
+    partial.symlink_to(device)
+    partial.replace(link)
+    return sim
+
+
+@pytest.mark.slow
+def test_serial_adapter_unplugged_mid_phase_is_reopened_and_the_gap_reported(tmp_path: Path) -> None:
+    link = tmp_path / "ttyWT310"
+    sim = _meter_sim(link)
+    runs = tmp_path / "runs"
+    director, url = _serve(runs, f"serial://{link}?model=wt310&rate=0.1&timeout=0.5")
+    agent = _agent(url, runs, tmp_path / "agent", 6, "--gpus", "none")
+    replugged = None
+    try:
+        _wait_for(lambda: any(_lines(p) >= 20 for p in runs.glob("*/run_1/spl.txt")), 120, "testing samples")
+        (folder,) = [p for p in runs.iterdir() if p.is_dir()]
+        sim.kill()  # the adapter is pulled: its pty goes away
+        sim.wait()
+        time.sleep(2)
+        replugged = _meter_sim(link)  # plugged in again: a new device behind the same stable name
+        output, _ = agent.communicate(timeout=180)
+        assert agent.returncode == 0, output
+    finally:
+        _stop(agent, director, sim, replugged)
+    (gap,) = json.loads((folder / "session.json").read_text())["meter_gaps"]
+    assert gap["phase"] == "testing" and gap["restored_utc_ns"] is not None
+    assert 1.5 < (gap["restored_utc_ns"] - gap["last_sample_utc_ns"]) / 1e9 < 20
+    spl = read_spl(folder / "run_1" / "spl.txt")
+    assert (spl.t_utc_ns > gap["restored_utc_ns"]).sum() >= 5  # 10 Hz again after the gap
+    assert "0.meter_gaps" in _findings(folder)
+
+
 # 2. the director is killed mid-phase and restarted --------------------------------------------------------
 
 

@@ -234,6 +234,7 @@ class _YokogawaWT300(MeterBase):
         self._write(":STATUS:FILTER1 FALL")
         self._query(":STATUS:EESR?")  # clear: the first update counted is one that finishes after start
         self._mark = mark
+        self.poll_error = None  # an error of an earlier run (before a reconnect) is not this one's
         self._stop.clear()
         self._thread = threading.Thread(target=self._poll, name=f"{self.family.lower()} {self.name}", daemon=True)
         self._thread.start()
