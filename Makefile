@@ -7,7 +7,7 @@ FIXTURE ?= tests/data/dell-xe8545-a100x4-maxq-resnet50-offline/performance
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo demo-fixture test lint format bench clean
+.PHONY: demo demo-fixture test lint format bench fuzz ingest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,14 @@ test: lint $(CHROMIUM)
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_analyzer.py
 	$(BIN)/python benchmarks/bench_clock.py
+
+# the parsers under 10,000 hypothesis cases each (about 4 minutes on 2 cores)
+fuzz: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/bench_fuzz.py
+
+# 16 agents x 8 GPUs at 100 Hz + 4 wall channels at 10 Hz against one director, then the knee
+ingest: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/bench_ingest.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -114,14 +114,22 @@ def _parse_event(text: str, line_number: int) -> LoadGenEvent | str:
         obj = json.loads(text[len(MLLOG_PREFIX) :])
     except json.JSONDecodeError as e:
         return f"JSON does not parse ({e.msg} at column {e.colno + len(MLLOG_PREFIX)}): truncated line?"
+    except RecursionError:
+        return "JSON does not parse: nested too deeply"
+    except ValueError as e:  # an integer of more than 4300 digits
+        return f"JSON does not parse: {str(e).split(';')[0]}"
     if not isinstance(obj, dict) or not isinstance(obj.get("key"), str) or "value" not in obj:
         return "MLLOG entry without a string 'key' and a 'value'"
     metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     time_ms = obj.get("time_ms")
+    try:
+        time_ms = float(time_ms) if isinstance(time_ms, int | float) else None
+    except OverflowError:
+        return f"time_ms {str(time_ms)[:20]}... is too large for a float"
     return LoadGenEvent(
         key=obj["key"],
         value=obj["value"],
-        time_ms=float(time_ms) if isinstance(time_ms, int | float) else None,
+        time_ms=time_ms,
         line_number=line_number,
         is_error=bool(metadata.get("is_error", False)),
         is_warning=bool(metadata.get("is_warning", False)),

@@ -16,6 +16,7 @@ __all__ = ["IdentifyError", "PtdIdentity", "parse_identify_reply"]
 
 _MODEL = re.compile(r"[A-Za-z][\w.-]*")
 _VERSION_NUMBER = re.compile(r"\d+(?:\.\d+)+")
+_ELEMENT_COUNT = re.compile(r"[0-9]{1,4}")
 
 
 class IdentifyError(PowerlogError, ValueError):
@@ -53,5 +54,8 @@ def parse_identify_reply(reply: str) -> PtdIdentity:
         dc = dc or fields[mode_index].split("=", 1)[1].strip().lower() == "dc"
         after = fields[mode_index + 1 : mode_index + 4]
         if len(after) == 3 and after[2].strip().isdigit():
-            elements = max(1, int(after[2]))
+            count = after[2].strip()
+            if not _ELEMENT_COUNT.fullmatch(count):  # isdigit() also takes '²' and digits int() refuses to read
+                raise IdentifyError(f"element count {count[:20]!r} after mode= is not a number 0-9999: {reply[:200]!r}")
+            elements = max(1, int(count))
     return PtdIdentity(model, version, elements, dc, "simulated" in reply.lower(), reply)

@@ -47,6 +47,7 @@ FloatArray = npt.NDArray[np.float64]
 SPL_FIELDS: tuple[str, ...] = ("power_w", "volts_v", "amps_a", "pf")
 _LABELS = {"power_w": "Watts", "volts_v": "Volts", "amps_a": "Amps", "pf": "PF"}
 _HEAD_LABELS = ("Time", None, "Watts", None, "Volts", None, "Amps", None, "PF", None)
+_LABELS_TEXT = ("Time", "Watts", "Volts", "Amps", "PF", "Mark")
 _CHANNEL_WIDTH = 9  # ChN,Watts,v,Volts,v,Amps,v,PF,v
 _BLOCK_SIZE = 1 << 20
 
@@ -168,6 +169,14 @@ class _Layout:
     def mark_column(self) -> int:
         return 11
 
+    def label_columns(self) -> list[int]:
+        """The fields that hold a label (Time, Watts, ..., Mark, ChN), not a value."""
+        columns = [i for i, label in enumerate(_HEAD_LABELS) if label is not None] + ([10] if self.has_mark else [])
+        for ch in range(self.n_channels):
+            start = self._channel_start(ch)
+            columns += [start, *(start + 1 + 2 * j for j in range(len(SPL_FIELDS)))]
+        return columns
+
     def _channel_start(self, channel: int) -> int:
         return (12 if self.has_mark else 10) + channel * _CHANNEL_WIDTH
 
@@ -231,7 +240,7 @@ def read_spl(path: Path | str, fields: Collection[str] = SPL_FIELDS, marks: bool
         if fast is not None:
             return fast
     with path.open("rb") as f:
-        log = _parse_lines(str(path), f, wanted)
+        log = _parse_lines(str(path), _split_lines(f), wanted)
     return log if marks else replace(log, mark_index=np.zeros(len(log), dtype=np.int32), marks=())
 
 
@@ -240,6 +249,13 @@ def parse_spl_text(text: str | bytes, path: str = "<text>", fields: Collection[s
     data = text.encode("utf-8") if isinstance(text, str) else text
     wanted = tuple(f for f in SPL_FIELDS if f == "power_w" or f in fields)
     return _parse_lines(path, data.splitlines(keepends=True), wanted)
+
+
+def _split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Lines ending in CRLF, LF or a lone CR, as pyarrow (the fast path) and ``bytes.splitlines`` see them,
+    so both paths number the lines of a damaged file alike. A file's chunks end at LF: no CRLF is split."""
+    for chunk in chunks:
+        yield from chunk.splitlines(keepends=True)
 
 
 def _read_fast(path: Path, layout: _Layout, wanted: tuple[str, ...], marks: bool = True) -> PowerLog | None:
@@ -258,17 +274,25 @@ def _read_fast(path: Path, layout: _Layout, wanted: tuple[str, ...], marks: bool
     if read_marks:
         column_types["c11"] = pa.dictionary(pa.int32(), pa.binary())
         include.append("c11")
+    # label fields are read as booleans that only a label converts to (cheap, unlike strings): a damaged
+    # label fails the conversion and the file goes line by line. A label swapped for another passes.
+    labels = [names[i] for i in layout.label_columns()]
+    column_types.update(dict.fromkeys(labels, pa.bool_()))
+    include += labels
     try:
         table = pa_csv.read_csv(
             path,
             read_options=pa_csv.ReadOptions(column_names=names, block_size=_BLOCK_SIZE),
-            parse_options=pa_csv.ParseOptions(ignore_empty_lines=False),
+            # no quoting: PTDaemon never quotes, and the line-by-line path splits at every comma too
+            parse_options=pa_csv.ParseOptions(ignore_empty_lines=False, quote_char=False),
             convert_options=pa_csv.ConvertOptions(
                 column_types=column_types,
                 include_columns=include,
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
                 null_values=[],
+                true_values=[*_LABELS_TEXT, *(f"Ch{ch + 1}" for ch in range(layout.n_channels))],
+                false_values=[],
                 check_utf8=False,
             ),
         )

@@ -29,6 +29,8 @@ NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
 NS_PER_DAY = 86_400 * NS_PER_S
 PTD_TIMESTAMP_LENGTH = 23  # len("07-30-2022 04:40:04.430")
+# int64 nanoseconds since the epoch reach from 1677-09-21 to 2262-04-11: we take the whole years in between
+MIN_YEAR, MAX_YEAR = 1678, 2261
 
 _PATTERN = re.compile(r"(\d\d)-(\d\d)-(\d{4}) (\d\d):(\d\d):(\d\d)\.(\d{3})")
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -49,6 +51,8 @@ def _is_leap(year: int) -> bool:
 
 
 def _check_fields(text: str, year: int, month: int, day: int, hour: int, minute: int, second: int) -> None:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise TimestampError(f"year {year} out of range {MIN_YEAR}-{MAX_YEAR} (int64 nanoseconds) in {text!r}")
     if not 1 <= month <= 12:
         raise TimestampError(f"month {month} out of range in {text!r}")
     last_day = 29 if month == 2 and _is_leap(year) else _DAYS_IN_MONTH[month - 1]
@@ -59,7 +63,9 @@ def _check_fields(text: str, year: int, month: int, day: int, hour: int, minute:
 
 
 def parse_ptd_timestamp(text: str) -> int:
-    """Parse ``MM-DD-YYYY HH:MM:SS.mmm`` (UTC) into integer nanoseconds since the epoch."""
+    """Parse ``MM-DD-YYYY HH:MM:SS.mmm`` (UTC) into integer nanoseconds since the epoch.
+
+    Years outside 1678-2261 are refused: their nanoseconds do not fit the int64 columns they go into."""
     match = _PATTERN.fullmatch(text.strip())
     if match is None:
         raise TimestampError(f"expected MM-DD-YYYY HH:MM:SS.mmm, got {text!r}")
@@ -149,7 +155,7 @@ def parse_ptd_timestamps(chars: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.i
         valid &= column(offset, "u1") == byte
     year = century * 100 + year_in_century
     millis = centis * 10 + last_digit
-    valid &= (hour <= 23) & (minute <= 59) & (second <= 59)
+    valid &= (hour <= 23) & (minute <= 59) & (second <= 59) & (year >= MIN_YEAR) & (year <= MAX_YEAR)
 
     # consecutive samples nearly always share a date: do the calendar once per run of equal dates
     date_key = (year * 100 + month) * 100 + day

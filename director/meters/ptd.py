@@ -38,7 +38,7 @@ __all__ = [
 HELLO_REPLY = "Hello, PTDaemon here!"
 RL_VARIANTS = ("RL", "RL,*,*", "DC-RL")
 _WRONG_VARIANT_REPLIES = ("Invalid number of parameters", "Unknown command")
-_RL_HEADER = re.compile(r"Last (\d+) samples?")
+_RL_HEADER = re.compile(r"Last ([0-9]{1,9}) samples?")  # ASCII digits, few enough for int() and for reading
 T = TypeVar("T")
 
 
