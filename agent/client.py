@@ -36,6 +36,7 @@ from powerlog.wire import (
 __all__ = ["DirectorClient"]
 
 log = logging.getLogger("mlpower.agent.client")
+SAMPLES_TIMEOUT_S = 10.0  # sample batches and status polls: a lost request must not hold the sender for long
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -164,7 +165,8 @@ class DirectorClient:
     def send_samples(self, session: SessionOpened, batch: SampleBatch) -> None:
         # no retry here: the sampler keeps the batch and sends it again with the next one
         self._request("POST", f"{API_PREFIX}/sessions/{session.session_id}/samples", retry=False,
-                      content=batch.model_dump_json(), headers={"Content-Type": "application/json"})  # fmt: skip
+                      content=batch.model_dump_json(), headers={"Content-Type": "application/json"},
+                      timeout=SAMPLES_TIMEOUT_S)  # fmt: skip
 
     def upload(self, session: SessionOpened, folder: str, path: Path) -> None:
         self._request(
@@ -179,7 +181,8 @@ class DirectorClient:
         return result
 
     def status(self, session: SessionOpened) -> SessionStatus:
-        return self._model(SessionStatus, "GET", f"{API_PREFIX}/sessions/{session.session_id}", retry=False)
+        path = f"{API_PREFIX}/sessions/{session.session_id}"
+        return self._model(SessionStatus, "GET", path, retry=False, timeout=SAMPLES_TIMEOUT_S)
 
     def abort_session(self, session: SessionOpened) -> SessionStatus:
         return self._model(SessionStatus, "POST", f"{API_PREFIX}/sessions/{session.session_id}/abort")

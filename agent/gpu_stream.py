@@ -2,9 +2,10 @@
 
 A background thread polls the source's power at ``rate_hz`` on an absolute schedule,
 reads the energy counters with every batch (and at phase boundaries on request), and
-hands one batch per GPU and kind to ``send``. Batches that cannot be sent stay in a
-bounded buffer and go again later; the director stores each (source, seq) once, so
-sending twice is harmless.
+queues one batch per GPU and kind. A second thread hands the queued batches to ``send``,
+so a network that swallows a request (and makes ``send`` wait for its timeout) never
+delays a reading. Batches that cannot be sent stay in a bounded buffer and go again
+later; the director stores each (source, seq) once, so sending twice is harmless.
 """
 
 from __future__ import annotations
@@ -57,10 +58,15 @@ class GpuSampler:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._sender: threading.Thread | None = None
+        self._queued = threading.Event()
+        self._send_lock = threading.Lock()  # one sender at a time: batches go out in order
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="mlpower-gpu-sampler", daemon=True)
+        self._sender = threading.Thread(target=self._send_loop, name="mlpower-gpu-sender", daemon=True)
         self._thread.start()
+        self._sender.start()
 
     def mark_boundary(self) -> None:
         """Read the energy counters now (a phase starts or stops)."""
@@ -70,8 +76,10 @@ class GpuSampler:
     def stop(self, flush_timeout_s: float = 30.0) -> None:
         """Stop polling, read the counters a last time, and try to send everything still buffered."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._queued.set()
+        for thread in (self._thread, self._sender):
+            if thread is not None:
+                thread.join()
         with self._lock:
             self._collect_energy()
             self._make_batches()
@@ -102,7 +110,14 @@ class GpuSampler:
                     self._collect_energy()
                     self._make_batches()
                     self.stats.events.extend(self.source.take_events())
-            self._send_buffered()
+                    self._queued.set()
+
+    def _send_loop(self) -> None:
+        while not self._stop.is_set():
+            self._queued.wait(timeout=1.0)
+            self._queued.clear()
+            if not self._send_buffered():
+                self._stop.wait(0.5)  # the director is unreachable: try again shortly
 
     def _collect_energy(self) -> None:
         readings = self.source.read_energy()
@@ -138,13 +153,18 @@ class GpuSampler:
 
     def _send_buffered(self) -> bool:
         """Send buffered batches oldest first; False at the first failure (they stay for the next try)."""
-        while self._buffer:
-            batch = self._buffer[0]
-            try:
-                self.send(batch)
-            except AgentError:
-                self.stats.send_failures += 1
-                return False
-            self._buffer.popleft()
-            self.stats.batches_sent += 1
-        return True
+        with self._send_lock:
+            while True:
+                with self._lock:
+                    if not self._buffer:
+                        return True
+                    batch = self._buffer[0]
+                try:
+                    self.send(batch)
+                except AgentError:
+                    self.stats.send_failures += 1
+                    return False
+                with self._lock:
+                    if self._buffer and self._buffer[0] is batch:
+                        self._buffer.popleft()
+                    self.stats.batches_sent += 1

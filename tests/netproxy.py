@@ -1,12 +1,22 @@
-"""A TCP proxy a test controls: forward loopback traffic, then cut it (refuse and drop everything) and restore it."""
+"""A TCP proxy a test controls, to take the network between two processes away and give it back.
+
+While cut, nothing moves: bytes already sent wait in the kernel's buffers and new connections wait
+in the listen backlog, unanswered, as over a link that silently drops packets. A client sees its
+requests hang until its own timeouts. When restored, whatever is still waiting is delivered, as
+TCP's retransmissions would after a short outage; a client that gave up meanwhile has closed its
+end, so its late request may still reach the server (and must be harmless there).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import threading
 
 __all__ = ["CuttableProxy"]
+
+TICK_S = 0.05
 
 
 class CuttableProxy:
@@ -14,65 +24,73 @@ class CuttableProxy:
         self.host = host
         self.target_port = target_port
         self.port = 0
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._closed = threading.Event()
         self._listener: socket.socket | None = None
-        self._open: set[socket.socket] = set()
+        self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        self.cuts = 0
 
     def start(self) -> CuttableProxy:
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((self.host, self.port))
-        listener.listen(64)
+        listener.bind((self.host, 0))
+        listener.listen(128)
         self.port = listener.getsockname()[1]
         self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        threading.Thread(target=self._accept, daemon=True).start()
         return self
 
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
+    def cut(self) -> None:
+        self._flowing.clear()
+
+    def restore(self) -> None:
+        self._flowing.set()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._flowing.set()
+        with self._lock:
+            sockets = [*self._sockets, *([self._listener] if self._listener else [])]
+        for s in sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    def _ready(self, s: socket.socket) -> bool:
+        """Wait until traffic flows and ``s`` is readable; False once the proxy is closed."""
+        while not self._closed.is_set():
+            if not self._flowing.wait(TICK_S):
+                continue
             try:
-                client, _ = listener.accept()
-            except OSError:
-                return  # cut: the listener was closed
+                readable, _, _ = select.select([s], [], [], TICK_S)
+            except (OSError, ValueError):
+                return False
+            if readable and self._flowing.is_set():
+                return True
+        return False
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        while self._ready(self._listener):
             try:
+                client, _ = self._listener.accept()
                 upstream = socket.create_connection((self.host, self.target_port))
             except OSError:
-                client.close()
                 continue
             with self._lock:
-                self._open.update((client, upstream))
+                self._sockets += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
-            while chunk := source.recv(65536):
+            while self._ready(source):
+                chunk = source.recv(65536)
+                if not chunk:
+                    break
                 sink.sendall(chunk)
         except OSError:
             pass
-        finally:
-            for s in (source, sink):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-
-    def cut(self) -> None:
-        """The network goes: connections are reset and new ones refused, until :meth:`restore`."""
-        self.cuts += 1
-        if self._listener is not None:
-            with contextlib.suppress(OSError):  # wakes the thread blocked in accept(); close() alone would not
-                self._listener.shutdown(socket.SHUT_RDWR)
-            self._listener.close()
-            self._listener = None
-        with self._lock:
-            sockets, self._open = list(self._open), set()
-        for s in sockets:
-            with contextlib.suppress(OSError):
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                s.close()
-
-    def restore(self) -> None:
-        self.start()
-
-    def close(self) -> None:
-        self.cut()
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)

@@ -8,7 +8,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,13 +16,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from netproxy import CuttableProxy
+from processes import BIN, agent_argv, start_director, start_meter_sim, stop
 
 from director.app import Director, create_app
 from director.meters.urls import open_meter
 from director.session import SessionConfig
 from powerlog.spl import read_spl
 
-BIN = Path(sys.executable).parent
 TOKEN = "f" * 32
 
 
@@ -33,25 +32,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(runs: Path, meter: str, port: int = 0, *extra: str) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [str(BIN / "mlpower-director"), "serve", "--meter", meter, "--out", str(runs), "--port", str(port),
-         "--settle-s", "0.5", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    assert line.startswith("director listening on "), line + (process.stderr.read() if process.stderr else "")
-    return process, line.split()[3]
-
-
 def _agent(url: str, runs: Path, out: Path, duration_s: float, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [str(BIN / "mlpower-agent"), "run", "--director", url, "--token-file", str(runs / "director.token"),
-         "--label", "fault", "--out", str(out), "--benchmark", "builtin", "--scenario", "Offline",
-         "--duration", f"{duration_s:g}", "--progress-s", "1", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    argv = agent_argv(url, runs, out, "--label", "fault", "--benchmark", "builtin", "--scenario", "Offline",
+                      "--duration", f"{duration_s:g}", "--progress-s", "1", *extra)  # fmt: skip
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def _wait_for(predicate, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -65,16 +49,6 @@ def _wait_for(predicate, timeout_s: float, what: str) -> None:  # type: ignore[n
 
 def _lines(path: Path) -> int:
     return path.read_bytes().count(b"\n") if path.is_file() else 0
-
-
-def _stop(*processes: subprocess.Popen[str] | None) -> None:
-    for process in processes:
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 def _findings(folder: Path) -> dict[str, list[dict]]:
@@ -92,7 +66,7 @@ def test_meter_lost_mid_phase_is_reconnected_and_the_gap_reported(ptd_sim, tmp_p
     port = _free_port()
     sim = ptd_sim("--port", str(port), "--signal", "constant:250")
     runs = tmp_path / "runs"
-    director, url = _serve(runs, f"ptd://127.0.0.1:{port}?timeout=2")
+    director, url = start_director(runs, f"ptd://127.0.0.1:{port}?timeout=2")
     agent = _agent(url, runs, tmp_path / "agent", 12)
     replacement = None
     try:
@@ -105,7 +79,7 @@ def test_meter_lost_mid_phase_is_reconnected_and_the_gap_reported(ptd_sim, tmp_p
         output, _ = agent.communicate(timeout=180)
         assert agent.returncode == 0, output
     finally:
-        _stop(agent, director)
+        stop(agent, director)
         if replacement is not None:
             replacement.stop()
     record = json.loads((folder / "session.json").read_text())
@@ -123,13 +97,7 @@ def test_meter_lost_mid_phase_is_reconnected_and_the_gap_reported(ptd_sim, tmp_p
 
 def _meter_sim(link: Path) -> subprocess.Popen[str]:
     """A simulated WT310 on a new pty, reached through ``link`` (as udev's /dev/serial/by-id/ links are)."""
-    sim = subprocess.Popen(
-        [str(BIN / "mlpower-director"), "meter-sim", "--serial", "--signal", "constant:140"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert sim.stdout is not None
-    device = sim.stdout.readline().split()[-1]
-    assert device.startswith("/dev/"), device
+    sim, device = start_meter_sim("--signal", "constant:140")
     partial = link.with_suffix(".new")
     partial.symlink_to(device)
     partial.replace(link)
@@ -141,7 +109,7 @@ def test_serial_adapter_unplugged_mid_phase_is_reopened_and_the_gap_reported(tmp
     link = tmp_path / "ttyWT310"
     sim = _meter_sim(link)
     runs = tmp_path / "runs"
-    director, url = _serve(runs, f"serial://{link}?model=wt310&rate=0.1&timeout=0.5")
+    director, url = start_director(runs, f"serial://{link}?model=wt310&rate=0.1&timeout=0.5")
     agent = _agent(url, runs, tmp_path / "agent", 6, "--gpus", "none")
     replugged = None
     try:
@@ -154,7 +122,7 @@ def test_serial_adapter_unplugged_mid_phase_is_reopened_and_the_gap_reported(tmp
         output, _ = agent.communicate(timeout=180)
         assert agent.returncode == 0, output
     finally:
-        _stop(agent, director, sim, replugged)
+        stop(agent, director, sim, replugged)
     (gap,) = json.loads((folder / "session.json").read_text())["meter_gaps"]
     assert gap["phase"] == "testing" and gap["restored_utc_ns"] is not None
     assert 1.5 < (gap["restored_utc_ns"] - gap["last_sample_utc_ns"]) / 1e9 < 20
@@ -170,7 +138,7 @@ def test_serial_adapter_unplugged_mid_phase_is_reopened_and_the_gap_reported(tmp
 def test_director_killed_mid_phase_keeps_every_sample_and_marks_the_session_interrupted(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     port = _free_port()
-    director, url = _serve(runs, "sim://?rate=0.1&signal=constant:180", port)
+    director, url = start_director(runs, "sim://?rate=0.1&signal=constant:180", port=port)
     agent = _agent(url, runs, tmp_path / "agent", 10, "--gpus", "sim:1")
     restarted = None
     try:
@@ -191,7 +159,7 @@ def test_director_killed_mid_phase_keeps_every_sample_and_marks_the_session_inte
         assert any(line.startswith(f"recovered: session {folder.name} was testing") for line in banner), banner
         output, _ = agent.communicate(timeout=120)
     finally:
-        _stop(agent, director, restarted)
+        stop(agent, director, restarted)
     # the agent stops with a clear message that says where the data is
     assert agent.returncode == 2, output
     assert "marked interrupted" in output and str(folder) in output
@@ -219,15 +187,12 @@ def test_director_killed_mid_phase_keeps_every_sample_and_marks_the_session_inte
 @pytest.mark.slow
 def test_thirty_second_network_outage_loses_nothing_and_is_noted(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    director, url = _serve(runs, "sim://?rate=0.1&signal=constant:220")
+    director, url = start_director(runs, "sim://?rate=0.1&signal=constant:220")
     proxy = CuttableProxy(int(url.rsplit(":", 1)[1])).start()
-    agent = subprocess.Popen(
-        [str(BIN / "mlpower-agent"), "run", "--director", f"http://127.0.0.1:{proxy.port}",
-         "--token-file", str(runs / "director.token"), "--label", "outage", "--out", str(tmp_path / "agent"),
-         "--benchmark", "builtin", "--scenario", "SingleStream", "--duration", "36", "--gpus", "sim:2",
-         "--progress-s", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    argv = agent_argv(f"http://127.0.0.1:{proxy.port}", runs, tmp_path / "agent", "--label", "outage",
+                      "--benchmark", "builtin", "--scenario", "SingleStream", "--duration", "36", "--gpus", "sim:2",
+                      "--progress-s", "2")  # fmt: skip
+    agent = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         _wait_for(lambda: any(_lines(p) >= 20 for p in runs.glob("*/ranging/spl.txt")), 120, "ranging samples")
         proxy.cut()
@@ -235,14 +200,15 @@ def test_thirty_second_network_outage_loses_nothing_and_is_noted(tmp_path: Path)
         proxy.restore()
         output, _ = agent.communicate(timeout=240)
     finally:
-        _stop(agent, director)
+        stop(agent, director)
         proxy.close()
     assert agent.returncode == 0, output
     assert "director not answering" in output  # the progress line said so while the link was down
+    assert "PASS" in output or "FAIL" in output  # the session closed and was checked
     (folder,) = [p for p in runs.iterdir() if p.is_dir()]
     record = json.loads((folder / "session.json").read_text())
     (outage,) = record["sut_link_outages"]
-    assert 25 < (outage["until_utc_ns"] - outage["from_utc_ns"]) / 1e9 < 40
+    assert 25 < (outage["until_utc_ns"] - outage["from_utc_ns"]) / 1e9 < 60
     client = json.loads((tmp_path / "agent" / folder.name / "power" / "client.json").read_text())
     stats = client["mlpower"]["gpu_sampler"]
     assert stats["send_failures"] > 0 and stats["batches_dropped"] == 0 and stats["undelivered_batches"] == 0
@@ -345,7 +311,7 @@ def test_clock_step_on_the_sut_during_a_phase_is_detected_and_reported(tmp_path:
     from agent.workload import builtin_workload
 
     runs = tmp_path / "runs"
-    director, url = _serve(runs, "sim://?rate=0.1&signal=constant:150")
+    director, url = start_director(runs, "sim://?rate=0.1&signal=constant:150")
     step_ns = [0]
 
     def sut_clock() -> int:
@@ -365,7 +331,7 @@ def test_clock_step_on_the_sut_during_a_phase_is_detected_and_reported(tmp_path:
                 clock_ns=sut_clock,
             )
     finally:
-        _stop(director)
+        stop(director)
     steps = [f for f in outcome.result["check"]["findings"] if f["rule"] == "7.clock_step"]
     assert len(steps) == 1 and steps[0]["status"] == "fail"
     change_ms = float(re.search(r"changed by ([+-][\d.]+) ms", steps[0]["message"]).group(1))  # type: ignore[union-attr]
