@@ -8,13 +8,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from processes import agent_argv, start_director, stop
 
-BIN = Path(sys.executable).parent
 CHROMIUM = Path(os.environ.get("MLPOWER_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 # without the background-networking flags Chromium tries to reach Google at start, which a closed lab network refuses
@@ -43,22 +42,14 @@ def browser() -> Iterator[object]:
 
 def _serve(tmp_path: Path, *extra: str) -> Iterator[tuple[str, Path]]:
     runs = tmp_path / "runs"
-    process = subprocess.Popen(
-        [str(BIN / "mlpower-director"), "serve", "--meter", "sim://?rate=0.1", "--out", str(runs), "--port", "0",
-         "--settle-s", "0.5", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    process, url = start_director(runs, "sim://?rate=0.1", extra=extra)
     assert process.stdout is not None
-    line = process.stdout.readline()
-    assert line.startswith("director listening on "), line + (process.stderr.read() if process.stderr else "")
     dashboard = process.stdout.readline()
     assert dashboard.startswith("dashboard: http://"), dashboard
-    port = line.split()[3].rsplit(":", 1)[1]
     try:
-        yield f"http://127.0.0.1:{port}", runs
+        yield f"http://127.0.0.1:{url.rsplit(':', 1)[1]}", runs
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        stop(process)
 
 
 @pytest.fixture
@@ -81,12 +72,9 @@ def test_dashboard_shows_a_session_live(browser, director, tmp_path: Path) -> No
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url + "/")
     page.wait_for_selector('#connection[data-state="live"]')
-    agent = subprocess.Popen(
-        [str(BIN / "mlpower-agent"), "run", "--director", url, "--token-file", str(runs / "director.token"),
-         "--label", "browser", "--out", str(tmp_path / "agent"), "--benchmark", "builtin", "--scenario", "Offline",
-         "--duration", "4", "--gpus", "sim:2"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    argv = agent_argv(url, runs, tmp_path / "agent", "--label", "browser", "--benchmark", "builtin",
+                      "--scenario", "Offline", "--duration", "4", "--gpus", "sim:2")  # fmt: skip
+    agent = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         page.wait_for_selector('li.marker-start[data-phase="ranging"]')
         page.wait_for_function("document.getElementById('power-w').textContent.endsWith(' W')")

@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from processes import BIN, run_agent, start_director, start_meter_sim, stop
 
 from powerlog.layout import REQUIRED_FILES
 from powerlog.mllog import read_detail_log
 from powerlog.spl import read_spl
 
-BIN = Path(sys.executable).parent
 # what a short run on a simulated analyzer must fail, and nothing else
 EXPECTED_ERRORS = {"2.min_duration", "8.analyzer", "8.ptd_version"}
 
@@ -21,24 +21,13 @@ EXPECTED_ERRORS = {"2.min_duration", "8.analyzer", "8.ptd_version"}
 @pytest.fixture
 def director(ptd_sim, tmp_path: Path):
     sim = ptd_sim("--signal", "host-load")
-    process = subprocess.Popen(
-        [str(BIN / "mlpower-director"), "serve", "--meter", sim.url, "--out", str(tmp_path / "runs"), "--port", "0",
-         "--settle-s", "0.5", "--ptd-log", str(sim.log_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    line = process.stdout.readline()
-    assert line.startswith("director listening on "), line + process.stderr.read()
-    yield line.split()[3], tmp_path / "runs"
-    process.terminate()
-    process.wait(timeout=15)
+    process, url = start_director(tmp_path / "runs", sim.url, extra=("--ptd-log", str(sim.log_path)))
+    yield url, tmp_path / "runs"
+    stop(process)
 
 
 def _agent(url: str, runs: Path, out: Path, *workload: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "mlpower-agent"), "run", "--director", url, "--token-file", str(runs / "director.token"),
-         "--label", "e2e", "--out", str(out), *workload],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+    return run_agent(url, runs, out, "--label", "e2e", *workload)
 
 
 def test_builtin_benchmark_session_end_to_end(director, tmp_path: Path) -> None:
@@ -124,23 +113,12 @@ def test_meter_busy_is_explained_to_the_second_agent(director, tmp_path: Path) -
 
 
 def test_session_on_a_serial_wt310_at_ten_hertz(tmp_path: Path) -> None:
-    sim = subprocess.Popen(
-        [str(BIN / "mlpower-director"), "meter-sim", "--serial", "--signal", "constant:150"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    sim, device = start_meter_sim("--signal", "constant:150")
     director = None
     try:
-        device = sim.stdout.readline().split()[-1]
-        assert device.startswith("/dev/"), device
         runs = tmp_path / "runs"
-        director = subprocess.Popen(
-            [str(BIN / "mlpower-director"), "serve", "--meter", f"serial://{device}?model=wt310&rate=0.1",
-             "--out", str(runs), "--port", "0", "--settle-s", "0.5"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        line = director.stdout.readline()
-        assert line.startswith("director listening on "), line + director.stderr.read()
-        result = _agent(line.split()[3], runs, tmp_path / "agent", "--gpus", "none", "--benchmark", "builtin",
+        director, url = start_director(runs, f"serial://{device}?model=wt310&rate=0.1")
+        result = _agent(url, runs, tmp_path / "agent", "--gpus", "none", "--benchmark", "builtin",
                         "--scenario", "SingleStream", "--duration", "3")  # fmt: skip
         assert result.returncode == 0, result.stdout + result.stderr
         (folder,) = [p for p in runs.iterdir() if p.is_dir()]
@@ -185,16 +163,11 @@ def test_a_session_the_director_does_not_know_is_explained(director) -> None:
 
 def test_two_meters_are_summed_as_channels_of_one_run(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    director = subprocess.Popen(
-        [str(BIN / "mlpower-director"), "serve", "--meter", "sim://?rate=0.1&signal=constant:200",
-         "--meter", "sim://?rate=0.1&model=wt332&signal=constant:120", "--out", str(runs), "--port", "0",
-         "--settle-s", "0.5"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    director, url = start_director(
+        runs, "sim://?rate=0.1&signal=constant:200", "sim://?rate=0.1&model=wt332&signal=constant:120"
+    )
     try:
-        line = director.stdout.readline()
-        assert line.startswith("director listening on "), line + director.stderr.read()
-        result = _agent(line.split()[3], runs, tmp_path / "agent", "--gpus", "none", "--benchmark", "builtin",
+        result = _agent(url, runs, tmp_path / "agent", "--gpus", "none", "--benchmark", "builtin",
                         "--scenario", "Offline", "--duration", "3")  # fmt: skip
         assert result.returncode == 0, result.stdout + result.stderr
     finally:

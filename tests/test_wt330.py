@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from meter_reading import assert_every_update_once, read_for
+from processes import run_agent, start_director, start_meter_sim, stop
 
 from director.errors import MeterConfigError, MeterErrorReply, MeterProtocolError
 from director.meter_sim import PtyServer, ScpiWT300, ScpiWT310, element_shares
@@ -271,17 +273,8 @@ def test_a_simulated_wt333_at_ten_hertz_for_ten_seconds_on_a_pty(wt33x) -> None:
     assert identity.simulated and identity.channels == 3
     meter.set_ranges(Ranges(300.0, 1.0))
     meter.start("r_testing", 100)
-    samples = []
-    end = time.monotonic() + 10.0
-    while time.monotonic() < end:
-        time.sleep(0.5)
-        samples += meter.read_new()
-    meter.stop()
-    samples += meter.read_new()
-    t = np.array([s.t_utc_ns for s in samples])
-    assert 98 <= len(samples) <= 102
-    assert len(set(t.tolist())) == len(t)  # no update read twice
-    assert np.diff(t).max() < 150_000_000  # no update missed
+    samples = read_for(meter, 10.0)
+    assert_every_update_once(samples, 100, 100_000_000)
     assert meter.rejected_lines == []
     for s in samples:
         assert len(s.channels) == 3 and (s.volts_v, s.amps_a, s.pf) == (-1.0, -1.0, -1.0)
@@ -354,25 +347,13 @@ def test_meter_sim_subprocess_serves_a_wt333() -> None:
 
 @pytest.mark.slow
 def test_session_on_a_serial_wt333_writes_three_channels(tmp_path: Path) -> None:
-    from tests.test_end_to_end import _agent
-
-    sim = subprocess.Popen(
-        [str(BIN / "mlpower-director"), "meter-sim", "--serial", "--model", "wt333", "--signal", "constant:150"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    sim, device = start_meter_sim("--model", "wt333", "--signal", "constant:150")
     director = None
     try:
-        device = sim.stdout.readline().split()[-1]
         runs = tmp_path / "runs"
-        director = subprocess.Popen(
-            [str(BIN / "mlpower-director"), "serve", "--meter", f"serial://{device}?model=wt333&rate=0.1",
-             "--out", str(runs), "--port", "0", "--settle-s", "0.5"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        line = director.stdout.readline()
-        assert line.startswith("director listening on "), line + director.stderr.read()
-        result = _agent(line.split()[3], runs, tmp_path / "agent", "--gpus", "none", "--benchmark", "builtin",
-                        "--scenario", "SingleStream", "--duration", "3")  # fmt: skip
+        director, url = start_director(runs, f"serial://{device}?model=wt333&rate=0.1")
+        result = run_agent(url, runs, tmp_path / "agent", "--gpus", "none", "--benchmark", "builtin",
+                           "--scenario", "SingleStream", "--duration", "3")  # fmt: skip
         assert result.returncode == 0, result.stdout + result.stderr
         (folder,) = [p for p in runs.iterdir() if p.is_dir()]
         for sub in ("ranging", "run_1"):
@@ -384,7 +365,4 @@ def test_session_on_a_serial_wt333_writes_three_channels(tmp_path: Path) -> None
         record = json.loads((folder / "session.json").read_text())
         assert record["meter"]["identity"]["model"] == "YokogawaWT333E" and record["meter"]["identity"]["channels"] == 3
     finally:
-        for process in (director, sim):
-            if process is not None:
-                process.terminate()
-                process.wait(timeout=15)
+        stop(director, sim)

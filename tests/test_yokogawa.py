@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import time
 
-import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from meter_reading import assert_every_update_once, read_for
 
 from director.errors import MeterErrorReply, MeterProtocolError, MeterTimeoutError
 from director.meter_sim import PtyServer, ScpiWT310
@@ -119,16 +119,7 @@ def test_ten_hertz_for_thirty_seconds_on_a_pty(wt310) -> None:
     _server, meter = wt310()
     meter.identify()
     meter.start("r_testing", 100)
-    samples = []
-    end = time.monotonic() + 30.0
-    while time.monotonic() < end:
-        time.sleep(0.5)
-        samples += meter.read_new()
-    meter.stop()
-    samples += meter.read_new()
-    t = np.array([s.t_utc_ns for s in samples])
-    assert 298 <= len(samples) <= 302
-    assert len(set(t.tolist())) == len(t)  # no update read twice
-    assert np.diff(t).max() < 150_000_000  # no update missed
+    samples = read_for(meter, 30.0)
+    assert_every_update_once(samples, 300, 100_000_000)
     assert meter.rejected_lines == [] and all(u is None for u in meter.uncertainties)  # Auto ranges: unknown
     meter.close()

@@ -1,0 +1,64 @@
+"""Starting mlpower's own commands as real processes for end-to-end tests, and stopping them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["BIN", "agent_argv", "run_agent", "start_director", "start_meter_sim", "stop"]
+
+BIN = Path(sys.executable).parent
+
+
+def start_director(
+    runs: Path, *meters: str, port: int = 0, settle_s: float = 0.5, extra: Sequence[str] = ()
+) -> tuple[subprocess.Popen[str], str]:
+    """``mlpower-director serve`` on loopback; returns the process and its URL once it listens."""
+    process = subprocess.Popen(
+        [str(BIN / "mlpower-director"), "serve", *(a for meter in meters for a in ("--meter", meter)),
+         "--out", str(runs), "--port", str(port), "--settle-s", f"{settle_s:g}", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("director listening on "):
+        process.kill()
+        raise AssertionError(line + (process.stderr.read() if process.stderr else ""))
+    return process, line.split()[3]
+
+
+def agent_argv(url: str, runs: Path, out: Path, *args: str) -> list[str]:
+    """``mlpower-agent run`` against a director started with :func:`start_director`."""
+    return [str(BIN / "mlpower-agent"), "run", "--director", url, "--token-file", str(runs / "director.token"),
+            "--out", str(out), *args]  # fmt: skip
+
+
+def run_agent(url: str, runs: Path, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(agent_argv(url, runs, out, *args), capture_output=True, text=True, timeout=300, check=False)
+
+
+def start_meter_sim(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """``mlpower-director meter-sim --serial``; returns the process and its pty's device path."""
+    process = subprocess.Popen(
+        [str(BIN / "mlpower-director"), "meter-sim", "--serial", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    device = process.stdout.readline().split()[-1] if process.stdout else ""
+    if not device.startswith("/dev/"):
+        process.kill()
+        raise AssertionError(f"meter-sim did not start: {device!r}")
+    return process, device
+
+
+def stop(*processes: subprocess.Popen[str] | None) -> None:
+    for process in processes:
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
