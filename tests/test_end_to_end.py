@@ -190,3 +190,5 @@ def test_two_meters_are_summed_as_channels_of_one_run(tmp_path: Path) -> None:
     status = {f["rule"]: f["status"] for f in saved["check"]["findings"]}
     assert status["8.ptd_used"] == "fail" and status["9.go"] == "skipped"
     assert status["9.ranging_ranges"] == "pass" and status["9.testing_ranges"] == "pass"
+    rates = [f["message"] for f in saved["check"]["findings"] if f["rule"] == "3.sample_rate"]
+    assert rates and all("of 10 Hz" in m for m in rates)  # judged at the analyzer's own rate, not PTDaemon's
