@@ -3,8 +3,8 @@
 Sessions publish events (wall samples, GPU readings, phase and LoadGen-window markers, state
 changes) from the event loop or from worker threads; each SSE client reads the events after
 the last number it saw, so a client that reconnects with ``Last-Event-ID`` misses nothing the
-feed still holds. The feed keeps the newest ``capacity`` events (a long run at 10 Hz is an
-hour of samples in 36,000 events, about 5 MB).
+feed still holds. The feed keeps the newest ``capacity`` events: with a 10 Hz meter and 8 GPUs
+(GPU batches thinned to 10 points each), 50,000 events are about 40 minutes and some 50 MB.
 """
 
 from __future__ import annotations

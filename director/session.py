@@ -46,6 +46,7 @@ Clock = Callable[[], int]
 READ_INTERVAL_S = 1.0
 RECONNECT_FIRST_DELAY_S = 0.5
 RECONNECT_MAX_DELAY_S = 10.0
+LIVE_POINTS_PER_BATCH = 10
 LATE_BATCH_NS = 5 * 1_000_000_000  # a SUT batch arriving later than this after its first reading counts as late
 NS = 1_000_000_000
 
@@ -441,13 +442,14 @@ class Session:
             self._note_late(int(times[0]) + offset_ns, self.clock())
         if batch.columns.get("power_w"):
             self.latest_sut_w[batch.source] = float(batch.columns["power_w"][-1])
+            step = max(1, len(times) // LIVE_POINTS_PER_BATCH)  # the live plot needs no 100 Hz: keeps the feed small
             self.feed.publish(
                 "gpu",
                 session_id=self.session_id,
                 source=batch.source,
                 simulated=batch.simulated,
-                t_utc_ns=[int(t) + offset_ns for t in batch.columns["t_utc_ns"]],
-                power_w=batch.columns["power_w"],
+                t_utc_ns=[int(t) + offset_ns for t in times[::step]],
+                power_w=batch.columns["power_w"][::step],
             )
         return True
 
@@ -500,7 +502,7 @@ class Session:
         finally:
             await self._meter(self.meter.close)
         self.state = SessionState.CLOSED  # announced once the result is there
-        self._write_records()
+        await asyncio.to_thread(self._write_records)  # Parquet of a long run takes seconds: off the event loop
         self.result = await asyncio.to_thread(analyze, self.folder)
         (self.folder / "result.json").write_text(_json(self.result))
         self._set_state(SessionState.CLOSED)
@@ -522,7 +524,7 @@ class Session:
             await self._meter(self.meter.close)
         self._fail(DirectorError(reason))
         try:
-            self._write_records()
+            await asyncio.to_thread(self._write_records)
         except OSError as e:
             self.log.error("cannot write the session records: %s", e.strerror or e)
 
@@ -622,6 +624,7 @@ class Session:
             },
             "clock": self.clock_reports,
             "meter_gaps": self.meter_gaps,
+            "meter_samples_skipped": getattr(self.meter, "skipped_stale", 0),  # several meters: no fresh partner
             "sut_batches": self.sut_batches(),
             "sut_link_outages": self.sut_link_outages,
             "director_software": {"mlpower": package_version(), "python": platform.python_version()},
