@@ -566,18 +566,29 @@ def _ptd_log_line(rng: random.Random) -> str:
     return f"{stamp}: {message}"
 
 
-@st.composite
-def ptd_log_files(draw: st.DrawFn) -> bytes:
-    how = draw(st.sampled_from(("generated", "generated", "fixture", "random")))
-    if how == "random":
-        return draw(_random_input())
-    rng = _rng(draw)
-    percent = draw(st.sampled_from((0, 5, 20, 100)))
-    count = draw(st.integers(0, 40))
-    if how == "generated":
-        return _file(rng, [_near_valid(rng, _ptd_log_line(rng), " ", percent) for _ in range(count)])
-    seeds = _fixture_lines("*/performance/power/ptd_logs.txt")
-    return _file(rng, [_near_valid(rng, rng.choice(seeds), " ", percent) for _ in range(count)])
+def _log_files(
+    make_line: Callable[[random.Random], str], separator: str, fixture_glob: str, max_lines: int, per_file: int = 60
+) -> st.SearchStrategy[bytes]:
+    """Files of generated or fixture lines, a share of them damaged, or random bytes."""
+
+    @st.composite
+    def files(draw: st.DrawFn) -> bytes:
+        how = draw(st.sampled_from(("generated", "generated", "fixture", "random")))
+        if how == "random":
+            return draw(_random_input())
+        rng = _rng(draw)
+        percent = draw(st.sampled_from((0, 5, 20, 100)))
+        count = draw(st.integers(0, max_lines))
+        if how == "generated":
+            return _file(rng, [_near_valid(rng, make_line(rng), separator, percent) for _ in range(count)])
+        seeds = _fixture_lines(fixture_glob, per_file=per_file)
+        return _file(rng, [_near_valid(rng, rng.choice(seeds), separator, percent) for _ in range(count)])
+
+    return files()
+
+
+def ptd_log_files() -> st.SearchStrategy[bytes]:
+    return _log_files(_ptd_log_line, " ", "*/performance/power/ptd_logs.txt", 40)
 
 
 def check_ptd_log(data: bytes, tally: Tally) -> None:
@@ -645,18 +656,8 @@ def _mllog_line(rng: random.Random) -> str:
     return prefix + text
 
 
-@st.composite
-def mllog_files(draw: st.DrawFn) -> bytes:
-    how = draw(st.sampled_from(("generated", "generated", "fixture", "random")))
-    if how == "random":
-        return draw(_random_input())
-    rng = _rng(draw)
-    percent = draw(st.sampled_from((0, 5, 20, 100)))
-    count = draw(st.integers(0, 25))
-    if how == "generated":
-        return _file(rng, [_near_valid(rng, _mllog_line(rng), ",", percent) for _ in range(count)])
-    seeds = _fixture_lines("*/performance/run_1/mlperf_log_detail.txt", per_file=80)
-    return _file(rng, [_near_valid(rng, rng.choice(seeds), ",", percent) for _ in range(count)])
+def mllog_files() -> st.SearchStrategy[bytes]:
+    return _log_files(_mllog_line, ",", "*/performance/run_1/mlperf_log_detail.txt", 25, per_file=80)
 
 
 def check_mllog(data: bytes, tally: Tally) -> None:
