@@ -139,3 +139,30 @@ def test_path_traversal_in_upload_names_never_leaves_the_session_folder(api, tmp
         reply = api.put(f"{base}/files/{folder}/mlperf_log_detail.txt", content=b"evil")
         assert reply.status_code in (404, 405, 422), (folder, reply.status_code)
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.read_bytes() == b"evil"]
+
+
+OPEN_ROUTES = {"/health", "/", "/static/{name}", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+def test_every_route_but_the_open_ones_needs_the_token(api) -> None:
+    """Walks the app's routes, so a route added later without the token check fails here."""
+    anonymous = TestClient(api.app)
+    checked = 0
+    for route in _routes(api.app.routes):
+        path = getattr(route, "path", "")
+        if path in OPEN_ROUTES:
+            continue
+        concrete = path.replace("{session_id}", api.session_id).replace("{phase}", "ranging")
+        concrete = concrete.replace("{folder}", "ranging").replace("{name}", "mlperf_log_detail.txt")
+        for method in sorted(set(getattr(route, "methods", None) or ()) - {"HEAD"}):
+            reply = anonymous.request(method, concrete, json={})
+            assert reply.status_code == 401, (method, path, reply.status_code)
+            checked += 1
+    assert checked == 17  # 13 API routes, /metrics, the live feed, the run list and a run's report
+
+
+def _routes(routes):  # type: ignore[no-untyped-def]
+    """The app's routes, including those of routers it included (FastAPI may keep those as one entry)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        yield from _routes(included.routes) if included is not None else (route,)
