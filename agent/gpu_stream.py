@@ -60,7 +60,6 @@ class GpuSampler:
         self._thread: threading.Thread | None = None
         self._sender: threading.Thread | None = None
         self._queued = threading.Event()
-        self._send_lock = threading.Lock()  # one sender at a time: batches go out in order
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="mlpower-gpu-sampler", daemon=True)
@@ -153,18 +152,18 @@ class GpuSampler:
 
     def _send_buffered(self) -> bool:
         """Send buffered batches oldest first; False at the first failure (they stay for the next try)."""
-        with self._send_lock:
-            while True:
-                with self._lock:
-                    if not self._buffer:
-                        return True
-                    batch = self._buffer[0]
-                try:
-                    self.send(batch)
-                except AgentError:
-                    self.stats.send_failures += 1
-                    return False
-                with self._lock:
-                    if self._buffer and self._buffer[0] is batch:
-                        self._buffer.popleft()
-                    self.stats.batches_sent += 1
+        # one caller at a time: the sender thread, then stop() once that thread has ended
+        while True:
+            with self._lock:
+                if not self._buffer:
+                    return True
+                batch = self._buffer[0]
+            try:
+                self.send(batch)
+            except AgentError:
+                self.stats.send_failures += 1
+                return False
+            with self._lock:
+                if self._buffer and self._buffer[0] is batch:  # not pushed out meanwhile by a full buffer
+                    self._buffer.popleft()
+                self.stats.batches_sent += 1

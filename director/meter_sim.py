@@ -26,17 +26,14 @@ from director.meters.yokogawa import ITEMS, YokogawaWT310, YokogawaWT330, elemen
 from director.ptd_sim.signal import Electrical, Reading, Signal, parse_signal
 
 __all__ = [
-    "IDN",
     "SIMULATED_MODELS",
     "PtyServer",
     "ScpiWT300",
     "ScpiWT310",
     "SimulatedPtyTransport",
-    "SimulatedSerialMeter",
     "simulated_serial_meter",
 ]
 
-IDN = "YOKOGAWA,WT310E,SIMULATED-MLPOWER,F1.00"
 # a meter URL's / the CLI's model= -> the model simulated (a WT330 without element count is a WT333E)
 SIMULATED_MODELS = {
     "wt310": "WT310E", "wt310e": "WT310E",
@@ -326,6 +323,3 @@ def simulated_serial_meter(signal: str = "host-load", model: str = "wt310") -> Y
         raise MeterConfigError(f"cannot simulate model {model!r}: use one of {', '.join(SIMULATED_MODELS)}")
     transport = SimulatedPtyTransport(ScpiWT300(parse_signal(signal), Electrical(), model=simulated))
     return YokogawaWT310(transport) if elements_of_model(simulated) == 1 else YokogawaWT330(transport)
-
-
-SimulatedSerialMeter = simulated_serial_meter  # the name sim:// used to open

@@ -127,7 +127,6 @@ class Session:
         self.late_batches = 0
         self.sut_link_outages: list[dict[str, int]] = []
         self.meter_gaps: list[dict[str, Any]] = []  # the meter lost mid-phase: from the last sample to reconnection
-        self.meter_reconnects = 0
         self._meter_lost = False
         self.latest_sut_w: dict[str, float] = {}
         self.meter_errors = 0
@@ -308,7 +307,6 @@ class Session:
             "attempts": 0,
         }
         self.meter_gaps.append(gap)
-        self.meter_reconnects += 1
         self.log.warning("%s: meter lost (%s); reconnecting", phase, error)
         self._marker(phase, "meter_lost", last_ns)
         self._write_progress()

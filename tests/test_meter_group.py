@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from director.errors import MeterConnectionError
-from director.meter_sim import SimulatedSerialMeter
+from director.meter_sim import simulated_serial_meter
 from director.meters.base import MeterIdentity
 from director.meters.group import MeterGroup, combine_channels
 from director.meters.ranges import Ranges
@@ -125,7 +125,9 @@ def test_identity_ranges_and_restore_cover_every_meter() -> None:
 
 @pytest.mark.slow
 def test_two_simulated_wt310s_on_ptys_give_two_channel_samples_at_10_hz() -> None:
-    group = MeterGroup([SimulatedSerialMeter("constant:200"), SimulatedSerialMeter("constant:300")], interval_ms=100)
+    group = MeterGroup(
+        [simulated_serial_meter("constant:200"), simulated_serial_meter("constant:300")], interval_ms=100
+    )
     group.open()
     try:
         assert group.identify().channels == 2
