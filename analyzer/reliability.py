@@ -10,11 +10,10 @@ from typing import Any
 from analyzer.findings import Evidence, Finding, Severity
 from analyzer.rounds import Round
 from analyzer.run import RunData
+from powerlog.timestamps import NS_PER_S as NS
 from powerlog.timestamps import format_ptd_timestamp
 
 __all__ = ["check_interrupted", "check_meter_gaps", "check_sut_link"]
-
-NS = 1_000_000_000
 
 
 def _ts(t_utc_ns: int) -> str:

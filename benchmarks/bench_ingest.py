@@ -59,6 +59,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from powerlog.cli_support import stop_process
 from powerlog.layout import PHASE_DIRS
 from powerlog.spl import read_spl
 from powerlog.wire import API_PREFIX, MAX_BATCH_ROWS
@@ -250,13 +251,7 @@ class DirectorProcess:
         return self.stderr_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self._stderr.close()
 
 

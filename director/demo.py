@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from director.errors import DirectorError
+from powerlog.cli_support import stop_process
 
 __all__ = ["run_demo"]
 
@@ -29,16 +30,6 @@ def _start(argv: list[str], expect: str) -> tuple[subprocess.Popen[str], str]:
         _, err = process.communicate(timeout=10)
         raise DirectorError(f"{' '.join(argv[:4])} did not start: {line.strip() or err.strip()}")
     return process, line
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -79,4 +70,4 @@ def run_demo(args: argparse.Namespace) -> int:
         return agent.returncode
     finally:
         for process in reversed(processes):
-            _stop(process)
+            stop_process(process)

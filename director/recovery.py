@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from director.session import finish_sample_journals
-from powerlog.cli_support import dump_json
+from director.session import finish_sample_journals, mean_offset_ns
+from powerlog.cli_support import write_json_atomic
 from powerlog.wire import SessionState
 
 __all__ = ["Interrupted", "recover_interrupted"]
@@ -41,17 +41,13 @@ def recover_interrupted(runs_dir: Path) -> list[Interrupted]:
             continue
         folder = record_path.parent
         was = str(record["state"])
-        clocks = [c for c in record.get("clock", []) if isinstance(c, dict) and "offset_ns" in c]
-        offset_ns = round(sum(int(c["offset_ns"]) for c in clocks) / len(clocks)) if clocks else 0
-        bad = finish_sample_journals(folder, offset_ns)
+        bad = finish_sample_journals(folder, mean_offset_ns(record.get("clock") or []))
         record.update(
             state=SessionState.FAILED.value,
             error=f"interrupted: the director stopped while the session was {was} (killed or crashed); "
             "everything written before is kept",
             interrupted={"state": was, "recovered_utc_ns": time.time_ns(), "sample_lines_unusable": len(bad)},
         )
-        partial = record_path.with_suffix(".json.partial")
-        partial.write_text(dump_json(record) + "\n")
-        partial.replace(record_path)
+        write_json_atomic(record_path, record)
         found.append(Interrupted(str(record.get("session_id", folder.name)), folder, was))
     return found

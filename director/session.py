@@ -24,7 +24,7 @@ from director.errors import DirectorError, MeterError, StorageError
 from director.live import LiveFeed
 from director.meters.base import Meter, MeterIdentity
 from director.meters.ranges import Ranges, derive_testing_ranges, range_table_for, round_up_to_range
-from powerlog.cli_support import dump_json, package_version
+from powerlog.cli_support import dump_json, package_version, write_json_atomic
 from powerlog.errors import PowerlogError
 from powerlog.layout import PHASE_DIRS
 from powerlog.lines import BadLine
@@ -40,6 +40,7 @@ __all__ = [
     "SessionConfig",
     "SessionStateError",
     "finish_sample_journals",
+    "mean_offset_ns",
 ]
 
 Clock = Callable[[], int]
@@ -558,7 +559,7 @@ class Session:
             "ptd_messages": [{"cmd": e.cmd, "reply": e.reply} for e in self.meter.exchanges if _is_control(e.cmd)],
         }
         (power / "server.json").write_text(_json(server))
-        (self.folder / "session.json").write_text(_json(self.record()))
+        write_json_atomic(self.folder / "session.json", self.record())
 
     def _write_progress(self) -> None:
         """session.json as it stands, replaced atomically at every state change: after a crash, the
@@ -566,17 +567,13 @@ class Session:
         if not self.folder.is_dir():
             return
         target = self.folder / "session.json"
-        partial = target.with_suffix(".json.partial")
         try:
-            partial.write_text(_json(self.record()))
-            partial.replace(target)
+            write_json_atomic(target, self.record())
         except OSError as e:  # a full disk must not stop the measurement; the samples matter more
             self.log.error("cannot write %s: %s", target, e.strerror or e)
 
     def mean_offset_ns(self) -> int:
-        """Director clock minus SUT clock, over every measurement the agent reported."""
-        offsets = [int(c["offset_ns"]) for c in self.clock_reports]
-        return round(sum(offsets) / len(offsets)) if offsets else 0
+        return mean_offset_ns(self.clock_reports)
 
     def _finish_samples(self) -> None:
         for line in finish_sample_journals(self.folder, self.mean_offset_ns()):
@@ -629,6 +626,12 @@ class Session:
             "settle_s": self.config.settle_s,
             "interval_ms": self.config.interval_ms,
         }
+
+
+def mean_offset_ns(clock_reports: list[dict[str, Any]]) -> int:
+    """Director clock minus SUT clock, over every measurement the agent reported (session.json ``clock``)."""
+    offsets = [int(c["offset_ns"]) for c in clock_reports if isinstance(c, dict) and "offset_ns" in c]
+    return round(sum(offsets) / len(offsets)) if offsets else 0
 
 
 def finish_sample_journals(folder: Path, offset_ns: int) -> list[BadLine]:

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
-__all__ = ["EXIT_ERRORS", "EXIT_OK", "EXIT_UNREADABLE", "dump_json", "package_version", "version_string"]
+__all__ = [
+    "EXIT_ERRORS",
+    "EXIT_OK",
+    "EXIT_UNREADABLE",
+    "dump_json",
+    "package_version",
+    "stop_process",
+    "version_string",
+    "write_json_atomic",
+]
 
 EXIT_OK = 0
 EXIT_ERRORS = 1
@@ -27,6 +38,24 @@ def _finite(obj: Any) -> Any:
 
 def dump_json(obj: Any) -> str:
     return json.dumps(_finite(obj), indent=2, allow_nan=False)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON next to ``path`` and rename it over ``path``: a reader (or a crash) never sees half a file."""
+    partial = path.with_suffix(path.suffix + ".partial")
+    partial.write_text(dump_json(obj) + "\n")
+    partial.replace(path)
+
+
+def stop_process(process: subprocess.Popen[Any], timeout_s: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within ``timeout_s``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def package_version() -> str:

@@ -82,6 +82,11 @@ class PowerSample:
     mark: str = ""
     channels: tuple[ChannelSample, ...] = ()
 
+    @classmethod
+    def multichannel(cls, t_utc_ns: int, channels: tuple[ChannelSample, ...], mark: str = "") -> PowerSample:
+        """A sample of several channels, as PTDaemon logs one: Watts is their sum, Volts/Amps/PF are -1."""
+        return cls(t_utc_ns, sum(ch.power_w for ch in channels), -1.0, -1.0, -1.0, mark, channels)
+
 
 @dataclass(frozen=True)
 class PowerLog:

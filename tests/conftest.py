@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from powerlog.cli_support import stop_process
+
 DATA_DIR = Path(__file__).parent / "data"
 FIXTURES = {
     "xe8545_bert_server": DATA_DIR / "dell-xe8545-a100x4-maxq-bert99-server" / "performance",
@@ -46,13 +48,7 @@ class SimProcess:
         return f"ptd://{self.host}:{self.port}"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except Exception:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout_s=10)
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from powerlog.cli_support import stop_process
+
 __all__ = ["BIN", "agent_argv", "run_agent", "start_director", "start_meter_sim", "stop"]
 
 BIN = Path(sys.executable).parent
@@ -55,10 +57,5 @@ def start_meter_sim(*args: str) -> tuple[subprocess.Popen[str], str]:
 
 def stop(*processes: subprocess.Popen[str] | None) -> None:
     for process in processes:
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if process is not None:
+            stop_process(process)

@@ -20,10 +20,9 @@ from director.meters.base import Meter, MeterIdentity
 from director.meters.ranges import Ranges
 from director.meters.transport import Exchange
 from powerlog.spl import ChannelSample, PowerSample
+from powerlog.timestamps import NS_PER_MS
 
 __all__ = ["MeterGroup", "combine_channels"]
-
-NS_PER_MS = 1_000_000
 
 
 def _channels_of(sample: PowerSample) -> tuple[ChannelSample, ...]:
@@ -34,8 +33,7 @@ def _channels_of(sample: PowerSample) -> tuple[ChannelSample, ...]:
 
 def combine_channels(t_utc_ns: int, mark: str, parts: Sequence[PowerSample]) -> PowerSample:
     """One multichannel sample from one reading per meter: channels in meter order, total = their sum."""
-    channels = tuple(ch for part in parts for ch in _channels_of(part))
-    return PowerSample(t_utc_ns, sum(ch.power_w for ch in channels), -1.0, -1.0, -1.0, mark, channels)
+    return PowerSample.multichannel(t_utc_ns, tuple(ch for part in parts for ch in _channels_of(part)), mark)
 
 
 class MeterGroup:

@@ -321,6 +321,5 @@ class YokogawaWT330(_YokogawaWT300):
 
     def _sample(self, reply: str, t_utc_ns: int) -> tuple[PowerSample, float | None]:
         channels = parse_element_values(reply, self.elements or 0)
-        powers_w = [ch.power_w for ch in channels]
-        sample = PowerSample(t_utc_ns, sum(powers_w), -1.0, -1.0, -1.0, self._mark, channels)
-        return sample, elements_power_uncertainty(powers_w, self.ranges)
+        sample = PowerSample.multichannel(t_utc_ns, channels, self._mark)
+        return sample, elements_power_uncertainty([ch.power_w for ch in channels], self.ranges)
