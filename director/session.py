@@ -241,10 +241,7 @@ class Session:
         mark = f"{self.session_name}_{phase}"
         try:
             if self._meter_lost:  # the previous phase ended with the meter unreachable: connect afresh
-                with contextlib.suppress(MeterError):
-                    await self._meter(self.meter.close)
-                await self._meter(self.meter.open)
-                await self._meter(self.meter.identify)
+                await self._reopen_meter()
                 self._meter_lost = False
             await self._meter(self.meter.set_ranges, ranges)
             self.log.info("%s: ranges %s, settling %.1f s", phase, ranges, self.config.settle_s)
@@ -297,28 +294,16 @@ class Session:
         The gap is recorded from the last sample stored to the first one after, with the error, so
         the analyzer can say where samples are missing: it is never bridged silently.
         """
-        detected_ns = self.clock()
-        last_ns = self.last_sample.t_utc_ns if self.last_sample is not None else detected_ns
-        gap: dict[str, Any] = {
-            "phase": phase,
-            "last_sample_utc_ns": last_ns,
-            "detected_utc_ns": detected_ns,
-            "restored_utc_ns": None,
-            "error": str(error),
-            "attempts": 0,
-        }
-        self.meter_gaps.append(gap)
+        gap = self._new_gap(phase, error)
+        last_ns = gap["last_sample_utc_ns"]
         self.log.warning("%s: meter lost (%s); reconnecting", phase, error)
         self._marker(phase, "meter_lost", last_ns)
         self._write_progress()
         delay_s = RECONNECT_FIRST_DELAY_S
         while True:
             gap["attempts"] += 1
-            with contextlib.suppress(MeterError):
-                await self._meter(self.meter.close)
             try:
-                await self._meter(self.meter.open)
-                await self._meter(self.meter.identify)
+                await self._reopen_meter()
                 await self._meter(self.meter.set_ranges, self.ranges[phase])
                 await self._meter(self.meter.start, f"{self.session_name}_{phase}", self.config.interval_ms)
                 break
@@ -383,7 +368,8 @@ class Session:
                 await self._drain(phase)
         except MeterError as e:
             # the meter went at the very end: what was stored is kept and the gap says what is missing
-            open_gap = self._record_unresolved_gap(phase, e)
+            open_gap = self._new_gap(phase, e)
+            self.log.warning("%s: meter lost while stopping: %s", phase, e)
         finally:
             if self._writer is not None:
                 self._writer.close()
@@ -403,7 +389,8 @@ class Session:
         gap = self.meter_gaps[-1] if self.meter_gaps else None
         return gap if gap is not None and gap["phase"] == phase and gap["restored_utc_ns"] is None else None
 
-    def _record_unresolved_gap(self, phase: str, error: MeterError) -> dict[str, Any]:
+    def _new_gap(self, phase: str, error: MeterError) -> dict[str, Any]:
+        """Record that the meter was lost: from the last sample stored until it is back (``restored_utc_ns``)."""
         now_ns = self.clock()
         gap = {
             "phase": phase,
@@ -414,8 +401,13 @@ class Session:
             "attempts": 0,
         }
         self.meter_gaps.append(gap)
-        self.log.warning("%s: meter lost while stopping: %s", phase, error)
         return gap
+
+    async def _reopen_meter(self) -> None:
+        with contextlib.suppress(MeterError):
+            await self._meter(self.meter.close)
+        await self._meter(self.meter.open)
+        await self._meter(self.meter.identify)
 
     def add_agent_checkpoint(self, phase: str, agent_utc_ns: int) -> None:
         """The agent's own time for the 2nd (start replied) or 4th (stop replied) checkpoint."""
@@ -437,8 +429,9 @@ class Session:
         self.simulated_samples = self.simulated_samples or batch.simulated
         offset_ns = self.mean_offset_ns()  # the SUT's clock onto the director's
         times = batch.columns["t_utc_ns"]
-        if times and self.clock() - (int(times[0]) + offset_ns) > LATE_BATCH_NS:
-            self._note_late(int(times[0]) + offset_ns, self.clock())
+        arrived_ns = self.clock()
+        if times and arrived_ns - (int(times[0]) + offset_ns) > LATE_BATCH_NS:
+            self._note_late(int(times[0]) + offset_ns, arrived_ns)
         if batch.columns.get("power_w"):
             self.latest_sut_w[batch.source] = float(batch.columns["power_w"][-1])
             step = max(1, len(times) // LIVE_POINTS_PER_BATCH)  # the live plot needs no 100 Hz: keeps the feed small
