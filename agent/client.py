@@ -36,7 +36,7 @@ from powerlog.wire import (
 __all__ = ["DirectorClient"]
 
 log = logging.getLogger("mlpower.agent.client")
-SAMPLES_TIMEOUT_S = 10.0  # sample batches and status polls: a lost request must not hold the sender for long
+QUICK_CALL_TIMEOUT_S = 10.0  # sample batches and status polls: a lost request must not hold its thread long
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -166,7 +166,7 @@ class DirectorClient:
         # no retry here: the sampler keeps the batch and sends it again with the next one
         self._request("POST", f"{API_PREFIX}/sessions/{session.session_id}/samples", retry=False,
                       content=batch.model_dump_json(), headers={"Content-Type": "application/json"},
-                      timeout=SAMPLES_TIMEOUT_S)  # fmt: skip
+                      timeout=QUICK_CALL_TIMEOUT_S)  # fmt: skip
 
     def upload(self, session: SessionOpened, folder: str, path: Path) -> None:
         self._request(
@@ -182,7 +182,7 @@ class DirectorClient:
 
     def status(self, session: SessionOpened) -> SessionStatus:
         path = f"{API_PREFIX}/sessions/{session.session_id}"
-        return self._model(SessionStatus, "GET", path, retry=False, timeout=SAMPLES_TIMEOUT_S)
+        return self._model(SessionStatus, "GET", path, retry=False, timeout=QUICK_CALL_TIMEOUT_S)
 
     def abort_session(self, session: SessionOpened) -> SessionStatus:
         return self._model(SessionStatus, "POST", f"{API_PREFIX}/sessions/{session.session_id}/abort")

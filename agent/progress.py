@@ -63,15 +63,18 @@ class PhaseProgress:
         of = f" of ~{self.expected_s:.0f} s" if self.expected_s else ""
         if status is None:
             return f"[{self.phase}] {elapsed_s:.0f} s{of}; director not answering"
-        watts = "n/a" if status.last_power_w is None else f"{status.last_power_w:.1f} W"
         return (
-            f"[{self.phase}] {elapsed_s:.0f} s{of}; wall {watts}; "
+            f"[{self.phase}] {elapsed_s:.0f} s{of}; wall {_watts(status)}; "
             f"{status.samples.get(self.phase, 0)} samples; {status.energy_j.get(self.phase, 0.0):.0f} J so far"
         )
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
             self.say(self.line(self.poll()))
+
+
+def _watts(status: SessionStatus) -> str:
+    return "n/a" if status.last_power_w is None else f"{status.last_power_w:.1f} W"
 
 
 class LivePhaseProgress(PhaseProgress):
@@ -102,8 +105,7 @@ class LivePhaseProgress(PhaseProgress):
         if status is None:
             table.add_row("director", "asking..." if not self._answered else "[red]not answering[/red]")
         else:
-            watts = "n/a" if status.last_power_w is None else f"{status.last_power_w:.1f} W"
-            table.add_row("wall power", watts + (" [yellow](SIMULATED)[/yellow]" if status.simulated else ""))
+            table.add_row("wall power", _watts(status) + (" [yellow](SIMULATED)[/yellow]" if status.simulated else ""))
             table.add_row("samples", str(status.samples.get(self.phase, 0)))
             table.add_row("energy so far", f"{status.energy_j.get(self.phase, 0.0):.0f} J")
         parts: list[Table | ProgressBar] = [table]

@@ -42,10 +42,14 @@ class PhaseClock:
     """Director clock minus SUT clock over a phase, from an mlpower session record."""
 
     offset_ns: int  # mean of the measurements before and after the phase
-    bound_ns: int  # the larger error bound plus half the change across the phase
     change_ns: int  # after minus before: drift, or a step of the SUT clock
     measurements: int
-    measurement_bound_ns: int = 0  # the larger error bound of the two measurements alone
+    measurement_bound_ns: int  # the larger error bound of the two measurements alone
+
+    @property
+    def bound_ns(self) -> int:
+        """The bound on the mean offset: the measurements' own bound plus half the change across the phase."""
+        return self.measurement_bound_ns + abs(self.change_ns) // 2
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,6 @@ class _Loader:
         change = after[0] - before[0]
         return PhaseClock(
             offset_ns=(before[0] + after[0]) // 2,
-            bound_ns=max(before[1], after[1]) + abs(change) // 2,
             change_ns=change,
             measurements=len(values),
             measurement_bound_ns=max(before[1], after[1]),

@@ -101,7 +101,10 @@ def test_parse_scenario_is_case_insensitive_and_explains_a_bad_name() -> None:
 
 def test_settings_follow_duration_and_model_speed() -> None:
     speed = ModelSpeed(
-        single_image_latency_ns=500_000, multi_stream_query_latency_ns=2_000_000, batch_throughput_sps=8000
+        single_image_latency_ns=500_000,
+        multi_stream_query_latency_ns=2_000_000,
+        batch_throughput_sps=8000,
+        single_image_fastest_ns=400_000,
     )
     settings = build_test_settings("MultiStream", 2.5, speed)
     assert settings.min_duration_ms == 2500 and settings.max_duration_ms == 0  # no cap: it must not end early

@@ -120,8 +120,8 @@ class ModelSpeed:
     """One batch of :data:`MULTI_STREAM_SAMPLES_PER_QUERY` images (fastest)."""
     batch_throughput_sps: float
     """Samples per second at :data:`MAX_BATCH_SIZE` images per batch (fastest)."""
-    single_image_fastest_ns: float = 0.0
-    """One image, fastest (SingleStream's expected latency); 0 means use the median."""
+    single_image_fastest_ns: float
+    """One image, fastest (SingleStream's expected latency)."""
 
 
 def parse_scenario(name: str) -> str:
@@ -147,8 +147,8 @@ def _times_ns(function: Callable[[], object], repeats: int) -> list[int]:
     return times_ns
 
 
-def _best_time_ns(function: Callable[[], object], repeats: int) -> float:
-    return float(max(min(_times_ns(function, repeats)), 1))
+def _fastest_ns(times_ns: list[int]) -> float:
+    return float(max(min(times_ns), 1))
 
 
 def measure_model_speed(model: TinyConvNet, library: FloatArray, seed: int = 0) -> ModelSpeed:
@@ -164,12 +164,12 @@ def measure_model_speed(model: TinyConvNet, library: FloatArray, seed: int = 0) 
     def run(batch_size: int) -> Callable[[], object]:
         return lambda: model.predict(library[rng.integers(0, len(library), batch_size)])
 
-    single = _times_ns(run(1), repeats=21)
+    single_ns = _times_ns(run(1), repeats=21)
     return ModelSpeed(
-        single_image_latency_ns=float(max(np.median(single), 1)),
-        multi_stream_query_latency_ns=_best_time_ns(run(MULTI_STREAM_SAMPLES_PER_QUERY), repeats=11),
-        batch_throughput_sps=MAX_BATCH_SIZE * 1e9 / _best_time_ns(run(MAX_BATCH_SIZE), repeats=7),
-        single_image_fastest_ns=float(max(min(single), 1)),
+        single_image_latency_ns=float(max(np.median(single_ns), 1)),
+        multi_stream_query_latency_ns=_fastest_ns(_times_ns(run(MULTI_STREAM_SAMPLES_PER_QUERY), repeats=11)),
+        batch_throughput_sps=MAX_BATCH_SIZE * 1e9 / _fastest_ns(_times_ns(run(MAX_BATCH_SIZE), repeats=7)),
+        single_image_fastest_ns=_fastest_ns(single_ns),
     )
 
 
@@ -204,7 +204,7 @@ def build_test_settings(scenario: str, duration_s: float, speed: ModelSpeed) -> 
         full_batch_ns = MAX_BATCH_SIZE * 1e9 / speed.batch_throughput_sps
         settings.server_target_latency_ns = int(max(MIN_SERVER_TARGET_LATENCY_NS, 4 * full_batch_ns))
     elif scenario == "SingleStream":
-        settings.single_stream_expected_latency_ns = int(speed.single_image_fastest_ns or speed.single_image_latency_ns)
+        settings.single_stream_expected_latency_ns = int(speed.single_image_fastest_ns)
     else:
         settings.multi_stream_samples_per_query = MULTI_STREAM_SAMPLES_PER_QUERY
         settings.multi_stream_expected_latency_ns = int(speed.multi_stream_query_latency_ns)
