@@ -97,3 +97,23 @@ def meter_url(request: pytest.FixtureRequest) -> str:
     if not url:
         pytest.skip("needs a real meter: pytest --meter-url URL")
     return str(url)
+
+
+@pytest.fixture
+def pty_meter():
+    """``pty_meter(Driver, instrument)``: the simulated instrument on a real pty, and the driver opened on it."""
+    from director.meter_sim import PtyServer
+    from director.meters.serial_transport import SerialLineTransport
+
+    servers = []
+
+    def start(driver_class, instrument):  # type: ignore[no-untyped-def]
+        server = PtyServer(instrument).start()
+        servers.append(server)
+        meter = driver_class(SerialLineTransport(server.path))
+        meter.open()
+        return server, meter
+
+    yield start
+    for server in servers:
+        server.close()

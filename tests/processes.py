@@ -9,7 +9,7 @@ from pathlib import Path
 
 from powerlog.cli_support import stop_process
 
-__all__ = ["BIN", "agent_argv", "run_agent", "start_director", "start_meter_sim", "stop"]
+__all__ = ["BIN", "agent_argv", "run_agent", "serial_session", "start_director", "start_meter_sim", "stop"]
 
 BIN = Path(sys.executable).parent
 
@@ -53,6 +53,22 @@ def start_meter_sim(*args: str) -> tuple[subprocess.Popen[str], str]:
         process.kill()
         raise AssertionError(f"meter-sim did not start: {device!r}")
     return process, device
+
+
+def serial_session(tmp_path: Path, model: str, *sim_args: str) -> Path:
+    """A whole session (built-in SingleStream, 3 s a phase) on a simulated serial analyzer at 10 Hz; its run folder."""
+    sim, device = start_meter_sim("--model", model, *sim_args)
+    director = None
+    try:
+        runs = tmp_path / "runs"
+        director, url = start_director(runs, f"serial://{device}?model={model}&rate=0.1")
+        result = run_agent(url, runs, tmp_path / "agent", "--gpus", "none", "--benchmark", "builtin",
+                           "--scenario", "SingleStream", "--duration", "3")  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        stop(director, sim)
+    (folder,) = [p for p in runs.iterdir() if p.is_dir()]
+    return folder
 
 
 def stop(*processes: subprocess.Popen[str] | None) -> None:

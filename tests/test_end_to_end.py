@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from processes import BIN, run_agent, start_director, start_meter_sim, stop
+from processes import BIN, run_agent, serial_session, start_director, stop
 
 from powerlog.layout import REQUIRED_FILES
 from powerlog.mllog import read_detail_log
@@ -113,34 +113,21 @@ def test_meter_busy_is_explained_to_the_second_agent(director, tmp_path: Path) -
 
 
 def test_session_on_a_serial_wt310_at_ten_hertz(tmp_path: Path) -> None:
-    sim, device = start_meter_sim("--signal", "constant:150")
-    director = None
-    try:
-        runs = tmp_path / "runs"
-        director, url = start_director(runs, f"serial://{device}?model=wt310&rate=0.1")
-        result = _agent(url, runs, tmp_path / "agent", "--gpus", "none", "--benchmark", "builtin",
-                        "--scenario", "SingleStream", "--duration", "3")  # fmt: skip
-        assert result.returncode == 0, result.stdout + result.stderr
-        (folder,) = [p for p in runs.iterdir() if p.is_dir()]
-        spl = read_spl(folder / "run_1" / "spl.txt")
-        seconds = (spl.t_utc_ns[-1] - spl.t_utc_ns[0]) / 1e9
-        assert 9.0 <= (len(spl) - 1) / seconds <= 11.0  # the analyzer's own 10 Hz, not PTDaemon's 1 Hz
-        report = json.loads(
-            subprocess.run(
-                [str(BIN / "mlpower-analyzer"), "report", "--json", str(folder)],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )
-        assert report["power_metric"]["unit"] == "mJ/query" and report["samples_in_window"] >= 25
-        record = json.loads((folder / "session.json").read_text())
-        assert record["meter"]["identity"]["model"] == "YokogawaWT310E" and record["simulated"] is True
-    finally:
-        for process in (director, sim):
-            if process is not None:
-                process.terminate()
-                process.wait(timeout=15)
+    folder = serial_session(tmp_path, "wt310", "--signal", "constant:150")
+    spl = read_spl(folder / "run_1" / "spl.txt")
+    seconds = (spl.t_utc_ns[-1] - spl.t_utc_ns[0]) / 1e9
+    assert 9.0 <= (len(spl) - 1) / seconds <= 11.0  # the analyzer's own 10 Hz, not PTDaemon's 1 Hz
+    report = json.loads(
+        subprocess.run(
+            [str(BIN / "mlpower-analyzer"), "report", "--json", str(folder)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert report["power_metric"]["unit"] == "mJ/query" and report["samples_in_window"] >= 25
+    record = json.loads((folder / "session.json").read_text())
+    assert record["meter"]["identity"]["model"] == "YokogawaWT310E" and record["simulated"] is True
 
 
 def test_a_session_the_director_does_not_know_is_explained(director) -> None:

@@ -15,12 +15,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from meter_reading import assert_every_update_once, read_for
-from processes import run_agent, start_director, start_meter_sim, stop
+from processes import serial_session
 
 from director.errors import MeterConfigError, MeterErrorReply, MeterProtocolError
-from director.meter_sim import PtyServer, ScpiWT300, ScpiWT310, element_shares
+from director.meter_sim import ScpiWT300, ScpiWT310, element_shares
 from director.meters.ranges import Ranges, range_table_for
-from director.meters.serial_transport import SerialLineTransport
 from director.meters.urls import open_meter, parse_meter_url
 from director.meters.yokogawa import (
     YokogawaWT310,
@@ -193,20 +192,13 @@ def test_ranges_reply_of_the_wrong_shape_is_refused() -> None:
 
 
 @pytest.fixture
-def wt33x():
-    servers = []
-
+def wt33x(pty_meter):
     def start(model: str = "WT333E", watts: float = 100.0, **kwargs) -> tuple[ScpiWT300, YokogawaWT330]:
         instrument = ScpiWT300(ConstantSignal(watts), Electrical(noise=0), model=model, **kwargs)
-        server = PtyServer(instrument).start()
-        servers.append(server)
-        meter = YokogawaWT330(SerialLineTransport(server.path))
-        meter.open()
+        _server, meter = pty_meter(YokogawaWT330, instrument)
         return instrument, meter
 
-    yield start
-    for server in servers:
-        server.close()
+    return start
 
 
 def test_simulated_elements_share_the_signal() -> None:
@@ -347,22 +339,12 @@ def test_meter_sim_subprocess_serves_a_wt333() -> None:
 
 @pytest.mark.slow
 def test_session_on_a_serial_wt333_writes_three_channels(tmp_path: Path) -> None:
-    sim, device = start_meter_sim("--model", "wt333", "--signal", "constant:150")
-    director = None
-    try:
-        runs = tmp_path / "runs"
-        director, url = start_director(runs, f"serial://{device}?model=wt333&rate=0.1")
-        result = run_agent(url, runs, tmp_path / "agent", "--gpus", "none", "--benchmark", "builtin",
-                           "--scenario", "SingleStream", "--duration", "3")  # fmt: skip
-        assert result.returncode == 0, result.stdout + result.stderr
-        (folder,) = [p for p in runs.iterdir() if p.is_dir()]
-        for sub in ("ranging", "run_1"):
-            spl = read_spl(folder / sub / "spl.txt")
-            assert len(spl) >= 25 and len(spl.channels) == 3
-            summed_w = sum(ch.power_w for ch in spl.channels)
-            assert np.allclose(spl.power_w, summed_w, rtol=1e-6) and np.all(spl.volts_v == -1.0)
-            assert 120.0 < float(np.mean(spl.power_w)) < 180.0
-        record = json.loads((folder / "session.json").read_text())
-        assert record["meter"]["identity"]["model"] == "YokogawaWT333E" and record["meter"]["identity"]["channels"] == 3
-    finally:
-        stop(director, sim)
+    folder = serial_session(tmp_path, "wt333", "--signal", "constant:150")
+    for sub in ("ranging", "run_1"):
+        spl = read_spl(folder / sub / "spl.txt")
+        assert len(spl) >= 25 and len(spl.channels) == 3
+        summed_w = sum(ch.power_w for ch in spl.channels)
+        assert np.allclose(spl.power_w, summed_w, rtol=1e-6) and np.all(spl.volts_v == -1.0)
+        assert 120.0 < float(np.mean(spl.power_w)) < 180.0
+    record = json.loads((folder / "session.json").read_text())
+    assert record["meter"]["identity"]["model"] == "YokogawaWT333E" and record["meter"]["identity"]["channels"] == 3

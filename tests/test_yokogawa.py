@@ -76,19 +76,11 @@ def test_loop_framing_and_timeout() -> None:
 
 
 @pytest.fixture
-def wt310():
-    servers = []
-
+def wt310(pty_meter):
     def start(**kwargs) -> tuple[PtyServer, YokogawaWT310]:
-        server = PtyServer(ScpiWT310(ConstantSignal(100.0), Electrical(noise=0), **kwargs)).start()
-        servers.append(server)
-        meter = YokogawaWT310(SerialLineTransport(server.path))
-        meter.open()
-        return server, meter
+        return pty_meter(YokogawaWT310, ScpiWT310(ConstantSignal(100.0), Electrical(noise=0), **kwargs))
 
-    yield start
-    for server in servers:
-        server.close()
+    return start
 
 
 def test_instrument_errors_on_the_pty(wt310) -> None:
