@@ -525,7 +525,7 @@ def _check_direct_meter(run: RunData, round_: Round, url: str) -> Iterable[Findi
         yield Finding.failed(
             "9.ranging_ranges", title, Severity.WARNING, f"ranging ran with ranges {ranging} rather than Auto", values
         )
-    yield from _check_testing_ranges(run, round_, recorded("testing"))
+    yield from _check_testing_ranges(run, round_, recorded("testing"), source="session.json")
 
 
 def check_ptd_commands(run: RunData, round_: Round) -> Iterable[Finding]:
@@ -624,7 +624,10 @@ def _check_replies(msgs: Sequence[SessionMessage]) -> Iterable[Finding]:
         yield Finding.passed("9.replies", title, "all SR and Stop replies as expected")
 
 
-def _check_testing_ranges(run: RunData, round_: Round, testing_ranges: dict[str, str]) -> Iterable[Finding]:
+def _check_testing_ranges(
+    run: RunData, round_: Round, testing_ranges: dict[str, str], source: str = "power/server.json"
+) -> Iterable[Finding]:
+    """``source``: the file the ranges were read from (PTDaemon's commands, or session.json for a direct meter)."""
     title = f"Testing ranges = (max V, {round_.testing_current_factor:g} x max A) from ranging, never Auto"
     ev_values: dict[str, object] = {"testing_ranges": testing_ranges}
     if any(v.lower() == "auto" for v in testing_ranges.values()) or len(testing_ranges) < 2:
@@ -633,7 +636,7 @@ def _check_testing_ranges(run: RunData, round_: Round, testing_ranges: dict[str,
             title,
             Severity.ERROR,
             f"testing ranges {testing_ranges}: Auto (or unset) ranges are not allowed in testing",
-            Evidence(file="power/server.json", values=ev_values),
+            Evidence(file=source, values=ev_values),
         )
         return
     maxima = run.ranging.spl.peak_volts_amps() if run.ranging.spl is not None else None
@@ -645,7 +648,7 @@ def _check_testing_ranges(run: RunData, round_: Round, testing_ranges: dict[str,
     ev_values.update(
         {"ranging_max_v": max_v, "ranging_max_a": max_a, "expected_v": expected_v, "expected_a": expected_a}
     )
-    ev = Evidence(file="power/server.json", values=ev_values)
+    ev = Evidence(file=source, values=ev_values)
     try:
         set_v, set_a = float(testing_ranges["V"]), float(testing_ranges["A"])
     except ValueError:
