@@ -526,9 +526,11 @@ def run_step(load: Load, duration_s: float, idle_s: float = 0.0, external_meters
 def _print_baseline(r: StepResult, required_rows_per_s: float) -> None:
     wall_per_s = WALL_CHANNELS * WALL_HZ
     print(
-        f"baseline: {r.agents} agents x {r.gpus} GPUs, {r.rows_per_batch} rows/batch every {r.batch_interval_s:g} s "
-        f"= {r.offered_rows_per_s:,.0f} GPU rows/s in {r.offered_requests_per_s:,.0f} POSTs/s, "
-        f"+ {WALL_CHANNELS} wall channels at {WALL_HZ:g} Hz ({wall_per_s:g} channel samples/s), {r.duration_s:g} s"
+        f"baseline: {r.agents} agents x {r.gpus} SIMULATED GPUs, {r.rows_per_batch} rows/batch every "
+        f"{r.batch_interval_s:g} s = {r.offered_rows_per_s:,.0f} GPU rows/s "
+        f"in {r.offered_requests_per_s:,.0f} POSTs/s, "
+        f"+ {WALL_CHANNELS} SIMULATED wall channels at {WALL_HZ:g} Hz ({wall_per_s:g} channel samples/s), "
+        f"{r.duration_s:g} s"
     )
     idle = f"{r.director_idle_cpu_pct:.1f} %" if r.director_idle_cpu_pct is not None else "n/a"
     rows = [

@@ -6,7 +6,6 @@ on loopback only (then whoever can reach it is on this machine already).
 
 from __future__ import annotations
 
-import json
 import re
 from importlib import resources
 from pathlib import Path
@@ -17,7 +16,7 @@ from fastapi.params import Depends
 from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 
 from director.live import sse_stream
-from powerlog.cli_support import package_version
+from powerlog.cli_support import package_version, read_json_object
 from powerlog.wire import API_PREFIX
 
 __all__ = ["add_dashboard", "list_runs"]
@@ -46,23 +45,15 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
     """Every run folder under ``runs_dir`` (this director's and earlier ones), newest first."""
     runs = []
     folders = sorted((p for p in runs_dir.iterdir() if p.is_dir()), reverse=True) if runs_dir.is_dir() else []
     for folder in folders:
-        record = _read_json(folder / "session.json")
+        record = read_json_object(folder / "session.json")
         if record is None:
             continue
-        result = _read_json(folder / "result.json")
+        result = read_json_object(folder / "result.json")
         runs.append(
             {
                 "name": folder.name,

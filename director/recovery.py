@@ -9,13 +9,12 @@ are turned into Parquet, as a clean close would. Nothing already written is chan
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from director.session import finish_sample_journals, mean_offset_ns
-from powerlog.cli_support import write_json_atomic
+from powerlog.cli_support import read_json_object, write_json_atomic
 from powerlog.wire import SessionState
 
 __all__ = ["Interrupted", "recover_interrupted"]
@@ -33,12 +32,9 @@ class Interrupted:
 def recover_interrupted(runs_dir: Path) -> list[Interrupted]:
     found = []
     for record_path in sorted(runs_dir.glob("*/session.json")):
-        try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue  # not ours, or unreadable: leave it exactly as it is
-        if not isinstance(record, dict) or record.get("state") in ENDED or "state" not in record:
-            continue
+        record = read_json_object(record_path)
+        if record is None or "state" not in record or record["state"] in ENDED:
+            continue  # unreadable, not ours, or ended: leave it exactly as it is
         folder = record_path.parent
         was = str(record["state"])
         bad = finish_sample_journals(folder, mean_offset_ns(record.get("clock") or []))

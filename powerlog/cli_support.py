@@ -15,6 +15,7 @@ __all__ = [
     "EXIT_UNREADABLE",
     "dump_json",
     "package_version",
+    "read_json_object",
     "stop_process",
     "version_string",
     "write_json_atomic",
@@ -38,6 +39,15 @@ def _finite(obj: Any) -> Any:
 
 def dump_json(obj: Any) -> str:
     return json.dumps(_finite(obj), indent=2, allow_nan=False)
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """A JSON file holding an object; None when it is missing, unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
