@@ -7,14 +7,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from analyzer.checks import check_run, verdict
+from analyzer.checks import check_run, check_summary, verdict
 from analyzer.compare import comparison_rows, render_comparison, render_comparison_html
+from analyzer.context import ResultContext, result_context
 from analyzer.errors import AnalyzerError
 from analyzer.html import render_html
+from analyzer.metrics import Scenario
+from analyzer.official import official_checks
 from analyzer.render import render_findings, render_report
 from analyzer.report import build_report
-from analyzer.rounds import DEFAULT_ROUND, ROUNDS, Round, get_round
-from analyzer.run import load_run
+from analyzer.rounds import NEWEST_ROUND, ROUNDS, get_round
+from analyzer.run import RunData, load_run
 from powerlog.cli_support import EXIT_ERRORS, EXIT_OK, EXIT_UNREADABLE, dump_json, version_string
 from powerlog.spl import SPL_FIELDS
 
@@ -45,11 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print JSON instead of text")
         if name == "report":
             p.add_argument("--html", type=Path, metavar="OUT.html", help="also write a self-contained HTML report")
-        p.add_argument(
-            "--round",
-            default=DEFAULT_ROUND,
-            help=f"MLPerf round whose rules apply (one of {', '.join(ROUNDS)}; default {DEFAULT_ROUND})",
-        )
+        _context_options(p)
     compare = sub.add_parser(
         "compare",
         help="perf/W, W or mJ/query of several runs side by side",
@@ -58,12 +57,41 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("perf_dirs", metavar="RUN", nargs="+", help="result folders (performance/ or a run folder)")
     compare.add_argument("--json", action="store_true", help="print JSON instead of a table")
     compare.add_argument("--html", type=Path, metavar="OUT.html", help="also write the table as HTML")
-    compare.add_argument("--round", default=DEFAULT_ROUND, help=f"MLPerf round (default {DEFAULT_ROUND})")
+    _context_options(compare)
     return parser
 
 
-def _compare(args: argparse.Namespace, round_: Round) -> int:
-    rows = comparison_rows([build_report(load_run(path), round_) for path in args.perf_dirs])
+def _context_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--round",
+        default=None,
+        help=f"MLPerf round whose rules apply (one of {', '.join(ROUNDS)}); default: detected from the folder "
+        f"(its place in a submission tree, PTDaemon and LoadGen versions), {NEWEST_ROUND} when it cannot be",
+    )
+    p.add_argument(
+        "--benchmark",
+        default=None,
+        help="benchmark of the result (llama2-70b-99, resnet50, ...): chooses the performance key; default: the "
+        "submission-tree folder, if any",
+    )
+    p.add_argument(
+        "--scenario",
+        default=None,
+        choices=[s.value for s in Scenario],
+        help="scenario the result is filed under; default: the submission-tree folder, else LoadGen's",
+    )
+
+
+def _context(run: RunData, args: argparse.Namespace) -> ResultContext:
+    return result_context(run, args.round, benchmark=args.benchmark, scenario=args.scenario)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    reports = []
+    for path in args.perf_dirs:
+        run = load_run(path)
+        reports.append(build_report(run, _context(run, args)))
+    rows = comparison_rows(reports)
     print(dump_json(rows) if args.json else render_comparison(rows))
     if args.html:
         args.html.write_text(render_comparison_html(rows), encoding="utf-8")
@@ -73,35 +101,29 @@ def _compare(args: argparse.Namespace, round_: Round) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        round_ = get_round(args.round)
+        if args.round is not None:
+            get_round(args.round)  # an unknown round is refused before any folder is read
         if args.command == "compare":
-            return _compare(args, round_)
+            return _compare(args)
         if args.command == "report":
             run = load_run(args.perf_dir)
-            report = build_report(run, round_)
+            context = _context(run, args)
+            report = build_report(run, context)
             print(dump_json(report.to_dict()) if args.json else render_report(report))
             if args.html:
                 full = load_run(args.perf_dir, spl_fields=SPL_FIELDS, hash_files=True, marks=True)
-                args.html.write_text(render_html(report, full, check_run(full, round_)), encoding="utf-8")
+                args.html.write_text(render_html(report, full, check_run(full, context)), encoding="utf-8")
                 print(f"HTML report: {args.html}", file=sys.stderr)
             return EXIT_OK if report.power_metric is not None else EXIT_ERRORS
         run = load_run(args.perf_dir, spl_fields=SPL_FIELDS, hash_files=True, marks=True)
-        findings = check_run(run, round_)
+        context = _context(run, args)
+        findings = check_run(run, context)
+        official = official_checks(run, context.round)
         result = verdict(findings)
         if args.json:
-            print(
-                dump_json(
-                    {
-                        "folder": str(run.folder.root),
-                        "round": round_.name,
-                        "verdict": result.value,
-                        "errors": sum(1 for f in findings if f.is_error),
-                        "findings": [f.to_dict() for f in findings],
-                    }
-                )
-            )
+            print(dump_json(check_summary(run, context, findings, official)))
         else:
-            print(render_findings(findings, result, str(run.folder.root), round_.name))
+            print(render_findings(findings, result, str(run.folder.root), context, official))
         return EXIT_ERRORS if any(f.is_error for f in findings) else EXIT_OK
     except AnalyzerError as e:
         print(f"mlpower-analyzer: {e}", file=sys.stderr)

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Evidence", "Finding", "Severity", "Status"]
+__all__ = ["Evidence", "Finding", "Official", "Severity", "Status"]
 
 
 class Severity(StrEnum):
@@ -28,6 +28,15 @@ class Evidence:
     values: dict[str, Any] = field(default_factory=dict)
 
 
+class Official(StrEnum):
+    """How the official power checker of the round treats a rule (see docs/metrics-and-rules.md)."""
+
+    SAME = "same"  # the official checker enforces this rule the same way
+    STRICTER = "stricter"  # mlpower applies it more strictly or more completely
+    DIFFERS = "differs"  # both check it, but not in the same way
+    MLPOWER = "mlpower"  # the official power checker lacks the rule
+
+
 @dataclass(frozen=True)
 class Finding:
     rule: str
@@ -36,6 +45,7 @@ class Finding:
     severity: Severity
     message: str
     evidence: tuple[Evidence, ...] = ()
+    official: Official | None = None  # filled in by check_run from the rule table
 
     @classmethod
     def passed(cls, rule: str, title: str, message: str, *evidence: Evidence) -> Finding:
@@ -57,5 +67,6 @@ class Finding:
         d = asdict(self)
         d["status"] = self.status.value
         d["severity"] = self.severity.value
+        d["official"] = self.official.value if self.official else None
         d["evidence"] = [{k: v for k, v in asdict(e).items() if v not in (None, {})} for e in self.evidence]
         return d

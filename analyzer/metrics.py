@@ -2,8 +2,14 @@
 
 No clocks, no files. The official metric follows the MLPerf submission checker:
 P is the mean of the total ``Watts`` of the samples strictly inside
-(``power_begin``, ``power_end``) that are > 0; Offline/Server report P in W,
+(``power_begin``, ``power_end``) that are > 0; Offline/Server/Interactive report P in W,
 SingleStream/MultiStream report P x D x 1000 / result_query_count in mJ/query.
+
+The *result's* scenario is the one it is filed under (its folder in a submission tree);
+LoadGen's ``effective_scenario`` may differ, and then the official checker infers the
+result: a SingleStream run filed as MultiStream counts 8 samples per query
+(P x D x 8 x 1000 / result_query_count), filed as Offline it is W with the throughput
+LoadGen measured without its own overhead. An Interactive result is a Server run.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import numpy as np
 
 from powerlog.mllog import DetailLog
 from powerlog.spl import PowerLog
-from powerlog.timestamps import NS_PER_S
+from powerlog.timestamps import NS_PER_MS, NS_PER_S
 
 __all__ = [
     "MULTISTREAM_SAMPLES_PER_QUERY",
@@ -24,6 +30,7 @@ __all__ = [
     "Scenario",
     "WindowStats",
     "efficiency",
+    "is_inferred",
     "performance",
     "power_metric",
     "trapezoid_energy_j",
@@ -38,10 +45,24 @@ class Scenario(StrEnum):
     SERVER = "Server"
     SINGLE_STREAM = "SingleStream"
     MULTI_STREAM = "MultiStream"
+    INTERACTIVE = "Interactive"
 
     @property
     def energy_per_query(self) -> bool:
         return self in (Scenario.SINGLE_STREAM, Scenario.MULTI_STREAM)
+
+    @classmethod
+    def parse(cls, name: object) -> Scenario | None:
+        """A scenario from LoadGen's spelling or a submission folder's (``multistream``); None if none."""
+        if not isinstance(name, str):
+            return None
+        return next((s for s in cls if s.value.lower() == name.strip().lower()), None)
+
+
+def is_inferred(scenario: Scenario, loadgen_scenario: Scenario) -> bool:
+    """The official checker infers a result filed under another scenario than LoadGen ran, except an
+    Interactive result, which LoadGen runs as Server."""
+    return scenario is not loadgen_scenario and (loadgen_scenario, scenario) != (Scenario.SERVER, Scenario.INTERACTIVE)
 
 
 @dataclass(frozen=True)
@@ -52,11 +73,13 @@ class Quantity:
 
 @dataclass(frozen=True)
 class Performance:
-    """What LoadGen reports as the performance result, and the detail-log key it came from."""
+    """The performance of a result as the official checker computes it, and the detail-log key it came
+    from. ``inferred``: derived from a run of another scenario (see the module docstring)."""
 
     value: float
     unit: str
     key: str
+    inferred: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,45 +149,108 @@ def trapezoid_energy_j(t_utc_ns: np.ndarray, power_w: np.ndarray, begin_utc_ns: 
     return float(np.trapezoid(powers, times))
 
 
-def power_metric(scenario: Scenario, avg_power_w: float, window_s: float, query_count: int | None) -> Quantity:
-    """The official power metric: W, or mJ per query for SingleStream/MultiStream."""
+def power_metric(
+    scenario: Scenario,
+    avg_power_w: float,
+    window_s: float,
+    query_count: int | None,
+    loadgen_scenario: Scenario | None = None,
+) -> Quantity:
+    """The official power metric of a result filed under ``scenario``: W, or mJ per query for
+    SingleStream/MultiStream (x 8 samples per query when a SingleStream run is filed as MultiStream)."""
     if not scenario.energy_per_query:
         return Quantity(avg_power_w, "W")
     if not query_count:
         raise ValueError(f"{scenario.value} needs result_query_count > 0 to give mJ/query")
-    return Quantity(avg_power_w * window_s * 1000.0 / query_count, "mJ/query")
+    per_query = (
+        MULTISTREAM_SAMPLES_PER_QUERY
+        if (scenario, loadgen_scenario)
+        == (
+            Scenario.MULTI_STREAM,
+            Scenario.SINGLE_STREAM,
+        )
+        else 1
+    )
+    return Quantity(avg_power_w * window_s * per_query * 1000.0 / query_count, "mJ/query")
 
 
-def performance(scenario: Scenario, detail: DetailLog, server_key: str) -> Performance | None:
-    """The performance LoadGen reports for the scenario (``server_key`` depends on the round)."""
-    keys = {
-        Scenario.OFFLINE: ("result_samples_per_second", "samples/s"),
-        Scenario.SERVER: (server_key, "samples/s"),
-        Scenario.SINGLE_STREAM: ("result_90.00_percentile_latency_ns", "ns"),
-        Scenario.MULTI_STREAM: ("result_99.00_percentile_per_query_latency_ns", "ns"),
-    }
-    key, unit = keys[scenario]
-    if scenario is Scenario.OFFLINE and detail.event(key) is None and detail.event("result_tokens_per_second"):
-        key, unit = "result_tokens_per_second", "tokens/s"
+_LATENCY_KEYS = ("latency", "_ss")
+
+
+def _unit_of(key: str) -> str:
+    if "tokens" in key:
+        return "tokens/s"
+    if any(part in key for part in _LATENCY_KEYS):
+        return "ms"
+    return "samples/s"
+
+
+def _number(detail: DetailLog, key: str) -> float | None:
     value = detail.value(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return Performance(float(value), unit, key)
+    return float(value)
 
 
-def efficiency(
-    scenario: Scenario,
-    perf: Performance | None,
-    metric: Quantity,
-    samples_per_query: int = MULTISTREAM_SAMPLES_PER_QUERY,
-) -> Quantity | None:
-    """Performance per watt (Offline, Server) or samples per joule (SingleStream, MultiStream)."""
+def performance(
+    scenario: Scenario, detail: DetailLog, key: str | None, loadgen_scenario: Scenario | None = None
+) -> Performance | None:
+    """The performance of a result filed under ``scenario`` whose run LoadGen logged as ``loadgen_scenario``.
+
+    ``key`` is the round's performance key for LoadGen's scenario and the benchmark. Latencies are
+    reported in ms (LoadGen logs ns), as the official checker reports them. None when the detail log
+    lacks what is needed.
+    """
+    loadgen_scenario = loadgen_scenario or scenario
+    if is_inferred(scenario, loadgen_scenario):
+        return _inferred_performance(scenario, loadgen_scenario, detail, key)
+    if key is None:
+        return None
+    if detail.event(key) is None and scenario is Scenario.OFFLINE and detail.event("result_tokens_per_second"):
+        key = "result_tokens_per_second"  # an LLM result of a round that predates its benchmark's key
+    value = _number(detail, key)
+    if value is None:
+        return None
+    unit = _unit_of(key)
+    return Performance(value / NS_PER_MS if unit == "ms" else value, unit, key)
+
+
+def _inferred_performance(
+    scenario: Scenario, loadgen_scenario: Scenario, detail: DetailLog, key: str | None
+) -> Performance | None:
+    pair = (loadgen_scenario, scenario)
+    if pair == (Scenario.SINGLE_STREAM, Scenario.OFFLINE):
+        name = "result_qps_without_loadgen_overhead"
+        value = _number(detail, name)
+        return None if value is None else Performance(value, "samples/s", name, inferred=True)
+    if pair == (Scenario.MULTI_STREAM, Scenario.OFFLINE):
+        name = "result_mean_query_latency_ns"
+        latency_ns, per_query = _number(detail, name), _number(detail, "effective_samples_per_query")
+        if not latency_ns or per_query is None:
+            return None
+        return Performance(per_query * NS_PER_S / latency_ns, "samples/s", name, inferred=True)
+    if pair == (Scenario.SINGLE_STREAM, Scenario.MULTI_STREAM):
+        name = "early_stopping_latency_ms" if detail.event("early_stopping_latency_ms") else key
+        latency_ns = _number(detail, name) if name else None
+        if latency_ns is None:
+            return None
+        return Performance(latency_ns * MULTISTREAM_SAMPLES_PER_QUERY / NS_PER_MS, "ms", name, inferred=True)
+    value = _number(detail, key) if key else None  # the official checker takes LoadGen's figure as it is
+    if value is None or key is None:
+        return None
+    unit = _unit_of(key)
+    return Performance(value / NS_PER_MS if unit == "ms" else value, unit, key, inferred=True)
+
+
+def efficiency(scenario: Scenario, perf: Performance | None, metric: Quantity) -> Quantity | None:
+    """Performance per watt (Offline, Server, Interactive) or samples per joule (SingleStream; MultiStream
+    at 8 samples per query, as the official checker counts it)."""
     if metric.value <= 0:
         return None
     if scenario is Scenario.SINGLE_STREAM:
         return Quantity(1000.0 / metric.value, "samples/J")
     if scenario is Scenario.MULTI_STREAM:
-        return Quantity(samples_per_query * 1000.0 / metric.value, "samples/J")
+        return Quantity(MULTISTREAM_SAMPLES_PER_QUERY * 1000.0 / metric.value, "samples/J")
     if perf is None:
         return None
     return Quantity(perf.value / metric.value, f"{perf.unit}/W")

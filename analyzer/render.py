@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from analyzer.findings import Finding, Severity, Status
+from analyzer.context import ResultContext
+from analyzer.findings import Finding, Official, Severity, Status
+from analyzer.official import OfficialCheck, OfficialOutcome, official_verdict
 from analyzer.report import Report
 
 __all__ = ["render_findings", "render_report"]
@@ -21,7 +23,11 @@ def render_report(report: Report) -> str:
     t = report.testing
     rows: list[tuple[str, str]] = [("Folder", report.folder)]
     validity = report.loadgen_validity or "unknown"
-    rows.append(("Scenario", f"{report.scenario or 'unknown'}   (LoadGen: {validity})"))
+    rows.append(("Round", f"{report.round}   ({report.round_source})"))
+    if report.benchmark:
+        rows.append(("Benchmark", report.benchmark))
+    inferred = f", inferred from LoadGen's {report.loadgen_scenario} run" if report.inferred else ""
+    rows.append(("Scenario", f"{report.scenario or 'unknown'}   (LoadGen: {validity}{inferred})"))
     if report.power_metric is not None:
         metric = report.power_metric
         rows.append(("Power metric", f"{_num(metric.value, 2, metric.unit)}"))
@@ -30,7 +36,7 @@ def render_report(report: Report) -> str:
     if report.performance is not None:
         perf = report.performance
         value = f"{perf.value:,.0f}" if perf.value.is_integer() else f"{perf.value:,.6g}"
-        rows.append(("Performance", f"{value} {perf.unit}   ({perf.key})"))
+        rows.append(("Performance", f"{value} {perf.unit}   ({perf.key}{', inferred' if perf.inferred else ''})"))
     if report.efficiency is not None:
         rows.append(("Efficiency", _num(report.efficiency.value, 2, report.efficiency.unit)))
     if t is not None:
@@ -97,11 +103,31 @@ def _why_no_metric(report: Report) -> str:
 _MARK = {Status.PASS: "ok  ", Status.SKIPPED: "skip", Status.FAIL: "FAIL"}
 
 
-def render_findings(findings: Sequence[Finding], verdict: Status, folder: str, round_name: str) -> str:
-    lines = [f"{folder}  (rules of round {round_name})"]
+_OFFICIAL_TAG = {
+    Official.SAME: "",
+    Official.STRICTER: " [stricter than official]",
+    Official.DIFFERS: " [differs from official]",
+    Official.MLPOWER: " [mlpower only]",
+}
+
+
+def render_findings(
+    findings: Sequence[Finding],
+    verdict: Status,
+    folder: str,
+    context: ResultContext,
+    official: Sequence[OfficialCheck] = (),
+) -> str:
+    lines = [
+        f"{folder}",
+        f"round {context.round.name} ({context.round_source}); "
+        f"{context.benchmark or 'benchmark unknown'} {context.scenario.value if context.scenario else '?'}"
+        + (f", inferred from LoadGen's {context.loadgen_scenario.value} run" if context.inferred else ""),
+    ]
     for f in findings:
         mark = _MARK[f.status] if f.status is not Status.FAIL else ("FAIL" if f.severity is Severity.ERROR else "warn")
-        lines.append(f"[{mark}] {f.rule:<22} {f.title}: {f.message}")
+        tag = _OFFICIAL_TAG[f.official] if f.official else ""
+        lines.append(f"[{mark}] {f.rule:<22} {f.title}{tag}: {f.message}")
         if f.status is Status.FAIL:
             for e in f.evidence[:3]:
                 where = f"{e.file}:{e.line}" if e.file and e.line else (e.file or "")
@@ -109,5 +135,16 @@ def render_findings(findings: Sequence[Finding], verdict: Status, folder: str, r
                     lines.append(f"{'':30}at {where}")
     errors = sum(1 for f in findings if f.is_error)
     warnings = sum(1 for f in findings if f.status is Status.FAIL and f.severity is Severity.WARNING)
-    lines.append(f"verdict: {verdict.value.upper()} ({errors} error(s), {warnings} warning(s))")
+    for c in official:
+        if c.outcome is not OfficialOutcome.PASS:
+            lines.append(f"official {c.outcome.value}: {c.title}: {c.message}")
+    lines.append(
+        f"mlpower verdict: {verdict.value.upper()} ({errors} error(s), {warnings} warning(s); the stricter audit)"
+    )
+    if official:
+        lines.append(
+            f"official verdict: {official_verdict(official).upper()} (the official power checker of "
+            f"{context.round.name}, "
+            "as reproduced by mlpower)"
+        )
     return "\n".join(lines)

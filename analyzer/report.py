@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from analyzer.findings import Finding
+from analyzer.context import ResultContext, result_context
+from analyzer.findings import Evidence, Finding, Severity
 from analyzer.gpu import GpuWindow, gpu_window
 from analyzer.metrics import (
-    MULTISTREAM_SAMPLES_PER_QUERY,
     Performance,
     Quantity,
     Scenario,
@@ -22,7 +22,9 @@ from analyzer.run import PhaseClock, PhaseData, RunData
 from powerlog.ptd_identity import IdentifyError, parse_identify_reply
 from powerlog.timestamps import format_ptd_timestamp
 
-__all__ = ["MeterIdentity", "Report", "build_report", "meter_identity"]
+__all__ = ["METRIC_RULE", "MeterIdentity", "Report", "as_context", "build_report", "meter_identity"]
+
+METRIC_RULE = "0.metric"
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,11 @@ class Report:
     raw_power_metric: Quantity | None = None
     simulated: bool = False
     gpus: dict[str, dict[str, Any]] | None = None  # per phase: GPU energy, share of wall power, rest of system
+    round_source: str = "given"
+    benchmark: str | None = None
+    loadgen_scenario: str | None = None
+    scenario_source: str = "LoadGen's effective_scenario"
+    inferred: bool = False
 
     @property
     def avg_power_w(self) -> float | None:
@@ -74,7 +81,12 @@ class Report:
         d: dict[str, Any] = {
             "folder": self.folder,
             "round": self.round,
+            "round_source": self.round_source,
+            "benchmark": self.benchmark,
             "scenario": self.scenario,
+            "scenario_source": self.scenario_source,
+            "loadgen_scenario": self.loadgen_scenario,
+            "inferred": self.inferred,
             "loadgen_validity": self.loadgen_validity,
             "avg_power_w": self.avg_power_w,
             "ranging_avg_power_w": self.ranging.avg_power_w if self.ranging else None,
@@ -82,7 +94,12 @@ class Report:
             "samples_in_window": t.samples_in_window if t else None,
             "power_metric": _quantity(self.power_metric),
             "performance": (
-                {"value": self.performance.value, "unit": self.performance.unit, "key": self.performance.key}
+                {
+                    "value": self.performance.value,
+                    "unit": self.performance.unit,
+                    "key": self.performance.key,
+                    "inferred": self.performance.inferred,
+                }
                 if self.performance
                 else None
             ),
@@ -160,36 +177,86 @@ def _window(stats: WindowStats | None) -> dict[str, Any] | None:
 
 
 def scenario_of(phase: PhaseData) -> Scenario | None:
-    value = phase.detail.value("effective_scenario") if phase.detail else None
-    try:
-        return Scenario(value)
-    except ValueError:
-        return None
+    """LoadGen's scenario of a phase's run."""
+    return Scenario.parse(phase.detail.value("effective_scenario")) if phase.detail else None
 
 
-def build_report(run: RunData, round_: Round) -> Report:
+def as_context(run: RunData, round_: Round | ResultContext | str | None) -> ResultContext:
+    """A result's context from a round, a round's name, None (detect it) or a context already made."""
+    return round_ if isinstance(round_, ResultContext) else result_context(run, round_)
+
+
+def _metric_problem(message: str, file: str | None = None, **values: Any) -> Finding:
+    return Finding.failed(
+        METRIC_RULE, "The power metric can be computed", Severity.ERROR, message, Evidence(file=file, values=values)
+    )
+
+
+def build_report(run: RunData, round_: Round | ResultContext | str | None = None) -> Report:
+    """The official metric and its breakdown. ``round_``: a :class:`Round`, a round's name, a
+    :class:`ResultContext` (round, benchmark and scenario decided by the caller), or None to detect."""
+    context = as_context(run, round_)
+    round_ = context.round
     testing = run.testing
-    scenario = scenario_of(testing)
+    scenario, loadgen_scenario = context.scenario, context.loadgen_scenario
     stats = testing.stats
     detail = testing.detail
     query_count = detail.value("result_query_count") if detail else None
     query_count = query_count if isinstance(query_count, int) and not isinstance(query_count, bool) else None
     metric = perf = eff = None
     problems = list(run.problems)
-    if scenario is not None and detail is not None:
-        perf = performance(scenario, detail, round_.server_performance_key)
-    # without a query count, mJ/query is undefined
+    detail_file = "run_1/mlperf_log_detail.txt"
+    if detail is None:
+        problems.append(_metric_problem(f"{detail_file} is missing or unreadable: no LoadGen window", detail_file))
+    elif scenario is None:
+        problems.append(
+            _metric_problem(
+                f"{detail_file}: effective_scenario {detail.value('effective_scenario')!r} is no known scenario",
+                detail_file,
+            )
+        )
+    if scenario is not None and detail is not None and loadgen_scenario is not None:
+        key = round_.performance_key(context.benchmark, loadgen_scenario.value)
+        perf = performance(scenario, detail, key, loadgen_scenario)
+        if perf is None:
+            problems.append(
+                _metric_problem(
+                    f"{detail_file} has no usable {key!r}, the performance of "
+                    f"{context.benchmark or 'this benchmark'} {scenario.value} in {round_.name}: no efficiency",
+                    detail_file,
+                    key=key,
+                )
+            )
+    if scenario is Scenario.INTERACTIVE and not round_.interactive_power:
+        problems.append(
+            Finding.failed(
+                METRIC_RULE,
+                "The power metric can be computed",
+                Severity.WARNING,
+                f"the official checker of {round_.name} computes no power metric for Interactive results "
+                "(from v6.0 it reports W as for Server); mlpower reports W",
+            )
+        )
+    if detail is not None and testing.window_utc_ns is not None and stats is not None and stats.avg_power_w is None:
+        problems.append(
+            _metric_problem(
+                f"run_1/spl.txt: no sample with Watts > 0 strictly inside the LoadGen window "
+                f"{format_ptd_timestamp(stats.begin_utc_ns)} .. {format_ptd_timestamp(stats.end_utc_ns)}",
+                "run_1/spl.txt",
+            )
+        )
     has_power = scenario is not None and detail is not None and stats is not None and stats.avg_power_w is not None
-    if has_power and (query_count or not scenario.energy_per_query):
-        metric = power_metric(scenario, stats.avg_power_w, stats.window_s, query_count)
-        samples_per_query = detail.value("effective_samples_per_query", MULTISTREAM_SAMPLES_PER_QUERY)
-        if not isinstance(samples_per_query, int) or samples_per_query <= 0:
-            samples_per_query = MULTISTREAM_SAMPLES_PER_QUERY
-        eff = efficiency(scenario, perf, metric, samples_per_query)
+    if has_power and scenario.energy_per_query and not query_count:  # type: ignore[union-attr]
+        problems.append(
+            _metric_problem(f"{detail_file} has no result_query_count > 0, so mJ/query is undefined", detail_file)
+        )
+    if has_power and (query_count or not scenario.energy_per_query):  # type: ignore[union-attr]
+        metric = power_metric(scenario, stats.avg_power_w, stats.window_s, query_count, loadgen_scenario)  # type: ignore[arg-type, union-attr]
+        eff = efficiency(scenario, perf, metric)  # type: ignore[arg-type]
     raw_metric = None
     raw = testing.raw_stats
-    if has_power and raw is not None and raw.avg_power_w is not None and (query_count or not scenario.energy_per_query):
-        raw_metric = power_metric(scenario, raw.avg_power_w, raw.window_s, query_count)  # type: ignore[arg-type]
+    if has_power and raw is not None and raw.avg_power_w is not None and (query_count or not scenario.energy_per_query):  # type: ignore[union-attr]
+        raw_metric = power_metric(scenario, raw.avg_power_w, raw.window_s, query_count, loadgen_scenario)  # type: ignore[arg-type]
     ranging = run.ranging.stats
     change = None
     if stats and ranging and stats.avg_power_w and ranging.avg_power_w:
@@ -213,6 +280,11 @@ def build_report(run: RunData, round_: Round) -> Report:
         raw_power_metric=raw_metric if testing.clock is not None else None,
         simulated=bool(run.mlpower_session and run.mlpower_session.get("simulated")),
         gpus=_gpu_summaries(run, scenario, perf, query_count),
+        round_source=context.round_source,
+        benchmark=context.benchmark,
+        loadgen_scenario=loadgen_scenario.value if loadgen_scenario else None,
+        scenario_source=context.scenario_source,
+        inferred=context.inferred,
     )
 
 

@@ -1,19 +1,27 @@
 """What changes between MLPerf Inference rounds, as parameters rather than constants.
 
-Sources: the v2.1 values are read off the published v2.1 results themselves (their
-PTDaemon version, and a testing current range equal to the ranging maximum, with no
-1.1 factor); later rounds follow the public power checker and the power rules
-(accepted PTDaemon version, 500 ms client/server tolerance, 1.1 x max amps, Server
-performance from completed rather than scheduled samples).
+Sources, read (not copied) from the official tools of each round:
+- the power checker (``power_checker.py`` in mlcommons/inference ``tools/submission/power`` at the
+  round's tag; ``submission_checker/checks/power`` on main for v6.x): accepted PTDaemon versions,
+  which ``SR,A`` command restores the initial range (the 3rd; the 3rd or 4th from v5.1, where
+  power-dev sends ``SR,A,Auto`` twice before ranging), ``ptd_config`` as one object (to v5.0) or a
+  list of analyzers (from v5.1);
+- the submission checker (``RESULT_FIELD_NEW``, ``RESULT_FIELD_BENCHMARK_OVERWRITE``): the LoadGen key
+  that is a result's performance, per scenario and per benchmark; the Interactive scenario (a power
+  metric from v6.0).
+The v2.1 values are read off the published v2.1 results themselves (their PTDaemon version, a testing
+current range equal to the ranging maximum, scheduled samples per second for Server).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from analyzer.errors import UnknownRoundError
 
-__all__ = ["ACCEPTED_ANALYZERS", "DEFAULT_ROUND", "ROUNDS", "Round", "get_round"]
+__all__ = ["ACCEPTED_ANALYZERS", "DEFAULT_ROUND", "NEWEST_ROUND", "ROUNDS", "Round", "get_round"]
 
 # Identify-reply model names accepted by the power rules, with PTDaemon device type numbers.
 ACCEPTED_ANALYZERS: dict[str, int] = {
@@ -30,47 +38,167 @@ ACCEPTED_ANALYZERS: dict[str, int] = {
     "YokogawaWT330_DC": 586,
 }
 
+_V21_KEYS = {
+    "Offline": "result_samples_per_second",
+    "Server": "result_scheduled_samples_per_sec",
+    "SingleStream": "result_90.00_percentile_latency_ns",
+    "MultiStream": "result_99.00_percentile_per_query_latency_ns",
+}
+# from v4.1: early-stopping latencies, completed (not scheduled) samples for Server
+_KEYS = {
+    "Offline": "result_samples_per_second",
+    "Server": "result_completed_samples_per_sec",
+    "SingleStream": "early_stopping_latency_ss",
+    "MultiStream": "early_stopping_latency_ms",
+}
+_TOKENS = {"Offline": "result_tokens_per_second", "Server": "result_completed_tokens_per_second"}
+_INFERRED_TOKENS = {
+    "Offline": "result_inferred_tokens_per_second",
+    "Server": "result_inferred_completed_tokens_per_second",
+}
+
+
+def _frozen(table: Mapping[str, Mapping[str, str]]) -> Mapping[str, Mapping[str, str]]:
+    return MappingProxyType({k: MappingProxyType(dict(v)) for k, v in table.items()})
+
 
 @dataclass(frozen=True)
 class Round:
+    """One round's rules. ``checkpoint_tolerance_ms`` is mlpower's (stricter) rule 7; the official
+    checker of every round allows ``official_checkpoint_tolerance_ms``."""
+
     name: str
     ptd_versions: tuple[str, ...]
+    loadgen_versions: tuple[str, ...]  # LoadGen major.minor released for the round
     checkpoint_tolerance_ms: float
     ntp_offset_limit_ms: float
     testing_current_factor: float
-    server_performance_key: str
+    performance_keys: Mapping[str, str]  # LoadGen scenario -> detail-log key of the performance
+    benchmark_performance_keys: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+    amps_restore_positions: tuple[int, ...] = (3,)  # the SR,A command(s) the official checker takes as the restore
+    ptd_config_list: bool = False  # the official checker reads server.json ptd_config as a list of analyzers
+    interactive_power: bool = False  # the official checker computes an Interactive power metric
+    official_checkpoint_tolerance_ms: float = 800.0
     min_duration_ms: int = 600_000
     power_change_limit_pct: float = -5.0
     uncertainty_limit_pct: float = 1.0
 
+    @property
+    def server_performance_key(self) -> str:
+        return self.performance_keys["Server"]
+
+    def performance_key(self, benchmark: str | None, loadgen_scenario: str) -> str | None:
+        """The detail-log key the official checker reads as the performance of ``loadgen_scenario``."""
+        special = self.benchmark_performance_keys.get(benchmark or "", {})
+        return special.get(loadgen_scenario) or self.performance_keys.get(loadgen_scenario)
+
+
+_V51_BENCHMARKS = {
+    "llama2-70b-99": _TOKENS,
+    "llama2-70b-99.9": _TOKENS,
+    "llama3.1-8b": _INFERRED_TOKENS,
+    "mixtral-8x7b": _TOKENS,
+    "llama3.1-405b": _TOKENS,
+    "deepseek-r1": _TOKENS,
+    "whisper": {"Offline": "result_tokens_per_second"},
+}
+_V6_BENCHMARKS = {
+    **_V51_BENCHMARKS,
+    "gpt-oss-120b": _TOKENS,
+    "llama3.1-8b": _TOKENS,
+    "llama3.1-8b-edge": {"Offline": "result_tokens_per_second", "SingleStream": "result_90.00_percentile_latency_ns"},
+}
 
 ROUNDS: dict[str, Round] = {
     "v2.1": Round(
         name="v2.1",
         ptd_versions=("1.9.1", "1.9.2"),
+        loadgen_versions=("2.1",),
         checkpoint_tolerance_ms=800.0,
         ntp_offset_limit_ms=400.0,
         testing_current_factor=1.0,
-        server_performance_key="result_scheduled_samples_per_sec",
+        performance_keys=MappingProxyType(_V21_KEYS),
     ),
     "v4.1": Round(
         name="v4.1",
         ptd_versions=("1.10.0",),
+        loadgen_versions=("4.1",),
         checkpoint_tolerance_ms=500.0,
         ntp_offset_limit_ms=400.0,
         testing_current_factor=1.1,
-        server_performance_key="result_completed_samples_per_sec",
+        performance_keys=MappingProxyType(_KEYS),
+        benchmark_performance_keys=_frozen(
+            {
+                "llama2-70b-99": _TOKENS,
+                "llama2-70b-99.9": _TOKENS,
+                "gptj-99": _INFERRED_TOKENS,
+                "gptj-99.9": _INFERRED_TOKENS,
+                "mixtral-8x7b": _TOKENS,
+            }
+        ),
     ),
     "v5.0": Round(
         name="v5.0",
         ptd_versions=("1.11.1",),
+        loadgen_versions=("5.0",),
         checkpoint_tolerance_ms=500.0,
         ntp_offset_limit_ms=400.0,
         testing_current_factor=1.1,
-        server_performance_key="result_completed_samples_per_sec",
+        performance_keys=MappingProxyType(_KEYS),
+        benchmark_performance_keys=_frozen(
+            {
+                "llama2-70b-99": _TOKENS,
+                "llama2-70b-99.9": _TOKENS,
+                "llama2-70b-interactive-99": _TOKENS,
+                "llama2-70b-interactive-99.9": _TOKENS,
+                "gptj-99": _INFERRED_TOKENS,
+                "gptj-99.9": _INFERRED_TOKENS,
+                "mixtral-8x7b": _TOKENS,
+                "llama3.1-405b": _TOKENS,
+            }
+        ),
+    ),
+    "v5.1": Round(
+        name="v5.1",
+        ptd_versions=("1.11.1",),
+        loadgen_versions=("5.1",),
+        checkpoint_tolerance_ms=500.0,
+        ntp_offset_limit_ms=400.0,
+        testing_current_factor=1.1,
+        performance_keys=MappingProxyType(_KEYS),
+        benchmark_performance_keys=_frozen(_V51_BENCHMARKS),
+        amps_restore_positions=(3, 4),
+        ptd_config_list=True,
+    ),
+    "v6.0": Round(
+        name="v6.0",
+        ptd_versions=("1.11.1",),
+        loadgen_versions=("6.0",),
+        checkpoint_tolerance_ms=500.0,
+        ntp_offset_limit_ms=400.0,
+        testing_current_factor=1.1,
+        performance_keys=MappingProxyType(_KEYS),
+        benchmark_performance_keys=_frozen(_V6_BENCHMARKS),
+        amps_restore_positions=(3, 4),
+        ptd_config_list=True,
+        interactive_power=True,
+    ),
+    "v6.1": Round(
+        name="v6.1",
+        ptd_versions=("1.11.1",),
+        loadgen_versions=("6.1",),
+        checkpoint_tolerance_ms=500.0,
+        ntp_offset_limit_ms=400.0,
+        testing_current_factor=1.1,
+        performance_keys=MappingProxyType(_KEYS),
+        benchmark_performance_keys=_frozen(_V6_BENCHMARKS),
+        amps_restore_positions=(3, 4),
+        ptd_config_list=True,
+        interactive_power=True,
     ),
 }
-DEFAULT_ROUND = "v5.0"
+NEWEST_ROUND = "v6.1"
+DEFAULT_ROUND = NEWEST_ROUND  # for runs whose round cannot be detected
 
 
 def get_round(name: str) -> Round:

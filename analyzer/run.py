@@ -25,7 +25,7 @@ from powerlog.layout import PHASE_DIRS, RANGING, TESTING, RunFolder
 from powerlog.lines import BadLine
 from powerlog.mllog import DetailLog, SummaryLog, read_detail_log, read_summary_log
 from powerlog.ptdlog import PtdLog, read_ptd_log
-from powerlog.session_record import SessionRecord, read_session_record
+from powerlog.session_record import SessionRecord, parse_session_record
 from powerlog.spl import PowerLog, read_spl
 from powerlog.sut_samples import Columns, read_sample_folder
 
@@ -87,6 +87,8 @@ class RunData:
     file_sha1: dict[str, str]  # relative path -> sha1 of every file under the folder
     problems: tuple[Finding, ...] = field(default=())
     gpus: tuple[GpuSeries, ...] = ()  # GPU readings streamed by the agent, on the meter's clock
+    server_raw: Any = None  # power/server.json as JSON, even when it does not parse as a record
+    client_raw: Any = None
 
     @property
     def testing(self) -> PhaseData:
@@ -145,6 +147,25 @@ class _Loader:
             return Path(path).relative_to(self.folder.root).as_posix()
         except ValueError:
             return str(path)
+
+    def session_record(self, path: Path) -> tuple[SessionRecord | None, Any]:
+        """The parsed record and its raw JSON (kept even when the record does not parse: the official
+        checker reads the raw JSON its own way)."""
+        if not path.is_file():
+            return None, None
+        try:
+            raw = json.loads(path.read_bytes())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            self._problem(path, getattr(e, "lineno", None), f"not valid JSON: {e}")
+            return None, None
+        except OSError as e:
+            self._problem(path, None, f"cannot be read: {e.strerror or e}")
+            return None, None
+        try:
+            return parse_session_record(raw, str(path)), raw
+        except FormatError as e:
+            self._problem(e.path, e.line_number, e.reason)
+            return None, raw
 
     def mlpower_session(self) -> dict[str, Any] | None:
         path = self.folder.root / "session.json"
@@ -290,8 +311,8 @@ def load_run(
         phase: loader.phase(phase, spl_fields, marks, loader.phase_clock(record, phase)) for phase in (RANGING, TESTING)
     }
     ptd_log = loader.read(read_ptd_log, folder.ptd_log)
-    server = loader.read(read_session_record, folder.server_record)
-    client = loader.read(read_session_record, folder.client_record)
+    server, server_raw = loader.session_record(folder.server_record)
+    client, client_raw = loader.session_record(folder.client_record)
     for log in (*(p.spl for p in phases.values()), *(p.detail for p in phases.values()), ptd_log):
         if log is not None and log.bad_lines:
             loader.bad_lines(log.path, log.bad_lines)
@@ -301,6 +322,8 @@ def load_run(
         ptd_log=ptd_log,
         server=server,
         client=client,
+        server_raw=server_raw,
+        client_raw=client_raw,
         ntp_offsets_s=loader.ntp_offsets(),
         mlpower_session=record,
         gpus=loader.gpu_series(record),

@@ -20,10 +20,15 @@ What is measured
       ``power_begin``/``power_end``, then read ``spl.txt`` line by line, parse every timestamp with
       ``datetime.strptime``, keep the samples strictly inside the window whose Watts are > 0 and
       average them. That is what submitters and reviewers run today, so it is the yardstick.
+    * raw parse: ``pyarrow.csv.read_csv`` of ``run_1/spl.txt`` as it is, column names given (no
+      header) and nothing else: pyarrow's default type inference and parsing, no column picked or
+      checked. It reads nothing more than that file and computes nothing, so it is the floor a
+      columnar reader of spl.txt can get near; best of ``--repeat`` runs, like mlpower.
 
     The two metrics must agree to the printed precision (``%.6f``); if they do not, a FAIL line is
     printed and the exit status is 1. Timings are only reported, never asserted: the speed-up line
-    says honestly whether the >= 20x target was met.
+    says honestly whether the >= 20x target was met, the overhead line whether mlpower's best is
+    within 1.5x of the raw parse's best.
 
 Run ``make bench`` or ``.venv/bin/python benchmarks/bench_analyzer.py [--samples N] [--json]``.
 """
@@ -69,6 +74,7 @@ LINES_CHECKED_PER_CHUNK = 200
 MARK = "2022-08-02_15-58-48"
 ROUND = "v2.1"
 TARGET_SPEEDUP = 20.0
+TARGET_RAW_PARSE_RATIO = 1.5  # mlpower best / raw columnar parse best
 PTD_TIME_FORMAT = "%m-%d-%Y %H:%M:%S.%f"
 MLLOG_PREFIX = ":::MLLOG"
 
@@ -348,6 +354,28 @@ def measure_baseline(perf_dir: str, repeat: int) -> Measurement:
     return Measurement(tuple(elapsed_s), power_w, "W", peak_rss_mib())
 
 
+def raw_parse_rows(spl_path: Path) -> int:
+    """``pyarrow.csv.read_csv`` of an spl.txt with nothing beyond its defaults but the column names."""
+    import pyarrow.csv as pa_csv
+
+    with spl_path.open("rb") as f:
+        n_fields = f.readline().count(b",") + 1
+    names = [f"c{i}" for i in range(n_fields)]
+    table = pa_csv.read_csv(spl_path, read_options=pa_csv.ReadOptions(column_names=names))
+    return table.num_rows
+
+
+def measure_raw_parse(perf_dir: str, repeat: int) -> Measurement:
+    spl_path = Path(perf_dir) / "run_1" / "spl.txt"
+    elapsed_s: list[float] = []
+    rows = 0
+    for _ in range(repeat):
+        start_s = time.perf_counter()
+        rows = raw_parse_rows(spl_path)
+        elapsed_s.append(time.perf_counter() - start_s)
+    return Measurement(tuple(elapsed_s), float(rows), "rows", peak_rss_mib())
+
+
 def in_fresh_process(measure: Callable[[str, int], Measurement], perf_dir: Path, repeat: int) -> Measurement:
     """Run one approach in a newly spawned interpreter, so its peak RSS is not the generator's."""
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -365,6 +393,7 @@ class BenchResult:
     generate_s: float
     mlpower: Measurement
     baseline: Measurement
+    raw_parse: Measurement
 
     @property
     def speedup(self) -> float:
@@ -373,6 +402,14 @@ class BenchResult:
     @property
     def target_met(self) -> bool:
         return self.speedup >= TARGET_SPEEDUP
+
+    @property
+    def raw_parse_ratio(self) -> float:
+        return self.mlpower.best_s / self.raw_parse.best_s
+
+    @property
+    def raw_parse_target_met(self) -> bool:
+        return self.raw_parse_ratio <= TARGET_RAW_PARSE_RATIO
 
     @property
     def metric_abs_diff(self) -> float:
@@ -390,9 +427,13 @@ class BenchResult:
             "generate_s": self.generate_s,
             "mlpower": self.mlpower.to_dict(),
             "baseline": self.baseline.to_dict(),
+            "raw_parse": self.raw_parse.to_dict(),
             "speedup": self.speedup,
             "target_speedup": TARGET_SPEEDUP,
             "target_met": self.target_met,
+            "raw_parse_ratio": self.raw_parse_ratio,
+            "target_raw_parse_ratio": TARGET_RAW_PARSE_RATIO,
+            "raw_parse_target_met": self.raw_parse_target_met,
             "metric_abs_diff": self.metric_abs_diff,
             "metrics_match": self.metrics_match,
         }
@@ -404,20 +445,23 @@ def seconds(value_s: float) -> str:
 
 def measurement_line(label: str, m: Measurement) -> str:
     median = f"median {seconds(m.median_s)}" if len(m.elapsed_s) > 1 else ""
-    return (
-        f"{label:<16} best {seconds(m.best_s):<8} {median:<15} peak RSS {m.peak_rss_mib:4.0f} MiB"
-        f"   metric {m.metric:.6f} {m.unit}"
-    )
+    what = f"{m.metric:,.0f} rows" if m.unit == "rows" else f"metric {m.metric:.6f} {m.unit}"
+    return f"{label:<16} best {seconds(m.best_s):<8} {median:<15} peak RSS {m.peak_rss_mib:4.0f} MiB   {what}"
 
 
 def text_report(result: BenchResult) -> str:
     verdict = "MET" if result.target_met else "NOT MET"
+    raw_verdict = "MET" if result.raw_parse_target_met else "NOT MET"
     lines = [
         f"samples: {result.samples:,} ({result.channels} channels), file {result.spl_bytes / 1e6:.1f} MB"
         f" (generated in {seconds(result.generate_s)})",
         measurement_line("mlpower report", result.mlpower),
+        measurement_line("raw parse", result.raw_parse),
         measurement_line("baseline", result.baseline),
         f"speed-up (baseline best / mlpower best): {result.speedup:.1f}x   target >= {TARGET_SPEEDUP:.0f}x: {verdict}",
+        f"overhead (mlpower best / raw parse best): {seconds(result.mlpower.best_s)} / "
+        f"{seconds(result.raw_parse.best_s)} = {result.raw_parse_ratio:.2f}x"
+        f"   target <= {TARGET_RAW_PARSE_RATIO:.1f}x: {raw_verdict}",
         f"metric difference: {result.metric_abs_diff:.3e} {result.mlpower.unit}"
         f"   identical to %.6f: {'yes' if result.metrics_match else 'NO'}",
     ]
@@ -439,6 +483,10 @@ def run_bench(out_dir: Path, args: argparse.Namespace) -> BenchResult:
     generate_s = time.perf_counter() - start_s
     progress(f"timing mlpower ({args.repeat} run(s)) ...")
     mlpower = in_fresh_process(measure_mlpower, perf_dir, args.repeat)
+    progress(f"timing a raw pyarrow read_csv of run_1/spl.txt ({args.repeat} run(s)) ...")
+    raw_parse = in_fresh_process(measure_raw_parse, perf_dir, args.repeat)
+    if raw_parse.metric != args.samples:
+        raise RuntimeError(f"the raw parse read {raw_parse.metric:,.0f} rows of {args.samples:,}")
     progress(f"timing the baseline ({args.baseline_repeat} run(s), about 20 s per million samples each) ...")
     baseline = in_fresh_process(measure_baseline, perf_dir, args.baseline_repeat)
     return BenchResult(
@@ -448,6 +496,7 @@ def run_bench(out_dir: Path, args: argparse.Namespace) -> BenchResult:
         generate_s=generate_s,
         mlpower=mlpower,
         baseline=baseline,
+        raw_parse=raw_parse,
     )
 
 
@@ -461,7 +510,9 @@ def positive_int(text: str) -> int:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("--samples", type=positive_int, default=1_000_000, help="lines in run_1/spl.txt")
-    parser.add_argument("--repeat", type=positive_int, default=3, help="mlpower runs (best and median are shown)")
+    parser.add_argument(
+        "--repeat", type=positive_int, default=3, help="mlpower and raw parse runs (best and median are shown)"
+    )
     parser.add_argument("--baseline-repeat", type=positive_int, default=1, help="baseline runs")
     parser.add_argument("--out", type=Path, help="write the result folder here and keep it (default: a temp folder)")
     parser.add_argument("--seed", type=int, default=2022, help="seed of the sample generator")

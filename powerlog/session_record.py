@@ -1,7 +1,8 @@
 """Session records of the client/server workflow: ``power/server.json`` and ``power/client.json``.
 
-Real files differ in small ways (``ptd_config`` is a dict in some, a list of dicts
-in others); the reader accepts both and keeps the raw JSON alongside.
+Real files differ in small ways (``ptd_config`` is a dict in older rounds, a list of
+analyzers from v5.1 on, ``[null]`` in a current client.json); the reader accepts all
+of them and keeps the raw JSON alongside.
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ def _ptd_configs(obj: Any, path: str) -> tuple[PtdConfig, ...]:
     items = obj if isinstance(obj, list) else [obj]
     out = []
     for i, c in enumerate(items):
+        if c is None:
+            continue  # current power-dev writes "ptd_config": [null] into client.json: no analyzer there
         if not isinstance(c, dict):
             raise FormatError(path, f"ptd_config entry {i} should be an object, found {type(c).__name__}")
         channels = c.get("channel") or []

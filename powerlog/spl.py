@@ -7,6 +7,17 @@ Single channel::
 Multichannel: the leading Watts is the sum and Volts/Amps/PF are -1, then one
 ``ChN,Watts,..,Volts,..,Amps,..,PF,..`` block per channel.
 
+Several analyzers (MLCommons power-dev merges their logs): the leading Watts is the sum of the
+analyzers' (each abs(), -1 skipped), Volts/Amps/PF are -1, the Time and Mark are analyzer 1's, then
+one ``Analyzer<k>,<that analyzer's own complete line>`` block per analyzer, each line
+``Time,..,Watts,..,Volts,..,Amps,..,PF,..,Mark,..`` with its own ChN blocks when it has channels::
+
+    Time,<t>,Watts,<sum>,Volts,-1.000000,Amps,-1.000000,PF,-1.000000,Mark,<m>,Analyzer1,Time,<t1>,...,Mark,<m>,
+    Analyzer2,Time,<t2>,Watts,..,Volts,..,Amps,..,PF,..,Mark,<m>,Ch1,Watts,..,Ch2,Watts,..
+
+(one line in the file). All lines of one file follow one layout. A dropped sample is -1 in every
+value field and is read as it is.
+
 :func:`read_spl` returns a columnar :class:`PowerLog`. Large, clean files go
 through pyarrow's multi-threaded CSV reader; the moment anything in a file does
 not parse, the whole file is read again line by line so that every bad line is
@@ -16,7 +27,7 @@ reported with its number and every good line is kept.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
@@ -32,6 +43,7 @@ from powerlog.timestamps import PTD_TIMESTAMP_LENGTH, format_ptd_timestamp, pars
 
 __all__ = [
     "SPL_FIELDS",
+    "AnalyzerReadings",
     "ChannelReadings",
     "ChannelSample",
     "PowerLog",
@@ -47,8 +59,10 @@ FloatArray = npt.NDArray[np.float64]
 SPL_FIELDS: tuple[str, ...] = ("power_w", "volts_v", "amps_a", "pf")
 _LABELS = {"power_w": "Watts", "volts_v": "Volts", "amps_a": "Amps", "pf": "PF"}
 _HEAD_LABELS = ("Time", None, "Watts", None, "Volts", None, "Amps", None, "PF", None)
-_LABELS_TEXT = ("Time", "Watts", "Volts", "Amps", "PF", "Mark")
+_LABELS_TEXT = ("Time", "Watts", "Volts", "Amps", "PF", "Mark")  # also the even fields of a line with a Mark
 _CHANNEL_WIDTH = 9  # ChN,Watts,v,Volts,v,Amps,v,PF,v
+_MARKED_HEAD_WIDTH = 12  # Time,t,Watts,v,Volts,v,Amps,v,PF,v,Mark,m
+_ANALYZER_WIDTH = 1 + _MARKED_HEAD_WIDTH  # Analyzer<k>, then that analyzer's own line
 _BLOCK_SIZE = 1 << 20
 
 
@@ -60,6 +74,28 @@ class ChannelReadings:
     volts_v: FloatArray | None = None
     amps_a: FloatArray | None = None
     pf: FloatArray | None = None
+
+
+@dataclass(frozen=True)
+class AnalyzerReadings:
+    """One analyzer's columns: its own Watts/Volts/Amps/PF (``total``; -1 Volts/Amps/PF when it has
+    channels) and its ChN blocks (empty for a single-channel analyzer)."""
+
+    total: ChannelReadings
+    channels: tuple[ChannelReadings, ...] = ()
+
+    def peak_volts_amps(self) -> tuple[float, float] | None:
+        """Largest volts and amps (over the channels when it has some, whose total reads -1);
+        None when there is no sample or volts and amps were not read."""
+        readings = self.channels or (self.total,)
+        volts = [r.volts_v for r in readings]
+        amps = [r.amps_a for r in readings]
+        if self.total.power_w.shape[0] == 0 or any(a is None for a in volts + amps):
+            return None
+        return (
+            max(float(np.nanmax(v)) for v in volts),  # type: ignore[arg-type]
+            max(float(np.nanmax(a)) for a in amps),  # type: ignore[arg-type]
+        )
 
 
 @dataclass(frozen=True)
@@ -92,6 +128,10 @@ class PowerSample:
 class PowerLog:
     """The samples of one spl.txt, as columns of equal length.
 
+    ``power_w``/``volts_v``/``amps_a``/``pf`` are each line's leading fields (the total of a
+    multichannel or multi-analyzer line), ``channels`` the ChN blocks of a single-analyzer
+    multichannel file and ``analyzers`` each analyzer's own columns in a multi-analyzer file (empty
+    otherwise); :meth:`analyzer_views` gives the analyzers of either kind of file alike.
     ``mark_index[i]`` indexes ``marks`` (empty when read with ``marks=False``). ``line_number[i]``
     is the 1-based line the sample came from. Fields not requested from :func:`read_spl` are None.
     """
@@ -107,6 +147,7 @@ class PowerLog:
     channels: tuple[ChannelReadings, ...]
     line_number: npt.NDArray[np.int64]
     bad_lines: tuple[BadLine, ...] = field(default=())
+    analyzers: tuple[AnalyzerReadings, ...] = field(default=())
 
     def __len__(self) -> int:
         return int(self.t_utc_ns.shape[0])
@@ -118,23 +159,27 @@ class PowerLog:
     def mark_of(self, i: int) -> str:
         return self.marks[int(self.mark_index[i])] if self.marks else ""
 
+    def analyzer_views(self) -> tuple[AnalyzerReadings, ...]:
+        """Each analyzer's columns: ``analyzers`` for a multi-analyzer file, else one view of the
+        leading columns and ``channels``."""
+        if self.analyzers:
+            return self.analyzers
+        return (AnalyzerReadings(ChannelReadings(self.power_w, self.volts_v, self.amps_a, self.pf), self.channels),)
+
     def peak_volts_amps(self) -> tuple[float, float] | None:
-        """Largest volts and amps over the log (over the channels when multichannel, whose
-        totals are -1); None when the log is empty or was read without volts and amps."""
-        if self.multichannel:
-            volts = [ch.volts_v for ch in self.channels]
-            amps = [ch.amps_a for ch in self.channels]
-        else:
-            volts, amps = [self.volts_v], [self.amps_a]
-        if len(self) == 0 or any(a is None for a in volts + amps):
+        """Largest volts and amps over the log and every analyzer (over an analyzer's channels when
+        it has some, whose totals are -1); None when the log is empty or was read without volts
+        and amps."""
+        if len(self) == 0:
             return None
-        return (
-            max(float(np.nanmax(v)) for v in volts),  # type: ignore[arg-type]
-            max(float(np.nanmax(a)) for a in amps),  # type: ignore[arg-type]
-        )
+        peaks = [view.peak_volts_amps() for view in self.analyzer_views()]
+        if any(p is None for p in peaks):
+            return None
+        return max(p[0] for p in peaks), max(p[1] for p in peaks)  # type: ignore[index]
 
     def samples(self) -> Iterator[PowerSample]:
-        """The samples one at a time (needs every field)."""
+        """The samples one at a time (needs every field). A multi-analyzer file's samples carry its
+        leading fields only: its analyzers' own columns are in ``analyzers``."""
         if self.volts_v is None or self.amps_a is None or self.pf is None:
             raise ValueError("samples() needs a PowerLog read with every field")
         for i in range(len(self)):
@@ -158,32 +203,112 @@ class PowerLog:
             )
 
 
+_Key = tuple[str, int | None, int | None]  # (field, analyzer, channel); None: the leading fields / no channel
+
+
 @dataclass(frozen=True)
 class _Layout:
     n_fields: int
     has_mark: bool
     n_channels: int
+    analyzer_channels: tuple[int, ...] = ()  # the ChN blocks of each Analyzer<k> block; () for one analyzer
 
-    def value_column(self, field_name: str, channel: int | None = None) -> int:
-        offset = 2 + 2 * SPL_FIELDS.index(field_name)
+    def value_keys(self, wanted: Sequence[str]) -> list[_Key]:
+        """Every value column of the wanted fields, in one order for both paths."""
+        keys: list[_Key] = []
+        for name in wanted:
+            keys.append((name, None, None))
+            keys += [(name, None, ch) for ch in range(self.n_channels)]
+            for a, n_channels in enumerate(self.analyzer_channels):
+                keys.append((name, a, None))
+                keys += [(name, a, ch) for ch in range(n_channels)]
+        return keys
+
+    def value_column(self, field_name: str, channel: int | None = None, analyzer: int | None = None) -> int:
+        offset = 2 * SPL_FIELDS.index(field_name)
         if channel is None:
-            return 1 + offset
-        return self._channel_start(channel) + offset
+            return self._line_start(analyzer) + 3 + offset
+        return self._channel_start(channel, analyzer) + 2 + offset
 
     @property
     def mark_column(self) -> int:
         return 11
 
     def label_columns(self) -> list[int]:
-        """The fields that hold a label (Time, Watts, ..., Mark, ChN), not a value."""
+        """The fields that hold a label (Time, Watts, ..., Mark, ChN, Analyzer<k>), not a value."""
         columns = [i for i, label in enumerate(_HEAD_LABELS) if label is not None] + ([10] if self.has_mark else [])
-        for ch in range(self.n_channels):
-            start = self._channel_start(ch)
+        columns += self._channel_labels(self.n_channels, None)
+        for a, n_channels in enumerate(self.analyzer_channels):
+            line = self._line_start(a)
+            columns += [line - 1, *(line + 2 * j for j in range(len(_LABELS_TEXT)))]
+            columns += self._channel_labels(n_channels, a)
+        return columns
+
+    def label_texts(self) -> list[str]:
+        """Every text a label field of this layout may hold."""
+        n_channels = max((self.n_channels, *self.analyzer_channels))
+        return [
+            *_LABELS_TEXT,
+            *(f"Ch{ch + 1}" for ch in range(n_channels)),
+            *(f"Analyzer{a + 1}" for a in range(len(self.analyzer_channels))),
+        ]
+
+    def text_columns(self) -> list[int]:
+        """Each analyzer's own Time and Mark values: kept as text, not parsed (informative only)."""
+        return [
+            i for a in range(len(self.analyzer_channels)) for i in (self._line_start(a) + 1, self._line_start(a) + 11)
+        ]
+
+    def difference(self, earlier: _Layout) -> str:
+        """Why a line of this layout does not fit the earlier lines' layout."""
+        if self.analyzer_channels != earlier.analyzer_channels:
+            if len(self.analyzer_channels) != len(earlier.analyzer_channels):
+                return (
+                    f"{len(self.analyzer_channels)} analyzer block(s) where earlier lines have "
+                    f"{len(earlier.analyzer_channels)}"
+                )
+            a = next(
+                i
+                for i, (x, y) in enumerate(zip(self.analyzer_channels, earlier.analyzer_channels, strict=True))
+                if x != y
+            )
+            return (
+                f"analyzer {a + 1} has {self.analyzer_channels[a]} channel(s) where earlier lines have "
+                f"{earlier.analyzer_channels[a]}"
+            )
+        if self.n_channels != earlier.n_channels:
+            return f"{self.n_channels} channel(s) where earlier lines have {earlier.n_channels}"
+        return "Mark field present on some lines and missing on others"
+
+    def _channel_labels(self, n_channels: int, analyzer: int | None) -> list[int]:
+        columns = []
+        for ch in range(n_channels):
+            start = self._channel_start(ch, analyzer)
             columns += [start, *(start + 1 + 2 * j for j in range(len(SPL_FIELDS)))]
         return columns
 
-    def _channel_start(self, channel: int) -> int:
-        return (12 if self.has_mark else 10) + channel * _CHANNEL_WIDTH
+    def _line_start(self, analyzer: int | None) -> int:
+        """Where the Time label of the leading fields (None) or of an analyzer's own line is."""
+        if analyzer is None:
+            return 0
+        before = self.analyzer_channels[:analyzer]
+        return _MARKED_HEAD_WIDTH + analyzer * _ANALYZER_WIDTH + _CHANNEL_WIDTH * sum(before) + 1
+
+    def _channel_start(self, channel: int, analyzer: int | None = None) -> int:
+        if analyzer is None:
+            return (12 if self.has_mark else 10) + channel * _CHANNEL_WIDTH
+        return self._line_start(analyzer) + _MARKED_HEAD_WIDTH + channel * _CHANNEL_WIDTH
+
+
+def _channel_block_reason(fields: Sequence[str], start: int, channel: int, where: str = "") -> str | None:
+    """Why the ChN block at ``start`` is not one, or None."""
+    if fields[start] != f"Ch{channel + 1}":
+        return f"field {start + 1}{where} should be 'Ch{channel + 1}', found {fields[start][:40]!r}"
+    for j, name in enumerate(SPL_FIELDS):
+        found = fields[start + 1 + 2 * j]
+        if found != _LABELS[name]:
+            return f"field {start + 2 + 2 * j}{where} should be {_LABELS[name]!r}, found {found[:40]!r}"
+    return None
 
 
 def _layout_of(fields: Sequence[str]) -> _Layout | str:
@@ -194,21 +319,51 @@ def _layout_of(fields: Sequence[str]) -> _Layout | str:
         if label is not None and fields[i] != label:
             return f"field {i + 1} should be {label!r}, found {fields[i][:40]!r}"
     has_mark = len(fields) > 10 and fields[10] == "Mark"
+    if has_mark and len(fields) > _MARKED_HEAD_WIDTH and fields[_MARKED_HEAD_WIDTH].startswith("Analyzer"):
+        return _analyzers_layout_of(fields)
     rest = len(fields) - (12 if has_mark else 10)
     if rest < 0 or rest % _CHANNEL_WIDTH:
         return f"{len(fields)} fields do not make whole channel blocks (Ch,Watts,v,Volts,v,Amps,v,PF,v)"
     n_channels = rest // _CHANNEL_WIDTH
     layout = _Layout(len(fields), has_mark, n_channels)
     for ch in range(n_channels):
-        start = layout._channel_start(ch)
-        if fields[start] != f"Ch{ch + 1}":
-            return f"field {start + 1} should be 'Ch{ch + 1}', found {fields[start][:40]!r}"
-        for j, name in enumerate(SPL_FIELDS):
-            if fields[start + 1 + 2 * j] != _LABELS[name]:
-                return (
-                    f"field {start + 2 + 2 * j} should be {_LABELS[name]!r}, found {fields[start + 1 + 2 * j][:40]!r}"
-                )
+        reason = _channel_block_reason(fields, layout._channel_start(ch), ch)
+        if reason is not None:
+            return reason
     return layout
+
+
+def _analyzers_layout_of(fields: Sequence[str]) -> _Layout | str:
+    """The layout of a multi-analyzer line: the leading fields, then Analyzer1, Analyzer2, ... blocks."""
+    analyzer_channels: list[int] = []
+    i = _MARKED_HEAD_WIDTH
+    while i < len(fields):
+        k = len(analyzer_channels) + 1
+        where = f" (analyzer {k})"
+        if fields[i] != f"Analyzer{k}":
+            return f"field {i + 1} should be 'Analyzer{k}', found {fields[i][:40]!r}"
+        if len(fields) - i < _ANALYZER_WIDTH:
+            return f"analyzer {k}'s block has {len(fields) - i} of its {_ANALYZER_WIDTH} fields"
+        for j, label in enumerate(_LABELS_TEXT):
+            if fields[i + 1 + 2 * j] != label:
+                return f"field {i + 2 + 2 * j}{where} should be {label!r}, found {fields[i + 1 + 2 * j][:40]!r}"
+        i += _ANALYZER_WIDTH
+        n_channels = 0
+        while i < len(fields) and fields[i] != f"Analyzer{k + 1}":
+            if fields[i] != f"Ch{n_channels + 1}":
+                return (
+                    f"field {i + 1}{where} should be 'Ch{n_channels + 1}' or 'Analyzer{k + 1}', "
+                    f"found {fields[i][:40]!r}"
+                )
+            if len(fields) - i < _CHANNEL_WIDTH:
+                return f"analyzer {k}'s Ch{n_channels + 1} block has {len(fields) - i} of its {_CHANNEL_WIDTH} fields"
+            reason = _channel_block_reason(fields, i, n_channels, where)
+            if reason is not None:
+                return reason
+            i += _CHANNEL_WIDTH
+            n_channels += 1
+        analyzer_channels.append(n_channels)
+    return _Layout(len(fields), True, 0, tuple(analyzer_channels))
 
 
 def _first_line(path: Path) -> str | None:
@@ -266,11 +421,7 @@ def _split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
 def _read_fast(path: Path, layout: _Layout, wanted: tuple[str, ...], marks: bool = True) -> PowerLog | None:
     """pyarrow path for well-formed files; None as soon as anything is off."""
     names = [f"c{i}" for i in range(layout.n_fields)]
-    value_columns: dict[tuple[str, int | None], str] = {}
-    for name in wanted:
-        value_columns[(name, None)] = names[layout.value_column(name)]
-        for ch in range(layout.n_channels):
-            value_columns[(name, ch)] = names[layout.value_column(name, ch)]
+    value_columns = {key: names[layout.value_column(key[0], key[2], key[1])] for key in layout.value_keys(wanted)}
     column_types: dict[str, pa.DataType] = {c: pa.float64() for c in value_columns.values()}
     # bytes, not text: the timestamp bytes are checked digit by digit, the marks decoded below
     column_types["c1"] = pa.binary()
@@ -284,6 +435,10 @@ def _read_fast(path: Path, layout: _Layout, wanted: tuple[str, ...], marks: bool
     labels = [names[i] for i in layout.label_columns()]
     column_types.update(dict.fromkeys(labels, pa.bool_()))
     include += labels
+    # each analyzer's own Time and Mark are kept as text, read only to check they are UTF-8 (check_utf8)
+    texts = [names[i] for i in layout.text_columns()]
+    column_types.update(dict.fromkeys(texts, pa.string()))
+    include += texts
     try:
         table = pa_csv.read_csv(
             path,
@@ -296,9 +451,9 @@ def _read_fast(path: Path, layout: _Layout, wanted: tuple[str, ...], marks: bool
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
                 null_values=[],
-                true_values=[*_LABELS_TEXT, *(f"Ch{ch + 1}" for ch in range(layout.n_channels))],
+                true_values=layout.label_texts(),
                 false_values=[],
-                check_utf8=False,
+                check_utf8=bool(texts),  # only the text columns are strings; the rest is checked as above
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
@@ -317,21 +472,41 @@ def _read_fast(path: Path, layout: _Layout, wanted: tuple[str, ...], marks: bool
             mark_names = tuple(m.decode("utf-8") for m in marks_column.dictionary.to_pylist())
         except UnicodeDecodeError:
             return None
-    channels = tuple(
-        ChannelReadings(**{name: columns[(name, ch)] for name in wanted}) for ch in range(layout.n_channels)
-    )
+    channels, analyzers = _readings(layout, wanted, columns.get)
     return PowerLog(
         path=str(path),
         t_utc_ns=t_utc_ns,
-        power_w=columns[("power_w", None)],
-        volts_v=columns.get(("volts_v", None)),
-        amps_a=columns.get(("amps_a", None)),
-        pf=columns.get(("pf", None)),
+        power_w=columns[("power_w", None, None)],
+        volts_v=columns.get(("volts_v", None, None)),
+        amps_a=columns.get(("amps_a", None, None)),
+        pf=columns.get(("pf", None, None)),
         mark_index=mark_index,
         marks=mark_names,
         channels=channels,
         line_number=np.arange(1, n + 1, dtype=np.int64),
+        analyzers=analyzers,
     )
+
+
+def _readings(
+    layout: _Layout, wanted: Sequence[str], column: Callable[[_Key], FloatArray | None]
+) -> tuple[tuple[ChannelReadings, ...], tuple[AnalyzerReadings, ...]]:
+    """The ChN blocks and the analyzers of a layout, from its value columns (None: a field not wanted)."""
+
+    def readings(analyzer: int | None, channel: int | None) -> ChannelReadings:
+        return ChannelReadings(
+            power_w=column(("power_w", analyzer, channel)),  # type: ignore[arg-type]
+            volts_v=column(("volts_v", analyzer, channel)) if "volts_v" in wanted else None,
+            amps_a=column(("amps_a", analyzer, channel)) if "amps_a" in wanted else None,
+            pf=column(("pf", analyzer, channel)) if "pf" in wanted else None,
+        )
+
+    channels = tuple(readings(None, ch) for ch in range(layout.n_channels))
+    analyzers = tuple(
+        AnalyzerReadings(readings(a, None), tuple(readings(a, ch) for ch in range(n_channels)))
+        for a, n_channels in enumerate(layout.analyzer_channels)
+    )
+    return channels, analyzers
 
 
 def _timestamps_from_arrow(column: pa.ChunkedArray, n: int) -> npt.NDArray[np.int64] | None:
@@ -359,7 +534,7 @@ class _Columns:
         self.line_number: list[int] = []
         self.mark_index: list[int] = []
         self.marks: dict[str, int] = {}
-        self.values: dict[tuple[str, int | None], list[float]] = {}
+        self.values: dict[_Key, list[float]] = {}
 
     def add(self, line_number: int, fields: list[str]) -> str | None:
         """Append one split line, or return why it cannot be used."""
@@ -368,27 +543,23 @@ class _Columns:
             return layout
         if self.layout is None:
             self.layout = layout
-            for name in self.wanted:
-                self.values[(name, None)] = []
-                for ch in range(layout.n_channels):
-                    self.values[(name, ch)] = []
+            self.values = {key: [] for key in layout.value_keys(self.wanted)}
         elif layout != self.layout:
-            return (
-                f"{layout.n_channels} channel(s) where earlier lines have {self.layout.n_channels}"
-                if layout.n_channels != self.layout.n_channels
-                else "Mark field present on some lines and missing on others"
-            )
+            return layout.difference(self.layout)
         try:
             t_utc_ns = parse_ptd_timestamp(fields[1])
         except TimestampError as e:
             return f"bad timestamp: {e}"
-        parsed: dict[tuple[str, int | None], float] = {}
+        parsed: dict[_Key, float] = {}
         for key in self.values:
-            column = layout.value_column(key[0], key[1])
+            name, analyzer, channel = key
+            column = layout.value_column(name, channel, analyzer)
             try:
                 parsed[key] = float(fields[column])
             except ValueError:
-                label = _LABELS[key[0]] if key[1] is None else f"Ch{key[1] + 1} {_LABELS[key[0]]}"
+                label = _LABELS[name] if channel is None else f"Ch{channel + 1} {_LABELS[name]}"
+                if analyzer is not None:
+                    label = f"Analyzer{analyzer + 1} {label}"
                 return f"{label} value {fields[column][:40]!r} is not a number"
         for key, value in parsed.items():
             self.values[key].append(value)
@@ -398,10 +569,10 @@ class _Columns:
         self.line_number.append(line_number)
         return None
 
-    def column(self, name: str, channel: int | None = None) -> FloatArray | None:
-        if self.layout is None and channel is None and name in self.wanted:
+    def column(self, key: _Key) -> FloatArray | None:
+        if self.layout is None and key[1:] == (None, None) and key[0] in self.wanted:
             return np.zeros(0, dtype=np.float64)  # no sample at all: empty, not missing
-        values = self.values.get((name, channel))
+        values = self.values.get(key)
         return None if values is None else np.asarray(values, dtype=np.float64)
 
 
@@ -422,28 +593,21 @@ def _parse_lines(path: str, lines: Iterable[bytes], wanted: tuple[str, ...]) -> 
             if not ended:
                 reason += " (last line has no line end: the file may be truncated)"
             bad.append(BadLine(path, line_number, reason, text[:MAX_QUOTED_CHARS]))
-    n_channels = cols.layout.n_channels if cols.layout else 0
-    power_w = cols.column("power_w")
+    channels, analyzers = _readings(cols.layout or _Layout(0, False, 0), wanted, cols.column)
+    power_w = cols.column(("power_w", None, None))
     return PowerLog(
         path=path,
         t_utc_ns=np.asarray(cols.t_utc_ns, dtype=np.int64),
         power_w=power_w if power_w is not None else np.zeros(0),
-        volts_v=cols.column("volts_v") if "volts_v" in wanted else None,
-        amps_a=cols.column("amps_a") if "amps_a" in wanted else None,
-        pf=cols.column("pf") if "pf" in wanted else None,
+        volts_v=cols.column(("volts_v", None, None)) if "volts_v" in wanted else None,
+        amps_a=cols.column(("amps_a", None, None)) if "amps_a" in wanted else None,
+        pf=cols.column(("pf", None, None)) if "pf" in wanted else None,
         mark_index=np.asarray(cols.mark_index, dtype=np.int32),
         marks=tuple(cols.marks),
-        channels=tuple(
-            ChannelReadings(
-                power_w=cols.column("power_w", ch),  # type: ignore[arg-type]
-                volts_v=cols.column("volts_v", ch),
-                amps_a=cols.column("amps_a", ch),
-                pf=cols.column("pf", ch),
-            )
-            for ch in range(n_channels)
-        ),
+        channels=channels,
         line_number=np.asarray(cols.line_number, dtype=np.int64),
         bad_lines=tuple(bad),
+        analyzers=analyzers,
     )
 
 

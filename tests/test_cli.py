@@ -28,7 +28,12 @@ def test_report_json_gives_the_official_anchors() -> None:
     assert f"{report['power_metric']['value']:.2f}" == "1390.99" and report["power_metric"]["unit"] == "W"
     assert report["samples_in_window"] == 859
     assert f"{report['efficiency']['value']:.2f}" == "94.44" and report["efficiency"]["unit"] == "samples/s/W"
-    assert report["performance"] == {"value": 131364.0, "unit": "samples/s", "key": "result_samples_per_second"}
+    assert report["performance"] == {
+        "value": 131364.0,
+        "unit": "samples/s",
+        "key": "result_samples_per_second",
+        "inferred": False,
+    }
     assert [c["channel"] for c in report["channels"]] == [1, 2, 3]
     for key in ("avg_power_w", "ranging_avg_power_w", "window_s", "energy_j", "max_sample_gap_s"):
         assert isinstance(report[key], float), key
