@@ -19,7 +19,7 @@ import numpy as np
 from analyzer.context import ResultContext
 from analyzer.findings import Evidence, Finding, Official, Severity, Status
 from analyzer.gpu import gpu_window
-from analyzer.official import OfficialCheck, official_verdict
+from analyzer.official import ACCEPTED_TESTING_ERRORS, COMMON_RANGING_ERRORS, OfficialCheck, official_verdict
 from analyzer.reliability import check_interrupted, check_meter_gaps, check_sut_link
 from analyzer.report import MeterIdentity, as_context, meter_identity, scenario_of
 from analyzer.rounds import ACCEPTED_ANALYZERS, Round
@@ -32,21 +32,14 @@ from powerlog.timestamps import NS_PER_MS, NS_PER_S, format_ptd_timestamp
 
 __all__ = ["OFFICIAL_RELATION", "RULES", "check_run", "check_summary", "official_relation", "ranging_peaks", "verdict"]
 
-KNOWN_RANGING_ERRORS = (
-    "Can't evaluate uncertainty of this sample!",
-    "Bad watts reading nan from ",
-    "Bad amps reading nan from ",
-    "Bad pf reading nan from ",
-    "Bad volts reading nan from ",
-    "Current appears to be too high for set range",
-)
+KNOWN_RANGING_ERRORS = COMMON_RANGING_ERRORS  # the ranging errors the official checker accepts
 # PTDaemon 1.10/1.11 during ranging on Auto: the analyzer's overrange value (9.91E+37) and peak-current
 # warnings while it switches ranges; not in the official list (the official scan warns and stops there)
 KNOWN_RANGING_OVERRANGE = (
     re.compile(r"Bad (?:watts|volts|amps|pf) reading (?:9\.91e\+?37|99100000000000005\d+(?:\.\d+)?) from "),
     re.compile(r"Current exceeds peak value allowed for range"),
 )
-ACCEPTED_ANYWHERE_ERRORS = ("USB.",)
+ACCEPTED_ANYWHERE_ERRORS = ACCEPTED_TESTING_ERRORS
 SAMPLE_COVERAGE_LIMIT = 0.95  # share of the expected 1 Hz samples
 SAMPLE_GAP_LIMIT_S = 3.0
 CHANNEL_SUM_TOLERANCE_W = 0.5

@@ -16,7 +16,7 @@ current range equal to the ranging maximum, scheduled samples per second for Ser
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from analyzer.errors import UnknownRoundError
@@ -183,20 +183,8 @@ ROUNDS: dict[str, Round] = {
         ptd_config_list=True,
         interactive_power=True,
     ),
-    "v6.1": Round(
-        name="v6.1",
-        ptd_versions=("1.11.1",),
-        loadgen_versions=("6.1",),
-        checkpoint_tolerance_ms=500.0,
-        ntp_offset_limit_ms=400.0,
-        testing_current_factor=1.1,
-        performance_keys=MappingProxyType(_KEYS),
-        benchmark_performance_keys=_frozen(_V6_BENCHMARKS),
-        amps_restore_positions=(3, 4),
-        ptd_config_list=True,
-        interactive_power=True,
-    ),
 }
+ROUNDS["v6.1"] = replace(ROUNDS["v6.0"], name="v6.1", loadgen_versions=("6.1",))  # the same power checker
 NEWEST_ROUND = "v6.1"
 DEFAULT_ROUND = NEWEST_ROUND  # for runs whose round cannot be detected
 
