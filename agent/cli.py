@@ -162,6 +162,7 @@ def format_result(outcome: SessionOutcome) -> str:
             "Check",
             f"{check.get('verdict', 'n/a').upper()} ({check.get('errors', '?')} error(s), round {check.get('round')})",
         ),
+        ("Official check", f"{str(check.get('official_verdict', 'n/a')).upper()} (the round's official power checker)"),
     ]
     lines = [f"{k:<16}{v}" for k, v in rows]
     for f in check.get("findings", []):

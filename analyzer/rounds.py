@@ -20,23 +20,10 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from analyzer.errors import UnknownRoundError
+from powerlog.ptd_identity import ACCEPTED_ANALYZERS
 
 __all__ = ["ACCEPTED_ANALYZERS", "DEFAULT_ROUND", "NEWEST_ROUND", "ROUNDS", "Round", "get_round"]
 
-# Identify-reply model names accepted by the power rules, with PTDaemon device type numbers.
-ACCEPTED_ANALYZERS: dict[str, int] = {
-    "YokogawaWT210": 8,
-    "YokogawaWT500": 35,
-    "YokogawaWT500_multichannel": 48,
-    "YokogawaWT310": 49,
-    "YokogawaWT310E": 49,
-    "YokogawaWT330": 52,
-    "YokogawaWT330E": 52,
-    "YokogawaWT330_multichannel": 77,
-    "YokogawaWT210_DC": 508,
-    "YokogawaWT310_DC": 549,
-    "YokogawaWT330_DC": 586,
-}
 
 _V21_KEYS = {
     "Offline": "result_samples_per_second",

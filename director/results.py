@@ -5,28 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from analyzer.checks import check_run, verdict
+from analyzer.checks import check_run, check_summary
+from analyzer.context import result_context
 from analyzer.html import render_html
+from analyzer.official import official_checks
 from analyzer.report import build_report
-from analyzer.rounds import DEFAULT_ROUND, get_round
 from analyzer.run import load_run
 from powerlog.spl import SPL_FIELDS
 
 __all__ = ["analyze_run_folder"]
 
 
-def analyze_run_folder(folder: Path, round_name: str = DEFAULT_ROUND) -> dict[str, Any]:
-    round_ = get_round(round_name)
-    report = build_report(load_run(folder), round_)
+def analyze_run_folder(folder: Path, round_name: str | None = None) -> dict[str, Any]:
+    """Report and check of a closed run folder; ``round_name`` None detects the round."""
     full = load_run(folder, spl_fields=SPL_FIELDS, hash_files=True, marks=True)
-    findings = check_run(full, round_)
+    context = result_context(full, round_name)
+    report = build_report(load_run(folder), context)
+    findings = check_run(full, context)
     (folder / "report.html").write_text(render_html(report, full, findings), encoding="utf-8")
     return {
         "report": report.to_dict(),
-        "check": {
-            "round": round_.name,
-            "verdict": verdict(findings).value,
-            "errors": sum(1 for f in findings if f.is_error),
-            "findings": [f.to_dict() for f in findings],
-        },
+        "check": check_summary(full, context, findings, official_checks(full, context.round)),
     }

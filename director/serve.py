@@ -14,7 +14,7 @@ from types import FrameType
 
 import uvicorn
 
-from analyzer.rounds import DEFAULT_ROUND, get_round
+from analyzer.rounds import get_round
 from director.app import Director, create_app
 from director.errors import MeterConfigError
 from director.meters.base import Meter
@@ -94,8 +94,9 @@ def serve_director(args: argparse.Namespace) -> int:
         )
     interval_ms = intervals_ms.pop()
     meter_text = " + ".join(url.text for url in meter_urls)
-    round_name = args.round or DEFAULT_ROUND
-    get_round(round_name)
+    round_name = args.round  # None: each run's round is detected, as mlpower-analyzer does
+    if round_name is not None:
+        get_round(round_name)
     tls = _tls(args)
     runs_dir: Path = args.out
     runs_dir.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from director.errors import DirectorError, MeterError, StorageError
 from director.live import LiveFeed
 from director.meters.base import Meter, MeterIdentity
 from director.meters.ranges import Ranges, derive_testing_ranges, range_table_for, round_up_to_range
+from director.ptd_config import ptd_config_entries
 from powerlog.cli_support import dump_json, package_version, write_json_atomic
 from powerlog.errors import PowerlogError
 from powerlog.layout import PHASE_DIRS
@@ -550,6 +551,9 @@ class Session:
                 for phase, t in self.phase_times.items()
             },
             "ptd_messages": [{"cmd": e.cmd, "reply": e.reply} for e in self.meter.exchanges if _is_control(e.cmd)],
+            "ptd_config": ptd_config_entries(
+                self.meter_url, getattr(self.meter, "identities", None) or ([self.identity] if self.identity else [])
+            ),
         }
         (power / "server.json").write_text(_json(server))
         write_json_atomic(self.folder / "session.json", self.record())

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from powerlog.errors import PowerlogError
 
-__all__ = ["IdentifyError", "PtdIdentity", "parse_identify_reply"]
+__all__ = ["ACCEPTED_ANALYZERS", "IdentifyError", "PtdIdentity", "device_type_of", "parse_identify_reply"]
 
 _MODEL = re.compile(r"[A-Za-z][\w.-]*")
 _VERSION_NUMBER = re.compile(r"\d+(?:\.\d+)+")
@@ -59,3 +59,34 @@ def parse_identify_reply(reply: str) -> PtdIdentity:
                 raise IdentifyError(f"element count {count[:20]!r} after mode= is not a number 0-9999: {reply[:200]!r}")
             elements = max(1, int(count))
     return PtdIdentity(model, version, elements, dc, "simulated" in reply.lower(), reply)
+
+
+# Identify-reply model names of the analyzers the power rules accept, with PTDaemon's device type numbers.
+ACCEPTED_ANALYZERS: dict[str, int] = {
+    "YokogawaWT210": 8,
+    "YokogawaWT500": 35,
+    "YokogawaWT500_multichannel": 48,
+    "YokogawaWT310": 49,
+    "YokogawaWT310E": 49,
+    "YokogawaWT330": 52,
+    "YokogawaWT330E": 52,
+    "YokogawaWT330_multichannel": 77,
+    "YokogawaWT210_DC": 508,
+    "YokogawaWT310_DC": 549,
+    "YokogawaWT330_DC": 586,
+}
+_FAMILIES = ("WT210", "WT310", "WT330", "WT500")
+_MULTICHANNEL_TYPES = {"WT330": 77, "WT500": 48}
+
+
+def device_type_of(model: str, channels: int = 1, dc: bool = False) -> int | None:
+    """PTDaemon's device type number for an analyzer model as a driver or simulator names it
+    (``YokogawaWT310E``, ``SimulatedWT330_multichannel``, ``YokogawaWT333`` read over serial); None
+    for a model outside the Yokogawa families the rules accept."""
+    base = model.removeprefix("Simulated").removeprefix("Yokogawa").split("_")[0]
+    family = next((f for f in _FAMILIES if base.startswith(f[:4])), None)
+    if family is None:
+        return None
+    if channels > 1 and family in _MULTICHANNEL_TYPES and not dc:
+        return _MULTICHANNEL_TYPES[family]
+    return ACCEPTED_ANALYZERS.get(f"Yokogawa{family}{'_DC' if dc else ''}")

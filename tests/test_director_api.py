@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -11,9 +12,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from analyzer.official import official_checks
+from analyzer.rounds import get_round
+from analyzer.run import load_run
 from director.app import Director, create_app
 from director.meters.urls import open_meter
 from director.session import SessionConfig
+from powerlog.spl import SPL_FIELDS
 
 TOKEN = "t" * 32
 
@@ -121,7 +126,7 @@ def test_testing_needs_ranging_samples_and_abort_frees_the_meter(api) -> None:
     assert api.post("/v1/sessions", json=_opening("next")).status_code == 201
 
 
-def test_whole_session_over_the_api(api) -> None:
+def test_whole_session_over_the_api(api, tmp_path: Path) -> None:
     opened = api.post("/v1/sessions", json=_opening()).json()
     session_id = opened["session_id"]
     _ran(api, session_id, "ranging", seconds=1.3)
@@ -136,9 +141,10 @@ def test_whole_session_over_the_api(api) -> None:
     name = opened["session_name"]
     assert cmds[:6] == ["Hello", "Identify", "RR", "SR,V,Auto", "SR,A,Auto", f"Go,1000,0,{name}_ranging"]
     assert cmds[6] == "Stop" and cmds[7].startswith("SR,V,") and cmds[8].startswith("SR,A,")
-    assert cmds[9:] == [f"Go,1000,0,{name}_testing", "Stop", "Stop", "SR,V,Auto", "SR,A,Auto"]
-    assert server["ptd_messages"][-3]["reply"] == "Error: no measurement to stop"
+    assert cmds[9:] == [f"Go,1000,0,{name}_testing", "Stop", "Stop", "SR,V,Auto", "SR,A,Auto", "SR,A,Auto"]
+    assert server["ptd_messages"][-4]["reply"] == "Error: no measurement to stop"
     assert [len(p) for p in server["phases"].values()] == [4, 4]
+    _official_sees_the_checkers_sequence(folder, tmp_path)
     record = json.loads((folder / "session.json").read_text())
     assert record["simulated"] is True and record["phases"]["testing"]["ranges"]["amps_a"] > 0
     assert api.get(f"/v1/sessions/{session_id}/result").json()["analyzed"]
@@ -195,3 +201,33 @@ def test_metrics_in_prometheus_format(api) -> None:
     served = {family.name for family in text_string_to_metric_families(text)} | {name for name, _ in samples}
     assert len(plotted) >= 10 and plotted <= served
     assert samples[("mlpower_sessions_total", ())] == 1
+
+
+def _official_sees_the_checkers_sequence(folder: Path, scratch: Path) -> None:
+    """server.json as the official checker reads it: ptd_config a list of analyzers, and a command
+    sequence whose range restore every round's checker finds. The simulated PTDaemon's version is
+    refused, so the Identify reply is swapped for a real one (the sequence is what is checked)."""
+    server = json.loads((folder / "power" / "server.json").read_text())
+    (config,) = server["ptd_config"]
+    assert config["device_type"] == 49 and config["channel"] is None
+    real = (
+        "YokogawaWT310E,1000,1,1,1,1,0,0,1,version={}-x,OS=Linux,mode=power,1,1,1,0,0,no_cal_date,YOKOGAWA;WT310E;0;F1"
+    )
+    for round_name in ("v4.1", "v5.0", "v5.1", "v6.0", "v6.1"):
+        round_ = get_round(round_name)
+        copy = scratch / round_name / "performance"
+        shutil.copytree(folder, copy)
+        for m in server["ptd_messages"]:
+            if m["cmd"] == "Identify":
+                m["reply"] = real.format(round_.ptd_versions[0])
+        client = copy / "power" / "client.json"  # the agent writes it; this test has no agent
+        client.write_text(json.dumps({k: v for k, v in server.items() if not k.startswith("ptd_")}))
+        record = copy / "power" / "server.json"
+        record.write_text(
+            json.dumps({**server, "ptd_config": server["ptd_config"] if round_.ptd_config_list else config})
+        )
+        run = load_run(copy, spl_fields=SPL_FIELDS, hash_files=True, marks=True)
+        checks = {c.check: c for c in official_checks(run, round_)}
+        assert "records" not in checks, checks["records"].message
+        assert checks["ptd_messages"].outcome.value == "pass", (round_name, checks["ptd_messages"].message)
+        assert checks["ptd_config"].outcome.value == "pass", (round_name, checks["ptd_config"].message)

@@ -215,6 +215,19 @@ class PtdMeter(MeterBase):
         self._expect(f"SR,V,{format_range(ranges.volts_v)}", "Range V changed")
         self._expect(f"SR,A,{format_range(ranges.amps_a)}", "Range A changed")
 
+    def restore_ranges(self) -> None:
+        """Put back the initial ranges: SR,V, then SR,A twice.
+
+        The official power checker finds the restore by position: the 3rd ``SR,V`` and the 3rd
+        ``SR,A`` command (to v5.0), the 3rd or 4th ``SR,A``, of which a 4th must exist (from v5.1,
+        where power-dev sends ``SR,A,Auto`` twice before ranging). After ``SR,V/SR,A,Auto`` for
+        ranging and one pair for testing, a repeated ``SR,A`` restore is both the 3rd and the 4th:
+        every round's checker finds it, and setting a range twice changes nothing."""
+        if self.initial_ranges is None:
+            raise MeterErrorReply("initial ranges were never read (call read_ranges() first)", meter=self.name)
+        self.set_ranges(self.initial_ranges)
+        self._expect(f"SR,A,{format_range(self.initial_ranges.amps_a)}", "Range A changed")
+
     def start(self, mark: str, interval_ms: int = 1000) -> None:
         if not re.fullmatch(r"[\w.-]+", mark):
             raise ValueError(f"mark {mark!r} must be letters, digits, '_', '-' or '.'")
