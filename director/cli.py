@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import signal
 import sys
 import threading
@@ -18,7 +16,7 @@ from director.meter_sim import SIMULATED_MODELS, PtyServer, ScpiWT300
 from director.meters.ranges import Ranges
 from director.meters.urls import open_meter
 from director.ptd_sim.instrument import SimulatedAnalyzer
-from director.ptd_sim.server import MIN_INTERVAL_MS, PtdLogFile, PtdSimulator
+from director.ptd_sim.server import MIN_INTERVAL_MS, PtdLogFile, PtdSimulator, serve_until_signalled
 from director.ptd_sim.signal import Electrical, parse_signal
 from director.serve import serve_director
 from powerlog.cli_support import EXIT_ERRORS, EXIT_OK, EXIT_UNREADABLE, version_string
@@ -53,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--noise", type=float, default=0.01, help="relative noise on watts (default 0.01; 0 = exact)")
     sim.add_argument("--seed", type=int, default=0, help="noise seed")
     sim.add_argument("--volts", type=float, default=230.0, help="nominal supply voltage (default 230)")
-    sim.add_argument("--log", type=Path, help="write PTDaemon's log (ptd_logs.txt format) to this file")
+    sim.add_argument("--log", type=Path, help="write PTDaemon's debug log (ptd_logs.txt format) to this file")
+    sim.add_argument("--sample-log", type=Path, help="write every sample to this file, as PTDaemon's -l does")
 
     msim = sub.add_parser(
         "meter-sim",
@@ -124,25 +123,14 @@ def _run_simulator(args: argparse.Namespace) -> int:
         channels=args.channels,
         dc=args.dc,
     )
-    simulator = PtdSimulator(analyzer, PtdLogFile(args.log))
+    simulator = PtdSimulator(analyzer, PtdLogFile(args.log), sample_log=args.sample_log)
 
-    async def serve() -> None:
-        try:
-            host, port = await simulator.start(args.host, args.port)
-        except OSError as e:
-            await simulator.close()
-            raise MeterConfigError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from e
+    def announce(host: str, port: int) -> None:
         print(f"ptd-sim listening on {host}:{port} ({analyzer.model}, SIMULATED, {analyzer.signal.description})")
         print(f"try: mlpower-director meter-probe ptd://{host}:{port}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await simulator.close()
 
-    asyncio.run(serve())
+    if not serve_until_signalled(simulator, args.host, args.port, announce):
+        raise MeterConfigError(f"cannot listen on {args.host}:{args.port}")
     return EXIT_OK
 
 

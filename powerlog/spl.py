@@ -619,13 +619,12 @@ def _number(value: float) -> str:
 
 def format_spl_line(sample: PowerSample) -> str:
     """One spl.txt line (without line end), in PTDaemon's number format."""
-    if sample.channels:
-        head = f"Watts,{_number(sample.power_w)},Volts,-1.000000,Amps,-1.000000,PF,-1.000000"
-    else:
-        head = (
-            f"Watts,{_number(sample.power_w)},Volts,{_number(sample.volts_v)},"
-            f"Amps,{_number(sample.amps_a)},PF,{_number(sample.pf)}"
-        )
+    # a multichannel head carries what the sample says: -1 (older PTDaemon, PowerSample.multichannel)
+    # or the channels' averages (PTDaemon 1.10+)
+    head = (
+        f"Watts,{_number(sample.power_w)},Volts,{_number(sample.volts_v)},"
+        f"Amps,{_number(sample.amps_a)},PF,{_number(sample.pf)}"
+    )
     line = f"Time,{format_ptd_timestamp(sample.t_utc_ns)},{head},Mark,{sample.mark}"
     for i, ch in enumerate(sample.channels, start=1):
         line += (

@@ -19,6 +19,7 @@ from director.meters.ranges import Ranges
 from director.meters.transport import Exchange, LineTransport
 from powerlog.lines import BadLine
 from powerlog.ptd_identity import IdentifyError, parse_identify_reply
+from powerlog.ptd_rl import RL_HEADER, rl_line_to_spl
 from powerlog.spl import PowerSample, parse_spl_text
 
 __all__ = [
@@ -38,7 +39,7 @@ __all__ = [
 HELLO_REPLY = "Hello, PTDaemon here!"
 RL_VARIANTS = ("RL", "RL,*,*", "DC-RL")
 _WRONG_VARIANT_REPLIES = ("Invalid number of parameters", "Unknown command")
-_RL_HEADER = re.compile(r"Last ([0-9]{1,9}) samples?")  # ASCII digits, few enough for int() and for reading
+_RL_HEADER = RL_HEADER  # ASCII digits, few enough for int() and for reading
 T = TypeVar("T")
 
 
@@ -159,6 +160,7 @@ class PtdMeter(MeterBase):
         self.initial_ranges: Ranges | None = None
         self.rejected_lines: list[BadLine] = []
         self._rl_variant: str | None = None
+        self._mark = ""  # of the measurement running: RL lines of PTDaemon 1.10+ do not carry it
 
     @property
     def exchanges(self) -> Sequence[Exchange]:
@@ -233,6 +235,7 @@ class PtdMeter(MeterBase):
             raise ValueError(f"mark {mark!r} must be letters, digits, '_', '-' or '.'")
         command = f"Go,{interval_ms},0,{mark}"
         reply = self._cmd(command)
+        self._mark = mark
         if not reply.startswith("Starting untimed measurement"):
             raise MeterErrorReply(
                 f"measurement did not start: {reply!r}", meter=self.name, command=command, reply=reply
@@ -250,7 +253,9 @@ class PtdMeter(MeterBase):
             if not _RL_HEADER.fullmatch(first.strip()):
                 raise MeterErrorReply(f"unexpected reply {first!r}", meter=self.name, command=variant, reply=first)
             self._rl_variant = variant
-            log = parse_spl_text("\n".join(lines), path=f"{self.name} {variant}")
+            # PTDaemon 1.10/1.11 sends samples without Mark or channel labels: put them in as power-dev does
+            spl = "\n".join(rl_line_to_spl(line, self._mark) for line in lines)
+            log = parse_spl_text(spl, path=f"{self.name} {variant}")
             self.rejected_lines.extend(log.bad_lines)
             return list(log.samples())
         raise MeterErrorReply(

@@ -60,6 +60,7 @@ class SimulatedAnalyzer:
         dc: bool = False,
         table: RangeTable = WT310_TABLE,
         accuracy: AccuracyModel | None = None,
+        model: str | None = None,
     ) -> None:
         if channels < 1:
             raise ValueError("an analyzer has at least one channel")
@@ -69,6 +70,7 @@ class SimulatedAnalyzer:
         self.dc = dc
         self.table = table
         self.accuracy = accuracy or AccuracyModel()
+        self._model = model  # e.g. "SimulatedWT210" for PTDaemon's device type 8; None: from channels and dc
         self.volts_range_v: float | None = None  # None = Auto
         self.amps_range_a: float | None = None
         # channel i draws a share growing with i, so channels differ visibly
@@ -76,7 +78,14 @@ class SimulatedAnalyzer:
         self._shares = [w / sum(weights) for w in weights]
 
     @property
+    def yokogawa_model(self) -> str:
+        """The Yokogawa model this simulates (the Identify reply keeps the Simulated name)."""
+        return self.model.replace("Simulated", "Yokogawa", 1)
+
+    @property
     def model(self) -> str:
+        if self._model is not None:
+            return self._model
         if self.dc:
             return "SimulatedWT310_DC"
         return "SimulatedWT330_multichannel" if self.channels > 1 else "SimulatedWT310"

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import platform
+import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,10 +20,11 @@ from typing import IO
 
 from director.ptd_sim.instrument import RangeError, SimulatedAnalyzer, SimulatedSample
 from powerlog.cli_support import package_version
+from powerlog.ptd_rl import format_rl_line, rl_header
 from powerlog.ptdlog import format_ptd_log_line
 from powerlog.spl import format_spl_line
 
-__all__ = ["MAX_SAMPLES", "MIN_INTERVAL_MS", "PtdLogFile", "PtdSimulator"]
+__all__ = ["MAX_SAMPLES", "MIN_INTERVAL_MS", "PtdLogFile", "PtdSimulator", "serve_until_signalled"]
 
 MIN_INTERVAL_MS = 100
 MAX_SAMPLES = 500_000
@@ -33,21 +36,24 @@ Clock = Callable[[], int]
 
 
 class PtdLogFile:
-    """ptd_logs.txt in PTDaemon's format: timestamped CRLF lines, flushed one by one."""
+    """PTDaemon's debug log (ptd_logs.txt) in its format: timestamped CRLF lines, flushed one by one, to a
+    file and/or a stream (PTDaemon itself writes it to stdout, which power-dev saves as ptd_logs.txt)."""
 
-    def __init__(self, path: Path | None, clock: Clock = time.time_ns) -> None:
+    def __init__(self, path: Path | None, clock: Clock = time.time_ns, stream: IO[str] | None = None) -> None:
         self.path = path
         self.clock = clock
+        self.stream = stream
         self._file: IO[str] | None = None
 
     def open(self) -> None:
-        if self.path is not None:
+        if self.path is not None and self._file is None:
             self._file = self.path.open("a", encoding="utf-8", newline="")
 
     def raw(self, text: str) -> None:
-        if self._file is not None:
-            self._file.write(text + "\r\n")
-            self._file.flush()
+        for out in (self._file, self.stream):
+            if out is not None:
+                out.write(text + "\r\n")
+                out.flush()
 
     def event(self, message: str) -> None:
         self.raw(format_ptd_log_line(self.clock(), message))
@@ -70,10 +76,19 @@ class _Measurement:
 class PtdSimulator:
     """One simulated analyzer shared by every connection, as with one PTDaemon process."""
 
-    def __init__(self, analyzer: SimulatedAnalyzer, log: PtdLogFile, clock: Clock = time.time_ns) -> None:
+    def __init__(
+        self,
+        analyzer: SimulatedAnalyzer,
+        log: PtdLogFile,
+        clock: Clock = time.time_ns,
+        sample_log: Path | None = None,
+    ) -> None:
         self.analyzer = analyzer
         self.log = log
         self.clock = clock
+        self.sample_log = sample_log  # PTDaemon's -l file: every sample as a complete spl.txt line
+        self._sample_file: IO[str] | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
         self.mark = ""
         self.measurement: _Measurement | None = None
         self.last: _Measurement | None = None  # kept after Stop for Watts/Uncertainty
@@ -236,7 +251,8 @@ class PtdSimulator:
                 return [UNKNOWN]
             return [BAD_PARAMS]
         unread, self._unread = self._unread, []
-        return [f"Last {len(unread)} samples", *(format_spl_line(s.sample) for s in unread)]
+        channels = self.analyzer.channels if command.upper() == "RL,*,*" else 1
+        return [rl_header(len(unread), channels), *(format_rl_line(s.sample) for s in unread)]
 
     # sampling -------------------------------------------------------------------------
     async def _sample_loop(self, m: _Measurement) -> None:
@@ -256,6 +272,9 @@ class PtdSimulator:
     def _record(self, m: _Measurement, s: SimulatedSample) -> None:
         m.samples.append(s)
         self._unread.append(s)
+        if self._sample_file is not None:
+            self._sample_file.write(format_spl_line(s.sample) + "\r\n")
+            self._sample_file.flush()
         # PTDaemon numbers a single channel 0 and multichannel elements from 1
         channels = range(1, self.analyzer.channels + 1) if self.analyzer.channels > 1 else range(1)
         if s.current_too_high:
@@ -288,9 +307,12 @@ class PtdSimulator:
     # the server -----------------------------------------------------------------------
     async def start(self, host: str, port: int) -> tuple[str, int]:
         self.log.open()
+        if self.sample_log is not None:
+            self._sample_file = self.sample_log.open("a", encoding="utf-8", newline="")
         self.log.raw("mlpower PTDaemon simulator: SIMULATED analyzer, no real measurement")
         self.log.raw(f"Version {package_version()}, signal: {self.analyzer.signal.description}")
-        self.log.event(f"Uncertainty checking for {self.analyzer.model} is activated")
+        # the official checker looks for "Uncertainty checking for Yokogawa... is activated"
+        self.log.event(f"Uncertainty checking for {self.analyzer.yokogawa_model} is activated (SIMULATED by mlpower)")
         self.log.event(f"Connected to {self.analyzer.model} successfully")
         self.server = await asyncio.start_server(self._client, host, port)
         bound_host, bound_port = self.server.sockets[0].getsockname()[:2]
@@ -299,16 +321,23 @@ class PtdSimulator:
         return bound_host, bound_port
 
     async def close(self) -> None:
+        """Stop listening, end every connection (their handlers return), close the logs."""
         if self.measurement is not None and self.measurement.task is not None:
             self.measurement.task.cancel()
         if self.server is not None:
             self.server.close()
+            for writer in list(self._writers):
+                writer.close()
             await self.server.wait_closed()
         self.log.close()
+        if self._sample_file is not None:
+            self._sample_file.close()
+            self._sample_file = None
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         self.log.event(f"Accepted connection from {peer[0]}:{peer[1]}" if peer else "Accepted connection")
+        self._writers.add(writer)
         try:
             while True:
                 try:
@@ -325,11 +354,43 @@ class PtdSimulator:
                 self.log.event(f"Response to client sent: {reply[0]}")
                 writer.write(("\r\n".join(reply) + "\r\n").encode("utf-8"))
                 await writer.drain()
-        except ConnectionError:
-            pass
+        except (ConnectionError, asyncio.CancelledError):
+            pass  # the client went away, or the simulator is stopping: either way the connection ends here
         finally:
+            self._writers.discard(writer)
             self.log.event("No data returned by socket read.")
             self.log.event("Shutting connection down...")
             self.log.event("Connection is down.")
             with contextlib.suppress(ConnectionError):
                 writer.close()
+
+
+def serve_until_signalled(
+    simulator: PtdSimulator, host: str, port: int, announce: Callable[[str, int], None] | str
+) -> bool:
+    """Serve until SIGINT or SIGTERM, then close cleanly (connected clients included). ``announce`` is
+    called with the bound address once listening (a string is written to the log's first lines).
+    False, with the reason on stderr, when the port cannot be bound."""
+
+    async def run() -> bool:
+        if isinstance(announce, str):
+            simulator.log.open()
+            simulator.log.raw(announce)
+        try:
+            bound_host, bound_port = await simulator.start(host, port)
+        except OSError as e:
+            await simulator.close()
+            print(f"cannot listen on {host}:{port}: {e.strerror or e}", file=sys.stderr)
+            return False
+        if callable(announce):
+            announce(bound_host, bound_port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await simulator.close()
+        return True
+
+    return asyncio.run(run())

@@ -1,0 +1,157 @@
+"""mlpower-ptd: PTDaemon's command line, its stdout/-l split and its RL shapes, as power-dev uses them."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from director.ptd_sim.daemon_cli import UsageError, build_parser, channel_count, simulated_analyzer
+from powerlog.ptd_rl import RL_HEADER, format_rl_line, rl_line_to_spl
+from powerlog.spl import parse_spl_text, read_spl
+
+DATA = Path(__file__).parent / "data" / "mlperf-results-v4.1-v5.1"
+REAL_SPL = sorted(DATA.glob("v*/*/*/results/*/*/*/performance/run_1/spl.txt"))
+ACTIVATED = re.compile(r"Uncertainty checking for Yokogawa\S+ is activated")  # what the official checker seeks
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "model", "channels"),
+    [
+        (["-l", "x.log", "-p", "8888", "49", "COM1"], "SimulatedWT310", 1),
+        (["-l", "x.log", "-p", "8888", "-c", "1,2", "-y", "77", "C2XL24034V"], "SimulatedWT330_multichannel", 2),
+        (["-l", "x.log", "-p", "8888", "-c", "1,3", "-y", "77", "10.0.0.1"], "SimulatedWT330_multichannel", 3),
+        (["-l", "x.log", "-p", "8888", "-c", "3", "48", "/dev/usbtmc0"], "SimulatedWT500_multichannel", 3),
+        (["-l", "x.log", "-p", "8888", "-g", "8", "20"], "SimulatedWT210", 1),
+        (["-l", "x.log", "-p", "8888", "-b", "0", "-g", "52", "1"], "SimulatedWT330", 1),
+        (["-l", "x.log", "-p", "8888", "-D", "549", "COM2"], "SimulatedWT310_DC", 1),
+    ],
+)
+def test_power_dev_command_lines(argv: list[str], model: str, channels: int) -> None:
+    """The command lines power-dev's server builds (ptd, -l, -p, [-b], [-c], [dcFlag], [interfaceFlag], type, port)."""
+    analyzer = simulated_analyzer(build_parser().parse_args(argv))
+    assert analyzer.model == model and analyzer.channels == channels
+    assert analyzer.yokogawa_model == model.replace("Simulated", "Yokogawa")
+
+
+@pytest.mark.parametrize(
+    ("argv", "why"),
+    [
+        (["-q", "49", "COM1"], "unrecognized arguments: -q"),
+        (["99", "COM1"], "device type 99 is not simulated"),
+        (["-c", "1,2", "49", "COM1"], "single-channel analyzer takes one channel number"),
+        (["-c", "a,b", "77", "x"], "integers"),
+        (["-g", "-y", "77", "x"], "not allowed with argument"),
+        (["49"], "required"),
+    ],
+)
+def test_bad_command_lines_are_refused_with_the_reason(argv: list[str], why: str) -> None:
+    with pytest.raises(UsageError, match=why):
+        simulated_analyzer(build_parser().parse_args(argv))
+
+
+def test_channel_count_follows_power_dev() -> None:
+    assert channel_count(77, "1,2") == 2 and channel_count(77, None) == 2
+    assert channel_count(48, "1") == 1 and channel_count(49, "1") == 1
+
+
+@pytest.mark.parametrize("path", REAL_SPL, ids=[p.parts[-5] + "-" + p.parts[-4] for p in REAL_SPL])
+def test_rl_lines_are_what_power_dev_turns_into_the_real_spl(path: Path) -> None:
+    """A real spl.txt line is power-dev's rewrite of PTDaemon's RL line: the simulator's RL shape,
+    rewritten the same way, gives the real line back, character for character."""
+    lines = path.read_text().splitlines()[:50]
+    for line in lines:
+        log = parse_spl_text(line)
+        (sample,) = list(log.samples())
+        raw = format_rl_line(sample)
+        assert ",Mark," not in raw and not re.search(r",Ch\d+,", raw)
+        assert raw.count(",Watts,") == 1 + len(sample.channels)
+        if not log.multichannel and sample.volts_v == -1:
+            continue  # a dropped single-channel sample carries no channel blocks to tell apart
+        assert rl_line_to_spl(raw, sample.mark) == line
+
+
+def test_rl_headers() -> None:
+    assert RL_HEADER.fullmatch("Last 761 samples from sum channel and channels 1 - 3")
+    assert RL_HEADER.fullmatch("Last 832 samples") and RL_HEADER.fullmatch("Last 1 sample")
+
+
+def _cmd(f, command: str) -> list[str]:  # type: ignore[no-untyped-def]
+    f.write((command + "\r\n").encode())
+    f.flush()
+    first = f.readline().decode().rstrip("\r\n")
+    m = RL_HEADER.fullmatch(first)
+    return [first, *(f.readline().decode().rstrip("\r\n") for _ in range(int(m.group(1)) if m else 0))]
+
+
+@pytest.mark.slow
+def test_power_dev_sequence_against_mlpower_ptd(tmp_path: Path) -> None:
+    """power-dev's documented command sequence against a real mlpower-ptd process on loopback; the
+    debug log on stdout, the samples in -l; stopped with the client still connected: no traceback."""
+    port = _free_port()
+    sample_log, stdout = tmp_path / "ptd_logfile_1.log", tmp_path / "ptd_out.txt"
+    argv = ["-m", "director.ptd_sim.daemon_cli", "-l", str(sample_log), "-p", str(port), "-c", "1,2", "-y", "77", "X"]
+    with stdout.open("wb") as out:
+        daemon = subprocess.Popen([sys.executable, *argv], stdout=out, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "mlpower-ptd did not start listening"
+                time.sleep(0.1)
+        f = conn.makefile("rwb")
+        session = "2026-12-01_12-00-00"
+        assert _cmd(f, "Hello") == ["Hello, PTDaemon here!"]
+        assert _cmd(f, "Identify")[0].startswith("SimulatedWT330_multichannel,")
+        assert _cmd(f, "RR")[0].startswith("Ranges,")
+        for command in ("SR,V,Auto", "SR,A,Auto", "SR,A,Auto"):
+            assert _cmd(f, command) == [f"Range {command[3]} changed"]
+        assert _cmd(f, f"Go,1000,0,{session}_ranging")[0].startswith("Starting untimed measurement")
+        time.sleep(2.5)
+        assert _cmd(f, "Stop") == ["Stopping untimed measurement"]
+        rl = _cmd(f, "RL,*,*")
+        assert rl[0] == f"Last {len(rl) - 1} samples from sum channel and channels 1 - 2" and len(rl) >= 3
+        assert all(",Mark," not in line and line.count(",Watts,") == 3 for line in rl[1:])
+        assert _cmd(f, "RL") == ["Invalid number of parameters"]
+        assert _cmd(f, "Uncertainty")[0].startswith("Uncertainty,")
+        assert _cmd(f, "Watts")[0].startswith("Watts,")
+        samples = read_spl(sample_log)
+        peak_a = max(float(ch.amps_a.max()) for ch in samples.channels)  # type: ignore[union-attr]
+        peak_v = max(float(ch.volts_v.max()) for ch in samples.channels)  # type: ignore[union-attr]
+        assert _cmd(f, f"SR,V,{peak_v}") == ["Range V changed"]
+        assert _cmd(f, f"SR,A,{peak_a * 1.1}") == ["Range A changed"]
+        assert _cmd(f, f"Go,1000,0,{session}_testing")[0].startswith("Starting untimed measurement")
+        time.sleep(1.5)
+        for command in ("Watts", "Uncertainty"):
+            assert _cmd(f, command)[0].startswith(command)
+        assert _cmd(f, "Stop") == ["Stopping untimed measurement"]
+        assert _cmd(f, "RL,*,*")[0].startswith("Last ")
+        assert _cmd(f, "SR,V,Auto") == ["Range V changed"] and _cmd(f, "SR,A,Auto") == ["Range A changed"]
+        daemon.send_signal(signal.SIGINT)  # the client is still connected
+        assert daemon.wait(timeout=20) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    stderr = daemon.stderr.read().decode() if daemon.stderr else ""
+    assert "Traceback" not in stderr, stderr
+    debug = stdout.read_text()
+    assert ACTIVATED.search(debug) and "SIMULATED" in debug
+    assert f"Go with mark '{session}_ranging'" in debug and "Completed test" in debug
+    log = read_spl(sample_log)  # the -l file: complete spl.txt lines, marks and channel labels included
+    assert not log.bad_lines and len(log.channels) == 2
+    assert set(log.marks) == {f"{session}_ranging", f"{session}_testing"}
