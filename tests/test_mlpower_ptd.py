@@ -53,6 +53,7 @@ def test_power_dev_command_lines(argv: list[str], model: str, channels: int) -> 
         (["99", "COM1"], "device type 99 is not simulated"),
         (["-c", "1,2", "49", "COM1"], "single-channel analyzer takes one channel number"),
         (["-c", "a,b", "77", "x"], "integers"),
+        (["-c", "2,2", "77", "x"], "channels start at 1"),
         (["-g", "-y", "77", "x"], "not allowed with argument"),
         (["49"], "required"),
     ],
@@ -152,6 +153,8 @@ def test_power_dev_sequence_against_mlpower_ptd(tmp_path: Path) -> None:
     debug = stdout.read_text()
     assert ACTIVATED.search(debug) and "SIMULATED" in debug
     assert f"Go with mark '{session}_ranging'" in debug and "Completed test" in debug
+    # PTDaemon logs a whole RL reply, its sample lines too (power-dev's ptd_logs.txt holds them)
+    assert re.search(r"Response to client sent: Last \d+ samples from sum channel and channels 1 - 2\nTime,", debug)
     log = read_spl(sample_log)  # the -l file: complete spl.txt lines, marks and channel labels included
     assert not log.bad_lines and len(log.channels) == 2
     assert set(log.marks) == {f"{session}_ranging", f"{session}_testing"}

@@ -101,6 +101,9 @@ def channel_count(device_type: int, channels: str | None) -> int:
     count = numbers[0] if device_type == WT500_MULTICHANNEL else (numbers[1] if len(numbers) > 1 else 1)
     if count < 1 or any(n < 1 for n in numbers):
         raise UsageError(f"-c {channels}: channel numbers start at 1")
+    if device_type != WT500_MULTICHANNEL and numbers[0] != 1:
+        # power-dev then looks for labels Ch<start>...; the simulator numbers its channels from 1
+        raise UsageError(f"-c {channels}: the simulated analyzer's channels start at 1 (use -c 1,{count})")
     return count
 
 

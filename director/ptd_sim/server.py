@@ -352,6 +352,8 @@ class PtdSimulator:
                     continue
                 reply = self.handle(text)
                 self.log.event(f"Response to client sent: {reply[0]}")
+                for line in reply[1:]:  # PTDaemon logs a whole RL reply, its sample lines untimestamped
+                    self.log.raw(line)
                 writer.write(("\r\n".join(reply) + "\r\n").encode("utf-8"))
                 await writer.drain()
         except (ConnectionError, asyncio.CancelledError):
