@@ -237,7 +237,8 @@ class PtdSimulator:
         errors = sum(1 for s in samples if s.current_too_high)
         unknown = len(samples) - len(known) - errors  # samples + errors + valid + unknown add up
         if not known:
-            return [f"Uncertainty,0.000000,0.000000,0.000000,{len(samples)},{errors},0,{unknown}"]
+            # PTDaemon 1.10/1.11 with no known uncertainty (Auto ranging): avg -1, min 1e7, max 0
+            return [f"Uncertainty,-1.0,10000000.000000,0.000000,{len(samples)},{errors},0,{unknown}"]
         avg = sum(known) / len(known)
         return [
             f"Uncertainty,{avg:.6f},{min(known):.6f},{max(known):.6f},{len(samples)},{errors},{len(known)},{unknown}"
