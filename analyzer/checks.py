@@ -16,15 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from analyzer.context import ResultContext
+from analyzer.context import MeterIdentity, ResultContext, as_context, meter_identity, scenario_of
 from analyzer.findings import Evidence, Finding, Official, Severity, Status
 from analyzer.gpu import gpu_window
 from analyzer.official import ACCEPTED_TESTING_ERRORS, COMMON_RANGING_ERRORS, OfficialCheck, official_verdict
 from analyzer.reliability import check_interrupted, check_meter_gaps, check_sut_link
-from analyzer.report import MeterIdentity, as_context, meter_identity, scenario_of
 from analyzer.rounds import ACCEPTED_ANALYZERS, Round
 from analyzer.run import MAX_EVIDENCE, RunData
 from powerlog.layout import PHASE_DIRS, RANGING, REQUIRED_FILES, TESTING
+from powerlog.ptd_identity import channel_selection
 from powerlog.ptd_replies import GO_REPLY, NOTHING_TO_STOP_REPLY, STOP_REPLY
 from powerlog.ptdlog import PtdEvent, PtdEventKind
 from powerlog.session_record import PtdConfig, SessionMessage, SessionRecord
@@ -32,14 +32,12 @@ from powerlog.timestamps import NS_PER_MS, NS_PER_S, format_ptd_timestamp
 
 __all__ = ["OFFICIAL_RELATION", "RULES", "check_run", "check_summary", "official_relation", "ranging_peaks", "verdict"]
 
-KNOWN_RANGING_ERRORS = COMMON_RANGING_ERRORS  # the ranging errors the official checker accepts
 # PTDaemon 1.10/1.11 during ranging on Auto: the analyzer's overrange value (9.91E+37) and peak-current
 # warnings while it switches ranges; not in the official list (the official scan warns and stops there)
 KNOWN_RANGING_OVERRANGE = (
     re.compile(r"Bad (?:watts|volts|amps|pf) reading (?:9\.91e\+?37|99100000000000005\d+(?:\.\d+)?) from "),
     re.compile(r"Current exceeds peak value allowed for range"),
 )
-ACCEPTED_ANYWHERE_ERRORS = ACCEPTED_TESTING_ERRORS
 SAMPLE_COVERAGE_LIMIT = 0.95  # share of the expected 1 Hz samples
 SAMPLE_GAP_LIMIT_S = 3.0
 CHANNEL_SUM_TOLERANCE_W = 0.5
@@ -544,11 +542,14 @@ def check_ptd_commands(run: RunData, round_: Round) -> Iterable[Finding]:
     segments = _analyzer_segments(msgs)
     configs = server.ptd_configs
     for index, segment in enumerate(segments):
-        label = f"analyzer {index + 1}: " if len(segments) > 1 else ""
         config = configs[index] if index < len(configs) else None
-        yield from _check_go(segment, session, label)
-        yield from _check_replies(segment, label)
-        yield from _check_analyzer_ranges(run, round_, segment, config, index, label)
+        findings = (
+            *_check_go(segment, session),
+            *_check_replies(segment),
+            *_check_analyzer_ranges(run, round_, segment, config, index, several=len(segments) > 1),
+        )
+        label = f"analyzer {index + 1}: " if len(segments) > 1 else ""
+        yield from (replace(f, message=label + f.message) for f in findings) if label else findings
 
 
 def _analyzer_segments(msgs: Sequence[SessionMessage]) -> list[Sequence[SessionMessage]]:
@@ -575,7 +576,7 @@ def _check_analyzer_ranges(
     msgs: Sequence[SessionMessage],
     config: PtdConfig | None,
     index: int,
-    label: str,
+    several: bool,
 ) -> Iterable[Finding]:
     # the phase of a Go is its mark's suffix: a Go repeated after a meter reconnect in ranging is still ranging
     gos = [(i, m.cmd.rsplit("_", 1)[-1]) for i, m in enumerate(msgs) if m.cmd.startswith("Go,")]
@@ -586,36 +587,34 @@ def _check_analyzer_ranges(
     ev = Evidence(file="power/server.json", values={"ranging_ranges": ranging_ranges})
     if all(v.lower() == "auto" for v in ranging_ranges.values()) and len(ranging_ranges) == 2:
         yield Finding.passed(
-            "9.ranging_ranges", "Ranging runs on Auto ranges", f"{label}SR,V,Auto and SR,A,Auto before ranging", ev
+            "9.ranging_ranges", "Ranging runs on Auto ranges", "SR,V,Auto and SR,A,Auto before ranging", ev
         )
     else:
         yield Finding.failed(
             "9.ranging_ranges",
             "Ranging runs on Auto ranges",
             Severity.WARNING,
-            f"{label}ranging ran with ranges {ranging_ranges} rather than Auto: the ranging maxima may be clipped "
+            f"ranging ran with ranges {ranging_ranges} rather than Auto: the ranging maxima may be clipped "
             f"or less accurate",
             ev,
         )
     after_ranging = (ranging_gos[-1] + 1) if ranging_gos else 0
     testing_ranges = _ranges_between(msgs, after_ranging, testing_go)
-    yield from _check_testing_ranges(run, round_, testing_ranges, config=config, analyzer=index, label=label)
+    yield from _check_testing_ranges(run, round_, testing_ranges, config=config, analyzer=index)
     restored = testing_go is not None and any(m.cmd.startswith("SR,") for m in msgs[testing_go:])
-    if label and not restored:
+    if several and not restored:
         # power-dev merges each analyzer's exchanges into server.json before it restores their ranges:
         # only the last analyzer's restore is recorded
         yield Finding.skipped(
             "9.restore",
             "Initial ranges restored after testing",
-            f"{label}no range command after testing is recorded (power-dev records the restore of its last "
-            "analyzer only)",
+            "no range command after testing is recorded (power-dev records the restore of its last analyzer only)",
         )
         return
-    for finding in _check_restore(msgs, [m for m in msgs if m.cmd.startswith("SR,")]):
-        yield replace(finding, message=label + finding.message)
+    yield from _check_restore(msgs, [m for m in msgs if m.cmd.startswith("SR,")])
 
 
-def _check_go(msgs: Sequence[SessionMessage], session: str, label: str = "") -> Iterable[Finding]:
+def _check_go(msgs: Sequence[SessionMessage], session: str) -> Iterable[Finding]:
     """Every Go of each mode (a Go repeated after a meter reconnect too) got the expected reply."""
     title = "Go,1000,0,<session>_<mode> in both modes, with the expected reply"
     for mode in (RANGING, TESTING):
@@ -626,17 +625,17 @@ def _check_go(msgs: Sequence[SessionMessage], session: str, label: str = "") -> 
         if not matches:
             seen = [m.cmd for m in msgs if m.cmd.startswith("Go,")]
             yield Finding.failed(
-                "9.go", title, Severity.ERROR, f"{label}{mode}: no {expected!r} command (Go commands seen: {seen})", ev
+                "9.go", title, Severity.ERROR, f"{mode}: no {expected!r} command (Go commands seen: {seen})", ev
             )
         elif wrong is not None:
             yield Finding.failed(
-                "9.go", title, Severity.ERROR, f"{label}{mode}: reply {wrong.reply!r}, expected {GO_REPLY!r}", ev
+                "9.go", title, Severity.ERROR, f"{mode}: reply {wrong.reply!r}, expected {GO_REPLY!r}", ev
             )
         else:
-            yield Finding.passed("9.go", title, f"{label}{mode}: {expected}", ev)
+            yield Finding.passed("9.go", title, f"{mode}: {expected}", ev)
 
 
-def _check_replies(msgs: Sequence[SessionMessage], label: str = "") -> Iterable[Finding]:
+def _check_replies(msgs: Sequence[SessionMessage]) -> Iterable[Finding]:
     """Per analyzer: power-dev stops each analyzer twice, and a third Stop finds no measurement."""
     title = "PTDaemon accepted every range and stop command"
     wrong = []
@@ -656,7 +655,7 @@ def _check_replies(msgs: Sequence[SessionMessage], label: str = "") -> Iterable[
             "9.replies",
             title,
             Severity.ERROR,
-            f"{label}{len(wrong)} unexpected repl{'y' if len(wrong) == 1 else 'ies'}: "
+            f"{len(wrong)} unexpected repl{'y' if len(wrong) == 1 else 'ies'}: "
             + "; ".join(f"{m.cmd!r} -> {m.reply!r}" for m in wrong[:3]),
             *(
                 Evidence(file="power/server.json", values={"cmd": m.cmd, "reply": m.reply})
@@ -664,43 +663,23 @@ def _check_replies(msgs: Sequence[SessionMessage], label: str = "") -> Iterable[
             ),
         )
     else:
-        yield Finding.passed("9.replies", title, f"{label}all SR and Stop replies as expected")
+        yield Finding.passed("9.replies", title, "all SR and Stop replies as expected")
 
 
 def ranging_peaks(run: RunData, config: PtdConfig | None = None, analyzer: int = 0) -> tuple[float, float] | None:
     """Max volts and max amps in ranging the way power-dev picks them for the testing ranges: over the
-    analyzer's total columns and the channels its ``channel`` config counts (``[start, count]``; a WT500
-    ``[count]`` from channel 1; none configured: the totals alone). Samples logged as -1 lose to any
-    real reading. A log whose totals carry no V/A (older multichannel logs write -1) falls back to every
-    channel."""
+    analyzer's total columns and the channels its ``channel`` config counts (none configured: the totals
+    alone). A log whose totals carry no V/A (older multichannel logs write -1) uses every channel."""
     log = run.ranging.spl
-    if log is None or len(log) == 0:
-        return None
-    views = log.analyzer_views()
+    views = log.analyzer_views() if log is not None and len(log) else ()
     if analyzer >= len(views):
         return None
     view = views[analyzer]
-    if view.total.volts_v is None or view.total.amps_a is None:
-        return None
-    start, count = _configured_channels(config)
-    chosen = [ch for i, ch in enumerate(view.channels, start=1) if start <= i < start + count]
-    columns = [view.total, *chosen]
-    max_v = max(float(np.nanmax(c.volts_v)) for c in columns)  # type: ignore[arg-type]
-    max_a = max(float(np.nanmax(c.amps_a)) for c in columns)  # type: ignore[arg-type]
-    if (max_v <= 0 or max_a <= 0) and view.channels:
-        columns = [*view.channels]
-        max_v = max(float(np.nanmax(c.volts_v)) for c in columns)  # type: ignore[arg-type]
-        max_a = max(float(np.nanmax(c.amps_a)) for c in columns)  # type: ignore[arg-type]
-    return (max_v, max_a) if max_v > 0 and max_a > 0 else None
-
-
-def _configured_channels(config: PtdConfig | None) -> tuple[int, int]:
-    """(first channel, how many) that power-dev counts for an analyzer's ranges."""
-    if config is None or not config.channels:
-        return 0, 0
-    if config.device_type == ACCEPTED_ANALYZERS["YokogawaWT500_multichannel"]:
-        return 1, config.channels[0]
-    return config.channels[0], config.channels[1] if len(config.channels) > 1 else 0
+    start, count = channel_selection(config.device_type, config.channels) if config else (0, 0)
+    peaks = view.peak_volts_amps(range(start, start + count))
+    if (peaks is None or min(peaks) <= 0) and view.channels:
+        peaks = view.peak_volts_amps()
+    return peaks if peaks is not None and min(peaks) > 0 else None
 
 
 def _check_testing_ranges(
@@ -710,7 +689,6 @@ def _check_testing_ranges(
     source: str = "power/server.json",
     config: PtdConfig | None = None,
     analyzer: int = 0,
-    label: str = "",
 ) -> Iterable[Finding]:
     """``source``: the file the ranges were read from (PTDaemon's commands, or session.json for a direct meter)."""
     title = f"Testing ranges = (max V, {round_.testing_current_factor:g} x max A) from ranging, never Auto"
@@ -722,15 +700,13 @@ def _check_testing_ranges(
             "9.testing_ranges",
             title,
             Severity.ERROR,
-            f"{label}testing ranges {testing_ranges}: Auto (or unset) ranges are not allowed in testing",
+            f"testing ranges {testing_ranges}: Auto (or unset) ranges are not allowed in testing",
             Evidence(file=source, values=ev_values),
         )
         return
     maxima = ranging_peaks(run, config, analyzer)
     if maxima is None:
-        yield Finding.skipped(
-            "9.testing_ranges", title, f"{label}ranging/spl.txt has no volts/amps samples to compare with"
-        )
+        yield Finding.skipped("9.testing_ranges", title, "ranging/spl.txt has no volts/amps samples to compare with")
         return
     max_v, max_a = maxima
     expected_v, expected_a = max_v, max_a * round_.testing_current_factor
@@ -742,19 +718,19 @@ def _check_testing_ranges(
         set_v, set_a = float(testing_ranges["V"]), float(testing_ranges["A"])
     except ValueError:
         yield Finding.failed(
-            "9.testing_ranges", title, Severity.ERROR, f"{label}testing ranges {testing_ranges} are not numbers", ev
+            "9.testing_ranges", title, Severity.ERROR, f"testing ranges {testing_ranges} are not numbers", ev
         )
         return
     ok_v = math.isclose(set_v, expected_v, rel_tol=1e-3, abs_tol=1e-3)
     ok_a = math.isclose(set_a, expected_a, rel_tol=1e-3, abs_tol=1e-3)
     if ok_v and ok_a:
-        yield Finding.passed("9.testing_ranges", title, f"{label}SR,V,{set_v:g} and SR,A,{set_a:g} match ranging", ev)
+        yield Finding.passed("9.testing_ranges", title, f"SR,V,{set_v:g} and SR,A,{set_a:g} match ranging", ev)
     else:
         yield Finding.failed(
             "9.testing_ranges",
             title,
             Severity.ERROR,
-            f"{label}testing set V={set_v:g}, A={set_a:g}; ranging gives V={expected_v:g}, A={expected_a:g} "
+            f"testing set V={set_v:g}, A={set_a:g}; ranging gives V={expected_v:g}, A={expected_a:g} "
             f"(round {round_.name} uses {round_.testing_current_factor:g} x max A)",
             ev,
         )
@@ -869,10 +845,10 @@ def check_ptd_errors(run: RunData, round_: Round) -> Iterable[Finding]:
     blocking, accepted, ranging_known, ranging_other = [], [], [], []
     for e in errors:
         text = e.message.removeprefix("ERROR:").strip()
-        if text in ACCEPTED_ANYWHERE_ERRORS:
+        if text in ACCEPTED_TESTING_ERRORS:
             accepted.append(e)
         elif e.phase == RANGING:
-            known = text.startswith(KNOWN_RANGING_ERRORS) or any(p.match(text) for p in KNOWN_RANGING_OVERRANGE)
+            known = text.startswith(COMMON_RANGING_ERRORS) or any(p.match(text) for p in KNOWN_RANGING_OVERRANGE)
             (ranging_known if known else ranging_other).append(e)
         else:
             blocking.append(e)

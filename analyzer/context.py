@@ -23,14 +23,48 @@ from pathlib import Path
 
 from analyzer.metrics import Scenario, is_inferred
 from analyzer.rounds import NEWEST_ROUND, ROUNDS, Round, get_round
-from analyzer.run import RunData
+from analyzer.run import PhaseData, RunData
 from powerlog.ptd_identity import IdentifyError, parse_identify_reply
 
-__all__ = ["ResultContext", "TreePosition", "result_context", "tree_position"]
+__all__ = [
+    "MeterIdentity",
+    "ResultContext",
+    "TreePosition",
+    "as_context",
+    "meter_identity",
+    "result_context",
+    "scenario_of",
+    "tree_position",
+]
 
 DIVISIONS = ("closed", "open", "network")
 _ROUND_DIR = re.compile(r"(?:^|[_-])v(\d+\.\d+)$")
 _LOADGEN_VERSION = re.compile(r"^\s*(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class MeterIdentity:
+    model: str | None
+    ptd_version: str | None
+    simulated: bool
+    identify_reply: str | None
+
+
+def meter_identity(run: RunData) -> MeterIdentity:
+    """The analyzer and PTDaemon version, from the Identify reply in server.json."""
+    reply = run.server.ptd_reply("Identify") if run.server else None
+    if not reply:
+        return MeterIdentity(None, None, False, None)
+    try:
+        ptd = parse_identify_reply(reply)
+    except IdentifyError:
+        return MeterIdentity(None, None, "simulated" in reply.lower(), reply)
+    return MeterIdentity(ptd.model, ptd.version, ptd.simulated, reply)
+
+
+def scenario_of(phase: PhaseData) -> Scenario | None:
+    """LoadGen's scenario of a phase's run."""
+    return Scenario.parse(phase.detail.value("effective_scenario")) if phase.detail else None
 
 
 @dataclass(frozen=True)
@@ -44,10 +78,6 @@ class TreePosition:
     submitter: str | None = None
     division: str | None = None
     round_folder: str | None = None  # the folder above the division, when it names a round
-
-    @property
-    def in_tree(self) -> bool:
-        return self.scenario is not None
 
 
 def tree_position(perf_dir: Path | str) -> TreePosition:
@@ -92,8 +122,7 @@ def result_context(
 ) -> ResultContext:
     """Decide round, benchmark and scenario of ``run``. Explicit arguments win over the folder's evidence."""
     position = tree_position(run.folder.root)
-    detail = run.testing.detail
-    loadgen_scenario = Scenario.parse(detail.value("effective_scenario")) if detail else None
+    loadgen_scenario = scenario_of(run.testing)
     chosen, source = _choose_round(run, position, round_)
     if scenario is not None:
         wanted = scenario if isinstance(scenario, Scenario) else Scenario.parse(scenario)
@@ -108,6 +137,11 @@ def result_context(
     if benchmark is None:
         benchmark = position.benchmark
     return ResultContext(chosen, source, benchmark, result_scenario, scenario_source, loadgen_scenario, position)
+
+
+def as_context(run: RunData, round_: Round | ResultContext | str | None) -> ResultContext:
+    """A result's context from a round, a round's name, None (detect it) or a context already made."""
+    return round_ if isinstance(round_, ResultContext) else result_context(run, round_)
 
 
 def _choose_round(run: RunData, position: TreePosition, requested: Round | str | None) -> tuple[Round, str]:
@@ -135,10 +169,10 @@ def _detect_round(run: RunData) -> tuple[Round, str]:
         else:
             conflicts.append(label)
 
-    version = _ptd_version(run)
+    version = meter_identity(run).ptd_version
     if version is not None:
         narrow(f"PTDaemon {version}", [r for r in candidates if version in r.ptd_versions])
-    config = (run.server.raw.get("ptd_config") if run.server else None) if run.server else None
+    config = run.server_raw.get("ptd_config") if isinstance(run.server_raw, dict) else None
     if isinstance(config, list | dict):
         shape = "a list of analyzers" if isinstance(config, list) else "one analyzer object"
         narrow(f"ptd_config as {shape}", [r for r in candidates if r.ptd_config_list == isinstance(config, list)])
@@ -159,16 +193,6 @@ def _detect_round(run: RunData) -> tuple[Round, str]:
 
 def _version_key(name: str) -> tuple[int, ...]:
     return tuple(int(x) for x in name.lstrip("v").split("."))
-
-
-def _ptd_version(run: RunData) -> str | None:
-    reply = run.server.ptd_reply("Identify") if run.server else None
-    if not reply:
-        return None
-    try:
-        return parse_identify_reply(reply).version
-    except IdentifyError:
-        return None
 
 
 def _loadgen_version(run: RunData) -> str | None:

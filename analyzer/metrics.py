@@ -174,15 +174,16 @@ def power_metric(
     return Quantity(avg_power_w * window_s * per_query * 1000.0 / query_count, "mJ/query")
 
 
-_LATENCY_KEYS = ("latency", "_ss")
-
-
-def _unit_of(key: str) -> str:
+def _from_key(detail: DetailLog, key: str | None, inferred: bool = False) -> Performance | None:
+    """LoadGen's figure under ``key`` as it is (latencies from ns to ms), with its unit."""
+    value = _number(detail, key) if key else None
+    if value is None or key is None:
+        return None
     if "tokens" in key:
-        return "tokens/s"
-    if any(part in key for part in _LATENCY_KEYS):
-        return "ms"
-    return "samples/s"
+        return Performance(value, "tokens/s", key, inferred)
+    if "latency" in key:
+        return Performance(value / NS_PER_MS, "ms", key, inferred)
+    return Performance(value, "samples/s", key, inferred)
 
 
 def _number(detail: DetailLog, key: str) -> float | None:
@@ -208,11 +209,7 @@ def performance(
         return None
     if detail.event(key) is None and scenario is Scenario.OFFLINE and detail.event("result_tokens_per_second"):
         key = "result_tokens_per_second"  # an LLM result of a round that predates its benchmark's key
-    value = _number(detail, key)
-    if value is None:
-        return None
-    unit = _unit_of(key)
-    return Performance(value / NS_PER_MS if unit == "ms" else value, unit, key)
+    return _from_key(detail, key)
 
 
 def _inferred_performance(
@@ -235,11 +232,7 @@ def _inferred_performance(
         if latency_ns is None:
             return None
         return Performance(latency_ns * MULTISTREAM_SAMPLES_PER_QUERY / NS_PER_MS, "ms", name, inferred=True)
-    value = _number(detail, key) if key else None  # the official checker takes LoadGen's figure as it is
-    if value is None or key is None:
-        return None
-    unit = _unit_of(key)
-    return Performance(value / NS_PER_MS if unit == "ms" else value, unit, key, inferred=True)
+    return _from_key(detail, key, inferred=True)  # the official checker takes LoadGen's figure as it is
 
 
 def efficiency(scenario: Scenario, perf: Performance | None, metric: Quantity) -> Quantity | None:

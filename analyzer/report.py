@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from analyzer.context import ResultContext, result_context
+from analyzer.context import MeterIdentity, ResultContext, as_context, meter_identity
 from analyzer.findings import Evidence, Finding, Severity
 from analyzer.gpu import GpuWindow, gpu_window
 from analyzer.metrics import (
@@ -18,32 +18,12 @@ from analyzer.metrics import (
     power_metric,
 )
 from analyzer.rounds import Round
-from analyzer.run import PhaseClock, PhaseData, RunData
-from powerlog.ptd_identity import IdentifyError, parse_identify_reply
+from analyzer.run import PhaseClock, RunData
 from powerlog.timestamps import format_ptd_timestamp
 
-__all__ = ["METRIC_RULE", "MeterIdentity", "Report", "as_context", "build_report", "meter_identity"]
+__all__ = ["METRIC_RULE", "MeterIdentity", "Report", "build_report", "meter_identity"]
 
 METRIC_RULE = "0.metric"
-
-
-@dataclass(frozen=True)
-class MeterIdentity:
-    model: str | None
-    ptd_version: str | None
-    simulated: bool
-    identify_reply: str | None
-
-
-def meter_identity(run: RunData) -> MeterIdentity:
-    reply = run.server.ptd_reply("Identify") if run.server else None
-    if not reply:
-        return MeterIdentity(None, None, False, None)
-    try:
-        ptd = parse_identify_reply(reply)
-    except IdentifyError:
-        return MeterIdentity(None, None, "simulated" in reply.lower(), reply)
-    return MeterIdentity(ptd.model, ptd.version, ptd.simulated, reply)
 
 
 @dataclass(frozen=True)
@@ -176,19 +156,11 @@ def _window(stats: WindowStats | None) -> dict[str, Any] | None:
     return d
 
 
-def scenario_of(phase: PhaseData) -> Scenario | None:
-    """LoadGen's scenario of a phase's run."""
-    return Scenario.parse(phase.detail.value("effective_scenario")) if phase.detail else None
-
-
-def as_context(run: RunData, round_: Round | ResultContext | str | None) -> ResultContext:
-    """A result's context from a round, a round's name, None (detect it) or a context already made."""
-    return round_ if isinstance(round_, ResultContext) else result_context(run, round_)
-
-
-def _metric_problem(message: str, file: str | None = None, **values: Any) -> Finding:
+def _metric_problem(
+    message: str, file: str | None = None, severity: Severity = Severity.ERROR, **values: Any
+) -> Finding:
     return Finding.failed(
-        METRIC_RULE, "The power metric can be computed", Severity.ERROR, message, Evidence(file=file, values=values)
+        METRIC_RULE, "The power metric can be computed", severity, message, Evidence(file=file, values=values)
     )
 
 
@@ -229,12 +201,10 @@ def build_report(run: RunData, round_: Round | ResultContext | str | None = None
             )
     if scenario is Scenario.INTERACTIVE and not round_.interactive_power:
         problems.append(
-            Finding.failed(
-                METRIC_RULE,
-                "The power metric can be computed",
-                Severity.WARNING,
+            _metric_problem(
                 f"the official checker of {round_.name} computes no power metric for Interactive results "
                 "(from v6.0 it reports W as for Server); mlpower reports W",
+                severity=Severity.WARNING,
             )
         )
     if detail is not None and testing.window_utc_ns is not None and stats is not None and stats.avg_power_w is None:

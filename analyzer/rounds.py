@@ -70,16 +70,26 @@ class Round:
     power_change_limit_pct: float = -5.0
     uncertainty_limit_pct: float = 1.0
 
-    @property
-    def server_performance_key(self) -> str:
-        return self.performance_keys["Server"]
-
     def performance_key(self, benchmark: str | None, loadgen_scenario: str) -> str | None:
         """The detail-log key the official checker reads as the performance of ``loadgen_scenario``."""
         special = self.benchmark_performance_keys.get(benchmark or "", {})
         return special.get(loadgen_scenario) or self.performance_keys.get(loadgen_scenario)
 
 
+_V41_BENCHMARKS = {
+    "llama2-70b-99": _TOKENS,
+    "llama2-70b-99.9": _TOKENS,
+    "gptj-99": _INFERRED_TOKENS,
+    "gptj-99.9": _INFERRED_TOKENS,
+    "mixtral-8x7b": _TOKENS,
+}
+_V50_BENCHMARKS = {
+    **_V41_BENCHMARKS,
+    "llama2-70b-interactive-99": _TOKENS,
+    "llama2-70b-interactive-99.9": _TOKENS,
+    "llama3.1-405b": _TOKENS,
+}
+# v5.1 dropped gptj and the separate llama2-70b-interactive benchmarks
 _V51_BENCHMARKS = {
     "llama2-70b-99": _TOKENS,
     "llama2-70b-99.9": _TOKENS,
@@ -96,83 +106,51 @@ _V6_BENCHMARKS = {
     "llama3.1-8b-edge": {"Offline": "result_tokens_per_second", "SingleStream": "result_90.00_percentile_latency_ns"},
 }
 
-ROUNDS: dict[str, Round] = {
-    "v2.1": Round(
-        name="v2.1",
-        ptd_versions=("1.9.1", "1.9.2"),
-        loadgen_versions=("2.1",),
-        checkpoint_tolerance_ms=800.0,
-        ntp_offset_limit_ms=400.0,
-        testing_current_factor=1.0,
-        performance_keys=MappingProxyType(_V21_KEYS),
-    ),
-    "v4.1": Round(
-        name="v4.1",
-        ptd_versions=("1.10.0",),
-        loadgen_versions=("4.1",),
-        checkpoint_tolerance_ms=500.0,
-        ntp_offset_limit_ms=400.0,
-        testing_current_factor=1.1,
-        performance_keys=MappingProxyType(_KEYS),
-        benchmark_performance_keys=_frozen(
-            {
-                "llama2-70b-99": _TOKENS,
-                "llama2-70b-99.9": _TOKENS,
-                "gptj-99": _INFERRED_TOKENS,
-                "gptj-99.9": _INFERRED_TOKENS,
-                "mixtral-8x7b": _TOKENS,
-            }
-        ),
-    ),
-    "v5.0": Round(
-        name="v5.0",
-        ptd_versions=("1.11.1",),
-        loadgen_versions=("5.0",),
-        checkpoint_tolerance_ms=500.0,
-        ntp_offset_limit_ms=400.0,
-        testing_current_factor=1.1,
-        performance_keys=MappingProxyType(_KEYS),
-        benchmark_performance_keys=_frozen(
-            {
-                "llama2-70b-99": _TOKENS,
-                "llama2-70b-99.9": _TOKENS,
-                "llama2-70b-interactive-99": _TOKENS,
-                "llama2-70b-interactive-99.9": _TOKENS,
-                "gptj-99": _INFERRED_TOKENS,
-                "gptj-99.9": _INFERRED_TOKENS,
-                "mixtral-8x7b": _TOKENS,
-                "llama3.1-405b": _TOKENS,
-            }
-        ),
-    ),
-    "v5.1": Round(
-        name="v5.1",
-        ptd_versions=("1.11.1",),
-        loadgen_versions=("5.1",),
-        checkpoint_tolerance_ms=500.0,
-        ntp_offset_limit_ms=400.0,
-        testing_current_factor=1.1,
-        performance_keys=MappingProxyType(_KEYS),
-        benchmark_performance_keys=_frozen(_V51_BENCHMARKS),
-        amps_restore_positions=(3, 4),
-        ptd_config_list=True,
-    ),
-    "v6.0": Round(
-        name="v6.0",
-        ptd_versions=("1.11.1",),
-        loadgen_versions=("6.0",),
-        checkpoint_tolerance_ms=500.0,
-        ntp_offset_limit_ms=400.0,
-        testing_current_factor=1.1,
-        performance_keys=MappingProxyType(_KEYS),
-        benchmark_performance_keys=_frozen(_V6_BENCHMARKS),
-        amps_restore_positions=(3, 4),
-        ptd_config_list=True,
-        interactive_power=True,
-    ),
-}
-ROUNDS["v6.1"] = replace(ROUNDS["v6.0"], name="v6.1", loadgen_versions=("6.1",))  # the same power checker
-NEWEST_ROUND = "v6.1"
+_V21 = Round(
+    name="v2.1",
+    ptd_versions=("1.9.1", "1.9.2"),
+    loadgen_versions=("2.1",),
+    checkpoint_tolerance_ms=800.0,
+    ntp_offset_limit_ms=400.0,
+    testing_current_factor=1.0,
+    performance_keys=MappingProxyType(_V21_KEYS),
+)
+# each later round is the one before it with what its official tools changed
+_V41 = replace(
+    _V21,
+    name="v4.1",
+    ptd_versions=("1.10.0",),
+    loadgen_versions=("4.1",),
+    checkpoint_tolerance_ms=500.0,
+    testing_current_factor=1.1,
+    performance_keys=MappingProxyType(_KEYS),
+    benchmark_performance_keys=_frozen(_V41_BENCHMARKS),
+)
+_V50 = replace(
+    _V41,
+    name="v5.0",
+    ptd_versions=("1.11.1",),
+    loadgen_versions=("5.0",),
+    benchmark_performance_keys=_frozen(_V50_BENCHMARKS),
+)
+_V51 = replace(
+    _V50,
+    name="v5.1",
+    loadgen_versions=("5.1",),
+    benchmark_performance_keys=_frozen(_V51_BENCHMARKS),
+    amps_restore_positions=(3, 4),
+    ptd_config_list=True,
+)
+_V60 = replace(
+    _V51,
+    name="v6.0",
+    loadgen_versions=("6.0",),
+    benchmark_performance_keys=_frozen(_V6_BENCHMARKS),
+    interactive_power=True,
+)
+_V61 = replace(_V60, name="v6.1", loadgen_versions=("6.1",))  # the same power checker as v6.0
+ROUNDS: dict[str, Round] = {r.name: r for r in (_V21, _V41, _V50, _V51, _V60, _V61)}
+NEWEST_ROUND = _V61.name
 DEFAULT_ROUND = NEWEST_ROUND  # for runs whose round cannot be detected
 
 

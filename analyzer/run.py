@@ -35,6 +35,7 @@ LOAD_RULE = "0.readable"
 MAX_EVIDENCE = 10
 _NTP_OFFSET = re.compile(r"NTP:offset = (?P<offset>-?\d+(?:\.\d+)?) s")
 T = TypeVar("T")
+_UNREADABLE = object()  # what _Loader.json gives for a file that is not JSON
 
 
 @dataclass(frozen=True)
@@ -148,18 +149,21 @@ class _Loader:
         except ValueError:
             return str(path)
 
+    def json(self, path: Path) -> Any:
+        """A JSON file's content; ``_UNREADABLE`` (and a problem) when it cannot be read or is not JSON."""
+        try:
+            return json.loads(path.read_bytes())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            self._problem(path, getattr(e, "lineno", None), f"not valid JSON: {e}")
+        except OSError as e:
+            self._problem(path, None, f"cannot be read: {e.strerror or e}")
+        return _UNREADABLE
+
     def session_record(self, path: Path) -> tuple[SessionRecord | None, Any]:
         """The parsed record and its raw JSON (kept even when the record does not parse: the official
         checker reads the raw JSON its own way)."""
-        if not path.is_file():
-            return None, None
-        try:
-            raw = json.loads(path.read_bytes())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            self._problem(path, getattr(e, "lineno", None), f"not valid JSON: {e}")
-            return None, None
-        except OSError as e:
-            self._problem(path, None, f"cannot be read: {e.strerror or e}")
+        raw = self.json(path) if path.is_file() else _UNREADABLE
+        if raw is _UNREADABLE:
             return None, None
         try:
             return parse_session_record(raw, str(path)), raw
@@ -171,10 +175,8 @@ class _Loader:
         path = self.folder.root / "session.json"
         if not path.is_file():
             return None
-        try:
-            record = json.loads(path.read_bytes())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            self._problem(path, getattr(e, "lineno", None), f"not valid JSON: {e}")
+        record = self.json(path)
+        if record is _UNREADABLE:
             return None
         if not isinstance(record, dict):
             self._problem(path, None, "a session record is a JSON object")

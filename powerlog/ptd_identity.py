@@ -8,11 +8,19 @@ the model, the averaging interval, capability flags, ``version=``, ``OS=``, ``mo
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from powerlog.errors import PowerlogError
 
-__all__ = ["ACCEPTED_ANALYZERS", "IdentifyError", "PtdIdentity", "device_type_of", "parse_identify_reply"]
+__all__ = [
+    "ACCEPTED_ANALYZERS",
+    "IdentifyError",
+    "PtdIdentity",
+    "channel_selection",
+    "device_type_of",
+    "parse_identify_reply",
+]
 
 _MODEL = re.compile(r"[A-Za-z][\w.-]*")
 _VERSION_NUMBER = re.compile(r"\d+(?:\.\d+)+")
@@ -90,3 +98,14 @@ def device_type_of(model: str, channels: int = 1, dc: bool = False) -> int | Non
     if channels > 1 and family in _MULTICHANNEL_TYPES and not dc:
         return _MULTICHANNEL_TYPES[family]
     return ACCEPTED_ANALYZERS.get(f"Yokogawa{family}{'_DC' if dc else ''}")
+
+
+def channel_selection(device_type: int | None, channel: Sequence[int] | None) -> tuple[int, int]:
+    """(first channel, how many) of a PTDaemon ``-c`` setting as power-dev reads it: ``[start, count]``,
+    a WT500 multichannel's ``[count]`` counted from channel 1, a lone start number counts none (power-dev
+    then uses the totals alone); (0, 0) when none is set."""
+    if not channel:
+        return 0, 0
+    if device_type == ACCEPTED_ANALYZERS["YokogawaWT500_multichannel"]:
+        return 1, channel[0]
+    return channel[0], channel[1] if len(channel) > 1 else 0

@@ -84,10 +84,12 @@ class AnalyzerReadings:
     total: ChannelReadings
     channels: tuple[ChannelReadings, ...] = ()
 
-    def peak_volts_amps(self) -> tuple[float, float] | None:
-        """Largest volts and amps (over the channels when it has some, whose total reads -1);
-        None when there is no sample or volts and amps were not read."""
-        readings = self.channels or (self.total,)
+    def peak_volts_amps(self, channels: Collection[int] | None = None) -> tuple[float, float] | None:
+        """Largest volts and amps over the total columns and the channels numbered (from 1) in
+        ``channels``, every channel by default; a total logged as -1 (older multichannel logs) loses to
+        any real reading. None when there is no sample or volts and amps were not read."""
+        chosen = self.channels if channels is None else (c for i, c in enumerate(self.channels, 1) if i in channels)
+        readings = (self.total, *chosen)
         volts = [r.volts_v for r in readings]
         amps = [r.amps_a for r in readings]
         if self.total.power_w.shape[0] == 0 or any(a is None for a in volts + amps):
