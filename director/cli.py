@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from director.demo import run_demo
-from director.errors import DirectorError, MeterConfigError
+from director.errors import DirectorError
 from director.meter_sim import SIMULATED_MODELS, PtyServer, ScpiWT300
 from director.meters.ranges import Ranges
 from director.meters.urls import open_meter
@@ -129,8 +129,7 @@ def _run_simulator(args: argparse.Namespace) -> int:
         print(f"ptd-sim listening on {host}:{port} ({analyzer.model}, SIMULATED, {analyzer.signal.description})")
         print(f"try: mlpower-director meter-probe ptd://{host}:{port}", flush=True)
 
-    if not serve_until_signalled(simulator, args.host, args.port, announce):
-        raise MeterConfigError(f"cannot listen on {args.host}:{args.port}")
+    serve_until_signalled(simulator, args.host, args.port, announce)
     return EXIT_OK
 
 

@@ -5,7 +5,8 @@ The official power checker reads ``ptd_config`` as a list of analyzers (from v5.
 wants a WT330 multichannel (type 77) configured with two channel numbers, in ``channel`` and as
 ``-c`` in ``command``. mlpower writes one entry per meter it read, PTDaemon or direct alike:
 ``command`` is how the director reached the meter (its URL), ``device_type`` PTDaemon's number for
-the model that answered, ``channel`` the channels the director summed (``[1, n]``; a WT500 ``[n]``).
+the model that answered, ``channel`` the channels the director summed (``[1, n]``; a WT500 ``[n]``),
+and ``simulated`` whether that meter was mlpower's simulator.
 """
 
 from __future__ import annotations
@@ -43,4 +44,5 @@ def _entry(url: str, identity: MeterIdentity) -> dict[str, Any]:
         "dc_flag": None,
         "device_port": url.partition("://")[2].split("?", 1)[0] or url,
         "channel": channel,
+        "simulated": identity.simulated,  # mlpower's own key: the official checker reads only the others
     }

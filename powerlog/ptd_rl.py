@@ -17,6 +17,7 @@ from powerlog.spl import PowerSample, format_spl_line
 
 __all__ = ["RL_HEADER", "format_rl_line", "rl_header", "rl_line_to_spl"]
 
+# ASCII digits, few enough for int() and for reading
 RL_HEADER = re.compile(r"Last ([0-9]{1,9}) samples?(?: from sum channel and channels [0-9]{1,4} - [0-9]{1,4})?")
 _CHANNEL_LABEL = re.compile(r",Ch[0-9]+,Watts,")
 

@@ -209,7 +209,7 @@ def _official_sees_the_checkers_sequence(folder: Path, scratch: Path) -> None:
     refused, so the Identify reply is swapped for a real one (the sequence is what is checked)."""
     server = json.loads((folder / "power" / "server.json").read_text())
     (config,) = server["ptd_config"]
-    assert config["device_type"] == 49 and config["channel"] is None
+    assert config["device_type"] == 49 and config["channel"] is None and config["simulated"] is True
     real = (
         "YokogawaWT310E,1000,1,1,1,1,0,0,1,version={}-x,OS=Linux,mode=power,1,1,1,0,0,no_cal_date,YOKOGAWA;WT310E;0;F1"
     )

@@ -44,6 +44,7 @@ def test_one_entry_per_meter_with_the_channels_summed() -> None:
         "dc_flag": None,
         "device_port": "127.0.0.1:8888",
         "channel": None,
+        "simulated": False,
     }
     # the official checker wants type 77 with two channel numbers, in "channel" and as -c in "command"
     assert entries[1]["device_type"] == 77 and entries[1]["channel"] == [1, 3]

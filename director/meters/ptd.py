@@ -39,7 +39,6 @@ __all__ = [
 HELLO_REPLY = "Hello, PTDaemon here!"
 RL_VARIANTS = ("RL", "RL,*,*", "DC-RL")
 _WRONG_VARIANT_REPLIES = ("Invalid number of parameters", "Unknown command")
-_RL_HEADER = RL_HEADER  # ASCII digits, few enough for int() and for reading
 T = TypeVar("T")
 
 
@@ -140,7 +139,7 @@ def parse_uncertainty(reply: str) -> UncertaintySummary:
 
 def parse_rl_header(reply: str) -> int:
     """The sample count of ``Last N samples``."""
-    match = _RL_HEADER.fullmatch(reply.strip())
+    match = RL_HEADER.fullmatch(reply.strip())
     if match is None:
         raise MeterProtocolError(f"expected 'Last N samples', got {reply!r}", reply=reply)
     return int(match.group(1))
@@ -250,7 +249,7 @@ class PtdMeter(MeterBase):
             first, lines = self.transport.exchange(variant, extra_lines=_rl_line_count)
             if first in _WRONG_VARIANT_REPLIES:
                 continue
-            if not _RL_HEADER.fullmatch(first.strip()):
+            if not RL_HEADER.fullmatch(first.strip()):
                 raise MeterErrorReply(f"unexpected reply {first!r}", meter=self.name, command=variant, reply=first)
             self._rl_variant = variant
             # PTDaemon 1.10/1.11 sends samples without Mark or channel labels: put them in as power-dev does
@@ -287,5 +286,5 @@ class PtdMeter(MeterBase):
 
 
 def _rl_line_count(first: str) -> int:
-    match = _RL_HEADER.fullmatch(first.strip())
+    match = RL_HEADER.fullmatch(first.strip())
     return int(match.group(1)) if match else 0

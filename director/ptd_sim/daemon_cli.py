@@ -15,38 +15,23 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from director.errors import DirectorError
 from director.ptd_sim.instrument import SimulatedAnalyzer
 from director.ptd_sim.server import PtdLogFile, PtdSimulator, serve_until_signalled
 from director.ptd_sim.signal import Electrical, parse_signal
 from powerlog.cli_support import EXIT_OK, EXIT_UNREADABLE, version_string
+from powerlog.ptd_identity import ACCEPTED_ANALYZERS, channel_selection
 
-__all__ = ["DEVICE_MODELS", "DeviceModel", "build_parser", "main", "simulated_analyzer"]
-
-
-@dataclass(frozen=True)
-class DeviceModel:
-    name: str  # the simulator's model name (its Identify reply)
-    multichannel: bool = False
-    dc: bool = False
+__all__ = ["DEVICE_MODELS", "build_parser", "main", "simulated_analyzer"]
 
 
-# PTDaemon's device type numbers for the analyzers the power rules accept
-DEVICE_MODELS: dict[int, DeviceModel] = {
-    8: DeviceModel("SimulatedWT210"),
-    35: DeviceModel("SimulatedWT500"),
-    48: DeviceModel("SimulatedWT500_multichannel", multichannel=True),
-    49: DeviceModel("SimulatedWT310"),
-    52: DeviceModel("SimulatedWT330"),
-    77: DeviceModel("SimulatedWT330_multichannel", multichannel=True),
-    508: DeviceModel("SimulatedWT210_DC", dc=True),
-    549: DeviceModel("SimulatedWT310_DC", dc=True),
-    586: DeviceModel("SimulatedWT330_DC", dc=True),
-}
+# PTDaemon's device type numbers of the analyzers the power rules accept, with the simulator's model name
+DEVICE_MODELS: dict[int, str] = {}
+for _name, _number in ACCEPTED_ANALYZERS.items():
+    DEVICE_MODELS.setdefault(_number, "Simulated" + _name.removeprefix("Yokogawa"))  # WT310 for 49, not WT310E
 DEFAULT_CHANNELS = 2  # a multichannel analyzer started without -c
-WT500_MULTICHANNEL = 48
 
 
 class UsageError(ValueError):
@@ -87,8 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def channel_count(device_type: int, channels: str | None) -> int:
     """How many channels the simulated analyzer has, from ``-c`` as power-dev passes it."""
-    model = DEVICE_MODELS[device_type]
-    if not model.multichannel:
+    if "_multichannel" not in DEVICE_MODELS[device_type]:
         if channels is not None and len(channels.split(",")) != 1:
             raise UsageError(f"-c {channels}: a single-channel analyzer takes one channel number")
         return 1
@@ -98,29 +82,29 @@ def channel_count(device_type: int, channels: str | None) -> int:
         numbers = [int(x) for x in channels.split(",")]
     except ValueError:
         raise UsageError(f"-c {channels}: channel numbers are integers separated by a comma") from None
-    count = numbers[0] if device_type == WT500_MULTICHANNEL else (numbers[1] if len(numbers) > 1 else 1)
-    if count < 1 or any(n < 1 for n in numbers):
+    if any(n < 1 for n in numbers):
         raise UsageError(f"-c {channels}: channel numbers start at 1")
-    if device_type != WT500_MULTICHANNEL and numbers[0] != 1:
+    start, count = channel_selection(device_type, numbers)
+    if start != 1:
         # power-dev then looks for labels Ch<start>...; the simulator numbers its channels from 1
-        raise UsageError(f"-c {channels}: the simulated analyzer's channels start at 1 (use -c 1,{count})")
-    return count
+        raise UsageError(f"-c {channels}: the simulated analyzer's channels start at 1 (use -c 1,{max(count, 1)})")
+    return max(count, 1)  # a lone channel number: the multichannel analyzer in single-channel mode
 
 
 def simulated_analyzer(args: argparse.Namespace) -> SimulatedAnalyzer:
     if args.device_type not in DEVICE_MODELS:
         raise UsageError(
             f"device type {args.device_type} is not simulated; use one of "
-            + ", ".join(f"{n} ({m.name.removeprefix('Simulated')})" for n, m in DEVICE_MODELS.items())
+            + ", ".join(f"{n} ({m.removeprefix('Simulated')})" for n, m in DEVICE_MODELS.items())
         )
     model = DEVICE_MODELS[args.device_type]
-    dc = model.dc or args.dc
+    dc = model.endswith("_DC") or args.dc
     return SimulatedAnalyzer(
         parse_signal(args.signal),
         Electrical(noise=args.noise, seed=args.seed, dc=dc),
         channels=channel_count(args.device_type, args.channels),
         dc=dc,
-        model=model.name,
+        model=model,
     )
 
 
@@ -128,18 +112,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         analyzer = simulated_analyzer(args)
-    except (UsageError, ValueError) as e:
+    except (UsageError, DirectorError) as e:  # a bad flag, device type, -c or --signal
         print(f"mlpower-ptd: {e}", file=sys.stderr)
         print("usage: mlpower-ptd -l SAMPLE_LOG -p PORT [-b BOARD] [-c CHANNELS] [-D] [-n|-g|-y|-U] "
               "DEVICE_TYPE DEVICE_PORT (mlpower-ptd -h for more)", file=sys.stderr)  # fmt: skip
         return EXIT_UNREADABLE
     # the debug log goes to stdout, as PTDaemon's does; the samples to the -l file
-    simulator = PtdSimulator(analyzer, PtdLogFile(None, stream=sys.stdout), sample_log=args.sample_log)
-    header = (
+    log = PtdLogFile(None, stream=sys.stdout)
+    log.raw(
         f"mlpower-ptd: SIMULATED {analyzer.yokogawa_model} (device type {args.device_type}, {analyzer.channels} "
         f"channel(s), port {args.device_port!r} not opened), signal: {analyzer.signal.description}"
     )
-    return EXIT_OK if serve_until_signalled(simulator, args.host, args.port, header) else EXIT_UNREADABLE
+    try:
+        serve_until_signalled(PtdSimulator(analyzer, log, sample_log=args.sample_log), args.host, args.port)
+    except DirectorError as e:
+        print(f"mlpower-ptd: {e}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

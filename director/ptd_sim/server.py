@@ -11,13 +11,13 @@ import asyncio
 import contextlib
 import platform
 import signal
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from director.errors import MeterConfigError
 from director.ptd_sim.instrument import RangeError, SimulatedAnalyzer, SimulatedSample
 from powerlog.cli_support import package_version
 from powerlog.ptd_rl import format_rl_line, rl_header
@@ -369,24 +369,19 @@ class PtdSimulator:
 
 
 def serve_until_signalled(
-    simulator: PtdSimulator, host: str, port: int, announce: Callable[[str, int], None] | str
-) -> bool:
-    """Serve until SIGINT or SIGTERM, then close cleanly (connected clients included). ``announce`` is
-    called with the bound address once listening (a string is written to the log's first lines).
-    False, with the reason on stderr, when the port cannot be bound."""
+    simulator: PtdSimulator, host: str, port: int, on_listening: Callable[[str, int], None] | None = None
+) -> None:
+    """Serve until SIGINT or SIGTERM, then close cleanly (connected clients included); ``on_listening``
+    gets the bound address. Raises :class:`MeterConfigError` when the port cannot be bound."""
 
-    async def run() -> bool:
-        if isinstance(announce, str):
-            simulator.log.open()
-            simulator.log.raw(announce)
+    async def run() -> None:
         try:
             bound_host, bound_port = await simulator.start(host, port)
         except OSError as e:
             await simulator.close()
-            print(f"cannot listen on {host}:{port}: {e.strerror or e}", file=sys.stderr)
-            return False
-        if callable(announce):
-            announce(bound_host, bound_port)
+            raise MeterConfigError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+        if on_listening is not None:
+            on_listening(bound_host, bound_port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -394,6 +389,5 @@ def serve_until_signalled(
                 loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         await simulator.close()
-        return True
 
-    return asyncio.run(run())
+    asyncio.run(run())
