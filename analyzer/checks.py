@@ -383,8 +383,14 @@ def _check_mlpower_clock(run: RunData, round_: Round) -> Iterable[Finding]:
 def check_analyzer(run: RunData, round_: Round) -> Iterable[Finding]:
     meter = meter_identity(run)
     findings = list(_check_identity(meter, round_))
-    if meter.simulated:
+    why = ""
+    if meter.ptd_version is not None and meter.ptd_version.startswith("mlpower-ptd"):
+        why = (
+            " (expected: the analyzer was served by mlpower-ptd, mlpower's PTDaemon-protocol server, not SPEC PTDaemon)"
+        )
+    elif meter.simulated:
         why = " (expected: the run used mlpower's simulated analyzer, which no round accepts)"
+    if why:
         findings = [replace(f, message=f.message + why) if f.status is Status.FAIL else f for f in findings]
     yield from findings
     yield from _check_ptd_config(run)

@@ -100,7 +100,10 @@ def official_verdict(checks: Iterable[OfficialCheck]) -> str:
 
 
 def official_checks(run: RunData, round_: Round) -> tuple[OfficialCheck, ...]:
-    """Every official check, in the official order, for the round's checker."""
+    """Every official check, in the official order, for the round's checker. The run must be loaded with
+    ``hash_files=True`` (the checksum checks need every file's sha1): ValueError otherwise."""
+    if not run.file_sha1:
+        raise ValueError(f"{run.folder.root}: load the run with load_run(..., hash_files=True) for the official checks")
     server, client = run.server_raw, run.client_raw
     problems = [
         f"power/{name}.json: {why}"

@@ -14,7 +14,7 @@ import pytest
 
 from director.ptd_sim.daemon_cli import UsageError, build_parser, channel_count, simulated_analyzer
 from powerlog.ptd_rl import RL_HEADER, format_rl_line, rl_line_to_spl
-from powerlog.spl import parse_spl_text, read_spl
+from powerlog.spl import SPL_FIELDS, parse_spl_text, read_spl
 
 DATA = Path(__file__).parent / "data" / "mlperf-results-v4.1-v5.1"
 REAL_SPL = sorted(DATA.glob("v*/*/*/results/*/*/*/performance/run_1/spl.txt"))
@@ -97,13 +97,14 @@ def _cmd(f, command: str) -> list[str]:  # type: ignore[no-untyped-def]
     return [first, *(f.readline().decode().rstrip("\r\n") for _ in range(int(m.group(1)) if m else 0))]
 
 
-@pytest.mark.slow
-def test_power_dev_sequence_against_mlpower_ptd(tmp_path: Path) -> None:
-    """power-dev's documented command sequence against a real mlpower-ptd process on loopback; the
-    debug log on stdout, the samples in -l; stopped with the client still connected: no traceback."""
+def _power_dev_sequence(tmp_path: Path, device: list[str]) -> tuple[dict[str, str], str, Path]:
+    """power-dev's documented command sequence against a real mlpower-ptd process on loopback, stopped
+    with the client still connected; the first reply line of each command by name, the debug log (stdout)
+    and the -l sample log."""
     port = _free_port()
     sample_log, stdout = tmp_path / "ptd_logfile_1.log", tmp_path / "ptd_out.txt"
-    argv = ["-m", "director.ptd_sim.daemon_cli", "-l", str(sample_log), "-p", str(port), "-c", "1,2", "-y", "77", "X"]
+    argv = ["-m", "director.ptd_sim.daemon_cli", "-l", str(sample_log), "-p", str(port), "-c", "1,2", *device]
+    replies: dict[str, str] = {}
     with stdout.open("wb") as out:
         daemon = subprocess.Popen([sys.executable, *argv], stdout=out, stderr=subprocess.PIPE)
     try:
@@ -113,12 +114,13 @@ def test_power_dev_sequence_against_mlpower_ptd(tmp_path: Path) -> None:
                 conn = socket.create_connection(("127.0.0.1", port), timeout=5)
                 break
             except OSError:
+                assert daemon.poll() is None, daemon.stderr.read().decode() if daemon.stderr else ""
                 assert time.monotonic() < deadline, "mlpower-ptd did not start listening"
                 time.sleep(0.1)
         f = conn.makefile("rwb")
         session = "2026-12-01_12-00-00"
         assert _cmd(f, "Hello") == ["Hello, PTDaemon here!"]
-        assert _cmd(f, "Identify")[0].startswith("SimulatedWT330_multichannel,")
+        replies["Identify"] = _cmd(f, "Identify")[0]
         assert _cmd(f, "RR")[0].startswith("Ranges,")
         for command in ("SR,V,Auto", "SR,A,Auto", "SR,A,Auto"):
             assert _cmd(f, command) == [f"Range {command[3]} changed"]
@@ -138,9 +140,10 @@ def test_power_dev_sequence_against_mlpower_ptd(tmp_path: Path) -> None:
         assert _cmd(f, f"SR,V,{peak_v}") == ["Range V changed"]
         assert _cmd(f, f"SR,A,{peak_a * 1.1}") == ["Range A changed"]
         assert _cmd(f, f"Go,1000,0,{session}_testing")[0].startswith("Starting untimed measurement")
-        time.sleep(1.5)
+        time.sleep(2.5)
         for command in ("Watts", "Uncertainty"):
-            assert _cmd(f, command)[0].startswith(command)
+            replies[command] = _cmd(f, command)[0]
+            assert replies[command].startswith(command)
         assert _cmd(f, "Stop") == ["Stopping untimed measurement"]
         assert _cmd(f, "RL,*,*")[0].startswith("Last ")
         assert _cmd(f, "SR,V,Auto") == ["Range V changed"] and _cmd(f, "SR,A,Auto") == ["Range A changed"]
@@ -159,3 +162,68 @@ def test_power_dev_sequence_against_mlpower_ptd(tmp_path: Path) -> None:
     log = read_spl(sample_log)  # the -l file: complete spl.txt lines, marks and channel labels included
     assert not log.bad_lines and len(log.channels) == 2
     assert set(log.marks) == {f"{session}_ranging", f"{session}_testing"}
+    return replies, debug, sample_log
+
+
+@pytest.mark.slow
+def test_power_dev_sequence_against_mlpower_ptd(tmp_path: Path) -> None:
+    replies, debug, _ = _power_dev_sequence(tmp_path, ["-y", "77", "X"])
+    assert "port 'X' not opened" in debug
+    assert replies["Identify"].startswith("SimulatedWT330_multichannel,")
+    assert "version=mlpower-sim-" in replies["Identify"]
+
+
+@pytest.mark.slow
+def test_mlpower_ptd_serves_a_yokogawa_through_mlpowers_driver(tmp_path: Path) -> None:
+    """DEVICE_PORT as a meter URL: mlpower's WT330 driver reads a (simulated, on a real pty) WT332E and
+    mlpower-ptd serves it as PTDaemon would, saying it is mlpower-ptd, not SPEC PTDaemon; with the testing
+    ranges fixed, each sample's uncertainty is the driver's and the Uncertainty reply says so."""
+    replies, debug, _ = _power_dev_sequence(tmp_path, ["-y", "77", "sim://?model=wt332"])
+    identify = replies["Identify"]
+    assert identify.startswith("YokogawaWT330_multichannel,") and ",mode=power,1,1,2," in identify
+    assert "version=mlpower-ptd-" in identify and identify.endswith("YOKOGAWA;WT332E;SIMULATED-MLPOWER;F1.00")
+    assert "not SPEC PTDaemon" in debug and "read by mlpower's driver" in debug
+    avg, low, high, samples, errors, known, unknown = replies["Uncertainty"].split(",")[1:]
+    assert 0 < float(low) <= float(avg) <= float(high) < 0.01, replies["Uncertainty"]
+    assert int(samples) == int(known) >= 1 and int(errors) == int(unknown) == 0
+
+
+@pytest.mark.parametrize(
+    ("device", "why"),
+    [
+        (["49", "sim://?model=wt332"], "device type 49 is a YokogawaWT310, but .* start it as device type 77"),
+        (["77", "ptd://127.0.0.1:8888"], "already a PTDaemon"),
+        (["49", "serial://"], "names no serial device"),
+    ],
+)
+def test_meter_urls_that_cannot_be_served_are_refused(device: list[str], why: str) -> None:
+    from director.errors import DirectorError
+    from director.ptd_sim.daemon_cli import meter_instrument
+
+    with pytest.raises((UsageError, DirectorError), match=why):
+        meter_instrument(build_parser().parse_args(device))
+
+
+POWER_DEV_RUN = Path(__file__).parent / "data" / "power-dev-runs" / "mlpower-ptd-wt332-sim"
+
+
+def test_a_power_dev_session_through_mlpower_ptd_and_a_meter_url() -> None:
+    """A folder power-dev's own server and client wrote with mlpower-ptd serving a WT332E through mlpower's
+    driver (tests/data/power-dev-runs/README.md): mlpower reads it, and of the official checks only the
+    PTDaemon version fails, as the official checker said of the same folder; mlpower says why."""
+    from analyzer.checks import check_run
+    from analyzer.official import official_checks
+    from analyzer.report import build_report
+    from analyzer.rounds import get_round
+    from analyzer.run import load_run
+
+    report = build_report(load_run(POWER_DEV_RUN), "v6.0")
+    assert report.power_metric is not None and report.power_metric.value > 0 and report.meter.simulated
+    assert report.testing is not None and len(report.testing.channel_avg_power_w) == 2
+    run = load_run(POWER_DEV_RUN, spl_fields=SPL_FIELDS, hash_files=True, marks=True)
+    checks = official_checks(run, get_round("v6.0"))
+    failed = [(c.check, c.message) for c in checks if c.outcome.value == "fail"]
+    assert len(failed) == 1 and "'mlpower' not accepted" in failed[0][1], failed
+    errors = {f.rule: f.message for f in check_run(run, "v6.0") if f.is_error}
+    assert set(errors) == {"2.min_duration", "8.ptd_version"}, errors
+    assert "served by mlpower-ptd" in errors["8.ptd_version"]

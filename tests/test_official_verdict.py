@@ -201,3 +201,9 @@ def test_the_audit_sees_what_the_official_scan_skips(tmp_path: Path) -> None:
         errors = [f for f in check_run(run, "v4.1") if f.is_error]
         assert [f.rule for f in errors] == [rule]
         assert errors[0].official is not None and errors[0].official.value == "stricter"
+
+
+def test_official_checks_need_the_file_hashes() -> None:
+    """Without the sha1 of every file the checksum check cannot be judged: a clear error, not a false FAIL."""
+    with pytest.raises(ValueError, match="hash_files=True"):
+        official_checks(load_run(RESNET), get_round("v4.1"))

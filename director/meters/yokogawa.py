@@ -122,7 +122,7 @@ class _YokogawaWT300(MeterBase):
         self.ranges = Ranges.automatic()
         self.rejected_lines: list[BadLine] = []
         self.uncertainties: list[float | None] = []
-        self._samples: list[PowerSample] = []
+        self._samples: list[tuple[PowerSample, float | None]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -264,10 +264,14 @@ class _YokogawaWT300(MeterBase):
                 self.poll_error = e
                 return
             with self._lock:
-                self._samples.append(sample)
+                self._samples.append((sample, uncertainty))
                 self.uncertainties.append(uncertainty)
 
     def read_new(self) -> list[PowerSample]:
+        return [sample for sample, _ in self.read_new_with_uncertainty()]
+
+    def read_new_with_uncertainty(self) -> list[tuple[PowerSample, float | None]]:
+        """Like :meth:`read_new`, each sample with its uncertainty (a fraction of the reading; None: unknown)."""
         with self._lock:
             samples, self._samples = self._samples, []
         if not samples and self.poll_error is not None:

@@ -6,8 +6,14 @@ MLCommons power-dev starts PTDaemon itself (``ptd:`` in its server.conf) as
 
 reads the ``-l`` file (every sample as an spl.txt line, with its mark) to pick the testing ranges,
 and saves PTDaemon's standard output, its debug log, as power/ptd_logs.txt. ``mlpower-ptd`` takes
-that command line, so power-dev can run against a simulated analyzer of the given device type. The
-analyzer is SIMULATED and says so (Identify reply, log); ``DEVICE_PORT`` is recorded, not opened.
+that command line, so power-dev can run against
+
+- a SIMULATED analyzer of the given device type, which says so (Identify reply, log), when
+  ``DEVICE_PORT`` is a port name such as ``COM1`` or ``/dev/ttyUSB0`` (recorded, not opened);
+- a real Yokogawa read through mlpower's drivers when ``DEVICE_PORT`` is an mlpower meter URL
+  (``serial:///dev/ttyUSB0?model=wt310``, ``serial+socket://HOST:PORT?model=wt310``, or ``sim://`` for
+  mlpower's simulated serial analyzer): a PTDaemon-protocol server with no SPEC licence, whose
+  Identify reply says mlpower-ptd, not SPEC PTDaemon.
 """
 
 from __future__ import annotations
@@ -18,19 +24,24 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from director.errors import DirectorError
-from director.ptd_sim.instrument import SimulatedAnalyzer
+from director.meters.urls import open_meter, parse_meter_url
+from director.meters.yokogawa import YokogawaWT310, YokogawaWT330
+from director.ptd_sim.instrument import PtdInstrument, SimulatedAnalyzer
+from director.ptd_sim.meter_instrument import MeterInstrument
 from director.ptd_sim.server import PtdLogFile, PtdSimulator, serve_until_signalled
 from director.ptd_sim.signal import Electrical, parse_signal
 from powerlog.cli_support import EXIT_OK, EXIT_UNREADABLE, version_string
-from powerlog.ptd_identity import ACCEPTED_ANALYZERS, channel_selection
+from powerlog.ptd_identity import ACCEPTED_ANALYZERS, channel_selection, device_type_of
 
-__all__ = ["DEVICE_MODELS", "build_parser", "main", "simulated_analyzer"]
+__all__ = ["DEVICE_MODELS", "DEVICE_NAMES", "build_parser", "main", "meter_instrument", "simulated_analyzer"]
 
 
 # PTDaemon's device type numbers of the analyzers the power rules accept, with the simulator's model name
-DEVICE_MODELS: dict[int, str] = {}
+# and the name PTDaemon gives each in its Identify reply (YokogawaWT310 for 49, not WT310E)
+DEVICE_NAMES: dict[int, str] = {}
 for _name, _number in ACCEPTED_ANALYZERS.items():
-    DEVICE_MODELS.setdefault(_number, "Simulated" + _name.removeprefix("Yokogawa"))  # WT310 for 49, not WT310E
+    DEVICE_NAMES.setdefault(_number, _name)
+DEVICE_MODELS = {number: "Simulated" + name.removeprefix("Yokogawa") for number, name in DEVICE_NAMES.items()}
 DEFAULT_CHANNELS = 2  # a multichannel analyzer started without -c
 
 
@@ -62,11 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     interface = p.add_mutually_exclusive_group()
     for flag, what in (("-n", "TCP/IP"), ("-g", "GPIB"), ("-y", "Yokogawa TMCTL (USB/ethernet)"), ("-U", "USB")):
         interface.add_argument(flag, dest="interface", action="store_const", const=flag, help=f"{what} interface")
-    p.add_argument("--signal", default="host-load", help="host-load (default), constant:WATTS or csv:PATH")
-    p.add_argument("--noise", type=float, default=0.01, help="relative noise on watts (default 0.01)")
-    p.add_argument("--seed", type=int, default=0, help="noise seed")
+    simulated = p.add_argument_group("the simulated analyzer (DEVICE_PORT a port name)")
+    simulated.add_argument("--signal", default="host-load", help="host-load (default), constant:WATTS or csv:PATH")
+    simulated.add_argument("--noise", type=float, default=0.01, help="relative noise on watts (default 0.01)")
+    simulated.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("device_type", type=int, metavar="DEVICE_TYPE", help=f"one of {', '.join(map(str, DEVICE_MODELS))}")
-    p.add_argument("device_port", metavar="DEVICE_PORT", help="the analyzer's port (recorded; nothing is opened)")
+    p.add_argument(
+        "device_port",
+        metavar="DEVICE_PORT",
+        help="a port name (COM1, /dev/ttyUSB0: recorded, the analyzer is SIMULATED) or an mlpower meter URL "
+        "(serial:///dev/ttyUSB0?model=wt310, serial+socket://HOST:PORT?model=wt310, sim://?model=wt310): that "
+        "analyzer, read by mlpower's driver",
+    )
     return p
 
 
@@ -108,27 +126,81 @@ def simulated_analyzer(args: argparse.Namespace) -> SimulatedAnalyzer:
     )
 
 
+def is_meter_url(device_port: str) -> bool:
+    return "://" in device_port
+
+
+def meter_instrument(args: argparse.Namespace) -> MeterInstrument:
+    """The analyzer a meter URL names, opened, identified and its ranges read; it must be the device type's
+    model. Raises :class:`UsageError` or the driver's :class:`~director.errors.MeterError` (closed again)."""
+    if args.device_type not in DEVICE_NAMES:
+        raise UsageError(f"device type {args.device_type} is not one the power rules accept: use one of "
+                         f"{', '.join(map(str, DEVICE_NAMES))}")  # fmt: skip
+    url = parse_meter_url(args.device_port)
+    if url.scheme == "ptd":
+        raise UsageError(f"{args.device_port}: that is already a PTDaemon; connect to it directly")
+    meter = open_meter(url)
+    assert isinstance(meter, YokogawaWT310 | YokogawaWT330)  # every scheme but ptd:// is a Yokogawa driver
+    meter.open()
+    try:
+        identity = meter.identify()
+        meter.read_ranges()
+        served_type = device_type_of(identity.model, identity.channels, identity.dc)
+        if served_type != args.device_type:
+            raise UsageError(
+                f"device type {args.device_type} is a {DEVICE_NAMES[args.device_type]}, but {args.device_port} is "
+                f"a {identity.model} with {identity.channels} element(s): start it as device type {served_type}"
+            )
+        return MeterInstrument(meter, DEVICE_NAMES[args.device_type], args.device_port)
+    except BaseException:
+        meter.close()
+        raise
+
+
+def _startup_line(args: argparse.Namespace, analyzer: PtdInstrument) -> str:
+    if isinstance(analyzer, SimulatedAnalyzer):
+        return (
+            f"mlpower-ptd: SIMULATED {analyzer.yokogawa_model} (device type {args.device_type}, {analyzer.channels} "
+            f"channel(s), port {args.device_port!r} not opened), signal: {analyzer.signal.description}"
+        )
+    return (
+        f"mlpower-ptd: {analyzer.yokogawa_model} on {args.device_port} (device type {args.device_type}, "
+        f"{analyzer.channels} channel(s)), read by mlpower's driver"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        analyzer = simulated_analyzer(args)
-    except (UsageError, DirectorError) as e:  # a bad flag, device type, -c or --signal
+        analyzer: PtdInstrument = meter_instrument(args) if is_meter_url(args.device_port) else simulated_analyzer(args)
+    except (UsageError, DirectorError) as e:  # a bad flag, device type, -c, --signal or meter
         print(f"mlpower-ptd: {e}", file=sys.stderr)
         print("usage: mlpower-ptd -l SAMPLE_LOG -p PORT [-b BOARD] [-c CHANNELS] [-D] [-n|-g|-y|-U] "
               "DEVICE_TYPE DEVICE_PORT (mlpower-ptd -h for more)", file=sys.stderr)  # fmt: skip
         return EXIT_UNREADABLE
     # the debug log goes to stdout, as PTDaemon's does; the samples to the -l file
     log = PtdLogFile(None, stream=sys.stdout)
-    log.raw(
-        f"mlpower-ptd: SIMULATED {analyzer.yokogawa_model} (device type {args.device_type}, {analyzer.channels} "
-        f"channel(s), port {args.device_port!r} not opened), signal: {analyzer.signal.description}"
-    )
+    log.raw(_startup_line(args, analyzer))
     try:
         serve_until_signalled(PtdSimulator(analyzer, log, sample_log=args.sample_log), args.host, args.port)
     except DirectorError as e:
         print(f"mlpower-ptd: {e}", file=sys.stderr)
         return EXIT_UNREADABLE
+    finally:
+        if isinstance(analyzer, MeterInstrument):
+            _put_back(analyzer, log)
     return EXIT_OK
+
+
+def _put_back(analyzer: MeterInstrument, log: PtdLogFile) -> None:
+    """Leave the analyzer as it was found: measurement stopped, the ranges it had at start, port closed."""
+    try:
+        analyzer.halt()
+        analyzer.meter.restore_ranges()
+    except DirectorError as e:
+        log.event(f"WARNING: could not restore the analyzer's ranges: {e}")
+    finally:
+        analyzer.meter.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

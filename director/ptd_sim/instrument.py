@@ -1,20 +1,28 @@
-"""The simulated power analyzer: ranges, an accuracy model, and one sample at a time.
+"""What the PTDaemon-protocol server measures with: the :class:`PtdInstrument` protocol, and the
+simulated power analyzer (ranges, an accuracy model, one sample at a time).
 
-It behaves like a Yokogawa WT310/WT330 as PTDaemon sees it: fixed ranges round up
-to the model's table; with Auto ranging the uncertainty of a sample is unknown (as
-on the real thing); a current above the fixed current range flags the sample; and
-each sample's uncertainty follows a stated accuracy model.
+The simulated analyzer behaves like a Yokogawa WT310/WT330 as PTDaemon sees it: fixed ranges round
+up to the model's table; with Auto ranging the uncertainty of a sample is unknown (as on the real
+thing); a current above the fixed current range flags the sample; and each sample's uncertainty
+follows a stated accuracy model. A real analyzer read through mlpower's drivers is the other
+instrument (:mod:`director.ptd_sim.meter_instrument`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import platform
+import time
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from director.meters.ranges import RangeTable, round_up_to_range
 from director.ptd_sim.signal import Electrical, Signal
+from powerlog.cli_support import package_version
 from powerlog.spl import ChannelSample, PowerSample
 
-__all__ = ["AccuracyModel", "RangeError", "SimulatedAnalyzer", "SimulatedSample"]
+__all__ = ["AccuracyModel", "AnalyzerSample", "PtdInstrument", "RangeError", "SimulatedAnalyzer", "identify_reply"]
 
 WT310_TABLE = RangeTable((15, 30, 60, 150, 300, 600), (0.5, 1, 2, 5, 10, 20))
 
@@ -42,10 +50,49 @@ class AccuracyModel:
 
 
 @dataclass(frozen=True)
-class SimulatedSample:
+class AnalyzerSample:
     sample: PowerSample
     uncertainty: float | None  # fraction of the reading; None = unknown
     current_too_high: bool
+
+
+def identify_reply(model: str, version: str, channels: int, dc: bool, instrument_idn: str) -> str:
+    """An Identify reply in PTDaemon's shape: the model, capabilities, ``version=``, ``OS=``, ``mode=``, the
+    element count, and last the instrument's own ``*IDN?`` with its commas as semicolons."""
+    mode = "dc" if dc else "power"
+    return (
+        f"{model},1000,1,1,1,1,0,0,1,version={version},OS={platform.system()},mode={mode},1,1,{channels},"
+        f"0,0,no_cal_date,{instrument_idn.replace(',', ';')}"
+    )
+
+
+class PtdInstrument(Protocol):
+    """What the PTDaemon-protocol server needs from the analyzer behind it."""
+
+    @property
+    def model(self) -> str: ...  # the Identify reply's model name, e.g. YokogawaWT310 or SimulatedWT310
+
+    @property
+    def yokogawa_model(self) -> str: ...  # the analyzer model its "Uncertainty checking for ..." line names
+
+    channels: int
+    dc: bool
+    volts_range_v: float | None  # None = Auto
+    amps_range_a: float | None
+
+    def identify_reply(self) -> str: ...
+
+    def startup_lines(self) -> list[str]: ...  # what it says about itself when the server starts
+
+    def set_volts_range(self, value_v: float | None) -> float | None: ...  # RangeError: not a range it has
+
+    def set_amps_range(self, value_a: float | None) -> float | None: ...
+
+    def interval_error(self, interval_ms: int) -> str | None: ...  # why Go cannot sample at this interval
+
+    def stream(self, interval_ms: int, mark: Callable[[], str]) -> AsyncGenerator[AnalyzerSample, None]: ...
+
+    def halt(self) -> None: ...  # Stop: end the measurement now (the stream then yields nothing more)
 
 
 class SimulatedAnalyzer:
@@ -61,6 +108,7 @@ class SimulatedAnalyzer:
         table: RangeTable = WT310_TABLE,
         accuracy: AccuracyModel | None = None,
         model: str | None = None,
+        clock: Callable[[], int] = time.time_ns,
     ) -> None:
         if channels < 1:
             raise ValueError("an analyzer has at least one channel")
@@ -70,6 +118,7 @@ class SimulatedAnalyzer:
         self.dc = dc
         self.table = table
         self.accuracy = accuracy or AccuracyModel()
+        self.clock = clock
         self._model = model  # e.g. "SimulatedWT210" for PTDaemon's device type 8; None: from channels and dc
         self.volts_range_v: float | None = None  # None = Auto
         self.amps_range_a: float | None = None
@@ -108,7 +157,34 @@ class SimulatedAnalyzer:
             raise RangeError(f"{value:g} {unit} is above the largest range, {table[-1]:g} {unit}")
         return round_up_to_range(value, table)
 
-    def measure(self, t_utc_ns: int, mark: str) -> SimulatedSample:
+    def identify_reply(self) -> str:
+        version = f"mlpower-sim-{package_version()}"
+        return identify_reply(self.model, version, self.channels, self.dc, f"MLPOWER,SIMULATED,0,{version}")
+
+    def startup_lines(self) -> list[str]:
+        return [
+            "mlpower PTDaemon simulator: SIMULATED analyzer, no real measurement",
+            f"Version {package_version()}, signal: {self.signal.description}",
+        ]
+
+    def interval_error(self, interval_ms: int) -> str | None:
+        return None
+
+    async def stream(self, interval_ms: int, mark: Callable[[], str]) -> AsyncGenerator[AnalyzerSample, None]:
+        """One sample every ``interval_ms`` from now, stamped with the wall clock; the k-th is due k intervals
+        after the start, so the schedule never drifts."""
+        loop = asyncio.get_running_loop()
+        start_s = loop.time()
+        k = 0
+        while True:
+            k += 1
+            await asyncio.sleep(max(0.0, start_s + k * interval_ms / 1000 - loop.time()))
+            yield self.measure(self.clock(), mark())
+
+    def halt(self) -> None:
+        pass  # sampling is the stream itself: cancelling it ends the measurement
+
+    def measure(self, t_utc_ns: int, mark: str) -> AnalyzerSample:
         total_w = self.signal.power_w(t_utc_ns)
         readings = [self.electrical.reading(total_w * share) for share in self._shares]
         too_high = self.amps_range_a is not None and any(r.amps_a > self.amps_range_a for r in readings)
@@ -124,4 +200,4 @@ class SimulatedAnalyzer:
             # PTDaemon writes the channel values rounded to 6 decimals; the total is their sum
             total = sum(round(c.power_w, 6) for c in channel_samples)
             sample = PowerSample(t_utc_ns, total, -1.0, -1.0, -1.0, mark, channel_samples)
-        return SimulatedSample(sample, uncertainty, too_high)
+        return AnalyzerSample(sample, uncertainty, too_high)

@@ -1,15 +1,16 @@
-"""The PTDaemon simulator: SPEC PTDaemon's TCP text protocol in front of a simulated analyzer.
+"""SPEC PTDaemon's TCP text protocol in front of an instrument: the simulated analyzer, or a real one read
+through mlpower's drivers (:class:`~director.ptd_sim.instrument.PtdInstrument`).
 
 Replies that also appear in real published sessions (the fixtures' ``ptd_messages``)
 are reproduced exactly; the rest follow the same style and are listed in
-docs/ptd-simulator.md. Everything the simulator says about itself says "simulated".
+docs/ptd-simulator.md. Everything a simulated analyzer says about itself says "simulated";
+a real one served this way says mlpower, never SPEC PTDaemon.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import platform
 import signal
 import time
 from collections.abc import Callable
@@ -17,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from director.errors import MeterConfigError
-from director.ptd_sim.instrument import RangeError, SimulatedAnalyzer, SimulatedSample
-from powerlog.cli_support import package_version
+from director.errors import DirectorError, MeterConfigError
+from director.ptd_sim.instrument import AnalyzerSample, PtdInstrument, RangeError
 from powerlog.ptd_rl import format_rl_line, rl_header
 from powerlog.ptdlog import format_ptd_log_line
 from powerlog.spl import format_spl_line
@@ -69,42 +69,29 @@ class _Measurement:
     mark: str
     interval_ms: int
     max_samples: int  # 0 = untimed
-    samples: list[SimulatedSample] = field(default_factory=list)
+    samples: list[AnalyzerSample] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
 
 
 class PtdSimulator:
-    """One simulated analyzer shared by every connection, as with one PTDaemon process."""
+    """One analyzer shared by every connection, as with one PTDaemon process."""
 
-    def __init__(
-        self,
-        analyzer: SimulatedAnalyzer,
-        log: PtdLogFile,
-        clock: Clock = time.time_ns,
-        sample_log: Path | None = None,
-    ) -> None:
+    def __init__(self, analyzer: PtdInstrument, log: PtdLogFile, sample_log: Path | None = None) -> None:
         self.analyzer = analyzer
         self.log = log
-        self.clock = clock
         self.sample_log = sample_log  # PTDaemon's -l file: every sample as a complete spl.txt line
         self._sample_file: IO[str] | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.mark = ""
         self.measurement: _Measurement | None = None
         self.last: _Measurement | None = None  # kept after Stop for Watts/Uncertainty
-        self._unread: list[SimulatedSample] = []
+        self._unread: list[AnalyzerSample] = []
         self.server: asyncio.Server | None = None
 
     # the protocol ---------------------------------------------------------------------
     @property
     def identify_reply(self) -> str:
-        a = self.analyzer
-        version = f"mlpower-sim-{package_version()}"
-        mode = "dc" if a.dc else "power"
-        return (
-            f"{a.model},1000,1,1,1,1,0,0,1,version={version},OS={platform.system()},mode={mode},1,1,{a.channels},"
-            f"0,0,no_cal_date,MLPOWER;SIMULATED;0;{version}"
-        )
+        return self.analyzer.identify_reply()
 
     def rl_command(self) -> str:
         if self.analyzer.dc:
@@ -181,6 +168,9 @@ class PtdSimulator:
             return [f"Error: interval must be >= {MIN_INTERVAL_MS} ms and count 0..{MAX_SAMPLES}"]
         if self.measurement is not None:
             return ["Error: a measurement is already running"]
+        refused = self.analyzer.interval_error(interval_ms)
+        if refused is not None:
+            return [f"Error: {refused}"]
         self.mark = parts[3]
         self.measurement = _Measurement(self.mark, interval_ms, count)
         self._unread = []
@@ -198,6 +188,7 @@ class PtdSimulator:
         measurement = self.measurement
         if measurement is None:
             return ["Error: no measurement to stop"]
+        self.analyzer.halt()
         if measurement.task is not None:
             measurement.task.cancel()
         self._finish(measurement)
@@ -214,7 +205,7 @@ class PtdSimulator:
         self.log.event(f"Mark changed to '{self.mark}'")
         return ["Mark changed"]
 
-    def _current(self) -> list[SimulatedSample]:
+    def _current(self) -> list[AnalyzerSample]:
         m = self.measurement or self.last
         return m.samples if m else []
 
@@ -257,20 +248,21 @@ class PtdSimulator:
 
     # sampling -------------------------------------------------------------------------
     async def _sample_loop(self, m: _Measurement) -> None:
-        loop = asyncio.get_running_loop()
-        start_s = loop.time()
-        k = 0
-        while m.max_samples == 0 or k < m.max_samples:
-            k += 1
-            # the k-th sample is due k intervals after Go: the schedule never drifts
-            await asyncio.sleep(max(0.0, start_s + k * m.interval_ms / 1000 - loop.time()))
-            if len(m.samples) >= MAX_SAMPLES:
-                break
-            self._record(m, self.analyzer.measure(self.clock(), m.mark))
+        limit = m.max_samples or MAX_SAMPLES
+        stream = self.analyzer.stream(m.interval_ms, lambda: m.mark)
+        try:
+            async for sample in stream:
+                self._record(m, sample)
+                if len(m.samples) >= limit:
+                    break
+        except DirectorError as e:  # the analyzer stopped answering: PTDaemon logs it and ends the measurement
+            self.log.event(f"ERROR: {e}")
+        finally:
+            await stream.aclose()
         if self._finish(m):
             self._log_completion(m)
 
-    def _record(self, m: _Measurement, s: SimulatedSample) -> None:
+    def _record(self, m: _Measurement, s: AnalyzerSample) -> None:
         m.samples.append(s)
         self._unread.append(s)
         if self._sample_file is not None:
@@ -310,10 +302,11 @@ class PtdSimulator:
         self.log.open()
         if self.sample_log is not None:
             self._sample_file = self.sample_log.open("a", encoding="utf-8", newline="")
-        self.log.raw("mlpower PTDaemon simulator: SIMULATED analyzer, no real measurement")
-        self.log.raw(f"Version {package_version()}, signal: {self.analyzer.signal.description}")
+        for line in self.analyzer.startup_lines():
+            self.log.raw(line)
         # the official checker looks for "Uncertainty checking for Yokogawa... is activated"
-        self.log.event(f"Uncertainty checking for {self.analyzer.yokogawa_model} is activated (SIMULATED by mlpower)")
+        by = "SIMULATED by mlpower" if "Simulated" in self.analyzer.model else "evaluated by mlpower"
+        self.log.event(f"Uncertainty checking for {self.analyzer.yokogawa_model} is activated ({by})")
         self.log.event(f"Connected to {self.analyzer.model} successfully")
         self.server = await asyncio.start_server(self._client, host, port)
         bound_host, bound_port = self.server.sockets[0].getsockname()[:2]
@@ -323,8 +316,10 @@ class PtdSimulator:
 
     async def close(self) -> None:
         """Stop listening, end every connection (their handlers return), close the logs."""
-        if self.measurement is not None and self.measurement.task is not None:
-            self.measurement.task.cancel()
+        if self.measurement is not None:
+            self.analyzer.halt()
+            if self.measurement.task is not None:
+                self.measurement.task.cancel()
         if self.server is not None:
             self.server.close()
             for writer in list(self._writers):
