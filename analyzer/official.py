@@ -36,7 +36,7 @@ from analyzer.metrics import WindowStats
 from analyzer.rounds import ACCEPTED_ANALYZERS, Round
 from analyzer.run import RunData
 from powerlog.layout import REQUIRED_FILES
-from powerlog.ptd_replies import GO_REPLY, NOTHING_TO_STOP_REPLY, STOP_REPLY
+from powerlog.ptd_replies import GO_REPLY, NOTHING_TO_STOP_REPLY, STOP_REPLY, range_changed_reply
 from powerlog.ptdlog import PtdEvent, PtdEventKind
 from powerlog.timestamps import NS_PER_S
 
@@ -173,8 +173,8 @@ def _ptd_messages(server: Mapping[str, Any], round_: Round) -> str:
     _need(version in round_.ptd_versions, f"PTDaemon {version!r} not accepted in {round_.name} ({round_.ptd_versions})")
     _need(model in ACCEPTED_ANALYZERS, f"analyzer {model!r} not accepted")
     for prefix, expected in (
-        ("SR,A", "Range A changed"),
-        ("SR,V", "Range V changed"),
+        ("SR,A", range_changed_reply("A")),
+        ("SR,V", range_changed_reply("V")),
         ("Go,1000,", GO_REPLY),
         ("Stop", STOP_REPLY),
     ):

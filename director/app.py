@@ -127,7 +127,7 @@ def create_app(director: Director) -> FastAPI:
         return session
 
     @app.get("/health")
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
         return {"status": "ok", "version": package_version()}
 
     @app.get(f"{API_PREFIX}/time", dependencies=auth, response_model=TimeReply)
@@ -207,7 +207,7 @@ def create_app(director: Director) -> FastAPI:
         return await _phase(session_of(session_id), phase, "stop", body)
 
     @app.post(f"{API_PREFIX}/sessions/{{session_id}}/phases/{{phase}}/checkpoint", dependencies=auth)
-    def agent_checkpoint(session_id: str, phase: str, body: PhaseRequest) -> dict[str, str]:
+    async def agent_checkpoint(session_id: str, phase: str, body: PhaseRequest) -> dict[str, str]:
         session = session_of(session_id)
         if phase not in PHASES:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no phase {phase!r}")
@@ -217,7 +217,7 @@ def create_app(director: Director) -> FastAPI:
         return {"status": "ok"}
 
     @app.post(f"{API_PREFIX}/sessions/{{session_id}}/clock", dependencies=auth)
-    def clock_report(session_id: str, body: ClockReport) -> dict[str, str]:
+    async def clock_report(session_id: str, body: ClockReport) -> dict[str, str]:
         live_session_of(session_id).add_clock_report(body)
         return {"status": "ok"}
 
@@ -276,22 +276,22 @@ def create_app(director: Director) -> FastAPI:
         return session.status()
 
     @app.get(f"{API_PREFIX}/sessions/{{session_id}}", dependencies=auth)
-    def session_status(session_id: str) -> SessionStatus:
+    async def session_status(session_id: str) -> SessionStatus:
         return session_of(session_id).status()
 
     @app.get(f"{API_PREFIX}/sessions/{{session_id}}/result", dependencies=auth)
-    def session_result(session_id: str) -> dict[str, Any]:
+    async def session_result(session_id: str) -> dict[str, Any]:
         session = session_of(session_id)
         if session.result is None:
             raise _conflict("no result yet: close the session first", session.state)
         return session.result
 
     @app.get("/metrics", dependencies=auth, response_class=Response)
-    def metrics() -> Response:
+    async def metrics() -> Response:
         return Response(render_metrics(lambda: director), media_type=METRICS_CONTENT_TYPE)
 
     @app.get(f"{API_PREFIX}/sessions", dependencies=auth)
-    def list_sessions() -> list[SessionStatus]:
+    async def list_sessions() -> list[SessionStatus]:
         return [s.status() for s in director.sessions.values()]
 
     return app

@@ -13,6 +13,7 @@ from pathlib import Path
 from director.demo import run_demo
 from director.errors import DirectorError
 from director.meter_sim import SIMULATED_MODELS, PtyServer, ScpiWT300
+from director.meter_sim import register as register_simulated_meters
 from director.meters.ranges import Ranges
 from director.meters.urls import open_meter
 from director.ptd_sim.instrument import SimulatedAnalyzer
@@ -193,6 +194,7 @@ def _probe(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    register_simulated_meters()  # sim:// for serve, demo and meter-probe
     try:
         if args.command == "ptd-sim":
             return _run_simulator(args)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from director.errors import MeterConfigError
 from director.meters.ranges import RANGE_TABLES
 from director.meters.serial_transport import SerialLineTransport
+from director.meters.urls import MeterUrl, register_meter_scheme
 from director.meters.yokogawa import ITEMS, YokogawaWT310, YokogawaWT330, elements_of_model
 from director.ptd_sim.signal import Electrical, Reading, Signal, parse_signal
 
@@ -31,6 +32,7 @@ __all__ = [
     "ScpiWT300",
     "ScpiWT310",
     "SimulatedPtyTransport",
+    "register",
     "simulated_serial_meter",
 ]
 
@@ -323,3 +325,12 @@ def simulated_serial_meter(signal: str = "host-load", model: str = "wt310") -> Y
         raise MeterConfigError(f"cannot simulate model {model!r}: use one of {', '.join(SIMULATED_MODELS)}")
     transport = SimulatedPtyTransport(ScpiWT300(parse_signal(signal), Electrical(), model=simulated))
     return YokogawaWT310(transport) if elements_of_model(simulated) == 1 else YokogawaWT330(transport)
+
+
+def _from_url(url: MeterUrl) -> YokogawaWT310 | YokogawaWT330:
+    return simulated_serial_meter(url.options.get("signal", "host-load"), url.options.get("model", "wt310"))
+
+
+def register() -> None:
+    """Let ``open_meter`` build ``sim://`` meters (the commands call this where they start)."""
+    register_meter_scheme("sim", _from_url)

@@ -19,9 +19,12 @@ from netproxy import CuttableProxy
 from processes import BIN, agent_argv, start_director, start_meter_sim, stop
 
 from director.app import Director, create_app
+from director.meter_sim import register as register_simulated_meters
 from director.meters.urls import open_meter
 from director.session import SessionConfig
 from powerlog.spl import read_spl
+
+register_simulated_meters()  # sim:// meters, as the commands register them
 
 TOKEN = "f" * 32
 

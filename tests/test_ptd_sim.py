@@ -72,8 +72,10 @@ def test_multichannel_simulator_and_rl_fallback(ptd_sim) -> None:
         samples, _, _ = _measure(meter, "m_ranging", 1.0, 200)
     assert [e.cmd for e in meter.exchanges if e.cmd.startswith("RL")][:2] == ["RL", "RL,*,*"]
     assert samples and all(len(s.channels) == 3 for s in samples)
-    for s in samples:
-        assert s.volts_v == -1.0 and s.power_w == pytest.approx(sum(c.power_w for c in s.channels), abs=1e-5)
+    for s in samples:  # as PTDaemon 1.10+ logs them: Watts the sum, Volts/Amps/PF the channels' means
+        assert s.power_w == pytest.approx(sum(c.power_w for c in s.channels), abs=1e-5)
+        assert s.volts_v == pytest.approx(sum(c.volts_v for c in s.channels) / 3, abs=1e-5)
+        assert s.amps_a == pytest.approx(sum(c.amps_a for c in s.channels) / 3, abs=1e-5)
 
 
 def test_dc_simulator_answers_only_dc_rl(ptd_sim) -> None:

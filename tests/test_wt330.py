@@ -19,6 +19,7 @@ from processes import serial_session
 
 from director.errors import MeterConfigError, MeterErrorReply, MeterProtocolError
 from director.meter_sim import ScpiWT300, ScpiWT310, element_shares
+from director.meter_sim import register as register_simulated_meters
 from director.meters.ranges import Ranges, range_table_for
 from director.meters.urls import open_meter, parse_meter_url
 from director.meters.yokogawa import (
@@ -31,6 +32,8 @@ from director.meters.yokogawa import (
 from director.ptd_sim.signal import ConstantSignal, Electrical
 from powerlog.spl import ChannelSample, format_spl_line, read_spl
 from tests.test_ptd_driver import ScriptedTransport
+
+register_simulated_meters()  # sim:// meters, as the commands register them
 
 BIN = Path(sys.executable).parent
 OK = ['0,"No error"']
@@ -348,3 +351,17 @@ def test_session_on_a_serial_wt333_writes_three_channels(tmp_path: Path) -> None
         assert 120.0 < float(np.mean(spl.power_w)) < 180.0
     record = json.loads((folder / "session.json").read_text())
     assert record["meter"]["identity"]["model"] == "YokogawaWT333E" and record["meter"]["identity"]["channels"] == 3
+
+
+def test_the_meter_factory_never_imports_a_simulator() -> None:
+    """sim:// is the simulator's own registration: the production factory and the serve path import none, and
+    an unregistered sim:// URL is a clear error."""
+    code = (
+        "import sys\n"
+        "import director.serve, director.meters.urls as u\n"
+        "sims = [m for m in sys.modules if m.startswith(('director.meter_sim', 'director.ptd_sim'))]\n"
+        "assert not sims, sims\n"
+        "try:\n    u.open_meter('sim://?model=wt310')\nexcept u.MeterConfigError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert "call director.meter_sim.register() first" in out.stdout, out.stdout + out.stderr

@@ -19,6 +19,15 @@ from director.meters.ranges import Ranges
 from director.meters.transport import Exchange, LineTransport
 from powerlog.lines import BadLine
 from powerlog.ptd_identity import IdentifyError, parse_identify_reply
+from powerlog.ptd_replies import (
+    BAD_PARAMS_REPLY,
+    HELLO_REPLY,
+    NOTHING_TO_STOP_REPLY,
+    STOP_REPLY,
+    UNKNOWN_COMMAND_REPLY,
+    UNTIMED_GO_PREFIX,
+    range_changed_reply,
+)
 from powerlog.ptd_rl import RL_HEADER, rl_line_to_spl
 from powerlog.spl import PowerSample, parse_spl_text
 
@@ -36,9 +45,8 @@ __all__ = [
     "parse_watts",
 ]
 
-HELLO_REPLY = "Hello, PTDaemon here!"
 RL_VARIANTS = ("RL", "RL,*,*", "DC-RL")
-_WRONG_VARIANT_REPLIES = ("Invalid number of parameters", "Unknown command")
+_WRONG_VARIANT_REPLIES = (BAD_PARAMS_REPLY, UNKNOWN_COMMAND_REPLY)
 T = TypeVar("T")
 
 
@@ -213,8 +221,8 @@ class PtdMeter(MeterBase):
 
     def set_ranges(self, ranges: Ranges) -> None:
         """SR,V then SR,A (Auto where a range is None)."""
-        self._expect(f"SR,V,{format_range(ranges.volts_v)}", "Range V changed")
-        self._expect(f"SR,A,{format_range(ranges.amps_a)}", "Range A changed")
+        self._expect(f"SR,V,{format_range(ranges.volts_v)}", range_changed_reply("V"))
+        self._expect(f"SR,A,{format_range(ranges.amps_a)}", range_changed_reply("A"))
 
     def restore_ranges(self) -> None:
         """Put back the initial ranges: SR,V, then SR,A twice.
@@ -227,7 +235,7 @@ class PtdMeter(MeterBase):
         if self.initial_ranges is None:
             raise MeterErrorReply("initial ranges were never read (call read_ranges() first)", meter=self.name)
         self.set_ranges(self.initial_ranges)
-        self._expect(f"SR,A,{format_range(self.initial_ranges.amps_a)}", "Range A changed")
+        self._expect(f"SR,A,{format_range(self.initial_ranges.amps_a)}", range_changed_reply("A"))
 
     def start(self, mark: str, interval_ms: int = 1000) -> None:
         if not re.fullmatch(r"[\w.-]+", mark):
@@ -235,7 +243,7 @@ class PtdMeter(MeterBase):
         command = f"Go,{interval_ms},0,{mark}"
         reply = self._cmd(command)
         self._mark = mark
-        if not reply.startswith("Starting untimed measurement"):
+        if not reply.startswith(UNTIMED_GO_PREFIX):
             raise MeterErrorReply(
                 f"measurement did not start: {reply!r}", meter=self.name, command=command, reply=reply
             )
@@ -272,9 +280,9 @@ class PtdMeter(MeterBase):
     def stop(self) -> bool:
         """Stop the measurement; False when none was running."""
         reply = self._cmd("Stop")
-        if reply == "Stopping untimed measurement":
+        if reply == STOP_REPLY:
             return True
-        if reply == "Error: no measurement to stop":
+        if reply == NOTHING_TO_STOP_REPLY:
             return False
         raise MeterErrorReply(f"unexpected reply {reply!r}", meter=self.name, command="Stop", reply=reply)
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,7 +22,7 @@ from director.meters.serial_transport import SerialLineTransport
 from director.meters.transport import TcpLineTransport
 from director.meters.yokogawa import RATES_MS, YokogawaWT310, YokogawaWT330
 
-__all__ = ["PTD_DEFAULT_PORT", "MeterUrl", "open_meter", "parse_meter_url"]
+__all__ = ["PTD_DEFAULT_PORT", "MeterFactory", "MeterUrl", "open_meter", "parse_meter_url", "register_meter_scheme"]
 
 PTD_DEFAULT_PORT = 8888
 _OPTIONS = {
@@ -100,16 +101,39 @@ def _yokogawa(url: MeterUrl, transport: SerialLineTransport) -> YokogawaWT310 | 
     return YokogawaWT310(transport)
 
 
+def _ptd(url: MeterUrl) -> Meter:
+    return PtdMeter(TcpLineTransport(url.host, url.port, timeout_s=_timeout(url, 10.0)))
+
+
+def _serial(url: MeterUrl) -> Meter:
+    baud = int(url.options.get("baud", "9600"))
+    return _yokogawa(url, SerialLineTransport(url.path, baudrate=baud, timeout_s=_timeout(url, 2.0)))
+
+
+def _serial_socket(url: MeterUrl) -> Meter:
+    return _yokogawa(url, SerialLineTransport(f"socket://{url.host}:{url.port}", timeout_s=_timeout(url, 2.0)))
+
+
+MeterFactory = Callable[[MeterUrl], Meter]
+# the real meters' drivers; sim:// is registered by the simulator itself (director.meter_sim.register), where
+# the commands start, so that this factory never imports a simulator
+_FACTORIES: dict[str, MeterFactory] = {"ptd": _ptd, "serial": _serial, "serial+socket": _serial_socket}
+
+
+def register_meter_scheme(scheme: str, factory: MeterFactory) -> None:
+    """Make ``open_meter`` build ``scheme://`` meters with ``factory`` (its URL grammar is parse_meter_url's)."""
+    if scheme not in _OPTIONS:
+        raise ValueError(f"{scheme}:// is not a meter URL scheme parse_meter_url knows")
+    _FACTORIES[scheme] = factory
+
+
 def open_meter(url: MeterUrl | str) -> Meter:
     """The driver for a URL, not yet connected (call ``open()``)."""
     url = parse_meter_url(url) if isinstance(url, str) else url
-    if url.scheme == "ptd":
-        return PtdMeter(TcpLineTransport(url.host, url.port, timeout_s=_timeout(url, 10.0)))
-    if url.scheme == "serial":
-        baud = int(url.options.get("baud", "9600"))
-        return _yokogawa(url, SerialLineTransport(url.path, baudrate=baud, timeout_s=_timeout(url, 2.0)))
-    if url.scheme == "serial+socket":
-        return _yokogawa(url, SerialLineTransport(f"socket://{url.host}:{url.port}", timeout_s=_timeout(url, 2.0)))
-    from director.meter_sim import simulated_serial_meter
-
-    return simulated_serial_meter(url.options.get("signal", "host-load"), url.options.get("model", "wt310"))
+    factory = _FACTORIES.get(url.scheme)
+    if factory is None:
+        raise MeterConfigError(
+            f"meter URL {url.text!r}: {url.scheme}:// meters are mlpower's simulator, not loaded here; "
+            "call director.meter_sim.register() first (mlpower-director and mlpower-ptd do)"
+        )
+    return factory(url)

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from director.errors import DirectorError
+from director.meter_sim import register as register_simulated_meters
 from director.meters.urls import open_meter, parse_meter_url
 from director.meters.yokogawa import YokogawaWT310, YokogawaWT330
 from director.ptd_sim.instrument import PtdInstrument, SimulatedAnalyzer
@@ -170,6 +171,7 @@ def _startup_line(args: argparse.Namespace, analyzer: PtdInstrument) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    register_simulated_meters()  # DEVICE_PORT sim://
     try:
         args = build_parser().parse_args(argv)
         analyzer: PtdInstrument = meter_instrument(args) if is_meter_url(args.device_port) else simulated_analyzer(args)

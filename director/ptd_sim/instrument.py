@@ -14,7 +14,7 @@ import asyncio
 import platform
 import time
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from director.meters.ranges import RangeTable, round_up_to_range
@@ -22,7 +22,15 @@ from director.ptd_sim.signal import Electrical, Signal
 from powerlog.cli_support import package_version
 from powerlog.spl import ChannelSample, PowerSample
 
-__all__ = ["AccuracyModel", "AnalyzerSample", "PtdInstrument", "RangeError", "SimulatedAnalyzer", "identify_reply"]
+__all__ = [
+    "AccuracyModel",
+    "AnalyzerSample",
+    "PtdInstrument",
+    "RangeError",
+    "SimulatedAnalyzer",
+    "identify_reply",
+    "with_mean_heads",
+]
 
 WT310_TABLE = RangeTable((15, 30, 60, 150, 300, 600), (0.5, 1, 2, 5, 10, 20))
 
@@ -52,8 +60,23 @@ class AccuracyModel:
 @dataclass(frozen=True)
 class AnalyzerSample:
     sample: PowerSample
-    uncertainty: float | None  # fraction of the reading; None = unknown
+    uncertainty: float | None  # of the total, a fraction of the reading; None = unknown
     current_too_high: bool
+    channel_uncertainties: tuple[float | None, ...] = ()  # each channel's, multichannel only
+
+
+def with_mean_heads(sample: PowerSample) -> PowerSample:
+    """A multichannel sample as PTDaemon 1.10+ logs it: Watts the channels' sum, Volts, Amps and PF their
+    means (PTDaemon 1.9.2 wrote -1 there)."""
+    if not sample.channels:
+        return sample
+    n = len(sample.channels)
+    return replace(
+        sample,
+        volts_v=sum(ch.volts_v for ch in sample.channels) / n,
+        amps_a=sum(ch.amps_a for ch in sample.channels) / n,
+        pf=sum(ch.pf for ch in sample.channels) / n,
+    )
 
 
 def identify_reply(model: str, version: str, channels: int, dc: bool, instrument_idn: str) -> str:
@@ -188,16 +211,16 @@ class SimulatedAnalyzer:
         total_w = self.signal.power_w(t_utc_ns)
         readings = [self.electrical.reading(total_w * share) for share in self._shares]
         too_high = self.amps_range_a is not None and any(r.amps_a > self.amps_range_a for r in readings)
-        uncertainty: float | None = None
+        values: list[float | None] = [None] * len(readings)
         if self.volts_range_v is not None and self.amps_range_a is not None and not too_high:
             values = [self.accuracy.uncertainty(r.power_w, self.volts_range_v, self.amps_range_a) for r in readings]
-            uncertainty = None if any(v is None for v in values) else max(v for v in values if v is not None)
+        uncertainty = None if any(v is None for v in values) else max(v for v in values if v is not None)
         if self.channels == 1:
             r = readings[0]
             sample = PowerSample(t_utc_ns, r.power_w, r.volts_v, r.amps_a, r.pf, mark)
-        else:
-            channel_samples = tuple(ChannelSample(r.power_w, r.volts_v, r.amps_a, r.pf) for r in readings)
-            # PTDaemon writes the channel values rounded to 6 decimals; the total is their sum
-            total = sum(round(c.power_w, 6) for c in channel_samples)
-            sample = PowerSample(t_utc_ns, total, -1.0, -1.0, -1.0, mark, channel_samples)
-        return AnalyzerSample(sample, uncertainty, too_high)
+            return AnalyzerSample(sample, uncertainty, too_high)
+        channel_samples = tuple(ChannelSample(r.power_w, r.volts_v, r.amps_a, r.pf) for r in readings)
+        # PTDaemon writes the channel values rounded to 6 decimals; the total is their sum
+        total = sum(round(c.power_w, 6) for c in channel_samples)
+        sample = with_mean_heads(PowerSample(t_utc_ns, total, -1.0, -1.0, -1.0, mark, channel_samples))
+        return AnalyzerSample(sample, uncertainty, too_high, tuple(values))

@@ -17,8 +17,8 @@ from dataclasses import replace
 
 from director.errors import DirectorError
 from director.meters.ranges import Ranges, range_table_for
-from director.meters.yokogawa import RATES_MS, YokogawaWT310, YokogawaWT330
-from director.ptd_sim.instrument import AnalyzerSample, RangeError, identify_reply
+from director.meters.yokogawa import RATES_MS, YokogawaWT310, YokogawaWT330, power_uncertainty
+from director.ptd_sim.instrument import AnalyzerSample, RangeError, identify_reply, with_mean_heads
 from powerlog.cli_support import package_version
 from powerlog.spl import PowerSample
 
@@ -109,7 +109,12 @@ class MeterInstrument:
             while True:
                 await asyncio.sleep(POLL_S)
                 for sample, uncertainty in self.meter.read_new_with_uncertainty():
-                    yield AnalyzerSample(replace(sample, mark=mark()), uncertainty, self._too_high(sample))
+                    yield AnalyzerSample(
+                        with_mean_heads(replace(sample, mark=mark())),
+                        uncertainty,
+                        self._too_high(sample),
+                        tuple(power_uncertainty(ch.power_w, self.meter.ranges) for ch in sample.channels),
+                    )
         finally:
             if self._run is run:  # not a later measurement's: Stop then Go can come before this runs
                 self.halt()

@@ -20,6 +20,16 @@ from typing import IO
 
 from director.errors import DirectorError, MeterConfigError
 from director.ptd_sim.instrument import AnalyzerSample, PtdInstrument, RangeError
+from powerlog.ptd_replies import (
+    BAD_PARAMS_REPLY,
+    HELLO_REPLY,
+    MAX_SAMPLES,
+    NOTHING_TO_STOP_REPLY,
+    UNKNOWN_COMMAND_REPLY,
+    go_reply,
+    range_changed_reply,
+    stop_reply,
+)
 from powerlog.ptd_rl import format_rl_line, rl_header
 from powerlog.ptdlog import format_ptd_log_line
 from powerlog.spl import format_spl_line
@@ -27,11 +37,7 @@ from powerlog.spl import format_spl_line
 __all__ = ["MAX_SAMPLES", "MIN_INTERVAL_MS", "PtdLogFile", "PtdSimulator", "serve_until_signalled"]
 
 MIN_INTERVAL_MS = 100
-MAX_SAMPLES = 500_000
 UNCERTAINTY_LIMIT = 0.01
-HELLO = "Hello, PTDaemon here!"
-UNKNOWN = "Unknown command"
-BAD_PARAMS = "Invalid number of parameters"
 Clock = Callable[[], int]
 
 
@@ -116,18 +122,18 @@ class PtdSimulator:
             "dc-rl": self._read_log,
         }.get(word)
         if handler is None:
-            return [UNKNOWN]
+            return [UNKNOWN_COMMAND_REPLY]
         return handler(parts)
 
     def _hello(self, parts: list[str]) -> list[str]:
-        return [HELLO] if len(parts) == 1 else [BAD_PARAMS]
+        return [HELLO_REPLY] if len(parts) == 1 else [BAD_PARAMS_REPLY]
 
     def _identify(self, parts: list[str]) -> list[str]:
-        return [self.identify_reply] if len(parts) == 1 else [BAD_PARAMS]
+        return [self.identify_reply] if len(parts) == 1 else [BAD_PARAMS_REPLY]
 
     def _read_ranges(self, parts: list[str]) -> list[str]:
         if len(parts) != 1:
-            return [BAD_PARAMS]
+            return [BAD_PARAMS_REPLY]
         a = self.analyzer
 
         def pair(value: float | None) -> str:
@@ -137,7 +143,7 @@ class PtdSimulator:
 
     def _set_range(self, parts: list[str]) -> list[str]:
         if len(parts) != 3 or parts[1].upper() not in ("V", "A"):
-            return [BAD_PARAMS]
+            return [BAD_PARAMS_REPLY]
         which, value_text = parts[1].upper(), parts[2].strip()
         if self.measurement is not None:
             return ["Error: cannot change ranges during a measurement"]
@@ -155,11 +161,12 @@ class PtdSimulator:
                                f"{'Auto' if applied is None else f'{applied:.6f}A'}")  # fmt: skip
         except RangeError as e:
             return [f"Error: {e}"]
-        return [f"Range {which} changed"]
+        return [range_changed_reply(which)]
 
     def _go(self, parts: list[str]) -> list[str]:
+        self.log.event("Go command received")
         if len(parts) != 4:
-            return [BAD_PARAMS]
+            return [BAD_PARAMS_REPLY]
         try:
             interval_ms, count = int(parts[1]), int(parts[2])
         except ValueError:
@@ -176,29 +183,26 @@ class PtdSimulator:
         self._unread = []
         self.log.event(f"Go with mark '{self.mark}'")
         self.measurement.task = asyncio.get_running_loop().create_task(self._sample_loop(self.measurement))
-        if count == 0:
-            return [
-                f"Starting untimed measurement, maximum {MAX_SAMPLES} samples at {interval_ms}ms with 0 rampup samples"
-            ]
-        return [f"Starting timed measurement, {count} samples at {interval_ms}ms with 0 rampup samples"]
+        return [go_reply(interval_ms, count)]
 
     def _stop(self, parts: list[str]) -> list[str]:
         if len(parts) != 1:
-            return [BAD_PARAMS]
+            return [BAD_PARAMS_REPLY]
+        self.log.event("Stop command received")
         measurement = self.measurement
         if measurement is None:
-            return ["Error: no measurement to stop"]
+            return [NOTHING_TO_STOP_REPLY]
         self.analyzer.halt()
         if measurement.task is not None:
             measurement.task.cancel()
         self._finish(measurement)
         # PTDaemon logs its reply before the "Completed test" lines
         asyncio.get_running_loop().call_soon(self._log_completion, measurement)
-        return ["Stopping untimed measurement" if measurement.max_samples == 0 else "Stopping timed measurement"]
+        return [stop_reply(timed=measurement.max_samples > 0)]
 
     def _mark(self, parts: list[str]) -> list[str]:
         if len(parts) != 2 or not parts[1]:
-            return [BAD_PARAMS]
+            return [BAD_PARAMS_REPLY]
         self.mark = parts[1]
         if self.measurement is not None:
             self.measurement.mark = parts[1]
@@ -211,7 +215,7 @@ class PtdSimulator:
 
     def _watts(self, parts: list[str]) -> list[str]:
         if len(parts) != 1:
-            return [BAD_PARAMS]
+            return [BAD_PARAMS_REPLY]
         samples = self._current()
         valid = [s.sample.power_w for s in samples if not s.current_too_high]
         errors = len(samples) - len(valid)
@@ -222,26 +226,28 @@ class PtdSimulator:
 
     def _uncertainty(self, parts: list[str]) -> list[str]:
         if len(parts) != 1:
-            return [BAD_PARAMS]
+            return [BAD_PARAMS_REPLY]
         samples = self._current()
         known = [s.uncertainty for s in samples if s.uncertainty is not None]
-        errors = sum(1 for s in samples if s.current_too_high)
-        unknown = len(samples) - len(known) - errors  # samples + errors + valid + unknown add up
+        # as PTDaemon 1.11.1 counts: errors = samples above the limit (and flagged ones), valid = known within
+        # it, unknown = the rest; errors + valid + unknown = samples; avg/min/max over every known one
+        above = sum(1 for u in known if u > UNCERTAINTY_LIMIT)
+        flagged = sum(1 for s in samples if s.current_too_high and s.uncertainty is None)
+        errors, valid = above + flagged, len(known) - above
+        unknown = len(samples) - len(known) - flagged
         if not known:
             # PTDaemon 1.10/1.11 with no known uncertainty (Auto ranging): avg -1, min 1e7, max 0
             return [f"Uncertainty,-1.0,10000000.000000,0.000000,{len(samples)},{errors},0,{unknown}"]
         avg = sum(known) / len(known)
-        return [
-            f"Uncertainty,{avg:.6f},{min(known):.6f},{max(known):.6f},{len(samples)},{errors},{len(known)},{unknown}"
-        ]
+        return [f"Uncertainty,{avg:.6f},{min(known):.6f},{max(known):.6f},{len(samples)},{errors},{valid},{unknown}"]
 
     def _read_log(self, parts: list[str]) -> list[str]:
         command = ",".join(p.strip() for p in parts)
         expected = self.rl_command()
         if command.upper() != expected:
             if self.analyzer.dc or command.upper() == "DC-RL":
-                return [UNKNOWN]
-            return [BAD_PARAMS]
+                return [UNKNOWN_COMMAND_REPLY]
+            return [BAD_PARAMS_REPLY]
         unread, self._unread = self._unread, []
         channels = self.analyzer.channels if command.upper() == "RL,*,*" else 1
         return [rl_header(len(unread), channels), *(format_rl_line(s.sample) for s in unread)]
@@ -268,18 +274,29 @@ class PtdSimulator:
         if self._sample_file is not None:
             self._sample_file.write(format_spl_line(s.sample) + "\r\n")
             self._sample_file.flush()
-        # PTDaemon numbers a single channel 0 and multichannel elements from 1
-        channels = range(1, self.analyzer.channels + 1) if self.analyzer.channels > 1 else range(1)
         if s.current_too_high:
             self.log.event("ERROR: Current appears to be too high for set range")
-        if s.uncertainty is None:
-            self.log.event("ERROR: Can't evaluate uncertainty of this sample!")
-            for ch in channels:
-                self.log.event(f"WARNING: Uncertainty unknown for the last measurement sample! channel {ch}")
-        elif s.uncertainty > UNCERTAINTY_LIMIT:
+        self._log_uncertainty(s)
+
+    def _log_uncertainty(self, s: AnalyzerSample) -> None:
+        """PTDaemon 1.11.1's lines for one sample: a single channel in one line; a multichannel analyzer's
+        logical channels 1..n, each, then 0 (the sum), as ``..., logical channel N!``."""
+        if not s.channel_uncertainties:
+            self._log_channel_uncertainty(s.uncertainty, "!", evaluate_error=True)
+            return
+        for ch, value in enumerate(s.channel_uncertainties, start=1):
+            self._log_channel_uncertainty(value, f", logical channel {ch}!", evaluate_error=True)
+        self._log_channel_uncertainty(s.uncertainty, ", logical channel 0!", evaluate_error=False)
+
+    def _log_channel_uncertainty(self, value: float | None, end: str, *, evaluate_error: bool) -> None:
+        if value is None:
+            if evaluate_error:
+                self.log.event("ERROR: Can't evaluate uncertainty of this sample!")
+            self.log.event(f"WARNING: Uncertainty unknown for the last measurement sample{end}")
+        elif value > UNCERTAINTY_LIMIT:
             self.log.event(
-                f"WARNING: Uncertainty {100 * s.uncertainty:.2f}%, which is above "
-                f"{100 * UNCERTAINTY_LIMIT:.2f}% limit for the last sample!"
+                f"WARNING: Uncertainty {100 * value:.2f}%, which is above {100 * UNCERTAINTY_LIMIT:.2f}% limit "
+                f"for the last sample{end}"
             )
 
     def _finish(self, m: _Measurement) -> bool:
