@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +20,7 @@ from analyzer.errors import UnreadableRunError
 from analyzer.findings import Evidence, Finding, Severity
 from analyzer.gpu import GpuSeries
 from analyzer.metrics import WindowStats, window_stats
+from powerlog.clock_map import SutClockMap
 from powerlog.errors import FormatError, MissingFileError
 from powerlog.layout import PHASE_DIRS, RANGING, TESTING, RunFolder
 from powerlog.lines import BadLine
@@ -40,17 +41,13 @@ _UNREADABLE = object()  # what _Loader.json gives for a file that is not JSON
 
 @dataclass(frozen=True)
 class PhaseClock:
-    """Director clock minus SUT clock over a phase, from an mlpower session record."""
+    """Director clock minus SUT clock over a phase, as the session's :class:`SutClockMap` places it."""
 
-    offset_ns: int  # mean of the measurements before and after the phase
+    offset_ns: int  # at the middle of LoadGen's window (of the phase's measurements when there is no window)
     change_ns: int  # after minus before: drift, or a step of the SUT clock
     measurements: int
     measurement_bound_ns: int  # the larger error bound of the two measurements alone
-
-    @property
-    def bound_ns(self) -> int:
-        """The bound on the mean offset: the measurements' own bound plus half the change across the phase."""
-        return self.measurement_bound_ns + abs(self.change_ns) // 2
+    bound_ns: int  # the map's bound over LoadGen's window (steady SUT clock rate between measurements)
 
 
 @dataclass(frozen=True)
@@ -67,13 +64,16 @@ class PhaseData:
     stats: WindowStats | None
     clock: PhaseClock | None = None
     raw_stats: WindowStats | None = None
+    clock_map: SutClockMap | None = None  # the session's; None when no offset was measured
 
     @property
     def meter_window_utc_ns(self) -> tuple[int, int] | None:
         """LoadGen's window on the meter's (director's) clock."""
-        if self.window_utc_ns is None or self.clock is None:
+        if self.window_utc_ns is None or self.clock_map is None:
             return self.window_utc_ns
-        return self.window_utc_ns[0] + self.clock.offset_ns, self.window_utc_ns[1] + self.clock.offset_ns
+        return self.clock_map.to_director_ns(self.window_utc_ns[0]), self.clock_map.to_director_ns(
+            self.window_utc_ns[1]
+        )
 
 
 @dataclass(frozen=True)
@@ -183,29 +183,54 @@ class _Loader:
             return None
         return record
 
-    def phase_clock(self, record: dict[str, Any] | None, phase: str) -> PhaseClock | None:
+    def clock_map(self, record: dict[str, Any] | None) -> SutClockMap | None:
+        """The session's one SUT-to-director time mapping, from every clock measurement in session.json."""
         if record is None:
             return None
-        entries = [c for c in record.get("clock") or [] if isinstance(c, dict) and c.get("phase") == phase]
-        try:
-            offsets = {str(c["when"]): (int(c["offset_ns"]), int(c["bound_ns"])) for c in entries}
-        except (KeyError, TypeError, ValueError):
-            self._problem(self.folder.root / "session.json", None, f"clock entries of {phase} lack offset_ns/bound_ns")
+        entries = [c for c in record.get("clock") or [] if isinstance(c, dict)]
+        clock_map = SutClockMap.from_reports(entries)
+        if len(clock_map.points) < len(entries):
+            self._problem(self.folder.root / "session.json", None, "clock entries lack offset_ns/bound_ns")
+        return clock_map if clock_map.known else None
+
+    def phase_clock(
+        self, record: dict[str, Any] | None, phase: str, clock_map: SutClockMap | None, window: tuple[int, int] | None
+    ) -> PhaseClock | None:
+        if record is None or clock_map is None:
             return None
+        entries = [c for c in record.get("clock") or [] if isinstance(c, dict) and c.get("phase") == phase]
+        offsets = {}
+        for c in entries:
+            try:
+                offsets[str(c["when"])] = (int(c["offset_ns"]), int(c["bound_ns"]))
+            except (KeyError, TypeError, ValueError):
+                continue
         if not offsets:
             return None
         values = list(offsets.values())
         before = offsets.get("before", values[0])
         after = offsets.get("after", values[-1])
-        change = after[0] - before[0]
+        if window is None:
+            offset, bound = (before[0] + after[0]) // 2, max(before[1], after[1]) + abs(after[0] - before[0]) // 2
+        else:
+            offset = clock_map.offset_ns((window[0] + window[1]) // 2)
+            bound = max(clock_map.bound_ns(window[0]) or 0, clock_map.bound_ns(window[1]) or 0)
         return PhaseClock(
-            offset_ns=(before[0] + after[0]) // 2,
-            change_ns=change,
+            offset_ns=offset,
+            change_ns=after[0] - before[0],
             measurements=len(values),
             measurement_bound_ns=max(before[1], after[1]),
+            bound_ns=bound,
         )
 
-    def phase(self, phase: str, spl_fields: Collection[str], marks: bool, clock: PhaseClock | None) -> PhaseData:
+    def phase(
+        self,
+        phase: str,
+        spl_fields: Collection[str],
+        marks: bool,
+        record: dict[str, Any] | None,
+        clock_map: SutClockMap | None,
+    ) -> PhaseData:
         spl = self.read(lambda p: read_spl(p, spl_fields, marks), self.folder.spl(phase))
         detail = self.read(read_detail_log, self.folder.detail_log(phase))
         summary = self.read(read_summary_log, self.folder.summary_log(phase))
@@ -215,11 +240,12 @@ class _Loader:
                 window = (detail.timestamp_ns("power_begin"), detail.timestamp_ns("power_end"))
             except FormatError as e:
                 self._problem(e.path, e.line_number, e.reason)
+        clock = self.phase_clock(record, phase, clock_map, window)
+        data = PhaseData(phase, spl, detail, summary, window, None, clock, None, clock_map if clock else None)
         raw = window_stats(spl, *window) if spl is not None and window is not None else None
-        stats = raw
-        if raw is not None and clock is not None and window is not None:
-            stats = window_stats(spl, window[0] + clock.offset_ns, window[1] + clock.offset_ns)  # type: ignore[arg-type]
-        return PhaseData(phase, spl, detail, summary, window, stats, clock, raw)
+        mapped = data.meter_window_utc_ns
+        stats = window_stats(spl, *mapped) if raw is not None and clock is not None and mapped is not None else raw
+        return replace(data, stats=stats, raw_stats=raw)
 
     def bad_lines(self, path: str, bad: Sequence[BadLine]) -> None:
         rel = self._rel(Path(path))
@@ -238,19 +264,18 @@ class _Loader:
             )
         )
 
-    def gpu_series(self, record: dict[str, Any] | None) -> tuple[GpuSeries, ...]:
+    def gpu_series(self, clock_map: SutClockMap | None) -> tuple[GpuSeries, ...]:
         try:
             tables = read_sample_folder(self.folder.root)
         except FormatError as e:
             self._problem(e.path, e.line_number, e.reason)
             return ()
-        offsets = [int(c["offset_ns"]) for c in (record or {}).get("clock") or [] if "offset_ns" in c]
-        offset = round(sum(offsets) / len(offsets)) if offsets else 0
+        mapping = clock_map or SutClockMap(())
 
         def times(columns: Columns) -> np.ndarray:
-            if "t_director_utc_ns" in columns:
-                return np.asarray(columns["t_director_utc_ns"], dtype=np.int64)
-            return np.asarray(columns["t_utc_ns"], dtype=np.int64) + offset
+            # the SUT's own times, placed with the same map as LoadGen's window (a t_director_utc_ns column
+            # written by an older director is not used: it had the session's mean offset)
+            return mapping.to_director_array(np.asarray(columns["t_utc_ns"], dtype=np.int64))
 
         indices = sorted({int(m.group(1)) for name in tables if (m := re.fullmatch(r"gpu(\d+)\.(power|energy)", name))})
         series = []
@@ -309,9 +334,8 @@ def load_run(
     folder = find_run_root(path)
     loader = _Loader(folder)
     record = loader.mlpower_session()
-    phases = {
-        phase: loader.phase(phase, spl_fields, marks, loader.phase_clock(record, phase)) for phase in (RANGING, TESTING)
-    }
+    clock_map = loader.clock_map(record)
+    phases = {phase: loader.phase(phase, spl_fields, marks, record, clock_map) for phase in (RANGING, TESTING)}
     ptd_log = loader.read(read_ptd_log, folder.ptd_log)
     server, server_raw = loader.session_record(folder.server_record)
     client, client_raw = loader.session_record(folder.client_record)
@@ -328,7 +352,7 @@ def load_run(
         client_raw=client_raw,
         ntp_offsets_s=loader.ntp_offsets(),
         mlpower_session=record,
-        gpus=loader.gpu_series(record),
+        gpus=loader.gpu_series(clock_map),
         file_sha1=loader.sha1_of_files() if hash_files else {},
         problems=tuple(loader.problems),
     )

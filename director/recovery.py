@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from director.session import finish_sample_journals, mean_offset_ns
+from director.session import finish_sample_journals
 from powerlog.cli_support import read_json_object, write_json_atomic
 from powerlog.wire import SessionState
 
@@ -37,7 +37,7 @@ def recover_interrupted(runs_dir: Path) -> list[Interrupted]:
             continue  # unreadable, not ours, or ended: leave it exactly as it is
         folder = record_path.parent
         was = str(record["state"])
-        bad = finish_sample_journals(folder, mean_offset_ns(record.get("clock") or []))
+        bad = finish_sample_journals(folder)
         record.update(
             state=SessionState.FAILED.value,
             error=f"interrupted: the director stopped while the session was {was} (killed or crashed); "

@@ -26,6 +26,7 @@ from director.meters.base import Meter, MeterIdentity
 from director.meters.ranges import Ranges, derive_testing_ranges, range_table_for, round_up_to_range
 from director.ptd_config import ptd_config_entries
 from powerlog.cli_support import dump_json, package_version, write_json_atomic
+from powerlog.clock_map import SutClockMap
 from powerlog.errors import PowerlogError
 from powerlog.layout import PHASE_DIRS
 from powerlog.lines import BadLine
@@ -41,7 +42,6 @@ __all__ = [
     "SessionConfig",
     "SessionStateError",
     "finish_sample_journals",
-    "mean_offset_ns",
 ]
 
 Clock = Callable[[], int]
@@ -428,11 +428,11 @@ class Session:
         self._batches.add(key)
         self.sample_rows[batch.source] = self.sample_rows.get(batch.source, 0) + len(batch.columns["t_utc_ns"])
         self.simulated_samples = self.simulated_samples or batch.simulated
-        offset_ns = self.mean_offset_ns()  # the SUT's clock onto the director's
+        clock_map = self.clock_map()  # the SUT's clock onto the director's
         times = batch.columns["t_utc_ns"]
         arrived_ns = self.clock()
-        if times and arrived_ns - (int(times[0]) + offset_ns) > LATE_BATCH_NS:
-            self._note_late(int(times[0]) + offset_ns, arrived_ns)
+        if times and arrived_ns - clock_map.to_director_ns(int(times[0])) > LATE_BATCH_NS:
+            self._note_late(clock_map.to_director_ns(int(times[0])), arrived_ns)
         if batch.columns.get("power_w"):
             self.latest_sut_w[batch.source] = float(batch.columns["power_w"][-1])
             step = max(1, len(times) // LIVE_POINTS_PER_BATCH)  # the live plot needs no 100 Hz: keeps the feed small
@@ -441,7 +441,7 @@ class Session:
                 session_id=self.session_id,
                 source=batch.source,
                 simulated=batch.simulated,
-                t_utc_ns=[int(t) + offset_ns for t in times[::step]],
+                t_utc_ns=[clock_map.to_director_ns(int(t)) for t in times[::step]],
                 power_w=batch.columns["power_w"][::step],
             )
         return True
@@ -478,9 +478,9 @@ class Session:
         except PowerlogError as e:
             self.log.warning("no LoadGen window in %s/mlperf_log_detail.txt: %s", folder, e)
             return
-        offset_ns = self.mean_offset_ns()
-        self._marker(phase, "loadgen_begin", begin_ns + offset_ns)
-        self._marker(phase, "loadgen_end", end_ns + offset_ns)
+        clock_map = self.clock_map()
+        self._marker(phase, "loadgen_begin", clock_map.to_director_ns(begin_ns))
+        self._marker(phase, "loadgen_end", clock_map.to_director_ns(end_ns))
 
     def add_clock_report(self, report: ClockReport) -> None:
         self.clock_reports.append({"phase": report.phase, "when": report.when, **report.clock.model_dump()})
@@ -569,11 +569,13 @@ class Session:
         except OSError as e:  # a full disk must not stop the measurement; the samples matter more
             self.log.error("cannot write %s: %s", target, e.strerror or e)
 
-    def mean_offset_ns(self) -> int:
-        return mean_offset_ns(self.clock_reports)
+    def clock_map(self) -> SutClockMap:
+        """The SUT-to-director mapping from the clock reports so far (the analyzer builds the same one from
+        session.json)."""
+        return SutClockMap.from_reports(self.clock_reports)
 
     def _finish_samples(self) -> None:
-        for line in finish_sample_journals(self.folder, self.mean_offset_ns()):
+        for line in finish_sample_journals(self.folder):
             self.log.warning("samples: %s", line)
 
     def record(self) -> dict[str, Any]:
@@ -625,20 +627,13 @@ class Session:
         }
 
 
-def mean_offset_ns(clock_reports: list[dict[str, Any]]) -> int:
-    """Director clock minus SUT clock, over every measurement the agent reported (session.json ``clock``)."""
-    offsets = [int(c["offset_ns"]) for c in clock_reports if isinstance(c, dict) and "offset_ns" in c]
-    return round(sum(offsets) / len(offsets)) if offsets else 0
-
-
-def finish_sample_journals(folder: Path, offset_ns: int) -> list[BadLine]:
-    """Turn each SUT sample journal into Parquet, with director-clock times added; the unusable lines."""
+def finish_sample_journals(folder: Path) -> list[BadLine]:
+    """Turn each SUT sample journal into Parquet, its times as the SUT wrote them (the analyzer places them with
+    the session's clock map); the unusable lines."""
     bad_lines: list[BadLine] = []
     for journal in sorted((folder / SAMPLES_DIR).glob("*.jsonl")):
         columns, bad = read_journal(journal)
         bad_lines += bad
-        if "t_utc_ns" in columns:
-            columns["t_director_utc_ns"] = columns["t_utc_ns"] + offset_ns
         write_parquet(journal.with_suffix(".parquet"), columns)
     return bad_lines
 

@@ -3,7 +3,9 @@
 While a session runs the director appends each batch to ``samples/<source>.jsonl``
 (one JSON batch a line, flushed: the journal). When the session closes the journal
 becomes ``samples/<source>.parquet``: one column per reading, with ``t_utc_ns`` on the
-SUT's clock and ``t_director_utc_ns`` on the director's (the measured offset added).
+SUT's clock as the agent wrote it (readers place it on the director's clock with the session's
+:class:`~powerlog.clock_map.SutClockMap`; folders from before that also hold ``t_director_utc_ns``,
+with the session's mean offset added, which nothing reads any more).
 """
 
 from __future__ import annotations
