@@ -24,6 +24,8 @@ from powerlog.wire import (
     API_PREFIX,
     ClockMeasurement,
     ClockReport,
+    ErrorCode,
+    ErrorReply,
     OpenSessionRequest,
     PhaseReply,
     PhaseRequest,
@@ -110,16 +112,17 @@ class DirectorClient:
             raise DirectorUnreachable(f"connection to the director at {self.base_url} failed: {e}") from e
         if response.status_code < 400:
             return response
-        detail = _detail(response)
-        if response.status_code == 401:
+        reply = _error_reply(response)
+        detail, code = reply.detail, reply.code
+        if code is ErrorCode.UNAUTHORIZED:
             raise AuthenticationFailed(f"the director refused the token: {detail}")
-        if response.status_code == 409 and path.endswith("/sessions") and method == "POST":
+        if code is ErrorCode.METER_BUSY:
             raise MeterBusy(detail)
-        if response.status_code == 404 and "/sessions/" in path:
+        if code is ErrorCode.UNKNOWN_SESSION:
             raise SessionConflict(f"the director does not know this session (was it restarted?): {detail}")
-        if response.status_code == 409:
+        if code is ErrorCode.SESSION_CONFLICT:
             raise SessionConflict(detail)
-        if response.status_code == 507:
+        if code is ErrorCode.STORAGE_FULL:
             raise DirectorFailed(f"the director cannot store the run: {detail}")
         raise DirectorFailed(f"{method} {path} failed with {response.status_code}: {detail}")
 
@@ -192,10 +195,27 @@ class DirectorClient:
         self.messages.append({"cmd": cmd, "cmd_time": sent_ns / 1e9, "reply": reply, "reply_time": received_ns / 1e9})
 
 
-def _detail(response: httpx.Response) -> str:
+# what an error status means when the reply carries no code (a proxy's page, a body-limit reply)
+_STATUS_CODES = {
+    401: ErrorCode.UNAUTHORIZED,
+    409: ErrorCode.SESSION_CONFLICT,
+    413: ErrorCode.TOO_LARGE,
+    422: ErrorCode.INVALID,
+    502: ErrorCode.METER_FAILED,
+    507: ErrorCode.STORAGE_FULL,
+}
+
+
+def _error_reply(response: httpx.Response) -> ErrorReply:
+    """The director's :class:`ErrorReply`; from the status alone when the body is not one."""
     try:
         body = response.json()
     except ValueError:
-        return response.text[:300]
-    detail = body.get("detail") if isinstance(body, dict) else body
-    return str(detail)[:500]
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("detail"), str) and "code" in body:
+        try:
+            return ErrorReply.model_validate({"detail": body["detail"][:500], "code": body["code"]})
+        except ValueError:
+            pass
+    detail = body.get("detail") if isinstance(body, dict) else (body if body is not None else response.text[:300])
+    return ErrorReply(detail=str(detail)[:500], code=_STATUS_CODES.get(response.status_code, ErrorCode.FAILED))

@@ -3,13 +3,16 @@
 ::
 
     AgentError                      base of everything this package raises
-    ├── DirectorError               the director could not be used
+    ├── DirectorUnusable            the director could not be used
     │   ├── DirectorUnreachable         no connection (wrong URL, director down, network)
+    │   │   └── DirectorUntrusted           its TLS certificate is not trusted (give --ca-file)
     │   ├── AuthenticationFailed        the token was refused (401)
     │   ├── MeterBusy                   another session holds the meter (409 on open)
     │   ├── SessionConflict             a call out of order, or the director lost the session (409/404)
     │   └── DirectorFailed              any other error reply (the director's message is kept)
     └── WorkloadError               the benchmark failed or wrote no LoadGen logs
+        └── BuiltinBenchmarkError       the built-in benchmark's model failed, or LoadGen wrote no logs
+                                        (agent.builtin)
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ from __future__ import annotations
 __all__ = [
     "AgentError",
     "AuthenticationFailed",
-    "DirectorError",
     "DirectorFailed",
     "DirectorUnreachable",
     "DirectorUntrusted",
+    "DirectorUnusable",
     "MeterBusy",
     "SessionConflict",
     "WorkloadError",
@@ -31,11 +34,11 @@ class AgentError(Exception):
     """Base class for agent errors."""
 
 
-class DirectorError(AgentError):
+class DirectorUnusable(AgentError):
     """The director could not be used."""
 
 
-class DirectorUnreachable(DirectorError):
+class DirectorUnreachable(DirectorUnusable):
     """No connection to the director."""
 
 
@@ -43,19 +46,19 @@ class DirectorUntrusted(DirectorUnreachable):
     """The director's TLS certificate is not trusted (give --ca-file); trying again will not help."""
 
 
-class AuthenticationFailed(DirectorError):
+class AuthenticationFailed(DirectorUnusable):
     """The director refused the token."""
 
 
-class MeterBusy(DirectorError):
+class MeterBusy(DirectorUnusable):
     """Another session is measuring on the director's meter."""
 
 
-class SessionConflict(DirectorError):
+class SessionConflict(DirectorUnusable):
     """The director refused a call in the session's current state, or no longer knows the session."""
 
 
-class DirectorFailed(DirectorError):
+class DirectorFailed(DirectorUnusable):
     """Any other error reply from the director."""
 
 

@@ -14,17 +14,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from director.dashboard import add_dashboard
-from director.errors import DirectorError, MeterError, StorageError
+from director.errors import DirectorError, MeterBusyError, MeterError, SessionStateError, StorageError
 from director.limits import MAX_JSON_BODY_BYTES, BodyLimit
 from director.live import LiveFeed
 from director.meters.base import Meter
 from director.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from director.metrics import render_metrics
 from director.recovery import Interrupted
-from director.session import Session, SessionConfig, SessionStateError
+from director.session import Session, SessionConfig
 from powerlog.cli_support import package_version
 from powerlog.wire import (
     API_PREFIX,
@@ -32,6 +34,8 @@ from powerlog.wire import (
     PHASES,
     UPLOAD_NAMES,
     ClockReport,
+    ErrorCode,
+    ErrorReply,
     OpenSessionRequest,
     PhaseReply,
     PhaseRequest,
@@ -42,7 +46,7 @@ from powerlog.wire import (
     TimeReply,
 )
 
-__all__ = ["Director", "create_app"]
+__all__ = ["ApiError", "Director", "create_app"]
 
 log = logging.getLogger("mlpower.director")
 Analyze = Callable[[Path], dict[str, Any]]
@@ -64,6 +68,43 @@ class Director:
     feed: LiveFeed = field(default_factory=LiveFeed)
     interrupted: dict[str, Interrupted] = field(default_factory=dict)  # sessions a crash cut short
     stopping: bool = False
+
+    def check_meter_free(self) -> None:
+        """Raises :class:`MeterBusyError` while a session that has not ended holds the meter."""
+        busy = self.active
+        if busy is not None and busy.state not in (SessionState.CLOSED, SessionState.FAILED):
+            raise MeterBusyError(
+                f"meter busy: session {busy.session_id} (agent {busy.agent.label or busy.agent.host!r}) is measuring; "
+                "wait for it to finish",
+                busy.session_id,
+            )
+
+
+class ApiError(HTTPException):
+    """An error reply with its :class:`ErrorCode` (every error body is an :class:`ErrorReply`)."""
+
+    def __init__(self, status_code: int, code: ErrorCode, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status_code, detail=detail, headers=headers)
+        self.code = code
+
+
+# the code of an error raised without one, by its status
+_CODES = {
+    401: ErrorCode.UNAUTHORIZED,
+    404: ErrorCode.NOT_FOUND,
+    409: ErrorCode.SESSION_CONFLICT,
+    413: ErrorCode.TOO_LARGE,
+    422: ErrorCode.INVALID,
+    502: ErrorCode.METER_FAILED,
+    507: ErrorCode.STORAGE_FULL,
+}
+
+
+async def _error_reply(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = getattr(exc, "code", None) or _CODES.get(exc.status_code, ErrorCode.FAILED)
+    body = ErrorReply(detail=str(exc.detail), code=code)
+    return JSONResponse(body.model_dump(mode="json"), status_code=exc.status_code, headers=exc.headers)
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -92,7 +133,7 @@ async def _read_authorized(
 
 def _conflict(message: str, state: SessionState | None = None) -> HTTPException:
     detail = message if state is None else f"{message}; session state: {state.value}"
-    return HTTPException(status.HTTP_409_CONFLICT, detail=detail)
+    return ApiError(status.HTTP_409_CONFLICT, ErrorCode.SESSION_CONFLICT, detail)
 
 
 def create_app(director: Director) -> FastAPI:
@@ -102,6 +143,7 @@ def create_app(director: Director) -> FastAPI:
         description="Wall-power measurement sessions for MLPerf Inference (ranging and testing phases).",
     )
     app.state.director = director
+    app.add_exception_handler(StarletteHTTPException, _error_reply)
     app.add_middleware(BodyLimit, max_bytes=MAX_JSON_BODY_BYTES, exempt=lambda path: "/files/" in path)
     auth = [Depends(_authorized)]
     read_auth = [Depends(_read_authorized)]
@@ -117,7 +159,7 @@ def create_app(director: Director) -> FastAPI:
                     f": it was {interrupted.state} when the director stopped; it is marked interrupted and "
                     f"everything recorded is kept in {interrupted.folder}. Start a new run"
                 )
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=detail)
+            raise ApiError(status.HTTP_404_NOT_FOUND, ErrorCode.UNKNOWN_SESSION, detail)
         return session
 
     def live_session_of(session_id: str) -> Session:
@@ -141,12 +183,10 @@ def create_app(director: Director) -> FastAPI:
     @app.post(f"{API_PREFIX}/sessions", dependencies=auth, status_code=status.HTTP_201_CREATED)
     async def open_session(body: OpenSessionRequest) -> SessionOpened:
         received = time.time_ns()
-        busy = director.active
-        if busy is not None and busy.state not in (SessionState.CLOSED, SessionState.FAILED):
-            raise _conflict(
-                f"meter busy: session {busy.session_id} (agent {busy.agent.label or busy.agent.host!r}) is measuring; "
-                "wait for it to finish"
-            )
+        try:
+            director.check_meter_free()
+        except MeterBusyError as e:
+            raise ApiError(status.HTTP_409_CONFLICT, ErrorCode.METER_BUSY, str(e)) from e
         session = Session(
             director.meter_factory(),
             director.meter_url,

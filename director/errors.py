@@ -3,6 +3,11 @@
 ::
 
     DirectorError                   base of everything this package raises
+    ├── ConfigError                 the director's own settings are unusable (token file, TLS files, listen address)
+    ├── StorageError                the run folder cannot take more data (disk full, not writable)
+    ├── SessionError                a session cannot do what was asked
+    │   ├── SessionStateError           a call its current state does not allow (nothing changes)
+    │   └── MeterBusyError              the meter is measuring for another session
     └── MeterError                  a meter could not do what was asked (carries meter and command)
         ├── MeterConfigError        a meter URL or setting is invalid
         ├── MeterTransportError     bytes did not get through
@@ -15,8 +20,12 @@
 
 from __future__ import annotations
 
+from powerlog.wire import SessionState
+
 __all__ = [
+    "ConfigError",
     "DirectorError",
+    "MeterBusyError",
     "MeterConfigError",
     "MeterConnectionError",
     "MeterError",
@@ -25,6 +34,8 @@ __all__ = [
     "MeterTimeoutError",
     "MeterTransportError",
     "NotPtdaemonError",
+    "SessionError",
+    "SessionStateError",
     "StorageError",
 ]
 
@@ -33,8 +44,32 @@ class DirectorError(Exception):
     """Base class for director errors."""
 
 
+class ConfigError(DirectorError):
+    """The director's own settings are unusable: the token file, the TLS files, the address to listen on."""
+
+
 class StorageError(DirectorError):
     """The run folder cannot take more data (disk full, not writable)."""
+
+
+class SessionError(DirectorError):
+    """A session cannot do what was asked."""
+
+
+class SessionStateError(SessionError):
+    """A call that the session's current state does not allow; nothing changes."""
+
+    def __init__(self, message: str, state: SessionState) -> None:
+        self.state = state
+        super().__init__(f"{message} (session is {state.value})")
+
+
+class MeterBusyError(SessionError):
+    """The meter is measuring for another session."""
+
+    def __init__(self, message: str, busy_session_id: str) -> None:
+        self.busy_session_id = busy_session_id
+        super().__init__(message)
 
 
 class MeterError(DirectorError):

@@ -16,7 +16,7 @@ import uvicorn
 
 from analyzer.rounds import get_round
 from director.app import Director, create_app
-from director.errors import MeterConfigError
+from director.errors import ConfigError
 from director.meters.base import Meter
 from director.meters.group import MeterGroup
 from director.meters.urls import MeterUrl, open_meter, parse_meter_url
@@ -49,9 +49,9 @@ def load_or_create_token(args: argparse.Namespace, runs_dir: Path) -> tuple[str,
         try:
             text = args.token_file.read_text().strip()
         except OSError as e:
-            raise MeterConfigError(f"cannot read --token-file {args.token_file}: {e.strerror or e}") from e
+            raise ConfigError(f"cannot read --token-file {args.token_file}: {e.strerror or e}") from e
         if len(text) < 16:
-            raise MeterConfigError(f"the token in {args.token_file} is shorter than 16 characters")
+            raise ConfigError(f"the token in {args.token_file} is shorter than 16 characters")
         return text, args.token_file
     path = runs_dir / TOKEN_FILE_NAME
     token = secrets.token_urlsafe(32)
@@ -75,11 +75,11 @@ def _tls(args: argparse.Namespace) -> dict[str, str]:
     if cert is None and key is None:
         return {}
     if cert is None or key is None:
-        raise MeterConfigError("HTTPS needs both --tls-cert and --tls-key")
+        raise ConfigError("HTTPS needs both --tls-cert and --tls-key")
     try:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
     except (OSError, ssl.SSLError) as e:
-        raise MeterConfigError(f"cannot use --tls-cert {cert} with --tls-key {key}: {e}") from e
+        raise ConfigError(f"cannot use --tls-cert {cert} with --tls-key {key}: {e}") from e
     return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
 
 
@@ -87,7 +87,7 @@ def serve_director(args: argparse.Namespace) -> int:
     meter_urls = [parse_meter_url(text) for text in args.meter]
     intervals_ms = {url.interval_ms for url in meter_urls}
     if len(intervals_ms) != 1:
-        raise MeterConfigError(
+        raise ConfigError(
             "the meters sample at different intervals ("
             + ", ".join(f"{u.text}: {u.interval_ms} ms" for u in meter_urls)
             + "): give each serial meter the same rate= (PTDaemon reads once a second: rate=1)"
@@ -120,7 +120,7 @@ def serve_director(args: argparse.Namespace) -> int:
     try:
         sock.bind((args.host, args.port))
     except OSError as e:
-        raise MeterConfigError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from e
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from e
     host, port = sock.getsockname()[:2]
     url = f"{'https' if tls else 'http'}://{host}:{port}"
     how = f"--token-file {token_path}" if token_path else "--token <the token you gave>"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from director.errors import DirectorError, MeterError, StorageError
+from director.errors import DirectorError, MeterBusyError, MeterError, SessionStateError, StorageError
 from director.live import LiveFeed
 from director.meters.base import Meter, MeterIdentity
 from director.meters.ranges import Ranges, derive_testing_ranges, range_table_for, round_up_to_range
@@ -51,18 +51,6 @@ RECONNECT_MAX_DELAY_S = 10.0
 LIVE_POINTS_PER_BATCH = 10
 LATE_BATCH_NS = 5 * 1_000_000_000  # a SUT batch arriving later than this after its first reading counts as late
 NS = 1_000_000_000
-
-
-class SessionStateError(DirectorError):
-    """A call that the session's current state does not allow."""
-
-    def __init__(self, message: str, state: SessionState) -> None:
-        self.state = state
-        super().__init__(f"{message} (session is {state.value})")
-
-
-class MeterBusyError(DirectorError):
-    """The meter is measuring for another session."""
 
 
 @dataclass(frozen=True)

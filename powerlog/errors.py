@@ -4,6 +4,7 @@
 
     PowerlogError                 base of everything this package raises
     ├── TimestampError            a timestamp string is not MM-DD-YYYY HH:MM:SS.mmm
+    ├── IdentifyError             the text is not PTDaemon's Identify reply (powerlog.ptd_identity)
     └── FormatError               a file cannot be read as the format it claims to be
         └── MissingFileError      a required file does not exist
 

@@ -20,6 +20,7 @@ __all__ = [
     "AgentInfo",
     "ClockMeasurement",
     "ClockReport",
+    "ErrorCode",
     "ErrorReply",
     "OpenSessionRequest",
     "PhaseReply",
@@ -151,5 +152,23 @@ class SampleBatch(_Strict):
         return self
 
 
+class ErrorCode(StrEnum):
+    """What went wrong, for a client to act on without reading the message or guessing from the status."""
+
+    UNAUTHORIZED = "unauthorized"  # 401: missing or wrong token
+    METER_BUSY = "meter_busy"  # 409 on open: another session holds the meter
+    SESSION_CONFLICT = "session_conflict"  # 409: a call out of order for the session's state
+    UNKNOWN_SESSION = "unknown_session"  # 404: no such session (the director restarted?)
+    NOT_FOUND = "not_found"  # 404: no such phase, run or file
+    TOO_LARGE = "too_large"  # 413
+    INVALID = "invalid"  # 422: the request does not validate
+    METER_FAILED = "meter_failed"  # 502: the meter did not do what was asked
+    STORAGE_FULL = "storage_full"  # 507: the run folder cannot take the data
+    FAILED = "failed"  # anything else
+
+
 class ErrorReply(_Strict):
+    """The body of every error the director's API sends (FastAPI's request validation errors aside)."""
+
     detail: str
+    code: ErrorCode = ErrorCode.FAILED

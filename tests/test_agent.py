@@ -98,3 +98,19 @@ def test_command_line_mistakes(args: list[str], message: str) -> None:
         check=False,
     )
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_agent_reads_the_error_code_and_falls_back_on_the_status() -> None:
+    import httpx
+
+    from agent.client import _error_reply
+    from powerlog.wire import ErrorCode
+
+    coded = httpx.Response(409, json={"detail": "meter busy: session x", "code": "meter_busy"})
+    assert _error_reply(coded).code is ErrorCode.METER_BUSY and _error_reply(coded).detail == "meter busy: session x"
+    plain = httpx.Response(409, json={"detail": "from a proxy"})
+    assert _error_reply(plain).code is ErrorCode.SESSION_CONFLICT
+    html = httpx.Response(502, text="<html>bad gateway</html>")
+    assert _error_reply(html).code is ErrorCode.METER_FAILED and "bad gateway" in _error_reply(html).detail
+    odd = httpx.Response(500, json={"detail": "x", "code": "no-such-code"})
+    assert _error_reply(odd).code is ErrorCode.FAILED

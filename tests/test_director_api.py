@@ -57,6 +57,7 @@ def test_health_needs_no_token_and_everything_else_does(api) -> None:
     for method, path in (("GET", "/v1/time"), ("POST", "/v1/sessions"), ("GET", "/v1/sessions")):
         missing = anonymous.request(method, path)
         assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+        assert missing.json()["code"] == "unauthorized"
         wrong = anonymous.request(method, path, headers={"Authorization": "Bearer " + "x" * 32})
         assert wrong.status_code == 401 and "wrong token" in wrong.json()["detail"]
     assert api.get("/v1/time").json()["send_utc_ns"] > 0
@@ -67,6 +68,7 @@ def test_second_session_gets_meter_busy(api) -> None:
     assert first.status_code == 201
     second = api.post("/v1/sessions", json=_opening("second"))
     assert second.status_code == 409 and "meter busy" in second.json()["detail"]
+    assert second.json()["code"] == "meter_busy"  # the ErrorReply the agent reads
     assert first.json()["session_id"] in second.json()["detail"]
 
 
@@ -74,7 +76,7 @@ def test_out_of_order_calls_are_409_and_change_nothing(api) -> None:
     session_id = api.post("/v1/sessions", json=_opening()).json()["session_id"]
     for path in ("phases/ranging/stop", "phases/testing/start", "close"):
         reply = api.post(f"/v1/sessions/{session_id}/{path}", json={"agent_utc_ns": 1})
-        assert reply.status_code == 409, path
+        assert reply.status_code == 409 and reply.json()["code"] == "session_conflict", path
         assert "session state: open" in reply.json()["detail"] or "(session is open)" in reply.json()["detail"]
     assert api.get(f"/v1/sessions/{session_id}").json()["state"] == "open"
     _ran(api, session_id, "ranging")
@@ -231,3 +233,12 @@ def _official_sees_the_checkers_sequence(folder: Path, scratch: Path) -> None:
         assert "records" not in checks, checks["records"].message
         assert checks["ptd_messages"].outcome.value == "pass", (round_name, checks["ptd_messages"].message)
         assert checks["ptd_config"].outcome.value == "pass", (round_name, checks["ptd_config"].message)
+
+
+def test_every_error_is_an_error_reply_with_its_code(api) -> None:
+    from powerlog.wire import ErrorReply
+
+    unknown = api.get("/v1/sessions/nope")
+    assert unknown.status_code == 404 and ErrorReply.model_validate(unknown.json()).code == "unknown_session"
+    no_run = api.get("/v1/runs/nope/report.html")
+    assert no_run.status_code == 404 and ErrorReply.model_validate(no_run.json()).code == "not_found"

@@ -21,6 +21,7 @@ import mlperf_loadgen as lg
 import numpy as np
 
 from agent.builtin.model import FloatArray, TinyConvNet, synthetic_images
+from agent.errors import WorkloadError
 from powerlog.mllog import DetailLog, read_detail_log
 
 __all__ = [
@@ -79,7 +80,7 @@ OFFLINE_QPS_MARGIN = 1.5
 _NO_AUDIT_CONFIG = os.path.join(os.devnull, "audit.config")
 
 
-class BuiltinBenchmarkError(RuntimeError):
+class BuiltinBenchmarkError(WorkloadError):
     """The built-in benchmark ran but did not produce what it should have."""
 
 
