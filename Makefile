@@ -31,6 +31,8 @@ demo-fixture: $(VENV)/.installed
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/mypy --strict powerlog analyzer
+	$(BIN)/mypy director agent
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format .

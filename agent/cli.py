@@ -154,7 +154,9 @@ def format_result(outcome: SessionOutcome) -> str:
         ("Energy", f"{_num(report.get('energy_j'), 1)} J"),
         (
             "Clock offset",
-            "n/a" if offset is None else f"{offset / 1e6:.3f} ms (bound {bound / 1e6:.3f} ms), testing phase",
+            "n/a"
+            if offset is None or bound is None
+            else f"{offset / 1e6:.3f} ms (bound {bound / 1e6:.3f} ms), testing phase",
         ),
         ("Meter", f"{meter.get('model')}{'   SIMULATED' if meter.get('simulated') else ''}"),
         *_gpu_rows(report.get("gpus")),

@@ -133,11 +133,11 @@ class GpuSampler:
                     {"t_utc_ns": [r.t_utc_ns for r in readings], "power_w": [r.power_w for r in readings]},
                     simulated,
                 )
-        for index, readings in self._energy.items():
-            if readings:
+        for index, counters in self._energy.items():
+            if counters:
                 self._queue(
                     f"gpu{index}.energy",
-                    {"t_utc_ns": [r.t_utc_ns for r in readings], "energy_j": [r.energy_j for r in readings]},
+                    {"t_utc_ns": [r.t_utc_ns for r in counters], "energy_j": [r.energy_j for r in counters]},
                     simulated,
                 )
         self._power.clear()

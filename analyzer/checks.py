@@ -819,12 +819,12 @@ def check_uncertainty(run: RunData, round_: Round) -> Iterable[Finding]:
         inside = [e for e in high if window[0] < e.t_utc_ns < window[1]]
         outside = [e for e in high if not window[0] < e.t_utc_ns < window[1]]
     if inside:
-        worst = max(e.uncertainty_percent or 0.0 for e in inside)
+        worst_pct = max(e.uncertainty_percent or 0.0 for e in inside)
         yield Finding.failed(
             "10.testing_uncertainty",
             title,
             Severity.ERROR,
-            f"{len(inside)} sample(s) inside the testing window above the {limit:g} % limit (worst {worst:.2f} %): "
+            f"{len(inside)} sample(s) inside the testing window above the {limit:g} % limit (worst {worst_pct:.2f} %): "
             f"the current range is probably too large for the load",
             *(_event_ev(e) for e in inside[:MAX_EVIDENCE]),
         )
@@ -848,7 +848,10 @@ def check_ptd_errors(run: RunData, round_: Round) -> Iterable[Finding]:
         yield Finding.skipped("11.errors", title, "power/ptd_logs.txt could not be read")
         return
     errors = log.of_kind(PtdEventKind.ERROR)
-    blocking, accepted, ranging_known, ranging_other = [], [], [], []
+    blocking: list[PtdEvent] = []
+    accepted: list[PtdEvent] = []
+    ranging_known: list[PtdEvent] = []
+    ranging_other: list[PtdEvent] = []
     for e in errors:
         text = e.message.removeprefix("ERROR:").strip()
         if text in ACCEPTED_TESTING_ERRORS:

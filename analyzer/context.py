@@ -124,6 +124,7 @@ def result_context(
     position = tree_position(run.folder.root)
     loadgen_scenario = scenario_of(run.testing)
     chosen, source = _choose_round(run, position, round_)
+    result_scenario: Scenario | None
     if scenario is not None:
         wanted = scenario if isinstance(scenario, Scenario) else Scenario.parse(scenario)
         if wanted is None:

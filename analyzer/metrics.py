@@ -227,11 +227,11 @@ def _inferred_performance(
             return None
         return Performance(per_query * NS_PER_S / latency_ns, "samples/s", name, inferred=True)
     if pair == (Scenario.SINGLE_STREAM, Scenario.MULTI_STREAM):
-        name = "early_stopping_latency_ms" if detail.event("early_stopping_latency_ms") else key
-        latency_ns = _number(detail, name) if name else None
-        if latency_ns is None:
+        latency_key = "early_stopping_latency_ms" if detail.event("early_stopping_latency_ms") else key
+        latency_ns = _number(detail, latency_key) if latency_key else None
+        if latency_ns is None or latency_key is None:
             return None
-        return Performance(latency_ns * MULTISTREAM_SAMPLES_PER_QUERY / NS_PER_MS, "ms", name, inferred=True)
+        return Performance(latency_ns * MULTISTREAM_SAMPLES_PER_QUERY / NS_PER_MS, "ms", latency_key, inferred=True)
     return _from_key(detail, key, inferred=True)  # the official checker takes LoadGen's figure as it is
 
 

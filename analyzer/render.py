@@ -122,7 +122,11 @@ def render_findings(
         f"{folder}",
         f"round {context.round.name} ({context.round_source}); "
         f"{context.benchmark or 'benchmark unknown'} {context.scenario.value if context.scenario else '?'}"
-        + (f", inferred from LoadGen's {context.loadgen_scenario.value} run" if context.inferred else ""),
+        + (
+            f", inferred from LoadGen's {context.loadgen_scenario.value} run"
+            if context.inferred and context.loadgen_scenario
+            else ""
+        ),
     ]
     for f in findings:
         mark = _MARK[f.status] if f.status is not Status.FAIL else ("FAIL" if f.severity is Severity.ERROR else "warn")

@@ -244,7 +244,9 @@ class _Loader:
         data = PhaseData(phase, spl, detail, summary, window, None, clock, None, clock_map if clock else None)
         raw = window_stats(spl, *window) if spl is not None and window is not None else None
         mapped = data.meter_window_utc_ns
-        stats = window_stats(spl, *mapped) if raw is not None and clock is not None and mapped is not None else raw
+        stats = raw
+        if spl is not None and raw is not None and clock is not None and mapped is not None:
+            stats = window_stats(spl, *mapped)
         return replace(data, stats=stats, raw_stats=raw)
 
     def bad_lines(self, path: str, bad: Sequence[BadLine]) -> None:

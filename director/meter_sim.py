@@ -148,9 +148,11 @@ class ScpiWT300:
             self.rate_s, self._t0, self._eesr_update = RATES_S[arg.upper()], self.clock_s(), 0
             return None
         if path == "NUMERIC:NORMAL:NUMBER" and not query:
-            return self._number(arg)
+            self._number(arg)
+            return None
         if path.startswith("NUMERIC:NORMAL:ITEM") and not query:
-            return self._item(path.removeprefix("NUMERIC:NORMAL:ITEM"), arg)
+            self._item(path.removeprefix("NUMERIC:NORMAL:ITEM"), arg)
+            return None
         if path == "NUMERIC:NORMAL:VALUE" and query:
             return self._values()
         if path == "STATUS:FILTER1" and not query:

@@ -11,6 +11,7 @@ import ssl
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -69,7 +70,7 @@ def _meter(urls: list[MeterUrl], interval_ms: int) -> Meter:
     return MeterGroup([open_meter(url) for url in urls], interval_ms)
 
 
-def _tls(args: argparse.Namespace) -> dict[str, str]:
+def _tls(args: argparse.Namespace) -> dict[str, Any]:
     """uvicorn's TLS settings, checked now so that a wrong file is a clear error, not a failed handshake later."""
     cert, key = args.tls_cert, args.tls_key
     if cert is None and key is None:
@@ -136,7 +137,7 @@ def serve_director(args: argparse.Namespace) -> int:
         print(f"warning: listening on {args.host}, not loopback: anyone who can reach it needs only the token",
               file=sys.stderr)  # fmt: skip
     # live-view streams end as soon as shutdown starts; the rest gets a few seconds to finish
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5, **tls)
-    server = _Server(director, config)
+    uvicorn_config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5, **tls)
+    server = _Server(director, uvicorn_config)
     server.run(sockets=[sock])
     return EXIT_OK

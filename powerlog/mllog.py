@@ -120,7 +120,7 @@ def _parse_event(text: str, line_number: int) -> LoadGenEvent | str:
         return f"JSON does not parse: {str(e).split(';')[0]}"
     if not isinstance(obj, dict) or not isinstance(obj.get("key"), str) or "value" not in obj:
         return "MLLOG entry without a string 'key' and a 'value'"
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    metadata: dict[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
     time_ms = obj.get("time_ms")
     try:
         time_ms = float(time_ms) if isinstance(time_ms, int | float) else None

@@ -151,12 +151,17 @@ def _phases(obj: Any, path: str) -> dict[str, tuple[PhaseCheckpoint, ...]]:
     return out
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object, or an empty one for anything else."""
+    return value if isinstance(value, dict) else {}
+
+
 def parse_session_record(obj: Any, path: str = "<json>") -> SessionRecord:
     if not isinstance(obj, dict):
         raise FormatError(path, f"a session record is a JSON object, found {type(obj).__name__}")
-    uuid = obj.get("uuid") if isinstance(obj.get("uuid"), dict) else {}
-    results = obj.get("results") if isinstance(obj.get("results"), dict) else {}
-    sources = obj.get("sources") if isinstance(obj.get("sources"), dict) else {}
+    uuid = _object(obj.get("uuid"))
+    results = _object(obj.get("results"))
+    sources = _object(obj.get("sources"))
     debug = obj.get("debug")
     timezone = obj.get("timezone") or 0
     if not isinstance(timezone, int) or isinstance(timezone, bool):

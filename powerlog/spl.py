@@ -95,8 +95,8 @@ class AnalyzerReadings:
         if self.total.power_w.shape[0] == 0 or any(a is None for a in volts + amps):
             return None
         return (
-            max(float(np.nanmax(v)) for v in volts),  # type: ignore[arg-type]
-            max(float(np.nanmax(a)) for a in amps),  # type: ignore[arg-type]
+            max(float(np.nanmax(v)) for v in volts if v is not None),
+            max(float(np.nanmax(a)) for a in amps if a is not None),
         )
 
 

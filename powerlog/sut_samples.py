@@ -48,7 +48,7 @@ def read_journal(path: Path) -> tuple[Columns, list[BadLine]]:
     out: Columns = {}
     for name in names:
         values = [v for _, columns in batches for v in columns.get(name, [])]
-        out[name] = np.asarray(values, dtype=np.int64 if name.endswith("_ns") else np.float64)
+        out[name] = np.asarray(values, dtype=np.int64) if name.endswith("_ns") else np.asarray(values, dtype=np.float64)
     return out, bad
 
 

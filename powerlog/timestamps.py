@@ -138,12 +138,13 @@ def parse_ptd_timestamps(chars: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.i
     if n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.bool_)
 
-    def column(offset: int, dtype: str) -> npt.NDArray:
+    def column(offset: int, dtype: str) -> npt.NDArray[np.uint16]:
         # one field of every row, read in place (rows are 23 bytes apart)
         return np.ndarray((n,), dtype=dtype, buffer=flat, offset=offset, strides=(PTD_TIMESTAMP_LENGTH,))
 
     def pair(offset: int) -> npt.NDArray[np.int32]:
-        return _PAIR_VALUE[column(offset, "<u2")].astype(np.int32)
+        values: npt.NDArray[np.int32] = _PAIR_VALUE[column(offset, "<u2")].astype(np.int32)
+        return values
 
     month, day, century, year_in_century = pair(0), pair(3), pair(6), pair(8)
     hour, minute, second, centis = pair(11), pair(14), pair(17), pair(20)

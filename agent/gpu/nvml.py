@@ -108,8 +108,9 @@ class NvmlGpus:
         except pynvml.NVMLError as e:
             self._counter[index] = False
             self._events.append(f"GPU {index}: no energy counter ({e}); its energy comes from integrated power")
-        self._fields[index] = self._probe_power_field(index, handle)
-        label = self._fields[index][0] if self._fields[index] else "usage"
+        field = self._probe_power_field(index, handle)
+        self._fields[index] = field
+        label = field[0] if field else "usage"
         return GpuInfo(
             index=index,
             name=_text(pynvml.nvmlDeviceGetName(handle)),

@@ -9,6 +9,7 @@ from typing import Protocol, Self, runtime_checkable
 from director.errors import MeterErrorReply
 from director.meters.ranges import Ranges
 from director.meters.transport import Exchange
+from powerlog.lines import BadLine
 from powerlog.spl import PowerSample
 
 __all__ = ["Meter", "MeterIdentity"]
@@ -50,6 +51,13 @@ class Meter(Protocol):
 
     @property
     def exchanges(self) -> Sequence[Exchange]: ...
+
+    @property
+    def rejected_lines(self) -> Sequence[BadLine]: ...  # replies left out as unusable, kept for the run record
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
 class MeterBase:

@@ -16,9 +16,10 @@ from collections import deque
 from collections.abc import Sequence
 
 from director.errors import MeterError
-from director.meters.base import Meter, MeterIdentity
+from director.meters.base import Meter, MeterBase, MeterIdentity
 from director.meters.ranges import Ranges
 from director.meters.transport import Exchange
+from powerlog.lines import BadLine
 from powerlog.spl import ChannelSample, PowerSample
 from powerlog.timestamps import NS_PER_MS
 
@@ -36,7 +37,7 @@ def combine_channels(t_utc_ns: int, mark: str, parts: Sequence[PowerSample]) -> 
     return PowerSample.multichannel(t_utc_ns, tuple(ch for part in parts for ch in _channels_of(part)), mark)
 
 
-class MeterGroup:
+class MeterGroup(MeterBase):
     """Implements the ``Meter`` protocol over several meters; nothing connects before :meth:`open`."""
 
     def __init__(self, meters: Sequence[Meter], interval_ms: int, max_age_intervals: float = 2.0) -> None:
@@ -57,8 +58,8 @@ class MeterGroup:
         return [e for m in self.meters for e in m.exchanges]
 
     @property
-    def rejected_lines(self) -> list[object]:
-        return [line for m in self.meters for line in getattr(m, "rejected_lines", ())]
+    def rejected_lines(self) -> list[BadLine]:
+        return [line for m in self.meters for line in m.rejected_lines]
 
     def open(self) -> None:
         opened: list[Meter] = []

@@ -32,7 +32,8 @@ NS_PER_S = 1_000_000_000
 
 
 class Signal(Protocol):
-    description: str
+    @property
+    def description(self) -> str: ...
 
     def power_w(self, t_utc_ns: int) -> float: ...
 
