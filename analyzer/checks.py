@@ -29,6 +29,7 @@ from powerlog.ptd_replies import GO_REPLY, NOTHING_TO_STOP_REPLY, STOP_REPLY
 from powerlog.ptdlog import PtdEvent, PtdEventKind
 from powerlog.session_record import PtdConfig, SessionMessage, SessionRecord
 from powerlog.timestamps import NS_PER_MS, NS_PER_S, format_ptd_timestamp
+from powerlog.uncertainty import UncertaintySummary
 
 __all__ = ["OFFICIAL_RELATION", "RULES", "check_run", "check_summary", "official_relation", "ranging_peaks", "verdict"]
 
@@ -778,10 +779,55 @@ def _event_ev(e: PtdEvent) -> Evidence:
     )
 
 
+def _driver_uncertainty(run: RunData) -> UncertaintySummary | None:
+    """The testing phase's per-sample uncertainty the director's driver recorded (session.json), if any."""
+    phases = (run.mlpower_session or {}).get("phases")
+    entry = phases.get(TESTING, {}).get("uncertainty") if isinstance(phases, dict) else None
+    if not isinstance(entry, dict):
+        return None
+    try:
+        return UncertaintySummary.from_record(entry)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _testing_uncertainty_from_driver(run: RunData, round_: Round, driver: UncertaintySummary) -> Finding:
+    limit = round_.uncertainty_limit_pct
+    title = f"No testing sample above {limit:g} % uncertainty"
+    window = run.testing.meter_window_utc_ns
+    above = [(t, u) for t, u in driver.above_limit if u * 100 > limit]
+    inside = above if window is None else [(t, u) for t, u in above if window[0] < t < window[1]]
+    ev = Evidence(file="session.json", values={"samples": driver.samples, "known": driver.known})
+    if inside:
+        worst_pct = 100 * max(u for _, u in inside)
+        return Finding.failed(
+            "10.testing_uncertainty",
+            title,
+            Severity.ERROR,
+            f"{len(inside)} sample(s) inside the testing window above the {limit:g} % limit (worst {worst_pct:.2f} %), "
+            "as mlpower's driver evaluated them: the current range is probably too large for the load",
+            ev,
+        )
+    if driver.known == 0:
+        return Finding.skipped("10.testing_uncertainty", title, "the driver knew no sample's uncertainty")
+    worst = "" if driver.max_fraction is None else f", the largest {100 * driver.max_fraction:.3f} %"
+    return Finding.passed(
+        "10.testing_uncertainty",
+        title,
+        f"{driver.known} of {driver.samples} testing samples evaluated by mlpower's driver{worst}",
+        ev,
+    )
+
+
 def check_uncertainty(run: RunData, round_: Round) -> Iterable[Finding]:
     log = run.ptd_log
     title = "Uncertainty checking activated before ranging"
     if log is None:
+        driver = _driver_uncertainty(run)
+        if driver is not None:  # an analyzer read directly: its driver evaluated every sample
+            yield Finding.skipped("10.activated", title, "no PTDaemon: the analyzer was read by mlpower's driver")
+            yield _testing_uncertainty_from_driver(run, round_, driver)
+            return
         yield Finding.skipped("10.activated", title, "power/ptd_logs.txt could not be read")
         yield Finding.skipped("10.testing_uncertainty", "Testing samples within 1 % uncertainty", "no ptd_logs.txt")
         return

@@ -33,6 +33,7 @@ from powerlog.lines import BadLine
 from powerlog.mllog import parse_detail_log
 from powerlog.spl import PowerSample, SplWriter, read_spl
 from powerlog.sut_samples import SAMPLES_DIR, read_journal, write_parquet
+from powerlog.uncertainty import UncertaintySummary
 from powerlog.wire import AgentInfo, ClockReport, SampleBatch, SessionState, SessionStatus
 
 __all__ = [
@@ -109,6 +110,7 @@ class Session:
         self.phase_times: dict[str, PhaseTimes] = {p: PhaseTimes() for p in PHASE_DIRS}
         self.ranges: dict[str, Ranges] = {}
         self.samples: dict[str, int] = dict.fromkeys(PHASE_DIRS, 0)
+        self.uncertainty: dict[str, UncertaintySummary] = {}  # per phase, from the driver
         self.clock_reports: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
         self.result: dict[str, Any] | None = None
@@ -312,7 +314,11 @@ class Session:
         self._write_progress()
 
     async def _drain(self, phase: str) -> None:
-        samples = await self._meter(self.meter.read_new)
+        measured = await self._meter(self.meter.read_new_with_uncertainty)
+        samples = [sample for sample, _ in measured]
+        tally = self.uncertainty.setdefault(phase, UncertaintySummary())
+        for sample, uncertainty in measured:
+            tally.add(sample.t_utc_ns, uncertainty)
         for sample in samples:
             if self.last_sample is not None and sample.power_w > 0 and self.last_sample.power_w > 0:
                 dt_s = (sample.t_utc_ns - self.last_sample.t_utc_ns) / NS
@@ -599,6 +605,8 @@ class Session:
                     if phase not in self.ranges
                     else {"volts_v": self.ranges[phase].volts_v, "amps_a": self.ranges[phase].amps_a},
                     "samples": self.samples[phase],
+                    # the driver's per-sample uncertainty (a directly read analyzer; PTDaemon logs its own)
+                    "uncertainty": self.uncertainty[phase].to_record() if phase in self.uncertainty else None,
                     "director_utc_ns": t.director_utc_ns,
                     "agent_utc_ns": t.agent_utc_ns,
                 }

@@ -10,6 +10,7 @@ from analyzer.findings import Finding, Severity, Status
 from analyzer.rounds import get_round
 from analyzer.run import load_run
 from powerlog.spl import SPL_FIELDS
+from powerlog.uncertainty import UncertaintySummary
 from tests.conftest import FIXTURES
 
 V21 = get_round("v2.1")
@@ -186,3 +187,25 @@ def test_unknown_round_is_refused() -> None:
     with pytest.raises(UnknownRoundError, match=r"v2\.1"):
         get_round("v0.7")
     assert get_round("2.1") is V21
+
+
+def test_a_directly_read_analyzer_gets_the_uncertainty_rule_from_its_driver(copy_fixture) -> None:
+    """No PTDaemon log, but the driver's per-sample uncertainty in session.json: one sample above 1 % inside
+    the testing window fails 10.testing_uncertainty; the same sample outside the window does not."""
+    perf = copy_fixture("xe8545_resnet_offline")
+    (perf / "power" / "ptd_logs.txt").unlink()
+    window = load_run(perf).testing.window_utc_ns
+    assert window is not None
+
+    def checked(t_ns: int) -> Finding:
+        summary = UncertaintySummary()
+        for t, u in ((window[0] + 1_000_000_000, 0.004), (t_ns, 0.023)):
+            summary.add(t, u)
+        (perf / "session.json").write_text(json.dumps({"phases": {"testing": {"uncertainty": summary.to_record()}}}))
+        (rule,) = [f for f in check_run(load_run(perf, marks=True), "v2.1") if f.rule == "10.testing_uncertainty"]
+        return rule
+
+    inside = checked(window[0] + 5_000_000_000)
+    assert inside.status is Status.FAIL and "worst 2.30 %" in inside.message and "mlpower's driver" in inside.message
+    outside = checked(window[1] + 5_000_000_000)
+    assert outside.status is Status.PASS and "2 of 2 testing samples" in outside.message

@@ -128,6 +128,15 @@ def test_session_on_a_serial_wt310_at_ten_hertz(tmp_path: Path) -> None:
     assert report["power_metric"]["unit"] == "mJ/query" and report["samples_in_window"] >= 25
     record = json.loads((folder / "session.json").read_text())
     assert record["meter"]["identity"]["model"] == "YokogawaWT310E" and record["simulated"] is True
+    # the driver evaluated every testing sample on the fixed ranges (150 W on 300 V x 1 A: 0.3 %)
+    uncertainty = record["phases"]["testing"]["uncertainty"]
+    assert uncertainty["known"] == uncertainty["samples"] == record["phases"]["testing"]["samples"] > 0
+    assert 0.001 < uncertainty["max_fraction"] < 0.01 and uncertainty["above_limit"] == []
+    checked = subprocess.run(
+        [str(BIN / "mlpower-analyzer"), "check", "--json", str(folder)], capture_output=True, text=True, check=False
+    )
+    (rule,) = [f for f in json.loads(checked.stdout)["findings"] if f["rule"] == "10.testing_uncertainty"]
+    assert rule["status"] == "pass" and "evaluated by mlpower's driver" in rule["message"]
 
 
 def test_a_session_the_director_does_not_know_is_explained(director) -> None:

@@ -45,6 +45,8 @@ class Meter(Protocol):
 
     def read_new(self) -> list[PowerSample]: ...
 
+    def read_new_with_uncertainty(self) -> list[tuple[PowerSample, float | None]]: ...  # None: not known
+
     def stop(self) -> bool: ...
 
     def restore_ranges(self) -> None: ...
@@ -81,6 +83,14 @@ class MeterBase:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def read_new(self) -> list[PowerSample]:
+        raise NotImplementedError
+
+    def read_new_with_uncertainty(self) -> list[tuple[PowerSample, float | None]]:
+        """:meth:`read_new`, each sample with its uncertainty as a fraction of the reading. A driver that cannot
+        tell (PTDaemon logs it instead; a group of meters) gives None for every sample."""
+        return [(sample, None) for sample in self.read_new()]
 
     def restore_ranges(self) -> None:
         """Put back the ranges the first read_ranges() found (Auto where they were unknown)."""
