@@ -52,6 +52,7 @@ RECONNECT_MAX_DELAY_S = 10.0
 LIVE_POINTS_PER_BATCH = 10
 LATE_BATCH_NS = 5 * 1_000_000_000  # a SUT batch arriving later than this after its first reading counts as late
 NS = 1_000_000_000
+MAX_REJECTED_KEPT = 100
 
 
 @dataclass(frozen=True)
@@ -614,7 +615,12 @@ class Session:
             },
             "clock": self.clock_reports,
             "meter_gaps": self.meter_gaps,
-            "meter_samples_skipped": getattr(self.meter, "skipped_stale", 0),  # several meters: no fresh partner
+            "meter_samples_skipped": self.meter.skipped_stale,
+            # meter replies left out as unusable (never averaged in): how many, and the first ones as they came
+            "meter_rejected_count": len(self.meter.rejected_lines),
+            "meter_rejected": [
+                {"reason": bad.reason, "text": bad.text} for bad in self.meter.rejected_lines[:MAX_REJECTED_KEPT]
+            ],  # several meters: no fresh partner
             "sut_batches": self.sut_batches(),
             "sut_link_outages": self.sut_link_outages,
             "director_software": {"mlpower": package_version(), "python": platform.python_version()},

@@ -188,3 +188,16 @@ def test_two_meters_are_summed_as_channels_of_one_run(tmp_path: Path) -> None:
     assert status["9.ranging_ranges"] == "pass" and status["9.testing_ranges"] == "pass"
     rates = [f["message"] for f in saved["check"]["findings"] if f["rule"] == "3.sample_rate"]
     assert rates and all("of 10 Hz" in m for m in rates)  # judged at the analyzer's own rate, not PTDaemon's
+
+
+def test_unusable_meter_replies_are_counted_in_the_run_record(tmp_path: Path) -> None:
+    """Every 7th value reply of the analyzer corrupted: those samples are left out, never averaged in, and
+    session.json says how many and shows them."""
+    folder = serial_session(tmp_path, "wt310", "--signal", "constant:150", "--garbage-every", "7")
+    record = json.loads((folder / "session.json").read_text())
+    assert record["meter_rejected_count"] > 0 and len(record["meter_rejected"]) == min(
+        record["meter_rejected_count"], 100
+    )
+    assert all(r["reason"] for r in record["meter_rejected"])
+    spl = read_spl(folder / "run_1" / "spl.txt")
+    assert len(spl) > 0 and float(spl.power_w.min()) > 100  # no corrupted value in the file

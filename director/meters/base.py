@@ -57,6 +57,9 @@ class Meter(Protocol):
     @property
     def rejected_lines(self) -> Sequence[BadLine]: ...  # replies left out as unusable, kept for the run record
 
+    @property
+    def skipped_stale(self) -> int: ...  # samples dropped for having no fresh partner (a group of meters)
+
     def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc: object) -> None: ...
@@ -67,6 +70,7 @@ class MeterBase:
 
     name: str
     initial_ranges: Ranges | None
+    skipped_stale: int = 0  # only a group of meters drops samples
 
     def open(self) -> None:
         raise NotImplementedError
