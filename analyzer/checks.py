@@ -27,9 +27,9 @@ from powerlog.layout import PHASE_DIRS, RANGING, REQUIRED_FILES, TESTING
 from powerlog.ptd_identity import channel_selection
 from powerlog.ptd_replies import GO_REPLY, NOTHING_TO_STOP_REPLY, STOP_REPLY
 from powerlog.ptdlog import PtdEvent, PtdEventKind
+from powerlog.run_record import UncertaintyRecord
 from powerlog.session_record import PtdConfig, SessionMessage, SessionRecord
 from powerlog.timestamps import NS_PER_MS, NS_PER_S, format_ptd_timestamp
-from powerlog.uncertainty import UncertaintySummary
 
 __all__ = ["OFFICIAL_RELATION", "RULES", "check_run", "check_summary", "official_relation", "ranging_peaks", "verdict"]
 
@@ -210,8 +210,8 @@ def check_samples(run: RunData, round_: Round) -> Iterable[Finding]:
 
 def _meter_rate_hz(run: RunData) -> float:
     """PTDaemon logs once a second; an mlpower run that read its analyzer directly says its own interval."""
-    interval_ms = (run.mlpower_session or {}).get("interval_ms", 1000)
-    return 1000 / interval_ms if isinstance(interval_ms, int | float) and interval_ms > 0 else 1.0
+    interval_ms = run.mlpower_session.interval_ms if run.mlpower_session else 1000
+    return 1000 / interval_ms if interval_ms > 0 else 1.0
 
 
 # 4, 5. ranging vs testing ------------------------------------------------------------
@@ -491,8 +491,8 @@ def _same_range(a: str, b: str) -> bool:
 
 def direct_meter_url(run: RunData) -> str | None:
     """The meter URL of an mlpower run that read its analyzer(s) directly (serial, sim), not through PTDaemon."""
-    record = run.mlpower_session or {}
-    url = str((record.get("meter") or {}).get("url") or "")
+    record = run.mlpower_session
+    url = record.meter.url if record is not None and record.meter is not None else ""
     if not url or all(part.strip().startswith("ptd://") for part in url.split(" + ")):
         return None
     return url
@@ -513,14 +513,13 @@ def _check_direct_meter(run: RunData, round_: Round, url: str) -> Iterable[Findi
     reason = f"the analyzer was read directly ({url}): there are no PTDaemon commands"
     for rule in ("9.go", "9.replies", "9.restore"):
         yield Finding.skipped(rule, "PTDaemon commands", reason)
-    phases = (run.mlpower_session or {}).get("phases") or {}
+    record = run.mlpower_session
 
     def recorded(phase: str) -> dict[str, str]:
-        ranges = (phases.get(phase) or {}).get("ranges") or {}
-        return {
-            axis: "Auto" if ranges.get(key) is None else f"{ranges[key]:g}"
-            for axis, key in (("V", "volts_v"), ("A", "amps_a"))
-        }
+        entry = record.phase(phase) if record is not None else None
+        ranges = entry.ranges if entry is not None and entry.ranges is not None else None
+        volts, amps = (ranges.volts_v, ranges.amps_a) if ranges is not None else (None, None)
+        return {axis: "Auto" if value is None else f"{value:g}" for axis, value in (("V", volts), ("A", amps))}
 
     ranging = recorded("ranging")
     title = "Ranging runs on Auto ranges"
@@ -779,19 +778,13 @@ def _event_ev(e: PtdEvent) -> Evidence:
     )
 
 
-def _driver_uncertainty(run: RunData) -> UncertaintySummary | None:
+def _driver_uncertainty(run: RunData) -> UncertaintyRecord | None:
     """The testing phase's per-sample uncertainty the director's driver recorded (session.json), if any."""
-    phases = (run.mlpower_session or {}).get("phases")
-    entry = phases.get(TESTING, {}).get("uncertainty") if isinstance(phases, dict) else None
-    if not isinstance(entry, dict):
-        return None
-    try:
-        return UncertaintySummary.from_record(entry)
-    except (KeyError, TypeError, ValueError):
-        return None
+    testing = run.mlpower_session.phase(TESTING) if run.mlpower_session is not None else None
+    return None if testing is None else testing.uncertainty
 
 
-def _testing_uncertainty_from_driver(run: RunData, round_: Round, driver: UncertaintySummary) -> Finding:
+def _testing_uncertainty_from_driver(run: RunData, round_: Round, driver: UncertaintyRecord) -> Finding:
     limit = round_.uncertainty_limit_pct
     title = f"No testing sample above {limit:g} % uncertainty"
     window = run.testing.meter_window_utc_ns

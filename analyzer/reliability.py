@@ -5,7 +5,6 @@ finding says what happened, when, and what it does to the result."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from analyzer.findings import Evidence, Finding, Severity
 from analyzer.rounds import Round
@@ -26,35 +25,30 @@ def _overlap_s(start_ns: int, end_ns: int, window: tuple[int, int] | None) -> fl
     return max(0, min(end_ns, window[1]) - max(start_ns, window[0])) / NS
 
 
-def _record(run: RunData) -> dict[str, Any] | None:
-    return run.mlpower_session if isinstance(run.mlpower_session, dict) else None
-
-
 def check_meter_gaps(run: RunData, round_: Round) -> Iterable[Finding]:
     """0.meter_gaps: the meter connection was lost mid-phase; the samples there are missing."""
-    record = _record(run)
+    record = run.mlpower_session
     if record is None:
         return
     title = "Wall meter connected through every phase"
-    gaps = record.get("meter_gaps") or []
-    if not gaps:
+    if not record.meter_gaps:
         yield Finding.passed("0.meter_gaps", title, "the meter was never lost during a phase")
         return
-    for gap in gaps:
-        phase = str(gap.get("phase"))
-        start_ns = int(gap["last_sample_utc_ns"])
-        restored = gap.get("restored_utc_ns")
-        end_ns = int(restored if restored is not None else gap.get("unresolved_at_stop_utc_ns") or start_ns)
+    for gap in record.meter_gaps:
+        phase = gap.phase
+        start_ns = gap.last_sample_utc_ns
+        restored = gap.restored_utc_ns
+        end_ns = restored if restored is not None else gap.unresolved_at_stop_utc_ns or start_ns
         data = run.phases.get(phase)
         window = data.meter_window_utc_ns if data is not None else None
         inside_s = _overlap_s(start_ns, end_ns, window)
         how = (
-            f"back after {(end_ns - start_ns) / NS:.1f} s ({gap.get('attempts', 0)} reconnect attempt(s))"
+            f"back after {(end_ns - start_ns) / NS:.1f} s ({gap.attempts} reconnect attempt(s))"
             if restored is not None
             else f"still unreachable when the phase stopped, {(end_ns - start_ns) / NS:.1f} s later"
         )
-        message = f"{phase}: meter lost at {_ts(start_ns)} ({gap.get('error')}), {how}"
-        ev = Evidence(file="session.json", values={"gap": gap})
+        message = f"{phase}: meter lost at {_ts(start_ns)} ({gap.error}), {how}"
+        ev = Evidence(file="session.json", values={"gap": gap.model_dump()})
         if inside_s > 0 and phase == "testing":
             yield Finding.failed(
                 "0.meter_gaps",
@@ -79,30 +73,28 @@ def check_meter_gaps(run: RunData, round_: Round) -> Iterable[Finding]:
 
 def check_sut_link(run: RunData, round_: Round) -> Iterable[Finding]:
     """0.sut_link: the agent's link to the director dropped; late batches and any batch never received."""
-    record = _record(run)
-    if record is None or "sut_batches" not in record:
+    record = run.mlpower_session
+    if record is None or "sut_batches" not in record.model_fields_set:  # recorded before batches were counted
         return
     title = "SUT readings arrived, each batch once"
-    outages = record.get("sut_link_outages") or []
+    outages = record.sut_link_outages
     missing = {
-        source: info.get("missing_seqs", [])
-        for source, info in (record.get("sut_batches") or {}).items()
-        if info.get("missing_seqs")
+        source: info.get("missing_seqs", []) for source, info in record.sut_batches.items() if info.get("missing_seqs")
     }
-    ev = Evidence(file="session.json", values={"outages": outages, "missing": missing})
+    ev = Evidence(file="session.json", values={"outages": [o.model_dump() for o in outages], "missing": missing})
     if missing:
         listed = "; ".join(f"{source}: batch(es) {seqs[:10]}" for source, seqs in missing.items())
         yield Finding.failed(
             "0.sut_link", title, Severity.WARNING, f"SUT batches never received ({listed}): GPU figures lack them", ev
         )
     for outage in outages:
-        span_s = (int(outage["until_utc_ns"]) - int(outage["from_utc_ns"])) / NS
+        span_s = (outage.until_utc_ns - outage.from_utc_ns) / NS
         yield Finding.failed(
             "0.sut_link",
             title,
             Severity.INFO,
             f"the agent's link to the director was down about {span_s:.0f} s (readings from "
-            f"{_ts(outage['from_utc_ns'])} arrived at {_ts(outage['until_utc_ns'])}): {outage['batches']} batch(es) "
+            f"{_ts(outage.from_utc_ns)} arrived at {_ts(outage.until_utc_ns)}): {outage.batches} batch(es) "
             "were buffered and arrived late, each stored once",
             ev,
         )
@@ -112,15 +104,15 @@ def check_sut_link(run: RunData, round_: Round) -> Iterable[Finding]:
 
 def check_interrupted(run: RunData, round_: Round) -> Iterable[Finding]:
     """0.interrupted: the director stopped (killed, crashed) before the session closed."""
-    record = _record(run)
-    if record is None or not record.get("interrupted"):
+    record = run.mlpower_session
+    if record is None or record.interrupted is None:
         return
-    info = record["interrupted"]
+    info = record.interrupted
     yield Finding.failed(
         "0.interrupted",
         "The session ran to its end",
         Severity.ERROR,
-        f"the director stopped while the session was {info.get('state')}; the run is incomplete "
+        f"the director stopped while the session was {info.state}; the run is incomplete "
         "(everything recorded before is kept)",
-        Evidence(file="session.json", values={"interrupted": info}),
+        Evidence(file="session.json", values={"interrupted": info.model_dump()}),
     )

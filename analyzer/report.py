@@ -248,7 +248,7 @@ def build_report(run: RunData, round_: Round | ResultContext | str | None = None
         clock=testing.clock,
         raw_testing=raw if testing.clock is not None else None,
         raw_power_metric=raw_metric if testing.clock is not None else None,
-        simulated=bool(run.mlpower_session and run.mlpower_session.get("simulated")),
+        simulated=bool(run.mlpower_session and run.mlpower_session.simulated),
         gpus=_gpu_summaries(run, scenario, perf, query_count),
         round_source=context.round_source,
         benchmark=context.benchmark,
@@ -263,8 +263,7 @@ def _gpu_summaries(
 ) -> dict[str, dict[str, Any]] | None:
     if not run.gpus:
         return None
-    record = run.mlpower_session or {}
-    simulated = "sut_samples" in (record.get("simulated_sources") or [])
+    simulated = run.mlpower_session is not None and "sut_samples" in run.mlpower_session.simulated_sources
     out = {}
     for phase_name, phase in run.phases.items():
         window = phase.meter_window_utc_ns

@@ -26,6 +26,7 @@ from powerlog.layout import PHASE_DIRS, RANGING, TESTING, RunFolder
 from powerlog.lines import BadLine
 from powerlog.mllog import DetailLog, SummaryLog, read_detail_log, read_summary_log
 from powerlog.ptdlog import PtdLog, read_ptd_log
+from powerlog.run_record import SessionJson, parse_session_json
 from powerlog.session_record import SessionRecord, parse_session_record
 from powerlog.spl import PowerLog, read_spl
 from powerlog.sut_samples import Columns, read_sample_folder
@@ -84,7 +85,7 @@ class RunData:
     server: SessionRecord | None
     client: SessionRecord | None
     ntp_offsets_s: tuple[tuple[int, float], ...]  # (client.log line, offset) pairs
-    mlpower_session: dict[str, Any] | None  # session.json of a run recorded by mlpower
+    mlpower_session: SessionJson | None  # session.json of a run recorded by mlpower
     file_sha1: dict[str, str]  # relative path -> sha1 of every file under the folder
     problems: tuple[Finding, ...] = field(default=())
     gpus: tuple[GpuSeries, ...] = ()  # GPU readings streamed by the agent, on the meter's clock
@@ -171,40 +172,32 @@ class _Loader:
             self._problem(e.path, e.line_number, e.reason)
             return None, raw
 
-    def mlpower_session(self) -> dict[str, Any] | None:
+    def mlpower_session(self) -> SessionJson | None:
         path = self.folder.root / "session.json"
         if not path.is_file():
             return None
         record = self.json(path)
         if record is _UNREADABLE:
             return None
-        if not isinstance(record, dict):
-            self._problem(path, None, "a session record is a JSON object")
+        try:
+            return parse_session_json(record, str(path))
+        except FormatError as e:
+            self._problem(path, None, e.reason)
             return None
-        return record
 
-    def clock_map(self, record: dict[str, Any] | None) -> SutClockMap | None:
+    def clock_map(self, record: SessionJson | None) -> SutClockMap | None:
         """The session's one SUT-to-director time mapping, from every clock measurement in session.json."""
         if record is None:
             return None
-        entries = [c for c in record.get("clock") or [] if isinstance(c, dict)]
-        clock_map = SutClockMap.from_reports(entries)
-        if len(clock_map.points) < len(entries):
-            self._problem(self.folder.root / "session.json", None, "clock entries lack offset_ns/bound_ns")
+        clock_map = SutClockMap.from_entries(record.clock)
         return clock_map if clock_map.known else None
 
     def phase_clock(
-        self, record: dict[str, Any] | None, phase: str, clock_map: SutClockMap | None, window: tuple[int, int] | None
+        self, record: SessionJson | None, phase: str, clock_map: SutClockMap | None, window: tuple[int, int] | None
     ) -> PhaseClock | None:
         if record is None or clock_map is None:
             return None
-        entries = [c for c in record.get("clock") or [] if isinstance(c, dict) and c.get("phase") == phase]
-        offsets = {}
-        for c in entries:
-            try:
-                offsets[str(c["when"])] = (int(c["offset_ns"]), int(c["bound_ns"]))
-            except (KeyError, TypeError, ValueError):
-                continue
+        offsets = {c.when: (c.offset_ns, c.bound_ns) for c in record.clock if c.phase == phase}
         if not offsets:
             return None
         values = list(offsets.values())
@@ -228,7 +221,7 @@ class _Loader:
         phase: str,
         spl_fields: Collection[str],
         marks: bool,
-        record: dict[str, Any] | None,
+        record: SessionJson | None,
         clock_map: SutClockMap | None,
     ) -> PhaseData:
         spl = self.read(lambda p: read_spl(p, spl_fields, marks), self.folder.spl(phase))

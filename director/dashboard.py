@@ -17,6 +17,8 @@ from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingRes
 
 from director.live import sse_stream
 from powerlog.cli_support import package_version, read_json_object
+from powerlog.errors import FormatError
+from powerlog.run_record import read_session_json
 from powerlog.wire import API_PREFIX
 
 __all__ = ["add_dashboard", "list_runs"]
@@ -50,16 +52,17 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
     runs = []
     folders = sorted((p for p in runs_dir.iterdir() if p.is_dir()), reverse=True) if runs_dir.is_dir() else []
     for folder in folders:
-        record = read_json_object(folder / "session.json")
-        if record is None:
+        try:
+            record = read_session_json(folder / "session.json")
+        except FormatError:
             continue
         result = read_json_object(folder / "result.json")
         runs.append(
             {
                 "name": folder.name,
-                "state": record.get("state"),
-                "simulated": bool(record.get("simulated")),
-                "error": record.get("error"),
+                "state": record.state,
+                "simulated": record.simulated,
+                "error": record.error,
                 "result": None if result is None else _summary(result),
                 "report": f"{API_PREFIX}/runs/{folder.name}/report.html"
                 if (folder / "report.html").is_file()

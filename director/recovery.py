@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from director.session import finish_sample_journals
-from powerlog.cli_support import read_json_object, write_json_atomic
+from powerlog.errors import FormatError
+from powerlog.run_record import Interruption, read_session_json, write_session_json
 from powerlog.wire import SessionState
 
 __all__ = ["Interrupted", "recover_interrupted"]
@@ -32,18 +33,23 @@ class Interrupted:
 def recover_interrupted(runs_dir: Path) -> list[Interrupted]:
     found = []
     for record_path in sorted(runs_dir.glob("*/session.json")):
-        record = read_json_object(record_path)
-        if record is None or "state" not in record or record["state"] in ENDED:
-            continue  # unreadable, not ours, or ended: leave it exactly as it is
+        try:
+            record = read_session_json(record_path)
+        except FormatError:
+            continue  # unreadable or not ours: leave it exactly as it is
+        if not record.state or record.state in ENDED:
+            continue  # ended: nothing to do
         folder = record_path.parent
-        was = str(record["state"])
+        was = record.state
         bad = finish_sample_journals(folder)
-        record.update(
-            state=SessionState.FAILED.value,
-            error=f"interrupted: the director stopped while the session was {was} (killed or crashed); "
-            "everything written before is kept",
-            interrupted={"state": was, "recovered_utc_ns": time.time_ns(), "sample_lines_unusable": len(bad)},
+        record = record.model_copy(
+            update={
+                "state": SessionState.FAILED.value,
+                "error": f"interrupted: the director stopped while the session was {was} (killed or crashed); "
+                "everything written before is kept",
+                "interrupted": Interruption(state=was, recovered_utc_ns=time.time_ns(), sample_lines_unusable=len(bad)),
+            }
         )
-        write_json_atomic(record_path, record)
-        found.append(Interrupted(str(record.get("session_id", folder.name)), folder, was))
+        write_session_json(record_path, record)
+        found.append(Interrupted(record.session_id or folder.name, folder, was))
     return found

@@ -120,6 +120,9 @@ def serve_director(args: argparse.Namespace) -> int:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it: no Nagle delay
     try:
         sock.bind((args.host, args.port))
+        # listening before "director listening" is printed: a client that connects at once is queued, not
+        # refused while uvicorn is still starting (it serves this socket as it is)
+        sock.listen(socket.SOMAXCONN)
     except OSError as e:
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from e
     host, port = sock.getsockname()[:2]

@@ -25,12 +25,25 @@ from director.live import LiveFeed
 from director.meters.base import Meter, MeterIdentity
 from director.meters.ranges import Ranges, derive_testing_ranges, range_table_for, round_up_to_range
 from director.ptd_config import ptd_config_entries
-from powerlog.cli_support import dump_json, package_version, write_json_atomic
+from powerlog.cli_support import dump_json, package_version
 from powerlog.clock_map import SutClockMap
 from powerlog.errors import PowerlogError
 from powerlog.layout import PHASE_DIRS
 from powerlog.lines import BadLine
 from powerlog.mllog import parse_detail_log
+from powerlog.run_record import (
+    ClockEntry,
+    ExchangeRecord,
+    MeterGap,
+    MeterIdentityRecord,
+    MeterRecord,
+    PhaseRecord,
+    RangesRecord,
+    RejectedReply,
+    SessionJson,
+    SutLinkOutage,
+    write_session_json,
+)
 from powerlog.spl import PowerSample, SplWriter, read_spl
 from powerlog.sut_samples import SAMPLES_DIR, read_journal, write_parquet
 from powerlog.uncertainty import UncertaintySummary
@@ -112,7 +125,7 @@ class Session:
         self.ranges: dict[str, Ranges] = {}
         self.samples: dict[str, int] = dict.fromkeys(PHASE_DIRS, 0)
         self.uncertainty: dict[str, UncertaintySummary] = {}  # per phase, from the driver
-        self.clock_reports: list[dict[str, Any]] = []
+        self.clock_reports: list[ClockEntry] = []
         self.messages: list[dict[str, Any]] = []
         self.result: dict[str, Any] | None = None
         self._batches: set[tuple[str, int]] = set()
@@ -478,7 +491,7 @@ class Session:
         self._marker(phase, "loadgen_end", clock_map.to_director_ns(end_ns))
 
     def add_clock_report(self, report: ClockReport) -> None:
-        self.clock_reports.append({"phase": report.phase, "when": report.when, **report.clock.model_dump()})
+        self.clock_reports.append(ClockEntry(phase=report.phase, when=report.when, **report.clock.model_dump()))
 
     async def close(self, analyze: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
         self._expect((SessionState.TESTED,), "close")
@@ -551,7 +564,7 @@ class Session:
             ),
         }
         (power / "server.json").write_text(_json(server))
-        write_json_atomic(self.folder / "session.json", self.record())
+        write_session_json(self.folder / "session.json", self.record())
 
     def _write_progress(self) -> None:
         """session.json as it stands, replaced atomically at every state change: after a crash, the
@@ -560,31 +573,30 @@ class Session:
             return
         target = self.folder / "session.json"
         try:
-            write_json_atomic(target, self.record())
+            write_session_json(target, self.record())
         except OSError as e:  # a full disk must not stop the measurement; the samples matter more
             self.log.error("cannot write %s: %s", target, e.strerror or e)
 
     def clock_map(self) -> SutClockMap:
         """The SUT-to-director mapping from the clock reports so far (the analyzer builds the same one from
         session.json)."""
-        return SutClockMap.from_reports(self.clock_reports)
+        return SutClockMap.from_entries(self.clock_reports)
 
     def _finish_samples(self) -> None:
         for line in finish_sample_journals(self.folder):
             self.log.warning("samples: %s", line)
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> SessionJson:
         """session.json: mlpower's own record of the session."""
         identity = self.identity
-        return {
-            "format": "mlpower-session-1",
-            "mlpower_version": package_version(),
-            "session_id": self.session_id,
-            "session_name": self.session_name,
-            "state": self.state.value,
-            "error": self.error,
-            "simulated": self.simulated,
-            "simulated_sources": [
+        return SessionJson(
+            mlpower_version=package_version(),
+            session_id=self.session_id,
+            session_name=self.session_name,
+            state=self.state.value,
+            error=self.error,
+            simulated=self.simulated,
+            simulated_sources=[
                 source
                 for source, simulated in (
                     ("meter", bool(identity and identity.simulated)),
@@ -592,41 +604,41 @@ class Session:
                 )
                 if simulated
             ],
-            "sut_samples": self.sample_rows,
-            "agent": self.agent.model_dump(),
-            "meter": {
-                "url": self.meter_url,
-                "identity": None if identity is None else identity.__dict__,
-                "exchanges": [e.__dict__ for e in self.meter.exchanges],
-            },
-            "phases": {
-                phase: {
-                    "mark": f"{self.session_name}_{phase}",
-                    "ranges": None
+            sut_samples=self.sample_rows,
+            agent=self.agent,
+            meter=MeterRecord(
+                url=self.meter_url,
+                identity=None if identity is None else MeterIdentityRecord(**identity.__dict__),
+                exchanges=[ExchangeRecord(**e.__dict__) for e in self.meter.exchanges],
+            ),
+            phases={
+                phase: PhaseRecord(
+                    mark=f"{self.session_name}_{phase}",
+                    ranges=None
                     if phase not in self.ranges
-                    else {"volts_v": self.ranges[phase].volts_v, "amps_a": self.ranges[phase].amps_a},
-                    "samples": self.samples[phase],
+                    else RangesRecord(volts_v=self.ranges[phase].volts_v, amps_a=self.ranges[phase].amps_a),
+                    samples=self.samples[phase],
                     # the driver's per-sample uncertainty (a directly read analyzer; PTDaemon logs its own)
-                    "uncertainty": self.uncertainty[phase].to_record() if phase in self.uncertainty else None,
-                    "director_utc_ns": t.director_utc_ns,
-                    "agent_utc_ns": t.agent_utc_ns,
-                }
+                    uncertainty=self.uncertainty[phase].to_record() if phase in self.uncertainty else None,
+                    director_utc_ns=t.director_utc_ns,
+                    agent_utc_ns=t.agent_utc_ns,
+                )
                 for phase, t in self.phase_times.items()
             },
-            "clock": self.clock_reports,
-            "meter_gaps": self.meter_gaps,
-            "meter_samples_skipped": self.meter.skipped_stale,
+            clock=self.clock_reports,
+            meter_gaps=[MeterGap(**g) for g in self.meter_gaps],
+            meter_samples_skipped=self.meter.skipped_stale,
             # meter replies left out as unusable (never averaged in): how many, and the first ones as they came
-            "meter_rejected_count": len(self.meter.rejected_lines),
-            "meter_rejected": [
-                {"reason": bad.reason, "text": bad.text} for bad in self.meter.rejected_lines[:MAX_REJECTED_KEPT]
-            ],  # several meters: no fresh partner
-            "sut_batches": self.sut_batches(),
-            "sut_link_outages": self.sut_link_outages,
-            "director_software": {"mlpower": package_version(), "python": platform.python_version()},
-            "settle_s": self.config.settle_s,
-            "interval_ms": self.config.interval_ms,
-        }
+            meter_rejected_count=len(self.meter.rejected_lines),
+            meter_rejected=[
+                RejectedReply(reason=bad.reason, text=bad.text) for bad in self.meter.rejected_lines[:MAX_REJECTED_KEPT]
+            ],
+            sut_batches=self.sut_batches(),
+            sut_link_outages=[SutLinkOutage(**o) for o in self.sut_link_outages],
+            director_software={"mlpower": package_version(), "python": platform.python_version()},
+            settle_s=self.config.settle_s,
+            interval_ms=self.config.interval_ms,
+        )
 
 
 def finish_sample_journals(folder: Path) -> list[BadLine]:

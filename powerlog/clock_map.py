@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from powerlog.run_record import ClockEntry
+
 __all__ = ["ClockPoint", "SutClockMap"]
 
 
@@ -62,6 +64,11 @@ class SutClockMap:
             except (KeyError, TypeError, ValueError):
                 continue
         return cls.from_points(points)
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[ClockEntry]) -> SutClockMap:
+        """From a typed session record's ``clock``."""
+        return cls.from_points(ClockPoint(e.agent_utc_ns, e.offset_ns, e.bound_ns) for e in entries)
 
     @property
     def known(self) -> bool:

@@ -9,9 +9,9 @@ session.json ``phases.<phase>.uncertainty``. The same rule then applies to it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+
+from powerlog.run_record import UncertaintyRecord
 
 __all__ = ["LIMIT_FRACTION", "MAX_KEPT", "UncertaintySummary"]
 
@@ -40,25 +40,12 @@ class UncertaintySummary:
             if len(self.above_limit) < MAX_KEPT:
                 self.above_limit.append((t_utc_ns, fraction))
 
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "samples": self.samples,
-            "known": self.known,
-            "max_fraction": self.max_fraction,
-            "limit_fraction": LIMIT_FRACTION,
-            "above_limit_count": self.above_limit_count,
-            "above_limit": [[t, u] for t, u in self.above_limit],
-        }
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> UncertaintySummary:
-        """From session.json; ValueError (or KeyError/TypeError) when the entry is not one."""
-        above = [(int(t), float(u)) for t, u in record.get("above_limit") or []]
-        max_fraction = record.get("max_fraction")
-        return cls(
-            samples=int(record["samples"]),
-            known=int(record["known"]),
-            max_fraction=None if max_fraction is None else float(max_fraction),
-            above_limit_count=int(record.get("above_limit_count", len(above))),
-            above_limit=above,
+    def to_record(self) -> UncertaintyRecord:
+        return UncertaintyRecord(
+            samples=self.samples,
+            known=self.known,
+            max_fraction=self.max_fraction,
+            limit_fraction=LIMIT_FRACTION,
+            above_limit_count=self.above_limit_count,
+            above_limit=list(self.above_limit),
         )

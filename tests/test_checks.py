@@ -201,7 +201,9 @@ def test_a_directly_read_analyzer_gets_the_uncertainty_rule_from_its_driver(copy
         summary = UncertaintySummary()
         for t, u in ((window[0] + 1_000_000_000, 0.004), (t_ns, 0.023)):
             summary.add(t, u)
-        (perf / "session.json").write_text(json.dumps({"phases": {"testing": {"uncertainty": summary.to_record()}}}))
+        (perf / "session.json").write_text(
+            json.dumps({"phases": {"testing": {"uncertainty": summary.to_record().model_dump()}}})
+        )
         (rule,) = [f for f in check_run(load_run(perf, marks=True), "v2.1") if f.rule == "10.testing_uncertainty"]
         return rule
 

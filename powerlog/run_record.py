@@ -1,0 +1,196 @@
+"""``session.json``: mlpower's own record of a session, as typed, versioned models.
+
+The director writes it (at every state change, atomically) with :func:`write_session_json`; the
+analyzer, the director's recovery and the dashboard read it with :func:`read_session_json` or
+:func:`parse_session_json`. Fields a reader does not know are ignored (a newer director's record
+still reads); fields an older director did not write take their defaults. ``format`` names the
+version: ``mlpower-session-1``. docs/file-formats.md lists the fields, and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from powerlog.cli_support import write_json_atomic
+from powerlog.errors import FormatError
+from powerlog.wire import AgentInfo
+
+__all__ = [
+    "SESSION_FORMAT",
+    "ClockEntry",
+    "ExchangeRecord",
+    "Interruption",
+    "MeterGap",
+    "MeterIdentityRecord",
+    "MeterRecord",
+    "PhaseRecord",
+    "RangesRecord",
+    "RejectedReply",
+    "SessionJson",
+    "SutLinkOutage",
+    "UncertaintyRecord",
+    "parse_session_json",
+    "read_session_json",
+    "write_session_json",
+]
+
+SESSION_FORMAT = "mlpower-session-1"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class MeterIdentityRecord(_Record):
+    model: str
+    version: str | None = None
+    channels: int = 1
+    dc: bool = False
+    simulated: bool = False
+    raw: str = ""
+
+
+class ExchangeRecord(_Record):
+    """One command to the meter and its reply, each with the director's UTC time."""
+
+    cmd: str
+    reply: str
+    cmd_utc_ns: int
+    reply_utc_ns: int
+    extra_lines: int = 0
+
+
+class MeterRecord(_Record):
+    url: str = ""
+    identity: MeterIdentityRecord | None = None
+    exchanges: list[ExchangeRecord] = Field(default_factory=list)
+
+
+class RangesRecord(_Record):
+    volts_v: float | None = None  # None: Auto
+    amps_a: float | None = None
+
+
+class UncertaintyRecord(_Record):
+    """What the driver evaluated per sample (see :mod:`powerlog.uncertainty`)."""
+
+    samples: int
+    known: int
+    max_fraction: float | None = None
+    limit_fraction: float = 0.01
+    above_limit_count: int = 0
+    above_limit: list[tuple[int, float]] = Field(default_factory=list)  # (t_utc_ns, fraction)
+
+
+class PhaseRecord(_Record):
+    mark: str = ""
+    ranges: RangesRecord | None = None
+    samples: int = 0
+    uncertainty: UncertaintyRecord | None = None
+    director_utc_ns: list[int] = Field(default_factory=list)  # the four checkpoints on the director's clock
+    agent_utc_ns: list[int] = Field(default_factory=list)  # and on the agent's
+
+
+class ClockEntry(_Record):
+    """One clock measurement the agent reported: ``offset_ns`` = director clock - SUT clock at SUT time
+    ``agent_utc_ns``, within ``bound_ns``."""
+
+    phase: str
+    when: str
+    offset_ns: int
+    bound_ns: int
+    delay_ns: int = 0
+    rounds: int = 1
+    kept: int = 1
+    agent_utc_ns: int = 0
+
+
+class MeterGap(_Record):
+    """The meter lost mid-phase: no sample from ``last_sample_utc_ns`` until ``restored_utc_ns``."""
+
+    phase: str
+    last_sample_utc_ns: int
+    detected_utc_ns: int
+    restored_utc_ns: int | None = None
+    error: str = ""
+    attempts: int = 0
+    unresolved_at_stop_utc_ns: int | None = None
+
+
+class SutLinkOutage(_Record):
+    from_utc_ns: int
+    until_utc_ns: int
+    batches: int
+
+
+class RejectedReply(_Record):
+    reason: str
+    text: str
+
+
+class Interruption(_Record):
+    """Written by a restarted director for a session a crash cut short."""
+
+    state: str
+    recovered_utc_ns: int
+    sample_lines_unusable: int = 0
+
+
+class SessionJson(_Record):
+    format: str = SESSION_FORMAT
+    mlpower_version: str = ""
+    session_id: str = ""
+    session_name: str = ""
+    state: str = ""
+    error: str | None = None
+    simulated: bool = False
+    simulated_sources: list[str] = Field(default_factory=list)
+    sut_samples: dict[str, int] = Field(default_factory=dict)  # rows per SUT source
+    agent: AgentInfo | None = None
+    meter: MeterRecord | None = None
+    phases: dict[str, PhaseRecord] = Field(default_factory=dict)
+    clock: list[ClockEntry] = Field(default_factory=list)
+    meter_gaps: list[MeterGap] = Field(default_factory=list)
+    meter_samples_skipped: int = 0  # a group of meters: samples with no fresh partner
+    meter_rejected_count: int = 0
+    meter_rejected: list[RejectedReply] = Field(default_factory=list)  # the first ones
+    sut_batches: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per source: received, missing_seqs
+    sut_link_outages: list[SutLinkOutage] = Field(default_factory=list)
+    director_software: dict[str, str] = Field(default_factory=dict)
+    settle_s: float | None = None
+    interval_ms: int = 1000
+    interrupted: Interruption | None = None
+
+    def phase(self, name: str) -> PhaseRecord | None:
+        return self.phases.get(name)
+
+
+def parse_session_json(obj: Any, path: str = "session.json") -> SessionJson:
+    """A session record from parsed JSON; :class:`FormatError` saying which field is wrong."""
+    if not isinstance(obj, dict):
+        raise FormatError(path, f"a session record is a JSON object, found {type(obj).__name__}")
+    try:
+        return SessionJson.model_validate(obj)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise FormatError(path, f"{where}: {first['msg']} ({e.error_count()} problem(s))") from None
+
+
+def read_session_json(path: Path) -> SessionJson:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FormatError(str(path), "no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise FormatError(str(path), f"not readable JSON: {e}") from None
+    return parse_session_json(obj, str(path))
+
+
+def write_session_json(path: Path, record: SessionJson) -> None:
+    """Atomically: a reader (or a crash) never sees half a record."""
+    write_json_atomic(path, record.model_dump(mode="json"))
