@@ -12,9 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from director.meter_sim import register as register_simulated_meters
 from director.ptd_sim.daemon_cli import UsageError, build_parser, channel_count, simulated_analyzer
 from powerlog.ptd_rl import RL_HEADER, format_rl_line, rl_line_to_spl
 from powerlog.spl import SPL_FIELDS, parse_spl_text, read_spl
+
+register_simulated_meters()  # sim:// meters, as the commands register them
 
 DATA = Path(__file__).parent / "data" / "mlperf-results-v4.1-v5.1"
 REAL_SPL = sorted(DATA.glob("v*/*/*/results/*/*/*/performance/run_1/spl.txt"))

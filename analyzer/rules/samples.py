@@ -1,0 +1,84 @@
+"""3. Power samples inside the window, and their rate."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from analyzer.findings import Evidence, Finding, Severity
+from analyzer.rounds import Round
+from analyzer.rules.common import log_time, phase_file
+from analyzer.run import RunData
+from powerlog.layout import TESTING
+
+__all__ = ["check_samples"]
+
+SAMPLE_COVERAGE_LIMIT = 0.95  # share of the expected 1 Hz samples
+SAMPLE_GAP_LIMIT_S = 3.0
+
+
+# 3. samples in the window ------------------------------------------------------------
+
+
+def check_samples(run: RunData, round_: Round) -> Iterable[Finding]:
+    for phase_name, phase in run.phases.items():
+        stats = phase.stats
+        file = phase_file(run, phase_name, "spl.txt")
+        if stats is None:
+            yield Finding.skipped(
+                "3.samples",
+                "Samples with Watts > 0 inside the window",
+                f"{phase_name}: no window or no samples to check",
+            )
+            continue
+        ev = Evidence(
+            file=file,
+            values={
+                "samples_in_window": stats.samples_in_window,
+                "all_samples_in_window": stats.all_samples_in_window,
+                "window_s": stats.window_s,
+                "max_sample_gap_s": stats.max_sample_gap_s,
+            },
+        )
+        if stats.samples_in_window == 0:
+            severity = Severity.ERROR if phase_name == TESTING else Severity.WARNING
+            yield Finding.failed(
+                "3.samples",
+                "Samples with Watts > 0 inside the window",
+                severity,
+                f"{phase_name}: no sample with Watts > 0 strictly inside "
+                f"{log_time(stats.begin_utc_ns)} .. {log_time(stats.end_utc_ns)}",
+                ev,
+            )
+            continue
+        yield Finding.passed(
+            "3.samples",
+            "Samples with Watts > 0 inside the window",
+            f"{phase_name}: {stats.samples_in_window} samples in {stats.window_s:.1f} s",
+            ev,
+        )
+        rate_hz = _meter_rate_hz(run)
+        expected = stats.window_s * rate_hz
+        coverage = stats.samples_in_window / expected if expected > 0 else 0.0
+        title = "About one sample per second" if rate_hz == 1 else f"About {rate_hz:g} samples per second"
+        if coverage < SAMPLE_COVERAGE_LIMIT or stats.max_sample_gap_s > SAMPLE_GAP_LIMIT_S:
+            yield Finding.failed(
+                "3.sample_rate",
+                title,
+                Severity.WARNING,
+                f"{phase_name}: {stats.samples_in_window} usable samples for a {stats.window_s:.1f} s window "
+                f"({100 * coverage:.1f} % of {rate_hz:g} Hz); longest gap {stats.max_sample_gap_s:.3f} s",
+                ev,
+            )
+        else:
+            yield Finding.passed(
+                "3.sample_rate",
+                title,
+                f"{phase_name}: {100 * coverage:.1f} % of {rate_hz:g} Hz, longest gap {stats.max_sample_gap_s:.3f} s",
+                ev,
+            )
+
+
+def _meter_rate_hz(run: RunData) -> float:
+    """PTDaemon logs once a second; an mlpower run that read its analyzer directly says its own interval."""
+    interval_ms = run.mlpower_session.interval_ms if run.mlpower_session else 1000
+    return 1000 / interval_ms if interval_ms > 0 else 1.0
