@@ -106,13 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "compare":
             return _compare(args)
         if args.command == "report":
-            run = load_run(args.perf_dir)
+            # --html needs what the checks read as well: then the folder is read once, in full
+            run = load_run(args.perf_dir, spl_fields=SPL_FIELDS, hash_files=True, marks=True) if args.html else None
+            run = run or load_run(args.perf_dir)
             context = _context(run, args)
             report = build_report(run, context)
             print(dump_json(report.to_dict()) if args.json else render_report(report))
             if args.html:
-                full = load_run(args.perf_dir, spl_fields=SPL_FIELDS, hash_files=True, marks=True)
-                args.html.write_text(render_html(report, full, check_run(full, context)), encoding="utf-8")
+                args.html.write_text(render_html(report, run, check_run(run, context)), encoding="utf-8")
                 print(f"HTML report: {args.html}", file=sys.stderr)
             return EXIT_OK if report.power_metric is not None else EXIT_ERRORS
         run = load_run(args.perf_dir, spl_fields=SPL_FIELDS, hash_files=True, marks=True)

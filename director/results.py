@@ -20,7 +20,7 @@ def analyze_run_folder(folder: Path, round_name: str | None = None) -> dict[str,
     """Report and check of a closed run folder; ``round_name`` None detects the round."""
     full = load_run(folder, spl_fields=SPL_FIELDS, hash_files=True, marks=True)
     context = result_context(full, round_name)
-    report = build_report(load_run(folder), context)
+    report = build_report(full, context)  # one load for report, check and page
     findings = check_run(full, context)
     (folder / "report.html").write_text(render_html(report, full, findings), encoding="utf-8")
     return {
