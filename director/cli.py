@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     token = serve.add_mutually_exclusive_group()
     token.add_argument("--token", help="bearer token agents must send (default: generate one)")
     token.add_argument("--token-file", type=Path, help="read the token from this file")
+    token.add_argument(
+        "--new-token",
+        action="store_true",
+        help="replace RUNS_DIR/director.token with a new token (default: keep the one a previous serve wrote)",
+    )
     serve.add_argument("--settle-s", type=float, default=10.0, help="wait after setting ranges (default 10 s)")
     serve.add_argument("--ptd-log", type=Path, help="PTDaemon's log file (-l), copied into power/ptd_logs.txt")
     serve.add_argument("--round", default=None, help="MLPerf round whose rules the result is checked against")

@@ -42,25 +42,33 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def load_or_create_token(args: argparse.Namespace, runs_dir: Path) -> tuple[str, Path | None]:
-    """The token from --token or --token-file, or a new one stored 0600 in RUNS_DIR."""
+def _read_token(path: Path, flag: str) -> str:
+    try:
+        text = path.read_text().strip()
+    except OSError as e:
+        raise ConfigError(f"cannot read {flag}{path}: {e.strerror or e}") from e
+    if len(text) < 16:
+        raise ConfigError(f"the token in {path} is shorter than 16 characters")
+    return text
+
+
+def load_or_create_token(args: argparse.Namespace, runs_dir: Path) -> tuple[str, Path | None, str]:
+    """The token from --token or --token-file; else the one a previous ``serve`` stored in RUNS_DIR (so that a
+    restarted director, after a crash, still accepts its agents); else, or with --new-token, a new one stored
+    0600 there. Also what to tell the user about it."""
     if args.token:
-        return args.token, None
+        return args.token, None, "token: the one given with --token"
     if args.token_file:
-        try:
-            text = args.token_file.read_text().strip()
-        except OSError as e:
-            raise ConfigError(f"cannot read --token-file {args.token_file}: {e.strerror or e}") from e
-        if len(text) < 16:
-            raise ConfigError(f"the token in {args.token_file} is shorter than 16 characters")
-        return text, args.token_file
+        return _read_token(args.token_file, "--token-file "), args.token_file, f"token: read from {args.token_file}"
     path = runs_dir / TOKEN_FILE_NAME
+    if path.is_file() and not getattr(args, "new_token", False):
+        return _read_token(path, ""), path, f"token: reusing {path} (--new-token makes a new one)"
     token = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(token + "\n")
     os.chmod(path, 0o600)
-    return token, path
+    return token, path, f"token: new, written to {path} (mode 0600; copy it to every SUT)"
 
 
 def _meter(urls: list[MeterUrl], interval_ms: int) -> Meter:
@@ -101,7 +109,7 @@ def serve_director(args: argparse.Namespace) -> int:
     tls = _tls(args)
     runs_dir: Path = args.out
     runs_dir.mkdir(parents=True, exist_ok=True)
-    token, token_path = load_or_create_token(args, runs_dir)
+    token, token_path, token_note = load_or_create_token(args, runs_dir)
     interrupted = recover_interrupted(runs_dir)
     config = SessionConfig(runs_dir=runs_dir, settle_s=args.settle_s, ptd_log=args.ptd_log, interval_ms=interval_ms)
     director = Director(
@@ -130,6 +138,7 @@ def serve_director(args: argparse.Namespace) -> int:
     how = f"--token-file {token_path}" if token_path else "--token <the token you gave>"
     print(f"director listening on {url} (meter {meter_text}, runs in {runs_dir})")
     print(f"dashboard: {url}/" + ("" if loopback else " (asks for the token)"))
+    print(token_note)
     for i in interrupted:
         print(f"recovered: session {i.session_id} was {i.state} when the director stopped; marked interrupted, "
               f"data kept in {i.folder}")  # fmt: skip

@@ -82,3 +82,24 @@ def test_tls_options_are_checked_before_anything_starts(tmp_path: Path, certific
     swapped = _serve(tmp_path, "--tls-cert", str(key), "--tls-key", str(cert))
     _, err = swapped.communicate(timeout=30)
     assert swapped.returncode == 2 and "cannot use --tls-cert" in err
+
+
+def test_a_restarted_director_keeps_its_token_unless_told_to_rotate(tmp_path: Path) -> None:
+    """After a crash the agents still hold the old token: a second serve reuses it, and says so."""
+    import argparse
+    import stat
+
+    from director.serve import TOKEN_FILE_NAME, load_or_create_token
+
+    def start(new_token: bool = False) -> tuple[str, str]:
+        args = argparse.Namespace(token=None, token_file=None, new_token=new_token)
+        token, path, note = load_or_create_token(args, tmp_path)
+        assert path == tmp_path / TOKEN_FILE_NAME and stat.S_IMODE(path.stat().st_mode) == 0o600
+        return token, note
+
+    first, note = start()
+    assert "new" in note
+    again, note = start()
+    assert again == first and "reusing" in note and "--new-token" in note
+    rotated, note = start(new_token=True)
+    assert rotated != first and "new" in note and (tmp_path / TOKEN_FILE_NAME).read_text().strip() == rotated
