@@ -31,6 +31,7 @@ from powerlog.errors import PowerlogError
 from powerlog.layout import PHASE_DIRS
 from powerlog.lines import BadLine
 from powerlog.mllog import parse_detail_log
+from powerlog.ptdlog import session_part
 from powerlog.run_record import (
     ClockEntry,
     ExchangeRecord,
@@ -124,6 +125,7 @@ class Session:
         self.phase_times: dict[str, PhaseTimes] = {p: PhaseTimes() for p in PHASE_DIRS}
         self.ranges: dict[str, Ranges] = {}
         self.samples: dict[str, int] = dict.fromkeys(PHASE_DIRS, 0)
+        self._ptd_log_offset = 0  # bytes of PTDaemon's log written before this session
         self.uncertainty: dict[str, UncertaintySummary] = {}  # per phase, from the driver
         self.clock_reports: list[ClockEntry] = []
         self.messages: list[dict[str, Any]] = []
@@ -220,6 +222,9 @@ class Session:
         self.log.setLevel(logging.INFO)
         self._log_handler = handler
         self.log.info("session %s opened for agent %r on %s", self.session_id, self.agent.label, self.agent.host)
+        ptd_log = self.config.ptd_log
+        # where this session's part of PTDaemon's log starts (it runs on; earlier sessions and probes are not ours)
+        self._ptd_log_offset = ptd_log.stat().st_size if ptd_log is not None and ptd_log.is_file() else 0
         try:
             await self._meter(self.meter.open)
             self.identity = await self._meter(self.meter.identify)
@@ -533,7 +538,8 @@ class Session:
     def _write_records(self) -> None:
         power = self.folder / "power"
         if self.config.ptd_log is not None and self.config.ptd_log.is_file():
-            (power / "ptd_logs.txt").write_bytes(self.config.ptd_log.read_bytes())
+            whole = self.config.ptd_log.read_bytes()
+            (power / "ptd_logs.txt").write_bytes(session_part(whole, self._ptd_log_offset))
         self.log.info("session %s: %s", self.session_id, self.state.value)
         if self._log_handler is not None:
             self.log.removeHandler(self._log_handler)

@@ -26,6 +26,7 @@ __all__ = [
     "format_ptd_log_line",
     "parse_ptd_log",
     "read_ptd_log",
+    "session_part",
 ]
 
 SETUP_PHASE = "setup"  # before the first Go
@@ -174,3 +175,21 @@ def _with_detail(event: PtdEvent, details: list[str]) -> PtdEvent:
 def format_ptd_log_line(t_utc_ns: int, message: str) -> str:
     """One ptd_logs.txt line (without line end): ``MM-DD-YYYY HH:MM:SS.mmm: message``."""
     return f"{format_ptd_timestamp(t_utc_ns)}: {message}"
+
+
+_CONNECTION = re.compile(rb"Accepted connection|Response to client sent")
+
+
+def session_part(data: bytes, start_offset: int) -> bytes:
+    """The part of a long-running PTDaemon's log that belongs to one session: its start-up block (the
+    banner, ``Uncertainty checking ... is activated``, up to the first client connection), then everything
+    written from ``start_offset`` (the log's size when the session opened) on. A probe or an earlier
+    session in between is left out. When the log is shorter than ``start_offset`` (PTDaemon restarted with
+    a new log), all of it belongs to this session."""
+    if start_offset <= 0 or start_offset > len(data):
+        return data
+    found = _CONNECTION.search(data)
+    header_end = data.rfind(b"\n", 0, found.start()) + 1 if found else len(data)
+    if start_offset <= header_end:
+        return data
+    return data[:header_end] + data[start_offset:]

@@ -21,6 +21,12 @@ EXPECTED_ERRORS = {"2.min_duration", "8.analyzer", "8.ptd_version"}
 @pytest.fixture
 def director(ptd_sim, tmp_path: Path):
     sim = ptd_sim("--signal", "host-load")
+    # the README has you probe the meter first: its lines (Auto-range errors included) stay in PTDaemon's log,
+    # and must not end up in the session's ptd_logs.txt
+    probe = subprocess.run(
+        [str(BIN / "mlpower-director"), "meter-probe", sim.url, "--samples", "2"], capture_output=True, text=True
+    )
+    assert probe.returncode == 0 and "probe_" in sim.log_path.read_text(), probe.stderr
     process, url = start_director(tmp_path / "runs", sim.url, extra=("--ptd-log", str(sim.log_path)))
     yield url, tmp_path / "runs"
     stop(process)

@@ -110,3 +110,30 @@ def test_session_record_errors_name_the_file(tmp_path: Path) -> None:
 def test_session_record_wrong_types_are_format_errors(field: str, value: object, message: str) -> None:
     with pytest.raises(FormatError, match=message):
         parse_session_record({field: value}, "server.json")
+
+
+def test_only_this_sessions_part_of_a_long_running_ptdaemon_log_is_kept() -> None:
+    """The start-up block (with the uncertainty activation) and what came after the session opened: a probe
+    run earlier, with its Auto-range errors, is not this session's."""
+    from powerlog.ptdlog import parse_ptd_log, session_part
+
+    header = (
+        b"Version 1.11.1\r\n12-01-2026 10:00:00.000: Uncertainty checking for YokogawaWT310 is activated\r\n"
+        b"12-01-2026 10:00:00.001: Waiting for a connection...\r\n"
+    )
+    probe = (
+        b"12-01-2026 10:01:00.000: Accepted connection from 127.0.0.1:1\r\n"
+        b"12-01-2026 10:01:00.100: Go with mark 'probe_2026-12-01_10-01-00'\r\n"
+        b"12-01-2026 10:01:01.000: ERROR: Can't evaluate uncertainty of this sample!\r\n"
+    )
+    ours = (
+        b"12-01-2026 10:05:00.000: Accepted connection from 127.0.0.1:2\r\n"
+        b"12-01-2026 10:05:00.100: Go with mark 's_ranging'\r\n"
+    )
+    log = header + probe + ours
+    part = session_part(log, len(header) + len(probe))
+    assert part == header + ours
+    events = parse_ptd_log(part)
+    assert not [e for e in events.events if "ERROR" in e.message] and "activated" in part.decode()
+    assert session_part(log, 0) == log and session_part(log, len(header) - 5) == log
+    assert session_part(ours, len(log)) == ours  # the log was restarted (shorter than the offset): all of it
