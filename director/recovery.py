@@ -9,16 +9,22 @@ are turned into Parquet, as a clean close would. Nothing already written is chan
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from director.errors import MeterError
+from director.meters.base import Meter
+from director.meters.ptd import parse_ranges
+from director.meters.ranges import Ranges
 from director.session import finish_sample_journals
 from powerlog.errors import FormatError
-from powerlog.run_record import Interruption, read_session_json, write_session_json
+from powerlog.run_record import Interruption, SessionJson, read_session_json, write_session_json
 from powerlog.wire import SessionState
 
-__all__ = ["Interrupted", "recover_interrupted"]
+__all__ = ["Interrupted", "put_meter_back", "recover_interrupted"]
 
 ENDED = {SessionState.CLOSED.value, SessionState.FAILED.value}
 
@@ -53,3 +59,52 @@ def recover_interrupted(runs_dir: Path) -> list[Interrupted]:
         write_session_json(record_path, record)
         found.append(Interrupted(record.session_id or folder.name, folder, was))
     return found
+
+
+def _initial_ptd_ranges(record: SessionJson) -> Ranges | None:
+    """The ranges PTDaemon reported when the session opened (its first ``RR``), as the session would have
+    restored them."""
+    exchanges = record.meter.exchanges if record.meter is not None else []
+    reply = next((e.reply for e in exchanges if e.cmd == "RR"), None)
+    if reply is None:
+        return None
+    try:
+        return parse_ranges(reply)
+    except MeterError:
+        return None
+
+
+def put_meter_back(interrupted: Interrupted, meter_url: str, open_meter: Callable[[], Meter]) -> str:
+    """After a crash mid-session, PTDaemon may still be measuring, with the session's testing ranges: the next
+    session's first ``SR`` would be refused. Stop it and put back the ranges the session found (its first
+    ``RR``). Returns what was done, or exactly what the user must do, for the start-up output."""
+    try:
+        record = read_session_json(interrupted.folder / "session.json")
+    except FormatError:
+        return "its session.json cannot be read: check the meter by hand (mlpower-director meter-probe)"
+    used = record.meter.url if record.meter is not None else ""
+    if not used.startswith("ptd://"):
+        return "its meter was read directly: nothing is left running on it"
+    if used != meter_url:
+        return f"it used {used}, not this director's meter: if that PTDaemon is still measuring, send it Stop"
+    initial = _initial_ptd_ranges(record)
+    meter = open_meter()
+    try:
+        meter.open()
+        stopped = meter.stop()
+        if initial is not None:
+            meter.set_ranges(initial)
+    except MeterError as e:
+        return (
+            f"could not put the meter back ({e}): before the next session, stop PTDaemon's measurement "
+            "(send it Stop, or restart PTDaemon)"
+        )
+    finally:
+        with contextlib.suppress(MeterError):
+            meter.close()
+    what = "stopped the measurement PTDaemon was still running" if stopped else "PTDaemon was not measuring"
+    if initial is None:
+        return f"{what}; its initial ranges are not in session.json, so the ranges were left as they are"
+    volts = "Auto" if initial.volts_v is None else f"{initial.volts_v:g} V"
+    amps = "Auto" if initial.amps_a is None else f"{initial.amps_a:g} A"
+    return f"{what} and put back its ranges (V {volts}, A {amps})"

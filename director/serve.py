@@ -21,7 +21,7 @@ from director.errors import ConfigError
 from director.meters.base import Meter
 from director.meters.group import MeterGroup
 from director.meters.urls import MeterUrl, open_meter, parse_meter_url
-from director.recovery import recover_interrupted
+from director.recovery import put_meter_back, recover_interrupted
 from director.results import analyze_run_folder
 from director.session import SessionConfig
 from powerlog.cli_support import EXIT_OK
@@ -111,6 +111,7 @@ def serve_director(args: argparse.Namespace) -> int:
     runs_dir.mkdir(parents=True, exist_ok=True)
     token, token_path, token_note = load_or_create_token(args, runs_dir)
     interrupted = recover_interrupted(runs_dir)
+    meter_notes = [put_meter_back(i, meter_text, lambda: _meter(meter_urls, interval_ms)) for i in interrupted]
     config = SessionConfig(runs_dir=runs_dir, settle_s=args.settle_s, ptd_log=args.ptd_log, interval_ms=interval_ms)
     director = Director(
         meter_factory=lambda: _meter(meter_urls, interval_ms),
@@ -139,9 +140,9 @@ def serve_director(args: argparse.Namespace) -> int:
     print(f"director listening on {url} (meter {meter_text}, runs in {runs_dir})")
     print(f"dashboard: {url}/" + ("" if loopback else " (asks for the token)"))
     print(token_note)
-    for i in interrupted:
+    for i, meter_note in zip(interrupted, meter_notes, strict=True):
         print(f"recovered: session {i.session_id} was {i.state} when the director stopped; marked interrupted, "
-              f"data kept in {i.folder}")  # fmt: skip
+              f"data kept in {i.folder}; meter: {meter_note}")  # fmt: skip
     if tls:
         how += f" --ca-file {args.tls_cert}"
     print(f"agent: mlpower-agent run --director {url} {how} --benchmark builtin --scenario Offline", flush=True)

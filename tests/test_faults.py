@@ -184,6 +184,36 @@ def test_director_killed_mid_phase_keeps_every_sample_and_marks_the_session_inte
     )
 
 
+def test_a_restarted_director_stops_the_measurement_a_crash_left_running(ptd_sim, tmp_path: Path) -> None:
+    """Killed mid-testing, the director leaves PTDaemon measuring on the testing ranges; the restarted one
+    stops it and puts back the ranges the session found, so the next session starts (it was refused with
+    'cannot change ranges during a measurement')."""
+    sim = ptd_sim("--signal", "constant:180")
+    runs = tmp_path / "runs"
+    port = _free_port()
+    director, url = start_director(runs, sim.url, port=port, settle_s=0)
+    agent = _agent(url, runs, tmp_path / "agent", 8, "--gpus", "none")
+    restarted = None
+    try:
+        _wait_for(lambda: any(_lines(p) >= 3 for p in runs.glob("*/run_1/spl.txt")), 120, "testing samples")
+        director.send_signal(signal.SIGKILL)
+        director.wait()
+        agent.kill()
+        agent.wait()
+        restarted, url = start_director(runs, sim.url, port=port, settle_s=0)
+        assert restarted.stdout is not None
+        banner = [restarted.stdout.readline() for _ in range(3)]
+        (recovered,) = [line for line in banner if line.startswith("recovered: ")]
+        assert "meter: stopped the measurement PTDaemon was still running and put back its ranges" in recovered
+        assert "(V Auto, A Auto)" in recovered
+        second = _agent(url, runs, tmp_path / "agent2", 2, "--gpus", "none")
+        output, _ = second.communicate(timeout=180)
+        assert second.returncode in (0, 1), output  # the session ran (1: the short run's rule errors)
+        assert "cannot change ranges during a measurement" not in output and "Power metric" in output
+    finally:
+        stop(agent, director, restarted)
+
+
 # 3. the network between agent and director is lost for 30 s ----------------------------------------------------
 
 
