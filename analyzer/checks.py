@@ -65,6 +65,7 @@ OFFICIAL_RELATION: dict[str, Official] = {
     "2.min_duration": Official.MLPOWER,
     "3.samples": Official.SAME,
     "3.sample_rate": Official.MLPOWER,
+    "3.sample_gap": Official.MLPOWER,
     "4.power_change": Official.SAME,
     "5.duration": Official.SAME,
     "6.window_in_phase": Official.STRICTER,

@@ -18,6 +18,7 @@ from analyzer.metrics import (
     power_metric,
 )
 from analyzer.rounds import Round
+from analyzer.rules.samples import sample_hole
 from analyzer.run import PhaseClock, RunData
 from powerlog.timestamps import format_ptd_timestamp
 
@@ -213,6 +214,17 @@ def build_report(run: RunData, round_: Round | ResultContext | str | None = None
                 f"run_1/spl.txt: no sample with Watts > 0 strictly inside the LoadGen window "
                 f"{format_ptd_timestamp(stats.begin_utc_ns)} .. {format_ptd_timestamp(stats.end_utc_ns)}",
                 "run_1/spl.txt",
+            )
+        )
+    hole = sample_hole(stats) if stats is not None else None
+    if hole is not None:
+        problems.append(
+            Finding.failed(
+                "3.sample_gap",
+                "No stretch without samples inside the window",
+                Severity.WARNING,
+                f"run_1/spl.txt: {hole}",
+                Evidence(file="run_1/spl.txt"),
             )
         )
     has_power = scenario is not None and detail is not None and stats is not None and stats.avg_power_w is not None

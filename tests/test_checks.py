@@ -211,3 +211,23 @@ def test_a_directly_read_analyzer_gets_the_uncertainty_rule_from_its_driver(copy
     assert inside.status is Status.FAIL and "worst 2.30 %" in inside.message and "mlpower's driver" in inside.message
     outside = checked(window[1] + 5_000_000_000)
     assert outside.status is Status.PASS and "2 of 2 testing samples" in outside.message
+
+
+def test_a_testing_log_with_two_thirds_missing_is_an_error_and_a_report_warning(copy_fixture) -> None:
+    """run_1/spl.txt cut to its first third: the energy integral would bridge a long hole silently."""
+    from analyzer.render import render_report
+    from analyzer.report import build_report
+
+    perf = copy_fixture("xe8545_resnet_offline")
+    spl = perf / "run_1" / "spl.txt"
+    lines = spl.read_text().splitlines(keepends=True)
+    spl.write_text("".join(lines[: len(lines) // 3]))
+    # the cut changes a file whose sha1 is recorded: that is reported too, and is not what is tested here
+    findings = [f for f in _check(perf) if f.rule == "3.sample_gap"]
+    testing = [f for f in findings if f.message.startswith("testing:")]
+    assert len(testing) == 1 and testing[0].status is Status.FAIL and testing[0].severity is Severity.ERROR
+    assert "without a sample inside the LoadGen window" in testing[0].message
+    text = render_report(build_report(load_run(perf), "v2.1"))
+    assert "WARNING: run_1/spl.txt: " in text and "s without a sample inside the LoadGen window" in text
+    untouched = [f for f in _check(FIXTURES["xe8545_resnet_offline"]) if f.rule == "3.sample_gap"]
+    assert untouched and all(f.status is Status.PASS for f in untouched)

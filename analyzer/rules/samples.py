@@ -5,15 +5,29 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from analyzer.findings import Evidence, Finding, Severity
+from analyzer.metrics import WindowStats
 from analyzer.rounds import Round
 from analyzer.rules.common import log_time, phase_file
 from analyzer.run import RunData
 from powerlog.layout import TESTING
 
-__all__ = ["check_samples"]
+__all__ = ["SAMPLE_HOLE_LIMIT_S", "check_samples", "sample_hole"]
 
 SAMPLE_COVERAGE_LIMIT = 0.95  # share of the expected 1 Hz samples
 SAMPLE_GAP_LIMIT_S = 3.0
+# a stretch without any sample inside the window longer than this is a hole, not a slow meter: the energy
+# there is bridged from the samples either side, never measured (10 s: ten missed readings of PTDaemon)
+SAMPLE_HOLE_LIMIT_S = 10.0
+
+
+def sample_hole(stats: WindowStats) -> str | None:
+    """What is wrong when the window has a stretch longer than :data:`SAMPLE_HOLE_LIMIT_S` without a sample."""
+    if stats.samples_in_window == 0 or stats.max_sample_gap_s <= SAMPLE_HOLE_LIMIT_S:
+        return None
+    return (
+        f"{stats.max_sample_gap_s:.1f} s without a sample inside the LoadGen window (limit {SAMPLE_HOLE_LIMIT_S:g} s): "
+        "the energy there is bridged from the samples either side, not measured"
+    )
 
 
 # 3. samples in the window ------------------------------------------------------------
@@ -56,6 +70,15 @@ def check_samples(run: RunData, round_: Round) -> Iterable[Finding]:
             f"{phase_name}: {stats.samples_in_window} samples in {stats.window_s:.1f} s",
             ev,
         )
+        hole = sample_hole(stats)
+        title = "No stretch without samples inside the window"
+        if hole is not None:
+            severity = Severity.ERROR if phase_name == TESTING else Severity.WARNING
+            yield Finding.failed("3.sample_gap", title, severity, f"{phase_name}: {hole}", ev)
+        else:
+            yield Finding.passed(
+                "3.sample_gap", title, f"{phase_name}: longest stretch {stats.max_sample_gap_s:.3f} s", ev
+            )
         rate_hz = _meter_rate_hz(run)
         expected = stats.window_s * rate_hz
         coverage = stats.samples_in_window / expected if expected > 0 else 0.0
