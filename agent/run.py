@@ -24,7 +24,7 @@ from agent.errors import AgentError
 from agent.gpu.base import GpuSource
 from agent.gpu_stream import GpuSampler
 from agent.progress import LivePhaseProgress, PhaseProgress
-from agent.workload import Workload, run_workload
+from agent.workload import Workload, check_runnable, run_workload
 from powerlog.cli_support import package_version
 from powerlog.layout import PHASE_DIRS
 from powerlog.wire import AgentInfo, ClockMeasurement, OpenSessionRequest, SessionOpened, SessionStatus
@@ -84,6 +84,7 @@ def run_session(
     say: Callable[[str], None] = print,
     clock_ns: Callable[[], int] = time.time_ns,
 ) -> SessionOutcome:
+    check_runnable(options.workload)  # a wrong command is found before the session holds the meter
     client.health()
     clocks: list[dict[str, Any]] = []
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -17,7 +18,15 @@ from pathlib import Path
 
 from agent.errors import WorkloadError
 
-__all__ = ["LOADGEN_DIR_ENV", "LOADGEN_FILES", "Workload", "WorkloadRun", "builtin_workload", "run_workload"]
+__all__ = [
+    "LOADGEN_DIR_ENV",
+    "LOADGEN_FILES",
+    "Workload",
+    "WorkloadRun",
+    "builtin_workload",
+    "check_runnable",
+    "run_workload",
+]
 
 LOADGEN_DIR_ENV = "MLPOWER_LOADGEN_DIR"
 LOADGEN_FILES = ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_log_accuracy.json")
@@ -38,6 +47,22 @@ class WorkloadRun:
     returncode: int
     elapsed_s: float
     logs: dict[str, Path]  # LoadGen file name -> where it is
+
+
+def check_runnable(workload: Workload) -> None:
+    """Raise WorkloadError now, before a session holds the meter, when the command cannot be started: the
+    program is not on PATH, not there, or not executable."""
+    if not workload.argv:
+        raise WorkloadError("no workload command given")
+    program = workload.argv[0]
+    if os.sep in program or (os.altsep and os.altsep in program):
+        path = Path(program)
+        if not path.is_file():
+            raise WorkloadError(f"cannot start the workload {workload.description!r}: {program} does not exist")
+        if not os.access(path, os.X_OK):
+            raise WorkloadError(f"cannot start the workload {workload.description!r}: {program} is not executable")
+    elif shutil.which(program) is None:
+        raise WorkloadError(f"cannot start the workload {workload.description!r}: {program!r} is not on PATH")
 
 
 def builtin_workload(scenario: str, duration_s: float) -> Workload:

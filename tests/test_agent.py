@@ -114,3 +114,28 @@ def test_the_agent_reads_the_error_code_and_falls_back_on_the_status() -> None:
     assert _error_reply(html).code is ErrorCode.METER_FAILED and "bad gateway" in _error_reply(html).detail
     odd = httpx.Response(500, json={"detail": "x", "code": "no-such-code"})
     assert _error_reply(odd).code is ErrorCode.FAILED
+
+
+@pytest.mark.parametrize(
+    ("command", "why"),
+    [
+        ("/nonexistent/cmd", "does not exist"),
+        ("no-such-program-mlpower", "is not on PATH"),
+        ("{tmp}/plain.txt", "is not executable"),
+    ],
+)
+def test_a_workload_that_cannot_start_is_refused_before_any_session(tmp_path: Path, command: str, why: str) -> None:
+    """Found before the director is even asked (nothing listens at this URL): no session holds the meter
+    through the settle time for a typo."""
+    import subprocess
+    import sys
+
+    token = tmp_path / "token"
+    token.write_text("t" * 32)
+    (tmp_path / "plain.txt").write_text("not a program")
+    command = command.format(tmp=tmp_path)
+    agent = [sys.executable, "-m", "agent.cli", "run", "--director", "http://127.0.0.1:9", "--token-file", str(token)]
+    result = subprocess.run(
+        [*agent, "--out", str(tmp_path / "out"), "--", command], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2 and why in result.stderr and "cannot reach" not in result.stderr, result.stderr

@@ -231,3 +231,14 @@ def test_a_testing_log_with_two_thirds_missing_is_an_error_and_a_report_warning(
     assert "WARNING: run_1/spl.txt: " in text and "s without a sample inside the LoadGen window" in text
     untouched = [f for f in _check(FIXTURES["xe8545_resnet_offline"]) if f.rule == "3.sample_gap"]
     assert untouched and all(f.status is Status.PASS for f in untouched)
+
+
+def test_a_garbage_detail_log_skips_the_loadgen_rules_instead_of_quoting_none(copy_fixture) -> None:
+    perf = copy_fixture("xe8545_resnet_offline")
+    (perf / "run_1" / "mlperf_log_detail.txt").write_text("not\x00an MLLOG\nline at all\n" * 20)
+    findings = _check(perf)
+    for rule in ("2.scenario", "2.validity", "2.min_duration"):
+        (f,) = [f for f in findings if f.rule == rule]
+        assert f.status is Status.SKIPPED and "has no " in f.message and "0.readable" in f.message
+    assert not [f for f in findings if "None" in f.message]
+    assert verdict(findings) is Status.FAIL  # the unreadable log itself is the error

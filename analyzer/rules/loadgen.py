@@ -22,8 +22,14 @@ def check_loadgen(run: RunData, round_: Round) -> Iterable[Finding]:
     if detail is None:
         yield Finding.skipped("2.validity", "Testing run is VALID", f"{file} could not be read")
         return
+
+    def missing(key: str) -> str:
+        return f"{file} has no {key} entry (what of it could be read: see 0.readable)"
+
     scenario = detail.value("effective_scenario")
-    if scenario_of(run.testing) is None:
+    if detail.event("effective_scenario") is None:
+        yield Finding.skipped("2.scenario", "Known scenario", missing("effective_scenario"))
+    elif scenario_of(run.testing) is None:
         yield Finding.failed(
             "2.scenario",
             "Known scenario",
@@ -36,7 +42,9 @@ def check_loadgen(run: RunData, round_: Round) -> Iterable[Finding]:
     validity = detail.value("result_validity")
     event = detail.event("result_validity")
     ev = Evidence(file=file, line=event.line_number if event else None, values={"result_validity": validity})
-    if validity == "VALID":
+    if event is None:
+        yield Finding.skipped("2.validity", "Testing run is VALID", missing("result_validity"))
+    elif validity == "VALID":
         yield Finding.passed("2.validity", "Testing run is VALID", "LoadGen reports the testing run VALID", ev)
     else:
         yield Finding.failed(
@@ -50,7 +58,9 @@ def check_loadgen(run: RunData, round_: Round) -> Iterable[Finding]:
         values={"effective_min_duration_ms": duration, "required_ms": round_.min_duration_ms},
     )
     title = f"Minimum duration is at least {round_.min_duration_ms // 1000} s"
-    if isinstance(duration, int | float) and duration >= round_.min_duration_ms:
+    if event is None:
+        yield Finding.skipped("2.min_duration", title, missing("effective_min_duration_ms"))
+    elif isinstance(duration, int | float) and duration >= round_.min_duration_ms:
         yield Finding.passed("2.min_duration", title, f"effective_min_duration_ms = {duration}", ev)
     else:
         yield Finding.failed(
