@@ -16,6 +16,8 @@ from agent.builtin.harness import (
     OFFLINE_QPS_MARGIN,
     ModelSpeed,
     build_test_settings,
+    sustained_seconds,
+    sustained_throughput_sps,
 )
 from agent.builtin.model import NUM_CLASSES, _conv3x3_same
 from powerlog.mllog import read_detail_log
@@ -171,3 +173,21 @@ def test_missing_log_dir_exits_nonzero_with_a_clear_message() -> None:
     assert result.returncode != 0
     assert f"pass --log-dir DIR or set {LOG_DIR_ENV}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_offline_rate_is_a_sustained_one_not_the_fastest_batch() -> None:
+    """A batch that takes 10 ms after a first fast one: the rate is the sustained ~6,400 samples/s, not the
+    fastest batch's (the fastest of a few batches sized a 30 s phase that ran 389 s)."""
+    import time as _time
+
+    calls = []
+
+    def batch() -> None:
+        calls.append(1)
+        if len(calls) > 1:
+            _time.sleep(0.010)
+
+    rate = sustained_throughput_sps(batch, 64, 0.3)
+    assert 64 / 0.030 < rate <= 64 / 0.010 * 1.02  # sleeping only makes it slower (a busy machine)
+    assert len(calls) >= 1 + 0.3 / 0.010 * 0.5
+    assert sustained_seconds(30) == 1.5 and sustained_seconds(5) == 1.0 and sustained_seconds(3600) == 5.0
