@@ -122,6 +122,8 @@ class DirectorClient:
             raise SessionConflict(f"the director does not know this session (was it restarted?): {detail}")
         if code is ErrorCode.SESSION_CONFLICT:
             raise SessionConflict(detail)
+        if code is ErrorCode.METER_FAILED:
+            raise DirectorFailed(f"the director's wall meter failed: {detail}")
         if code is ErrorCode.STORAGE_FULL:
             raise DirectorFailed(f"the director cannot store the run: {detail}")
         raise DirectorFailed(f"{method} {path} failed with {response.status_code}: {detail}")

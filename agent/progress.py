@@ -19,7 +19,9 @@ from rich.table import Table
 from agent.errors import AgentError
 from powerlog.wire import SessionStatus
 
-__all__ = ["LivePhaseProgress", "PhaseProgress"]
+__all__ = ["STALLED_AFTER_S", "LivePhaseProgress", "PhaseProgress"]
+
+STALLED_AFTER_S = 5.0  # a phase whose wall-sample count has not grown this long says so
 
 
 class PhaseProgress:
@@ -38,6 +40,8 @@ class PhaseProgress:
         self.every_s = every_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"progress {phase}", daemon=True)
+        self._samples_seen = -1
+        self._samples_since_s = 0.0  # elapsed time when the wall-sample count last grew
 
     def __enter__(self) -> PhaseProgress:
         self._started = time.monotonic()
@@ -63,9 +67,14 @@ class PhaseProgress:
         of = f" of ~{self.expected_s:.0f} s" if self.expected_s else ""
         if status is None:
             return f"[{self.phase}] {elapsed_s:.0f} s{of}; director not answering"
+        samples = status.samples.get(self.phase, 0)
+        if samples != self._samples_seen:
+            self._samples_seen, self._samples_since_s = samples, elapsed_s
+        stalled_s = elapsed_s - self._samples_since_s
+        stalled = f"; NO new wall samples for {stalled_s:.0f} s (the meter?)" if stalled_s >= STALLED_AFTER_S else ""
         return (
             f"[{self.phase}] {elapsed_s:.0f} s{of}; wall {_watts(status)}; "
-            f"{status.samples.get(self.phase, 0)} samples; {status.energy_j.get(self.phase, 0.0):.0f} J so far"
+            f"{samples} samples; {status.energy_j.get(self.phase, 0.0):.0f} J so far{stalled}"
         )
 
     def _run(self) -> None:

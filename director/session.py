@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from director.errors import DirectorError, MeterBusyError, MeterError, SessionStateError, StorageError
+from director.errors import (
+    DirectorError,
+    MeterBusyError,
+    MeterConnectionError,
+    MeterError,
+    MeterTransportError,
+    SessionStateError,
+    StorageError,
+)
 from director.live import LiveFeed
 from director.meters.base import Meter, MeterIdentity
 from director.meters.ranges import Ranges, derive_testing_ranges, range_table_for, round_up_to_range
@@ -63,6 +71,7 @@ Clock = Callable[[], int]
 READ_INTERVAL_S = 1.0
 RECONNECT_FIRST_DELAY_S = 0.5
 RECONNECT_MAX_DELAY_S = 10.0
+PHASE_START_METER_WAIT_S = 20.0  # within the agent's patience for a phase start (its request timeout)
 LIVE_POINTS_PER_BATCH = 10
 LATE_BATCH_NS = 5 * 1_000_000_000  # a SUT batch arriving later than this after its first reading counts as late
 NS = 1_000_000_000
@@ -250,10 +259,7 @@ class Session:
         self._set_state(SessionState.RANGING if phase == "ranging" else SessionState.TESTING)
         mark = f"{self.session_name}_{phase}"
         try:
-            if self._meter_lost:  # the previous phase ended with the meter unreachable: connect afresh
-                await self._reopen_meter()
-                self._meter_lost = False
-            await self._meter(self.meter.set_ranges, ranges)
+            await self._meter_ready(phase, ranges)
             self.log.info("%s: ranges %s, settling %.1f s", phase, ranges, self.config.settle_s)
             await asyncio.sleep(self.config.settle_s)
             self._writer = SplWriter(self.folder / PHASE_DIRS[phase] / "spl.txt").open()
@@ -269,6 +275,35 @@ class Session:
         self._marker(phase, "start", times.director_utc_ns[-1])
         self.log.info("%s: Go with mark %s", phase, mark)
         return ranges
+
+    async def _meter_ready(self, phase: str, ranges: Ranges) -> None:
+        """Set the phase's ranges; a meter that does not answer (lost at the previous phase's end, or since) is
+        reconnected with backoff for up to :data:`PHASE_START_METER_WAIT_S` before the phase fails."""
+        deadline_s = time.monotonic() + PHASE_START_METER_WAIT_S
+        delay_s, attempts = RECONNECT_FIRST_DELAY_S, 0
+        while True:
+            try:
+                if self._meter_lost:  # connect afresh
+                    await self._reopen_meter()
+                    self._meter_lost = False
+                await self._meter(self.meter.set_ranges, ranges)
+                if attempts:
+                    self.log.warning("%s: meter back after %d reconnect attempt(s)", phase, attempts)
+                return
+            except MeterTransportError as e:
+                self._meter_lost = True
+                attempts += 1
+                if time.monotonic() + delay_s > deadline_s:
+                    raise MeterConnectionError(
+                        f"the meter did not answer at the {phase} start: {attempts} attempt(s) over "
+                        f"{PHASE_START_METER_WAIT_S:g} s, the last: {e}. Check that PTDaemon (or the analyzer's cable) "
+                        "is up, then run the session again",
+                        meter=self.meter.name,
+                    ) from e
+                self.log.warning("%s: meter not answering at the phase start (%s); retrying in %.1f s", phase, e,
+                                 delay_s)  # fmt: skip
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, RECONNECT_MAX_DELAY_S)
 
     def _testing_ranges(self) -> Ranges:
         ranging = read_spl(self.folder / "ranging" / "spl.txt")

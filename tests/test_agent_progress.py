@@ -102,3 +102,20 @@ def test_agent_on_a_terminal_shows_the_live_panel_and_quiet_does_not(tmp_path: P
     assert "wall power" in live and "energy so far" in live and "\x1b[" in live
     assert "[testing] " not in live
     assert "[testing] " in quiet_text and "wall power" not in quiet_text
+
+
+def test_a_plain_line_says_when_wall_samples_stop_coming() -> None:
+    progress = PhaseProgress("testing", 60, lambda: _status(300.0, 7), print)
+    progress._started = 100.0  # elapsed time driven by hand below
+    clock = iter([101.0, 103.0, 104.0, 109.0, 110.0])
+    import agent.progress as module
+
+    real = module.time.monotonic
+    module.time.monotonic = lambda: next(clock)  # type: ignore[assignment]
+    try:
+        lines = [progress.line(_status(300.0, n)) for n in (7, 8, 8, 8, 9)]
+    finally:
+        module.time.monotonic = real  # type: ignore[assignment]
+    assert "NO new wall samples" not in lines[1] and "NO new wall samples" not in lines[2]
+    assert "NO new wall samples for 6 s (the meter?)" in lines[3]  # 3 s .. 9 s without a new one
+    assert "NO new wall samples" not in lines[4]

@@ -214,6 +214,77 @@ def test_a_restarted_director_stops_the_measurement_a_crash_left_running(ptd_sim
         stop(agent, director, restarted)
 
 
+def test_a_meter_lost_at_the_phase_boundary_is_waited_for(ptd_sim, tmp_path: Path) -> None:
+    """PTDaemon gone between ranging and testing and back 2 s later: the testing start reconnects with
+    backoff instead of failing the session on one attempt; gone for good, the reply says what to do."""
+    import threading
+
+    port = _free_port()
+    sim = ptd_sim("--port", str(port), "--signal", "constant:200")
+    (tmp_path / "runs").mkdir()
+    url = f"ptd://127.0.0.1:{port}?timeout=2"
+    director = Director(
+        meter_factory=lambda: open_meter(url),
+        meter_url=url,
+        config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0),
+        token=TOKEN,
+        analyze=lambda folder: {"analyzed": True},
+    )
+    replacement: list = []
+    with TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        session_id, folder = _open(client)
+        for action in ("start", "stop"):
+            reply = client.post(f"/v1/sessions/{session_id}/phases/ranging/{action}", json={"agent_utc_ns": 1})
+            assert reply.status_code == 200, reply.text
+            time.sleep(2.5 if action == "start" else 0)
+        sim.process.send_signal(signal.SIGKILL)
+        sim.process.wait()
+        back = threading.Timer(
+            2.0, lambda: replacement.append(ptd_sim("--port", str(port), "--signal", "constant:200"))
+        )
+        back.start()
+        started = client.post(f"/v1/sessions/{session_id}/phases/testing/start", json={"agent_utc_ns": 2})
+        back.join()
+        assert started.status_code == 200, started.text
+        log = (folder / "power" / "server.log").read_text()
+        assert "meter not answering at the phase start" in log and "meter back after" in log
+        assert (
+            client.post(f"/v1/sessions/{session_id}/phases/testing/stop", json={"agent_utc_ns": 3}).status_code == 200
+        )
+
+
+def test_a_meter_gone_for_good_at_the_phase_boundary_fails_with_what_to_do(
+    ptd_sim, tmp_path: Path, monkeypatch
+) -> None:
+    import director.session as session_module
+
+    monkeypatch.setattr(session_module, "PHASE_START_METER_WAIT_S", 2.0)
+    sim = ptd_sim("--signal", "constant:200")
+    (tmp_path / "runs").mkdir()
+    url = f"ptd://127.0.0.1:{sim.port}?timeout=1"
+    director = Director(
+        meter_factory=lambda: open_meter(url),
+        meter_url=url,
+        config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0),
+        token=TOKEN,
+        analyze=lambda folder: {"analyzed": True},
+    )
+    with TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        session_id, _ = _open(client)
+        for action in ("start", "stop"):
+            assert client.post(
+                f"/v1/sessions/{session_id}/phases/ranging/{action}", json={"agent_utc_ns": 1}
+            ).is_success
+            time.sleep(2.5 if action == "start" else 0)  # ranging samples, for the testing ranges
+        sim.stop()
+        reply = client.post(f"/v1/sessions/{session_id}/phases/testing/start", json={"agent_utc_ns": 2})
+    assert reply.status_code == 502 and reply.json()["code"] == "meter_failed"
+    detail = reply.json()["detail"]
+    assert (
+        "did not answer at the testing start" in detail and "attempt(s)" in detail and "run the session again" in detail
+    )
+
+
 # 3. the network between agent and director is lost for 30 s ----------------------------------------------------
 
 
