@@ -7,7 +7,7 @@ FIXTURE ?= tests/data/dell-xe8545-a100x4-maxq-resnet50-offline/performance
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo demo-fixture test lint format bench fuzz ingest clean
+.PHONY: demo demo-fixture test lint format bench fuzz ingest overhead clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ fuzz: $(VENV)/.installed-test
 # 16 agents x 8 GPUs at 100 Hz + 4 wall channels at 10 Hz against one director, then the knee
 ingest: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_ingest.py
+
+# the built-in benchmark alone and under an agent streaming 8 simulated GPUs at 100 Hz (about 4 minutes)
+overhead: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/bench_agent_overhead.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
