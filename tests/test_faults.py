@@ -158,8 +158,9 @@ def test_director_killed_mid_phase_keeps_every_sample_and_marks_the_session_inte
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert restarted.stdout is not None
-        banner = [restarted.stdout.readline() for _ in range(3)]
+        banner = [restarted.stdout.readline() for _ in range(4)]  # listening, dashboard, token, recovered
         assert any(line.startswith(f"recovered: session {folder.name} was testing") for line in banner), banner
+        assert any(line.startswith("token: read from ") for line in banner), banner
         output, _ = agent.communicate(timeout=120)
     finally:
         stop(agent, director, restarted)

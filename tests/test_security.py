@@ -48,9 +48,9 @@ def test_https_session_and_the_token_appears_in_no_file_or_log(tmp_path: Path, c
     director = _serve(tmp_path, "--tls-cert", str(cert), "--tls-key", str(key))
     try:
         assert director.stdout is not None
-        lines = [director.stdout.readline() for _ in range(3)]
+        lines = [director.stdout.readline() for _ in range(4)]  # listening, dashboard, token, agent
         assert lines[0].startswith("director listening on https://127.0.0.1:"), lines
-        assert f"--ca-file {cert}" in lines[2]
+        assert f"--ca-file {cert}" in lines[3] and lines[2].startswith("token: new, written to ")
         url = lines[0].split()[3]
         # without being told to trust the self-signed certificate, the agent refuses, at once and clearly
         untrusted = _agent(url, tmp_path)
