@@ -98,7 +98,8 @@ class GpuSampler:
         k = 0
         while not self._stop.is_set():
             k += 1
-            self._stop.wait(max(0.0, start + k * self.period_s - time.monotonic()))
+            # a plain sleep: waking from Event.wait costs nearly twice as much CPU, 100 times a second
+            time.sleep(max(0.0, start + k * self.period_s - time.monotonic()))
             with self._lock:
                 readings = self.source.read_power()
                 for r in readings:

@@ -3,7 +3,9 @@
 Power follows this machine's CPU utilisation (20 W idle to 60 W, a small inference card, so
 that a simulated wall meter on the same machine still draws more than its GPUs), refreshed every 20 ms
 of time like NVML's instant field, with seeded noise; the energy counter is the exact
-integral of that power, so counter and integrated power agree as on real hardware.
+integral of that power, so counter and integrated power agree as on real hardware. The CPU
+utilisation itself is read every 200 ms: /proc/stat counts in 10 ms ticks, so a 20 ms reading is
+mostly 0 or 1 tick (noise, not load), and reading it at 100 Hz cost the agent 4 % of a core.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from collections.abc import Callable, Sequence
 from agent.gpu.base import EnergyReading, GpuInfo, PowerReading
 from powerlog.host import CpuUtilisation
 
-__all__ = ["UPDATE_PERIOD_NS", "SimulatedGpus"]
+__all__ = ["HOST_LOAD_PERIOD_NS", "UPDATE_PERIOD_NS", "SimulatedGpus"]
 
 UPDATE_PERIOD_NS = 20_000_000
+HOST_LOAD_PERIOD_NS = 200_000_000  # how often the CPU utilisation the power follows is read
 IDLE_W = 20.0
 PEAK_W = 60.0
 POWER_LIMIT_W = 75.0
@@ -40,6 +43,8 @@ class SimulatedGpus:
         self._rng = random.Random(seed)
         self._load = load
         self._host: CpuUtilisation | None = None
+        self._host_load = 0.0
+        self._host_read_ns: int | None = None
         self._slot: int | None = None  # the 20 ms update slot the current values belong to
         self._power_w = [IDLE_W] * count
         self._energy_j = [0.0] * count
@@ -67,7 +72,12 @@ class SimulatedGpus:
         if now_slot <= self._slot:
             return
         steps = now_slot - self._slot
-        host_load = self._host() if self._host is not None else 0.0  # one reading of /proc/stat for all GPUs
+        now_ns = now_slot * UPDATE_PERIOD_NS
+        if self._host is not None and (
+            self._host_read_ns is None or now_ns - self._host_read_ns >= HOST_LOAD_PERIOD_NS
+        ):
+            self._host_load, self._host_read_ns = self._host(), now_ns  # one reading of /proc/stat for all GPUs
+        host_load = self._host_load
         for gpu in range(self.count):
             # the energy of the slots gone by, at the power they had (the last known for a long gap)
             self._energy_j[gpu] += self._power_w[gpu] * steps * UPDATE_PERIOD_NS / 1e9
