@@ -215,15 +215,9 @@ def test_a_restarted_director_stops_the_measurement_a_crash_left_running(ptd_sim
         stop(agent, director, restarted)
 
 
-def test_a_meter_lost_at_the_phase_boundary_is_waited_for(ptd_sim, tmp_path: Path) -> None:
-    """PTDaemon gone between ranging and testing and back 2 s later: the testing start reconnects with
-    backoff instead of failing the session on one attempt; gone for good, the reply says what to do."""
-    import threading
-
-    port = _free_port()
-    sim = ptd_sim("--port", str(port), "--signal", "constant:200")
+def _ptd_api(tmp_path: Path, url: str) -> TestClient:
+    """The director's API in-process on a PTDaemon (simulator) URL."""
     (tmp_path / "runs").mkdir()
-    url = f"ptd://127.0.0.1:{port}?timeout=2"
     director = Director(
         meter_factory=lambda: open_meter(url),
         meter_url=url,
@@ -231,8 +225,18 @@ def test_a_meter_lost_at_the_phase_boundary_is_waited_for(ptd_sim, tmp_path: Pat
         token=TOKEN,
         analyze=lambda folder: {"analyzed": True},
     )
+    return TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"})
+
+
+def test_a_meter_lost_at_the_phase_boundary_is_waited_for(ptd_sim, tmp_path: Path) -> None:
+    """PTDaemon gone between ranging and testing and back 2 s later: the testing start reconnects with
+    backoff instead of failing the session on one attempt; gone for good, the reply says what to do."""
+    import threading
+
+    port = _free_port()
+    sim = ptd_sim("--port", str(port), "--signal", "constant:200")
     replacement: list = []
-    with TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+    with _ptd_api(tmp_path, f"ptd://127.0.0.1:{port}?timeout=2") as client:
         session_id, folder = _open(client)
         for action in ("start", "stop"):
             reply = client.post(f"/v1/sessions/{session_id}/phases/ranging/{action}", json={"agent_utc_ns": 1})
@@ -261,16 +265,7 @@ def test_a_meter_gone_for_good_at_the_phase_boundary_fails_with_what_to_do(
 
     monkeypatch.setattr(session_module, "PHASE_START_METER_WAIT_S", 2.0)
     sim = ptd_sim("--signal", "constant:200")
-    (tmp_path / "runs").mkdir()
-    url = f"ptd://127.0.0.1:{sim.port}?timeout=1"
-    director = Director(
-        meter_factory=lambda: open_meter(url),
-        meter_url=url,
-        config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0),
-        token=TOKEN,
-        analyze=lambda folder: {"analyzed": True},
-    )
-    with TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+    with _ptd_api(tmp_path, f"ptd://127.0.0.1:{sim.port}?timeout=1") as client:
         session_id, _ = _open(client)
         for action in ("start", "stop"):
             assert client.post(
