@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,6 +30,7 @@ from powerlog.wire import (
     PhaseReply,
     PhaseRequest,
     SampleBatch,
+    SampleBatches,
     SessionOpened,
     SessionStatus,
     TimeReply,
@@ -171,6 +172,13 @@ class DirectorClient:
         # no retry here: the sampler keeps the batch and sends it again with the next one
         self._request("POST", f"{API_PREFIX}/sessions/{session.session_id}/samples", retry=False,
                       content=batch.model_dump_json(), headers={"Content-Type": "application/json"},
+                      timeout=QUICK_CALL_TIMEOUT_S)  # fmt: skip
+
+    def send_sample_batches(self, session: SessionOpened, batches: Sequence[SampleBatch]) -> None:
+        """Several sources' batches in one request (no retry here either)."""
+        body = SampleBatches(batches=list(batches))
+        self._request("POST", f"{API_PREFIX}/sessions/{session.session_id}/sample-batches", retry=False,
+                      content=body.model_dump_json(), headers={"Content-Type": "application/json"},
                       timeout=QUICK_CALL_TIMEOUT_S)  # fmt: skip
 
     def upload(self, session: SessionOpened, folder: str, path: Path) -> None:

@@ -11,6 +11,7 @@ later; the director stores each (source, seq) once, so sending twice is harmless
 from __future__ import annotations
 
 import collections
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 from agent.errors import AgentError
 from agent.gpu.base import EnergyReading, GpuSource, PowerReading
-from powerlog.wire import SampleBatch
+from powerlog.wire import MAX_BATCHES_PER_REQUEST, SampleBatch
 
 __all__ = ["GpuSampler", "SamplerStats"]
 
@@ -39,7 +40,7 @@ class GpuSampler:
     def __init__(
         self,
         source: GpuSource,
-        send: Callable[[SampleBatch], None],
+        send: Callable[[list[SampleBatch]], None],
         rate_hz: float = 10.0,
         batch_s: float = 1.0,
         max_buffered_batches: int = 10_000,
@@ -158,13 +159,14 @@ class GpuSampler:
             with self._lock:
                 if not self._buffer:
                     return True
-                batch = self._buffer[0]
+                group = list(itertools.islice(self._buffer, MAX_BATCHES_PER_REQUEST))  # oldest first
             try:
-                self.send(batch)
+                self.send(group)  # a group partly stored before a failure is safe to send again: (source, seq)
             except AgentError:
                 self.stats.send_failures += 1
                 return False
             with self._lock:
-                if self._buffer and self._buffer[0] is batch:  # not pushed out meanwhile by a full buffer
-                    self._buffer.popleft()
-                self.stats.batches_sent += 1
+                for batch in group:
+                    if self._buffer and self._buffer[0] is batch:  # not pushed out meanwhile by a full buffer
+                        self._buffer.popleft()
+                self.stats.batches_sent += len(group)

@@ -118,7 +118,9 @@ def run_session(
     uploaded: dict[str, str] = {}
     sampler = None
     if options.gpus is not None:
-        sampler = GpuSampler(options.gpus, lambda batch: client.send_samples(session, batch), options.gpu_rate_hz)
+        sampler = GpuSampler(
+            options.gpus, lambda batches: client.send_sample_batches(session, batches), options.gpu_rate_hz
+        )
         sampler.start()
         names = ", ".join(f"{g.index}: {g.name}" for g in gpu_infos)
         simulated = " (SIMULATED)" if options.gpus.simulated else ""

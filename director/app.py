@@ -40,6 +40,7 @@ from powerlog.wire import (
     PhaseReply,
     PhaseRequest,
     SampleBatch,
+    SampleBatches,
     SessionOpened,
     SessionState,
     SessionStatus,
@@ -266,6 +267,13 @@ def create_app(director: Director) -> FastAPI:
         # on the event loop, one batch at a time: a re-send racing its original cannot be stored twice
         stored = live_session_of(session_id).add_samples(body)
         return {"status": "stored" if stored else "duplicate", "rows": len(body.columns["t_utc_ns"])}
+
+    @app.post(f"{API_PREFIX}/sessions/{{session_id}}/sample-batches", dependencies=auth)
+    async def sample_batches(session_id: str, body: SampleBatches) -> dict[str, Any]:
+        session = live_session_of(session_id)
+        stored = sum(1 for batch in body.batches if session.add_samples(batch))
+        rows = sum(len(batch.columns["t_utc_ns"]) for batch in body.batches)
+        return {"status": "ok", "stored": stored, "duplicates": len(body.batches) - stored, "rows": rows}
 
     @app.put(f"{API_PREFIX}/sessions/{{session_id}}/files/{{folder}}/{{name}}", dependencies=auth)
     async def upload(session_id: str, folder: str, name: str, request: Request) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "API_PREFIX",
+    "MAX_BATCHES_PER_REQUEST",
     "MAX_UPLOAD_BYTES",
     "PHASES",
     "UPLOAD_NAMES",
@@ -25,6 +26,8 @@ __all__ = [
     "OpenSessionRequest",
     "PhaseReply",
     "PhaseRequest",
+    "SampleBatch",
+    "SampleBatches",
     "SessionOpened",
     "SessionState",
     "SessionStatus",
@@ -150,6 +153,16 @@ class SampleBatch(_Strict):
             if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name):
                 raise ValueError(f"column name {name!r}: lower-case letters, digits and _ only")
         return self
+
+
+MAX_BATCHES_PER_REQUEST = 64
+
+
+class SampleBatches(_Strict):
+    """Several sources' batches in one request: the agent sends each second's at once (one request, not one per
+    GPU and series). Each is stored, or recognised as a re-send, exactly as if posted alone."""
+
+    batches: list[SampleBatch] = Field(min_length=1, max_length=MAX_BATCHES_PER_REQUEST)
 
 
 class ErrorCode(StrEnum):

@@ -242,3 +242,19 @@ def test_every_error_is_an_error_reply_with_its_code(api) -> None:
     assert unknown.status_code == 404 and ErrorReply.model_validate(unknown.json()).code == "unknown_session"
     no_run = api.get("/v1/runs/nope/report.html")
     assert no_run.status_code == 404 and ErrorReply.model_validate(no_run.json()).code == "not_found"
+
+
+def test_several_sources_batches_in_one_request_are_each_stored_once(api) -> None:
+    session_id = api.post("/v1/sessions", json=_opening()).json()["session_id"]
+    batches = [
+        {"source": f"gpu{i}.power", "seq": 0, "simulated": True, "columns": {"t_utc_ns": [1, 2], "power_w": [5.0, 6.0]}}
+        for i in range(3)
+    ]
+    path = f"/v1/sessions/{session_id}/sample-batches"
+    first = api.post(path, json={"batches": batches})
+    assert first.status_code == 200 and first.json() == {"status": "ok", "stored": 3, "duplicates": 0, "rows": 6}
+    again = api.post(path, json={"batches": [*batches, {**batches[0], "seq": 1}]})  # a re-send plus one new
+    assert again.json() == {"status": "ok", "stored": 1, "duplicates": 3, "rows": 8}
+    bad = api.post(path, json={"batches": [*batches, {"source": "x", "seq": 0, "columns": {"power_w": [1.0]}}]})
+    assert bad.status_code == 422  # the whole request is refused: nothing of it stored
+    assert api.post(path, json={"batches": []}).status_code == 422

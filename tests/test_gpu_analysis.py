@@ -11,6 +11,7 @@ from agent.errors import DirectorUnreachable
 from agent.gpu.base import EnergyReading, GpuInfo, PowerReading
 from agent.gpu_stream import GpuSampler
 from analyzer.gpu import GpuSeries, gpu_window
+from powerlog.wire import MAX_BATCHES_PER_REQUEST
 
 S = 1_000_000_000
 
@@ -71,10 +72,11 @@ def test_sampler_batches_per_gpu_and_resends_after_an_outage() -> None:
     down = threading.Event()
     down.set()
 
-    def send(batch) -> None:
+    def send(batches) -> None:
         if down.is_set():
             raise DirectorUnreachable("network down")
-        received.append(batch)
+        assert 1 <= len(batches) <= MAX_BATCHES_PER_REQUEST
+        received.extend(batches)
 
     sampler = GpuSampler(FakeGpus(), send, rate_hz=100, batch_s=0.1)
     sampler.start()

@@ -27,6 +27,8 @@ ENDPOINTS = [
     ("POST", "clock", {"phase": "ranging", "when": "before", "clock": {"offset_ns": 1, "bound_ns": 1, "delay_ns": 1,
                                                                        "rounds": 8, "kept": 3, "agent_utc_ns": 1}}),
     ("POST", "samples", {"source": "gpu0.power", "seq": 0, "columns": {"t_utc_ns": [1], "power_w": [1.0]}}),
+    ("POST", "sample-batches", {"batches": [{"source": "gpu0.power", "seq": 0,
+                                             "columns": {"t_utc_ns": [1], "power_w": [1.0]}}]}),
     ("POST", "close", None),
 ]  # fmt: skip
 WRONG_TYPES = [
@@ -158,7 +160,7 @@ def test_every_route_but_the_open_ones_needs_the_token(api) -> None:
             reply = anonymous.request(method, concrete, json={})
             assert reply.status_code == 401, (method, path, reply.status_code)
             checked += 1
-    assert checked == 17  # 13 API routes, /metrics, the live feed, the run list and a run's report
+    assert checked == 18  # 14 API routes, /metrics, the live feed, the run list and a run's report
 
 
 def _routes(routes):  # type: ignore[no-untyped-def]
