@@ -22,6 +22,7 @@ from agent.errors import (
 )
 from powerlog.wire import (
     API_PREFIX,
+    ERROR_CODE_OF_STATUS,
     ClockMeasurement,
     ClockReport,
     ErrorCode,
@@ -205,17 +206,6 @@ class DirectorClient:
         self.messages.append({"cmd": cmd, "cmd_time": sent_ns / 1e9, "reply": reply, "reply_time": received_ns / 1e9})
 
 
-# what an error status means when the reply carries no code (a proxy's page, a body-limit reply)
-_STATUS_CODES = {
-    401: ErrorCode.UNAUTHORIZED,
-    409: ErrorCode.SESSION_CONFLICT,
-    413: ErrorCode.TOO_LARGE,
-    422: ErrorCode.INVALID,
-    502: ErrorCode.METER_FAILED,
-    507: ErrorCode.STORAGE_FULL,
-}
-
-
 def _error_reply(response: httpx.Response) -> ErrorReply:
     """The director's :class:`ErrorReply`; from the status alone when the body is not one."""
     try:
@@ -228,4 +218,4 @@ def _error_reply(response: httpx.Response) -> ErrorReply:
         except ValueError:
             pass
     detail = body.get("detail") if isinstance(body, dict) else (body if body is not None else response.text[:300])
-    return ErrorReply(detail=str(detail)[:500], code=_STATUS_CODES.get(response.status_code, ErrorCode.FAILED))
+    return ErrorReply(detail=str(detail)[:500], code=ERROR_CODE_OF_STATUS.get(response.status_code, ErrorCode.FAILED))

@@ -30,6 +30,7 @@ from director.session import Session, SessionConfig
 from powerlog.cli_support import package_version
 from powerlog.wire import (
     API_PREFIX,
+    ERROR_CODE_OF_STATUS,
     MAX_UPLOAD_BYTES,
     PHASES,
     UPLOAD_NAMES,
@@ -89,21 +90,9 @@ class ApiError(HTTPException):
         self.code = code
 
 
-# the code of an error raised without one, by its status
-_CODES = {
-    401: ErrorCode.UNAUTHORIZED,
-    404: ErrorCode.NOT_FOUND,
-    409: ErrorCode.SESSION_CONFLICT,
-    413: ErrorCode.TOO_LARGE,
-    422: ErrorCode.INVALID,
-    502: ErrorCode.METER_FAILED,
-    507: ErrorCode.STORAGE_FULL,
-}
-
-
 async def _error_reply(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    code = getattr(exc, "code", None) or _CODES.get(exc.status_code, ErrorCode.FAILED)
+    code = getattr(exc, "code", None) or ERROR_CODE_OF_STATUS.get(exc.status_code, ErrorCode.FAILED)
     body = ErrorReply(detail=str(exc.detail), code=code)
     return JSONResponse(body.model_dump(mode="json"), status_code=exc.status_code, headers=exc.headers)
 

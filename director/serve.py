@@ -61,7 +61,7 @@ def load_or_create_token(args: argparse.Namespace, runs_dir: Path) -> tuple[str,
     if args.token_file:
         return _read_token(args.token_file, "--token-file "), args.token_file, f"token: read from {args.token_file}"
     path = runs_dir / TOKEN_FILE_NAME
-    if path.is_file() and not getattr(args, "new_token", False):
+    if path.is_file() and not args.new_token:
         return _read_token(path, ""), path, f"token: reusing {path} (--new-token makes a new one)"
     token = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "API_PREFIX",
+    "ERROR_CODE_OF_STATUS",
     "MAX_BATCHES_PER_REQUEST",
     "MAX_UPLOAD_BYTES",
     "PHASES",
@@ -178,6 +179,18 @@ class ErrorCode(StrEnum):
     METER_FAILED = "meter_failed"  # 502: the meter did not do what was asked
     STORAGE_FULL = "storage_full"  # 507: the run folder cannot take the data
     FAILED = "failed"  # anything else
+
+
+# the code of an error reply that carries none (raised without one, or a proxy's page), by its HTTP status
+ERROR_CODE_OF_STATUS: dict[int, ErrorCode] = {
+    401: ErrorCode.UNAUTHORIZED,
+    404: ErrorCode.NOT_FOUND,
+    409: ErrorCode.SESSION_CONFLICT,
+    413: ErrorCode.TOO_LARGE,
+    422: ErrorCode.INVALID,
+    502: ErrorCode.METER_FAILED,
+    507: ErrorCode.STORAGE_FULL,
+}
 
 
 class ErrorReply(_Strict):
