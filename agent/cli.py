@@ -17,6 +17,7 @@ from agent.gpu.select import open_gpus
 from agent.run import RunOptions, SessionOutcome, run_session
 from agent.workload import LOADGEN_DIR_ENV, Workload, builtin_workload
 from powerlog.cli_support import EXIT_ERRORS, EXIT_OK, EXIT_UNREADABLE, version_string
+from powerlog.result_record import GpuPhaseSummary, PerformanceRecord, QuantityRecord
 
 __all__ = ["build_parser", "format_result", "main"]
 
@@ -116,61 +117,54 @@ def _num(value: Any, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
-def _gpu_rows(gpus: dict[str, Any] | None) -> list[tuple[str, str]]:
-    if not gpus:
+def _gpu_rows(gpus: GpuPhaseSummary | None) -> list[tuple[str, str]]:
+    if gpus is None:
         return []
-    sim = "   SIMULATED" if gpus.get("simulated") else ""
-    rows = [
-        (
-            "GPUs",
-            f"{_num(gpus.get('total_energy_j'), 1)} J, {_num(gpus.get('share_of_wall_pct'), 1)} % of wall power{sim}",
+    sim = "   SIMULATED" if gpus.simulated else ""
+    rows = [("GPUs", f"{_num(gpus.total_energy_j, 1)} J, {_num(gpus.share_of_wall_pct, 1)} % of wall power{sim}")]
+    for g in gpus.per_gpu:
+        per_query, unit = (
+            (g.energy_per_query_j, "J/query")
+            if g.energy_per_query_j is not None
+            else (g.energy_per_sample_j, "J/sample")
         )
-    ]
-    for g in gpus.get("per_gpu", []):
-        per_query = g.get("energy_per_query_j", g.get("energy_per_sample_j"))
-        unit = "J/query" if "energy_per_query_j" in g else "J/sample"
-        rows.append((f"  GPU {g['gpu']}", f"{_num(g.get('energy_j'), 1)} J, {_num(per_query, 4)} {unit}"))
-    rows.append(("Rest of system", f"{_num(gpus.get('rest_of_system_w'))} W"))
+        rows.append((f"  GPU {g.gpu}", f"{_num(g.energy_j, 1)} J, {_num(per_query, 4)} {unit}"))
+    rows.append(("Rest of system", f"{_num(gpus.rest_of_system_w)} W"))
     return rows
 
 
+def _quantity(q: QuantityRecord | PerformanceRecord | None, digits: int = 2) -> str:
+    return "n/a" if q is None else f"{_num(q.value, digits)} {q.unit}"
+
+
 def format_result(outcome: SessionOutcome) -> str:
-    report: dict[str, Any] = outcome.result.get("report", {})
-    check: dict[str, Any] = outcome.result.get("check", {})
-    metric = report.get("power_metric") or {}
-    efficiency = report.get("efficiency") or {}
-    perf = report.get("performance") or {}
+    report, check = outcome.result.report, outcome.result.check
     testing = [c for c in outcome.clocks if c["phase"] == "testing"]
     offset = max((abs(c["offset_ns"]) for c in testing), default=None)
     bound = max((c["bound_ns"] for c in testing), default=None)
-    meter = report.get("meter") or {}
+    meter = report.meter
     rows = [
         ("Session", outcome.session.session_id),
-        ("Scenario", f"{report.get('scenario')}   (LoadGen: {report.get('loadgen_validity')})"),
-        ("Power metric", f"{_num(metric.get('value'))} {metric.get('unit', '')}"),
-        ("Performance", f"{_num(perf.get('value'), 1)} {perf.get('unit', '')}"),
-        ("Efficiency", f"{_num(efficiency.get('value'), 3)} {efficiency.get('unit', '')}"),
-        ("Window", f"{_num(report.get('window_s'), 3)} s, {report.get('samples_in_window')} samples"),
-        ("Energy", f"{_num(report.get('energy_j'), 1)} J"),
+        ("Scenario", f"{report.scenario}   (LoadGen: {report.loadgen_validity})"),
+        ("Power metric", _quantity(report.power_metric)),
+        ("Performance", _quantity(report.performance, 1)),
+        ("Efficiency", _quantity(report.efficiency, 3)),
+        ("Window", f"{_num(report.window_s, 3)} s, {report.samples_in_window} samples"),
+        ("Energy", f"{_num(report.energy_j, 1)} J"),
         (
             "Clock offset",
             "n/a"
             if offset is None or bound is None
             else f"{offset / 1e6:.3f} ms (bound {bound / 1e6:.3f} ms), testing phase",
         ),
-        ("Meter", f"{meter.get('model')}{'   SIMULATED' if meter.get('simulated') else ''}"),
-        *_gpu_rows(report.get("gpus")),
-        (
-            "Check",
-            f"{check.get('verdict', 'n/a').upper()} ({check.get('errors', '?')} error(s), round {check.get('round')})",
-        ),
-        ("Official check", f"{str(check.get('official_verdict', 'n/a')).upper()} (the round's official power checker)"),
+        ("Meter", "n/a" if meter is None else f"{meter.model}{'   SIMULATED' if meter.simulated else ''}"),
+        *_gpu_rows(report.gpus),
+        ("Check", f"{(check.verdict or 'n/a').upper()} ({check.errors} error(s), round {check.round})"),
+        ("Official check", f"{(check.official_verdict or 'n/a').upper()} (the round's official power checker)"),
     ]
     lines = [f"{k:<16}{v}" for k, v in rows]
-    for f in check.get("findings", []):
-        if f.get("status") == "fail" and f.get("severity") == "error":
-            lines.append(f"  error {f['rule']}: {f['message']}")
-    lines.append(f"Run folder      {report.get('folder')} (director); local copy {outcome.local_folder}")
+    lines += [f"  error {f.rule}: {f.message}" for f in check.findings if f.is_error]
+    lines.append(f"Run folder      {report.folder} (director); local copy {outcome.local_folder}")
     return "\n".join(lines)
 
 

@@ -20,6 +20,8 @@ from agent.errors import (
     MeterBusy,
     SessionConflict,
 )
+from powerlog.errors import FormatError
+from powerlog.result_record import ResultJson, parse_result_json
 from powerlog.wire import (
     API_PREFIX,
     ERROR_CODE_OF_STATUS,
@@ -190,9 +192,13 @@ class DirectorClient:
             headers={"Content-Type": "application/octet-stream"},
         )
 
-    def close_session(self, session: SessionOpened) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("POST", f"{API_PREFIX}/sessions/{session.session_id}/close").json()
-        return result
+    def close_session(self, session: SessionOpened) -> ResultJson:
+        """Close the session; the director's analysis of the run (its result.json)."""
+        reply = self._request("POST", f"{API_PREFIX}/sessions/{session.session_id}/close").json()
+        try:
+            return parse_result_json(reply, "the director's result")
+        except FormatError as e:
+            raise DirectorFailed(f"the director closed the session but its result does not read: {e}") from e
 
     def status(self, session: SessionOpened) -> SessionStatus:
         path = f"{API_PREFIX}/sessions/{session.session_id}"

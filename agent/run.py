@@ -27,6 +27,7 @@ from agent.progress import LivePhaseProgress, PhaseProgress
 from agent.workload import Workload, check_runnable, run_workload
 from powerlog.cli_support import package_version
 from powerlog.layout import PHASE_DIRS
+from powerlog.result_record import ResultJson, write_result_json
 from powerlog.wire import AgentInfo, ClockMeasurement, OpenSessionRequest, SessionOpened, SessionStatus
 
 __all__ = ["RunOptions", "SessionOutcome", "run_session"]
@@ -50,7 +51,7 @@ class RunOptions:
 @dataclass(frozen=True)
 class SessionOutcome:
     session: SessionOpened
-    result: dict[str, Any]
+    result: ResultJson
     local_folder: Path
     clocks: list[dict[str, Any]]
 
@@ -183,7 +184,7 @@ def run_session(
     client.upload(session, "power", folder / "power" / "client.json")
     say("closing the session; the director is analyzing the run")
     result = client.close_session(session)
-    (folder / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_result_json(folder / "result.json", result)
     return SessionOutcome(session, result, folder, clocks)
 
 

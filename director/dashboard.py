@@ -16,8 +16,10 @@ from fastapi.params import Depends
 from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 
 from director.live import sse_stream
-from powerlog.cli_support import package_version, read_json_object
+from director.registry import Director
+from powerlog.cli_support import package_version
 from powerlog.errors import FormatError
+from powerlog.result_record import read_result_json
 from powerlog.run_record import read_session_json
 from powerlog.wire import API_PREFIX
 
@@ -37,13 +39,18 @@ def _plotly_js() -> Path:
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
-def _summary(result: dict[str, Any]) -> dict[str, Any]:
-    report = result.get("report", {})
+def _summary(folder: Path) -> dict[str, Any] | None:
+    """The result of a closed run in a line; None when it has none (or none that reads)."""
+    try:
+        result = read_result_json(folder / "result.json")
+    except FormatError:
+        return None
+    metric, efficiency = result.report.power_metric, result.report.efficiency
     return {
-        "scenario": report.get("scenario"),
-        "power_metric": report.get("power_metric"),
-        "efficiency": report.get("efficiency"),
-        "verdict": result.get("check", {}).get("verdict"),
+        "scenario": result.report.scenario,
+        "power_metric": None if metric is None else metric.model_dump(),
+        "efficiency": None if efficiency is None else efficiency.model_dump(),
+        "verdict": result.check.verdict,
     }
 
 
@@ -56,14 +63,13 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
             record = read_session_json(folder / "session.json")
         except FormatError:
             continue
-        result = read_json_object(folder / "result.json")
         runs.append(
             {
                 "name": folder.name,
                 "state": record.state,
                 "simulated": record.simulated,
                 "error": record.error,
-                "result": None if result is None else _summary(result),
+                "result": _summary(folder),
                 "report": f"{API_PREFIX}/runs/{folder.name}/report.html"
                 if (folder / "report.html").is_file()
                 else None,
@@ -81,7 +87,7 @@ def _run_folder(runs_dir: Path, name: str) -> Path:
     return folder
 
 
-def add_dashboard(app: FastAPI, director: Any, read_auth: list[Depends]) -> None:
+def add_dashboard(app: FastAPI, director: Director, read_auth: list[Depends]) -> None:
     router = APIRouter()
 
     @router.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -113,7 +119,7 @@ def add_dashboard(app: FastAPI, director: Any, read_auth: list[Depends]) -> None
         if last_event_id is not None:
             after = last_event_id
         elif since == "active":
-            after = director.active.first_seq if director.active is not None else director.feed.last_seq
+            after = director.active.feed.first_seq if director.active is not None else director.feed.last_seq
         elif since == "now":
             after = director.feed.last_seq
         else:

@@ -7,7 +7,8 @@
     ├── StorageError                the run folder cannot take more data (disk full, not writable)
     ├── SessionError                a session cannot do what was asked
     │   ├── SessionStateError           a call its current state does not allow (nothing changes)
-    │   └── MeterBusyError              the meter is measuring for another session
+    │   ├── MeterBusyError              the meter is measuring for another session
+    │   └── UnknownSessionError         no such session (a restarted director names the interrupted one)
     └── MeterError                  a meter could not do what was asked (carries meter and command)
         ├── MeterConfigError        a meter URL or setting is invalid
         ├── MeterTransportError     bytes did not get through
@@ -37,6 +38,7 @@ __all__ = [
     "SessionError",
     "SessionStateError",
     "StorageError",
+    "UnknownSessionError",
 ]
 
 
@@ -70,6 +72,10 @@ class MeterBusyError(SessionError):
     def __init__(self, message: str, busy_session_id: str) -> None:
         self.busy_session_id = busy_session_id
         super().__init__(message)
+
+
+class UnknownSessionError(SessionError):
+    """No session by that id: never opened here, or cut short by a director that stopped."""
 
 
 class MeterError(DirectorError):

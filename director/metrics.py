@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from director.registry import Director
+from director.session import Session
+from director.session.sut_ingest import LATE_BATCH_NS
 from powerlog.wire import SessionState
 
 __all__ = ["CONTENT_TYPE", "DirectorCollector", "render_metrics"]
@@ -16,15 +19,15 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class DirectorCollector(Collector):
-    """Reads the director's sessions on each scrape: nothing is kept twice."""
+    """Reads the director's sessions on each scrape (on the event loop, as every change): nothing is kept twice."""
 
-    def __init__(self, director: Callable[[], object]) -> None:
+    def __init__(self, director: Director) -> None:
         self._director = director
 
     def collect(self) -> Iterator[Metric]:
-        director = self._director()
-        sessions = list(getattr(director, "sessions", {}).values())
-        active = getattr(director, "active", None)
+        director = self._director
+        sessions = list(director.sessions.values())
+        active = director.active
         state = GaugeMetricFamily("mlpower_session_state", "1 for the state the newest session is in", labels=["state"])
         for s in SessionState:
             state.add_metric([s.value], 1.0 if active is not None and active.state is s else 0.0)
@@ -33,52 +36,54 @@ class DirectorCollector(Collector):
         errors = CounterMetricFamily("mlpower_meter_errors", "meter errors that failed a session")
         errors.add_metric([], sum(s.meter_errors for s in sessions))
         yield errors
-        if active is None:
-            return
-        received = CounterMetricFamily("mlpower_wall_samples", "wall-meter samples stored", labels=["phase"])
-        for phase, count in active.samples.items():
-            received.add_metric([phase], count)
-        yield received
-        sut = CounterMetricFamily("mlpower_sut_samples", "SUT readings stored (rows)", labels=["source"])
-        for source, rows in active.sample_rows.items():
-            sut.add_metric([source], rows)
-        yield sut
-        duplicates = CounterMetricFamily("mlpower_sut_batches_duplicate", "SUT batches received twice (re-sends)")
-        duplicates.add_metric([], active.duplicate_batches)
-        yield duplicates
-        late = CounterMetricFamily(
-            "mlpower_sut_batches_late", "SUT batches that arrived over 5 s after their first reading"
-        )
-        late.add_metric([], active.late_batches)
-        yield late
-        gpu = GaugeMetricFamily("mlpower_sut_power_watts", "latest power per SUT source (GPU)", labels=["source"])
-        for source, watts in active.latest_sut_w.items():
-            gpu.add_metric([source], watts)
-        yield gpu
-        rejected = CounterMetricFamily(
-            "mlpower_wall_readings_rejected", "meter replies that did not parse: recorded, never averaged in"
-        )
-        rejected.add_metric([], len(getattr(active.meter, "rejected_lines", ())))
-        yield rejected
-        last = active.last_sample
-        if last is not None:
-            yield GaugeMetricFamily("mlpower_wall_power_watts", "latest wall power (total)", value=last.power_w)
-            channels = GaugeMetricFamily(
-                "mlpower_wall_channel_power_watts", "latest power per channel", labels=["channel"]
-            )
-            for i, ch in enumerate(last.channels, start=1):
-                channels.add_metric([str(i)], ch.power_w)
-            yield channels
-            yield GaugeMetricFamily(
-                "mlpower_wall_sample_time_seconds", "UTC time of the latest wall sample", value=last.t_utc_ns / 1e9
-            )
-        energy = CounterMetricFamily("mlpower_wall_energy_joules", "wall energy per phase so far", labels=["phase"])
-        for phase, joules in active.energy_j.items():
-            energy.add_metric([phase], joules)
-        yield energy
+        if active is not None:
+            yield from _session_metrics(active)
 
 
-def render_metrics(director: Callable[[], object]) -> bytes:
+def _session_metrics(session: Session) -> Iterator[Metric]:
+    pump, sut = session.pump, session.sut
+    received = CounterMetricFamily("mlpower_wall_samples", "wall-meter samples stored", labels=["phase"])
+    for phase, count in pump.samples.items():
+        received.add_metric([phase], count)
+    yield received
+    rows = CounterMetricFamily("mlpower_sut_samples", "SUT readings stored (rows)", labels=["source"])
+    for source, count in sut.rows.items():
+        rows.add_metric([source], count)
+    yield rows
+    duplicates = CounterMetricFamily("mlpower_sut_batches_duplicate", "SUT batches received twice (re-sends)")
+    duplicates.add_metric([], sut.duplicates)
+    yield duplicates
+    late = CounterMetricFamily(
+        "mlpower_sut_batches_late", f"SUT batches that arrived over {LATE_BATCH_NS / 1e9:g} s after their first reading"
+    )
+    late.add_metric([], sut.late)
+    yield late
+    gpu = GaugeMetricFamily("mlpower_sut_power_watts", "latest power per SUT source (GPU)", labels=["source"])
+    for source, watts in sut.latest_power_w.items():
+        gpu.add_metric([source], watts)
+    yield gpu
+    rejected = CounterMetricFamily(
+        "mlpower_wall_readings_rejected", "meter replies that did not parse: recorded, never averaged in"
+    )
+    rejected.add_metric([], len(session.meter.rejected_lines))
+    yield rejected
+    last = pump.last_sample
+    if last is not None:
+        yield GaugeMetricFamily("mlpower_wall_power_watts", "latest wall power (total)", value=last.power_w)
+        channels = GaugeMetricFamily("mlpower_wall_channel_power_watts", "latest power per channel", labels=["channel"])
+        for i, ch in enumerate(last.channels, start=1):
+            channels.add_metric([str(i)], ch.power_w)
+        yield channels
+        yield GaugeMetricFamily(
+            "mlpower_wall_sample_time_seconds", "UTC time of the latest wall sample", value=last.t_utc_ns / 1e9
+        )
+    energy = CounterMetricFamily("mlpower_wall_energy_joules", "wall energy per phase so far", labels=["phase"])
+    for phase, joules in pump.energy_j.items():
+        energy.add_metric([phase], joules)
+    yield energy
+
+
+def render_metrics(director: Director) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DirectorCollector(director))
     return generate_latest(registry)

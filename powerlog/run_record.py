@@ -9,14 +9,13 @@ version: ``mlpower-session-1``. docs/file-formats.md lists the fields, and a tes
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from powerlog.cli_support import write_json_atomic
-from powerlog.errors import FormatError
+from powerlog.json_record import parse_record, read_json_file
 from powerlog.wire import AgentInfo
 
 __all__ = [
@@ -31,6 +30,7 @@ __all__ = [
     "RangesRecord",
     "RejectedReply",
     "SessionJson",
+    "SutBatchesRecord",
     "SutLinkOutage",
     "UncertaintyRecord",
     "parse_session_json",
@@ -127,6 +127,13 @@ class SutLinkOutage(_Record):
     batches: int
 
 
+class SutBatchesRecord(_Record):
+    """One SUT source's batches: how many arrived, and the sequence numbers never received."""
+
+    received: int = 0
+    missing_seqs: list[int] = Field(default_factory=list)
+
+
 class RejectedReply(_Record):
     reason: str
     text: str
@@ -158,7 +165,7 @@ class SessionJson(_Record):
     meter_samples_skipped: int = 0  # a group of meters: samples with no fresh partner
     meter_rejected_count: int = 0
     meter_rejected: list[RejectedReply] = Field(default_factory=list)  # the first ones
-    sut_batches: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per source: received, missing_seqs
+    sut_batches: dict[str, SutBatchesRecord] = Field(default_factory=dict)
     sut_link_outages: list[SutLinkOutage] = Field(default_factory=list)
     director_software: dict[str, str] = Field(default_factory=dict)
     settle_s: float | None = None
@@ -171,24 +178,11 @@ class SessionJson(_Record):
 
 def parse_session_json(obj: Any, path: str = "session.json") -> SessionJson:
     """A session record from parsed JSON; :class:`FormatError` saying which field is wrong."""
-    if not isinstance(obj, dict):
-        raise FormatError(path, f"a session record is a JSON object, found {type(obj).__name__}")
-    try:
-        return SessionJson.model_validate(obj)
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise FormatError(path, f"{where}: {first['msg']} ({e.error_count()} problem(s))") from None
+    return parse_record(SessionJson, obj, path, "a session record")
 
 
 def read_session_json(path: Path) -> SessionJson:
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FormatError(str(path), "no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise FormatError(str(path), f"not readable JSON: {e}") from None
-    return parse_session_json(obj, str(path))
+    return parse_session_json(read_json_file(path), str(path))
 
 
 def write_session_json(path: Path, record: SessionJson) -> None:

@@ -14,6 +14,7 @@ from director.app import Director, create_app
 from director.live import LiveFeed
 from director.meters.urls import open_meter
 from director.session import SessionConfig
+from tests.fake_result import unanalyzed
 
 TOKEN = "d" * 32
 
@@ -27,7 +28,7 @@ def director(ptd_sim, tmp_path: Path) -> Director:
         meter_url=sim.url,
         config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0),
         token=TOKEN,
-        analyze=lambda folder: {"report": {"scenario": "Offline"}, "check": {"verdict": "pass"}},
+        analyze=lambda folder: unanalyzed(folder, scenario="Offline", verdict="pass"),
     )
 
 

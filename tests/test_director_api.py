@@ -19,6 +19,7 @@ from director.app import Director, create_app
 from director.meters.urls import open_meter
 from director.session import SessionConfig
 from powerlog.spl import SPL_FIELDS
+from tests.fake_result import unanalyzed
 
 TOKEN = "t" * 32
 
@@ -35,7 +36,7 @@ def api(ptd_sim, tmp_path: Path):
         meter_url=sim.url,
         config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0),
         token=TOKEN,
-        analyze=lambda folder: {"analyzed": str(folder)},
+        analyze=unanalyzed,
         max_upload_bytes=1000,
     )
     (tmp_path / "runs").mkdir()
@@ -134,7 +135,7 @@ def test_whole_session_over_the_api(api, tmp_path: Path) -> None:
     _ran(api, session_id, "ranging", seconds=1.3)
     _ran(api, session_id, "testing", seconds=1.3)
     reply = api.post(f"/v1/sessions/{session_id}/close")
-    assert reply.status_code == 200 and reply.json()["analyzed"]
+    assert reply.status_code == 200 and reply.json()["report"]["folder"].endswith(session_id)
     folder = Path(api.get(f"/v1/sessions/{session_id}").json()["run_folder"])
     for name in ("session.json", "result.json", "power/server.json", "power/server.log", "run_1/spl.txt"):
         assert (folder / name).is_file(), name
@@ -149,7 +150,7 @@ def test_whole_session_over_the_api(api, tmp_path: Path) -> None:
     _official_sees_the_checkers_sequence(folder, tmp_path)
     record = json.loads((folder / "session.json").read_text())
     assert record["simulated"] is True and record["phases"]["testing"]["ranges"]["amps_a"] > 0
-    assert api.get(f"/v1/sessions/{session_id}/result").json()["analyzed"]
+    assert api.get(f"/v1/sessions/{session_id}/result").json()["check"]["verdict"] == "not analyzed"
     assert api.post("/v1/sessions", json=_opening("next")).status_code == 201
 
 

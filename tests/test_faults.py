@@ -23,6 +23,7 @@ from director.meter_sim import register as register_simulated_meters
 from director.meters.urls import open_meter
 from director.session import SessionConfig
 from powerlog.spl import read_spl
+from tests.fake_result import unanalyzed
 
 register_simulated_meters()  # sim:// meters, as the commands register them
 
@@ -217,15 +218,16 @@ def test_a_restarted_director_stops_the_measurement_a_crash_left_running(ptd_sim
         stop(agent, director, restarted)
 
 
-def _ptd_api(tmp_path: Path, url: str) -> TestClient:
+def _ptd_api(tmp_path: Path, url: str, phase_start_meter_wait_s: float = 20.0) -> TestClient:
     """The director's API in-process on a PTDaemon (simulator) URL."""
     (tmp_path / "runs").mkdir()
+    config = SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0, phase_start_meter_wait_s=phase_start_meter_wait_s)
     director = Director(
         meter_factory=lambda: open_meter(url),
         meter_url=url,
-        config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0),
+        config=config,
         token=TOKEN,
-        analyze=lambda folder: {"analyzed": True},
+        analyze=unanalyzed,
     )
     return TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"})
 
@@ -260,14 +262,9 @@ def test_a_meter_lost_at_the_phase_boundary_is_waited_for(ptd_sim, tmp_path: Pat
         )
 
 
-def test_a_meter_gone_for_good_at_the_phase_boundary_fails_with_what_to_do(
-    ptd_sim, tmp_path: Path, monkeypatch
-) -> None:
-    import director.session as session_module
-
-    monkeypatch.setattr(session_module, "PHASE_START_METER_WAIT_S", 2.0)
+def test_a_meter_gone_for_good_at_the_phase_boundary_fails_with_what_to_do(ptd_sim, tmp_path: Path) -> None:
     sim = ptd_sim("--signal", "constant:200")
-    with _ptd_api(tmp_path, f"ptd://127.0.0.1:{sim.port}?timeout=1") as client:
+    with _ptd_api(tmp_path, f"ptd://127.0.0.1:{sim.port}?timeout=1", phase_start_meter_wait_s=2.0) as client:
         session_id, _ = _open(client)
         for action in ("start", "stop"):
             assert client.post(
@@ -335,7 +332,7 @@ def api(tmp_path: Path):
             meter_url="sim://?rate=0.1",
             config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0, interval_ms=100, **config),  # type: ignore[arg-type]
             token=TOKEN,
-            analyze=lambda folder: {"analyzed": True},
+            analyze=unanalyzed,
         )
         return TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"})
 

@@ -13,6 +13,7 @@ from director.app import Director, create_app
 from director.limits import MAX_JSON_BODY_BYTES
 from director.meters.urls import open_meter
 from director.session import SessionConfig
+from tests.fake_result import unanalyzed
 
 TOKEN = "b" * 32
 JSON = {"Content-Type": "application/json"}
@@ -54,7 +55,7 @@ def api(ptd_sim, tmp_path: Path):
         meter_url=sim.url,
         config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0),
         token=TOKEN,
-        analyze=lambda folder: {"analyzed": True},
+        analyze=unanalyzed,
     )
     with TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
         opened = client.post(

@@ -78,9 +78,7 @@ def check_sut_link(run: RunData, round_: Round) -> Iterable[Finding]:
         return
     title = "SUT readings arrived, each batch once"
     outages = record.sut_link_outages
-    missing = {
-        source: info.get("missing_seqs", []) for source, info in record.sut_batches.items() if info.get("missing_seqs")
-    }
+    missing = {source: info.missing_seqs for source, info in record.sut_batches.items() if info.missing_seqs}
     ev = Evidence(file="session.json", values={"outages": [o.model_dump() for o in outages], "missing": missing})
     if missing:
         listed = "; ".join(f"{source}: batch(es) {seqs[:10]}" for source, seqs in missing.items())

@@ -1,0 +1,56 @@
+"""A session's phases: start and stop (the meter's side), the agent's checkpoints and clock reports."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from director.registry import Director
+from director.routes.common import AUTH, DirectorDep, check_phase
+from powerlog.wire import API_PREFIX, ClockReport, PhaseReply, PhaseRequest
+
+__all__ = ["router"]
+
+router = APIRouter(prefix=f"{API_PREFIX}/sessions/{{session_id}}", dependencies=AUTH)
+
+
+async def _phase(director: Director, session_id: str, phase: str, action: str, body: PhaseRequest) -> PhaseReply:
+    check_phase(phase)
+    session = director.session(session_id)
+    received_ns = session.clock()
+    if action == "start":
+        ranges = await session.start_phase(phase, body.agent_utc_ns)
+    else:
+        await session.stop_phase(phase, body.agent_utc_ns)
+        ranges = session.ranges[phase]
+    session.record_message(f"session,{session.session_name},{action},{phase}", "OK", received_ns)
+    return PhaseReply(
+        phase=phase,  # type: ignore[arg-type]
+        state=session.state,
+        mark=session.mark(phase),
+        ranges={"volts_v": ranges.volts_v, "amps_a": ranges.amps_a},
+        director_utc_ns=session.clock(),
+        samples=session.pump.samples[phase],
+    )
+
+
+@router.post("/phases/{phase}/start")
+async def start_phase(session_id: str, phase: str, body: PhaseRequest, director: DirectorDep) -> PhaseReply:
+    return await _phase(director, session_id, phase, "start", body)
+
+
+@router.post("/phases/{phase}/stop")
+async def stop_phase(session_id: str, phase: str, body: PhaseRequest, director: DirectorDep) -> PhaseReply:
+    return await _phase(director, session_id, phase, "stop", body)
+
+
+@router.post("/phases/{phase}/checkpoint")
+async def agent_checkpoint(session_id: str, phase: str, body: PhaseRequest, director: DirectorDep) -> dict[str, str]:
+    check_phase(phase)
+    director.session(session_id).add_agent_checkpoint(phase, body.agent_utc_ns)
+    return {"status": "ok"}
+
+
+@router.post("/clock")
+async def clock_report(session_id: str, body: ClockReport, director: DirectorDep) -> dict[str, str]:
+    director.session(session_id).add_clock_report(body)
+    return {"status": "ok"}

@@ -1,0 +1,394 @@
+"""One measurement session: the state machine that holds the meter from open to close.
+
+States: open -> ranging -> ranged -> testing -> tested -> closed, or failed from any of them. A call out
+of order raises :class:`SessionStateError` and changes nothing. The work is done by the parts the session
+owns: the :class:`MeterPump` (the meter), the :class:`RunWriter` (the run folder), :class:`SutIngest` (the
+SUT's readings) and the :class:`SessionFeed` (the live view). Every method runs on the event loop: that
+is the director's one concurrency rule (blocking work goes to threads and comes back to the loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import platform
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from director.errors import DirectorError, MeterError, SessionStateError, StorageError
+from director.live import LiveFeed
+from director.meters.base import Meter
+from director.meters.ranges import Ranges, RangeTable, derive_testing_ranges, range_table_for, round_up_to_range
+from director.ptd_config import ptd_config_entries
+from director.session.config import Clock, PhaseTimes, SessionConfig
+from director.session.feed import SessionFeed
+from director.session.meter_pump import MeterPump
+from director.session.run_writer import RunWriter
+from director.session.sut_ingest import SutIngest
+from powerlog.cli_support import package_version
+from powerlog.clock_map import SutClockMap
+from powerlog.errors import PowerlogError
+from powerlog.layout import PHASE_DIRS
+from powerlog.mllog import parse_detail_log
+from powerlog.result_record import ResultJson, write_result_json
+from powerlog.run_record import (
+    ClockEntry,
+    ExchangeRecord,
+    MeterIdentityRecord,
+    MeterRecord,
+    PhaseRecord,
+    RangesRecord,
+    RejectedReply,
+    SessionJson,
+)
+from powerlog.spl import read_spl
+from powerlog.wire import AgentInfo, ClockReport, SampleBatch, SessionState, SessionStatus
+
+__all__ = ["Analyze", "Session"]
+
+Analyze = Callable[[Path], ResultJson]  # the run folder's result; called in a worker thread
+NS = 1_000_000_000
+MAX_REJECTED_KEPT = 100
+# which uploads a session takes in which state: a phase's LoadGen logs once it has stopped
+UPLOAD_READY: dict[str, tuple[SessionState, ...]] = {
+    "ranging": (SessionState.RANGED, SessionState.TESTING, SessionState.TESTED),
+    "run_1": (SessionState.TESTED,),
+    "power": (SessionState.TESTED,),
+}
+RUNNING = {"ranging": SessionState.RANGING, "testing": SessionState.TESTING}
+STOPPED = {"ranging": SessionState.RANGED, "testing": SessionState.TESTED}
+
+
+class Session:
+    """A session holds the meter from open to close. Nothing is touched before :meth:`open`."""
+
+    def __init__(
+        self,
+        meter: Meter,
+        meter_url: str,
+        config: SessionConfig,
+        agent: AgentInfo,
+        client_uuid: str,
+        clock: Clock = time.time_ns,
+        feed: LiveFeed | None = None,
+    ) -> None:
+        self.meter_url = meter_url
+        self.config = config
+        self.agent = agent
+        self.agent_uuid = client_uuid
+        self.clock = clock
+        stamp = time.strftime("%Y-%m-%d_%H-%M-%S", time.gmtime(clock() / NS))
+        self.session_name = f"{stamp}_{agent.label}" if agent.label else stamp
+        self.session_id = f"{self.session_name}_{uuid.uuid4().hex[:6]}"
+        self.server_uuid = str(uuid.uuid4())
+        self.state = SessionState.OPEN
+        self.error: str | None = None
+        self.meter_errors = 0
+        self.folder = config.runs_dir / self.session_id
+        self.phase_times: dict[str, PhaseTimes] = {p: PhaseTimes() for p in PHASE_DIRS}
+        self.ranges: dict[str, Ranges] = {}
+        self.clock_reports: list[ClockEntry] = []
+        self.messages: list[dict[str, object]] = []  # power-dev's server.json "messages"
+        self.result: ResultJson | None = None
+        self.log = logging.getLogger(f"mlpower.director.session.{self.session_id}")
+        self.feed = SessionFeed(feed if feed is not None else LiveFeed(), self.session_id)
+        self.writer = RunWriter(self.folder, self.log, config.ptd_log, config.min_free_bytes)
+        self.sut = SutIngest(self.writer, self.log)
+        self.pump = MeterPump(meter, config, self.writer, self.feed, self.log, clock, self._write_progress,
+                              self._storage_failed)  # fmt: skip
+
+    # what the session is ------------------------------------------------------------------
+    @property
+    def meter(self) -> Meter:
+        return self.pump.meter
+
+    @property
+    def simulated(self) -> bool:
+        identity = self.pump.identity
+        return bool(identity and identity.simulated) or self.agent.simulated_gpus or self.sut.simulated
+
+    @property
+    def ended(self) -> bool:
+        return self.state in (SessionState.CLOSED, SessionState.FAILED)
+
+    def mark(self, phase: str) -> str:
+        return f"{self.session_name}_{phase}"
+
+    def status(self) -> SessionStatus:
+        last = self.pump.last_sample
+        return SessionStatus(
+            session_id=self.session_id,
+            session_name=self.session_name,
+            state=self.state,
+            simulated=self.simulated,
+            samples=self.pump.samples,
+            run_folder=str(self.folder),
+            error=self.error,
+            last_power_w=last.power_w if last is not None else None,
+            energy_j=self.pump.energy_j,
+        )
+
+    def clock_map(self) -> SutClockMap:
+        """The SUT-to-director mapping from the clock reports so far (the analyzer builds the same one from
+        session.json)."""
+        return SutClockMap.from_entries(self.clock_reports)
+
+    def _expect(self, allowed: tuple[SessionState, ...], action: str) -> None:
+        if self.state not in allowed:
+            why = f": {self.error}" if self.state is SessionState.FAILED and self.error else ""
+            raise SessionStateError(f"cannot {action} now{why}", self.state)
+
+    def _set_state(self, state: SessionState) -> None:
+        self.state = state
+        self._write_progress()
+        self.feed.state(state, self.error, self.simulated)
+
+    def _fail(self, error: Exception) -> None:
+        self.meter_errors += isinstance(error, MeterError)
+        self.error = str(error)
+        self._set_state(SessionState.FAILED)
+        self.log.error("session failed: %s", error)
+
+    def record_message(self, cmd: str, reply: str, cmd_utc_ns: int) -> None:
+        self.messages.append({"cmd": cmd, "cmd_time": cmd_utc_ns / NS, "reply": reply, "reply_time": self.clock() / NS})
+
+    # lifecycle ----------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Create the run folder, connect to the meter, identify it and read its ranges."""
+        self.writer.create()
+        self.log.info("session %s opened for agent %r on %s", self.session_id, self.agent.label, self.agent.host)
+        try:
+            initial = await self.pump.connect()
+        except MeterError as e:
+            self._fail(e)
+            raise
+        identity = self.pump.identity
+        self.log.info("meter %s: %s (initial ranges %s)", self.meter_url, identity.raw if identity else "?", initial)
+        self._set_state(SessionState.OPEN)
+
+    async def start_phase(self, phase: str, agent_utc_ns: int) -> Ranges:
+        received_ns, received_mono = self.clock(), time.monotonic()
+        if phase == "ranging":
+            self._expect((SessionState.OPEN,), "start ranging")
+            ranges = Ranges.automatic()
+        else:
+            self._expect((SessionState.RANGED,), "start testing")
+            ranges = self._testing_ranges()
+        self.writer.check_storage(phase)
+        times = self.phase_times[phase]
+        times.director_utc_ns, times.director_monotonic_s = [received_ns], [received_mono]
+        times.agent_utc_ns = [agent_utc_ns]
+        self._set_state(RUNNING[phase])
+        try:
+            await self.pump.start(phase, ranges, self.mark(phase))
+        except MeterError as e:
+            self._fail(e)
+            raise
+        self.ranges[phase] = ranges
+        times.mark(self.clock(), time.monotonic())
+        self.feed.marker(phase, "start", times.director_utc_ns[-1])
+        self.log.info("%s: Go with mark %s", phase, self.mark(phase))
+        return ranges
+
+    def _testing_ranges(self) -> Ranges:
+        ranging = read_spl(self.folder / "ranging" / "spl.txt")
+        identity = self.pump.identity
+        table = range_table_for(identity.model) if identity else None
+        try:
+            ranges = derive_testing_ranges(ranging, self.config.current_factor)
+        except ValueError as e:
+            raise SessionStateError(f"cannot derive testing ranges: {e}", self.state) from e
+        self.log.info("testing ranges %s (analyzer will use %s)", ranges, _rounded(ranges, table))
+        return ranges
+
+    async def stop_phase(self, phase: str, agent_utc_ns: int) -> int:
+        received_ns, received_mono = self.clock(), time.monotonic()
+        self._expect((RUNNING[phase],), f"stop {phase}")
+        times = self.phase_times[phase]
+        times.mark(received_ns, received_mono)
+        times.agent_utc_ns.append(agent_utc_ns)
+        await self.pump.stop(phase, received_ns)
+        times.mark(self.clock(), time.monotonic())
+        self.feed.marker(phase, "stop", received_ns)
+        self._set_state(STOPPED[phase])
+        self.log.info("%s stopped: %d samples", phase, self.pump.samples[phase])
+        return self.pump.samples[phase]
+
+    async def _storage_failed(self, phase: str, error: StorageError) -> None:
+        """The disk filled up (or went read-only) mid-phase: stop cleanly, keep what was written."""
+        samples = self.pump.samples[phase]
+        await self.abort(f"{error}; the {phase} phase was stopped, the {samples} samples written are kept")
+
+    async def close(self, analyze: Analyze) -> ResultJson:
+        self._expect((SessionState.TESTED,), "close")
+        await self.pump.release()
+        self.state = SessionState.CLOSED  # announced once the result is there
+        await asyncio.to_thread(self._write_records)  # Parquet of a long run takes seconds: off the event loop
+        result = await asyncio.to_thread(analyze, self.folder)
+        write_result_json(self.folder / "result.json", result)
+        self.result = result
+        self._set_state(SessionState.CLOSED)
+        return result
+
+    async def cancel(self, reason: str) -> None:
+        """The agent gives up: abort, unless the session has ended already."""
+        self._expect_live("abort")
+        await self.abort(reason)
+
+    def closed_result(self) -> ResultJson:
+        if self.result is None:
+            raise SessionStateError("no result yet: close the session first", self.state)
+        return self.result
+
+    async def abort(self, reason: str) -> None:
+        """Stop whatever runs and keep what was written; the session ends failed."""
+        await self.pump.abort()
+        self._fail(DirectorError(reason))
+        try:
+            await asyncio.to_thread(self._write_records)
+        except OSError as e:
+            self.log.error("cannot write the session records: %s", e.strerror or e)
+
+    # from the agent -----------------------------------------------------------------------
+    def add_agent_checkpoint(self, phase: str, agent_utc_ns: int) -> None:
+        """The agent's own time for the 2nd (start replied) or 4th (stop replied) checkpoint."""
+        times = self.phase_times[phase]
+        if len(times.agent_utc_ns) not in (1, 3):
+            raise SessionStateError(f"no {phase} start or stop waiting for the agent's checkpoint", self.state)
+        times.agent_utc_ns.append(agent_utc_ns)
+
+    def add_clock_report(self, report: ClockReport) -> None:
+        self._expect_live("take a clock report")
+        self.clock_reports.append(ClockEntry(phase=report.phase, when=report.when, **report.clock.model_dump()))
+
+    def add_samples(self, batch: SampleBatch) -> bool:
+        """Store a SUT batch; False when this (source, seq) was stored before."""
+        self._expect_live("take SUT samples")
+        clock_map = self.clock_map()  # the SUT's clock onto the director's
+        stored = self.sut.add(batch, clock_map, self.clock())
+        if stored and batch.columns.get("power_w"):
+            self.feed.gpu(batch, clock_map)
+        return stored
+
+    def _expect_live(self, action: str) -> None:
+        if self.ended:
+            raise SessionStateError(f"cannot {action}: the session has ended", self.state)
+
+    def add_upload(self, folder: str, name: str, data: bytes) -> None:
+        """A LoadGen log (or the agent's record) into the run folder, once its phase has stopped; a detail log
+        puts its LoadGen window on the live view."""
+        if self.state not in UPLOAD_READY[folder]:
+            raise SessionStateError(f"{folder}/{name} cannot be uploaded yet", self.state)
+        self.writer.write_upload(folder, name, data)
+        if name == "mlperf_log_detail.txt":
+            self._loadgen_window(folder, data)
+
+    def _loadgen_window(self, folder: str, detail_log: bytes) -> None:
+        """Announce the LoadGen window of an uploaded detail log (SUT clock moved onto the director's)."""
+        phase = next((p for p, d in PHASE_DIRS.items() if d == folder), None)
+        if phase is None:
+            return
+        log = parse_detail_log(detail_log, f"{folder}/mlperf_log_detail.txt")
+        try:
+            begin_ns, end_ns = log.timestamp_ns("power_begin"), log.timestamp_ns("power_end")
+        except PowerlogError as e:
+            self.log.warning("no LoadGen window in %s/mlperf_log_detail.txt: %s", folder, e)
+            return
+        clock_map = self.clock_map()
+        self.feed.marker(phase, "loadgen_begin", clock_map.to_director_ns(begin_ns))
+        self.feed.marker(phase, "loadgen_end", clock_map.to_director_ns(end_ns))
+
+    # records ------------------------------------------------------------------------------
+    def _write_progress(self) -> None:
+        """session.json as it stands, at every state change: after a crash, the restarted director finds what
+        the session was doing (see :func:`director.recovery.recover_interrupted`)."""
+        self.writer.write_progress(self.record())
+
+    def _write_records(self) -> None:
+        self.log.info("session %s: %s", self.session_id, self.state.value)
+        hashes = self.writer.finish()
+        self.writer.write_json("power/server.json", self.server_json(hashes))
+        self.writer.write_progress(self.record())
+
+    def server_json(self, results: dict[str, str]) -> dict[str, object]:
+        """power-dev's ``power/server.json``, as the official checker reads it."""
+        identity = self.pump.identity
+        identities = getattr(self.meter, "identities", None) or ([identity] if identity else [])
+        return {
+            "version": "mlpower-1",
+            "timezone": 0,
+            "modules": {},
+            "sources": {},
+            "messages": self.messages,
+            "uuid": {"client": self.agent_uuid, "server": self.server_uuid},
+            "session_name": self.session_name,
+            "results": results,
+            "phases": {
+                phase: [[ns / NS, mono] for ns, mono in zip(t.director_utc_ns, t.director_monotonic_s, strict=False)]
+                for phase, t in self.phase_times.items()
+            },
+            "ptd_messages": [{"cmd": e.cmd, "reply": e.reply} for e in self.meter.exchanges if _is_control(e.cmd)],
+            "ptd_config": ptd_config_entries(self.meter_url, identities),
+        }
+
+    def record(self) -> SessionJson:
+        """session.json: mlpower's own record of the session."""
+        identity, pump, meter = self.pump.identity, self.pump, self.meter
+        sources = {"meter": bool(identity and identity.simulated), "sut_samples": self.sut.simulated or
+                   self.agent.simulated_gpus}  # fmt: skip
+        return SessionJson(
+            mlpower_version=package_version(),
+            session_id=self.session_id,
+            session_name=self.session_name,
+            state=self.state.value,
+            error=self.error,
+            simulated=self.simulated,
+            simulated_sources=[source for source, simulated in sources.items() if simulated],
+            sut_samples=self.sut.rows,
+            agent=self.agent,
+            meter=MeterRecord(
+                url=self.meter_url,
+                identity=None if identity is None else MeterIdentityRecord(**identity.__dict__),
+                exchanges=[ExchangeRecord(**e.__dict__) for e in meter.exchanges],
+            ),
+            phases={
+                phase: PhaseRecord(
+                    mark=self.mark(phase),
+                    ranges=None
+                    if phase not in self.ranges
+                    else RangesRecord(volts_v=self.ranges[phase].volts_v, amps_a=self.ranges[phase].amps_a),
+                    samples=pump.samples[phase],
+                    # the driver's per-sample uncertainty (a directly read analyzer; PTDaemon logs its own)
+                    uncertainty=pump.uncertainty[phase].to_record() if phase in pump.uncertainty else None,
+                    director_utc_ns=t.director_utc_ns,
+                    agent_utc_ns=t.agent_utc_ns,
+                )
+                for phase, t in self.phase_times.items()
+            },
+            clock=self.clock_reports,
+            meter_gaps=[gap.record() for gap in pump.gaps],
+            meter_samples_skipped=meter.skipped_stale,
+            # meter replies left out as unusable (never averaged in): how many, and the first ones as they came
+            meter_rejected_count=len(meter.rejected_lines),
+            meter_rejected=[
+                RejectedReply(reason=bad.reason, text=bad.text) for bad in meter.rejected_lines[:MAX_REJECTED_KEPT]
+            ],
+            sut_batches=self.sut.batches_record(),
+            sut_link_outages=[outage.record() for outage in self.sut.outages],
+            director_software={"mlpower": package_version(), "python": platform.python_version()},
+            settle_s=self.config.settle_s,
+            interval_ms=self.config.interval_ms,
+        )
+
+
+def _is_control(cmd: str) -> bool:
+    # the sample reads (RL) are many and carry data, not control: server.json keeps the control commands
+    return not cmd.startswith(("RL", "DC-RL"))
+
+
+def _rounded(ranges: Ranges, table: RangeTable | None) -> Ranges:
+    if table is None or ranges.volts_v is None or ranges.amps_a is None:
+        return ranges
+    return Ranges(round_up_to_range(ranges.volts_v, table.volts_v), round_up_to_range(ranges.amps_a, table.amps_a))

@@ -1,0 +1,271 @@
+"""The meter during a session: one command at a time, the read loop, reconnects, gaps and diagnostics.
+
+Meter commands block (sockets, serial), so each runs in a worker thread, one at a time under a lock;
+what they return is handled on the event loop. A meter lost mid-phase is reconnected with backoff and
+the gap recorded from the last sample stored to the first one after: never bridged silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from director.errors import MeterConnectionError, MeterError, MeterTransportError, StorageError
+from director.meters.base import Meter, MeterIdentity
+from director.meters.ranges import Ranges
+from director.session.config import Clock, SessionConfig
+from director.session.feed import SessionFeed
+from director.session.run_writer import RunWriter
+from powerlog.layout import PHASE_DIRS
+from powerlog.run_record import MeterGap
+from powerlog.spl import PowerSample
+from powerlog.uncertainty import UncertaintySummary
+
+__all__ = ["MeterPump", "OpenGap", "backoff_delays"]
+
+NS = 1_000_000_000
+READ_INTERVAL_S = 1.0
+LIVE_ENERGY_MAX_STEP_S = 10.0  # the live energy total does not bridge a longer hole (the result integrates the file)
+
+
+def backoff_delays(first_s: float, max_s: float) -> Iterator[float]:
+    """first_s, 2 first_s, 4 first_s, ... up to max_s, for ever."""
+    delay_s = first_s
+    while True:
+        yield delay_s
+        delay_s = min(delay_s * 2, max_s)
+
+
+@dataclass
+class OpenGap:
+    """The meter was lost in ``phase``: from the last sample stored until it is back (``restored_utc_ns``)."""
+
+    phase: str
+    last_sample_utc_ns: int
+    detected_utc_ns: int
+    error: str
+    attempts: int = 0
+    restored_utc_ns: int | None = None
+    unresolved_at_stop_utc_ns: int | None = None
+
+    def record(self) -> MeterGap:
+        return MeterGap(**self.__dict__)
+
+
+class MeterPump:
+    """Drives one meter for one session; the samples go to the run writer and the live feed."""
+
+    def __init__(
+        self,
+        meter: Meter,
+        config: SessionConfig,
+        writer: RunWriter,
+        feed: SessionFeed,
+        log: logging.Logger,
+        clock: Clock,
+        on_change: Callable[[], None],
+        on_storage_failed: Callable[[str, StorageError], Awaitable[None]],
+    ) -> None:
+        self.meter = meter
+        self._config = config
+        self._writer = writer
+        self._feed = feed
+        self._log = log
+        self._clock = clock
+        self._on_change = on_change  # something the run record shows changed (a gap opened or closed)
+        self._on_storage_failed = on_storage_failed
+        self._lock = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+        self._lost = False  # set until the meter answers again
+        self.phase: str | None = None  # the phase measuring now
+        self.identity: MeterIdentity | None = None
+        self.samples: dict[str, int] = dict.fromkeys(PHASE_DIRS, 0)
+        self.energy_j: dict[str, float] = dict.fromkeys(PHASE_DIRS, 0.0)  # a running total for the live view
+        self.uncertainty: dict[str, UncertaintySummary] = {}  # per phase, from the driver
+        self.last_sample: PowerSample | None = None
+        self.gaps: list[OpenGap] = []
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        async with self._lock:
+            return await asyncio.to_thread(fn, *args)
+
+    def _delays(self) -> Iterator[float]:
+        return backoff_delays(self._config.reconnect_first_delay_s, self._config.reconnect_max_delay_s)
+
+    async def connect(self) -> Ranges:
+        """Open, identify; the ranges the analyzer is set to (put back at the end)."""
+        await self.call(self.meter.open)
+        self.identity = await self.call(self.meter.identify)
+        ranges: Ranges = await self.call(self.meter.read_ranges)
+        return ranges
+
+    async def _reopen(self) -> None:
+        with contextlib.suppress(MeterError):
+            await self.call(self.meter.close)
+        await self.call(self.meter.open)
+        await self.call(self.meter.identify)
+
+    # a phase ------------------------------------------------------------------------------
+    async def start(self, phase: str, ranges: Ranges, mark: str) -> None:
+        """Ranges, settling, then Go; the read loop runs until :meth:`stop`."""
+        await self._ready(phase, ranges)
+        self._log.info("%s: ranges %s, settling %.1f s", phase, ranges, self._config.settle_s)
+        await asyncio.sleep(self._config.settle_s)
+        self._writer.open_samples(phase)
+        await self.call(self.meter.start, mark, self._config.interval_ms)
+        self.phase = phase
+        self._reader = asyncio.create_task(self._read_loop(phase, ranges, mark))
+
+    async def _ready(self, phase: str, ranges: Ranges) -> None:
+        """Set the phase's ranges; a meter that does not answer (lost at the previous phase's end, or since) is
+        reconnected with backoff for up to ``phase_start_meter_wait_s`` before the phase fails."""
+        wait_s = self._config.phase_start_meter_wait_s
+        deadline_s = time.monotonic() + wait_s
+        attempts = 0
+        for delay_s in self._delays():
+            try:
+                if self._lost:  # connect afresh
+                    await self._reopen()
+                    self._lost = False
+                await self.call(self.meter.set_ranges, ranges)
+                if attempts:
+                    self._log.warning("%s: meter back after %d reconnect attempt(s)", phase, attempts)
+                return
+            except MeterTransportError as e:
+                self._lost = True
+                attempts += 1
+                if time.monotonic() + delay_s > deadline_s:
+                    raise MeterConnectionError(
+                        f"the meter did not answer at the {phase} start: {attempts} attempt(s) over {wait_s:g} s, "
+                        f"the last: {e}. Check that PTDaemon (or the analyzer's cable) is up, then run the session "
+                        "again",
+                        meter=self.meter.name,
+                    ) from e
+                self._log.warning("%s: meter not answering at the phase start (%s); retrying in %.1f s", phase, e,
+                                  delay_s)  # fmt: skip
+                await asyncio.sleep(delay_s)
+
+    async def _read_loop(self, phase: str, ranges: Ranges, mark: str) -> None:
+        # at the meter's own rate (at most once a second), so the live view moves as the meter does
+        interval_s = min(READ_INTERVAL_S, self._config.interval_ms / 1000)
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.drain(phase)
+            except MeterError as e:
+                await self._reconnect(phase, ranges, mark, e)
+            except StorageError as e:
+                self._reader = None  # this task is ending: an abort must not cancel it
+                await self._on_storage_failed(phase, e)
+                return
+
+    async def _reconnect(self, phase: str, ranges: Ranges, mark: str, error: MeterError) -> None:
+        """The meter went away mid-phase: reconnect with backoff and record the gap; the phase goes on."""
+        gap = self._new_gap(phase, error)
+        self._log.warning("%s: meter lost (%s); reconnecting", phase, error)
+        self._feed.marker(phase, "meter_lost", gap.last_sample_utc_ns)
+        self._on_change()
+        for delay_s in self._delays():
+            gap.attempts += 1
+            try:
+                await self._reopen()
+                await self.call(self.meter.set_ranges, ranges)
+                await self.call(self.meter.start, mark, self._config.interval_ms)
+                break
+            except MeterError as e:
+                gap.error = f"{error}; last attempt: {e}"
+                self._log.info("%s: meter still unreachable after %d attempt(s): %s", phase, gap.attempts, e)
+                await asyncio.sleep(delay_s)
+        gap.restored_utc_ns = self._clock()
+        self._log.warning(
+            "%s: meter back after %.1f s (%d attempt(s)); the gap is recorded in session.json",
+            phase,
+            (gap.restored_utc_ns - gap.last_sample_utc_ns) / NS,
+            gap.attempts,
+        )
+        self._feed.marker(phase, "meter_back", gap.restored_utc_ns)
+        self._on_change()
+
+    async def drain(self, phase: str) -> None:
+        """What the meter measured since the last read: into spl.txt, the tallies and the live feed."""
+        measured = await self.call(self.meter.read_new_with_uncertainty)
+        samples = [sample for sample, _ in measured]
+        tally = self.uncertainty.setdefault(phase, UncertaintySummary())
+        for sample, uncertainty in measured:
+            tally.add(sample.t_utc_ns, uncertainty)
+        for sample in samples:
+            last = self.last_sample
+            if last is not None and sample.power_w > 0 and last.power_w > 0:
+                dt_s = (sample.t_utc_ns - last.t_utc_ns) / NS
+                if 0 < dt_s < LIVE_ENERGY_MAX_STEP_S:
+                    self.energy_j[phase] += (sample.power_w + last.power_w) / 2 * dt_s
+            self.last_sample = sample
+        self.samples[phase] += self._writer.write_samples(phase, samples)
+        if samples:
+            self._feed.power(phase, samples, self.samples[phase], self.energy_j[phase])
+
+    async def stop(self, phase: str, stop_utc_ns: int) -> None:
+        """Stop the read loop and the meter, take the last samples; a meter lost now leaves its gap open."""
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        gap = self._open_gap(phase)
+        try:
+            if gap is None:
+                await self.call(self.meter.stop)
+                await self.drain(phase)
+        except MeterError as e:
+            # the meter went at the very end: what was stored is kept and the gap says what is missing
+            gap = self._new_gap(phase, e)
+            self._log.warning("%s: meter lost while stopping: %s", phase, e)
+        finally:
+            self._writer.close_samples()
+            self.phase = None
+        if gap is not None:
+            gap.unresolved_at_stop_utc_ns = stop_utc_ns
+            self._lost = True
+            self._log.warning("%s stopped while the meter was unreachable: samples end at the gap", phase)
+
+    def _open_gap(self, phase: str) -> OpenGap | None:
+        gap = self.gaps[-1] if self.gaps else None
+        return gap if gap is not None and gap.phase == phase and gap.restored_utc_ns is None else None
+
+    def _new_gap(self, phase: str, error: MeterError) -> OpenGap:
+        now_ns = self._clock()
+        last_ns = self.last_sample.t_utc_ns if self.last_sample is not None else now_ns
+        gap = OpenGap(phase=phase, last_sample_utc_ns=last_ns, detected_utc_ns=now_ns, error=str(error))
+        self.gaps.append(gap)
+        return gap
+
+    # the end ------------------------------------------------------------------------------
+    async def release(self) -> None:
+        """After testing: stop (as the reference workflow does: nothing runs, so an error reply is fine), put
+        the analyzer's ranges back, close."""
+        try:
+            await self.call(self.meter.stop)
+            await self.call(self.meter.restore_ranges)
+        except MeterError as e:
+            self._log.warning("restoring the analyzer's ranges failed: %s", e)
+        finally:
+            await self.call(self.meter.close)
+
+    async def abort(self) -> None:
+        """Stop whatever runs and keep what was read; errors now are of no use to anyone and are dropped."""
+        if self._reader is not None:
+            self._reader.cancel()
+            self._reader = None
+        with contextlib.suppress(MeterError, StorageError):
+            if self.phase is not None:
+                await self.call(self.meter.stop)
+                await self.drain(self.phase)
+        self._writer.close_samples()
+        self.phase = None
+        with contextlib.suppress(MeterError):
+            await self.call(self.meter.close)

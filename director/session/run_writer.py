@@ -1,0 +1,151 @@
+"""The run folder of a session: its layout, the wall samples, uploads, journals and records.
+
+Everything a session writes goes through here, flushed as it comes: a crash loses at most the last
+read interval. A write the disk refuses is a :class:`StorageError` naming the file and what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from pathlib import Path
+
+from director.errors import StorageError
+from powerlog.cli_support import dump_json
+from powerlog.layout import PHASE_DIRS
+from powerlog.lines import BadLine
+from powerlog.ptdlog import session_part
+from powerlog.run_record import SessionJson, write_session_json
+from powerlog.spl import PowerSample, SplWriter
+from powerlog.sut_samples import SAMPLES_DIR, read_journal, write_parquet
+
+__all__ = ["HASHED_FILES", "RunWriter", "finish_sample_journals"]
+
+HASHED_FILES = ("power/ptd_logs.txt", "power/server.log", "ranging/spl.txt", "run_1/spl.txt")
+PROBE_BYTES = 4096
+
+
+class RunWriter:
+    """Writes one run folder; ``create`` makes it (nothing is touched before)."""
+
+    def __init__(self, folder: Path, log: logging.Logger, ptd_log: Path | None, min_free_bytes: int) -> None:
+        self.folder = folder
+        self.log = log
+        self.ptd_log = ptd_log
+        self.min_free_bytes = min_free_bytes
+        self._ptd_log_offset = 0  # bytes of PTDaemon's log written before this session
+        self._spl: SplWriter | None = None
+        self._log_handler: logging.Handler | None = None
+
+    def create(self) -> None:
+        """The folder and its sub-folders, ``power/server.log`` taking the session's log, and where this
+        session's part of PTDaemon's log starts (it runs on; earlier sessions and probes are not ours)."""
+        for sub in ("power", *PHASE_DIRS.values()):
+            (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(self.folder / "power" / "server.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("director %(asctime)s [%(levelname)s] %(message)s"))
+        self.log.addHandler(handler)
+        self.log.setLevel(logging.INFO)
+        self._log_handler = handler
+        ptd_log = self.ptd_log
+        self._ptd_log_offset = ptd_log.stat().st_size if ptd_log is not None and ptd_log.is_file() else 0
+
+    def check_storage(self, phase: str) -> None:
+        """Before a phase: the phase's folder takes a write and has room for it, or a clear error now."""
+        folder = self.folder / PHASE_DIRS[phase]
+        try:
+            free_bytes = shutil.disk_usage(folder).free
+            probe = folder / ".mlpower-write-probe"
+            probe.write_bytes(b"x" * PROBE_BYTES)
+            probe.unlink()
+        except OSError as e:
+            raise StorageError(f"cannot write in {folder}: {e.strerror or e}; free space or fix permissions") from e
+        if free_bytes < self.min_free_bytes:
+            raise StorageError(
+                f"only {free_bytes / 1e6:.1f} MB free in {folder} (at least {self.min_free_bytes / 1e6:.0f} MB "
+                "are needed for a phase): free some space and start again"
+            )
+
+    # wall samples -------------------------------------------------------------------------
+    def open_samples(self, phase: str) -> None:
+        self._spl = SplWriter(self.folder / PHASE_DIRS[phase] / "spl.txt").open()
+
+    def write_samples(self, phase: str, samples: list[PowerSample]) -> int:
+        """Append to the phase's ``spl.txt`` and flush; the number of samples written (0 with no file open)."""
+        if self._spl is None or not samples:
+            return 0
+        try:
+            written = self._spl.write(samples)
+            self._spl.flush()
+        except OSError as e:
+            raise StorageError(f"cannot write {PHASE_DIRS[phase]}/spl.txt: {e.strerror or e}") from e
+        return written
+
+    def close_samples(self) -> None:
+        """Close the phase's ``spl.txt``; what the disk took is kept, a refused last write is not an error."""
+        if self._spl is not None:
+            spl, self._spl = self._spl, None
+            try:
+                spl.close()
+            except OSError as e:
+                self.log.error("cannot finish spl.txt: %s", e.strerror or e)
+
+    # SUT data and uploads -----------------------------------------------------------------
+    def append_journal(self, source: str, line: str) -> None:
+        """One SUT batch, as a JSON line of ``samples/<source>.jsonl``, flushed."""
+        folder = self.folder / SAMPLES_DIR
+        folder.mkdir(exist_ok=True)
+        with (folder / f"{source}.jsonl").open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+    def write_upload(self, folder: str, name: str, data: bytes) -> None:
+        try:
+            (self.folder / folder / name).write_bytes(data)
+        except OSError as e:
+            raise StorageError(f"cannot write {folder}/{name}: {e.strerror or e}") from e
+        self.log.info("upload %s/%s: %d bytes", folder, name, len(data))
+
+    # records ------------------------------------------------------------------------------
+    def write_progress(self, record: SessionJson) -> None:
+        """session.json as it stands, replaced atomically: after a crash, the restarted director finds what the
+        session was doing. A full disk must not stop the measurement (the samples matter more): logged."""
+        if not self.folder.is_dir():
+            return
+        target = self.folder / "session.json"
+        try:
+            write_session_json(target, record)
+        except OSError as e:
+            self.log.error("cannot write %s: %s", target, e.strerror or e)
+
+    def finish(self) -> dict[str, str]:
+        """At the end: this session's part of PTDaemon's log, the log closed, the SUT journals as Parquet;
+        the SHA-1 of each file server.json lists."""
+        power = self.folder / "power"
+        if self.ptd_log is not None and self.ptd_log.is_file():
+            (power / "ptd_logs.txt").write_bytes(session_part(self.ptd_log.read_bytes(), self._ptd_log_offset))
+        if self._log_handler is not None:
+            self.log.removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
+        for line in finish_sample_journals(self.folder):
+            self.log.warning("samples: %s", line)
+        return {rel: _sha1(self.folder / rel) for rel in HASHED_FILES if (self.folder / rel).is_file()}
+
+    def write_json(self, rel: str, obj: object) -> None:
+        (self.folder / rel).write_text(dump_json(obj) + "\n")
+
+
+def finish_sample_journals(folder: Path) -> list[BadLine]:
+    """Turn each SUT sample journal into Parquet, its times as the SUT wrote them (the analyzer places them with
+    the session's clock map); the unusable lines."""
+    bad_lines: list[BadLine] = []
+    for journal in sorted((folder / SAMPLES_DIR).glob("*.jsonl")):
+        columns, bad = read_journal(journal)
+        bad_lines += bad
+        write_parquet(journal.with_suffix(".parquet"), columns)
+    return bad_lines
+
+
+def _sha1(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()

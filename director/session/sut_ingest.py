@@ -1,0 +1,86 @@
+"""The SUT's readings as they arrive: stored once per (source, seq), late arrivals merged into outages."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from director.session.run_writer import RunWriter
+from powerlog.clock_map import SutClockMap
+from powerlog.run_record import SutBatchesRecord, SutLinkOutage
+from powerlog.wire import SampleBatch
+
+__all__ = ["LATE_BATCH_NS", "SutIngest", "SutOutage"]
+
+NS = 1_000_000_000
+LATE_BATCH_NS = 5 * NS  # a SUT batch arriving later than this after its first reading counts as late
+
+
+@dataclass
+class SutOutage:
+    """The agent's link was down: readings from ``from_utc_ns`` arrived only at ``until_utc_ns``."""
+
+    from_utc_ns: int
+    until_utc_ns: int
+    batches: int
+
+    def record(self) -> SutLinkOutage:
+        return SutLinkOutage(from_utc_ns=self.from_utc_ns, until_utc_ns=self.until_utc_ns, batches=self.batches)
+
+
+class SutIngest:
+    """Stores SUT sample batches in the run folder's journals and keeps the counts the records and metrics show.
+
+    Runs on the event loop only (the director's one concurrency rule), one batch at a time: a re-send racing
+    its original cannot be stored twice.
+    """
+
+    def __init__(self, writer: RunWriter, log: logging.Logger) -> None:
+        self._writer = writer
+        self._log = log
+        self._seen: set[tuple[str, int]] = set()
+        self.rows: dict[str, int] = {}  # per source
+        self.latest_power_w: dict[str, float] = {}
+        self.duplicates = 0
+        self.late = 0
+        self.outages: list[SutOutage] = []
+        self.simulated = False
+
+    def add(self, batch: SampleBatch, clock_map: SutClockMap, arrived_utc_ns: int) -> bool:
+        """Append a batch to ``samples/<source>.jsonl``; False when this (source, seq) was stored before."""
+        key = (batch.source, batch.seq)
+        if key in self._seen:
+            self.duplicates += 1
+            return False
+        self._writer.append_journal(batch.source, batch.model_dump_json())
+        self._seen.add(key)
+        times = batch.columns["t_utc_ns"]
+        self.rows[batch.source] = self.rows.get(batch.source, 0) + len(times)
+        self.simulated = self.simulated or batch.simulated
+        if times:
+            read_ns = clock_map.to_director_ns(int(times[0]))
+            if arrived_utc_ns - read_ns > LATE_BATCH_NS:
+                self._note_late(read_ns, arrived_utc_ns)
+        if batch.columns.get("power_w"):
+            self.latest_power_w[batch.source] = float(batch.columns["power_w"][-1])
+        return True
+
+    def _note_late(self, read_ns: int, arrived_ns: int) -> None:
+        self.late += 1
+        last = self.outages[-1] if self.outages else None
+        if last is not None and read_ns <= last.until_utc_ns + LATE_BATCH_NS:
+            last.until_utc_ns = max(last.until_utc_ns, arrived_ns)
+            last.batches += 1
+            return
+        self.outages.append(SutOutage(read_ns, arrived_ns, 1))
+        self._log.warning("SUT batches arriving late: readings from %.1f s ago", (arrived_ns - read_ns) / NS)
+
+    def batches_record(self) -> dict[str, SutBatchesRecord]:
+        """Per source: batches received and any sequence number never received (a batch lost on the way)."""
+        seqs: dict[str, set[int]] = {}
+        for source, seq in self._seen:
+            seqs.setdefault(source, set()).add(seq)
+        return {
+            source: SutBatchesRecord(received=len(got), missing_seqs=sorted(set(range(max(got) + 1)) - got))
+            for source, got in sorted(seqs.items())
+        }

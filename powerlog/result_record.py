@@ -1,0 +1,234 @@
+"""``result.json``: the analyzer's report and rule check of a closed run, as typed, versioned models.
+
+The director writes it at close (:func:`write_result_json`) and returns it to the agent, which keeps a
+copy in its own folder; the dashboard and the agent's summary read it with :func:`read_result_json` or
+:func:`parse_result_json`. ``report`` is what ``mlpower-analyzer report --json`` prints, ``check`` what
+``check --json`` prints. Sections a run has no data for are left out, as in those outputs (a model
+keeps which fields were given, and writes only those). Fields a reader does not know are ignored.
+``format`` names the version: ``mlpower-result-1``. docs/file-formats.md lists the fields, and a test
+keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from powerlog.cli_support import write_json_atomic
+from powerlog.json_record import parse_record, read_json_file
+
+__all__ = [
+    "RESULT_FORMAT",
+    "ChannelShare",
+    "CheckRecord",
+    "ClockCorrection",
+    "EvidenceRecord",
+    "FindingRecord",
+    "GpuPhaseSummary",
+    "GpuRecord",
+    "MeterSummary",
+    "OfficialCheckRecord",
+    "PerformanceRecord",
+    "QuantityRecord",
+    "ReportRecord",
+    "ResultJson",
+    "UncorrectedFigures",
+    "WindowRecord",
+    "parse_result_json",
+    "read_result_json",
+    "write_result_json",
+]
+
+RESULT_FORMAT = "mlpower-result-1"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class QuantityRecord(_Record):
+    value: float
+    unit: str
+
+
+class PerformanceRecord(_Record):
+    value: float
+    unit: str
+    key: str | None = None  # the LoadGen key it was read from
+    inferred: bool = False
+
+
+class ChannelShare(_Record):
+    channel: int
+    avg_power_w: float
+    share_pct: float | None = None
+
+
+class GpuRecord(_Record):
+    gpu: int
+    energy_j: float | None = None
+    counter_energy_j: float | None = None
+    integrated_energy_j: float | None = None
+    counter_vs_integrated_pct: float | None = None
+    mean_power_w: float | None = None
+    power_readings: int = 0
+    median_update_ms: float | None = None
+    share_of_wall_pct: float | None = None
+    warnings: list[str] = Field(default_factory=list)
+    energy_per_query_j: float | None = None
+    energy_per_sample_j: float | None = None
+
+
+class GpuPhaseSummary(_Record):
+    simulated: bool = False
+    per_gpu: list[GpuRecord] = Field(default_factory=list)
+    total_energy_j: float | None = None
+    total_mean_power_w: float | None = None
+    share_of_wall_pct: float | None = None
+    rest_of_system_energy_j: float | None = None
+    rest_of_system_w: float | None = None
+
+
+class WindowRecord(_Record):
+    """A phase's measured window (LoadGen's, on the meter's clock) and the wall power in it."""
+
+    power_begin: str
+    power_end: str
+    power_begin_utc_ns: int
+    power_end_utc_ns: int
+    window_s: float
+    samples_in_window: int
+    all_samples_in_window: int | None = None
+    avg_power_w: float | None = None
+    min_power_w: float | None = None
+    max_power_w: float | None = None
+    std_power_w: float | None = None
+    energy_j: float | None = None
+    max_sample_gap_s: float | None = None
+    channels: list[ChannelShare] | None = None
+    gpus: GpuPhaseSummary | None = None
+
+
+class MeterSummary(_Record):
+    model: str | None = None
+    ptd_version: str | None = None
+    simulated: bool = False
+
+
+class ClockCorrection(_Record):
+    offset_ns: int
+    bound_ns: int
+    change_ns: int | None = None
+    note: str = ""
+
+
+class UncorrectedFigures(_Record):
+    avg_power_w: float | None = None
+    samples_in_window: int | None = None
+    energy_j: float | None = None
+    power_metric: QuantityRecord | None = None
+
+
+class EvidenceRecord(_Record):
+    file: str | None = None
+    line: int | None = None
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class FindingRecord(_Record):
+    rule: str
+    title: str
+    status: str  # pass | fail | skipped
+    severity: str  # error | warning | info
+    message: str
+    evidence: list[EvidenceRecord] = Field(default_factory=list)
+    official: str | None = None  # same | stricter | differs | mlpower
+
+    @property
+    def is_error(self) -> bool:
+        return self.status == "fail" and self.severity == "error"
+
+
+class OfficialCheckRecord(_Record):
+    check: str
+    title: str
+    outcome: str
+    message: str = ""
+
+
+class ReportRecord(_Record):
+    """``report --json``: the power metric, performance, efficiency and their breakdown."""
+
+    folder: str = ""
+    round: str | None = None
+    round_source: str | None = None
+    benchmark: str | None = None
+    scenario: str | None = None
+    scenario_source: str | None = None
+    loadgen_scenario: str | None = None
+    inferred: bool = False
+    loadgen_validity: str | None = None
+    avg_power_w: float | None = None
+    ranging_avg_power_w: float | None = None
+    window_s: float | None = None
+    samples_in_window: int | None = None
+    power_metric: QuantityRecord | None = None
+    performance: PerformanceRecord | None = None
+    efficiency: QuantityRecord | None = None
+    energy_j: float | None = None
+    max_sample_gap_s: float | None = None
+    result_query_count: int | None = None
+    power_change_pct: float | None = None
+    phases: dict[str, WindowRecord | None] = Field(default_factory=dict)
+    meter: MeterSummary | None = None
+    simulated: bool = False
+    problems: list[FindingRecord] = Field(default_factory=list)
+    gpus: GpuPhaseSummary | None = None  # the testing phase's
+    clock_correction: ClockCorrection | None = None
+    uncorrected: UncorrectedFigures | None = None
+    channels: list[ChannelShare] | None = None
+
+
+class CheckRecord(_Record):
+    """``check --json``: mlpower's verdict (the stricter audit) and the official checker's, with both lists."""
+
+    folder: str = ""
+    round: str | None = None
+    round_source: str | None = None
+    benchmark: str | None = None
+    scenario: str | None = None
+    loadgen_scenario: str | None = None
+    inferred: bool = False
+    verdict: str = ""
+    official_verdict: str = ""
+    errors: int = 0
+    findings: list[FindingRecord] = Field(default_factory=list)
+    official_checks: list[OfficialCheckRecord] = Field(default_factory=list)
+
+
+class ResultJson(_Record):
+    format: str = RESULT_FORMAT
+    report: ReportRecord
+    check: CheckRecord
+
+    def to_json_obj(self) -> dict[str, Any]:
+        """The record as JSON values, with only the fields that were given (absent sections stay absent)."""
+        obj: dict[str, Any] = self.model_dump(mode="json", exclude_unset=True)
+        obj["format"] = self.format
+        return obj
+
+
+def parse_result_json(obj: Any, path: str = "result.json") -> ResultJson:
+    """A result from parsed JSON; :class:`FormatError` saying which field is wrong."""
+    return parse_record(ResultJson, obj, path, "a result")
+
+
+def read_result_json(path: Path) -> ResultJson:
+    return parse_result_json(read_json_file(path), str(path))
+
+
+def write_result_json(path: Path, result: ResultJson) -> None:
+    """Atomically: a reader (or a crash) never sees half a result."""
+    write_json_atomic(path, result.to_json_obj())
