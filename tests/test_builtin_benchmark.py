@@ -12,10 +12,14 @@ import pytest
 
 from agent.builtin import SCENARIOS, TinyConvNet, parse_scenario, synthetic_images
 from agent.builtin.harness import (
+    LOADGEN_OFFLINE_HEADROOM,
     MULTI_STREAM_SAMPLES_PER_QUERY,
-    OFFLINE_QPS_MARGIN,
+    OFFLINE_LOAD_FRACTION,
     ModelSpeed,
+    OfflinePace,
     build_test_settings,
+    measure_model_speed,
+    run_builtin,
     sustained_seconds,
     sustained_throughput_sps,
 )
@@ -115,7 +119,8 @@ def test_settings_follow_duration_and_model_speed() -> None:
     assert settings.multi_stream_expected_latency_ns == 2_000_000
     server = build_test_settings("Server", 2.5, speed)
     assert server.server_target_qps == pytest.approx(1000) and server.max_duration_ms > 2500
-    assert build_test_settings("Offline", 2.5, speed).offline_expected_qps == pytest.approx(8000 * OFFLINE_QPS_MARGIN)
+    offline = build_test_settings("Offline", 2.5, speed)
+    assert offline.offline_expected_qps * LOADGEN_OFFLINE_HEADROOM == pytest.approx(8000 * OFFLINE_LOAD_FRACTION)
     with pytest.raises(ValueError, match="duration"):
         build_test_settings("Offline", 0, speed)
 
@@ -139,6 +144,42 @@ def test_two_second_loadgen_run(scenario: str, tmp_path: Path) -> None:
     end_ns = parse_ptd_timestamp(detail.value("power_end"))
     assert begin_ns < end_ns
     assert 1.5 <= (end_ns - begin_ns) / 1e9 <= 20.0  # at least the duration; generous above, for busy machines
+
+
+def test_offline_pace_holds_answers_back_until_their_share_of_the_time() -> None:
+    import time
+
+    start_ns = time.perf_counter_ns()
+    pace = OfflinePace(samples=100, min_s=0.3, start_ns=start_ns)
+    assert pace.due_ns(50) == start_ns + 150_000_000 and pace.due_ns(500) == start_ns + 300_000_000
+    pace.wait(100)  # all answered at once: held back until the whole minimum has passed
+    assert time.perf_counter_ns() - start_ns >= 300_000_000 and pace.waited_s > 0.25
+    pace.wait(100)  # on time already: no wait
+    assert pace.waited_s < 0.31
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("paced", [True, False])
+def test_an_offline_run_sized_for_a_slower_machine_lasts_its_duration_only_when_paced(
+    paced: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The machine got 3x faster than it was measured (its load dropped): the issued samples would be done in
+    a quarter of the duration, INVALID. Paced, the answers are spread over the duration and the run is VALID."""
+    import agent.builtin.harness as harness
+
+    if not paced:
+        monkeypatch.setattr(harness, "OFFLINE_PACE_FACTOR", 0.0)  # answers as fast as they come
+    measured = measure_model_speed(TinyConvNet(0), synthetic_images(256, 0))
+    slow = ModelSpeed(
+        measured.single_image_latency_ns,
+        measured.multi_stream_query_latency_ns,
+        measured.batch_throughput_sps / 3,
+        measured.single_image_fastest_ns,
+    )
+    result = run_builtin("Offline", 2.0, tmp_path / "loadgen", speed=slow)
+    detail = read_detail_log(tmp_path / "loadgen" / "mlperf_log_detail.txt")
+    assert result.validity == ("VALID" if paced else "INVALID")
+    assert detail.value("result_min_duration_met") is paced
 
 
 @pytest.mark.slow

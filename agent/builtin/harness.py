@@ -26,10 +26,12 @@ from powerlog.mllog import DetailLog, read_detail_log
 
 __all__ = [
     "DETAIL_LOG_NAME",
+    "LOADGEN_OFFLINE_HEADROOM",
     "MAX_BATCH_SIZE",
     "MIN_SERVER_TARGET_LATENCY_NS",
     "MULTI_STREAM_SAMPLES_PER_QUERY",
-    "OFFLINE_QPS_MARGIN",
+    "OFFLINE_LOAD_FRACTION",
+    "OFFLINE_PACE_FACTOR",
     "PERFORMANCE_KEYS",
     "QSL_PERFORMANCE_COUNT",
     "QSL_TOTAL_COUNT",
@@ -40,6 +42,7 @@ __all__ = [
     "BuiltinBenchmarkError",
     "BuiltinResult",
     "ModelSpeed",
+    "OfflinePace",
     "build_test_settings",
     "measure_model_speed",
     "parse_scenario",
@@ -74,11 +77,16 @@ QSL_PERFORMANCE_COUNT = 256
 SERVER_LOAD_FRACTION = 0.5
 """Server target QPS as a fraction of the model's one-image-at-a-time rate."""
 MIN_SERVER_TARGET_LATENCY_NS = 100_000_000
-OFFLINE_QPS_MARGIN = 1.1
-"""Offline expected QPS over the sustained throughput. LoadGen issues 1.1 x expected QPS x duration samples, so
-a run as fast as the sustained measurement lasts 1.21 x the duration; it ends early (INVALID) only when it runs
-more than 21 % faster than measured (a machine whose load drops during the run), and lasts longer when it
-runs slower (a machine whose load rises)."""
+OFFLINE_LOAD_FRACTION = 0.8
+"""Offline issues the samples this fraction of the measured sustained throughput does in the duration, and
+the SUT spreads its answers over the duration (:data:`OFFLINE_PACE_FACTOR`): a run lasts its duration while
+the machine keeps at least this fraction of its measured speed (the measurement and the run differ by tens of
+percent on a busy machine), and 0.8 / (the fraction it keeps) of it below that."""
+LOADGEN_OFFLINE_HEADROOM = 1.1
+"""LoadGen issues this many times expected QPS x min_duration samples in an Offline query."""
+OFFLINE_PACE_FACTOR = 1.01
+"""The Offline SUT answers its one query no faster than in this many times the duration: a run cannot end
+before ``min_duration`` (INVALID) when the machine is faster than it was measured."""
 SUSTAINED_FRACTION = 0.05
 """The Offline throughput is measured for this share of the duration, between the two bounds below."""
 SUSTAINED_MIN_S = 1.0
@@ -218,8 +226,8 @@ def build_test_settings(scenario: str, duration_s: float, speed: ModelSpeed) -> 
     twice the queries the expected latency fits in the duration (a run that uses
     them up ends early, INVALID). Under LoadGen the model runs a little slower than
     when timed alone, so the measured speed makes the work outlast the duration and
-    LoadGen stops at ``min_duration_ms``; Offline, sized from the sustained throughput, lasts about
-    1.1 x the duration (LoadGen's own 10 %). Server issues
+    LoadGen stops at ``min_duration_ms``; Offline issues 80 % of what the sustained throughput does in the
+    duration and, paced (:class:`OfflinePace`), lasts the duration unless the machine slows by more. Server issues
     single-sample queries at half the model's unbatched rate, which the batching
     SUT keeps up with. ``min_query_count`` is 1 so that duration decides.
     """
@@ -234,7 +242,7 @@ def build_test_settings(scenario: str, duration_s: float, speed: ModelSpeed) -> 
         settings.max_duration_ms = min_duration_ms + max(5_000, min_duration_ms // 4)
     settings.min_query_count = 1
     if scenario == "Offline":
-        settings.offline_expected_qps = OFFLINE_QPS_MARGIN * speed.batch_throughput_sps
+        settings.offline_expected_qps = OFFLINE_LOAD_FRACTION / LOADGEN_OFFLINE_HEADROOM * speed.batch_throughput_sps
     elif scenario == "Server":
         settings.server_target_qps = SERVER_LOAD_FRACTION * 1e9 / speed.single_image_latency_ns
         full_batch_ns = MAX_BATCH_SIZE * 1e9 / speed.batch_throughput_sps
@@ -247,18 +255,47 @@ def build_test_settings(scenario: str, duration_s: float, speed: ModelSpeed) -> 
     return settings
 
 
+class OfflinePace:
+    """Answers of an Offline query spread over at least ``min_s``: sample k of n is answered no earlier than
+    ``k / n x min_s`` after the query arrived, so the last answer comes ``min_s`` after it at the earliest."""
+
+    def __init__(self, samples: int, min_s: float, start_ns: int) -> None:
+        self.samples = samples
+        self.min_s = min_s
+        self.start_ns = start_ns
+        self.waited_s = 0.0  # how long answers were held back in all
+
+    def due_ns(self, answered: int) -> int:
+        return self.start_ns + int(min(answered, self.samples) / self.samples * self.min_s * 1e9)
+
+    def wait(self, answered: int) -> None:
+        ahead_s = (self.due_ns(answered) - time.perf_counter_ns()) / 1e9
+        if ahead_s > 0:
+            self.waited_s += ahead_s
+            time.sleep(ahead_s)
+
+
 class _BatchingSUT:
     """Answers LoadGen's queries from a worker thread, batching whatever is queued.
 
     ``issue_queries`` only enqueues, so LoadGen's issuing thread is never blocked by
     inference (what a Server run needs); the worker takes up to ``max_batch_size``
     queued samples at a time, so an Offline query runs as batches of that size.
+    With ``offline_min_s``, the first query's answers are paced over at least that long (:class:`OfflinePace`).
     """
 
-    def __init__(self, model: TinyConvNet, library: FloatArray, max_batch_size: int = MAX_BATCH_SIZE) -> None:
+    def __init__(
+        self,
+        model: TinyConvNet,
+        library: FloatArray,
+        max_batch_size: int = MAX_BATCH_SIZE,
+        offline_min_s: float | None = None,
+    ) -> None:
         self._model = model
         self._library = library
         self._max_batch_size = max_batch_size
+        self._offline_min_s = offline_min_s
+        self.pace: OfflinePace | None = None
         self._queue: queue.SimpleQueue[list[lg.QuerySample] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name="builtin-sut", daemon=True)
         self.error: BaseException | None = None
@@ -272,6 +309,8 @@ class _BatchingSUT:
         self._thread.join()
 
     def issue_queries(self, samples: list[lg.QuerySample]) -> None:
+        if self._offline_min_s is not None and self.pace is None and samples:
+            self.pace = OfflinePace(len(samples), self._offline_min_s, time.perf_counter_ns())
         self._queue.put(list(samples))
 
     def flush_queries(self) -> None:
@@ -306,6 +345,8 @@ class _BatchingSUT:
                 labels = self._model.predict(self._library[[sample.index for sample in batch]])
             except Exception as e:  # still answer: LoadGen would wait forever for these samples
                 self.error = e
+        if self.pace is not None:
+            self.pace.wait(self.completed_samples + len(batch))
         labels = np.ascontiguousarray(labels, dtype=np.int64)
         address, item_size = labels.ctypes.data, labels.itemsize
         responses = [
@@ -324,7 +365,9 @@ def _performance(log: DetailLog, keys: tuple[str, ...]) -> tuple[str | None, flo
     return None, None
 
 
-def run_builtin(scenario: str, duration_s: float, log_dir: Path, seed: int = 0) -> BuiltinResult:
+def run_builtin(
+    scenario: str, duration_s: float, log_dir: Path, seed: int = 0, speed: ModelSpeed | None = None
+) -> BuiltinResult:
     """Run the built-in benchmark under LoadGen in ``scenario`` for about ``duration_s``.
 
     LoadGen writes its logs (detail, summary, accuracy) into ``log_dir``, created if
@@ -341,8 +384,10 @@ def run_builtin(scenario: str, duration_s: float, log_dir: Path, seed: int = 0) 
 
     model = TinyConvNet(seed)
     library = synthetic_images(QSL_TOTAL_COUNT, seed)
-    sustained_s = sustained_seconds(duration_s) if scenario == "Offline" else 0.0
-    settings = build_test_settings(scenario, duration_s, measure_model_speed(model, library, seed, sustained_s))
+    if speed is None:  # given: the work is sized from it (a test sizing it for another machine)
+        sustained_s = sustained_seconds(duration_s) if scenario == "Offline" else 0.0
+        speed = measure_model_speed(model, library, seed, sustained_s)
+    settings = build_test_settings(scenario, duration_s, speed)
 
     log_settings = lg.LogSettings()
     log_settings.log_output.outdir = str(log_dir)
@@ -350,7 +395,8 @@ def run_builtin(scenario: str, duration_s: float, log_dir: Path, seed: int = 0) 
     log_settings.log_output.copy_detail_to_stdout = False
     log_settings.enable_trace = False  # megabytes of per-sample trace nobody here reads
 
-    sut_impl = _BatchingSUT(model, library)
+    offline_min_s = OFFLINE_PACE_FACTOR * duration_s if scenario == "Offline" else None
+    sut_impl = _BatchingSUT(model, library, offline_min_s=offline_min_s)
     sut_impl.start()
     # The library is already in memory: loading and unloading samples is a no-op.
     qsl = lg.ConstructQSL(QSL_TOTAL_COUNT, QSL_PERFORMANCE_COUNT, lambda _indices: None, lambda _indices: None)
