@@ -43,8 +43,10 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
+# the suite mostly waits on real time (phases, reconnects, outages): workers overlap the waits
+TEST_WORKERS ?= 4
 test: lint $(CHROMIUM)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_analyzer.py

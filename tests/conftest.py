@@ -117,3 +117,9 @@ def pty_meter():
     yield start
     for server in servers:
         server.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first: spread over the workers (``make test`` runs ``-n``), the long waits overlap the rest
+    instead of being left for last. Within each group the order is kept."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
