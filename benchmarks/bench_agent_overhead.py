@@ -33,6 +33,12 @@ TARGET_PCT = 1.0
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+def _benchmark(duration_s: float) -> list[str]:
+    # unpaced: the throughput is what the model does on the CPU it has left (paced, it would be the plan)
+    return [sys.executable, "-m", "agent.builtin", "--scenario", "Offline", "--duration", f"{duration_s:g}",
+            "--unpaced"]  # fmt: skip
+
+
 def _pinned(cpu: int | None):  # type: ignore[no-untyped-def]
     if cpu is None or not hasattr(os, "sched_setaffinity"):
         return None
@@ -49,8 +55,7 @@ def _throughput(detail: Path) -> float:
 def alone(duration_s: float, work: Path, cpu: int | None) -> float:
     logs = work / "alone"
     subprocess.run(
-        [sys.executable, "-m", "agent.builtin", "--scenario", "Offline", "--duration", f"{duration_s:g}",
-         "--log-dir", str(logs)],
+        [*_benchmark(duration_s), "--log-dir", str(logs)],
         cwd=REPO, env={**os.environ, **ONE_THREAD}, preexec_fn=_pinned(cpu), check=True, capture_output=True,
     )  # fmt: skip
     return _throughput(logs / "mlperf_log_detail.txt")
@@ -70,8 +75,7 @@ def with_agent(duration_s: float, work: Path, url: str, token: Path, cpu: int | 
     out = work / "agent"
     agent = subprocess.Popen(
         [str(BIN / "mlpower-agent"), "run", "--director", url, "--token-file", str(token), "--out", str(out),
-         "--quiet", "--gpus", "sim:8", "--gpu-rate-hz", "100", "--benchmark", "builtin", "--scenario", "Offline",
-         "--duration", f"{duration_s:g}"],
+         "--quiet", "--gpus", "sim:8", "--gpu-rate-hz", "100", "--", *_benchmark(duration_s)],
         env={**os.environ, **ONE_THREAD}, preexec_fn=_pinned(cpu), stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -34,6 +34,8 @@ class Interrupted:
     session_id: str
     folder: Path
     state: str  # what the session was doing when the director stopped
+    meter_url: str = ""  # the meter it held
+    initial_ranges: Ranges | None = None  # the ranges PTDaemon reported when it opened (None: not recorded)
 
 
 def recover_interrupted(runs_dir: Path) -> list[Interrupted]:
@@ -57,7 +59,8 @@ def recover_interrupted(runs_dir: Path) -> list[Interrupted]:
             }
         )
         write_session_json(record_path, record)
-        found.append(Interrupted(record.session_id or folder.name, folder, was))
+        meter_url = record.meter.url if record.meter is not None else ""
+        found.append(Interrupted(record.session_id or folder.name, folder, was, meter_url, _initial_ptd_ranges(record)))
     return found
 
 
@@ -78,16 +81,12 @@ def put_meter_back(interrupted: Interrupted, meter_url: str, open_meter: Callabl
     """After a crash mid-session, PTDaemon may still be measuring, with the session's testing ranges: the next
     session's first ``SR`` would be refused. Stop it and put back the ranges the session found (its first
     ``RR``). Returns what was done, or exactly what the user must do, for the start-up output."""
-    try:
-        record = read_session_json(interrupted.folder / "session.json")
-    except FormatError:
-        return "its session.json cannot be read: check the meter by hand (mlpower-director meter-probe)"
-    used = record.meter.url if record.meter is not None else ""
+    used = interrupted.meter_url
     if not used.startswith("ptd://"):
         return "its meter was read directly: nothing is left running on it"
     if used != meter_url:
         return f"it used {used}, not this director's meter: if that PTDaemon is still measuring, send it Stop"
-    initial = _initial_ptd_ranges(record)
+    initial = interrupted.initial_ranges
     meter = open_meter()
     try:
         meter.open()

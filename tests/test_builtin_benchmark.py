@@ -161,14 +161,10 @@ def test_offline_pace_holds_answers_back_until_their_share_of_the_time() -> None
 @pytest.mark.slow
 @pytest.mark.parametrize("paced", [True, False])
 def test_an_offline_run_sized_for_a_slower_machine_lasts_its_duration_only_when_paced(
-    paced: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    paced: bool, tmp_path: Path
 ) -> None:
     """The machine got 3x faster than it was measured (its load dropped): the issued samples would be done in
     a quarter of the duration, INVALID. Paced, the answers are spread over the duration and the run is VALID."""
-    import agent.builtin.harness as harness
-
-    if not paced:
-        monkeypatch.setattr(harness, "OFFLINE_PACE_FACTOR", 0.0)  # answers as fast as they come
     measured = measure_model_speed(TinyConvNet(0), synthetic_images(256, 0))
     slow = ModelSpeed(
         measured.single_image_latency_ns,
@@ -176,7 +172,7 @@ def test_an_offline_run_sized_for_a_slower_machine_lasts_its_duration_only_when_
         measured.batch_throughput_sps / 3,
         measured.single_image_fastest_ns,
     )
-    result = run_builtin("Offline", 2.0, tmp_path / "loadgen", speed=slow)
+    result = run_builtin("Offline", 2.0, tmp_path / "loadgen", speed=slow, paced=paced)
     detail = read_detail_log(tmp_path / "loadgen" / "mlperf_log_detail.txt")
     assert result.validity == ("VALID" if paced else "INVALID")
     assert detail.value("result_min_duration_met") is paced

@@ -431,8 +431,8 @@ def test_clock_step_on_the_sut_during_a_phase_is_detected_and_reported(tmp_path:
             )
     finally:
         stop(director)
-    steps = [f for f in outcome.result["check"]["findings"] if f["rule"] == "7.clock_step"]
-    assert len(steps) == 1 and steps[0]["status"] == "fail"
-    change_ms = float(re.search(r"changed by ([+-][\d.]+) ms", steps[0]["message"]).group(1))  # type: ignore[union-attr]
-    assert steps[0]["message"].startswith("testing:") and -1510 < change_ms < -1490  # SUT ahead: offset falls
+    steps = [f for f in outcome.result.check.findings if f.rule == "7.clock_step"]
+    assert len(steps) == 1 and steps[0].status == "fail"
+    change_ms = float(re.search(r"changed by ([+-][\d.]+) ms", steps[0].message).group(1))  # type: ignore[union-attr]
+    assert steps[0].message.startswith("testing:") and -1510 < change_ms < -1490  # SUT ahead: offset falls
     assert os.path.isdir(outcome.local_folder)

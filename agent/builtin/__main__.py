@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-dir", type=Path, default=None, help=f"where LoadGen writes its logs (default: ${LOG_DIR_ENV})"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the model's weights and images (default: 0)")
+    parser.add_argument(
+        "--unpaced",
+        action="store_true",
+        help="Offline: answer as fast as the model goes, for measuring throughput (the run may end early, "
+        "INVALID, when the machine is faster than it was timed)",
+    )
     return parser
 
 
@@ -91,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"no log directory: pass --log-dir DIR or set {LOG_DIR_ENV}")
         log_dir = Path(env_dir)
     try:
-        result = run_builtin(args.scenario, args.duration, log_dir, seed=args.seed)
+        result = run_builtin(args.scenario, args.duration, log_dir, seed=args.seed, paced=not args.unpaced)
     except (ValueError, BuiltinBenchmarkError, OSError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1

@@ -366,7 +366,12 @@ def _performance(log: DetailLog, keys: tuple[str, ...]) -> tuple[str | None, flo
 
 
 def run_builtin(
-    scenario: str, duration_s: float, log_dir: Path, seed: int = 0, speed: ModelSpeed | None = None
+    scenario: str,
+    duration_s: float,
+    log_dir: Path,
+    seed: int = 0,
+    speed: ModelSpeed | None = None,
+    paced: bool = True,
 ) -> BuiltinResult:
     """Run the built-in benchmark under LoadGen in ``scenario`` for about ``duration_s``.
 
@@ -395,7 +400,7 @@ def run_builtin(
     log_settings.log_output.copy_detail_to_stdout = False
     log_settings.enable_trace = False  # megabytes of per-sample trace nobody here reads
 
-    offline_min_s = OFFLINE_PACE_FACTOR * duration_s if scenario == "Offline" else None
+    offline_min_s = OFFLINE_PACE_FACTOR * duration_s if scenario == "Offline" and paced else None
     sut_impl = _BatchingSUT(model, library, offline_min_s=offline_min_s)
     sut_impl.start()
     # The library is already in memory: loading and unloading samples is a no-op.

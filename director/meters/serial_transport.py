@@ -23,7 +23,10 @@ class SerialLineTransport(LineTransport):
     def open(self) -> None:
         try:
             self._port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=0.02)
-        except (serial.SerialException, ValueError) as e:
+            # a reply to a query of the connection before (one that timed out) may still be waiting in the
+            # line's buffer: it would answer this connection's first query
+            self._port.reset_input_buffer()
+        except (serial.SerialException, ValueError, OSError) as e:
             raise MeterConnectionError(f"cannot open the serial port: {e}", meter=self.name) from e
         self._buffer = b""
 
