@@ -6,13 +6,19 @@ import json
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from powerlog.errors import FormatError
 
-__all__ = ["parse_record", "read_json_file"]
+__all__ = ["FrozenRecord", "parse_record", "read_json_file"]
 
 RecordT = TypeVar("RecordT", bound=BaseModel)
+
+
+class FrozenRecord(BaseModel):
+    """A record's model: frozen; fields a reader does not know are ignored (a newer writer's record reads)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 def parse_record(model: type[RecordT], obj: Any, path: str, what: str) -> RecordT:

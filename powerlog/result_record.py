@@ -14,10 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from powerlog.cli_support import write_json_atomic
-from powerlog.json_record import parse_record, read_json_file
+from powerlog.json_record import FrozenRecord, parse_record, read_json_file
 
 __all__ = [
     "RESULT_FORMAT",
@@ -44,29 +44,25 @@ __all__ = [
 RESULT_FORMAT = "mlpower-result-1"
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class QuantityRecord(_Record):
+class QuantityRecord(FrozenRecord):
     value: float
     unit: str
 
 
-class PerformanceRecord(_Record):
+class PerformanceRecord(FrozenRecord):
     value: float
     unit: str
     key: str | None = None  # the LoadGen key it was read from
     inferred: bool = False
 
 
-class ChannelShare(_Record):
+class ChannelShare(FrozenRecord):
     channel: int
     avg_power_w: float
     share_pct: float | None = None
 
 
-class GpuRecord(_Record):
+class GpuRecord(FrozenRecord):
     gpu: int
     energy_j: float | None = None
     counter_energy_j: float | None = None
@@ -81,7 +77,7 @@ class GpuRecord(_Record):
     energy_per_sample_j: float | None = None
 
 
-class GpuPhaseSummary(_Record):
+class GpuPhaseSummary(FrozenRecord):
     simulated: bool = False
     per_gpu: list[GpuRecord] = Field(default_factory=list)
     total_energy_j: float | None = None
@@ -91,7 +87,7 @@ class GpuPhaseSummary(_Record):
     rest_of_system_w: float | None = None
 
 
-class WindowRecord(_Record):
+class WindowRecord(FrozenRecord):
     """A phase's measured window (LoadGen's, on the meter's clock) and the wall power in it."""
 
     power_begin: str
@@ -111,33 +107,33 @@ class WindowRecord(_Record):
     gpus: GpuPhaseSummary | None = None
 
 
-class MeterSummary(_Record):
+class MeterSummary(FrozenRecord):
     model: str | None = None
     ptd_version: str | None = None
     simulated: bool = False
 
 
-class ClockCorrection(_Record):
+class ClockCorrection(FrozenRecord):
     offset_ns: int
     bound_ns: int
     change_ns: int | None = None
     note: str = ""
 
 
-class UncorrectedFigures(_Record):
+class UncorrectedFigures(FrozenRecord):
     avg_power_w: float | None = None
     samples_in_window: int | None = None
     energy_j: float | None = None
     power_metric: QuantityRecord | None = None
 
 
-class EvidenceRecord(_Record):
+class EvidenceRecord(FrozenRecord):
     file: str | None = None
     line: int | None = None
     values: dict[str, Any] = Field(default_factory=dict)
 
 
-class FindingRecord(_Record):
+class FindingRecord(FrozenRecord):
     rule: str
     title: str
     status: str  # pass | fail | skipped
@@ -151,24 +147,29 @@ class FindingRecord(_Record):
         return self.status == "fail" and self.severity == "error"
 
 
-class OfficialCheckRecord(_Record):
+class OfficialCheckRecord(FrozenRecord):
     check: str
     title: str
     outcome: str
     message: str = ""
 
 
-class ReportRecord(_Record):
-    """``report --json``: the power metric, performance, efficiency and their breakdown."""
+class _WhatResult(FrozenRecord):
+    """What a result is, as :func:`analyzer.context.result_context` decided it (report and check alike)."""
 
     folder: str = ""
     round: str | None = None
     round_source: str | None = None
     benchmark: str | None = None
     scenario: str | None = None
-    scenario_source: str | None = None
     loadgen_scenario: str | None = None
     inferred: bool = False
+
+
+class ReportRecord(_WhatResult):
+    """``report --json``: the power metric, performance, efficiency and their breakdown."""
+
+    scenario_source: str | None = None
     loadgen_validity: str | None = None
     avg_power_w: float | None = None
     ranging_avg_power_w: float | None = None
@@ -191,16 +192,9 @@ class ReportRecord(_Record):
     channels: list[ChannelShare] | None = None
 
 
-class CheckRecord(_Record):
+class CheckRecord(_WhatResult):
     """``check --json``: mlpower's verdict (the stricter audit) and the official checker's, with both lists."""
 
-    folder: str = ""
-    round: str | None = None
-    round_source: str | None = None
-    benchmark: str | None = None
-    scenario: str | None = None
-    loadgen_scenario: str | None = None
-    inferred: bool = False
     verdict: str = ""
     official_verdict: str = ""
     errors: int = 0
@@ -208,7 +202,7 @@ class CheckRecord(_Record):
     official_checks: list[OfficialCheckRecord] = Field(default_factory=list)
 
 
-class ResultJson(_Record):
+class ResultJson(FrozenRecord):
     format: str = RESULT_FORMAT
     report: ReportRecord
     check: CheckRecord

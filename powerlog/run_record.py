@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from powerlog.cli_support import write_json_atomic
-from powerlog.json_record import parse_record, read_json_file
+from powerlog.json_record import FrozenRecord, parse_record, read_json_file
 from powerlog.wire import AgentInfo
 
 __all__ = [
@@ -41,11 +41,7 @@ __all__ = [
 SESSION_FORMAT = "mlpower-session-1"
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class MeterIdentityRecord(_Record):
+class MeterIdentityRecord(FrozenRecord):
     model: str
     version: str | None = None
     channels: int = 1
@@ -54,7 +50,7 @@ class MeterIdentityRecord(_Record):
     raw: str = ""
 
 
-class ExchangeRecord(_Record):
+class ExchangeRecord(FrozenRecord):
     """One command to the meter and its reply, each with the director's UTC time."""
 
     cmd: str
@@ -64,18 +60,18 @@ class ExchangeRecord(_Record):
     extra_lines: int = 0
 
 
-class MeterRecord(_Record):
+class MeterRecord(FrozenRecord):
     url: str = ""
     identity: MeterIdentityRecord | None = None
     exchanges: list[ExchangeRecord] = Field(default_factory=list)
 
 
-class RangesRecord(_Record):
+class RangesRecord(FrozenRecord):
     volts_v: float | None = None  # None: Auto
     amps_a: float | None = None
 
 
-class UncertaintyRecord(_Record):
+class UncertaintyRecord(FrozenRecord):
     """What the driver evaluated per sample (see :mod:`powerlog.uncertainty`)."""
 
     samples: int
@@ -86,7 +82,7 @@ class UncertaintyRecord(_Record):
     above_limit: list[tuple[int, float]] = Field(default_factory=list)  # (t_utc_ns, fraction)
 
 
-class PhaseRecord(_Record):
+class PhaseRecord(FrozenRecord):
     mark: str = ""
     ranges: RangesRecord | None = None
     samples: int = 0
@@ -95,7 +91,7 @@ class PhaseRecord(_Record):
     agent_utc_ns: list[int] = Field(default_factory=list)  # and on the agent's
 
 
-class ClockEntry(_Record):
+class ClockEntry(FrozenRecord):
     """One clock measurement the agent reported: ``offset_ns`` = director clock - SUT clock at SUT time
     ``agent_utc_ns``, within ``bound_ns``."""
 
@@ -109,7 +105,7 @@ class ClockEntry(_Record):
     agent_utc_ns: int = 0
 
 
-class MeterGap(_Record):
+class MeterGap(FrozenRecord):
     """The meter lost mid-phase: no sample from ``last_sample_utc_ns`` until ``restored_utc_ns``."""
 
     phase: str
@@ -121,25 +117,25 @@ class MeterGap(_Record):
     unresolved_at_stop_utc_ns: int | None = None
 
 
-class SutLinkOutage(_Record):
+class SutLinkOutage(FrozenRecord):
     from_utc_ns: int
     until_utc_ns: int
     batches: int
 
 
-class SutBatchesRecord(_Record):
+class SutBatchesRecord(FrozenRecord):
     """One SUT source's batches: how many arrived, and the sequence numbers never received."""
 
     received: int = 0
     missing_seqs: list[int] = Field(default_factory=list)
 
 
-class RejectedReply(_Record):
+class RejectedReply(FrozenRecord):
     reason: str
     text: str
 
 
-class Interruption(_Record):
+class Interruption(FrozenRecord):
     """Written by a restarted director for a session a crash cut short."""
 
     state: str
@@ -147,7 +143,7 @@ class Interruption(_Record):
     sample_lines_unusable: int = 0
 
 
-class SessionJson(_Record):
+class SessionJson(FrozenRecord):
     format: str = SESSION_FORMAT
     mlpower_version: str = ""
     session_id: str = ""

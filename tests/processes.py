@@ -9,7 +9,16 @@ from pathlib import Path
 
 from powerlog.cli_support import stop_process
 
-__all__ = ["BIN", "agent_argv", "run_agent", "serial_session", "start_director", "start_meter_sim", "stop"]
+__all__ = [
+    "BIN",
+    "agent_argv",
+    "phased_builtin",
+    "run_agent",
+    "serial_session",
+    "start_director",
+    "start_meter_sim",
+    "stop",
+]
 
 BIN = Path(sys.executable).parent
 
@@ -35,6 +44,17 @@ def agent_argv(url: str, runs: Path, out: Path, *args: str) -> list[str]:
     """``mlpower-agent run`` against a director started with :func:`start_director`."""
     return [str(BIN / "mlpower-agent"), "run", "--director", url, "--token-file", str(runs / "director.token"),
             "--out", str(out), *args]  # fmt: skip
+
+
+def phased_builtin(scenario: str, ranging_s: float, testing_s: float) -> list[str]:
+    """The agent's workload arguments (``-- COMMAND``) for the built-in benchmark with its own duration per phase:
+    a fault test needs one phase long (to break something in it), the other only long enough to be a phase. The
+    agent gives the command ``$MLPOWER_LOADGEN_DIR``, which ends in the phase's name."""
+    script = (
+        f'case "$MLPOWER_LOADGEN_DIR" in */ranging) d={ranging_s:g};; *) d={testing_s:g};; esac; '
+        f'exec "{sys.executable}" -m agent.builtin --scenario {scenario} --duration "$d"'
+    )
+    return ["--", "sh", "-c", script]
 
 
 def run_agent(url: str, runs: Path, out: Path, *args: str) -> subprocess.CompletedProcess[str]:

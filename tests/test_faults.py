@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from netproxy import CuttableProxy
-from processes import BIN, agent_argv, start_director, start_meter_sim, stop
+from processes import BIN, agent_argv, phased_builtin, start_director, start_meter_sim, stop
 
 from director.app import Director, create_app
 from director.meter_sim import register as register_simulated_meters
@@ -36,9 +36,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _agent(url: str, runs: Path, out: Path, duration_s: float, *extra: str) -> subprocess.Popen[str]:
-    argv = agent_argv(url, runs, out, "--label", "fault", "--benchmark", "builtin", "--scenario", "Offline",
-                      "--duration", f"{duration_s:g}", "--progress-s", "1", *extra)  # fmt: skip
+def _agent(
+    url: str, runs: Path, out: Path, duration_s: float, *extra: str, ranging_s: float | None = None
+) -> subprocess.Popen[str]:
+    """The agent on the built-in Offline benchmark; ``ranging_s``: a shorter ranging phase (the fault is in
+    testing, and ranging needs only its samples for the testing ranges)."""
+    if ranging_s is None:
+        workload = ["--benchmark", "builtin", "--scenario", "Offline", "--duration", f"{duration_s:g}"]
+    else:
+        workload = phased_builtin("Offline", ranging_s, duration_s)
+    argv = agent_argv(url, runs, out, "--label", "fault", "--progress-s", "1", *extra, *workload)
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -71,7 +78,7 @@ def test_meter_lost_mid_phase_is_reconnected_and_the_gap_reported(ptd_sim, tmp_p
     sim = ptd_sim("--port", str(port), "--signal", "constant:250")
     runs = tmp_path / "runs"
     director, url = start_director(runs, f"ptd://127.0.0.1:{port}?timeout=2")
-    agent = _agent(url, runs, tmp_path / "agent", 12)
+    agent = _agent(url, runs, tmp_path / "agent", 12, ranging_s=4)
     replacement = None
     try:
         _wait_for(lambda: any(_lines(p) >= 3 for p in runs.glob("*/run_1/spl.txt")), 120, "testing samples")
@@ -116,7 +123,7 @@ def test_serial_adapter_unplugged_mid_phase_is_reopened_and_the_gap_reported(tmp
     director, url = start_director(runs, f"serial://{link}?model=wt310&rate=0.1&timeout=0.5")
     # 12 s phases: after 2 s of testing, the 2 s unplugged and the reopening, seconds of testing are left to show
     # 10 Hz again (a 6 s phase lasted long enough only while the built-in benchmark overshot its duration)
-    agent = _agent(url, runs, tmp_path / "agent", 12, "--gpus", "none")
+    agent = _agent(url, runs, tmp_path / "agent", 12, "--gpus", "none", ranging_s=2)
     replugged = None
     try:
         _wait_for(lambda: any(_lines(p) >= 20 for p in runs.glob("*/run_1/spl.txt")), 120, "testing samples")
@@ -145,7 +152,7 @@ def test_director_killed_mid_phase_keeps_every_sample_and_marks_the_session_inte
     runs = tmp_path / "runs"
     port = _free_port()
     director, url = start_director(runs, "sim://?rate=0.1&signal=constant:180", port=port)
-    agent = _agent(url, runs, tmp_path / "agent", 10, "--gpus", "sim:1")
+    agent = _agent(url, runs, tmp_path / "agent", 10, "--gpus", "sim:1", ranging_s=2)
     restarted = None
     try:
         _wait_for(lambda: any(_lines(p) >= 20 for p in runs.glob("*/run_1/spl.txt")), 120, "testing samples")
@@ -196,7 +203,7 @@ def test_a_restarted_director_stops_the_measurement_a_crash_left_running(ptd_sim
     runs = tmp_path / "runs"
     port = _free_port()
     director, url = start_director(runs, sim.url, port=port, settle_s=0)
-    agent = _agent(url, runs, tmp_path / "agent", 8, "--gpus", "none")
+    agent = _agent(url, runs, tmp_path / "agent", 8, "--gpus", "none", ranging_s=3)
     restarted = None
     try:
         _wait_for(lambda: any(_lines(p) >= 3 for p in runs.glob("*/run_1/spl.txt")), 120, "testing samples")
@@ -288,9 +295,9 @@ def test_thirty_second_network_outage_loses_nothing_and_is_noted(tmp_path: Path)
     runs = tmp_path / "runs"
     director, url = start_director(runs, "sim://?rate=0.1&signal=constant:220")
     proxy = CuttableProxy(int(url.rsplit(":", 1)[1])).start()
+    # the outage is in ranging (36 s); testing needs no more than to be a phase
     argv = agent_argv(f"http://127.0.0.1:{proxy.port}", runs, tmp_path / "agent", "--label", "outage",
-                      "--benchmark", "builtin", "--scenario", "SingleStream", "--duration", "36", "--gpus", "sim:2",
-                      "--progress-s", "2")  # fmt: skip
+                      "--gpus", "sim:2", "--progress-s", "2", *phased_builtin("SingleStream", 36, 3))  # fmt: skip
     agent = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         _wait_for(lambda: any(_lines(p) >= 20 for p in runs.glob("*/ranging/spl.txt")), 120, "ranging samples")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import platform
 import time
 import uuid
 from collections.abc import Callable
@@ -21,13 +20,12 @@ from director.errors import DirectorError, MeterError, SessionStateError, Storag
 from director.live import LiveFeed
 from director.meters.base import Meter
 from director.meters.ranges import Ranges, RangeTable, derive_testing_ranges, range_table_for, round_up_to_range
-from director.ptd_config import ptd_config_entries
 from director.session.config import Clock, PhaseTimes, SessionConfig
 from director.session.feed import SessionFeed
 from director.session.meter_pump import MeterPump
+from director.session.records import server_json, session_json
 from director.session.run_writer import RunWriter
 from director.session.sut_ingest import SutIngest
-from powerlog.cli_support import package_version
 from powerlog.clock_map import SutClockMap
 from powerlog.errors import PowerlogError
 from powerlog.layout import PHASE_DIRS
@@ -35,12 +33,6 @@ from powerlog.mllog import parse_detail_log
 from powerlog.result_record import ResultJson, write_result_json
 from powerlog.run_record import (
     ClockEntry,
-    ExchangeRecord,
-    MeterIdentityRecord,
-    MeterRecord,
-    PhaseRecord,
-    RangesRecord,
-    RejectedReply,
     SessionJson,
 )
 from powerlog.spl import read_spl
@@ -50,7 +42,6 @@ __all__ = ["Analyze", "Session"]
 
 Analyze = Callable[[Path], ResultJson]  # the run folder's result; called in a worker thread
 NS = 1_000_000_000
-MAX_REJECTED_KEPT = 100
 # which uploads a session takes in which state: a phase's LoadGen logs once it has stopped
 UPLOAD_READY: dict[str, tuple[SessionState, ...]] = {
     "ranging": (SessionState.RANGED, SessionState.TESTING, SessionState.TESTED),
@@ -314,78 +305,11 @@ class Session:
 
     def server_json(self, results: dict[str, str]) -> dict[str, object]:
         """power-dev's ``power/server.json``, as the official checker reads it."""
-        identity = self.pump.identity
-        identities = getattr(self.meter, "identities", None) or ([identity] if identity else [])
-        return {
-            "version": "mlpower-1",
-            "timezone": 0,
-            "modules": {},
-            "sources": {},
-            "messages": self.messages,
-            "uuid": {"client": self.agent_uuid, "server": self.server_uuid},
-            "session_name": self.session_name,
-            "results": results,
-            "phases": {
-                phase: [[ns / NS, mono] for ns, mono in zip(t.director_utc_ns, t.director_monotonic_s, strict=False)]
-                for phase, t in self.phase_times.items()
-            },
-            "ptd_messages": [{"cmd": e.cmd, "reply": e.reply} for e in self.meter.exchanges if _is_control(e.cmd)],
-            "ptd_config": ptd_config_entries(self.meter_url, identities),
-        }
+        return server_json(self, results)
 
     def record(self) -> SessionJson:
         """session.json: mlpower's own record of the session."""
-        identity, pump, meter = self.pump.identity, self.pump, self.meter
-        sources = {"meter": bool(identity and identity.simulated), "sut_samples": self.sut.simulated or
-                   self.agent.simulated_gpus}  # fmt: skip
-        return SessionJson(
-            mlpower_version=package_version(),
-            session_id=self.session_id,
-            session_name=self.session_name,
-            state=self.state.value,
-            error=self.error,
-            simulated=self.simulated,
-            simulated_sources=[source for source, simulated in sources.items() if simulated],
-            sut_samples=self.sut.rows,
-            agent=self.agent,
-            meter=MeterRecord(
-                url=self.meter_url,
-                identity=None if identity is None else MeterIdentityRecord(**identity.__dict__),
-                exchanges=[ExchangeRecord(**e.__dict__) for e in meter.exchanges],
-            ),
-            phases={
-                phase: PhaseRecord(
-                    mark=self.mark(phase),
-                    ranges=None
-                    if phase not in self.ranges
-                    else RangesRecord(volts_v=self.ranges[phase].volts_v, amps_a=self.ranges[phase].amps_a),
-                    samples=pump.samples[phase],
-                    # the driver's per-sample uncertainty (a directly read analyzer; PTDaemon logs its own)
-                    uncertainty=pump.uncertainty[phase].to_record() if phase in pump.uncertainty else None,
-                    director_utc_ns=t.director_utc_ns,
-                    agent_utc_ns=t.agent_utc_ns,
-                )
-                for phase, t in self.phase_times.items()
-            },
-            clock=self.clock_reports,
-            meter_gaps=[gap.record() for gap in pump.gaps],
-            meter_samples_skipped=meter.skipped_stale,
-            # meter replies left out as unusable (never averaged in): how many, and the first ones as they came
-            meter_rejected_count=len(meter.rejected_lines),
-            meter_rejected=[
-                RejectedReply(reason=bad.reason, text=bad.text) for bad in meter.rejected_lines[:MAX_REJECTED_KEPT]
-            ],
-            sut_batches=self.sut.batches_record(),
-            sut_link_outages=[outage.record() for outage in self.sut.outages],
-            director_software={"mlpower": package_version(), "python": platform.python_version()},
-            settle_s=self.config.settle_s,
-            interval_ms=self.config.interval_ms,
-        )
-
-
-def _is_control(cmd: str) -> bool:
-    # the sample reads (RL) are many and carry data, not control: server.json keeps the control commands
-    return not cmd.startswith(("RL", "DC-RL"))
+        return session_json(self)
 
 
 def _rounded(ranges: Ranges, table: RangeTable | None) -> Ranges:

@@ -1,0 +1,103 @@
+"""A session's records: mlpower's ``session.json`` and power-dev's ``power/server.json``, built from its state."""
+
+from __future__ import annotations
+
+import platform
+from typing import TYPE_CHECKING
+
+from director.ptd_config import ptd_config_entries
+from powerlog.cli_support import package_version
+from powerlog.run_record import (
+    ExchangeRecord,
+    MeterIdentityRecord,
+    MeterRecord,
+    PhaseRecord,
+    RangesRecord,
+    RejectedReply,
+    SessionJson,
+)
+
+if TYPE_CHECKING:
+    from director.session.machine import Session
+
+__all__ = ["MAX_REJECTED_KEPT", "server_json", "session_json"]
+
+NS = 1_000_000_000
+MAX_REJECTED_KEPT = 100
+
+
+def server_json(session: Session, results: dict[str, str]) -> dict[str, object]:
+    """power-dev's ``power/server.json``, as the official checker reads it."""
+    identity = session.pump.identity
+    identities = getattr(session.meter, "identities", None) or ([identity] if identity else [])
+    return {
+        "version": "mlpower-1",
+        "timezone": 0,
+        "modules": {},
+        "sources": {},
+        "messages": session.messages,
+        "uuid": {"client": session.agent_uuid, "server": session.server_uuid},
+        "session_name": session.session_name,
+        "results": results,
+        "phases": {
+            phase: [[ns / NS, mono] for ns, mono in zip(t.director_utc_ns, t.director_monotonic_s, strict=False)]
+            for phase, t in session.phase_times.items()
+        },
+        "ptd_messages": [{"cmd": e.cmd, "reply": e.reply} for e in session.meter.exchanges if _is_control(e.cmd)],
+        "ptd_config": ptd_config_entries(session.meter_url, identities),
+    }
+
+
+def session_json(session: Session) -> SessionJson:
+    """session.json: mlpower's own record of the session."""
+    identity, pump, meter = session.pump.identity, session.pump, session.meter
+    sources = {"meter": bool(identity and identity.simulated), "sut_samples": session.sut.simulated or
+               session.agent.simulated_gpus}  # fmt: skip
+    return SessionJson(
+        mlpower_version=package_version(),
+        session_id=session.session_id,
+        session_name=session.session_name,
+        state=session.state.value,
+        error=session.error,
+        simulated=session.simulated,
+        simulated_sources=[source for source, simulated in sources.items() if simulated],
+        sut_samples=session.sut.rows,
+        agent=session.agent,
+        meter=MeterRecord(
+            url=session.meter_url,
+            identity=None if identity is None else MeterIdentityRecord(**identity.__dict__),
+            exchanges=[ExchangeRecord(**e.__dict__) for e in meter.exchanges],
+        ),
+        phases={
+            phase: PhaseRecord(
+                mark=session.mark(phase),
+                ranges=None
+                if phase not in session.ranges
+                else RangesRecord(volts_v=session.ranges[phase].volts_v, amps_a=session.ranges[phase].amps_a),
+                samples=pump.samples[phase],
+                # the driver's per-sample uncertainty (a directly read analyzer; PTDaemon logs its own)
+                uncertainty=pump.uncertainty[phase].to_record() if phase in pump.uncertainty else None,
+                director_utc_ns=t.director_utc_ns,
+                agent_utc_ns=t.agent_utc_ns,
+            )
+            for phase, t in session.phase_times.items()
+        },
+        clock=session.clock_reports,
+        meter_gaps=[gap.record() for gap in pump.gaps],
+        meter_samples_skipped=meter.skipped_stale,
+        # meter replies left out as unusable (never averaged in): how many, and the first ones as they came
+        meter_rejected_count=len(meter.rejected_lines),
+        meter_rejected=[
+            RejectedReply(reason=bad.reason, text=bad.text) for bad in meter.rejected_lines[:MAX_REJECTED_KEPT]
+        ],
+        sut_batches=session.sut.batches_record(),
+        sut_link_outages=[outage.record() for outage in session.sut.outages],
+        director_software={"mlpower": package_version(), "python": platform.python_version()},
+        settle_s=session.config.settle_s,
+        interval_ms=session.config.interval_ms,
+    )
+
+
+def _is_control(cmd: str) -> bool:
+    # the sample reads (RL) are many and carry data, not control: server.json keeps the control commands
+    return not cmd.startswith(("RL", "DC-RL"))
