@@ -7,7 +7,7 @@ FIXTURE ?= tests/data/dell-xe8545-a100x4-maxq-resnet50-offline/performance
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo demo-fixture test lint format bench fuzz ingest overhead clean
+.PHONY: demo demo-fixture test lint format bench fuzz ingest overhead soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,10 @@ ingest: $(VENV)/.installed-test
 # the built-in benchmark alone and under an agent streaming 8 simulated GPUs at 100 Hz (about 4 minutes)
 overhead: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_agent_overhead.py
+
+# sessions back to back with a fault every 2 minutes; SOAK_ARGS="--hours 1" for the long one
+soak: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/bench_soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import SUT_NICE
 from rich.console import Console
 
 from agent.errors import DirectorUnreachable
@@ -76,7 +77,7 @@ def test_agent_on_a_terminal_shows_the_live_panel_and_quiet_does_not(tmp_path: P
         for quiet in (False, True):
             primary, secondary = pty.openpty()
             agent = subprocess.Popen(
-                [str(BIN / "mlpower-agent"), "run", "--director", url, "--token-file",
+                [*SUT_NICE, str(BIN / "mlpower-agent"), "run", "--director", url, "--token-file",
                  str(tmp_path / "runs" / "director.token"), "--out", str(tmp_path / "agent"),
                  "--benchmark", "builtin", "--scenario", "SingleStream", "--duration", "2", "--gpus", "none",
                  "--progress-s", "0.5", *(["--quiet"] if quiet else [])],

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from processes import SUT_NICE
 
 from agent.builtin import SCENARIOS, TinyConvNet, parse_scenario, synthetic_images
 from agent.builtin.harness import (
@@ -32,7 +33,7 @@ LOG_DIR_ENV = "MLPOWER_LOADGEN_DIR"
 
 
 def run_builtin_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "agent.builtin", *args]
+    command = [*SUT_NICE, sys.executable, "-m", "agent.builtin", *args]
     return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False, env=env)
 
 

@@ -152,9 +152,11 @@ def test_sample_times_do_not_drift(ptd_sim) -> None:
     t = np.array([s.t_utc_ns for s in samples], dtype=np.int64)
     k = np.arange(1, len(t) + 1)
     lateness_ms = (t - go_ns - k * 100_000_000) / 1e6
-    # the k-th sample is due k intervals after Go; lateness stays bounded instead of growing with k
+    # the k-th sample is due k intervals after Go; lateness stays bounded instead of growing with k: small for
+    # nearly all, and one sample a busy machine delayed is not followed by later ones (the schedule is absolute)
     assert 49 <= len(t) <= 51
-    assert lateness_ms.max() < 50
+    assert np.percentile(lateness_ms, 90) < 25 and lateness_ms.max() < 250
+    assert np.median(lateness_ms[-10:]) < 25
     slope_ms_per_sample = np.polyfit(k, lateness_ms, 1)[0]
     assert abs(slope_ms_per_sample) < 0.2
 
