@@ -10,7 +10,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from director.demo import run_demo
 from director.errors import DirectorError
 from director.meter_sim import SIMULATED_MODELS, PtyServer, ScpiWT300
 from director.meter_sim import register as register_simulated_meters
@@ -19,7 +18,6 @@ from director.meters.urls import open_meter
 from director.ptd_sim.instrument import SimulatedAnalyzer
 from director.ptd_sim.server import MIN_INTERVAL_MS, PtdLogFile, PtdSimulator, serve_until_signalled
 from director.ptd_sim.signal import Electrical, parse_signal
-from director.serve import serve_director
 from powerlog.cli_support import EXIT_ERRORS, EXIT_OK, EXIT_UNREADABLE, version_string
 from powerlog.spl import format_spl_line
 
@@ -203,9 +201,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "ptd-sim":
             return _run_simulator(args)
+        # the web stack and the analyzer are imported only by the commands that use them: a simulator or a
+        # probe starts in a fraction of the time
         if args.command == "serve":
+            from director.serve import serve_director
+
             return serve_director(args)
         if args.command == "demo":
+            from director.demo import run_demo
+
             return run_demo(args)
         if args.command == "meter-sim":
             return _run_meter_sim(args)
