@@ -115,12 +115,18 @@ class Rig:
 
 
 def _agent(rig: Rig, proxy_port: int, duration_s: float, index: int) -> subprocess.Popen[str]:
+    # stderr to a file: a pipe nobody reads while the agent runs would fill during an outage and stall it
+    with (rig.work / f"agent{index}.err").open("w") as stderr:
+        return _agent_process(rig, proxy_port, duration_s, index, stderr)
+
+
+def _agent_process(rig: Rig, proxy_port: int, duration_s: float, index: int, stderr: object) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [str(BIN / "mlpower-agent"), "run", "--director", f"http://127.0.0.1:{proxy_port}",
          "--token-file", str(rig.runs / "director.token"), "--out", str(rig.work / "agent"), "--quiet",
          "--label", f"soak{index}", "--gpus", "sim:2", "--benchmark", "builtin", "--scenario", "Offline",
          "--duration", f"{duration_s:g}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.DEVNULL, stderr=stderr, text=True,  # type: ignore[arg-type]
     )  # fmt: skip
 
 
@@ -212,8 +218,7 @@ def main() -> int:
                     sessions += 1
                 if agent is not None and agent.poll() is not None:
                     agent_failures += agent.returncode not in (0, 1, 2)  # 1: short-run rule errors, 2: interrupted
-                    if agent.stderr is not None and "Traceback" in agent.stderr.read():
-                        agent_failures += 1
+                    agent_failures += "Traceback" in (rig.work / f"agent{sessions - 1}.err").read_text()
                     agent = None
                     continue
                 if time.monotonic() >= next_fault and time.monotonic() - started < soak_s:

@@ -263,10 +263,26 @@ def test_a_meter_lost_at_the_phase_boundary_is_waited_for(ptd_sim, tmp_path: Pat
         back.join()
         assert started.status_code == 200, started.text
         log = (folder / "power" / "server.log").read_text()
-        assert "meter not answering at the phase start" in log and "meter back after" in log
+        assert "meter not answering at the testing start" in log and "meter back at the testing start after" in log
         assert (
             client.post(f"/v1/sessions/{session_id}/phases/testing/stop", json={"agent_utc_ns": 3}).status_code == 200
         )
+
+
+def test_a_meter_not_answering_at_the_open_is_waited_for(ptd_sim, tmp_path: Path) -> None:
+    """PTDaemon restarting when a session opens (back 2 s later): the open retries instead of failing."""
+    import threading
+
+    port = _free_port()
+    started: list = []
+    back = threading.Timer(2.0, lambda: started.append(ptd_sim("--port", str(port), "--signal", "constant:200")))
+    with _ptd_api(tmp_path, f"ptd://127.0.0.1:{port}?timeout=2") as client:
+        back.start()
+        session_id, folder = _open(client)
+        back.join()
+        log = (folder / "power" / "server.log").read_text()
+        assert "meter not answering at the session's open" in log and "meter back at the session's open" in log
+        assert client.get(f"/v1/sessions/{session_id}").json()["state"] == "open"
 
 
 def test_a_meter_gone_for_good_at_the_phase_boundary_fails_with_what_to_do(ptd_sim, tmp_path: Path) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import time
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from meter_reading import assert_every_update_once, read_for
+from meter_reading import assert_every_update_once, missed_updates, read_for
 
 from director.errors import MeterErrorReply, MeterProtocolError, MeterTimeoutError
 from director.meter_sim import PtyServer, ScpiWT310
@@ -115,3 +116,10 @@ def test_ten_hertz_for_thirty_seconds_on_a_pty(wt310) -> None:
     assert_every_update_once(samples, 300, 100_000_000)
     assert meter.rejected_lines == [] and all(u is None for u in meter.uncertainties)  # Auto ranges: unknown
     meter.close()
+
+
+def test_missed_updates_counts_every_update_a_gap_holds() -> None:
+    ms = 1_000_000
+    assert missed_updates(np.array([0, 100, 200, 300]) * ms, 100 * ms) == 0
+    assert missed_updates(np.array([0, 100, 300, 600, 640]) * ms, 100 * ms) == 3  # one, then two never read
+    assert missed_updates(np.array([0, 140, 240]) * ms, 100 * ms) == 0  # late, not lost

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from director.errors import MeterConnectionError, MeterError, MeterTransportError, StorageError
 from director.meters.base import Meter, MeterIdentity
@@ -28,6 +28,7 @@ from powerlog.uncertainty import UncertaintySummary
 
 __all__ = ["MeterPump", "OpenGap", "backoff_delays"]
 
+T = TypeVar("T")
 NS = 1_000_000_000
 READ_INTERVAL_S = 1.0
 LIVE_ENERGY_MAX_STEP_S = 10.0  # the live energy total does not bridge a longer hole (the result integrates the file)
@@ -98,11 +99,21 @@ class MeterPump:
         return backoff_delays(self._config.reconnect_first_delay_s, self._config.reconnect_max_delay_s)
 
     async def connect(self) -> Ranges:
-        """Open, identify; the ranges the analyzer is set to (put back at the end)."""
-        await self.call(self.meter.open)
-        self.identity = await self.call(self.meter.identify)
-        ranges: Ranges = await self.call(self.meter.read_ranges)
-        return ranges
+        """Open, identify; the ranges the analyzer is set to (put back at the end). A meter that does not answer
+        (PTDaemon restarting, a cable replugged) is retried as at a phase start."""
+
+        async def attempt() -> Ranges:
+            if self._lost:
+                with contextlib.suppress(MeterError):
+                    await self.call(self.meter.close)
+            self._lost = True  # until the whole exchange succeeds
+            await self.call(self.meter.open)
+            self.identity = await self.call(self.meter.identify)
+            ranges: Ranges = await self.call(self.meter.read_ranges)
+            self._lost = False
+            return ranges
+
+        return await self._patiently("the session's open", attempt)
 
     async def _reopen(self) -> None:
         with contextlib.suppress(MeterError):
@@ -122,33 +133,41 @@ class MeterPump:
         self._reader = asyncio.create_task(self._read_loop(phase, ranges, mark))
 
     async def _ready(self, phase: str, ranges: Ranges) -> None:
-        """Set the phase's ranges; a meter that does not answer (lost at the previous phase's end, or since) is
-        reconnected with backoff for up to ``phase_start_meter_wait_s`` before the phase fails."""
+        """Set the phase's ranges; a meter lost at the previous phase's end (or since) is reconnected first."""
+
+        async def attempt() -> None:
+            if self._lost:  # connect afresh
+                await self._reopen()
+                self._lost = False
+            await self.call(self.meter.set_ranges, ranges)
+
+        await self._patiently(f"the {phase} start", attempt)
+
+    async def _patiently(self, when: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """``attempt`` until the meter answers: a transport error is retried with backoff for up to
+        ``phase_start_meter_wait_s`` (within the agent's patience for the request), then fails saying what to do."""
         wait_s = self._config.phase_start_meter_wait_s
         deadline_s = time.monotonic() + wait_s
         attempts = 0
         for delay_s in self._delays():
             try:
-                if self._lost:  # connect afresh
-                    await self._reopen()
-                    self._lost = False
-                await self.call(self.meter.set_ranges, ranges)
-                if attempts:
-                    self._log.warning("%s: meter back after %d reconnect attempt(s)", phase, attempts)
-                return
+                result = await attempt()
             except MeterTransportError as e:
                 self._lost = True
                 attempts += 1
                 if time.monotonic() + delay_s > deadline_s:
                     raise MeterConnectionError(
-                        f"the meter did not answer at the {phase} start: {attempts} attempt(s) over {wait_s:g} s, "
-                        f"the last: {e}. Check that PTDaemon (or the analyzer's cable) is up, then run the session "
-                        "again",
+                        f"the meter did not answer at {when}: {attempts} attempt(s) over {wait_s:g} s, the last: "
+                        f"{e}. Check that PTDaemon (or the analyzer's cable) is up, then run the session again",
                         meter=self.meter.name,
                     ) from e
-                self._log.warning("%s: meter not answering at the phase start (%s); retrying in %.1f s", phase, e,
-                                  delay_s)  # fmt: skip
+                self._log.warning("meter not answering at %s (%s); retrying in %.1f s", when, e, delay_s)
                 await asyncio.sleep(delay_s)
+                continue
+            if attempts:
+                self._log.warning("meter back at %s after %d reconnect attempt(s)", when, attempts)
+            return result
+        raise AssertionError("unreachable: the delays never end")
 
     async def _read_loop(self, phase: str, ranges: Ranges, mark: str) -> None:
         # at the meter's own rate (at most once a second), so the live view moves as the meter does
