@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from agent.errors import AgentError
 from agent.gpu.base import EnergyReading, GpuSource, PowerReading
 from powerlog.wire import MAX_BATCHES_PER_REQUEST, SampleBatch
@@ -24,6 +26,7 @@ from powerlog.wire import MAX_BATCHES_PER_REQUEST, SampleBatch
 __all__ = ["GpuSampler", "SamplerStats"]
 
 Clock = Callable[[], int]
+MAX_ROUND_TRIPS_KEPT = 100_000  # a day of one request a second
 
 
 @dataclass
@@ -34,6 +37,10 @@ class SamplerStats:
     power_readings: int = 0
     energy_readings: int = 0
     events: list[str] = field(default_factory=list)
+    # the round trip of each request that delivered batches (the director's ingest latency as the SUT sees it)
+    send_p50_ms: float | None = None
+    send_p99_ms: float | None = None
+    send_max_ms: float | None = None
 
 
 class GpuSampler:
@@ -56,6 +63,7 @@ class GpuSampler:
         self._energy: dict[int, list[EnergyReading]] = collections.defaultdict(list)
         self._buffer: collections.deque[SampleBatch] = collections.deque(maxlen=max_buffered_batches)
         self._seq: dict[str, int] = collections.defaultdict(int)
+        self._round_trips_ms: collections.deque[float] = collections.deque(maxlen=MAX_ROUND_TRIPS_KEPT)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -88,6 +96,10 @@ class GpuSampler:
             if not self._send_buffered():
                 time.sleep(0.5)
         self.stats.events.extend(self.source.take_events())
+        if self._round_trips_ms:
+            p50, p99 = np.percentile(np.array(self._round_trips_ms), [50, 99])
+            self.stats.send_p50_ms, self.stats.send_p99_ms = float(p50), float(p99)
+            self.stats.send_max_ms = max(self._round_trips_ms)
 
     @property
     def pending(self) -> int:
@@ -160,11 +172,13 @@ class GpuSampler:
                 if not self._buffer:
                     return True
                 group = list(itertools.islice(self._buffer, MAX_BATCHES_PER_REQUEST))  # oldest first
+            sent_s = time.perf_counter()
             try:
                 self.send(group)  # a group partly stored before a failure is safe to send again: (source, seq)
             except AgentError:
                 self.stats.send_failures += 1
                 return False
+            self._round_trips_ms.append((time.perf_counter() - sent_s) * 1000)
             with self._lock:
                 for batch in group:
                     if self._buffer and self._buffer[0] is batch:  # not pushed out meanwhile by a full buffer

@@ -1,22 +1,27 @@
 """Soak: sessions back to back for a long time, with faults on a schedule, and nothing lost or unexplained.
 
-Real processes on loopback: the PTDaemon simulator (``mlpower-director ptd-sim --signal host-load``), a
-director (``serve --meter ptd://...``), and agents run one after the other (``mlpower-agent run --benchmark
-builtin --scenario Offline --gpus sim:2``) through a TCP proxy the soak can cut. Every ``--fault-every-s``
-one fault is injected, in turn:
+Real processes on loopback: a simulated WT310 at 10 Hz on a pty (``mlpower-director meter-sim --serial
+--signal host-load``, reached through a stable symlink as udev's ``/dev/serial/by-id`` names are), a director
+(``serve --meter serial://LINK?model=wt310&rate=0.1``), and agents one after the other (``mlpower-agent run
+--benchmark builtin --scenario Offline --gpus sim:8 --gpu-rate-hz 100``) through a TCP proxy the soak can
+cut. Every ``--fault-every-s`` one fault is injected, in turn:
 
-- ``meter``: the PTDaemon simulator is killed and started again on the same port ``--meter-down-s`` later
-  (the director reconnects, the gap is recorded);
+- ``meter``: the meter simulator is killed (the adapter pulled) and a new one started behind the same link
+  ``--meter-down-s`` later (the director reopens it, the gap is recorded);
 - ``network``: the proxy between agent and director is cut for ``--outage-s`` (the agent buffers and re-sends);
 - ``director``: the director is killed (SIGKILL) and started again on the same port and token (the session
   it ran is marked interrupted, the next one starts).
 
-At the end every run folder is read back. Each session must have ended ``closed`` or, where a director kill
-fell in it, ``failed`` with an ``interrupted`` note; every meter gap and link outage the records hold must lie
-where a fault was injected (an unexplained one is a failure), and every hole of over 3 s in a closed run's
-``spl.txt`` must be a recorded gap. Printed: sessions (closed, interrupted, failed otherwise), faults
-injected, gaps and outages recorded, wall samples stored, the director's peak RSS and its growth from the
-first to the last hour quarter it was measured in (a leak shows as steady growth), and PASS or FAIL.
+At the end every run folder is read back and each session must have ended ``closed`` or, where a director
+kill fell in it, ``failed`` with an ``interrupted`` note. Wall samples: produced (10 Hz over each phase's
+first to last sample) against stored, the missing ones counted as missed updates (an interval of 1.5 or more
+counts its rounded number of intervals, less one) apart from those inside a recorded meter gap; at most 1 %
+may be missed (as ``bench_ingest``: a poller the machine held back loses an update). GPU readings: produced
+(the agent's ``client.json``) against stored (``session.json``), equal for every closed session. Every
+meter gap and link outage recorded must follow an injected fault of its kind within a minute. Printed with
+them: the faults, the p50/p99/max round trip of the agent's sample requests (the ingest latency as the SUT
+sees it), the director's RSS and open file descriptors (first and last quarter, and the growth per hour of a
+line fitted through all readings: a leak shows as steady growth), then PASS or FAIL.
 
     .venv/bin/python benchmarks/bench_soak.py [--minutes 10 | --hours H] [--fault-every-s 120]
         [--duration-s 20] [--outage-s 30] [--meter-down-s 3] [--json]
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -38,20 +44,24 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO))
 
 from powerlog.cli_support import stop_process  # noqa: E402
 from powerlog.errors import FormatError  # noqa: E402
-from powerlog.run_record import read_session_json  # noqa: E402
+from powerlog.run_record import SessionJson, read_session_json  # noqa: E402
 from powerlog.spl import read_spl  # noqa: E402
 from tests.netproxy import CuttableProxy  # noqa: E402
 
 NS = 1_000_000_000
 FAULTS = ("meter", "network", "director")
-HOLE_S = 3.0  # PTDaemon samples once a second: a longer hole in spl.txt must be a recorded gap
-FAULT_SLACK_NS = 60 * NS  # a gap or outage is explained by a fault injected up to this long before it
+INTERVAL_NS = 100_000_000  # the simulated WT310 updates at 10 Hz
+MAX_MISSED_FRACTION = 0.01
+FAULT_SLACK_NS = 60 * NS  # a gap or outage is explained by a fault injected up to this long before it ...
+FAULT_LEAD_NS = 5 * NS  # ... or this long after: an outage starts at the oldest reading a late batch holds
 
 
 def _free_port() -> int:
@@ -60,43 +70,49 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _rss_kb(pid: int) -> int | None:
+def _rss_kb_and_fds(pid: int) -> tuple[int, int] | None:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
+        rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                   if line.startswith("VmRSS:"))  # fmt: skip
+        return rss, len(os.listdir(f"/proc/{pid}/fd"))
+    except (OSError, StopIteration):
         return None
-    return None
 
 
 @dataclass
 class Rig:
     work: Path
-    ptd_port: int = field(default_factory=_free_port)
     director_port: int = field(default_factory=_free_port)
-    ptd: subprocess.Popen[str] | None = None
+    meter: subprocess.Popen[str] | None = None
     director: subprocess.Popen[str] | None = None
 
     @property
     def runs(self) -> Path:
         return self.work / "runs"
 
-    def start_ptd(self) -> None:
-        self.ptd = subprocess.Popen(
-            [str(BIN / "mlpower-director"), "ptd-sim", "--port", str(self.ptd_port), "--signal", "host-load",
-             "--log", str(self.work / "ptd_logs.txt")],
+    @property
+    def link(self) -> Path:
+        return self.work / "ttyWT310"
+
+    def start_meter(self) -> None:
+        """A new simulated WT310 on a new pty, behind the same link (as a replugged adapter's stable name)."""
+        self.meter = subprocess.Popen(
+            [str(BIN / "mlpower-director"), "meter-sim", "--serial", "--signal", "host-load"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip
-        assert self.ptd.stdout is not None
-        if not self.ptd.stdout.readline().startswith("ptd-sim listening on "):
-            raise SystemExit("the PTDaemon simulator did not start")
+        assert self.meter.stdout is not None
+        device = self.meter.stdout.readline().split()[-1] if self.meter.stdout else ""
+        if not device.startswith("/dev/"):
+            raise SystemExit(f"the meter simulator did not start: {device!r}")
+        partial = self.link.with_suffix(".new")
+        partial.unlink(missing_ok=True)
+        partial.symlink_to(device)
+        partial.replace(self.link)
 
     def start_director(self) -> None:
-        token = ["--token-file", str(self.runs / "director.token")] if (self.runs / "director.token").exists() else []
         self.director = subprocess.Popen(
-            [str(BIN / "mlpower-director"), "serve", "--meter", f"ptd://127.0.0.1:{self.ptd_port}",
-             "--out", str(self.runs), "--port", str(self.director_port), "--settle-s", "1", *token],
+            [str(BIN / "mlpower-director"), "serve", "--meter", f"serial://{self.link}?model=wt310&rate=0.1",
+             "--out", str(self.runs), "--port", str(self.director_port), "--settle-s", "1"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip
         assert self.director.stdout is not None
@@ -109,7 +125,7 @@ class Rig:
             process.wait()
 
     def stop(self) -> None:
-        for process in (self.director, self.ptd):
+        for process in (self.director, self.meter):
             if process is not None:
                 stop_process(process, timeout_s=10)
 
@@ -117,24 +133,20 @@ class Rig:
 def _agent(rig: Rig, proxy_port: int, duration_s: float, index: int) -> subprocess.Popen[str]:
     # stderr to a file: a pipe nobody reads while the agent runs would fill during an outage and stall it
     with (rig.work / f"agent{index}.err").open("w") as stderr:
-        return _agent_process(rig, proxy_port, duration_s, index, stderr)
-
-
-def _agent_process(rig: Rig, proxy_port: int, duration_s: float, index: int, stderr: object) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [str(BIN / "mlpower-agent"), "run", "--director", f"http://127.0.0.1:{proxy_port}",
-         "--token-file", str(rig.runs / "director.token"), "--out", str(rig.work / "agent"), "--quiet",
-         "--label", f"soak{index}", "--gpus", "sim:2", "--benchmark", "builtin", "--scenario", "Offline",
-         "--duration", f"{duration_s:g}"],
-        stdout=subprocess.DEVNULL, stderr=stderr, text=True,  # type: ignore[arg-type]
-    )  # fmt: skip
+        return subprocess.Popen(
+            [str(BIN / "mlpower-agent"), "run", "--director", f"http://127.0.0.1:{proxy_port}",
+             "--token-file", str(rig.runs / "director.token"), "--out", str(rig.work / "agent"), "--quiet",
+             "--label", f"soak{index}", "--gpus", "sim:8", "--gpu-rate-hz", "100", "--benchmark", "builtin",
+             "--scenario", "Offline", "--duration", f"{duration_s:g}"],
+            stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+        )  # fmt: skip
 
 
 def _inject(kind: str, rig: Rig, proxy: CuttableProxy, args: argparse.Namespace) -> None:
     if kind == "meter":
-        rig.kill(rig.ptd)
+        rig.kill(rig.meter)
         time.sleep(args.meter_down_s)
-        rig.start_ptd()
+        rig.start_meter()
     elif kind == "network":
         proxy.cut()
         time.sleep(args.outage_s)
@@ -144,52 +156,104 @@ def _inject(kind: str, rig: Rig, proxy: CuttableProxy, args: argparse.Namespace)
         rig.start_director()
 
 
-def _explained(t_ns: int, faults: list[tuple[int, str]], kinds: tuple[str, ...]) -> bool:
-    return any(kind in kinds and 0 <= t_ns - at_ns <= FAULT_SLACK_NS for at_ns, kind in faults)
+def _explained(t_ns: int, faults: list[tuple[int, str]], kind: str) -> bool:
+    return any(k == kind and -FAULT_LEAD_NS <= t_ns - at_ns <= FAULT_SLACK_NS for at_ns, k in faults)
 
 
-def _audit(runs: Path, faults: list[tuple[int, str]]) -> dict[str, object]:
+def _wall(folder: Path, record: SessionJson) -> tuple[int, int, int]:
+    """Wall samples produced (10 Hz from first to last), stored, and missed outside recorded meter gaps."""
+    produced = stored = missed = 0
+    for sub in ("ranging", "run_1"):
+        spl_path = folder / sub / "spl.txt"
+        if not spl_path.is_file():
+            continue
+        t = read_spl(spl_path).t_utc_ns
+        if len(t) < 2:
+            continue
+        stored += len(t)
+        produced += round((int(t[-1]) - int(t[0])) / INTERVAL_NS) + 1
+        for a, b in itertools.pairwise(t.tolist()):
+            lost = round((b - a) / INTERVAL_NS) - 1 if b - a >= 1.5 * INTERVAL_NS else 0
+            in_gap = any(g.last_sample_utc_ns - NS <= a <= g.last_sample_utc_ns + NS for g in record.meter_gaps)
+            missed += 0 if in_gap else lost
+    return produced, stored, missed
+
+
+def _gpu(agent_out: Path, record: SessionJson) -> tuple[int | None, int, dict[str, float | None]]:
+    """GPU power readings the agent produced (its client.json; None without one), stored, and its send times."""
+    stored = sum(n for source, n in record.sut_samples.items() if source.endswith(".power"))
+    client = agent_out / record.session_id / "power" / "client.json"
+    if not client.is_file():
+        return None, stored, {}
+    stats = json.loads(client.read_text())["mlpower"]["gpu_sampler"] or {}
+    times = {k: stats.get(k) for k in ("send_p50_ms", "send_p99_ms", "send_max_ms")}
+    return stats.get("power_readings"), stored, times
+
+
+def _audit(rig: Rig, faults: list[tuple[int, str]]) -> dict[str, object]:
     states: dict[str, int] = {}
     problems: list[str] = []
-    gaps = outages = samples = 0
-    for folder in sorted(p for p in runs.iterdir() if p.is_dir()):
+    gaps = outages = produced = stored = missed = gpu_produced = gpu_stored = 0
+    p99s: list[float] = []
+    p50s: list[float] = []
+    for folder in sorted(p for p in rig.runs.iterdir() if p.is_dir()):
         try:
             record = read_session_json(folder / "session.json")
         except FormatError as e:
             problems.append(f"{folder.name}: {e}")
             continue
-        state = "interrupted" if record.interrupted is not None else record.state
+        interrupted = record.interrupted
+        state = "interrupted" if interrupted is not None else record.state
         states[state] = states.get(state, 0) + 1
-        if state == "interrupted" and not _explained(record.interrupted.recovered_utc_ns, faults, ("director",)):
+        if interrupted is not None and not _explained(interrupted.recovered_utc_ns, faults, "director"):
             problems.append(f"{folder.name}: interrupted with no director kill before it")
         elif state not in ("closed", "interrupted"):
             problems.append(f"{folder.name}: ended {state}: {record.error}")
         for gap in record.meter_gaps:
             gaps += 1
-            if not _explained(gap.detected_utc_ns, faults, ("meter",)):
-                problems.append(f"{folder.name}: meter gap at {gap.detected_utc_ns} with no fault before it")
+            if not _explained(gap.detected_utc_ns, faults, "meter"):
+                problems.append(f"{folder.name}: meter gap at {gap.detected_utc_ns} with no meter fault before it")
         for outage in record.sut_link_outages:
             outages += 1
-            if not _explained(outage.from_utc_ns, faults, ("network",)):
-                problems.append(f"{folder.name}: link outage from {outage.from_utc_ns} with no fault before it")
-        for sub in ("ranging", "run_1"):
-            spl_path = folder / sub / "spl.txt"
-            if not spl_path.is_file():
-                continue
-            spl = read_spl(spl_path)
-            samples += len(spl)
-            holes = [int(a) for a, b in itertools.pairwise(spl.t_utc_ns.tolist()) if b - a > HOLE_S * NS]
-            for start_ns in holes:
-                if not any(
-                    g.last_sample_utc_ns - NS <= start_ns <= g.last_sample_utc_ns + NS for g in record.meter_gaps
-                ):
-                    problems.append(f"{folder.name}/{sub}/spl.txt: a hole from {start_ns} that no gap records")
-    return {"states": states, "meter_gaps": gaps, "link_outages": outages, "wall_samples": samples,
-            "problems": problems}  # fmt: skip
+            if not _explained(outage.from_utc_ns, faults, "network"):
+                problems.append(f"{folder.name}: link outage from {outage.from_utc_ns} with no cut before it")
+        p, s, m = _wall(folder, record)
+        produced, stored, missed = produced + p, stored + s, missed + m
+        if state == "closed":
+            made, kept, times = _gpu(rig.work / "agent", record)
+            if made is not None and made != kept:
+                problems.append(f"{folder.name}: {made} GPU readings produced, {kept} stored")
+            gpu_produced += made or 0
+            gpu_stored += kept
+            p99s += [times["send_p99_ms"]] if times.get("send_p99_ms") is not None else []  # type: ignore[list-item]
+            p50s += [times["send_p50_ms"]] if times.get("send_p50_ms") is not None else []  # type: ignore[list-item]
+    if missed > max(1, MAX_MISSED_FRACTION * produced):
+        problems.append(f"{missed} wall samples missed outside recorded gaps (more than 1 % of {produced})")
+    return {
+        "sessions_by_end": states,
+        "meter_gaps_recorded": gaps,
+        "link_outages_recorded": outages,
+        "wall_samples_produced": produced,
+        "wall_samples_stored": stored,
+        "wall_samples_missed_outside_gaps": missed,
+        "gpu_readings_produced": gpu_produced,
+        "gpu_readings_stored": gpu_stored,
+        "ingest_round_trip_p50_ms": round(float(np.median(p50s)), 1) if p50s else None,
+        "ingest_round_trip_p99_ms_worst_session": round(max(p99s), 1) if p99s else None,
+        "problems": problems,
+    }
+
+
+def _growth_per_hour(readings: list[tuple[float, int]]) -> float | None:
+    if len(readings) < 10:
+        return None
+    t = np.array([r[0] for r in readings])
+    v = np.array([r[1] for r in readings], dtype=float)
+    return float(np.polyfit(t, v, 1)[0] * 3600)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--hours", type=float, default=None, help="overrides --minutes")
     parser.add_argument("--fault-every-s", type=float, default=120.0)
@@ -201,10 +265,11 @@ def main() -> int:
     soak_s = args.hours * 3600 if args.hours is not None else args.minutes * 60
     faults: list[tuple[int, str]] = []
     rss_kb: list[tuple[float, int]] = []
+    fds: list[tuple[float, int]] = []
     sessions = agent_failures = 0
     with tempfile.TemporaryDirectory(prefix="mlpower-soak-") as tmp:
         rig = Rig(Path(tmp))
-        rig.start_ptd()
+        rig.start_meter()
         rig.start_director()
         proxy = CuttableProxy(rig.director_port).start()
         kinds = itertools.cycle(FAULTS)
@@ -227,29 +292,38 @@ def main() -> int:
                     print(f"{time.monotonic() - started:7.0f} s  fault: {kind}", flush=True)
                     _inject(kind, rig, proxy, args)
                     next_fault = time.monotonic() + args.fault_every_s
-                if rig.director is not None and (reading := _rss_kb(rig.director.pid)) is not None:
-                    rss_kb.append((time.monotonic() - started, reading))
+                reading = _rss_kb_and_fds(rig.director.pid) if rig.director is not None else None
+                if reading is not None:
+                    rss_kb.append((time.monotonic() - started, reading[0]))
+                    fds.append((time.monotonic() - started, reading[1]))
                 time.sleep(1.0)
         finally:
             if agent is not None:
                 stop_process(agent, timeout_s=10)
             proxy.close()
             rig.stop()
-        audit = _audit(rig.runs, faults)
+        audit = _audit(rig, faults)
     quarter = max(soak_s / 4, 1.0)
-    first = [kb for t, kb in rss_kb if t < quarter]
-    last = [kb for t, kb in rss_kb if t >= soak_s - quarter]
-    problems = list(audit["problems"])  # type: ignore[call-overload]
+    problems = list(audit.pop("problems"))  # type: ignore[call-overload]
     if agent_failures:
         problems.append(f"{agent_failures} agent run(s) ended with an unexpected status or a traceback")
+
+    def quarters(readings: list[tuple[float, int]], scale: float) -> list[float]:
+        first = [v for t, v in readings if t < quarter]
+        last = [v for t, v in readings if t >= soak_s - quarter]
+        return [round(max(first, default=0) / scale, 1), round(max(last, default=0) / scale, 1)]
+
+    rss_growth = _growth_per_hour(rss_kb)
+    fd_growth = _growth_per_hour(fds)
     figures = {
         "soak_s": round(soak_s),
         "sessions": sessions,
         "faults": {kind: sum(1 for _, k in faults if k == kind) for kind in FAULTS},
-        **{k: v for k, v in audit.items() if k != "problems"},
-        "director_peak_rss_mb": round(max((kb for _, kb in rss_kb), default=0) / 1024, 1),
-        "director_rss_first_quarter_mb": round(max(first, default=0) / 1024, 1),
-        "director_rss_last_quarter_mb": round(max(last, default=0) / 1024, 1),
+        **audit,
+        "director_rss_mb_first_last_quarter": quarters(rss_kb, 1024),
+        "director_rss_mb_growth_per_hour": None if rss_growth is None else round(rss_growth / 1024, 1),
+        "director_fds_first_last_quarter": quarters(fds, 1),
+        "director_fds_growth_per_hour": None if fd_growth is None else round(fd_growth, 1),
         "problems": problems,
         "verdict": "PASS" if not problems else "FAIL",
     }
@@ -258,7 +332,7 @@ def main() -> int:
     else:
         for key, value in figures.items():
             if key != "problems":
-                print(f"{key:32} {value}")
+                print(f"{key:40} {value}")
         for problem in problems:
             print(f"  problem: {problem}")
     return 0 if not problems else 1
