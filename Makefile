@@ -44,7 +44,7 @@ $(CHROMIUM):
 
 # the suite mostly waits on real time (phases, reconnects, outages): workers overlap the waits, and the
 # lint runs beside the tests (its output follows theirs); either failing fails the target
-TEST_WORKERS ?= 5
+TEST_WORKERS ?= 4
 test: $(VENV)/.installed-test $(CHROMIUM)
 	@$(MAKE) --no-print-directory lint > .lint.log 2>&1 & lint=$$!; \
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal; tests=$$?; \
