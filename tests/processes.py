@@ -24,7 +24,7 @@ BIN = Path(sys.executable).parent
 # The SUT's side (the agent and the benchmark it runs) at a lower priority: on a real rig the SUT and the
 # director are two machines, and here on one (with test workers beside them) a benchmark busy on every core
 # must not starve the director's meter pollers and the meter simulators, as it could not across machines.
-SUT_NICE = ["nice", "-n", "10"]
+SUT_NICE = ["nice", "-n", "19"]
 
 
 def start_director(
