@@ -128,7 +128,15 @@ class MeterPump:
         self._log.info("%s: ranges %s, settling %.1f s", phase, ranges, self._config.settle_s)
         await asyncio.sleep(self._config.settle_s)
         self._writer.open_samples(phase)
-        await self.call(self.meter.start, mark, self._config.interval_ms)
+
+        async def go() -> None:  # lost during the settling: connect afresh, ranges again, then Go
+            if self._lost:
+                await self._reopen()
+                self._lost = False
+                await self.call(self.meter.set_ranges, ranges)
+            await self.call(self.meter.start, mark, self._config.interval_ms)
+
+        await self._patiently(f"the {phase} start", go)
         self.phase = phase
         self._reader = asyncio.create_task(self._read_loop(phase, ranges, mark))
 
