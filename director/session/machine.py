@@ -81,6 +81,7 @@ class Session:
         self.phase_times: dict[str, PhaseTimes] = {p: PhaseTimes() for p in PHASE_DIRS}
         self.ranges: dict[str, Ranges] = {}
         self.clock_reports: list[ClockEntry] = []
+        self._clock_map: SutClockMap | None = None  # built from clock_reports when first asked for after a change
         self.messages: list[dict[str, object]] = []  # power-dev's server.json "messages"
         self.result: ResultJson | None = None
         self.log = logging.getLogger(f"mlpower.director.session.{self.session_id}")
@@ -124,7 +125,10 @@ class Session:
     def clock_map(self) -> SutClockMap:
         """The SUT-to-director mapping from the clock reports so far (the analyzer builds the same one from
         session.json)."""
-        return SutClockMap.from_entries(self.clock_reports)
+        # every SUT batch asks (a dozen a second with many GPUs); the reports change a few times a phase
+        if self._clock_map is None:
+            self._clock_map = SutClockMap.from_entries(self.clock_reports)
+        return self._clock_map
 
     def _expect(self, allowed: tuple[SessionState, ...], action: str) -> None:
         if self.state not in allowed:
@@ -253,6 +257,7 @@ class Session:
     def add_clock_report(self, report: ClockReport) -> None:
         self._expect_live("take a clock report")
         self.clock_reports.append(ClockEntry(phase=report.phase, when=report.when, **report.clock.model_dump()))
+        self._clock_map = None
 
     def add_samples(self, batch: SampleBatch) -> bool:
         """Store a SUT batch; False when this (source, seq) was stored before."""
