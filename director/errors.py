@@ -51,7 +51,14 @@ class ConfigError(DirectorError):
 
 
 class StorageError(DirectorError):
-    """The run folder cannot take more data (disk full, not writable)."""
+    """The run folder cannot take more data (disk full, not writable).
+
+    ``samples_written``: of the samples being written when the disk refused, how many reached the file.
+    """
+
+    def __init__(self, message: str, samples_written: int = 0) -> None:
+        super().__init__(message)
+        self.samples_written = samples_written
 
 
 class SessionError(DirectorError):

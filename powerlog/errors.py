@@ -5,6 +5,7 @@
     PowerlogError                 base of everything this package raises
     ├── TimestampError            a timestamp string is not MM-DD-YYYY HH:MM:SS.mmm
     ├── IdentifyError             the text is not PTDaemon's Identify reply (powerlog.ptd_identity)
+    ├── PartialWriteError         the disk refused part of an append; says how many records reached it
     └── FormatError               a file cannot be read as the format it claims to be
         └── MissingFileError      a required file does not exist
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["FormatError", "MissingFileError", "PowerlogError", "TimestampError"]
+__all__ = ["FormatError", "MissingFileError", "PartialWriteError", "PowerlogError", "TimestampError"]
 
 
 class PowerlogError(Exception):
@@ -25,6 +26,18 @@ class PowerlogError(Exception):
 
 class TimestampError(PowerlogError, ValueError):
     """A timestamp does not follow ``MM-DD-YYYY HH:MM:SS.mmm``."""
+
+
+class PartialWriteError(PowerlogError, OSError):
+    """An append the disk refused part way: ``written`` records reached the file whole, the rest none of.
+
+    The ``OSError`` the system raised is the cause; ``errno`` and ``strerror`` are its.
+    """
+
+    def __init__(self, path: Path | str, written: int, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.path = Path(path)
+        self.written = written
 
 
 class FormatError(PowerlogError):

@@ -26,18 +26,19 @@ reported with its number and every good line is kept.
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from powerlog.errors import MissingFileError, TimestampError
+from powerlog.errors import MissingFileError, PartialWriteError, TimestampError
 from powerlog.lines import MAX_QUOTED_CHARS, BadLine, decode_line
 from powerlog.timestamps import PTD_TIMESTAMP_LENGTH, format_ptd_timestamp, parse_ptd_timestamp, parse_ptd_timestamps
 
@@ -636,18 +637,24 @@ def format_spl_line(sample: PowerSample) -> str:
     return line
 
 
+WRITE_SPL_CHUNK = 10_000  # lines per write in write_spl: bounded memory for long logs
+
+
 class SplWriter:
     """Appends samples to an spl.txt, one line each (CRLF, as PTDaemon writes them).
 
-    The file is opened by :meth:`open` (or ``with``), never by the constructor.
+    Each :meth:`write` goes to the disk at once (no buffer), so after it returns the file holds every line it
+    was given, and after a refused write (disk full) it holds exactly the lines that fitted: a torn last line is
+    cut off and :class:`PartialWriteError` says how many lines were kept. The file is opened by :meth:`open`
+    (or ``with``), never by the constructor.
     """
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._file: IO[str] | None = None
+        self._fd: int | None = None
 
     def open(self) -> SplWriter:
-        self._file = self.path.open("a", encoding="utf-8", newline="")
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         return self
 
     def __enter__(self) -> SplWriter:
@@ -657,24 +664,34 @@ class SplWriter:
         self.close()
 
     def write(self, samples: Iterable[PowerSample]) -> int:
-        if self._file is None:
+        """Append the samples' lines; how many were appended (all of them, or :class:`PartialWriteError`)."""
+        if self._fd is None:
             raise RuntimeError("SplWriter.write before open()")
-        count = 0
+        lines = []
         for sample in samples:
             if sample.mark and ("," in sample.mark or "\n" in sample.mark):
                 raise ValueError(f"mark {sample.mark!r} may not contain commas or line ends")
-            self._file.write(format_spl_line(sample) + "\r\n")
-            count += 1
-        return count
+            lines.append(format_spl_line(sample) + "\r\n")
+        data = "".join(lines).encode("utf-8")
+        start = os.lseek(self._fd, 0, os.SEEK_END)
+        sent = 0
+        try:
+            while sent < len(data):
+                sent += os.write(self._fd, data[sent:])
+        except OSError as e:
+            whole = data.rfind(b"\r\n", 0, sent) + 2 if sent else 0
+            if whole < sent:
+                os.ftruncate(self._fd, start + whole)
+            raise PartialWriteError(self.path, data.count(b"\r\n", 0, whole), e) from e
+        return len(lines)
 
     def flush(self) -> None:
-        if self._file is not None:
-            self._file.flush()
+        """Nothing is buffered; kept so callers may treat it as a file."""
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
 
 
 def write_spl(path: Path | str, samples: Iterable[PowerSample]) -> int:
@@ -682,5 +699,9 @@ def write_spl(path: Path | str, samples: Iterable[PowerSample]) -> int:
     target = Path(path)
     if target.exists():
         target.unlink()
+    written = 0
     with SplWriter(target) as writer:
-        return writer.write(samples)
+        items = iter(samples)
+        while chunk := list(itertools.islice(items, WRITE_SPL_CHUNK)):
+            written += writer.write(chunk)
+    return written

@@ -188,6 +188,41 @@ def test_writer_appends_and_refuses_marks_with_commas(tmp_path: Path) -> None:
     assert path.read_bytes().count(b"\r\n") == 2
 
 
+_PARTIAL_WRITE = """
+import resource, signal, sys
+from powerlog.errors import PartialWriteError
+from powerlog.spl import PowerSample, SplWriter, read_spl
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+path = sys.argv[1]
+samples = [PowerSample(1_659_155_000_000_000_000 + i * 100_000_000, 100.0 + i, 230.0, 0.5, 0.9, "m") for i in range(40)]
+with SplWriter(path) as writer:
+    writer.write(samples[:10])
+    resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), resource.RLIM_INFINITY))
+    try:
+        writer.write(samples[10:])
+    except PartialWriteError as e:
+        print(e.written, e.errno, len(read_spl(path).power_w))
+"""
+
+
+def test_a_write_the_disk_refuses_part_way_keeps_whole_lines_and_says_how_many(tmp_path: Path) -> None:
+    import errno
+    import subprocess
+    import sys
+
+    line_bytes = len(format_spl_line(PowerSample(1_659_155_000_000_000_000, 100.0, 230.0, 0.5, 0.9, "m"))) + 2
+    limit = 10 * line_bytes + 7 * line_bytes + line_bytes // 2  # the file may grow by 7.5 more lines
+    out = subprocess.run(
+        [sys.executable, "-c", _PARTIAL_WRITE, str(tmp_path / "spl.txt"), str(limit)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    written, code, on_disk = map(int, out.stdout.split())
+    assert (written, code, on_disk) == (7, errno.EFBIG, 17)
+    assert (tmp_path / "spl.txt").stat().st_size == 17 * line_bytes  # the torn eighth line was cut off
+
+
 def test_fixtures_take_the_fast_path_and_bad_files_do_not(tmp_path: Path) -> None:
     from powerlog import spl
 

@@ -232,7 +232,11 @@ class MeterPump:
                 if 0 < dt_s < LIVE_ENERGY_MAX_STEP_S:
                     self.energy_j[phase] += (sample.power_w + last.power_w) / 2 * dt_s
             self.last_sample = sample
-        self.samples[phase] += self._writer.write_samples(phase, samples)
+        try:
+            self.samples[phase] += self._writer.write_samples(phase, samples)
+        except StorageError as e:
+            self.samples[phase] += e.samples_written
+            raise
         if samples:
             self._feed.power(phase, samples, self.samples[phase], self.energy_j[phase])
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from director.errors import StorageError
 from powerlog.cli_support import dump_json
+from powerlog.errors import PartialWriteError
 from powerlog.layout import PHASE_DIRS
 from powerlog.lines import BadLine
 from powerlog.ptdlog import session_part
@@ -76,11 +77,13 @@ class RunWriter:
         if self._spl is None or not samples:
             return 0
         try:
-            written = self._spl.write(samples)
-            self._spl.flush()
-        except OSError as e:
-            raise StorageError(f"cannot write {PHASE_DIRS[phase]}/spl.txt: {e.strerror or e}") from e
-        return written
+            return self._spl.write(samples)
+        except PartialWriteError as e:
+            raise StorageError(
+                f"cannot write {PHASE_DIRS[phase]}/spl.txt: {e.strerror}; {e.written} of {len(samples)} samples"
+                " of the last read were kept",
+                samples_written=e.written,
+            ) from e
 
     def close_samples(self) -> None:
         """Close the phase's ``spl.txt``; what the disk took is kept, a refused last write is not an error."""
