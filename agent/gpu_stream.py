@@ -1,11 +1,14 @@
 """Sampling GPUs on the SUT and streaming the readings to the director in batches.
 
-A background thread polls the source's power at ``rate_hz`` on an absolute schedule,
-reads the energy counters with every batch (and at phase boundaries on request), and
-queues one batch per GPU and kind. A second thread hands the queued batches to ``send``,
-so a network that swallows a request (and makes ``send`` wait for its timeout) never
-delays a reading. Batches that cannot be sent stay in a bounded buffer and go again
-later; the director stores each (source, seq) once, so sending twice is harmless.
+A background thread reads the source's power on an absolute schedule, reads the energy
+counters with every batch (and at phase boundaries on request), and queues one batch per
+GPU and kind. A source with only a live value is polled at ``rate_hz``; one that keeps its
+values for a while (``history_s``) is read a few times a second, and of its values one per
+``1 / rate_hz`` slot of time is kept: the same readings, without waking 100 times a second.
+A second thread hands the queued batches to ``send``, so a network that swallows a request
+(and makes ``send`` wait for its timeout) never delays a reading. Batches that cannot be
+sent stay in a bounded buffer and go again later; the director stores each (source, seq)
+once, so sending twice is harmless.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ __all__ = ["GpuSampler", "SamplerStats"]
 
 Clock = Callable[[], int]
 MAX_ROUND_TRIPS_KEPT = 100_000  # a day of one request a second
+READS_PER_HISTORY = 4  # a source with history is read this many times within it (or within a batch)
 
 
 @dataclass
@@ -58,6 +62,12 @@ class GpuSampler:
         self.send = send
         self.period_s = 1.0 / rate_hz
         self.batch_s = batch_s
+        history_s = source.history_s
+        self.read_every_s = (
+            max(self.period_s, min(history_s, batch_s) / READS_PER_HISTORY) if history_s > 0 else (self.period_s)
+        )
+        self._thin = history_s > 0
+        self._last_slot: dict[int, int] = {}
         self.stats = SamplerStats()
         self._power: dict[int, list[PowerReading]] = collections.defaultdict(list)
         self._energy: dict[int, list[EnergyReading]] = collections.defaultdict(list)
@@ -112,9 +122,9 @@ class GpuSampler:
         while not self._stop.is_set():
             k += 1
             # a plain sleep: waking from Event.wait costs nearly twice as much CPU, 100 times a second
-            time.sleep(max(0.0, start + k * self.period_s - time.monotonic()))
+            time.sleep(max(0.0, start + k * self.read_every_s - time.monotonic()))
             with self._lock:
-                readings = self.source.read_power()
+                readings = self._thinned(self.source.read_power()) if self._thin else self.source.read_power()
                 for r in readings:
                     self._power[r.gpu_index].append(r)
                 self.stats.power_readings += len(readings)
@@ -124,6 +134,17 @@ class GpuSampler:
                     self._make_batches()
                     self.stats.events.extend(self.source.take_events())
                     self._queued.set()
+
+    def _thinned(self, readings: list[PowerReading]) -> list[PowerReading]:
+        """Of a source's history, the first value of each ``1 / rate_hz`` slot of time, per GPU."""
+        period_ns = round(self.period_s * 1e9)
+        kept = []
+        for r in readings:
+            slot = r.t_utc_ns // period_ns
+            if slot > self._last_slot.get(r.gpu_index, -1):
+                self._last_slot[r.gpu_index] = slot
+                kept.append(r)
+        return kept
 
     def _send_loop(self) -> None:
         while not self._stop.is_set():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import numpy as np
@@ -46,6 +47,7 @@ class FakeGpus:
     """A two-GPU source with fixed readings (the hardware edge)."""
 
     simulated = True
+    history_s = 0.0
 
     def __init__(self) -> None:
         self.t = 0
@@ -94,3 +96,29 @@ def test_sampler_batches_per_gpu_and_resends_after_an_outage() -> None:
         assert seqs == list(range(len(seqs)))  # every batch exactly once, in order
     power = [v for b in received if b.source == "gpu1.power" for v in b.columns["power_w"]]
     assert set(power) == {200.0} and all(b.simulated for b in received)
+
+
+def test_a_source_with_history_is_read_a_few_times_a_second_and_thinned_to_the_rate() -> None:
+    from agent.gpu.simulated import SimulatedGpus
+
+    gpus = SimulatedGpus(2, load=lambda gpu: 0.5)
+    gpus.open()
+    reads = []
+    read_power = gpus.read_power
+
+    def counted() -> list[PowerReading]:
+        reads.append(1)
+        return read_power()
+
+    gpus.read_power = counted  # type: ignore[method-assign]
+    received: list = []
+    sampler = GpuSampler(gpus, received.extend, rate_hz=10, batch_s=1.0)
+    assert sampler.read_every_s == 0.25
+    sampler.start()
+    threading.Event().wait(2.1)
+    sampler.stop()
+    assert len(reads) <= 10  # about 8 in 2.1 s, not the 21 of polling at 10 Hz
+    times = [t for b in received if b.source == "gpu0.power" for t in b.columns["t_utc_ns"]]
+    slots = [t // 100_000_000 for t in times]
+    assert 19 <= len(times) <= 26 and slots == sorted(set(slots))  # one value per 100 ms slot, every slot
+    assert all(b - a == 1 for a, b in itertools.pairwise(slots))

@@ -13,7 +13,7 @@ import pytest
 from agent.gpu.errors import GpuNotFound, NvmlUnavailable
 from agent.gpu.nvml import NvmlGpus
 from agent.gpu.select import open_gpus
-from agent.gpu.simulated import UPDATE_PERIOD_NS, SimulatedGpus
+from agent.gpu.simulated import HISTORY_S, UPDATE_PERIOD_NS, SimulatedGpus
 
 INSTANT, AVERAGE = pynvml.NVML_FI_DEV_POWER_INSTANT, pynvml.NVML_FI_DEV_POWER_AVERAGE
 GPU_SCOPE, MODULE_SCOPE = pynvml.NVML_POWER_SCOPE_GPU, pynvml.NVML_POWER_SCOPE_MODULE
@@ -201,6 +201,26 @@ def test_simulated_gpus_refresh_every_20_ms_and_count_their_energy() -> None:
         integrated = sum(r.power_w for r in readings if r.gpu_index == gpu) * UPDATE_PERIOD_NS / 1e9
         assert end[gpu] - start[gpu] == pytest.approx(integrated, rel=0.05)
     assert "SIMULATED" in gpus.take_events()[0]
+
+
+def test_simulated_gpus_keep_a_second_of_values_for_a_reader_that_comes_less_often() -> None:
+    clock = Clock()
+    gpus = SimulatedGpus(1, clock_ns=clock, load=lambda gpu: 0.5)
+    gpus.open()
+    assert gpus.history_s == HISTORY_S == 1.0
+    first = gpus.read_power()
+    clock.t += 250_000_000  # a read 4 times a second
+    quarter = gpus.read_power()
+    assert len(first) == 1 and len(quarter) == 250_000_000 // UPDATE_PERIOD_NS
+    assert [r.t_utc_ns for r in quarter] == [first[0].t_utc_ns + k * UPDATE_PERIOD_NS for k in range(1, 13)]
+    start = gpus.read_energy()[0].energy_j
+    clock.t += 5 * 10**9  # nobody reads for 5 s: the values of the last second are kept, the energy of all 5
+    late = gpus.read_power()
+    assert (
+        len(late) == HISTORY_S * 1e9 // UPDATE_PERIOD_NS
+        and late[-1].t_utc_ns == clock.t // UPDATE_PERIOD_NS * UPDATE_PERIOD_NS
+    )
+    assert gpus.read_energy()[0].energy_j - start == pytest.approx(5 * 40.0, rel=0.05)  # 40 W at half load
 
 
 @pytest.mark.gpu

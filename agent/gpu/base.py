@@ -46,6 +46,15 @@ class GpuSource(Protocol):
     @property
     def simulated(self) -> bool: ...
 
+    @property
+    def history_s(self) -> float:
+        """How long new readings wait on the source's side for :meth:`read_power` (0: a live value only).
+
+        A source with history (NVML's own sample buffer, the simulator's) is read a few times a second and
+        gives every value since the last call; one without must be polled at the sampling rate.
+        """
+        ...
+
     def open(self) -> Sequence[GpuInfo]: ...
 
     def close(self) -> None: ...

@@ -53,6 +53,7 @@ class NvmlGpus:
     """The machine's NVIDIA GPUs (all, or the given indices). Nothing touches NVML before :meth:`open`."""
 
     simulated = False
+    history_s = 0.0  # the instant field is a live value: polled at the sampling rate
 
     def __init__(self, indices: Sequence[int] | None = None, clock_ns: Callable[[], int] = time.time_ns) -> None:
         self.indices = list(indices) if indices is not None else None
