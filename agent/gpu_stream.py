@@ -62,12 +62,12 @@ class GpuSampler:
         self.send = send
         self.period_s = 1.0 / rate_hz
         self.batch_s = batch_s
-        history_s = source.history_s
-        self.read_every_s = (
-            max(self.period_s, min(history_s, batch_s) / READS_PER_HISTORY) if history_s > 0 else (self.period_s)
-        )
-        self._thin = history_s > 0
-        self._last_slot: dict[int, int] = {}
+        self._period_ns = round(self.period_s * 1e9)
+        self._has_history = source.history_s > 0
+        self.read_every_s = self.period_s
+        if self._has_history:
+            self.read_every_s = max(self.period_s, min(source.history_s, batch_s) / READS_PER_HISTORY)
+        self._last_slot: dict[int, int] = {}  # per GPU, the rate slot of the last value kept from a history
         self.stats = SamplerStats()
         self._power: dict[int, list[PowerReading]] = collections.defaultdict(list)
         self._energy: dict[int, list[EnergyReading]] = collections.defaultdict(list)
@@ -124,7 +124,9 @@ class GpuSampler:
             # a plain sleep: waking from Event.wait costs nearly twice as much CPU, 100 times a second
             time.sleep(max(0.0, start + k * self.read_every_s - time.monotonic()))
             with self._lock:
-                readings = self._thinned(self.source.read_power()) if self._thin else self.source.read_power()
+                readings = self.source.read_power()
+                if self._has_history:
+                    readings = self._thinned(readings)
                 for r in readings:
                     self._power[r.gpu_index].append(r)
                 self.stats.power_readings += len(readings)
@@ -137,10 +139,9 @@ class GpuSampler:
 
     def _thinned(self, readings: list[PowerReading]) -> list[PowerReading]:
         """Of a source's history, the first value of each ``1 / rate_hz`` slot of time, per GPU."""
-        period_ns = round(self.period_s * 1e9)
         kept = []
         for r in readings:
-            slot = r.t_utc_ns // period_ns
+            slot = r.t_utc_ns // self._period_ns
             if slot > self._last_slot.get(r.gpu_index, -1):
                 self._last_slot[r.gpu_index] = slot
                 kept.append(r)

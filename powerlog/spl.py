@@ -26,6 +26,7 @@ reported with its number and every good line is kept.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -673,20 +674,18 @@ class SplWriter:
                 raise ValueError(f"mark {sample.mark!r} may not contain commas or line ends")
             lines.append(format_spl_line(sample) + "\r\n")
         data = "".join(lines).encode("utf-8")
-        start = os.lseek(self._fd, 0, os.SEEK_END)
-        sent = 0
+        start = sent = 0
         try:
+            start = os.lseek(self._fd, 0, os.SEEK_END)
             while sent < len(data):
                 sent += os.write(self._fd, data[sent:])
         except OSError as e:
             whole = data.rfind(b"\r\n", 0, sent) + 2 if sent else 0
             if whole < sent:
-                os.ftruncate(self._fd, start + whole)
+                with contextlib.suppress(OSError):  # a torn line left behind is skipped by every reader
+                    os.ftruncate(self._fd, start + whole)
             raise PartialWriteError(self.path, data.count(b"\r\n", 0, whole), e) from e
         return len(lines)
-
-    def flush(self) -> None:
-        """Nothing is buffered; kept so callers may treat it as a file."""
 
     def close(self) -> None:
         if self._fd is not None:
