@@ -370,6 +370,9 @@ def _analyzers_layout_of(fields: Sequence[str]) -> _Layout | str:
     return _Layout(len(fields), True, 0, tuple(analyzer_channels))
 
 
+_TAIL_BYTES = 4096  # enough for any run of blank lines PTDaemon or power-dev leaves
+
+
 def _first_line(path: Path) -> str | None:
     with path.open("rb") as f:
         for raw in f:
@@ -445,7 +448,7 @@ def _read_fast(path: Path, layout: _Layout, wanted: tuple[str, ...], marks: bool
     include += texts
     try:
         table = pa_csv.read_csv(
-            path,
+            _without_trailing_blank_lines(path),
             read_options=pa_csv.ReadOptions(column_names=names, block_size=_BLOCK_SIZE),
             # no quoting: PTDaemon never quotes, and the line-by-line path splits at every comma too
             parse_options=pa_csv.ParseOptions(ignore_empty_lines=False, quote_char=False),
@@ -490,6 +493,20 @@ def _read_fast(path: Path, layout: _Layout, wanted: tuple[str, ...], marks: bool
         line_number=np.arange(1, n + 1, dtype=np.int64),
         analyzers=analyzers,
     )
+
+
+def _without_trailing_blank_lines(path: Path) -> pa.BufferReader:
+    """The file, memory-mapped, without the blank lines at its end (power-dev's server ends spl.txt with
+    one): the line-by-line path skips them too, and the line numbers of the lines before do not change. A
+    blank line elsewhere still sends the file line by line."""
+    with pa.memory_map(str(path)) as mapped:
+        size = mapped.size()
+        tail_start = max(0, size - _TAIL_BYTES)
+        mapped.seek(tail_start)
+        tail = mapped.read(size - tail_start)
+        mapped.seek(0)
+        keep = tail_start + len(tail.rstrip(b"\r\n"))
+        return pa.BufferReader(mapped.read_buffer(keep))
 
 
 def _readings(

@@ -249,3 +249,21 @@ def test_a_mark_that_is_not_utf8_sends_the_file_to_the_exact_parser(tmp_path: Pa
     path.write_bytes((SINGLE + "\r\n").encode() + (SINGLE + "\r\n").encode().replace(b"s_testing", b"s_t\xe9sting"))
     log = read_spl(path)
     assert len(log) == 1 and "not UTF-8" in log.bad_lines[0].reason and log.bad_lines[0].line_number == 2
+
+
+@pytest.mark.parametrize("ending", [b"\n\n", b"\n\r\n", b"\r\n\r\n\r\n"])
+def test_blank_lines_at_the_end_keep_the_fast_path(tmp_path: Path, ending: bytes) -> None:
+    """power-dev's server ends spl.txt with a blank line (every v4.1-v5.1 result does): the file is still
+    read column-wise, with the same samples and line numbers as line by line; a blank line inside is not."""
+    from powerlog import spl
+
+    source = FIXTURES["xr12_singlestream"] / "run_1" / "spl.txt"
+    path = tmp_path / "spl.txt"
+    path.write_bytes(source.read_bytes().rstrip(b"\r\n") + ending)
+    layout = spl._layout_of(spl._first_line(path).split(","))
+    fast = spl._read_fast(path, layout, SPL_FIELDS)
+    assert fast is not None
+    _assert_same(fast, parse_spl_text(path.read_bytes(), str(path)))
+    inside = tmp_path / "inside.txt"
+    inside.write_bytes(source.read_bytes().replace(b"\r\n", b"\r\n\r\n", 1))
+    assert spl._read_fast(inside, layout, SPL_FIELDS) is None
