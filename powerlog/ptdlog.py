@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+import numpy as np
+
 from powerlog.errors import MissingFileError, TimestampError
 from powerlog.lines import BadLine, decode_line
-from powerlog.timestamps import PTD_TIMESTAMP_LENGTH, format_ptd_timestamp, parse_ptd_timestamp
+from powerlog.timestamps import PTD_TIMESTAMP_LENGTH, format_ptd_timestamp, parse_ptd_timestamp, parse_ptd_timestamps
 
 __all__ = [
     "IDLE_PHASE",
@@ -116,60 +118,66 @@ def _classify(message: str) -> tuple[PtdEventKind, str, float | None]:
     return PtdEventKind.INFO, "", None
 
 
+def _decoded_lines(data: bytes, path: str) -> list[str | BadLine]:
+    """Every line (CR stripped) as text, or as the BadLine saying why it is not UTF-8. The whole file is
+    decoded at once when it can be (the usual case); only a file with a bad byte goes line by line."""
+    try:
+        return [line.strip("\r") for line in data.decode("utf-8").split("\n")]
+    except UnicodeDecodeError:
+        return [decode_line(raw.strip(b"\r"), path, n) for n, raw in enumerate(data.split(b"\n"), start=1)]
+
+
+def _event_times_ns(heads: list[str]) -> list[int | TimestampError]:
+    """The times of the event lines' heads, parsed in one vectorised pass; a head that does not parse gets
+    the scalar parser's error, which says why."""
+    encoded = "".join(heads).encode("ascii", "replace")  # one byte per character: a non-ASCII one fails
+    chars = np.frombuffer(encoded, dtype=np.uint8).reshape(len(heads), PTD_TIMESTAMP_LENGTH)
+    times_ns, valid = parse_ptd_timestamps(chars)
+    return [int(t) if ok else _time_or_error(head) for t, ok, head in zip(times_ns, valid, heads, strict=True)]
+
+
+def _time_or_error(head: str) -> int | TimestampError:
+    try:
+        return parse_ptd_timestamp(head)
+    except TimestampError as e:
+        return e
+
+
 def parse_ptd_log(data: bytes, path: str = "<text>") -> PtdLog:
-    events: list[PtdEvent] = []
     bad: list[BadLine] = []
-    phase = SETUP_PHASE
-    pending: PtdEvent | None = None
-    details: list[str] = []
-
-    def flush() -> None:
-        nonlocal pending
-        if pending is not None:
-            events.append(_with_detail(pending, details))
-            details.clear()
-            pending = None
-
-    for line_number, raw in enumerate(data.split(b"\n"), start=1):
-        text = decode_line(raw.strip(b"\r"), path, line_number)
+    # first pass: which lines start an event (a timestamp head) and which continue the one before
+    heads: list[str] = []
+    event_lines: list[tuple[int, str, str]] = []  # (line number, message, whole line)
+    continuations: dict[int, list[str]] = {}  # index into event_lines -> its continuation lines
+    for line_number, text in enumerate(_decoded_lines(data, path), start=1):
         if isinstance(text, BadLine):
             bad.append(text)
             continue
         head, sep, rest = text.partition(": ")
-        if not (sep and len(head) == PTD_TIMESTAMP_LENGTH and head[:2].isdigit()):
-            if pending is not None and text.strip() and text.strip() != "...":
-                details.append(text.strip())
+        if sep and len(head) == PTD_TIMESTAMP_LENGTH and head[:2].isdigit():
+            heads.append(head)
+            event_lines.append((line_number, rest, text))
+        elif event_lines and (stripped := text.strip()) and stripped != "...":
+            continuations.setdefault(len(event_lines) - 1, []).append(stripped)
+    # second pass: the events; continuation lines after a line with a bad timestamp go to the event before
+    kept: list[tuple[int, int, str, list[str]]] = []  # (line number, time, message, details)
+    for i, ((line_number, rest, text), t_utc_ns) in enumerate(zip(event_lines, _event_times_ns(heads), strict=True)):
+        if isinstance(t_utc_ns, TimestampError):
+            bad.append(BadLine(path, line_number, f"bad timestamp: {t_utc_ns}", text[:200]))
+            if kept:
+                kept[-1][3].extend(continuations.get(i, ()))
             continue
-        try:
-            t_utc_ns = parse_ptd_timestamp(head)
-        except TimestampError as e:
-            bad.append(BadLine(path, line_number, f"bad timestamp: {e}", text[:200]))
-            continue
-        flush()
-        message = rest.strip()
+        kept.append((line_number, t_utc_ns, rest.strip(), list(continuations.get(i, ()))))
+    events: list[PtdEvent] = []
+    phase = SETUP_PHASE
+    for line_number, t_utc_ns, message, details in kept:
         kind, mark, percent = _classify(message)
         if kind is PtdEventKind.GO:
             phase = _phase_of_mark(mark)
-        pending = PtdEvent(t_utc_ns, kind, message, phase, line_number, mark=mark, uncertainty_percent=percent)
+        events.append(PtdEvent(t_utc_ns, kind, message, phase, line_number, "\n".join(details), mark, percent))
         if kind is PtdEventKind.COMPLETED:
             phase = IDLE_PHASE
-    flush()
-    return PtdLog(path, tuple(events), tuple(bad))
-
-
-def _with_detail(event: PtdEvent, details: list[str]) -> PtdEvent:
-    if not details:
-        return event
-    return PtdEvent(
-        event.t_utc_ns,
-        event.kind,
-        event.message,
-        event.phase,
-        event.line_number,
-        "\n".join(details),
-        event.mark,
-        event.uncertainty_percent,
-    )
+    return PtdLog(path, tuple(events), tuple(sorted(bad, key=lambda b: b.line_number)))
 
 
 def format_ptd_log_line(t_utc_ns: int, message: str) -> str:

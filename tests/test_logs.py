@@ -137,3 +137,25 @@ def test_only_this_sessions_part_of_a_long_running_ptdaemon_log_is_kept() -> Non
     assert not [e for e in events.events if "ERROR" in e.message] and "activated" in part.decode()
     assert session_part(log, 0) == log and session_part(log, len(header) - 5) == log
     assert session_part(ours, len(log)) == ours  # the log was restarted (shorter than the offset): all of it
+
+
+def test_ptd_log_bad_timestamps_and_bad_bytes_keep_their_places() -> None:
+    """A line with a bad timestamp is left out but its continuation lines stay with the event before it;
+    a line that is not UTF-8 is reported and the rest of the file still decodes; bad lines come in file
+    order whichever way they were found."""
+    text = (
+        b"07-30-2022 04:27:55.024: ERROR: first\n"
+        b"07-30-2022 04:27:5x.024: ERROR: bad seconds\n"
+        b"continues the first\n"
+        b"07-30-2022 04:27:56.024: Volt \xe9 range\n"
+        b"07-30-2022 04:27:57.024: WARNING: second\n"
+        b"02-30-2022 04:27:58.024: no such day\n"
+    )
+    log = parse_ptd_log(text, "ptd_logs.txt")
+    assert [(e.line_number, e.message, e.detail) for e in log.events] == [
+        (1, "ERROR: first", "continues the first"),
+        (5, "WARNING: second", ""),
+    ]
+    assert [b.line_number for b in log.bad_lines] == [2, 4, 6]
+    assert "not UTF-8" in log.bad_lines[1].reason and "day 30" in log.bad_lines[2].reason
+    assert log.events[0].t_utc_ns == parse_ptd_timestamp("07-30-2022 04:27:55.024")
