@@ -8,6 +8,7 @@ the ``Go with mark '<session>_<phase>'`` and ``Completed test`` lines around it.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -160,21 +161,23 @@ def parse_ptd_log(data: bytes, path: str = "<text>") -> PtdLog:
         elif event_lines and (stripped := text.strip()) and stripped != "...":
             continuations.setdefault(len(event_lines) - 1, []).append(stripped)
     # second pass: the events; continuation lines after a line with a bad timestamp go to the event before
-    kept: list[tuple[int, int, str, list[str]]] = []  # (line number, time, message, details)
+    events: list[PtdEvent] = []
+    phase = SETUP_PHASE
+    classified: dict[str, tuple[PtdEventKind, str, float | None]] = {}  # PTDaemon repeats its messages
     for i, ((line_number, rest, text), t_utc_ns) in enumerate(zip(event_lines, _event_times_ns(heads), strict=True)):
         if isinstance(t_utc_ns, TimestampError):
             bad.append(BadLine(path, line_number, f"bad timestamp: {t_utc_ns}", text[:200]))
-            if kept:
-                kept[-1][3].extend(continuations.get(i, ()))
+            if events and i in continuations:
+                last = events[-1]
+                details = "\n".join(filter(None, (last.detail, *continuations[i])))
+                events[-1] = dataclasses.replace(last, detail=details)
             continue
-        kept.append((line_number, t_utc_ns, rest.strip(), list(continuations.get(i, ()))))
-    events: list[PtdEvent] = []
-    phase = SETUP_PHASE
-    for line_number, t_utc_ns, message, details in kept:
-        kind, mark, percent = _classify(message)
+        message = rest.strip()
+        kind, mark, percent = classified.get(message) or classified.setdefault(message, _classify(message))
         if kind is PtdEventKind.GO:
             phase = _phase_of_mark(mark)
-        events.append(PtdEvent(t_utc_ns, kind, message, phase, line_number, "\n".join(details), mark, percent))
+        detail = "\n".join(continuations[i]) if i in continuations else ""
+        events.append(PtdEvent(t_utc_ns, kind, message, phase, line_number, detail, mark, percent))
         if kind is PtdEventKind.COMPLETED:
             phase = IDLE_PHASE
     return PtdLog(path, tuple(events), tuple(sorted(bad, key=lambda b: b.line_number)))
