@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from analyzer.checks import check_run, check_summary, verdict
-from analyzer.compare import comparison_rows, render_comparison, render_comparison_html
+from analyzer.cli_results import add_compare_command, add_scan_command, run_compare, run_scan
 from analyzer.context import ResultContext, result_context
 from analyzer.errors import AnalyzerError
 from analyzer.html import render_html
@@ -49,25 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "report":
             p.add_argument("--html", type=Path, metavar="OUT.html", help="also write a self-contained HTML report")
         _context_options(p)
-    compare = sub.add_parser(
-        "compare",
-        help="perf/W, W or mJ/query of several runs side by side",
-        description="The headline figures of several result folders side by side.",
-    )
-    compare.add_argument("perf_dirs", metavar="RUN", nargs="+", help="result folders (performance/ or a run folder)")
-    compare.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    compare.add_argument("--html", type=Path, metavar="OUT.html", help="also write the table as HTML")
-    _context_options(compare)
+    add_compare_command(sub, _context_options)
+    add_scan_command(sub, ROUND_HELP)
     return parser
 
 
+ROUND_HELP = (
+    f"MLPerf round whose rules apply (one of {', '.join(ROUNDS)}); default: detected from the folder "
+    f"(its place in a submission tree, PTDaemon and LoadGen versions), {NEWEST_ROUND} when it cannot be"
+)
+
+
 def _context_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--round",
-        default=None,
-        help=f"MLPerf round whose rules apply (one of {', '.join(ROUNDS)}); default: detected from the folder "
-        f"(its place in a submission tree, PTDaemon and LoadGen versions), {NEWEST_ROUND} when it cannot be",
-    )
+    p.add_argument("--round", default=None, help=ROUND_HELP)
     p.add_argument(
         "--benchmark",
         default=None,
@@ -86,25 +80,15 @@ def _context(run: RunData, args: argparse.Namespace) -> ResultContext:
     return result_context(run, args.round, benchmark=args.benchmark, scenario=args.scenario)
 
 
-def _compare(args: argparse.Namespace) -> int:
-    reports = []
-    for path in args.perf_dirs:
-        run = load_run(path)
-        reports.append(build_report(run, _context(run, args)))
-    rows = comparison_rows(reports)
-    print(dump_json(rows) if args.json else render_comparison(rows))
-    if args.html:
-        args.html.write_text(render_comparison_html(rows), encoding="utf-8")
-    return EXIT_OK
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.round is not None:
             get_round(args.round)  # an unknown round is refused before any folder is read
         if args.command == "compare":
-            return _compare(args)
+            return run_compare(args)
+        if args.command == "scan":
+            return run_scan(args)
         if args.command == "report":
             # --html needs what the checks read as well: then the folder is read once, in full
             run = load_run(args.perf_dir, spl_fields=SPL_FIELDS, hash_files=True, marks=True) if args.html else None
