@@ -18,10 +18,11 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from analyzer.scan import ScanRow
-from analyzer.table import result_label
+from analyzer.table import cell_text, result_label
 
 __all__ = ["render_leaderboard"]
 
+_PLOT_WIDTH_PX = 640  # fixed: a plot sized to its grid cell at load time overflowed it in Chromium
 _VERDICT_COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", None: "#8c959f"}
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em;max-width:110em}"
@@ -30,7 +31,7 @@ _STYLE = (
     "th.sorted-desc::after{content:' ▼'}td.num{text-align:right;font-variant-numeric:tabular-nums}"
     ".pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}.err{color:#cf222e}"
     ".simulated{background:#fff8c5}.counts span{margin-right:1.5em;font-size:1.1em}"
-    ".plots{display:flex;flex-wrap:wrap;gap:1em}.plots>div{flex:1 1 36em}"
+    f".plots{{display:grid;grid-template-columns:repeat(auto-fill,{_PLOT_WIDTH_PX}px);gap:1em}}"
 )
 # sorts the table by the clicked header: numbers by value (data-v), text alphabetically, empty cells last
 _SORT_SCRIPT = """
@@ -70,7 +71,7 @@ def _figure(group: Sequence[ScanRow], title: str) -> go.Figure:
                 x=[r.performance for r in rows],
                 y=[r.efficiency for r in rows],
                 mode="markers",
-                name=f"official {verdict}",
+                name=f"official {verdict} (open diamond: mlpower fail)",
                 marker={
                     "color": _VERDICT_COLOURS[verdict],
                     "size": 11,
@@ -87,8 +88,10 @@ def _figure(group: Sequence[ScanRow], title: str) -> go.Figure:
         title=title,
         xaxis_title=x_title,
         yaxis_title=f"efficiency ({first.efficiency_unit})",
-        height=380,
+        width=_PLOT_WIDTH_PX,
+        height=400,
         margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        showlegend=True,
         legend={"orientation": "h", "y": -0.25},
     )
     return fig
@@ -102,7 +105,8 @@ def _plots(rows: Sequence[ScanRow]) -> str:
     parts = []
     for i, ((benchmark, scenario), group) in enumerate(sorted(groups.items())):
         fig = _figure(group, f"{benchmark} {scenario} ({len(group)})")
-        parts.append(f"<div>{fig.to_html(full_html=False, include_plotlyjs=i == 0)}</div>")
+        plot = fig.to_html(full_html=False, include_plotlyjs=i == 0, default_width="100%", config={"responsive": True})
+        parts.append(f"<div>{plot}</div>")
     if not parts:
         return "<p>No result has both a performance and an efficiency: nothing to plot.</p>"
     return f'<div class="plots">{"".join(parts)}</div>'
@@ -131,9 +135,9 @@ def _table(rows: Sequence[ScanRow], page_dir: Path | None) -> str:
             _cell(r.round or ""),
             _cell(r.benchmark or ""),
             _cell(r.scenario or ""),
-            _cell(_quantity(r.power_metric, r.power_unit), r.power_metric, "num"),
-            _cell(_quantity(r.performance, r.performance_unit), r.performance, "num"),
-            _cell(_quantity(r.efficiency, r.efficiency_unit), r.efficiency, "num"),
+            _cell(cell_text(r, "power_metric"), r.power_metric, "num"),
+            _cell(cell_text(r, "performance"), r.performance, "num"),
+            _cell(cell_text(r, "efficiency"), r.efficiency, "num"),
             _cell((r.official_verdict or "n/a").upper(), r.official_verdict or "", r.official_verdict or ""),
             _cell((r.mlpower_verdict or "n/a").upper(), r.mlpower_verdict or "", r.mlpower_verdict or ""),
             _cell(errors, errors, "err" if r.error else ""),
@@ -144,10 +148,6 @@ def _table(rows: Sequence[ScanRow], page_dir: Path | None) -> str:
         body.append(f"<tr{css}>{''.join(cells)}</tr>")
     header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
     return f'<table class="results"><thead><tr>{header}</tr></thead><tbody>{"".join(body)}</tbody></table>'
-
-
-def _quantity(value: float | None, unit: str | None) -> str:
-    return "n/a" if value is None else f"{value:,.4g} {unit or ''}".strip()
 
 
 def _counts(label: str, verdicts: Counter[str | None]) -> str:

@@ -23,6 +23,7 @@ from powerlog.cli_support import atomic_output
 __all__ = [
     "MAX_CELL_CHARS",
     "TextColumn",
+    "cell_text",
     "json_lines",
     "render_text",
     "result_label",
@@ -120,6 +121,11 @@ _CELLS: dict[str, TextColumn] = {
 
 
 _UNCUT = {"error_rules", "path", "result"}  # shortened their own way (or, the errors, never)
+
+
+def cell_text(row: ScanRow, column: str) -> str:
+    """How the text table shows ``column`` of ``row`` (figures with units, latencies in ms)."""
+    return _CELLS[column][1](row)
 
 
 def render_text(rows: Sequence[ScanRow], columns: Sequence[str]) -> str:
