@@ -1,33 +1,60 @@
-"""report.html: one self-contained, offline page with the result, the rule findings and the power trace.
+"""report.html: one self-contained, offline page that leads with the verdict.
 
-Plotly draws the interactive plot; its JavaScript is embedded in the page, so the file opens
-without a network. Each phase shows wall power (and per channel, per GPU) over time, the LoadGen
-window shaded and the samples outside it dimmed.
+In order: the official verdict and mlpower's (with round, benchmark, scenario, and SIMULATED when
+the sources were), the errors, the warnings, the result table (clock correction included), the
+power trace per phase, then the rules that passed or were skipped and the official checks that
+passed. Plotly draws the plot; its JavaScript is embedded, so the file opens without a network.
+Each phase shows wall power (and per channel, per GPU) over time, the LoadGen window shaded and
+bounded by two annotated lines, the samples outside it dimmed.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from analyzer.findings import Finding, Status
-from analyzer.report import Report
+from analyzer.checks import verdict
+from analyzer.findings import Evidence, Finding, Official, Severity, Status
+from analyzer.metrics import WindowStats
+from analyzer.official import OfficialCheck, OfficialOutcome, official_checks, official_verdict
+from analyzer.render import why_no_metric
+from analyzer.report import METRIC_RULE, Report
+from analyzer.rounds import get_round
 from analyzer.run import RunData
 
-__all__ = ["render_html"]
+__all__ = ["WINDOW_OPACITY", "render_html"]
+
+WINDOW_OPACITY = 0.22  # the LoadGen window's shading: visible on white, the traces still read through it
+_WINDOW_COLOR = "#2da44e"
+_NS_PER_MS = 1_000_000
+_PHASES = ("ranging", "testing")
+_SERIES_COLORS = ("#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+_EVIDENCE_SHOWN = 5  # places per finding; `mlpower-analyzer check --json` lists them all
 
 _STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; }
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 80em; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 td, th { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
-.fail.error { background: #fde2e2; } .fail.warning { background: #fff4d6; } .skipped { color: #777; }
-.simulated { color: #b00; font-weight: bold; }
+code { font-size: 0.9em; }
+.verdicts { display: flex; gap: 1em; flex-wrap: wrap; margin: 1em 0; }
+.verdict { border: 2px solid; border-radius: 8px; padding: 0.6em 1.2em; min-width: 16em; }
+.verdict h2 { margin: 0; font-size: 1em; text-transform: uppercase; letter-spacing: 0.05em; }
+.verdict .word { margin: 0.1em 0; font-size: 2.6em; font-weight: bold; }
+.verdict .why { margin: 0; font-size: 0.9em; }
+.verdict.pass { border-color: #1a7f37; background: #dafbe1; color: #1a7f37; }
+.verdict.fail { border-color: #cf222e; background: #ffebe9; color: #cf222e; }
+.verdict.unknown { border-color: #888; background: #f3f3f3; color: #555; }
+.what { font-size: 1.2em; margin: 0.2em 0; }
+.folder { color: #666; font-size: 0.9em; overflow-wrap: anywhere; }
+.simulated { display: inline-block; color: white; background: #b00; font-weight: bold; font-size: 1.2em;
+             padding: 0.2em 0.6em; border-radius: 4px; }
+tr.error { background: #fde2e2; } tr.warning { background: #fff4d6; } tr.skipped { color: #777; }
 """
 
 
@@ -36,107 +63,318 @@ def _fmt(value: Any, digits: int = 2, unit: str = "") -> str:
         return "n/a"
     if isinstance(value, float):
         return f"{value:,.{digits}f} {unit}".rstrip()
+    if isinstance(value, int):
+        return f"{value:,} {unit}".rstrip()
     return f"{value} {unit}".rstrip()
+
+
+def _ms(t_ns: int | None, signed: bool = True) -> str:
+    if t_ns is None:
+        return "n/a"
+    return f"{t_ns / _NS_PER_MS:{'+' if signed else ''},.3f} ms"
+
+
+def _utc(t_utc_ns: int) -> str:
+    """ISO 8601 UTC to the millisecond (plotly reads the same form on its date axis)."""
+    return str(np.datetime64(int(t_utc_ns), "ns"))[:23]
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value))
+
+
+# the verdicts ----------------------------------------------------------------------------
+
+
+def _verdict_box(box_id: str, title: str, word: str, why: str) -> str:
+    css = word.lower() if word in ("PASS", "FAIL") else "unknown"
+    return (
+        f'<div id="{box_id}" class="verdict {css}"><h2>{_esc(title)}</h2>'
+        f'<p class="word">{_esc(word)}</p><p class="why">{_esc(why)}</p></div>'
+    )
+
+
+def _verdicts(report: Report, findings: Sequence[Finding], official: Sequence[OfficialCheck] | None) -> str:
+    if official is None:
+        official_box = _verdict_box(
+            "official-verdict", "Official verdict", "NOT CHECKED", "the run was loaded without file checksums"
+        )
+    else:
+        warnings = sum(c.outcome is OfficialOutcome.WARNING for c in official)
+        failures = sum(c.outcome is OfficialOutcome.FAIL for c in official)
+        why = f"{failures} failed, {warnings} warning(s): the official power checker of {report.round}, as reproduced"
+        official_box = _verdict_box("official-verdict", "Official verdict", official_verdict(official).upper(), why)
+    if findings:
+        errors = sum(f.is_error for f in findings)
+        warnings = sum(_is_warning(f) for f in findings)
+        why = f"{errors} error(s), {warnings} warning(s): the stricter audit"
+        mlpower_box = _verdict_box("mlpower-verdict", "mlpower verdict", verdict(findings).value.upper(), why)
+    else:
+        mlpower_box = _verdict_box("mlpower-verdict", "mlpower verdict", "NOT CHECKED", "no rule findings given")
+    return f'<section class="verdicts">{official_box}{mlpower_box}</section>'
+
+
+def _what(report: Report) -> str:
+    inferred = f", inferred from LoadGen's {report.loadgen_scenario} run" if report.inferred else ""
+    parts = [
+        f"round {report.round} ({report.round_source})",
+        report.benchmark or "benchmark unknown",
+        f"{report.scenario or 'scenario unknown'} (LoadGen {report.loadgen_validity or 'validity unknown'}{inferred})",
+    ]
+    simulated = report.simulated or report.meter.simulated
+    banner = '<p><span class="simulated">SIMULATED</span> sources: not a real measurement.</p>' if simulated else ""
+    return f'<p class="what">{_esc(" · ".join(parts))}</p><p class="folder">{_esc(report.folder)}</p>{banner}'
+
+
+# errors, warnings, and the rest ----------------------------------------------------------
+
+
+def _is_warning(f: Finding) -> bool:
+    return f.status is Status.FAIL and f.severity is Severity.WARNING
+
+
+def _where(evidence: Iterable[Evidence]) -> str:
+    places = [f"{e.file}:{e.line}" if e.line is not None else e.file for e in evidence if e.file]
+    shown = "<br>".join(f"<code>{_esc(p)}</code>" for p in places[:_EVIDENCE_SHOWN])
+    more = len(places) - _EVIDENCE_SHOWN
+    return f"{shown}<br>and {more} more" if more > 0 else shown
+
+
+def _relation(official: Official | None) -> str:
+    return official.value if official else ""
+
+
+def _finding_row(f: Finding, outcome: str) -> str:
+    return (
+        f'<tr class="{outcome}"><td><code>{_esc(f.rule)}</code></td><td>{_esc(outcome)}</td>'
+        f"<td>{_esc(f.title)}: {_esc(f.message)}</td><td>{_where(f.evidence)}</td>"
+        f"<td>{_esc(_relation(f.official))}</td></tr>"
+    )
+
+
+def _official_row(c: OfficialCheck, outcome: str) -> str:
+    return (
+        f'<tr class="{outcome}"><td><code>official {_esc(c.check)}</code></td><td>{_esc(outcome)}</td>'
+        f"<td>{_esc(c.title)}: {_esc(c.message)}</td><td></td><td>the official checker</td></tr>"
+    )
+
+
+def _problem_table(heading: str, table_id: str, rows: Sequence[str]) -> str:
+    if not rows:
+        return f'<h2>{heading}</h2><p id="{table_id}">none</p>'
+    head = "<tr><th>rule</th><th>outcome</th><th>finding</th><th>evidence</th><th>official relation</th></tr>"
+    return f'<h2>{heading} ({len(rows)})</h2><table id="{table_id}">{head}{"".join(rows)}</table>'
+
+
+def _problems(findings: Sequence[Finding], official: Sequence[OfficialCheck]) -> str:
+    errors = [_official_row(c, "error") for c in official if c.outcome is OfficialOutcome.FAIL]
+    errors += [_finding_row(f, "error") for f in findings if f.is_error]
+    warnings = [_official_row(c, "warning") for c in official if c.outcome is OfficialOutcome.WARNING]
+    warnings += [_finding_row(f, "warning") for f in findings if _is_warning(f)]
+    return _problem_table("Errors", "errors", errors) + _problem_table("Warnings", "warnings", warnings)
+
+
+def _remaining_rules(findings: Sequence[Finding], official: Sequence[OfficialCheck]) -> str:
+    rows = [
+        f'<tr class="{f.status.value}"><td><code>{_esc(f.rule)}</code></td><td>{f.status.value}</td>'
+        f"<td>{_esc(_relation(f.official))}</td><td>{_esc(f.title)}: {_esc(f.message)}</td></tr>"
+        for f in findings
+        if f.status is not Status.FAIL
+    ]
+    rows += [
+        f'<tr class="{"pass" if c.outcome is OfficialOutcome.PASS else "skipped"}">'
+        f"<td><code>official {_esc(c.check)}</code></td><td>{_esc(c.outcome.value.replace('_', ' '))}</td>"
+        f"<td>the official checker</td><td>{_esc(c.title)}: {_esc(c.message)}</td></tr>"
+        for c in official
+        if c.outcome in (OfficialOutcome.PASS, OfficialOutcome.NOT_REPRODUCED)
+    ]
+    if not rows:
+        return ""
+    head = "<tr><th>rule</th><th>status</th><th>official relation</th><th>finding</th></tr>"
+    return f'<h2>Rules that passed or were skipped</h2><table id="rules">{head}{"".join(rows)}</table>'
+
+
+# the result ------------------------------------------------------------------------------
+
+
+def _clock_rows(report: Report) -> list[tuple[str, str]]:
+    clock = report.clock
+    if clock is None:
+        return [("Clock correction", "not measured: LoadGen's times are used as written (no clock offset recorded)")]
+    rows = [
+        ("Clock offset", f"{_ms(clock.offset_ns)} (director minus SUT, at the middle of LoadGen's window)"),
+        ("Clock offset bound", f"±{_ms(clock.bound_ns, signed=False)} over the window"),
+        ("Clock change", f"{_ms(clock.change_ns)} over the phase ({clock.measurements} measurements)"),
+    ]
+    raw, raw_metric = report.raw_testing, report.raw_power_metric
+    if raw is not None:
+        metric = _fmt(raw_metric.value, 2, raw_metric.unit) if raw_metric else "n/a"
+        rows.append(("Without the correction", f"{metric}, {_fmt(raw.samples_in_window)} samples in window"))
+    return rows
+
+
+def _window_rows(t: WindowStats) -> list[tuple[str, str]]:
+    rows = [
+        ("LoadGen window", f"{_fmt(t.window_s, 3, 's')} ({_utc(t.begin_utc_ns)} to {_utc(t.end_utc_ns)} UTC)"),
+        ("Samples in window", f"{_fmt(t.samples_in_window)} > 0 W (of {_fmt(t.all_samples_in_window)})"),
+        ("Energy in window", _fmt(t.energy_j, 1, "J")),
+        ("Average power", _fmt(t.avg_power_w, 2, "W")),
+        ("Min / max power", f"{_fmt(t.min_power_w, 2, 'W')} / {_fmt(t.max_power_w, 2, 'W')}"),
+        ("Longest sample gap", _fmt(t.max_sample_gap_s, 3, "s")),
+    ]
+    total_w = sum(t.channel_avg_power_w)
+    for i, w in enumerate(t.channel_avg_power_w, start=1):
+        share = f" ({100 * w / total_w:.1f} %)" if total_w > 0 else ""
+        rows.append((f"Channel {i}", f"{_fmt(w, 2, 'W')}{share}"))
+    return rows
+
+
+def _result_rows(report: Report) -> list[tuple[str, str]]:
+    metric, perf, eff = report.power_metric, report.performance, report.efficiency
+    rows = [
+        ("Power metric", _fmt(metric.value, 2, metric.unit) if metric else f"n/a: {why_no_metric(report)}"),
+        ("Performance", f"{_fmt(perf.value, 1, perf.unit)} ({perf.key})" if perf else "n/a"),
+        ("Efficiency", _fmt(eff.value, 2, eff.unit) if eff else "n/a"),
+    ]
+    if report.testing is not None:
+        rows += _window_rows(report.testing)
+    rows += _clock_rows(report)
+    gpus = (report.gpus or {}).get("testing")
+    if gpus:
+        energy, share = _fmt(gpus.get("total_energy_j"), 1, "J"), _fmt(gpus.get("share_of_wall_pct"), 1)
+        rest = _fmt(gpus.get("rest_of_system_w"), 2, "W")
+        sim = " (SIMULATED)" if gpus.get("simulated") else ""
+        rows.append(("GPUs", f"{energy}, {share} % of wall; rest of system {rest}{sim}"))
+    if report.ranging is not None:
+        change = _fmt(report.power_change_pct, 2, "%")
+        rows.append(("Ranging power", f"{_fmt(report.ranging.avg_power_w, 2, 'W')} (testing vs ranging {change})"))
+    meter = report.meter
+    sim = " (SIMULATED)" if meter.simulated else ""
+    rows.append(("Meter", f"{meter.model or 'unknown'} (PTDaemon {meter.ptd_version or '?'}){sim}"))
+    return rows
+
+
+def _rows(pairs: Sequence[tuple[str, str]]) -> str:
+    return "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in pairs)
+
+
+def _phase_table(report: Report) -> str:
+    head = (
+        "<tr><th></th><th>average power</th><th>min</th><th>max</th><th>window</th><th>samples</th><th>energy</th></tr>"
+    )
+    rows = "".join(
+        f"<tr><th>{name}</th><td>{_fmt(s.avg_power_w, 2, 'W')}</td><td>{_fmt(s.min_power_w, 2, 'W')}</td>"
+        f"<td>{_fmt(s.max_power_w, 2, 'W')}</td><td>{_fmt(s.window_s, 1, 's')}</td>"
+        f"<td>{_fmt(s.samples_in_window)}</td><td>{_fmt(s.energy_j, 1, 'J')}</td></tr>"
+        for name, s in (("ranging", report.ranging), ("testing", report.testing))
+        if s is not None
+    )
+    return f'<table id="phases">{head}{rows}</table>' if rows else ""
+
+
+def _result(report: Report) -> str:
+    notes = "".join(
+        f'<p class="{p.severity.value}">{p.severity.value.upper()}: {_esc(p.message)}</p>'
+        for p in report.problems
+        if p.rule == METRIC_RULE
+    )
+    return f'<h2>Result</h2><table id="result">{_rows(_result_rows(report))}</table>{notes}{_phase_table(report)}'
+
+
+# the plot --------------------------------------------------------------------------------
 
 
 def _times(t_utc_ns: np.ndarray) -> np.ndarray:
     return t_utc_ns.astype("datetime64[ns]")
 
 
+def _color(index: int) -> str:
+    """The same colour for a channel (or a GPU) in every phase's plot."""
+    return _SERIES_COLORS[index % len(_SERIES_COLORS)]
+
+
+def _mark_window(fig: go.Figure, row: int, window_utc_ns: tuple[int, int]) -> None:
+    """Shade LoadGen's window and draw its ends: the lines keep a window that is a sliver of the x range, or
+    nearly all of it, visible. Added after the traces (plotly leaves shapes off subplots without data)."""
+    begin, end = _utc(window_utc_ns[0]), _utc(window_utc_ns[1])
+    fig.add_shape(type="rect", x0=begin, x1=end, y0=0, y1=1, yref="y domain", fillcolor=_WINDOW_COLOR,
+                  opacity=WINDOW_OPACITY, line_width=0, layer="below", name="loadgen window",
+                  row=row, col=1)  # fmt: skip
+    for x, label, anchor in ((begin, "power_begin", "right"), (end, "power_end", "left")):
+        fig.add_shape(type="line", x0=x, x1=x, y0=0, y1=1, yref="y domain", line={"color": "#1a7f37", "width": 2},
+                      name=label, row=row, col=1)  # fmt: skip
+        fig.add_annotation(x=x, y=1, yref="y domain", text=label, showarrow=False, xanchor=anchor, yanchor="bottom",
+                           font={"color": "#1a7f37"}, row=row, col=1)  # fmt: skip
+
+
+def _phase_traces(fig: go.Figure, run: RunData, name: str, row: int) -> None:
+    phase = run.phases[name]
+    log = phase.spl
+    assert log is not None
+    window = phase.meter_window_utc_ns
+    inside = np.ones(len(log), dtype=bool)
+    if window is not None:
+        inside = (log.t_utc_ns > window[0]) & (log.t_utc_ns < window[1])
+    t = _times(log.t_utc_ns)
+    show = row == 1
+    fig.add_scatter(x=t[inside], y=log.power_w[inside], mode="lines+markers", name="wall (in window)",
+                    line={"color": "#1f77b4"}, marker={"size": 3}, legendgroup="wall", showlegend=show,
+                    row=row, col=1)  # fmt: skip
+    fig.add_scatter(x=t[~inside], y=log.power_w[~inside], mode="markers", name="wall (outside window)",
+                    marker={"color": "#1f77b4", "size": 3}, opacity=0.3, legendgroup="wall-out",
+                    showlegend=show, row=row, col=1)  # fmt: skip
+    for i, channel in enumerate(log.channels, start=1):
+        fig.add_scatter(x=t, y=channel.power_w, mode="lines", name=f"channel {i}", legendgroup=f"ch{i}",
+                        showlegend=show, line={"width": 1, "color": _color(i - 1)}, row=row, col=1)  # fmt: skip
+    if window is not None:
+        for series in run.gpus:
+            keep = (series.power_t_ns >= log.t_utc_ns.min()) & (series.power_t_ns <= log.t_utc_ns.max())
+            fig.add_scatter(x=_times(series.power_t_ns[keep]), y=series.power_w[keep], mode="lines",
+                            name=f"GPU {series.gpu_index}", legendgroup=f"gpu{series.gpu_index}",
+                            showlegend=show, line={"width": 1, "dash": "dot", "color": _color(series.gpu_index)},
+                            row=row, col=1)  # fmt: skip
+        _mark_window(fig, row, window)
+    fig.update_yaxes(title_text="W", row=row, col=1)
+    fig.update_xaxes(title_text="UTC", row=row, col=1)
+
+
 def _figure(run: RunData) -> go.Figure:
-    phases = [p for p in ("ranging", "testing") if run.phases[p].spl is not None]
-    fig = make_subplots(
-        rows=max(1, len(phases)), cols=1, subplot_titles=phases or ["no samples"], vertical_spacing=0.12
-    )
+    phases = [p for p in _PHASES if run.phases[p].spl is not None]
+    titles = [f"{p} (LoadGen window shaded)" for p in phases] or ["no samples"]
+    fig = make_subplots(rows=max(1, len(phases)), cols=1, subplot_titles=titles, vertical_spacing=0.14)
     for row, name in enumerate(phases, start=1):
-        phase = run.phases[name]
-        log = phase.spl
-        assert log is not None
-        window = phase.meter_window_utc_ns
-        inside = np.ones(len(log), dtype=bool)
-        if window is not None:
-            inside = (log.t_utc_ns > window[0]) & (log.t_utc_ns < window[1])
-            fig.add_vrect(
-                x0=_times(np.array([window[0]]))[0], x1=_times(np.array([window[1]]))[0],
-                fillcolor="green", opacity=0.08, line_width=0, row=row, col=1,
-            )  # fmt: skip
-        t = _times(log.t_utc_ns)
-        show = row == 1
-        fig.add_scatter(x=t[inside], y=log.power_w[inside], mode="lines+markers", name="wall (in window)",
-                        line={"color": "#1f77b4"}, marker={"size": 3}, legendgroup="wall", showlegend=show,
-                        row=row, col=1)  # fmt: skip
-        fig.add_scatter(x=t[~inside], y=log.power_w[~inside], mode="markers", name="wall (outside window)",
-                        marker={"color": "#1f77b4", "size": 3}, opacity=0.3, legendgroup="wall-out",
-                        showlegend=show, row=row, col=1)  # fmt: skip
-        for i, channel in enumerate(log.channels, start=1):
-            fig.add_scatter(x=t, y=channel.power_w, mode="lines", name=f"channel {i}", legendgroup=f"ch{i}",
-                            showlegend=show, line={"width": 1}, row=row, col=1)  # fmt: skip
-        if window is not None:
-            for series in run.gpus:
-                keep = (series.power_t_ns >= log.t_utc_ns.min()) & (series.power_t_ns <= log.t_utc_ns.max())
-                fig.add_scatter(x=_times(series.power_t_ns[keep]), y=series.power_w[keep], mode="lines",
-                                name=f"GPU {series.gpu_index}", legendgroup=f"gpu{series.gpu_index}",
-                                showlegend=show, line={"width": 1, "dash": "dot"}, row=row, col=1)  # fmt: skip
-        fig.update_yaxes(title_text="W", row=row, col=1)
-    fig.update_layout(height=380 * max(1, len(phases)), margin={"l": 60, "r": 20, "t": 40, "b": 40})
+        _phase_traces(fig, run, name, row)
+    fig.update_layout(height=400 * max(1, len(phases)), margin={"l": 60, "r": 20, "t": 50, "b": 40})
     return fig
 
 
-def _rows(pairs: Sequence[tuple[str, str]]) -> str:
-    return "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in pairs)
+# the page --------------------------------------------------------------------------------
 
 
-def render_html(report: Report, run: RunData, findings: Sequence[Finding] = ()) -> str:
-    d = report.to_dict()
-    metric = d.get("power_metric") or {}
-    perf = d.get("performance") or {}
-    eff = d.get("efficiency") or {}
-    simulated = d.get("simulated") or (d.get("meter") or {}).get("simulated")
-    summary = [
-        ("Scenario", f"{d.get('scenario')} (LoadGen {d.get('loadgen_validity')})"),
-        ("Power metric", _fmt(metric.get("value"), 2, metric.get("unit", ""))),
-        ("Performance", _fmt(perf.get("value"), 1, perf.get("unit", ""))),
-        ("Efficiency", _fmt(eff.get("value"), 2, eff.get("unit", ""))),
-        ("Window", f"{_fmt(d.get('window_s'), 3, 's')}, {d.get('samples_in_window')} samples"),
-        ("Energy in window", _fmt(d.get("energy_j"), 1, "J")),
-        ("Longest sample gap", _fmt(d.get("max_sample_gap_s"), 3, "s")),
-        ("Meter", f"{(d.get('meter') or {}).get('model')} (PTDaemon {(d.get('meter') or {}).get('ptd_version')})"),
-    ]
-    gpus = d.get("gpus")
-    if gpus:
-        energy = _fmt(gpus.get("total_energy_j"), 1, "J")
-        share = _fmt(gpus.get("share_of_wall_pct"), 1)
-        rest = _fmt(gpus.get("rest_of_system_w"), 2, "W")
-        summary.append(("GPUs", f"{energy}, {share} % of wall; rest of system {rest}"))
-    phases = d.get("phases") or {}
-    compare = "".join(
-        f"<tr><th>{name}</th><td>{_fmt(p.get('avg_power_w'), 2, 'W')}</td><td>{_fmt(p.get('window_s'), 1, 's')}</td>"
-        f"<td>{p.get('samples_in_window')}</td><td>{_fmt(p.get('energy_j'), 1, 'J')}</td></tr>"
-        for name, p in phases.items()
-        if p
-    )
-    finding_rows = "".join(
-        f'<tr class="{f.status.value} {f.severity.value}"><td>{html.escape(f.rule)}</td>'
-        f"<td>{f.status.value if f.status is not Status.FAIL else f.severity.value}</td>"
-        f"<td>{html.escape(f.title)}</td><td>{html.escape(f.message)}</td></tr>"
-        for f in findings
-    )
-    plot = _figure(run).to_html(full_html=False, include_plotlyjs=True)
-    banner = '<p class="simulated">SIMULATED sources: not a real measurement.</p>' if simulated else ""
+def _official(run: RunData, round_name: str) -> tuple[OfficialCheck, ...] | None:
+    """The official checks, when the run was loaded with the checksums they need."""
+    return official_checks(run, get_round(round_name)) if run.file_sha1 else None
+
+
+def render_html(
+    report: Report,
+    run: RunData,
+    findings: Sequence[Finding] = (),
+    official: Sequence[OfficialCheck] | None = None,
+) -> str:
+    """The page. ``official``: the official checks when the caller has them (else computed here, when the
+    run was loaded with ``hash_files=True``)."""
+    if official is None:
+        official = _official(run, report.round)
+    plot = _figure(run).to_html(full_html=False, include_plotlyjs=True, div_id="power-plot")
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>mlpower report: {html.escape(str(d.get('folder')))}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>mlpower report</h1><p>{html.escape(str(d.get('folder')))} (rules of round {d.get('round')})</p>"
-        f"{banner}<h2>Result</h2><table>{_rows(summary)}</table>"
-        "<h2>Ranging and testing</h2><table><tr><th></th><th>average power</th><th>window</th><th>samples</th>"
-        f"<th>energy</th></tr>{compare}</table>"
-        f"<p>Testing vs ranging: {_fmt(d.get('power_change_pct'), 2, '%')}</p>"
+        f"<title>mlpower report: {_esc(report.folder)}</title><style>{_STYLE}</style></head><body>"
+        "<h1>mlpower report</h1>"
+        f"{_verdicts(report, findings, official)}{_what(report)}"
+        f"{_problems(findings, official or ())}"
+        f"{_result(report)}"
         f"<h2>Power over time</h2>{plot}"
-        + (
-            f"<h2>Rule findings</h2><table><tr><th>rule</th><th>outcome</th><th>rule</th><th>finding</th></tr>"
-            f"{finding_rows}</table>"
-            if findings
-            else ""
-        )
-        + "</body></html>"
+        f"{_remaining_rules(findings, official or ())}"
+        "</body></html>"
     )

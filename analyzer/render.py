@@ -9,7 +9,7 @@ from analyzer.findings import Finding, Official, Severity, Status
 from analyzer.official import OfficialCheck, OfficialOutcome, official_verdict
 from analyzer.report import Report
 
-__all__ = ["render_findings", "render_report"]
+__all__ = ["render_findings", "render_report", "why_no_metric"]
 
 
 def _num(value: float | None, digits: int = 2, unit: str = "") -> str:
@@ -32,7 +32,7 @@ def render_report(report: Report) -> str:
         metric = report.power_metric
         rows.append(("Power metric", f"{_num(metric.value, 2, metric.unit)}"))
     else:
-        rows.append(("Power metric", f"n/a: {_why_no_metric(report)}"))
+        rows.append(("Power metric", f"n/a: {why_no_metric(report)}"))
     if report.performance is not None:
         perf = report.performance
         value = f"{perf.value:,.0f}" if perf.value.is_integer() else f"{perf.value:,.6g}"
@@ -89,7 +89,7 @@ def render_report(report: Report) -> str:
     return "\n".join(lines)
 
 
-def _why_no_metric(report: Report) -> str:
+def why_no_metric(report: Report) -> str:
     t = report.testing
     if t is None:
         return "the testing window or samples could not be read (see below)"

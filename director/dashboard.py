@@ -51,6 +51,7 @@ def _summary(folder: Path) -> dict[str, Any] | None:
         "power_metric": None if metric is None else metric.model_dump(),
         "efficiency": None if efficiency is None else efficiency.model_dump(),
         "verdict": result.check.verdict,
+        "official_verdict": result.check.official_verdict,
     }
 
 
@@ -109,6 +110,7 @@ def add_dashboard(app: FastAPI, director: Director, read_auth: list[Depends]) ->
             "version": package_version(),
             "meter_url": director.meter_url,
             "interval_ms": director.config.interval_ms,
+            "now_utc_ns": director.clock(),  # the page's elapsed times count on the director's clock, not its own
             "active": None if active is None else active.status().model_dump(mode="json"),
             "last_seq": director.feed.last_seq,
         }

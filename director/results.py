@@ -22,9 +22,7 @@ def analyze_run_folder(folder: Path, round_name: str | None = None) -> ResultJso
     context = result_context(full, round_name)
     report = build_report(full, context)  # one load for report, check and page
     findings = check_run(full, context)
-    (folder / "report.html").write_text(render_html(report, full, findings), encoding="utf-8")
-    result = {
-        "report": report.to_dict(),
-        "check": check_summary(full, context, findings, official_checks(full, context.round)),
-    }
+    official = official_checks(full, context.round)
+    (folder / "report.html").write_text(render_html(report, full, findings, official), encoding="utf-8")
+    result = {"report": report.to_dict(), "check": check_summary(full, context, findings, official)}
     return parse_result_json(result, str(folder / "result.json"))

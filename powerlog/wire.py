@@ -128,6 +128,9 @@ class SessionStatus(_Strict):
     error: str | None = None
     last_power_w: float | None = None  # the latest wall sample, for live progress
     energy_j: dict[str, float] = Field(default_factory=dict)  # wall energy so far per phase
+    # once closed, the analyzer's verdicts of the run folder (result.json's check): pass | fail
+    verdict: str | None = None
+    official_verdict: str | None = None
 
 
 MAX_BATCH_ROWS = 100_000

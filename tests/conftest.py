@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,6 +99,14 @@ def meter_url(request: pytest.FixtureRequest) -> str:
     if not url:
         pytest.skip("needs a real meter: pytest --meter-url URL")
     return str(url)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium (see tests/headless.py), one per test module."""
+    from headless import chromium
+
+    yield from chromium()
 
 
 @pytest.fixture

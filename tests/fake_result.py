@@ -7,8 +7,10 @@ from pathlib import Path
 from powerlog.result_record import CheckRecord, ReportRecord, ResultJson
 
 
-def unanalyzed(folder: Path, scenario: str | None = None, verdict: str = "not analyzed") -> ResultJson:
+def unanalyzed(
+    folder: Path, scenario: str | None = None, verdict: str = "not analyzed", official_verdict: str = "not analyzed"
+) -> ResultJson:
     return ResultJson(
         report=ReportRecord(folder=str(folder), scenario=scenario),
-        check=CheckRecord(folder=str(folder), verdict=verdict),
+        check=CheckRecord(folder=str(folder), verdict=verdict, official_verdict=official_verdict),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def director(ptd_sim, tmp_path: Path) -> Director:
         meter_url=sim.url,
         config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0),
         token=TOKEN,
-        analyze=lambda folder: unanalyzed(folder, scenario="Offline", verdict="pass"),
+        analyze=lambda folder: unanalyzed(folder, scenario="Offline", verdict="fail", official_verdict="pass"),
     )
 
 
@@ -99,6 +100,36 @@ def test_feed_streams_a_session_and_resumes_after_the_last_event(director) -> No
         assert len(rest) == len(events) - 2
         assert [k for k, _ in rest[1:]] == kinds[3:]
         assert client.get("/v1/live?since=soon").status_code == 422
+
+
+def test_a_closed_session_carries_both_verdicts_and_the_snapshot_the_directors_time(director) -> None:
+    """The analyzer's verdicts of the run (the fake's differ: each field comes from its own place) on the closing
+    state event, in the session's status and in the run list; the snapshot tells the director's now."""
+    with TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        opened = client.post(
+            "/v1/sessions", json={"agent": {"label": "verdict", "host": "h"}, "client_uuid": str(uuid.uuid4())}
+        )
+        session_id = opened.json()["session_id"]
+        for phase in ("ranging", "testing"):
+            for action in ("start", "stop"):
+                reply = client.post(f"/v1/sessions/{session_id}/phases/{phase}/{action}", json={"agent_utc_ns": 1})
+                assert reply.status_code == 200, reply.text
+                time.sleep(1.3 if (phase, action) == ("ranging", "start") else 0)  # testing ranges need a sample
+        assert client.get(f"/v1/sessions/{session_id}").json()["verdict"] is None
+        assert client.post(f"/v1/sessions/{session_id}/close").status_code == 200
+        before_ns = time.time_ns()
+        events = _live(client, director)
+        after_ns = time.time_ns()
+        snapshot = events[0][1]
+        assert before_ns <= snapshot["now_utc_ns"] <= after_ns
+        assert (snapshot["active"]["verdict"], snapshot["active"]["official_verdict"]) == ("fail", "pass")
+        states = [(d["state"], d["verdict"], d["official_verdict"]) for kind, d in events if kind == "state"]
+        assert states[-1] == ("closed", "fail", "pass")
+        assert {v for s in states[:-1] for v in s[1:]} == {None}  # no verdict before the close
+        status = client.get(f"/v1/sessions/{session_id}").json()
+        assert (status["verdict"], status["official_verdict"]) == ("fail", "pass")
+        listed = client.get("/v1/runs").json()[0]["result"]
+        assert (listed["verdict"], listed["official_verdict"]) == ("fail", "pass")
 
 
 def test_feed_keeps_the_newest_events_only() -> None:

@@ -1,42 +1,21 @@
-"""The live dashboard in a real headless Chromium (Debian's, driven by Playwright), against a real director.
-
-Screenshots are kept in ``test-artifacts/`` at the repository root.
+"""The live dashboard in a real headless Chromium (Debian's, driven by Playwright, see headless.py), against a
+real director. Screenshots are kept in ``test-artifacts/`` at the repository root.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from headless import CHROMIUM, TIMEOUT_MS, screenshot
 from processes import agent_argv, start_director, stop
 
-CHROMIUM = Path(os.environ.get("MLPOWER_CHROMIUM", "/usr/bin/chromium"))
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-# without the background-networking flags Chromium tries to reach Google at start, which a closed lab network refuses
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-TIMEOUT_MS = 60_000
-
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.is_file():
-        if os.environ.get("MLPOWER_SKIP_BROWSER") == "1":
-            pytest.skip("MLPOWER_SKIP_BROWSER=1 and no Chromium")
-        pytest.fail(f"{CHROMIUM} not found: `make test` installs Debian's chromium (or set MLPOWER_CHROMIUM)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+BROWSER_CLOCK_BEHIND_S = 3600  # the browser's clock is an hour behind the director's: elapsed must not care
 
 
 def _serve(tmp_path: Path, *extra: str) -> Iterator[tuple[str, Path]]:
@@ -56,11 +35,12 @@ def director(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     yield from _serve(tmp_path)
 
 
-def _screenshot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / name
-    page.screenshot(path=str(path), full_page=True)
-    return path
+def _elapsed_s(page) -> float:  # type: ignore[no-untyped-def]
+    return float(page.get_attribute("#elapsed", "data-seconds") or "nan")
+
+
+def _marker_ns(page, phase: str, what: str) -> int:  # type: ignore[no-untyped-def]
+    return int(page.get_attribute(f'li.marker-{what}[data-phase="{phase}"]', "data-t-utc-ns") or 0)
 
 
 def test_dashboard_shows_a_session_live(browser, director, tmp_path: Path) -> None:
@@ -69,8 +49,13 @@ def test_dashboard_shows_a_session_live(browser, director, tmp_path: Path) -> No
     page.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.clock.install(time=time.time() - BROWSER_CLOCK_BEHIND_S)  # Date and performance, running from there
     page.goto(url + "/")
     page.wait_for_selector('#connection[data-state="live"]')
+    # no samples yet: no plot, so no placeholder axis (an empty date axis reads year 2000)
+    assert page.is_visible("#plot-waiting") and page.is_hidden("#plot")
+    assert page.locator(".xaxislayer-above, .main-svg").count() == 0
+    assert page.is_hidden("#verdict")
     argv = agent_argv(url, runs, tmp_path / "agent", "--label", "browser", "--benchmark", "builtin",
                       "--scenario", "Offline", "--duration", "4", "--gpus", "sim:2")  # fmt: skip
     agent = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -81,13 +66,19 @@ def test_dashboard_shows_a_session_live(browser, director, tmp_path: Path) -> No
         # the live value moves: a new reading arrives at the meter's 10 Hz and the host-load signal varies
         page.wait_for_function(f"document.getElementById('power-w').textContent !== {first!r}")
         page.wait_for_function("document.getElementById('gpu-w').textContent.includes('(2 GPU)')")
+        assert page.is_visible("#plot") and page.is_hidden("#plot-waiting")
         page.wait_for_selector('li.marker-start[data-phase="testing"]')
         assert page.text_content("#phase") in ("testing", "ranging")
         wall_points = page.evaluate("document.getElementById('plot').data.find(t => t.name === 'wall').x.length")
         assert wall_points >= 10
-        assert "s (" in (page.text_content("#elapsed") or "")
+        # the phase's elapsed time on the director's clock (this machine's): the browser's is an hour behind
+        in_testing = "(e => e.textContent.endsWith('(testing)') && Number(e.dataset.seconds) >= 1)"
+        page.wait_for_function(f"{in_testing}(document.getElementById('elapsed'))")
+        elapsed_s = _elapsed_s(page)
+        director_elapsed_s = (time.time_ns() - _marker_ns(page, "testing", "start")) / 1e9
+        assert elapsed_s >= 0 and abs(elapsed_s - director_elapsed_s) < 2.0, (elapsed_s, director_elapsed_s)
         assert page.is_visible("#simulated")
-        _screenshot(page, "dashboard-live.png")
+        screenshot(page, "dashboard-live.png")
         output, _ = agent.communicate(timeout=180)
         assert agent.returncode == 0, output
     finally:
@@ -95,6 +86,14 @@ def test_dashboard_shows_a_session_live(browser, director, tmp_path: Path) -> No
             agent.kill()
     page.wait_for_function("document.getElementById('state').textContent === 'closed'")
     page.wait_for_selector('li.marker-loadgen_end[data-phase="testing"]')
+    # the closed session's verdicts, as the director's analyzer wrote them into result.json
+    page.wait_for_selector("#verdict", state="visible")
+    check = json.loads((runs / (page.text_content("#session-id") or "") / "result.json").read_text())["check"]
+    assert check["verdict"] in ("pass", "fail") and check["official_verdict"] in ("pass", "fail")
+    assert page.text_content("#verdict-mlpower .word") == check["verdict"].upper()
+    assert page.text_content("#verdict-official .word") == check["official_verdict"].upper()
+    testing_s = (_marker_ns(page, "testing", "stop") - _marker_ns(page, "testing", "start")) / 1e9
+    assert page.text_content("#elapsed") == f"{testing_s:.0f} s (testing, stopped)" and testing_s > 0
     shaded = page.evaluate("document.getElementById('plot').layout.shapes.filter(s => s.type === 'rect').length")
     assert shaded == 2  # the LoadGen window of both phases
     link = page.wait_for_selector("#runs tbody tr a")
@@ -104,7 +103,8 @@ def test_dashboard_shows_a_session_live(browser, director, tmp_path: Path) -> No
     assert status == 200
     row = page.text_content("#runs tbody tr")
     assert "SIMULATED" in row and "Offline" in row and " W" in row
-    _screenshot(page, "dashboard-closed.png")
+    assert f"{check['verdict']} / {check['official_verdict']}" in row
+    screenshot(page, "dashboard-closed-session.png")
     assert not errors, errors
 
 
@@ -128,7 +128,7 @@ def test_dashboard_asks_for_the_token_off_loopback(browser, exposed_director) ->
     page.click("#token-form button")
     page.wait_for_selector('#connection[data-state="live"]')
     assert page.is_hidden("#token-form")
-    _screenshot(page, "dashboard-token.png")
+    screenshot(page, "dashboard-token.png")
 
 
 def test_chromium_is_debians(browser) -> None:

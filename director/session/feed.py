@@ -20,8 +20,24 @@ class SessionFeed:
         self.session_id = session_id
         self.first_seq = feed.last_seq  # the live view of this session starts after it
 
-    def state(self, state: SessionState, error: str | None, simulated: bool) -> None:
-        self.feed.publish("state", session_id=self.session_id, state=state.value, error=error, simulated=simulated)
+    def state(
+        self,
+        state: SessionState,
+        error: str | None,
+        simulated: bool,
+        verdict: str | None = None,
+        official_verdict: str | None = None,
+    ) -> None:
+        """A state change; a closed session's carries the analyzer's verdicts (result.json's check)."""
+        self.feed.publish(
+            "state",
+            session_id=self.session_id,
+            state=state.value,
+            error=error,
+            simulated=simulated,
+            verdict=verdict,
+            official_verdict=official_verdict,
+        )
 
     def marker(self, phase: str, what: str, t_utc_ns: int) -> None:
         self.feed.publish("marker", session_id=self.session_id, phase=phase, what=what, t_utc_ns=t_utc_ns)

@@ -110,6 +110,7 @@ class Session:
 
     def status(self) -> SessionStatus:
         last = self.pump.last_sample
+        verdict, official_verdict = self.verdicts()
         return SessionStatus(
             session_id=self.session_id,
             session_name=self.session_name,
@@ -120,7 +121,15 @@ class Session:
             error=self.error,
             last_power_w=last.power_w if last is not None else None,
             energy_j=self.pump.energy_j,
+            verdict=verdict,
+            official_verdict=official_verdict,
         )
+
+    def verdicts(self) -> tuple[str | None, str | None]:
+        """mlpower's verdict and the official one, from the closed session's result; None before."""
+        if self.result is None:
+            return None, None
+        return self.result.check.verdict, self.result.check.official_verdict
 
     def clock_map(self) -> SutClockMap:
         """The SUT-to-director mapping from the clock reports so far (the analyzer builds the same one from
@@ -138,7 +147,7 @@ class Session:
     def _set_state(self, state: SessionState) -> None:
         self.state = state
         self._write_progress()
-        self.feed.state(state, self.error, self.simulated)
+        self.feed.state(state, self.error, self.simulated, *self.verdicts())
 
     def _fail(self, error: Exception) -> None:
         self.meter_errors += isinstance(error, MeterError)

@@ -7,11 +7,16 @@ const TOKEN_KEY = "mlpower-director-token";
 const plot = $("plot");
 
 let lastEventId = null;
-let current = null; // {sessionId, phaseStartMs, phase}
+let current = null; // {sessionId, phase, phaseStartNs, phaseStopNs} (director clock)
 let traces = {}; // trace name -> index in the plot
 let shapes = [];
+let plotted = false; // the plot is drawn at the first samples: no empty axis before
 let gpuLatest = {};
 let pendingWindow = {};
+// The director's clock minus performance.now(), in ms: elapsed times count on the director's clock, never on
+// this browser's (which may be off by seconds or hours). Set by each snapshot's now_utc_ns, and raised to
+// every director time seen since, so that the estimate is never behind an event already received.
+let directorOffsetMs = null;
 
 function headers() {
   const token = sessionStorage.getItem(TOKEN_KEY);
@@ -32,11 +37,32 @@ function fmtTime(ns) {
   return new Date(ms(ns)).toISOString().slice(11, 23) + " UTC";
 }
 
+function seeDirectorTime(ns, isNow) {
+  const offsetMs = ms(ns) - performance.now();
+  if (isNow || directorOffsetMs === null || offsetMs > directorOffsetMs) directorOffsetMs = offsetMs;
+}
+
+function directorNowMs() {
+  return directorOffsetMs === null ? null : performance.now() + directorOffsetMs;
+}
+
 function resetPlot() {
   traces = {};
   shapes = [];
   gpuLatest = {};
   pendingWindow = {};
+  if (plotted) Plotly.purge(plot);
+  plotted = false;
+  plot.hidden = true;
+  $("plot-waiting").hidden = false;
+  $("markers").replaceChildren();
+}
+
+function ensurePlot() {
+  if (plotted) return;
+  plotted = true;
+  $("plot-waiting").hidden = true;
+  plot.hidden = false;
   Plotly.newPlot(
     plot,
     [],
@@ -45,15 +71,15 @@ function resetPlot() {
       xaxis: { type: "date", title: "time (UTC)" },
       yaxis: { title: "power (W)", rangemode: "tozero" },
       legend: { orientation: "h" },
-      shapes: [],
+      shapes,
       annotations: [],
     },
     { responsive: true, displaylogo: false },
   );
-  $("markers").replaceChildren();
 }
 
 function trace(name, style) {
+  ensurePlot();
   if (!(name in traces)) {
     traces[name] = Object.keys(traces).length;
     Plotly.addTraces(plot, { name, x: [], y: [], mode: "lines", type: "scatter", line: style || {} });
@@ -68,9 +94,31 @@ function extend(name, tNs, values, style) {
 
 function startSession(sessionId) {
   if (current && current.sessionId === sessionId) return;
-  current = { sessionId, phaseStartMs: null, phase: null };
+  current = { sessionId, phase: null, phaseStartNs: null, phaseStopNs: null };
   $("session-id").textContent = sessionId;
+  $("elapsed").textContent = "-";
+  showVerdict(null);
   resetPlot();
+}
+
+function setVerdict(id, verdict) {
+  const box = $(id);
+  box.dataset.verdict = verdict || "";
+  box.querySelector(".word").textContent = verdict ? verdict.toUpperCase() : "-";
+}
+
+// status: a SessionStatus or a state event (both carry state, error, verdict, official_verdict)
+function showVerdict(status) {
+  const ended = status && (status.state === "closed" || status.state === "failed");
+  $("verdict").hidden = !ended;
+  if (!ended) return;
+  setVerdict("verdict-mlpower", status.verdict);
+  setVerdict("verdict-official", status.official_verdict);
+  let note = "";
+  if (status.state === "failed") note = `the session failed, no verdict: ${status.error || "no reason given"}`;
+  else if (!status.verdict) note = "closed: the analysis is not in yet";
+  else note = `session ${status.session_id} closed; the Runs table links its report`;
+  $("verdict-note").textContent = note;
 }
 
 function showStatus(status) {
@@ -79,9 +127,11 @@ function showStatus(status) {
   $("state").textContent = status.state;
   $("simulated").hidden = !status.simulated;
   if (status.last_power_w !== null) $("power-w").textContent = `${status.last_power_w.toFixed(1)} W`;
+  showVerdict(status);
 }
 
 function onSnapshot(data) {
+  seeDirectorTime(data.now_utc_ns, true);
   $("meter").textContent = `meter ${data.meter_url}, every ${data.interval_ms} ms · mlpower ${data.version}`;
   showStatus(data.active);
 }
@@ -123,6 +173,7 @@ function addMarker(data) {
   li.className = `marker marker-${data.what}`;
   li.dataset.phase = data.phase;
   li.dataset.what = data.what;
+  li.dataset.tUtcNs = String(data.t_utc_ns);
   li.textContent = `${data.phase} ${data.what.replace("_", " ")} at ${fmtTime(data.t_utc_ns)}`;
   $("markers").appendChild(li);
   if (data.what === "loadgen_begin") {
@@ -138,20 +189,23 @@ function addMarker(data) {
       line: { color: data.what === "start" ? "#1a7f37" : "#cf222e", dash: "dash", width: 1 },
     });
   }
-  Plotly.relayout(plot, { shapes });
+  if (plotted) Plotly.relayout(plot, { shapes });
   if (data.what === "start") {
     // break every line here: the plot must not bridge the time between phases
     const indices = Object.values(traces);
     if (indices.length) Plotly.extendTraces(plot, { x: indices.map(() => [x]), y: indices.map(() => [null]) }, indices);
     current.phase = data.phase;
-    current.phaseStartMs = ms(data.t_utc_ns);
+    current.phaseStartNs = data.t_utc_ns;
+    current.phaseStopNs = null;
   } else if (data.what === "stop" && current.phase === data.phase) {
-    current.phaseStartMs = null;
+    current.phaseStopNs = data.t_utc_ns;
   }
+  showElapsed();
 }
 
 function onMarker(data) {
   startSession(data.session_id);
+  if (data.what === "start" || data.what === "stop") seeDirectorTime(data.t_utc_ns, false);
   addMarker(data);
 }
 
@@ -159,6 +213,7 @@ function onState(data) {
   startSession(data.session_id);
   $("state").textContent = data.state + (data.error ? `: ${data.error}` : "");
   $("simulated").hidden = !data.simulated;
+  showVerdict(data);
   if (data.state === "closed" || data.state === "failed") loadRuns();
 }
 
@@ -255,7 +310,7 @@ async function loadRuns() {
     cell(row, run.result && run.result.scenario);
     cell(row, run.result && quantity(run.result.power_metric));
     cell(row, run.result && quantity(run.result.efficiency));
-    cell(row, run.result && run.result.verdict);
+    cell(row, run.result && `${run.result.verdict || "-"} / ${run.result.official_verdict || "-"}`);
     const td = cell(row, run.report ? "" : null);
     if (run.report) {
       const a = document.createElement("a");
@@ -268,11 +323,18 @@ async function loadRuns() {
   }
 }
 
-setInterval(() => {
-  if (current && current.phaseStartMs !== null) {
-    $("elapsed").textContent = `${((Date.now() - current.phaseStartMs) / 1000).toFixed(0)} s (${current.phase})`;
-  }
-}, 500);
+// the phase's time so far on the director's clock (start marker to the director's now), or its length once stopped
+function showElapsed() {
+  if (!current || current.phaseStartNs === null) return;
+  const stopped = current.phaseStopNs !== null;
+  const endMs = stopped ? ms(current.phaseStopNs) : directorNowMs();
+  if (endMs === null) return;
+  const seconds = (endMs - ms(current.phaseStartNs)) / 1000;
+  $("elapsed").textContent = `${seconds.toFixed(0)} s (${current.phase}${stopped ? ", stopped" : ""})`;
+  $("elapsed").dataset.seconds = seconds.toFixed(3);
+}
+
+setInterval(showElapsed, 500);
 
 $("token-form").addEventListener("submit", (e) => {
   e.preventDefault();
