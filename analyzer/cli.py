@@ -11,6 +11,7 @@ from analyzer.checks import check_run, check_summary, verdict
 from analyzer.cli_results import add_compare_command, add_scan_command, run_compare, run_scan
 from analyzer.context import ResultContext, result_context
 from analyzer.errors import AnalyzerError
+from analyzer.export import add_export_command, run_export
 from analyzer.html import render_html
 from analyzer.metrics import Scenario
 from analyzer.official import official_checks
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         _context_options(p)
     add_compare_command(sub, _context_options)
     add_scan_command(sub, ROUND_HELP)
+    add_export_command(sub)
     return parser
 
 
@@ -85,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.round is not None:
             get_round(args.round)  # an unknown round is refused before any folder is read
+        if args.command == "export":
+            return run_export(args)
         if args.command == "compare":
             return run_compare(args)
         if args.command == "scan":

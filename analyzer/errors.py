@@ -4,14 +4,15 @@
 
     AnalyzerError              base of everything this package raises
     ├── UnreadableRunError     the folder cannot be analyzed at all (not there, not a run folder)
-    └── UnknownRoundError      --round names a round we do not encode
+    ├── UnknownRoundError      --round names a round we do not encode
+    └── UnknownPhaseError      a phase that is neither ranging nor testing (Result.samples, export --phase)
 
 Problems inside a readable folder are not exceptions: they become findings.
 """
 
 from __future__ import annotations
 
-__all__ = ["AnalyzerError", "UnknownRoundError", "UnreadableRunError"]
+__all__ = ["AnalyzerError", "UnknownPhaseError", "UnknownRoundError", "UnreadableRunError"]
 
 
 class AnalyzerError(Exception):
@@ -24,3 +25,7 @@ class UnreadableRunError(AnalyzerError):
 
 class UnknownRoundError(AnalyzerError, ValueError):
     """A round that is not encoded."""
+
+
+class UnknownPhaseError(AnalyzerError, ValueError):
+    """A phase that a result does not have: the phases are ``ranging`` and ``testing``."""
