@@ -7,7 +7,7 @@ FIXTURE ?= tests/data/dell-xe8545-a100x4-maxq-resnet50-offline/performance
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo demo-fixture test lint format bench fuzz ingest overhead soak clean
+.PHONY: demo demo-fixture test lint format docs bench fuzz ingest overhead soak scan-bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy powerlog analyzer director agent
+
+docs: $(VENV)/.installed
+	$(BIN)/python scripts/cli_usage.py
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format .
@@ -68,6 +71,9 @@ overhead: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_agent_overhead.py
 
 # sessions back to back with a fault every 2 minutes; SOAK_ARGS="--hours 1" for the long one
+scan-bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_scan.py $(SCAN_BENCH_ARGS)
+
 soak: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_soak.py $(SOAK_ARGS)
 
