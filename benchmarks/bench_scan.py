@@ -92,7 +92,7 @@ def compare_rows(rows: list[dict[str, Any]], results: list[Result], tree: Path) 
     by_path = {r["path"]: r for r in rows}
     problems = []
     for res in results:
-        rel = res.folder.relative_to(tree).as_posix()
+        rel = res.folder.relative_to(tree.parent).as_posix()  # a row starts with the scanned folder's name
         row = by_path.get(rel)
         e = res.expected
         if row is None:
@@ -176,7 +176,7 @@ def main() -> int:
             wall_s, rows = time_scan(tree, args.jobs)
             times_s.append(wall_s)
         failures += compare_rows(rows, results, tree)
-        official = {tree / r["path"]: r["official_verdict"] for r in rows}
+        official = {tree.parent / r["path"]: r["official_verdict"] for r in rows}
         baseline_s = timed = None
         if default is not None or per_round:
             baseline_s, timed, verdicts = time_checker(results, default, per_round)
