@@ -13,7 +13,7 @@ from analyzer.report import Report, build_report
 from analyzer.result import Result, open_result
 from analyzer.rounds import DEFAULT_ROUND, ROUNDS, Round, get_round
 from analyzer.run import RunData, load_run
-from analyzer.scan import ScanResult, ScanRow, find_results, scan
+from analyzer.scan import ScanResult, ScanRow, find_results, scan_results
 
 __all__ = [
     "DEFAULT_ROUND",
@@ -44,7 +44,7 @@ __all__ = [
     "load_run",
     "open_result",
     "power_metric",
-    "scan",
+    "scan_results",
     "verdict",
     "window_stats",
 ]

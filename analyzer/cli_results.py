@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from analyzer.compare import render_comparison, render_scan
 from analyzer.leaderboard import render_leaderboard
-from analyzer.scan import COLUMNS, ScanResult, default_jobs, scan
+from analyzer.scan import COLUMNS, ScanResult, default_jobs, scan_results
 from analyzer.table import json_lines, sort_rows, write_csv, write_parquet
 from powerlog.cli_support import EXIT_ERRORS, EXIT_OK, EXIT_UNREADABLE, atomic_output, dump_json
 
@@ -93,7 +93,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
 def _run(args: argparse.Namespace, benchmark: str | None = None, scenario: str | None = None) -> ScanResult:
     paths = args.paths if args.command == "scan" else args.perf_dirs
     with _progress(not args.no_progress) as progress:
-        result = scan(
+        result = scan_results(
             paths, jobs=args.jobs, round_name=args.round, benchmark=benchmark, scenario=scenario, progress=progress
         )
     for note in result.notes:

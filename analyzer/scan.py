@@ -32,7 +32,7 @@ from analyzer.run import load_run
 from powerlog.layout import PHASE_DIRS, RANGING, TESTING
 from powerlog.spl import SPL_FIELDS
 
-__all__ = ["ScanResult", "ScanRow", "find_results", "is_power_result", "scan", "scan_result"]
+__all__ = ["ScanResult", "ScanRow", "find_results", "is_power_result", "scan_result", "scan_results"]
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,7 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def scan(
+def scan_results(
     paths: Iterable[Path | str],
     *,
     jobs: int | None = None,

@@ -83,7 +83,7 @@ def test_builtin_benchmark_session_end_to_end(director, tmp_path: Path) -> None:
         assert g["power_readings"] >= 30  # polled at 10 Hz over a window of 4 s and more
     assert (folder / "samples" / "gpu0.power.parquet").is_file()
     page = (folder / "report.html").read_text(encoding="utf-8")
-    assert "SIMULATED sources" in page and "GPU 1" in page and "Plotly.newPlot" in page
+    assert "SIMULATED</span> sources: not a real measurement" in page and "GPU 1" in page and "Plotly.newPlot" in page
     assert "sut_samples" in record["simulated_sources"] and "GPU 1" in result.stdout
 
 

@@ -19,7 +19,7 @@ import pytest
 
 import analyzer.scan as scan_module
 from analyzer.cli import main
-from analyzer.scan import ScanRow, find_results, scan
+from analyzer.scan import ScanRow, find_results, scan_results
 from analyzer.table import sort_rows
 from tests.conftest import DATA_DIR, FIXTURES
 
@@ -53,7 +53,7 @@ def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
 
 
 def test_scan_of_the_published_results_gives_the_published_figures() -> None:
-    result = scan([DATA_DIR], jobs=2)
+    result = scan_results([DATA_DIR], jobs=2)
     rows = {r.path: r for r in result.rows}
     assert set(PUBLISHED) <= set(rows), sorted(set(PUBLISHED) - set(rows))
     assert len(PUBLISHED) == 12
@@ -159,7 +159,7 @@ def test_a_bad_folder_is_a_row_and_the_scan_goes_on(tmp_path: Path, monkeypatch:
         return real_build_report(run, context)
 
     monkeypatch.setattr(scan_module, "build_report", build_report_failing_on_orin)
-    rows = {r.path: r for r in scan([root], jobs=1).rows}
+    rows = {r.path: r for r in scan_results([root], jobs=1).rows}
     assert set(rows) == {
         "tree/closed/Dell/results/XR12/resnet50/SingleStream/performance",
         "tree/runs/garbage",
