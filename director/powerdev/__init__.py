@@ -1,0 +1,1 @@
+"""power-dev's client/server protocol (v3): what a director needs to serve power-dev's ``client.py``."""
