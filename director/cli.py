@@ -92,6 +92,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--round", default=None, help="MLPerf round whose rules the result is checked against")
     serve.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM; with --tls-key)")
     serve.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
+    serve.add_argument(
+        "--power-dev-listen",
+        metavar="HOST:PORT",
+        help="also serve power-dev's client.py (protocol v3, no authentication) here; loopback unless "
+        "--power-dev-allow names who may connect",
+    )
+    serve.add_argument(
+        "--power-dev-allow",
+        nargs="+",
+        metavar="CIDR",
+        default=None,
+        help="networks whose power-dev clients may connect (default: loopback only)",
+    )
 
     demo = sub.add_parser(
         "demo",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
+import ipaddress
 import os
 import secrets
 import socket
@@ -21,6 +23,7 @@ from director.errors import ConfigError
 from director.meters.base import Meter
 from director.meters.group import MeterGroup
 from director.meters.urls import MeterUrl, open_meter, parse_meter_url
+from director.powerdev.listener import LOOPBACK, IpNetwork, PowerDevListener
 from director.recovery import put_meter_back, recover_interrupted
 from director.results import analyze_run_folder
 from director.session import SessionConfig
@@ -107,6 +110,7 @@ def serve_director(args: argparse.Namespace) -> int:
     if round_name is not None:
         get_round(round_name)
     tls = _tls(args)
+    power_dev = _power_dev_options(args)
     runs_dir: Path = args.out
     runs_dir.mkdir(parents=True, exist_ok=True)
     token, token_path, token_note = load_or_create_token(args, runs_dir)
@@ -152,5 +156,52 @@ def serve_director(args: argparse.Namespace) -> int:
     # live-view streams end as soon as shutdown starts; the rest gets a few seconds to finish
     uvicorn_config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5, **tls)
     server = _Server(director, uvicorn_config)
-    server.run(sockets=[sock])
+    if power_dev is None:
+        server.run(sockets=[sock])
+    else:
+        asyncio.run(_serve_with_power_dev(server, sock, PowerDevListener(director, power_dev[2]), power_dev))
     return EXIT_OK
+
+
+def _power_dev_options(args: argparse.Namespace) -> tuple[str, int, tuple[IpNetwork, ...]] | None:
+    """``--power-dev-listen`` and ``--power-dev-allow``, checked before anything starts."""
+    if args.power_dev_listen is None:
+        if args.power_dev_allow:
+            raise ConfigError("--power-dev-allow needs --power-dev-listen HOST:PORT")
+        return None
+    host, sep, port_text = args.power_dev_listen.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ConfigError(f"--power-dev-listen {args.power_dev_listen!r}: expected HOST:PORT, e.g. 127.0.0.1:4951")
+    host = host.strip("[]")
+    try:
+        allow = tuple(ipaddress.ip_network(c, strict=False) for c in args.power_dev_allow or ())
+    except ValueError as e:
+        raise ConfigError(f"--power-dev-allow: {e}") from e
+    if not allow and host not in LOOPBACK_HOSTS:
+        raise ConfigError(
+            f"--power-dev-listen {args.power_dev_listen}: power-dev's protocol has no authentication; "
+            "name who may connect with --power-dev-allow CIDR... or listen on 127.0.0.1"
+        )
+    return host, int(port_text), allow or LOOPBACK
+
+
+async def _serve_with_power_dev(
+    server: uvicorn.Server,
+    sock: socket.socket,
+    listener: PowerDevListener,
+    options: tuple[str, int, tuple[IpNetwork, ...]],
+) -> None:
+    host, port, allow = options
+    try:
+        bound_host, bound_port = await listener.start(host, port)
+    except OSError as e:
+        raise ConfigError(f"cannot listen on {host}:{port} for power-dev: {e.strerror or e}") from e
+    print(
+        f"power-dev listener on {bound_host}:{bound_port} (protocol v3, no authentication; allowed: "
+        f"{', '.join(str(n) for n in allow)})",
+        flush=True,
+    )
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        await listener.close()

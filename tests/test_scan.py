@@ -106,7 +106,7 @@ def test_every_output_format_holds_the_same_rows(tmp_path: Path) -> None:
 
 
 def test_text_table_is_readable(tmp_path: Path) -> None:
-    done = _run("scan", str(RECENT), "--no-progress")
+    done = _run("scan", str(RECENT), "--no-progress", "--jobs", "1")
     lines = done.stdout.splitlines()
     assert lines[0].split()[:4] == ["result", "round", "benchmark", "scenario"]
     assert max(len(line) for line in lines) < 200
@@ -174,7 +174,7 @@ def test_a_bad_folder_is_a_row_and_the_scan_goes_on(tmp_path: Path, monkeypatch:
 
 
 def test_scan_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["scan", str(RECENT), "--no-progress"]) == 0
+    assert main(["scan", str(RECENT), "--no-progress", "--jobs", "1"]) == 0
     assert main(["scan", str(DATA_DIR / "nvidia-orin-maxq-resnet50-offline"), "--no-progress"]) == 1  # official fail
     capsys.readouterr()
     assert main(["scan", str(tmp_path), "--no-progress"]) == 2

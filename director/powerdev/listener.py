@@ -1,0 +1,220 @@
+"""A listener that speaks power-dev's protocol v3 and runs each power-dev session as an mlpower session.
+
+One connection is one client. After the handshake each line is a command (:mod:`.protocol`) and gets
+one reply line; ``download`` gets the file in chunks instead. ``new`` opens an mlpower session on the
+director's meter (a second client while the meter is held is told it is busy), ``session,...`` drives
+its phases, ``done`` closes and analyzes it. The run folder is mlpower's, written as for any session.
+
+Where mlpower differs from power-dev's server, on purpose:
+
+* ``set_ntp`` answers ``OK`` without touching the clock: the director's clock is the machine's, and
+  mlpower measures the SUT's offset itself. ``stop`` answers ``OK`` and the listener keeps serving.
+* ``cleanup`` answers ``OK`` and keeps the run folder (mlpower never deletes a measurement).
+* A client that disconnects mid-session aborts the session; what was measured is kept.
+
+The protocol has no authentication: only peers in the allow-list may connect (loopback by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from director.errors import DirectorError
+from director.powerdev.protocol import (
+    MAGIC_CLIENT,
+    MAGIC_SERVER,
+    Cleanup,
+    Command,
+    CommandError,
+    Download,
+    LineSplitter,
+    LineTooLongError,
+    New,
+    SessionDone,
+    SessionStart,
+    SessionStop,
+    SetNtp,
+    Stop,
+    Time,
+    encode_file,
+    encode_line,
+    parse_command,
+)
+from director.registry import Director
+from director.session import Session
+from powerlog.wire import AgentInfo, OpenSessionRequest
+
+__all__ = ["LOOPBACK", "IpNetwork", "PowerDevListener"]
+
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+READ_CHUNK_BYTES = 64 * 1024
+IDLE_TIMEOUT_S = 24 * 3600.0  # power-dev's client is silent while the workload runs: a phase may last hours
+log = logging.getLogger("mlpower.director.powerdev")
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass
+class _Connection:
+    peer: str
+    session: Session | None = None
+    last: Session | None = None  # the session `download` and `cleanup` may name
+    lines: LineSplitter = field(default_factory=LineSplitter)
+
+
+class PowerDevListener:
+    """Serves power-dev clients for ``director``. No socket is opened before :meth:`start`."""
+
+    def __init__(self, director: Director, allow: Sequence[IpNetwork] = LOOPBACK) -> None:
+        self.director = director
+        self.allow = tuple(allow)
+        self._server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        self._server = await asyncio.start_server(self._serve, host, port)
+        address = self._server.sockets[0].getsockname()
+        return address[0], address[1]
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def allowed(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        if address.version == 6 and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.allow)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        host, port = writer.get_extra_info("peername")[:2]
+        peer = f"{host}:{port}"
+        if not self.allowed(host):
+            log.warning("power-dev connection from %s refused: not in --power-dev-allow", peer)
+            writer.close()
+            return
+        log.info("power-dev connection from %s", peer)
+        connection = _Connection(peer)
+        try:
+            await self._converse(connection, reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError, LineTooLongError) as e:
+            log.warning("power-dev connection from %s ended: %s", peer, e)
+        finally:
+            if connection.session is not None and not connection.session.ended:
+                log.warning("power-dev client %s left session %s open: aborted", peer, connection.session.session_id)
+                await connection.session.abort(f"the power-dev client {peer} disconnected mid-session")
+            writer.close()
+            log.info("power-dev connection from %s closed", peer)
+
+    async def _lines(self, connection: _Connection, reader: asyncio.StreamReader) -> list[str]:
+        data = await asyncio.wait_for(reader.read(READ_CHUNK_BYTES), IDLE_TIMEOUT_S)
+        if not data:
+            raise ConnectionError("the client closed the connection")
+        return connection.lines.feed(data)
+
+    async def _converse(
+        self, connection: _Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        pending: list[str] = []
+        while not pending:
+            pending = await self._lines(connection, reader)
+        magic, *pending = pending
+        writer.write(encode_line(MAGIC_SERVER))
+        await writer.drain()
+        if magic != MAGIC_CLIENT:
+            log.warning("power-dev client %s: handshake %r, expected %r: closed", connection.peer, magic, MAGIC_CLIENT)
+            return
+        while True:
+            while not pending:
+                pending = await self._lines(connection, reader)
+            line, *pending = pending
+            for chunk in await self._answer(connection, line):
+                writer.write(chunk)
+            await writer.drain()
+
+    async def _answer(self, connection: _Connection, line: str) -> list[bytes]:
+        try:
+            command = parse_command(line)
+        except CommandError as e:
+            log.info("power-dev client %s: %r: %s", connection.peer, line, e)
+            return [encode_line(e.reply)]
+        if isinstance(command, Download):
+            return self._download(connection, command)
+        try:
+            reply = await self._run(connection, command)
+        except DirectorError as e:  # the meter busy, a phase out of order, the meter failing: said, not fatal
+            reply = f"Error: {e}"
+        except ValidationError as e:  # a label the session record cannot take (longer than 64 characters)
+            reply = f"Error: {e.errors()[0]['msg']}"
+        log.info("power-dev client %s: %r -> %r", connection.peer, line, reply)
+        return [encode_line(reply)]
+
+    def _session(self, connection: _Connection, name: str) -> Session | None:
+        session = connection.session
+        if session is None or (name != "*" and name != session.session_name):
+            return None
+        return session
+
+    async def _run(self, connection: _Connection, command: Command) -> str:
+        director = self.director
+        if isinstance(command, Time):
+            return str(director.clock() / 1e9)
+        if isinstance(command, SetNtp | Stop):
+            return "OK"
+        if isinstance(command, New):
+            return await self._new(connection, command)
+        if isinstance(command, Cleanup):
+            return "OK" if connection.last and command.session == connection.last.session_name else "Error"
+        session = self._session(connection, command.session)
+        if session is None:
+            return "Error: unknown session"
+        if isinstance(command, SessionStart):
+            await session.start_phase(command.phase, director.clock())
+            session.record_message(f"session,{session.session_name},start,{command.phase}", "OK", director.clock())
+            return "OK"
+        if isinstance(command, SessionStop):
+            await session.stop_phase(command.phase, director.clock())
+            session.record_message(f"session,{session.session_name},stop,{command.phase}", "OK", director.clock())
+            return "OK"
+        if isinstance(command, SessionDone):
+            session.record_message(f"session,{session.session_name},done", "OK", director.clock())
+            await session.close(director.analyze)
+            connection.session = None
+            return "OK"
+        raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
+
+    async def _new(self, connection: _Connection, command: New) -> str:
+        if connection.session is not None and not connection.session.ended:
+            await connection.session.abort("the power-dev client started a new session")
+        request = OpenSessionRequest(
+            agent=AgentInfo(label=command.label, host=connection.peer, workload="power-dev client"),
+            client_uuid=str(command.client_uuid),
+        )
+        session = await self.director.open_session(request, self.director.clock())
+        connection.session = connection.last = session
+        log.info(
+            "power-dev client %s: session %s (run folder %s)", connection.peer, session.session_name, session.folder
+        )
+        return f"OK {session.session_name},{session.server_uuid}"
+
+    def _download(self, connection: _Connection, command: Download) -> list[bytes]:
+        last = connection.last
+        if last is None or command.session != last.session_name:
+            return [encode_line("Error")]
+        path = Path(last.folder) / command.file
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            log.warning("power-dev client %s: download %s: %s", connection.peer, command.file, e.strerror or e)
+            data = b""  # power-dev's client waits for a file: an empty one says there is none
+        return list(encode_file(data))
