@@ -118,6 +118,7 @@ def test_meter_busy_is_explained_to_the_second_agent(director, tmp_path: Path) -
     assert second.returncode == 2 and "meter busy" in second.stderr and held.json()["session_id"] in second.stderr
 
 
+@pytest.mark.realtime
 def test_session_on_a_serial_wt310_at_ten_hertz(tmp_path: Path) -> None:
     folder = serial_session(tmp_path, "wt310", "--signal", "constant:150")
     spl = read_spl(folder / "run_1" / "spl.txt")

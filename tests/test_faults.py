@@ -116,6 +116,7 @@ def _meter_sim(link: Path) -> subprocess.Popen[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.realtime
 def test_serial_adapter_unplugged_mid_phase_is_reopened_and_the_gap_reported(tmp_path: Path) -> None:
     link = tmp_path / "ttyWT310"
     sim = _meter_sim(link)

@@ -124,6 +124,7 @@ def test_identity_ranges_and_restore_cover_every_meter() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.realtime
 def test_two_simulated_wt310s_on_ptys_give_two_channel_samples_at_10_hz() -> None:
     group = MeterGroup(
         [simulated_serial_meter("constant:200"), simulated_serial_meter("constant:300")], interval_ms=100

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from meter_reading import HeldBack, assert_every_update_once, read_for
+from meter_reading import assert_every_update_once, read_for
 from processes import serial_session
 
 from director.errors import MeterConfigError, MeterErrorReply, MeterProtocolError
@@ -262,15 +262,15 @@ def test_garbage_from_a_wt333_is_rejected_and_the_measurement_continues(wt33x) -
 
 
 @pytest.mark.slow
+@pytest.mark.realtime
 def test_a_simulated_wt333_at_ten_hertz_for_ten_seconds_on_a_pty(wt33x) -> None:
     _instrument, meter = wt33x("WT333E", watts=100.0)
     identity = meter.identify()
     assert identity.simulated and identity.channels == 3
     meter.set_ranges(Ranges(300.0, 1.0))
     meter.start("r_testing", 100)
-    held_back = HeldBack(threshold_s=0.05)
-    samples = read_for(meter, 10.0, held_back=held_back)
-    assert_every_update_once(samples, 100, 100_000_000, held_back)
+    samples = read_for(meter, 10.0)
+    assert_every_update_once(samples, 100, 100_000_000)
     assert meter.rejected_lines == []
     for s in samples:
         assert len(s.channels) == 3 and (s.volts_v, s.amps_a, s.pf) == (-1.0, -1.0, -1.0)
