@@ -69,7 +69,7 @@ def add_compare_command(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], context_options: Callable[[argparse.ArgumentParser], None]
 ) -> None:
     p = sub.add_parser("compare", help=COMPARE_HELP, description=COMPARE_HELP)
-    p.add_argument("perf_dirs", metavar="RUN", nargs="+", help="result folders (performance/ or a run folder)")
+    p.add_argument("paths", metavar="RUN", nargs="+", help="result folders (performance/ or a run folder)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _common(p)
     context_options(p)
@@ -91,10 +91,9 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
 
 
 def _run(args: argparse.Namespace, benchmark: str | None = None, scenario: str | None = None) -> ScanResult:
-    paths = args.paths if args.command == "scan" else args.perf_dirs
     with _progress(not args.no_progress) as progress:
         result = scan_results(
-            paths, jobs=args.jobs, round_name=args.round, benchmark=benchmark, scenario=scenario, progress=progress
+            args.paths, jobs=args.jobs, round_name=args.round, benchmark=benchmark, scenario=scenario, progress=progress
         )
     for note in result.notes:
         print(f"mlpower-analyzer: {note}", file=sys.stderr)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from analyzer.metrics import trapezoid_energy_j
+from analyzer.metrics import strictly_inside, trapezoid_energy_j
 from powerlog.timestamps import NS_PER_S
 
 __all__ = ["COVERAGE_PERIOD_S", "DISAGREEMENT_WARN_PCT", "MIN_WINDOW_S", "GpuSeries", "GpuWindow", "gpu_window"]
@@ -63,7 +63,7 @@ def gpu_window(series: GpuSeries, begin_utc_ns: int, end_utc_ns: int) -> GpuWind
             counter = float(edges[1] - edges[0])
         else:
             warnings.append("the energy counter was not read before and after the window")
-    inside = (series.power_t_ns > begin_utc_ns) & (series.power_t_ns < end_utc_ns)
+    inside = strictly_inside(series.power_t_ns, begin_utc_ns, end_utc_ns)
     readings = int(inside.sum())
     integrated = None
     if readings:

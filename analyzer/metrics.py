@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
+import numpy.typing as npt
 
 from powerlog.mllog import DetailLog
 from powerlog.spl import PowerLog
@@ -33,6 +34,7 @@ __all__ = [
     "is_inferred",
     "performance",
     "power_metric",
+    "strictly_inside",
     "trapezoid_energy_j",
     "window_stats",
 ]
@@ -109,9 +111,15 @@ class WindowStats:
     channel_avg_power_w: tuple[float, ...]
 
 
+def strictly_inside(t_ns: npt.NDArray[np.int64], begin_ns: int, end_ns: int) -> npt.NDArray[np.bool_]:
+    """The times strictly inside ``(begin, end)``: the official checker's window rule, for every series."""
+    inside: npt.NDArray[np.bool_] = (t_ns > begin_ns) & (t_ns < end_ns)
+    return inside
+
+
 def window_stats(log: PowerLog, begin_utc_ns: int, end_utc_ns: int) -> WindowStats:
     t = log.t_utc_ns
-    inside = (t > begin_utc_ns) & (t < end_utc_ns)
+    inside = strictly_inside(t, begin_utc_ns, end_utc_ns)
     valid = np.isfinite(log.power_w) & (log.power_w > 0)
     used = inside & valid
     power = log.power_w[used]

@@ -27,7 +27,7 @@ from analyzer.context import ResultContext, result_context
 from analyzer.errors import UnknownPhaseError
 from analyzer.findings import Finding, Status
 from analyzer.gpu import GpuSeries
-from analyzer.metrics import Scenario
+from analyzer.metrics import Scenario, strictly_inside
 from analyzer.official import OfficialCheck, official_checks, official_verdict
 from analyzer.report import Report, build_report
 from analyzer.rounds import Round
@@ -78,9 +78,7 @@ def in_window(t_utc_ns: npt.NDArray[np.int64], window_utc_ns: tuple[int, int] | 
     them); all False when there is no window."""
     if window_utc_ns is None:
         return np.zeros(t_utc_ns.shape[0], dtype=bool)
-    begin, end = window_utc_ns
-    mask: npt.NDArray[np.bool_] = (t_utc_ns > begin) & (t_utc_ns < end)
-    return mask
+    return strictly_inside(t_utc_ns, *window_utc_ns)
 
 
 def _readings(prefix: str, readings: ChannelReadings, n: int) -> dict[str, npt.NDArray[np.float64]]:

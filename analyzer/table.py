@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from analyzer.scan import COLUMNS, ScanRow
-from powerlog.cli_support import atomic_output
+from powerlog.cli_support import atomic_output, json_safe
 
 __all__ = [
     "MAX_CELL_CHARS",
@@ -153,11 +152,7 @@ def render_text(rows: Sequence[ScanRow], columns: Sequence[str]) -> str:
 
 def json_lines(rows: Sequence[ScanRow]) -> str:
     """One JSON object per line (NaN and infinities as null, which JSON has no other way to say)."""
-    return "".join(json.dumps(_finite(r.to_dict()), allow_nan=False) + "\n" for r in rows)
-
-
-def _finite(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in d.items()}
+    return "".join(json.dumps(json_safe(r.to_dict()), allow_nan=False) + "\n" for r in rows)
 
 
 def write_csv(rows: Sequence[ScanRow], path: Path) -> None:
@@ -166,13 +161,13 @@ def write_csv(rows: Sequence[ScanRow], path: Path) -> None:
         writer = csv.DictWriter(f, fieldnames=list(COLUMNS))
         writer.writeheader()
         for r in rows:
-            d = _finite(r.to_dict())
+            d = json_safe(r.to_dict())
             d["error_rules"] = " ".join(r.error_rules)
             writer.writerow(d)
 
 
 def write_parquet(rows: Sequence[ScanRow], path: Path) -> None:
     """Parquet with a fixed schema (floats stay floats even in a column with no value at all)."""
-    table = pa.Table.from_pylist([_finite(r.to_dict()) for r in rows], schema=_PARQUET_SCHEMA)
+    table = pa.Table.from_pylist([json_safe(r.to_dict()) for r in rows], schema=_PARQUET_SCHEMA)
     with atomic_output(path) as partial:
         pq.write_table(table, partial)

@@ -19,6 +19,7 @@ __all__ = [
     "EXIT_UNREADABLE",
     "atomic_output",
     "dump_json",
+    "json_safe",
     "package_version",
     "read_json_object",
     "stop_process",
@@ -31,19 +32,19 @@ EXIT_ERRORS = 1
 EXIT_UNREADABLE = 2
 
 
-def _finite(obj: Any) -> Any:
-    # JSON has no NaN or Infinity: write null rather than invalid JSON
+def json_safe(obj: Any) -> Any:
+    """``obj`` with NaN and infinities as None: JSON has no other way to say them."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
+        return [json_safe(v) for v in obj]
     return obj
 
 
 def dump_json(obj: Any) -> str:
-    return json.dumps(_finite(obj), indent=2, allow_nan=False)
+    return json.dumps(json_safe(obj), indent=2, allow_nan=False)
 
 
 def read_json_object(path: Path) -> dict[str, Any] | None:
@@ -72,9 +73,8 @@ def atomic_output(path: Path | str) -> Iterator[Path]:
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write JSON next to ``path`` and rename it over ``path``: a reader (or a crash) never sees half a file."""
-    partial = path.with_suffix(path.suffix + ".partial")
-    partial.write_text(dump_json(obj) + "\n")
-    partial.replace(path)
+    with atomic_output(path) as partial:
+        partial.write_text(dump_json(obj) + "\n")
 
 
 def stop_process(process: subprocess.Popen[Any], timeout_s: float = 15.0) -> None:
