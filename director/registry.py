@@ -43,8 +43,9 @@ class Director:
                 busy.session_id,
             )
 
-    async def open_session(self, request: OpenSessionRequest, received_utc_ns: int) -> Session:
-        """A new session holding a fresh meter connection, opened (folder made, meter identified)."""
+    async def open_session(self, request: OpenSessionRequest) -> Session:
+        """A new session holding a fresh meter connection, opened (folder made, meter identified). The caller
+        records the ``new`` message in the protocol it speaks."""
         self.check_meter_free()
         session = Session(
             self.meter_factory(),
@@ -60,8 +61,6 @@ class Director:
         await session.open()
         if request.clock is not None:
             session.add_clock_report(ClockReport(phase="session", when="before", clock=request.clock))
-        client = request.agent.label
-        session.record_message(f"new,{client},{request.client_uuid}", f"OK {session.session_name}", received_utc_ns)
         return session
 
     def session(self, session_id: str) -> Session:

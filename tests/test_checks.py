@@ -242,3 +242,28 @@ def test_a_garbage_detail_log_skips_the_loadgen_rules_instead_of_quoting_none(co
         assert f.status is Status.SKIPPED and "has no " in f.message and "0.readable" in f.message
     assert not [f for f in findings if "None" in f.message]
     assert verdict(findings) is Status.FAIL  # the unreadable log itself is the error
+
+
+def test_a_folder_power_dev_client_wrote_from_a_directly_read_analyzer(copy_fixture) -> None:
+    """No session.json (power-dev's client downloads only its six files), an empty ptd_logs.txt and mlpower's
+    meter URL in server.json's ptd_config: the run is known as read directly, from server.json alone, so the
+    PTDaemon rules are skipped with that reason instead of failing, and 8.ptd_used says what MLPerf wants."""
+    perf = copy_fixture("xe8545_resnet_offline")
+    (perf / "power" / "ptd_logs.txt").write_bytes(b"")
+    server = json.loads((perf / "power" / "server.json").read_text())
+    server["ptd_config"] = [{"command": ["serial:///dev/ttyUSB0?model=wt310"], "device_type": 49,
+                             "interface_flag": "", "device_port": "/dev/ttyUSB0", "channel": None}]  # fmt: skip
+    server["ptd_messages"] = [{"cmd": "*IDN?", "reply": "YOKOGAWA,WT310E,C3XXXXXXX,F1.03"}]
+    (perf / "power" / "server.json").write_text(json.dumps(server))
+    findings = {f.rule: f for f in check_run(load_run(perf, marks=True), "v2.1")}
+    used = findings["8.ptd_used"]
+    assert used.status is Status.FAIL and "serial:///dev/ttyUSB0?model=wt310" in used.message
+    for rule in ("9.go", "9.replies", "9.restore", "9.ranging_ranges", "9.testing_ranges", "10.activated",
+                 "10.testing_uncertainty", "11.errors"):  # fmt: skip
+        assert findings[rule].status is Status.SKIPPED, findings[rule]
+    assert "no PTDaemon" in findings["11.errors"].message
+    # the same folder read through PTDaemon (its command a PTDaemon command line) fails on the empty log
+    server["ptd_config"][0]["command"] = ["/opt/ptd/ptd", "-l", "log.txt", "49", "/dev/ttyUSB0"]
+    (perf / "power" / "server.json").write_text(json.dumps(server))
+    findings = {f.rule: f for f in check_run(load_run(perf, marks=True), "v2.1")}
+    assert "8.ptd_used" not in findings and findings["10.activated"].status is Status.FAIL

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import ipaddress
 import json
 import subprocess
@@ -17,11 +18,13 @@ from pathlib import Path
 from processes import BIN, start_director, stop
 
 from director.meter_sim import register as register_simulated_meters
+from director.meters.ranges import Ranges
 from director.meters.urls import open_meter
 from director.powerdev.listener import PowerDevListener
 from director.powerdev.protocol import MAGIC_CLIENT, MAGIC_SERVER, FileReceiver, LineSplitter
 from director.registry import Director
 from director.session import SessionConfig
+from powerlog.spl import read_spl
 from tests.fake_result import unanalyzed
 
 register_simulated_meters()
@@ -36,6 +39,7 @@ class Client:
         self.lines = LineSplitter()
         self.pending: list[str] = []
         self.rest = b""
+        self.exchanges: list[tuple[str, str]] = []  # what power-dev's client keeps for client.json
 
     @classmethod
     async def connect(cls, port: int, handshake: str = MAGIC_CLIENT) -> tuple[Client, str]:
@@ -53,7 +57,9 @@ class Client:
     async def command(self, line: str) -> str:
         self.writer.write(line.encode() + b"\r\n")
         await self.writer.drain()
-        return await self.reply()
+        reply = await self.reply()
+        self.exchanges.append((line, reply))
+        return reply
 
     async def download(self, session: str, name: str) -> bytes:
         self.writer.write(f"download,{session},{name}\r\n".encode())
@@ -103,19 +109,58 @@ def test_a_whole_session(tmp_path: Path) -> None:
             assert session.endswith("_resnet_offline") and uuid.UUID(server_uuid)
             for phase in ("ranging", "testing"):
                 assert await client.command(f"session,{session},start,{phase}") == "OK"
+                float(await client.command("time"))
                 await asyncio.sleep(1.0)
                 assert await client.command(f"session,*,stop,{phase}") == "OK"
             assert await client.command("session,other,done") == "Error: unknown session"
+            before_done = list(client.exchanges)
             assert await client.command(f"session,{session},done") == "OK"
             spl = await client.download(session, "run_1/spl.txt")
             assert spl.count(b"\n") >= 5 and f"{session}_testing".encode() in spl
             server = json.loads(await client.download(session, "power/server.json"))
             assert server["session_name"] == session
+            # every exchange up to `done`, the handshake first, as the official checker compares them
+            assert [(m["cmd"], m["reply"]) for m in server["messages"]] == before_done
+            assert all(m["cmd_time"] <= m["reply_time"] for m in server["messages"])
+            ptd_out = (await client.download(session, "run_1/ptd_out.txt")).decode()
+            (folder,) = (tmp_path / "runs").iterdir()
+            watts = read_spl(folder / "run_1" / "spl.txt").power_w
+            power = (
+                f"Power: Watts,{watts.mean():.6f},{watts.min():.6f},{watts.max():.6f},{len(watts)},0,{len(watts)} \n"
+            )
+            assert ptd_out.startswith(f"Analyzer 1:\n{power}Uncertainty: "), ptd_out
+            assert await client.download(session, "power/ptd_logs.txt") == b""  # no PTDaemon: empty, and recorded
+            assert server["results"]["power/ptd_logs.txt"] == hashlib.sha1(b"").hexdigest()
+            assert b"session " in await client.download(session, "power/server.log")
             assert await client.command("hello") == "Error"  # the connection is still there after a file
             assert await client.command(f"cleanup,{session}") == "OK"
             client.close()
-        (folder,) = (tmp_path / "runs").iterdir()
         assert (folder / "run_1" / "spl.txt").is_file()  # cleanup keeps mlpower's run folder
+
+    asyncio.run(main())
+
+
+def test_testing_ranges_the_client_gives(tmp_path: Path) -> None:
+    """`start,testing,<volts>,<amps>` sets those ranges, with or without ranging before it (power-dev's client
+    then skips ranging); ranges that are not positive numbers are an Error and the session waits."""
+
+    async def main() -> None:
+        async with listening(tmp_path) as (listener, port):
+            client, _ = await Client.connect(port)
+            session = (await client.command(f"new,given,{CLIENT_UUID}"))[3:].split(",")[0]
+            bad = await client.command(f"session,{session},start,testing,300,x")
+            assert bad == "Error: ranges '300' V, 'x' A are not numbers", bad
+            assert (await client.command(f"session,{session},start,testing,-1,2")).startswith("Error: ranges -1 V")
+            assert await client.command(f"session,{session},start,testing,300,2") == "OK"
+            await asyncio.sleep(0.5)
+            assert await client.command(f"session,{session},stop,testing") == "OK"
+            held = listener.director.active
+            assert held is not None and held.ranges["testing"] == Ranges(300.0, 2.0)
+            assert await client.command(f"session,{session},done") == "OK"
+            record = json.loads((held.folder / "session.json").read_text())
+            assert record["phases"]["testing"]["ranges"] == {"volts_v": 300.0, "amps_a": 2.0}
+            assert "ranging" not in record["phases"] or not record["phases"]["ranging"].get("samples")
+            client.close()
 
     asyncio.run(main())
 

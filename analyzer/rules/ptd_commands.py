@@ -14,7 +14,9 @@ from powerlog.ptd_identity import channel_selection
 from powerlog.ptd_replies import GO_REPLY, NOTHING_TO_STOP_REPLY, STOP_REPLY
 from powerlog.session_record import PtdConfig, SessionMessage
 
-__all__ = ["check_ptd_commands", "direct_meter_url", "ranging_peaks"]
+__all__ = ["DIRECT_SCHEMES", "check_ptd_commands", "direct_meter_url", "ranging_peaks"]
+
+DIRECT_SCHEMES = ("serial://", "serial+socket://", "sim://")  # mlpower's meter URLs that bypass PTDaemon
 
 # 9. PTDaemon commands: Go, ranges, restore -------------------------------------------
 
@@ -44,12 +46,20 @@ def _same_range(a: str, b: str) -> bool:
 
 
 def direct_meter_url(run: RunData) -> str | None:
-    """The meter URL of an mlpower run that read its analyzer(s) directly (serial, sim), not through PTDaemon."""
+    """The meter URL of an mlpower run that read its analyzer(s) directly (serial, sim), not through PTDaemon:
+    from session.json, or, in a folder power-dev's client wrote (no session.json), from server.json's
+    ``ptd_config``, whose ``command`` mlpower's director fills with the meter URL."""
     record = run.mlpower_session
-    url = record.meter.url if record is not None and record.meter is not None else ""
-    if not url or all(part.strip().startswith("ptd://") for part in url.split(" + ")):
-        return None
-    return url
+    if record is not None:
+        url = record.meter.url if record.meter is not None else ""
+        if not url or all(part.strip().startswith("ptd://") for part in url.split(" + ")):
+            return None
+        return url
+    configs = run.server.ptd_configs if run.server is not None else ()
+    commands = [c.command[0] for c in configs if len(c.command) == 1]
+    if configs and len(commands) == len(configs) and all(c.startswith(DIRECT_SCHEMES) for c in commands):
+        return " + ".join(commands)
+    return None
 
 
 def _check_direct_meter(run: RunData, round_: Round, url: str) -> Iterable[Finding]:
@@ -68,9 +78,14 @@ def _check_direct_meter(run: RunData, round_: Round, url: str) -> Iterable[Findi
     for rule in ("9.go", "9.replies", "9.restore"):
         yield Finding.skipped(rule, "PTDaemon commands", reason)
     record = run.mlpower_session
+    if record is None:
+        why = "the ranges the director set are in its session.json, which power-dev's client does not download"
+        for rule in ("9.ranging_ranges", "9.testing_ranges"):
+            yield Finding.skipped(rule, "Analyzer ranges", why)
+        return
 
     def recorded(phase: str) -> dict[str, str]:
-        entry = record.phase(phase) if record is not None else None
+        entry = record.phase(phase)
         ranges = entry.ranges if entry is not None and entry.ranges is not None else None
         volts, amps = (ranges.volts_v, ranges.amps_a) if ranges is not None else (None, None)
         return {axis: "Auto" if value is None else f"{value:g}" for axis, value in (("V", volts), ("A", amps))}

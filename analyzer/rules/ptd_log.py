@@ -9,6 +9,7 @@ from analyzer.findings import Evidence, Finding, Severity
 from analyzer.official import ACCEPTED_TESTING_ERRORS, COMMON_RANGING_ERRORS
 from analyzer.rounds import Round
 from analyzer.rules.common import log_time
+from analyzer.rules.ptd_commands import direct_meter_url
 from analyzer.run import MAX_EVIDENCE, RunData
 from powerlog.layout import RANGING, TESTING
 from powerlog.ptdlog import PtdEvent, PtdEventKind
@@ -67,15 +68,25 @@ def _testing_uncertainty_from_driver(run: RunData, round_: Round, driver: Uncert
     )
 
 
+def _no_ptdaemon(run: RunData) -> bool:
+    """An analyzer read directly, whose ptd_logs.txt is absent or empty: there is no PTDaemon log to check."""
+    return direct_meter_url(run) is not None and (run.ptd_log is None or not run.ptd_log.events)
+
+
 def check_uncertainty(run: RunData, round_: Round) -> Iterable[Finding]:
     log = run.ptd_log
     title = "Uncertainty checking activated before ranging"
+    driver = _driver_uncertainty(run) if log is None or _no_ptdaemon(run) else None
+    if driver is not None:  # an analyzer read directly: its driver evaluated every sample
+        yield Finding.skipped("10.activated", title, "no PTDaemon: the analyzer was read by mlpower's driver")
+        yield _testing_uncertainty_from_driver(run, round_, driver)
+        return
+    if _no_ptdaemon(run):  # a folder power-dev's client wrote: the driver's evaluation stayed with the director
+        yield Finding.skipped("10.activated", title, "no PTDaemon: the analyzer was read by mlpower's driver")
+        why = "the driver's evaluation is in the director's session.json, not in this folder"
+        yield Finding.skipped("10.testing_uncertainty", "Testing samples within 1 % uncertainty", why)
+        return
     if log is None:
-        driver = _driver_uncertainty(run)
-        if driver is not None:  # an analyzer read directly: its driver evaluated every sample
-            yield Finding.skipped("10.activated", title, "no PTDaemon: the analyzer was read by mlpower's driver")
-            yield _testing_uncertainty_from_driver(run, round_, driver)
-            return
         yield Finding.skipped("10.activated", title, "power/ptd_logs.txt could not be read")
         yield Finding.skipped("10.testing_uncertainty", "Testing samples within 1 % uncertainty", "no ptd_logs.txt")
         return
@@ -138,6 +149,9 @@ def check_uncertainty(run: RunData, round_: Round) -> Iterable[Finding]:
 def check_ptd_errors(run: RunData, round_: Round) -> Iterable[Finding]:
     log = run.ptd_log
     title = "No PTDaemon errors outside ranging"
+    if _no_ptdaemon(run):
+        yield Finding.skipped("11.errors", title, "no PTDaemon: the analyzer was read by mlpower's driver")
+        return
     if log is None:
         yield Finding.skipped("11.errors", title, "power/ptd_logs.txt could not be read")
         return

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from director.errors import DirectorError
+from director.errors import DirectorError, SessionError
+from director.meters.ranges import Ranges
 from director.powerdev.protocol import (
     MAGIC_CLIENT,
     MAGIC_SERVER,
@@ -56,6 +57,7 @@ __all__ = ["LOOPBACK", "IpNetwork", "PowerDevListener"]
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 READ_CHUNK_BYTES = 64 * 1024
 IDLE_TIMEOUT_S = 24 * 3600.0  # power-dev's client is silent while the workload runs: a phase may last hours
+NS = 1_000_000_000
 log = logging.getLogger("mlpower.director.powerdev")
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -67,6 +69,12 @@ class _Connection:
     session: Session | None = None
     last: Session | None = None  # the session `download` and `cleanup` may name
     lines: LineSplitter = field(default_factory=LineSplitter)
+    # every exchange since the handshake, as power-dev's client records them in client.json: the
+    # official checker compares the two lists one by one, so server.json "messages" is this list
+    messages: list[dict[str, object]] = field(default_factory=list)
+
+    def record(self, cmd: str, cmd_utc_ns: int, reply: str, reply_utc_ns: int) -> None:
+        self.messages.append({"cmd": cmd, "cmd_time": cmd_utc_ns / NS, "reply": reply, "reply_time": reply_utc_ns / NS})
 
 
 class PowerDevListener:
@@ -129,7 +137,9 @@ class PowerDevListener:
         while not pending:
             pending = await self._lines(connection, reader)
         magic, *pending = pending
+        received_utc_ns = self.director.clock()
         writer.write(encode_line(MAGIC_SERVER))
+        connection.record(magic, received_utc_ns, MAGIC_SERVER, self.director.clock())
         await writer.drain()
         if magic != MAGIC_CLIENT:
             log.warning("power-dev client %s: handshake %r, expected %r: closed", connection.peer, magic, MAGIC_CLIENT)
@@ -143,21 +153,30 @@ class PowerDevListener:
             await writer.drain()
 
     async def _answer(self, connection: _Connection, line: str) -> list[bytes]:
+        received_utc_ns = self.director.clock()
+        command: Command | None = None
         try:
             command = parse_command(line)
         except CommandError as e:
             log.info("power-dev client %s: %r: %s", connection.peer, line, e)
-            return [encode_line(e.reply)]
-        if isinstance(command, Download):
-            return self._download(connection, command)
-        try:
-            reply = await self._run(connection, command)
-        except DirectorError as e:  # the meter busy, a phase out of order, the meter failing: said, not fatal
-            reply = f"Error: {e}"
-        except ValidationError as e:  # a label the session record cannot take (longer than 64 characters)
-            reply = f"Error: {e.errors()[0]['msg']}"
-        log.info("power-dev client %s: %r -> %r", connection.peer, line, reply)
+            reply = e.reply
+        else:
+            if isinstance(command, Download):  # a file, not a reply line: power-dev records no message
+                return self._download(connection, command)
+            reply = await self._reply(connection, command)
+            log.info("power-dev client %s: %r -> %r", connection.peer, line, reply)
+        connection.record(line, received_utc_ns, reply, self.director.clock())
+        if isinstance(command, SessionDone) and reply == "OK":
+            connection.messages = []  # server.json is written: a next session on this connection starts afresh
         return [encode_line(reply)]
+
+    async def _reply(self, connection: _Connection, command: Command) -> str:
+        try:
+            return await self._run(connection, command)
+        except DirectorError as e:  # the meter busy, a phase out of order, the meter failing: said, not fatal
+            return f"Error: {e}"
+        except ValidationError as e:  # a label the session record cannot take (longer than 64 characters)
+            return f"Error: {e.errors()[0]['msg']}"
 
     def _session(self, connection: _Connection, name: str) -> Session | None:
         session = connection.session
@@ -179,15 +198,12 @@ class PowerDevListener:
         if session is None:
             return "Error: unknown session"
         if isinstance(command, SessionStart):
-            await session.start_phase(command.phase, director.clock())
-            session.record_message(f"session,{session.session_name},start,{command.phase}", "OK", director.clock())
+            await session.start_phase(command.phase, director.clock(), _given_ranges(command))
             return "OK"
         if isinstance(command, SessionStop):
             await session.stop_phase(command.phase, director.clock())
-            session.record_message(f"session,{session.session_name},stop,{command.phase}", "OK", director.clock())
             return "OK"
         if isinstance(command, SessionDone):
-            session.record_message(f"session,{session.session_name},done", "OK", director.clock())
             await session.close(director.analyze)
             connection.session = None
             return "OK"
@@ -200,7 +216,8 @@ class PowerDevListener:
             agent=AgentInfo(label=command.label, host=connection.peer, workload="power-dev client"),
             client_uuid=str(command.client_uuid),
         )
-        session = await self.director.open_session(request, self.director.clock())
+        session = await self.director.open_session(request)
+        session.messages = connection.messages  # server.json's messages: the handshake onwards (see _Connection)
         connection.session = connection.last = session
         log.info(
             "power-dev client %s: session %s (run folder %s)", connection.peer, session.session_name, session.folder
@@ -218,3 +235,16 @@ class PowerDevListener:
             log.warning("power-dev client %s: download %s: %s", connection.peer, command.file, e.strerror or e)
             data = b""  # power-dev's client waits for a file: an empty one says there is none
         return list(encode_file(data))
+
+
+def _given_ranges(command: SessionStart) -> Ranges | None:
+    """The testing ranges a client names (``start,testing,<volts>,<amps>``), or None: derive them."""
+    if command.volts is None or command.amps is None:
+        return None
+    try:
+        ranges = Ranges(float(command.volts), float(command.amps))
+    except ValueError:
+        raise SessionError(f"ranges {command.volts!r} V, {command.amps!r} A are not numbers") from None
+    if not (ranges.volts_v and ranges.volts_v > 0 and ranges.amps_a and ranges.amps_a > 0):
+        raise SessionError(f"ranges {command.volts} V, {command.amps} A must both be positive")
+    return ranges

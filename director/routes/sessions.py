@@ -16,7 +16,10 @@ router = APIRouter(prefix=f"{API_PREFIX}/sessions", dependencies=AUTH)
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def open_session(body: OpenSessionRequest, director: DirectorDep) -> SessionOpened:
-    session = await director.open_session(body, director.clock())
+    received_utc_ns = director.clock()
+    session = await director.open_session(body)
+    new = f"new,{body.agent.label},{body.client_uuid}"
+    session.record_message(new, f"OK {session.session_name}", received_utc_ns)
     return SessionOpened(
         session_id=session.session_id,
         session_name=session.session_name,

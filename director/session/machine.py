@@ -172,11 +172,18 @@ class Session:
         self.log.info("meter %s: %s (initial ranges %s)", self.meter_url, identity.raw if identity else "?", initial)
         self._set_state(SessionState.OPEN)
 
-    async def start_phase(self, phase: str, agent_utc_ns: int) -> Ranges:
+    async def start_phase(self, phase: str, agent_utc_ns: int, given: Ranges | None = None) -> Ranges:
+        """Start ``phase``: ranging on Auto ranges; testing on the ranges derived from ranging, or on ``given``
+        ones (power-dev's ``start,testing,<volts>,<amps>``, which may skip ranging: not valid for submission,
+        and the check says so)."""
         received_ns, received_mono = self.clock(), time.monotonic()
         if phase == "ranging":
             self._expect((SessionState.OPEN,), "start ranging")
             ranges = Ranges.automatic()
+        elif given is not None:
+            self._expect((SessionState.OPEN, SessionState.RANGED), "start testing")
+            ranges = given
+            self.log.info("testing ranges %s, as the client gave them", ranges)
         else:
             self._expect((SessionState.RANGED,), "start testing")
             ranges = self._testing_ranges()

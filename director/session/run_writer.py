@@ -18,10 +18,10 @@ from powerlog.layout import PHASE_DIRS
 from powerlog.lines import BadLine
 from powerlog.ptdlog import session_part
 from powerlog.run_record import SessionJson, write_session_json
-from powerlog.spl import PowerSample, SplWriter
+from powerlog.spl import PowerLog, PowerSample, SplWriter, read_spl
 from powerlog.sut_samples import SAMPLES_DIR, read_journal, write_parquet
 
-__all__ = ["HASHED_FILES", "RunWriter", "finish_sample_journals"]
+__all__ = ["HASHED_FILES", "RunWriter", "finish_sample_journals", "ptd_out_text"]
 
 HASHED_FILES = ("power/ptd_logs.txt", "power/server.log", "ranging/spl.txt", "run_1/spl.txt")
 PROBE_BYTES = 4096
@@ -127,13 +127,28 @@ class RunWriter:
         power = self.folder / "power"
         if self.ptd_log is not None and self.ptd_log.is_file():
             (power / "ptd_logs.txt").write_bytes(session_part(self.ptd_log.read_bytes(), self._ptd_log_offset))
+        else:  # no PTDaemon log (an analyzer read directly, or none given): say so with an empty, recorded file,
+            (power / "ptd_logs.txt").touch()  # which is what power-dev's client downloads in any case
         if self._log_handler is not None:
             self.log.removeHandler(self._log_handler)
             self._log_handler.close()
             self._log_handler = None
         for line in finish_sample_journals(self.folder):
             self.log.warning("samples: %s", line)
+        self._write_ptd_out()
         return {rel: _sha1(self.folder / rel) for rel in HASHED_FILES if (self.folder / rel).is_file()}
+
+    def _write_ptd_out(self) -> None:
+        """run_1/ptd_out.txt, the testing phase's power summary per analyzer, where power-dev's server puts it."""
+        spl = self.folder / "run_1" / "spl.txt"
+        if not spl.is_file():
+            return
+        try:
+            text = ptd_out_text(read_spl(spl, marks=False))
+        except (OSError, ValueError) as e:
+            self.log.warning("run_1/ptd_out.txt not written: %s", e)
+            return
+        (self.folder / "run_1" / "ptd_out.txt").write_text(text)
 
     def write_json(self, rel: str, obj: object) -> None:
         (self.folder / rel).write_text(dump_json(obj) + "\n")
@@ -152,3 +167,19 @@ def finish_sample_journals(folder: Path) -> list[BadLine]:
 
 def _sha1(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def ptd_out_text(testing: PowerLog) -> str:
+    """power-dev's ``run_1/ptd_out.txt`` for the testing samples: per analyzer, ``Power:`` in the shape of
+    PTDaemon's ``Watts`` reply (average, min, max, samples, errors, valid; here computed from the samples
+    logged, none counted as errors) and ``Uncertainty:``, which mlpower does not ask the analyzer for."""
+    blocks = []
+    for number, analyzer in enumerate(testing.analyzer_views(), start=1):
+        watts = analyzer.total.power_w
+        if len(watts):
+            power = f"Watts,{watts.mean():.6f},{watts.min():.6f},{watts.max():.6f},{len(watts)},0,{len(watts)}"
+        else:
+            power = "Watts,0.000000,0.000000,0.000000,0,0,0"
+        uncertainty = "not asked (mlpower computed Power from run_1/spl.txt)"
+        blocks.append(f"Analyzer {number}:\nPower: {power} \nUncertainty: {uncertainty}\n")
+    return "".join(blocks)
