@@ -11,6 +11,7 @@ import secrets
 import socket
 import ssl
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -39,10 +40,18 @@ class _Server(uvicorn.Server):
     def __init__(self, director: Director, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.director = director
+        self.before_shutdown: list[Callable[[], Awaitable[None]]] = []
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.director.stopping = True
         super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # here, not after serve() returns: uvicorn re-raises a captured SIGTERM once serve() is done, and the
+        # default handler then ends the process before any code after it runs
+        for hook in self.before_shutdown:
+            await hook()
+        await super().shutdown(sockets)
 
 
 def _read_token(path: Path, flag: str) -> str:
@@ -186,7 +195,7 @@ def _power_dev_options(args: argparse.Namespace) -> tuple[str, int, tuple[IpNetw
 
 
 async def _serve_with_power_dev(
-    server: uvicorn.Server,
+    server: _Server,
     sock: socket.socket,
     listener: PowerDevListener,
     options: tuple[str, int, tuple[IpNetwork, ...]],
@@ -201,7 +210,5 @@ async def _serve_with_power_dev(
         f"{', '.join(str(n) for n in allow)})",
         flush=True,
     )
-    try:
-        await server.serve(sockets=[sock])
-    finally:
-        await listener.close()
+    server.before_shutdown.append(listener.close)
+    await server.serve(sockets=[sock])

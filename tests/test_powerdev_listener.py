@@ -9,12 +9,15 @@ import contextlib
 import hashlib
 import ipaddress
 import json
+import re
+import signal
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 from processes import BIN, start_director, stop
 
 from director.meter_sim import register as register_simulated_meters
@@ -249,3 +252,78 @@ def test_serve_with_a_power_dev_listener(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert refused.returncode == 2 and "--power-dev-allow" in refused.stderr, refused.stderr
+
+
+def _power_dev_port(process: subprocess.Popen[str]) -> int:
+    assert process.stdout is not None
+    while True:
+        line = process.stdout.readline()
+        assert line, "serve ended before its power-dev listener said where it listens"
+        if line.startswith("power-dev listener on "):
+            return int(line.split()[3].rsplit(":", 1)[1])
+
+
+async def _stopped_mid_phase(
+    process: subprocess.Popen[str], port: int, url: str, headers: dict[str, str], sig: signal.Signals
+) -> str:
+    """A power-dev session in ranging, seen through the HTTP API; then the director gets ``sig``: the reply
+    (or "closed") the client's next command gets."""
+    client, _ = await Client.connect(port)
+    session = (await client.command(f"new,watched,{CLIENT_UUID}"))[3:].split(",")[0]
+    assert await client.command(f"session,{session},start,ranging") == "OK"
+    await asyncio.sleep(1.0)
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as http:
+        (listed,) = [s for s in (await http.get("/v1/sessions")).json() if s["state"] == "ranging"]
+        assert listed["session_name"] == session and listed["samples"]["ranging"] > 0, listed
+        metrics = (await http.get("/metrics")).text
+        assert 'mlpower_session_state{state="ranging"} 1.0' in metrics
+        samples = re.search(r'mlpower_wall_samples_total\{phase="ranging"\} (\S+)', metrics)
+        assert samples is not None and float(samples.group(1)) > 0, metrics
+        async with http.stream("GET", "/v1/live") as live:
+            lines = live.aiter_lines()
+            assert await anext(lines) == "event: snapshot"
+            snapshot = json.loads((await anext(lines)).removeprefix("data: "))
+            assert snapshot["active"]["session_name"] == session
+    process.send_signal(sig)
+    await asyncio.sleep(0.5)
+    try:
+        return await asyncio.wait_for(client.command(f"session,{session},stop,ranging"), 10)
+    except ConnectionError:
+        return "closed"
+    finally:
+        client.close()
+        await asyncio.to_thread(process.wait, 30)
+
+
+def test_a_power_dev_session_on_the_dashboard_and_metrics_and_a_director_that_stops(tmp_path: Path) -> None:
+    """A power-dev session mid-phase shows in /v1/sessions, the live feed's snapshot and /metrics like any
+    other. The director stopped mid-phase (SIGTERM) keeps what was measured and the client's next command reads
+    an Error line; killed outright (SIGKILL), the client's next command finds the connection closed at once.
+    Either way no client waits forever, and the restarted director marks the session interrupted."""
+    runs = tmp_path / "runs"
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        process, url = start_director(runs, "sim://?rate=0.1", extra=["--power-dev-listen", "127.0.0.1:0"])
+        try:
+            port = _power_dev_port(process)
+            headers = {"Authorization": f"Bearer {(runs / 'director.token').read_text().strip()}"}
+
+            reply = asyncio.run(_stopped_mid_phase(process, port, url, headers, sig))
+        finally:
+            stop(process)
+        if sig is signal.SIGTERM:
+            assert reply.startswith("Error: the director is shutting down; session "), reply
+            assert "what was measured is kept in" in reply
+        else:
+            assert reply == "closed"
+    folders = sorted(f for f in runs.iterdir() if f.is_dir())
+    assert len(folders) == 2
+    for folder in folders:
+        assert (folder / "ranging" / "spl.txt").read_text().count("\n") >= 3  # what was measured is kept
+    assert json.loads((folders[0] / "session.json").read_text())["state"] == "failed"  # aborted at SIGTERM
+    restarted, _ = start_director(runs, "sim://?rate=0.1")
+    try:
+        assert restarted.stdout is not None
+        lines = [restarted.stdout.readline() for _ in range(4)]
+        assert any(line.startswith(f"recovered: session {folders[1].name} was ranging") for line in lines), lines
+    finally:
+        stop(restarted)

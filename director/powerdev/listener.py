@@ -10,7 +10,8 @@ Where mlpower differs from power-dev's server, on purpose:
 * ``set_ntp`` answers ``OK`` without touching the clock: the director's clock is the machine's, and
   mlpower measures the SUT's offset itself. ``stop`` answers ``OK`` and the listener keeps serving.
 * ``cleanup`` answers ``OK`` and keeps the run folder (mlpower never deletes a measurement).
-* A client that disconnects mid-session aborts the session; what was measured is kept.
+* A client that disconnects mid-session aborts the session; what was measured is kept. A director that
+  stops aborts them too and tells each client in an ``Error`` line (see :meth:`PowerDevListener.close`).
 
 The protocol has no authentication: only peers in the allow-list may connect (loopback by default).
 """
@@ -18,6 +19,7 @@ The protocol has no authentication: only peers in the allow-list may connect (lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 from collections.abc import Sequence
@@ -56,6 +58,7 @@ __all__ = ["LOOPBACK", "IpNetwork", "PowerDevListener"]
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 READ_CHUNK_BYTES = 64 * 1024
+SHUTDOWN_GRACE_S = 5.0  # as uvicorn's graceful shutdown: how long a stopping director waits for a client's next line
 IDLE_TIMEOUT_S = 24 * 3600.0  # power-dev's client is silent while the workload runs: a phase may last hours
 NS = 1_000_000_000
 log = logging.getLogger("mlpower.director.powerdev")
@@ -84,6 +87,8 @@ class PowerDevListener:
         self.director = director
         self.allow = tuple(allow)
         self._server: asyncio.Server | None = None
+        self._open: dict[asyncio.StreamWriter, tuple[_Connection, asyncio.Task[None]]] = {}
+        self._stopping = False
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         self._server = await asyncio.start_server(self._serve, host, port)
@@ -91,8 +96,29 @@ class PowerDevListener:
         return address[0], address[1]
 
     async def close(self) -> None:
+        """Stop listening; abort each client's live session (what was measured is kept) and send the client an
+        ``Error`` line. power-dev's client reads only after it sends, so the line waits to be the reply to its
+        next command: a client that sends one within ``SHUTDOWN_GRACE_S`` reads it and stops; after that the
+        connection is closed, and a later command finds it closed. No client is left waiting."""
         if self._server is not None:
             self._server.close()
+        self._stopping = True
+        for writer, (connection, _) in list(self._open.items()):
+            line = "Error: the director is shutting down"
+            session = connection.session
+            if session is not None and not session.ended:
+                await session.abort("the director shut down mid-session")
+                line += f"; session {session.session_name} aborted, what was measured is kept in {session.folder}"
+            with contextlib.suppress(ConnectionError):
+                writer.write(encode_line(line))
+                await writer.drain()
+        tasks = [task for _, task in self._open.values()]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        if self._server is not None:
             await self._server.wait_closed()
 
     def allowed(self, host: str) -> bool:
@@ -113,6 +139,9 @@ class PowerDevListener:
             return
         log.info("power-dev connection from %s", peer)
         connection = _Connection(peer)
+        task = asyncio.current_task()
+        assert task is not None
+        self._open[writer] = connection, task
         try:
             await self._converse(connection, reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError, LineTooLongError) as e:
@@ -121,6 +150,7 @@ class PowerDevListener:
             if connection.session is not None and not connection.session.ended:
                 log.warning("power-dev client %s left session %s open: aborted", peer, connection.session.session_id)
                 await connection.session.abort(f"the power-dev client {peer} disconnected mid-session")
+            self._open.pop(writer, None)
             writer.close()
             log.info("power-dev connection from %s closed", peer)
 
@@ -148,6 +178,8 @@ class PowerDevListener:
             while not pending:
                 pending = await self._lines(connection, reader)
             line, *pending = pending
+            if self._stopping:  # its reply, the shutdown's Error line, is sent already
+                return
             for chunk in await self._answer(connection, line):
                 writer.write(chunk)
             await writer.drain()
