@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from director.dashboard import add_dashboard
+from director.dashboard import add_dashboard, director_source
 from director.limits import MAX_JSON_BODY_BYTES, BodyLimit
 from director.registry import Director
 from director.routes import phases, service, sessions, sut
@@ -29,5 +29,5 @@ def create_app(director: Director) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=MAX_JSON_BODY_BYTES, exempt=lambda path: "/files/" in path)
     for module in (service, sessions, phases, sut):
         app.include_router(module.router)
-    add_dashboard(app, director, READ_AUTH)
+    add_dashboard(app, director_source(director), READ_AUTH)
     return app

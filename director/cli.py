@@ -106,6 +106,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="networks whose power-dev clients may connect (default: loopback only)",
     )
 
+    watch = sub.add_parser(
+        "watch",
+        help="a read-only live dashboard and /metrics following PTDaemon's -l sample log(s)",
+        description="Follow the sample log(s) PTDaemon writes with -l (one per analyzer) while power-dev's own "
+        "server runs a session, and serve a read-only live dashboard and /metrics of it; phases are found from "
+        "the marks (<session>_ranging, <session>_testing). Nothing is written anywhere.",
+    )
+    watch.add_argument("logs", nargs="+", type=Path, metavar="PTD_SAMPLE_LOG", help="PTDaemon's -l file(s)")
+    watch.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
+    watch.add_argument("--port", type=int, default=4960, help="TCP port (default 4960; 0 picks a free one)")
+    watch.add_argument("--interval-ms", type=int, default=1000, help="PTDaemon's sample interval (default 1000 ms)")
+    watch.add_argument(
+        "--utc-offset-s",
+        type=float,
+        default=None,
+        help="the sample log's local time minus UTC, in seconds (default: this machine's time zone)",
+    )
+    watch.add_argument(
+        "--idle-stop-s", type=float, default=5.0, help="a phase stops after this long without samples (default 5 s)"
+    )
+    watch.add_argument("--token-file", type=Path, help="ask for this token (needed to listen off loopback)")
+
     demo = sub.add_parser(
         "demo",
         help="simulator + director + agent with the built-in benchmark, all on loopback",
@@ -226,6 +248,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(args)
         if args.command == "meter-sim":
             return _run_meter_sim(args)
+        if args.command == "watch":
+            from director.watch_serve import run_watch
+
+            return run_watch(args)
         return _probe(args)
     except DirectorError as e:
         print(f"mlpower-director {args.command}: {e}", file=sys.stderr)

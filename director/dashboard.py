@@ -7,6 +7,8 @@ on loopback only (then whoever can reach it is on this machine already).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from fastapi import APIRouter, FastAPI, Header, HTTPException, status
 from fastapi.params import Depends
 from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 
-from director.live import sse_stream
+from director.live import LiveFeed, sse_stream
 from director.registry import Director
 from powerlog.cli_support import package_version
 from powerlog.errors import FormatError
@@ -23,7 +25,7 @@ from powerlog.result_record import read_result_json
 from powerlog.run_record import read_session_json
 from powerlog.wire import API_PREFIX
 
-__all__ = ["add_dashboard", "list_runs"]
+__all__ = ["DashboardSource", "add_dashboard", "director_source", "list_runs"]
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")
 _ASSETS = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
@@ -88,8 +90,44 @@ def _run_folder(runs_dir: Path, name: str) -> Path:
     return folder
 
 
-def add_dashboard(app: FastAPI, director: Director, read_auth: list[Depends]) -> None:
+@dataclass(frozen=True)
+class DashboardSource:
+    """What the dashboard shows: a live feed, the snapshot each stream starts with, where the active session's
+    events begin, whether the service is stopping (streams end), and the run folders, if any."""
+
+    feed: LiveFeed
+    snapshot: Callable[[], dict[str, Any]]
+    active_first_seq: Callable[[], int | None]
+    stopping: Callable[[], bool]
+    runs_dir: Path | None = None
+
+
+def director_source(director: Director) -> DashboardSource:
+    """The director's sessions as the dashboard shows them."""
+
+    def snapshot() -> dict[str, Any]:
+        active = director.active
+        return {
+            "version": package_version(),
+            "meter_url": director.meter_url,
+            "interval_ms": director.config.interval_ms,
+            "now_utc_ns": director.clock(),  # the page's elapsed times count on the director's clock, not its own
+            "active": None if active is None else active.status().model_dump(mode="json"),
+            "last_seq": director.feed.last_seq,
+        }
+
+    return DashboardSource(
+        feed=director.feed,
+        snapshot=snapshot,
+        active_first_seq=lambda: director.active.feed.first_seq if director.active is not None else None,
+        stopping=lambda: director.stopping,
+        runs_dir=director.config.runs_dir,
+    )
+
+
+def add_dashboard(app: FastAPI, source: DashboardSource, read_auth: list[Depends]) -> None:
     router = APIRouter()
+    feed = source.feed
 
     @router.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> HTMLResponse:
@@ -104,43 +142,35 @@ def add_dashboard(app: FastAPI, director: Director, read_auth: list[Depends]) ->
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no asset {name!r}")
         return Response(_asset(name), media_type=_ASSETS[name])
 
-    def snapshot() -> dict[str, Any]:
-        active = director.active
-        return {
-            "version": package_version(),
-            "meter_url": director.meter_url,
-            "interval_ms": director.config.interval_ms,
-            "now_utc_ns": director.clock(),  # the page's elapsed times count on the director's clock, not its own
-            "active": None if active is None else active.status().model_dump(mode="json"),
-            "last_seq": director.feed.last_seq,
-        }
-
     @router.get(f"{API_PREFIX}/live", dependencies=read_auth)
     async def live(last_event_id: int | None = Header(default=None), since: str = "active") -> StreamingResponse:
         """Server-sent events: a snapshot, then power, gpu, marker and state events as they happen."""
         if last_event_id is not None:
             after = last_event_id
         elif since == "active":
-            after = director.active.feed.first_seq if director.active is not None else director.feed.last_seq
+            first = source.active_first_seq()
+            after = first if first is not None else feed.last_seq
         elif since == "now":
-            after = director.feed.last_seq
+            after = feed.last_seq
         else:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="since must be 'active' or 'now'")
 
         # the stream ends when the client goes (Starlette cancels it) or the director shuts down
         return StreamingResponse(
-            sse_stream(director.feed, after, snapshot, lambda: director.stopping),
+            sse_stream(feed, after, source.snapshot, source.stopping),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
     @router.get(f"{API_PREFIX}/runs", dependencies=read_auth)
     def runs() -> list[dict[str, Any]]:
-        return list_runs(director.config.runs_dir)
+        return list_runs(source.runs_dir) if source.runs_dir is not None else []
 
     @router.get(f"{API_PREFIX}/runs/{{name}}/report.html", dependencies=read_auth)
     def report(name: str) -> FileResponse:
-        path = _run_folder(director.config.runs_dir, name) / "report.html"
+        if source.runs_dir is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no run folders here")
+        path = _run_folder(source.runs_dir, name) / "report.html"
         if not path.is_file():
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"run {name!r} has no report yet (not closed)")
         return FileResponse(path, media_type="text/html")

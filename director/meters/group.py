@@ -23,7 +23,7 @@ from powerlog.lines import BadLine
 from powerlog.spl import ChannelSample, PowerSample
 from powerlog.timestamps import NS_PER_MS
 
-__all__ = ["MeterGroup", "combine_channels"]
+__all__ = ["MeterGroup", "SampleJoin", "combine_channels"]
 
 
 def _channels_of(sample: PowerSample) -> tuple[ChannelSample, ...]:
@@ -45,13 +45,10 @@ class MeterGroup(MeterBase):
             raise ValueError("a meter group needs at least two meters")
         self.meters = list(meters)
         self.name = "+".join(m.name for m in self.meters)
-        self.interval_ns = interval_ms * NS_PER_MS
-        self.max_age_ns = int(max_age_intervals * self.interval_ns)
         self.identities: list[MeterIdentity] = []
+        self._interval_ms, self._max_age_intervals = interval_ms, max_age_intervals
+        self._join = SampleJoin(len(self.meters), interval_ms, max_age_intervals)
         self.skipped_stale = 0
-        self._pending: list[deque[PowerSample]] = [deque() for _ in self.meters]
-        self._held: list[PowerSample | None] = [None] * len(self.meters)
-        self._seen_ns: list[int | None] = [None] * len(self.meters)
 
     @property
     def exchanges(self) -> Sequence[Exchange]:
@@ -110,9 +107,8 @@ class MeterGroup(MeterBase):
             meter.restore_ranges()
 
     def start(self, mark: str, interval_ms: int = 1000) -> None:
-        self._pending = [deque() for _ in self.meters]
-        self._held = [None] * len(self.meters)
-        self._seen_ns = [None] * len(self.meters)
+        self._join = SampleJoin(len(self.meters), self._interval_ms, self._max_age_intervals)
+        self._join.skipped_stale = self.skipped_stale
         for meter in self.meters:
             meter.start(mark, interval_ms)
 
@@ -121,15 +117,32 @@ class MeterGroup(MeterBase):
 
     def read_new(self) -> list[PowerSample]:
         for i, meter in enumerate(self.meters):
-            samples = meter.read_new()
-            self._pending[i].extend(samples)
-            if samples:
-                self._seen_ns[i] = samples[-1].t_utc_ns
-        return self._join()
+            self._join.add(i, meter.read_new())
+        joined = self._join.joined()
+        self.skipped_stale = self._join.skipped_stale
+        return joined
 
-    def _join(self) -> list[PowerSample]:
+
+class SampleJoin:
+    """The join rule of the module docstring over ``sources`` streams of samples: source 0 is the clock."""
+
+    def __init__(self, sources: int, interval_ms: int, max_age_intervals: float = 2.0) -> None:
+        self.interval_ns = interval_ms * NS_PER_MS
+        self.max_age_ns = int(max_age_intervals * self.interval_ns)
+        self.skipped_stale = 0
+        self._pending: list[deque[PowerSample]] = [deque() for _ in range(sources)]
+        self._held: list[PowerSample | None] = [None] * sources
+        self._seen_ns: list[int | None] = [None] * sources
+
+    def add(self, source: int, samples: Sequence[PowerSample]) -> None:
+        self._pending[source].extend(samples)
+        if samples:
+            self._seen_ns[source] = samples[-1].t_utc_ns
+
+    def joined(self) -> list[PowerSample]:
+        """The combined samples that can be made now, oldest first."""
         half_ns = self.interval_ns // 2
-        others = range(1, len(self.meters))
+        others = range(1, len(self._pending))
         seen = [self._seen_ns[j] for j in others]
         if any(s is None for s in seen):
             return []
@@ -147,7 +160,7 @@ class MeterGroup(MeterBase):
                 if held is None or sample.t_utc_ns - held.t_utc_ns > self.max_age_ns:
                     break
                 parts.append(held)
-            if len(parts) < len(self.meters):
+            if len(parts) < len(self._pending):
                 self.skipped_stale += 1
                 continue
             joined.append(combine_channels(sample.t_utc_ns, sample.mark, parts))

@@ -26,12 +26,21 @@ from powerlog.run_record import MeterGap
 from powerlog.spl import PowerSample
 from powerlog.uncertainty import UncertaintySummary
 
-__all__ = ["MeterPump", "OpenGap", "backoff_delays"]
+__all__ = ["MeterPump", "OpenGap", "backoff_delays", "live_energy_step_j"]
 
 T = TypeVar("T")
 NS = 1_000_000_000
 READ_INTERVAL_S = 1.0
 LIVE_ENERGY_MAX_STEP_S = 10.0  # the live energy total does not bridge a longer hole (the result integrates the file)
+
+
+def live_energy_step_j(last: PowerSample | None, sample: PowerSample) -> float:
+    """The trapezoid from the previous sample to this one, for a live energy total: nothing across a hole
+    longer than ``LIVE_ENERGY_MAX_STEP_S`` or next to a sample with no power (the result integrates the file)."""
+    if last is None or sample.power_w <= 0 or last.power_w <= 0:
+        return 0.0
+    dt_s = (sample.t_utc_ns - last.t_utc_ns) / NS
+    return (sample.power_w + last.power_w) / 2 * dt_s if 0 < dt_s < LIVE_ENERGY_MAX_STEP_S else 0.0
 
 
 def backoff_delays(first_s: float, max_s: float) -> Iterator[float]:
@@ -226,11 +235,7 @@ class MeterPump:
         for sample, uncertainty in measured:
             tally.add(sample.t_utc_ns, uncertainty)
         for sample in samples:
-            last = self.last_sample
-            if last is not None and sample.power_w > 0 and last.power_w > 0:
-                dt_s = (sample.t_utc_ns - last.t_utc_ns) / NS
-                if 0 < dt_s < LIVE_ENERGY_MAX_STEP_S:
-                    self.energy_j[phase] += (sample.power_w + last.power_w) / 2 * dt_s
+            self.energy_j[phase] += live_energy_step_j(self.last_sample, sample)
             self.last_sample = sample
         try:
             self.samples[phase] += self._writer.write_samples(phase, samples)
