@@ -106,6 +106,7 @@ def test_a_whole_session(tmp_path: Path) -> None:
             assert hello == MAGIC_SERVER
             float(await client.command("time"))
             assert await client.command("set_ntp") == "OK"
+            assert await client.command("stop") == "OK"  # power-dev's -S: mlpower keeps serving after this client
             opened = await client.command(f"new,resnet_offline,{CLIENT_UUID}")
             assert opened.startswith("OK ")
             session, server_uuid = opened[3:].split(",")
@@ -138,6 +139,9 @@ def test_a_whole_session(tmp_path: Path) -> None:
             assert await client.command("hello") == "Error"  # the connection is still there after a file
             assert await client.command(f"cleanup,{session}") == "OK"
             client.close()
+            again, hello = await Client.connect(port)  # still listening after a client that sent `stop`
+            assert hello == MAGIC_SERVER
+            again.close()
         assert (folder / "run_1" / "spl.txt").is_file()  # cleanup keeps mlpower's run folder
 
     asyncio.run(main())
