@@ -31,20 +31,38 @@ def test_symmetric_delays_give_the_exact_offset() -> None:
     assert m.offset_ns == SKEW and m.delay_ns == 1_000_000 and m.bound_ns == 500_000 and m.rounds == 8
 
 
-def test_lowest_delay_rounds_are_kept() -> None:
+def test_a_slow_round_changes_nothing_and_a_fast_leg_tightens_its_side() -> None:
     rounds = [_round(0, 40_000_000, 0, 1_000)] + [_round(i, 200_000, 0, 200_000) for i in range(1, 8)]
-    m = estimate_offset(rounds, keep=3)
-    assert m.offset_ns == SKEW and m.kept == 3 and m.delay_ns == 400_000
+    m = estimate_offset(rounds)
+    # truth in [skew - min(down), skew + min(up)] = [skew - 1 us, skew + 200 us]: midpoint, half-width
+    assert m.offset_ns == SKEW + (200_000 - 1_000) // 2 and m.bound_ns == (200_000 + 1_000 + 1) // 2
+    assert m.kept == 8 and m.delay_ns == 400_000 and abs(m.offset_ns - SKEW) <= m.bound_ns
+
+
+def test_asymmetric_legs_with_jitter_keep_the_truth_inside_where_the_median_did_not() -> None:
+    """5 ms up and 1 ms down: every round's offset is 2 ms off, and the bound says so."""
+    rounds = [_round(i * 10**7, 5_000_000 + j, 50_000, 1_000_000 + k) for i, (j, k) in
+              enumerate([(0, 2_000_000), (-2_000_000, 0), (1_000_000, -1_000_000), (3_000_000, 500_000)])]  # fmt: skip
+    m = estimate_offset(rounds)
+    assert m.offset_ns - SKEW == (3_000_000 - 0) // 2 and m.bound_ns == (3_000_000 + 0 + 1) // 2
+    assert abs(m.offset_ns - SKEW) <= m.bound_ns
+
+
+def test_a_clock_step_mid_exchange_falls_back_to_the_fastest_round() -> None:
+    rounds = [_round(0, 300_000, 0, 300_000), _round(10**7, 100_000, 0, 100_000, skew_ns=SKEW + 5_000_000)]
+    m = estimate_offset(rounds)
+    assert m.kept == 1 and m.offset_ns == SKEW + 5_000_000 and m.bound_ns == 100_000
 
 
 @given(
     st.lists(st.tuples(st.integers(0, 50_000_000), st.integers(0, 5_000_000), st.integers(0, 50_000_000)), min_size=1),
     st.integers(-(10**12), 10**12),
 )
-def test_the_truth_lies_within_the_bound_of_the_best_round(delays, skew_ns) -> None:
+def test_the_truth_lies_within_the_bound_and_the_bound_within_half_the_fastest_trip(delays, skew_ns) -> None:
     rounds = [_round(i * 10**8, up, serve, down, skew_ns) for i, (up, serve, down) in enumerate(delays)]
-    m = estimate_offset(rounds, keep=1)
-    assert abs(m.offset_ns - skew_ns) <= m.bound_ns
+    m = estimate_offset(rounds)
+    assert abs(m.offset_ns - skew_ns) <= m.bound_ns <= (min(up + down for up, _, down in delays) + 1) // 2 + 1
+    assert m.kept == len(rounds)
 
 
 def _python(code: str) -> Workload:
