@@ -11,13 +11,16 @@ from typing import Any
 from rich.console import Console
 
 from agent.client import DirectorClient
+from agent.components.sysfs import HWMON_ROOT_ENV, POWERCAP_ROOT_ENV
+from agent.components.sysfs_source import discover, open_components
 from agent.errors import AgentError
 from agent.gpu.errors import GpuError
+from agent.gpu.nvml import NvmlGpus
 from agent.gpu.select import open_gpus
 from agent.run import RunOptions, SessionOutcome, run_session
 from agent.workload import LOADGEN_DIR_ENV, Workload, builtin_workload
 from powerlog.cli_support import EXIT_ERRORS, EXIT_OK, EXIT_UNREADABLE, version_string
-from powerlog.result_record import GpuPhaseSummary, PerformanceRecord, QuantityRecord
+from powerlog.result_record import ComponentPhaseSummary, GpuPhaseSummary, PerformanceRecord, QuantityRecord
 
 __all__ = ["build_parser", "format_result", "main"]
 
@@ -54,6 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="GPUs to sample: auto (NVML, or one SIMULATED GPU where NVML is absent), nvml, nvml:0,2, sim:N, none",
     )
     run.add_argument("--gpu-rate-hz", type=float, default=10.0, help="GPU power polling rate (default 10, max 100)")
+    run.add_argument(
+        "--components",
+        default="none",
+        help="component power beside the GPUs: auto (every readable RAPL domain and hwmon power sensor), rapl, "
+        "hwmon, rapl,hwmon, component names such as rapl:package-0, or none (default); see `mlpower-agent sources`",
+    )
+    run.add_argument(
+        "--component-rate-hz", type=float, default=10.0, help="component sampling rate (default 10, max 100)"
+    )
     run.add_argument("--progress-s", type=float, default=10.0, help="a progress line this often (default 10 s)")
     run.add_argument("--quiet", action="store_true", help="plain progress lines even on a terminal (no live panel)")
     run.add_argument("--ca-file", type=Path, help="trust this certificate (PEM) for an https director")
@@ -66,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("workload", nargs=argparse.REMAINDER, help="-- COMMAND ARGS... (your own LoadGen benchmark)")
     gpus = sub.add_parser("gpus", help="list the GPUs and what each supports", description="List the GPUs.")
     gpus.add_argument("--gpus", default="auto", help="auto, nvml, nvml:0,2 or sim:N (default auto)")
+    sub.add_parser(
+        "sources",
+        help="list the power sources this machine offers: GPUs (NVML), RAPL domains, hwmon power sensors",
+        description="List the power sources the agent can sample here, each readable or not (and why not). "
+        f"The sysfs roots can be moved with ${POWERCAP_ROOT_ENV} and ${HWMON_ROOT_ENV} (a fake tree: SIMULATED).",
+    )
     return parser
 
 
@@ -88,6 +106,48 @@ def _list_gpus(spec: str) -> int:
             f"GPU {g.index}: {g.name}  {g.uuid}  power limit {limit}  energy counter "
             f"{'yes' if g.energy_counter else 'no'}  power field {g.power_field or 'none'}{sim}"
         )
+    return EXIT_OK
+
+
+def _list_sources() -> int:
+    """GPUs through NVML (never a simulated stand-in here), RAPL domains, hwmon sensors: readable or why not."""
+    nvml = NvmlGpus()
+    try:
+        gpus = nvml.open()
+        notes = nvml.take_events()
+    except GpuError as e:
+        gpus, notes = [], []
+        print(f"GPUs (NVML): none: {e}")
+    finally:
+        nvml.close()
+    if gpus:
+        print(f"GPUs (NVML): {len(gpus)}")
+    for g in gpus:
+        print(f"  gpu{g.index}  {g.name}  readable  energy counter {'yes' if g.energy_counter else 'no'}")
+    for note in notes:
+        print(f"  note: {note}")
+    found = discover()
+    absent = tuple(f"{prefix}: " for prefix in ("RAPL", "hwmon"))  # the notes on a family with nothing found
+    for family, title, prefix in (("rapl", "RAPL domains", "RAPL: "), ("hwmon", "hwmon power sensors", "hwmon: ")):
+        sensors = [s.info for s in found.sensors if s.info.family.removesuffix("-mmio") == family]
+        simulated = "   SIMULATED (a fake tree)" if found.simulated.get(family) else ""
+        root = found.roots[family]
+        if not sensors:
+            said = [n.removeprefix(prefix) for n in found.notes if n.startswith(prefix)]
+            print(f"{title} ({root}): none: {'; '.join(said) or 'nothing found'}{simulated}")
+            continue
+        readable = sum(c.readable for c in sensors)
+        print(f"{title} ({root}): {len(sensors)}, {readable} readable{simulated}")
+        for c in sensors:
+            what = " + ".join(w for w, has in (("energy counter", c.energy_counter), ("power", c.power_sensor)) if has)
+            wraps = f", wraps at {c.max_energy_range_uj / 1e6:,.0f} J" if c.max_energy_range_uj else ""
+            state = "readable" if c.readable else f"NOT READABLE: {c.reason}"
+            print(f"  {c.name}  {c.path}  {what}{wraps}  {state}")
+    for note in found.notes:
+        if not note.startswith(absent):
+            print(f"note: {note}")
+    if not gpus and not any(s.info.readable for s in found.sensors):
+        print("nothing to sample here beside the wall meter: no GPU through NVML, no readable RAPL or hwmon sensor")
     return EXIT_OK
 
 
@@ -133,6 +193,21 @@ def _gpu_rows(gpus: GpuPhaseSummary | None) -> list[tuple[str, str]]:
     return rows
 
 
+def _component_rows(components: ComponentPhaseSummary | None) -> list[tuple[str, str]]:
+    if components is None or not components.per_component:
+        return []
+    sim = "   SIMULATED" if components.simulated else ""
+    rows = [("Components", f"{len(components.per_component)} (parts overlap: not added up){sim}")]
+    for c in components.per_component:
+        rows.append(
+            (
+                f"  {c.name}",
+                f"{_num(c.mean_power_w)} W, {_num(c.energy_j, 1)} J, {_num(c.share_of_wall_pct, 1)} % of wall",
+            )
+        )
+    return rows
+
+
 def _quantity(q: QuantityRecord | PerformanceRecord | None, digits: int = 2) -> str:
     return "n/a" if q is None else f"{_num(q.value, digits)} {q.unit}"
 
@@ -159,10 +234,11 @@ def format_result(outcome: SessionOutcome) -> str:
         ),
         ("Meter", "n/a" if meter is None else f"{meter.model}{'   SIMULATED' if meter.simulated else ''}"),
         *_gpu_rows(report.gpus),
+        *_component_rows(report.components),
         ("Check", f"{(check.verdict or 'n/a').upper()} ({check.errors} error(s), round {check.round})"),
         ("Official check", f"{(check.official_verdict or 'n/a').upper()} (the round's official power checker)"),
     ]
-    lines = [f"{k:<16}{v}" for k, v in rows]
+    lines = [f"{k:<15} {v}" for k, v in rows]  # a long key (a component's name) still gets its space
     lines += [f"  error {f.rule}: {f.message}" for f in check.findings if f.is_error]
     lines.append(f"Run folder      {report.folder} (director); local copy {outcome.local_folder}")
     return "\n".join(lines)
@@ -173,16 +249,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "gpus":
             return _list_gpus(args.gpus)
+        if args.command == "sources":
+            return _list_sources()
         workload = _workload(args)
         if workload.builtin:
             print(f"built-in benchmark: {args.scenario}, {args.duration:g} s per phase (a short, non-submission run)")
         gpus = open_gpus(args.gpus)
+        components = open_components(args.components)
         options = RunOptions(
             args.label,
             args.out,
             workload,
             gpus=gpus,
             gpu_rate_hz=args.gpu_rate_hz,
+            components=components,
+            component_rate_hz=args.component_rate_hz,
             expected_s=args.duration if workload.builtin else None,
             progress_s=args.progress_s,
             live_console=None if args.quiet or not sys.stdout.isatty() else Console(),

@@ -20,9 +20,11 @@ from rich.console import Console
 
 from agent.client import DirectorClient
 from agent.clock import MIN_ROUNDS, measure_offset
+from agent.components.base import ComponentInfo, ComponentSource
+from agent.components.sysfs_source import SysfsComponents
 from agent.errors import AgentError
 from agent.gpu.base import GpuSource
-from agent.gpu_stream import GpuSampler
+from agent.gpu_stream import SutSampler
 from agent.progress import LivePhaseProgress, PhaseProgress
 from agent.workload import Workload, check_runnable, run_workload
 from powerlog.cli_support import package_version
@@ -43,6 +45,8 @@ class RunOptions:
     clock_rounds: int = MIN_ROUNDS
     gpus: GpuSource | None = None
     gpu_rate_hz: float = 10.0
+    components: ComponentSource | None = None  # RAPL domains, hwmon sensors (agent.components)
+    component_rate_hz: float = 10.0
     expected_s: float | None = None  # how long a phase should take (the built-in benchmark's duration)
     progress_s: float = 10.0  # a progress line this often while the workload runs
     live_console: Console | None = None  # a terminal: a live panel instead of progress lines
@@ -96,6 +100,8 @@ def run_session(
 
     first = measure("session", "before")
     gpu_infos = list(options.gpus.open()) if options.gpus is not None else []
+    component_infos = list(options.components.open()) if options.components is not None else []
+    components = options.components if any(c.readable for c in component_infos) else None
     agent = AgentInfo(
         label=options.label,
         host=socket.gethostname(),
@@ -103,6 +109,8 @@ def run_session(
         workload=options.workload.description,
         simulated_gpus=bool(options.gpus is not None and options.gpus.simulated),
         gpus=[dataclasses.asdict(g) for g in gpu_infos],
+        simulated_components=bool(components is not None and components.simulated),
+        components=[dataclasses.asdict(c) for c in component_infos],
     )
     client_uuid = str(uuid.uuid4())
     session = client.open_session(OpenSessionRequest(agent=agent, client_uuid=client_uuid, clock=first))
@@ -118,14 +126,21 @@ def run_session(
     phases: dict[str, list[list[float]]] = {}
     uploaded: dict[str, str] = {}
     sampler = None
-    if options.gpus is not None:
-        sampler = GpuSampler(
-            options.gpus, lambda batches: client.send_sample_batches(session, batches), options.gpu_rate_hz
+    if options.gpus is not None or components is not None:
+        sampler = SutSampler(
+            options.gpus,
+            lambda batches: client.send_sample_batches(session, batches),
+            options.gpu_rate_hz,
+            components=components,
+            component_rate_hz=options.component_rate_hz,
         )
         sampler.start()
+    if options.gpus is not None:
         names = ", ".join(f"{g.index}: {g.name}" for g in gpu_infos)
         simulated = " (SIMULATED)" if options.gpus.simulated else ""
         say(f"sampling {len(gpu_infos)} GPU(s) at {options.gpu_rate_hz:g} Hz{simulated}: {names}")
+    if options.components is not None:
+        say(_components_line(component_infos, options.component_rate_hz))
     try:
         for phase in ("ranging", "testing"):
             before = measure(phase, "before")
@@ -157,10 +172,10 @@ def run_session(
                 (target / name).write_bytes(path.read_bytes())
                 client.upload(session, PHASE_DIRS[phase], target / name)
                 uploaded[f"{PHASE_DIRS[phase]}/{name}"] = _sha1(target / name)
-        gpu_stats = _stop_sampler(sampler, options.gpus, log)
+        gpu_stats = _stop_sampler(sampler, options, log)
     except (AgentError, KeyboardInterrupt) as e:
         log.error("session failed: %s", e)
-        _stop_sampler(sampler, options.gpus, log)
+        _stop_sampler(sampler, options, log)
         _release(client, session)
         raise
     finally:
@@ -178,7 +193,12 @@ def run_session(
         "session_name": session.session_name,
         "results": uploaded,
         "phases": phases,
-        "mlpower": {"clock": clocks, "workload": options.workload.description, "gpu_sampler": gpu_stats},
+        "mlpower": {
+            "clock": clocks,
+            "workload": options.workload.description,
+            "gpu_sampler": gpu_stats,
+            "components": [dataclasses.asdict(c) for c in component_infos],
+        },
     }
     (folder / "power" / "client.json").write_text(json.dumps(record, indent=2) + "\n")
     client.upload(session, "power", folder / "power" / "client.json")
@@ -188,17 +208,40 @@ def run_session(
     return SessionOutcome(session, result, folder, clocks)
 
 
-def _stop_sampler(sampler: GpuSampler | None, gpus: GpuSource | None, log: logging.Logger) -> dict[str, Any] | None:
-    if sampler is None or gpus is None:
-        return None
-    sampler.stop()
-    gpus.close()
-    stats = dataclasses.asdict(sampler.stats)
-    for event in sampler.stats.events:
-        log.warning("GPU: %s", event)
-    if sampler.pending:
-        log.error("GPU: %d sample batches could not be delivered to the director", sampler.pending)
-    stats["undelivered_batches"] = sampler.pending
+def _components_line(infos: list[ComponentInfo], rate_hz: float) -> str:
+    """What the agent samples of the components it found, and what it cannot read (with why)."""
+    sampled = [c for c in infos if c.readable]
+    if not infos:
+        return "components: none found on this machine (see mlpower-agent sources)"
+    simulated = " (SIMULATED)" if any(c.simulated for c in sampled) else ""
+    lines = [
+        f"sampling {len(sampled)} component(s) at {rate_hz:g} Hz{simulated}: {', '.join(c.name for c in sampled)}"
+        if sampled
+        else "components: none readable, no component readings"
+    ]
+    lines += [f"  {c.name}: not sampled: {c.reason}" for c in infos if not c.readable]
+    return "\n".join(lines)
+
+
+def _stop_sampler(sampler: SutSampler | None, options: RunOptions, log: logging.Logger) -> dict[str, Any] | None:
+    """Stop sampling (the last readings are sent), close the sources, log their events; the sampler's statistics."""
+    stats = None
+    if sampler is not None:
+        sampler.stop()
+        stats = dataclasses.asdict(sampler.stats)
+        for event in sampler.stats.events:
+            log.warning("sensors: %s", event)
+        if sampler.pending:
+            log.error("sensors: %d sample batches could not be delivered to the director", sampler.pending)
+        stats["undelivered_batches"] = sampler.pending
+        if isinstance(options.components, SysfsComponents):
+            stats["component_counters"] = options.components.counter_stats()
+    elif options.components is not None:  # nothing readable: the log still says why
+        for event in options.components.take_events():
+            log.warning("components: %s", event)
+    for source in (options.gpus, options.components):
+        if source is not None:
+            source.close()
     return stats
 
 

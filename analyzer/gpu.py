@@ -6,11 +6,16 @@ the window's edges, a difference of two readings rather than an estimate. The
 instant-power samples are integrated too, and the two are compared: the instant
 field on recent data-centre GPUs averages only about 25 ms of every 100 ms, so
 sparse samples can miss bursts the counter sees.
+
+The same figures serve every series of power readings with an energy counter: :func:`readings_window`
+takes any :class:`Readings` (a GPU's, a component's: :mod:`analyzer.components`), :func:`gpu_window`
+names the result for a GPU.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -18,11 +23,34 @@ import numpy.typing as npt
 from analyzer.metrics import strictly_inside, trapezoid_energy_j
 from powerlog.timestamps import NS_PER_S
 
-__all__ = ["COVERAGE_PERIOD_S", "DISAGREEMENT_WARN_PCT", "MIN_WINDOW_S", "GpuSeries", "GpuWindow", "gpu_window"]
+__all__ = [
+    "COVERAGE_PERIOD_S",
+    "DISAGREEMENT_WARN_PCT",
+    "MIN_WINDOW_S",
+    "GpuSeries",
+    "GpuWindow",
+    "Readings",
+    "ReadingsWindow",
+    "gpu_window",
+    "readings_window",
+]
 
 DISAGREEMENT_WARN_PCT = 5.0
 MIN_WINDOW_S = 1.0
 COVERAGE_PERIOD_S = 0.2  # fewer distinct instant readings than one per 200 ms (half the default rate) is too few
+
+
+class Readings(Protocol):
+    """Power readings and energy-counter readings of one source, on the meter's (director's) clock."""
+
+    @property
+    def power_t_ns(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def power_w(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def energy_t_ns(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def energy_j(self) -> npt.NDArray[np.float64]: ...
 
 
 @dataclass(frozen=True)
@@ -37,8 +65,9 @@ class GpuSeries:
 
 
 @dataclass(frozen=True)
-class GpuWindow:
-    gpu_index: int
+class ReadingsWindow:
+    """One source's figures in a window."""
+
     counter_energy_j: float | None
     integrated_energy_j: float | None
     energy_j: float | None  # the counter's where it has one, else the integrated power's
@@ -49,11 +78,25 @@ class GpuWindow:
     warnings: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class GpuWindow(ReadingsWindow):
+    gpu_index: int
+
+
 def gpu_window(series: GpuSeries, begin_utc_ns: int, end_utc_ns: int) -> GpuWindow:
+    w = readings_window(series, begin_utc_ns, end_utc_ns)
+    return GpuWindow(**{f.name: getattr(w, f.name) for f in fields(w)}, gpu_index=series.gpu_index)
+
+
+def readings_window(
+    series: Readings, begin_utc_ns: int, end_utc_ns: int, what: str = "GPU", power: str = "instant-power"
+) -> ReadingsWindow:
+    """A source's energy and power in ``[begin, end]`` (meter clock), with warnings naming it ``what`` and
+    its readings ``power`` readings."""
     window_s = (end_utc_ns - begin_utc_ns) / NS_PER_S
     warnings: list[str] = []
     if window_s < MIN_WINDOW_S:
-        warnings.append(f"window of {window_s:.3f} s is shorter than {MIN_WINDOW_S:g} s: GPU figures are rough")
+        warnings.append(f"window of {window_s:.3f} s is shorter than {MIN_WINDOW_S:g} s: {what} figures are rough")
     counter = None
     et, ej = series.energy_t_ns, series.energy_j
     if len(et):
@@ -72,20 +115,21 @@ def gpu_window(series: GpuSeries, begin_utc_ns: int, end_utc_ns: int) -> GpuWind
     if readings > 1:
         update_ms = float(np.median(np.diff(np.sort(series.power_t_ns[inside])))) / 1e6
     if window_s > 0 and readings < window_s / COVERAGE_PERIOD_S:
+        why = "; each instant reading averages only a few ms" if power == "instant-power" else ""
         warnings.append(
-            f"{readings} instant-power readings for {window_s:.1f} s cover too little of the window "
-            f"(fewer than one per {COVERAGE_PERIOD_S * 1000:.0f} ms; each instant reading averages only a few ms)"
+            f"{readings} {power} readings for {window_s:.1f} s cover too little of the window "
+            f"(fewer than one per {COVERAGE_PERIOD_S * 1000:.0f} ms{why})"
         )
     disagreement = None
     if counter is not None and integrated is not None and counter > 0:
         disagreement = 100.0 * (integrated - counter) / counter
         if abs(disagreement) > DISAGREEMENT_WARN_PCT:
             warnings.append(
-                f"integrated instant power differs from the energy counter by {disagreement:+.1f} %: trust the counter"
+                f"integrated {power.removesuffix('-power')} power differs from the energy counter by "
+                f"{disagreement:+.1f} %: trust the counter"
             )
     energy = counter if counter is not None else integrated
-    return GpuWindow(
-        gpu_index=series.gpu_index,
+    return ReadingsWindow(
         counter_energy_j=counter,
         integrated_energy_j=integrated,
         energy_j=energy,

@@ -245,6 +245,10 @@ def _result_rows(report: Report) -> list[tuple[str, str]]:
         rest = _fmt(gpus.get("rest_of_system_w"), 2, "W")
         sim = " (SIMULATED)" if gpus.get("simulated") else ""
         rows.append(("GPUs", f"{energy}, {share} % of wall; rest of system {rest}{sim}"))
+    for c in ((report.components or {}).get("testing") or {}).get("per_component", []):
+        sim = " (SIMULATED)" if c.get("simulated") else ""
+        power, share = _fmt(c.get("mean_power_w"), 2, "W"), _fmt(c.get("share_of_wall_pct"), 1)
+        rows.append((c["name"], f"{power}, {_fmt(c.get('energy_j'), 1, 'J')}, {share} % of wall{sim}"))
     if report.ranging is not None:
         change = _fmt(report.power_change_pct, 2, "%")
         rows.append(("Ranging power", f"{_fmt(report.ranging.avg_power_w, 2, 'W')} (testing vs ranging {change})"))

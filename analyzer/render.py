@@ -75,6 +75,18 @@ def render_report(report: Report) -> str:
                 (f"  GPU {g['gpu']}", f"{_num(g['energy_j'], 1, 'J')}, {_num(g['mean_power_w'], 2, 'W')} (counter)")
             )
         rows.append(("Rest of system", _num(testing_gpus["rest_of_system_w"], 2, "W")))
+    testing_components = (report.components or {}).get("testing")
+    if testing_components:
+        sim = "   SIMULATED" if testing_components["simulated"] else ""
+        rows.append(("Components", f"{len(testing_components['per_component'])}, each on its own (they overlap){sim}"))
+        for c in testing_components["per_component"]:
+            rows.append(
+                (
+                    f"  {c['name']}",
+                    f"{_num(c['mean_power_w'], 2, 'W')}, {_num(c['energy_j'], 1, 'J')}, "
+                    f"{_num(c['share_of_wall_pct'], 1)} % of wall",
+                )
+            )
     if report.ranging is not None:
         change = f"   (testing {report.power_change_pct:+.2f} %)" if report.power_change_pct is not None else ""
         rows.append(("Ranging power", f"{_num(report.ranging.avg_power_w, 2, 'W')}{change}"))

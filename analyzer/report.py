@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from analyzer.components import component_window
 from analyzer.context import MeterIdentity, ResultContext, as_context, meter_identity
 from analyzer.findings import Evidence, Finding, Severity
-from analyzer.gpu import GpuWindow, gpu_window
+from analyzer.gpu import GpuWindow, ReadingsWindow, gpu_window
 from analyzer.metrics import (
     Performance,
     Quantity,
@@ -47,6 +48,7 @@ class Report:
     raw_power_metric: Quantity | None = None
     simulated: bool = False
     gpus: dict[str, dict[str, Any]] | None = None  # per phase: GPU energy, share of wall power, rest of system
+    components: dict[str, dict[str, Any]] | None = None  # per phase: each component's energy and share of the wall
     round_source: str = "given"
     benchmark: str | None = None
     loadgen_scenario: str | None = None
@@ -98,11 +100,12 @@ class Report:
             "simulated": self.simulated or self.meter.simulated,
             "problems": [p.to_dict() for p in self.problems],
         }
-        if self.gpus:
-            d["gpus"] = self.gpus.get("testing")
-            for phase, summary in self.gpus.items():
-                if d["phases"].get(phase) is not None:
-                    d["phases"][phase]["gpus"] = summary
+        for key, per_phase in (("gpus", self.gpus), ("components", self.components)):
+            if per_phase:
+                d[key] = per_phase.get("testing")
+                for phase, summary in per_phase.items():
+                    if d["phases"].get(phase) is not None:
+                        d["phases"][phase][key] = summary
         if self.clock is not None:
             raw = self.raw_testing
             d["clock_correction"] = {
@@ -262,6 +265,7 @@ def build_report(run: RunData, round_: Round | ResultContext | str | None = None
         raw_power_metric=raw_metric if testing.clock is not None else None,
         simulated=bool(run.mlpower_session and run.mlpower_session.simulated),
         gpus=_gpu_summaries(run, scenario, perf, query_count),
+        components=_component_summaries(run, scenario, perf, query_count),
         round_source=context.round_source,
         benchmark=context.benchmark,
         loadgen_scenario=loadgen_scenario.value if loadgen_scenario else None,
@@ -296,35 +300,79 @@ def _gpu_phase(
 ) -> dict[str, Any]:
     energies = [w.energy_j for w in windows]
     total = sum(e for e in energies if e is not None) if all(e is not None for e in energies) else None
-    samples = perf.value * wall.window_s if perf is not None and perf.unit == "samples/s" else None
-    per_gpu = []
-    for w in windows:
-        entry: dict[str, Any] = {
-            "gpu": w.gpu_index,
-            "energy_j": w.energy_j,
-            "counter_energy_j": w.counter_energy_j,
-            "integrated_energy_j": w.integrated_energy_j,
-            "counter_vs_integrated_pct": w.disagreement_pct,
-            "mean_power_w": w.mean_power_w,
-            "power_readings": w.power_readings,
-            "median_update_ms": w.median_update_ms,
-            "share_of_wall_pct": 100.0 * w.energy_j / wall.energy_j
-            if w.energy_j is not None and wall.energy_j
-            else None,
-            "warnings": list(w.warnings),
-        }
-        if w.energy_j is not None and scenario is not None and scenario.energy_per_query and query_count:
-            entry["energy_per_query_j"] = w.energy_j / query_count
-        if w.energy_j is not None and samples:
-            entry["energy_per_sample_j"] = w.energy_j / samples
-        per_gpu.append(entry)
+    per_gpu = [{"gpu": w.gpu_index, **_window_entry(w, wall, scenario, perf, query_count)} for w in windows]
     rest_j = wall.energy_j - total if total is not None and wall.energy_j is not None else None
     return {
         "simulated": simulated,
         "per_gpu": per_gpu,
         "total_energy_j": total,
         "total_mean_power_w": total / wall.window_s if total is not None and wall.window_s > 0 else None,
-        "share_of_wall_pct": 100.0 * total / wall.energy_j if total is not None and wall.energy_j else None,
+        "share_of_wall_pct": _share_of_wall_pct(total, wall),
         "rest_of_system_energy_j": rest_j,
         "rest_of_system_w": rest_j / wall.window_s if rest_j is not None and wall.window_s > 0 else None,
     }
+
+
+def _share_of_wall_pct(energy_j: float | None, wall: WindowStats) -> float | None:
+    """A part's share of the wall energy in the window (GPUs, components alike)."""
+    return 100.0 * energy_j / wall.energy_j if energy_j is not None and wall.energy_j else None
+
+
+def _window_entry(
+    w: ReadingsWindow, wall: WindowStats, scenario: Scenario | None, perf: Performance | None, query_count: int | None
+) -> dict[str, Any]:
+    """One source's figures in a window, as the report gives them for a GPU and a component alike."""
+    entry: dict[str, Any] = {
+        "energy_j": w.energy_j,
+        "counter_energy_j": w.counter_energy_j,
+        "integrated_energy_j": w.integrated_energy_j,
+        "counter_vs_integrated_pct": w.disagreement_pct,
+        "mean_power_w": w.mean_power_w,
+        "power_readings": w.power_readings,
+        "median_update_ms": w.median_update_ms,
+        "share_of_wall_pct": _share_of_wall_pct(w.energy_j, wall),
+        "warnings": list(w.warnings),
+    }
+    samples = perf.value * wall.window_s if perf is not None and perf.unit == "samples/s" else None
+    if w.energy_j is not None and scenario is not None and scenario.energy_per_query and query_count:
+        entry["energy_per_query_j"] = w.energy_j / query_count
+    if w.energy_j is not None and samples:
+        entry["energy_per_sample_j"] = w.energy_j / samples
+    return entry
+
+
+def _component_summaries(
+    run: RunData, scenario: Scenario | None, perf: Performance | None, query_count: int | None
+) -> dict[str, dict[str, Any]] | None:
+    """Per phase, each component source's figures in LoadGen's window; never added up (they overlap)."""
+    if not run.components:
+        return None
+    record = run.mlpower_session
+    described: dict[str, dict[str, Any]] = {}
+    if record is not None and record.agent is not None:
+        described = {str(c.get("name")): c for c in record.agent.components}
+    any_simulated = record is not None and "components" in record.simulated_sources
+    out = {}
+    for phase_name, phase in run.phases.items():
+        window = phase.meter_window_utc_ns
+        if window is None or phase.stats is None:
+            continue
+        per_component = []
+        for series in run.components:
+            w = component_window(series, *window)
+            about = described.get(series.name, {})
+            simulated = bool(about.get("simulated", any_simulated))
+            per_component.append(
+                {
+                    "name": w.name,
+                    "family": w.family,
+                    "parent": about.get("parent"),
+                    "simulated": simulated,
+                    **_window_entry(w.figures, phase.stats, scenario, perf, query_count),
+                }
+            )
+        out[phase_name] = {
+            "simulated": any(c["simulated"] for c in per_component),
+            "per_component": per_component,
+        }
+    return out

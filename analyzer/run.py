@@ -16,11 +16,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from analyzer.components import ComponentSeries
 from analyzer.errors import UnreadableRunError
 from analyzer.findings import Evidence, Finding, Severity
 from analyzer.gpu import GpuSeries
 from analyzer.metrics import WindowStats, window_stats
 from powerlog.clock_map import SutClockMap
+from powerlog.components import parse_component_source
 from powerlog.errors import FormatError, MissingFileError
 from powerlog.layout import PHASE_DIRS, RANGING, TESTING, RunFolder
 from powerlog.lines import BadLine
@@ -89,6 +91,7 @@ class RunData:
     file_sha1: dict[str, str]  # relative path -> sha1 of every file under the folder
     problems: tuple[Finding, ...] = field(default=())
     gpus: tuple[GpuSeries, ...] = ()  # GPU readings streamed by the agent, on the meter's clock
+    components: tuple[ComponentSeries, ...] = ()  # component readings (RAPL, hwmon), likewise; never GPUs
     server_raw: Any = None  # power/server.json as JSON, even when it does not parse as a record
     client_raw: Any = None
 
@@ -259,35 +262,48 @@ class _Loader:
             )
         )
 
-    def gpu_series(self, clock_map: SutClockMap | None) -> tuple[GpuSeries, ...]:
+    def sut_tables(self) -> dict[str, Columns]:
         try:
-            tables = read_sample_folder(self.folder.root)
+            return read_sample_folder(self.folder.root)
         except FormatError as e:
             self._problem(e.path, e.line_number, e.reason)
-            return ()
+            return {}
+
+    def sut_series(
+        self, tables: dict[str, Columns], clock_map: SutClockMap | None
+    ) -> tuple[tuple[GpuSeries, ...], tuple[ComponentSeries, ...]]:
+        """The GPUs' series (``gpu<N>.power|energy``) and the components' (``rapl.package-0.energy``...)."""
         mapping = clock_map or SutClockMap(())
+        empty_t, empty_v = np.zeros(0, dtype=np.int64), np.zeros(0)
 
         def times(columns: Columns) -> np.ndarray:
             # the SUT's own times, placed with the same map as LoadGen's window (a t_director_utc_ns column
             # written by an older director is not used: it had the session's mean offset)
+            if "t_utc_ns" not in columns:
+                return empty_t
             return mapping.to_director_array(np.asarray(columns["t_utc_ns"], dtype=np.int64))
 
+        def values(columns: Columns, name: str) -> np.ndarray:
+            return np.asarray(columns.get(name, empty_v), dtype=np.float64)
+
         indices = sorted({int(m.group(1)) for name in tables if (m := re.fullmatch(r"gpu(\d+)\.(power|energy)", name))})
-        series = []
-        empty_t, empty_v = np.zeros(0, dtype=np.int64), np.zeros(0)
+        gpus = []
         for i in indices:
             power = tables.get(f"gpu{i}.power", {})
             energy = tables.get(f"gpu{i}.energy", {})
-            series.append(
-                GpuSeries(
-                    gpu_index=i,
-                    power_t_ns=times(power) if "t_utc_ns" in power else empty_t,
-                    power_w=np.asarray(power.get("power_w", empty_v), dtype=np.float64),
-                    energy_t_ns=times(energy) if "t_utc_ns" in energy else empty_t,
-                    energy_j=np.asarray(energy.get("energy_j", empty_v), dtype=np.float64),
-                )
+            gpus.append(GpuSeries(i, times(power), values(power, "power_w"), times(energy), values(energy, "energy_j")))
+        by_name: dict[str, dict[str, Columns]] = {}
+        for source, columns in tables.items():
+            parsed = parse_component_source(source)
+            if parsed is not None:
+                by_name.setdefault(parsed[0], {})[parsed[1]] = columns
+        components = []
+        for name, series in sorted(by_name.items()):
+            power, energy = series.get("power", {}), series.get("energy", {})
+            components.append(
+                ComponentSeries(name, times(power), values(power, "power_w"), times(energy), values(energy, "energy_j"))
             )
-        return tuple(series)
+        return tuple(gpus), tuple(components)
 
     def ntp_offsets(self) -> tuple[tuple[int, float], ...]:
         path = self.folder.client_log
@@ -337,6 +353,7 @@ def load_run(
     for log in (*(p.spl for p in phases.values()), *(p.detail for p in phases.values()), ptd_log):
         if log is not None and log.bad_lines:
             loader.bad_lines(log.path, log.bad_lines)
+    gpus, components = loader.sut_series(loader.sut_tables(), clock_map)
     return RunData(
         folder=folder,
         phases=phases,
@@ -347,7 +364,8 @@ def load_run(
         client_raw=client_raw,
         ntp_offsets_s=loader.ntp_offsets(),
         mlpower_session=record,
-        gpus=loader.gpu_series(clock_map),
+        gpus=gpus,
+        components=components,
         file_sha1=loader.sha1_of_files() if hash_files else {},
         problems=tuple(loader.problems),
     )

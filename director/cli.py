@@ -70,6 +70,33 @@ def build_parser() -> argparse.ArgumentParser:
     msim.add_argument("--noise", type=float, default=0.01, help="relative noise on watts (default 0.01)")
     msim.add_argument("--garbage-every", type=int, default=0, help="corrupt every Nth value reply (tests)")
 
+    rsim = sub.add_parser(
+        "redfish-sim",
+        help="a SIMULATED BMC answering the DMTF Redfish API (wall power of its power supplies) over HTTP(S)",
+        description="Serve a SIMULATED BMC's Redfish API on loopback (PowerSubsystem and the older Power "
+        "resource) and print the redfish:// meter URL that reads it.",
+    )
+    rsim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    rsim.add_argument("--port", type=int, default=0, help="TCP port (default 0: a free one, printed)")
+    rsim.add_argument("--https", action="store_true", help="serve HTTPS with a self-signed certificate made now")
+    rsim.add_argument("--rate", type=float, default=1.0, help="seconds between reading updates (default 1)")
+    rsim.add_argument("--signal", default="host-load", help="host-load, constant:WATTS or csv:PATH")
+    rsim.add_argument("--noise", type=float, default=0.01, help="relative noise on watts (default 0.01)")
+    rsim.add_argument("--supplies", type=int, default=2, help="power supplies, one channel each (default 2)")
+    rsim.add_argument("--user", help="ask for this user (Basic or a Redfish session; default: no authentication)")
+    rsim.add_argument("--password", help="and this password")
+    rsim.add_argument("--no-sessions", action="store_true", help="offer Basic authentication only")
+    rsim.add_argument("--stale-after", type=float, metavar="S", help="readings stop updating after S seconds")
+    rsim.add_argument("--legacy-only", action="store_true", help="only the older Power resource, no PowerSubsystem")
+    rsim.add_argument(
+        "--freshness",
+        default="reading-time",
+        choices=["reading-time", "etag", "none"],
+        help="what dates a reading: Sensor ReadingTime and ETags (default), ETags only, or nothing",
+    )
+    rsim.add_argument("--slow-s", type=float, default=0.0, help="delay every reply by this many seconds")
+    rsim.add_argument("--auth-fault", type=int, choices=[401, 403], help="refuse every authenticated request so")
+
     serve = sub.add_parser(
         "serve",
         help="serve measurement sessions over HTTP for mlpower-agent",
@@ -224,6 +251,9 @@ def _probe(args: argparse.Namespace) -> int:
             meter.restore_ranges()  # put the analyzer back as the probe found it
         for bad in meter.rejected_lines:
             print(f"rejected: {bad}", file=sys.stderr)
+        if meter.skipped_stale:  # a Redfish reading that had not changed since the last sample
+            print(f"skipped: {meter.skipped_stale} stale reading(s) (the meter had not updated since the last "
+                  "sample)", file=sys.stderr)  # fmt: skip
     if shown < args.samples:
         print(f"mlpower-director meter-probe: only {shown} of {args.samples} samples arrived", file=sys.stderr)
         return EXIT_ERRORS
@@ -248,6 +278,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(args)
         if args.command == "meter-sim":
             return _run_meter_sim(args)
+        if args.command == "redfish-sim":
+            from director.redfish_sim.server import run_redfish_sim
+
+            return run_redfish_sim(args)
         if args.command == "watch":
             from director.watch_serve import run_watch
 

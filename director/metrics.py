@@ -58,7 +58,9 @@ def _session_metrics(session: Session) -> Iterator[Metric]:
     )
     late.add_metric([], sut.late)
     yield late
-    gpu = GaugeMetricFamily("mlpower_sut_power_watts", "latest power per SUT source (GPU)", labels=["source"])
+    gpu = GaugeMetricFamily(
+        "mlpower_sut_power_watts", "latest power per SUT source (GPU or component)", labels=["source"]
+    )
     for source, watts in sut.latest_power_w.items():
         gpu.add_metric([source], watts)
     yield gpu

@@ -24,6 +24,8 @@ __all__ = [
     "ChannelShare",
     "CheckRecord",
     "ClockCorrection",
+    "ComponentPhaseSummary",
+    "ComponentRecord",
     "EvidenceRecord",
     "FindingRecord",
     "GpuPhaseSummary",
@@ -87,6 +89,33 @@ class GpuPhaseSummary(FrozenRecord):
     rest_of_system_w: float | None = None
 
 
+class ComponentRecord(FrozenRecord):
+    """One component source (a RAPL domain, an hwmon sensor) in a window: the GPU figures, by name."""
+
+    name: str
+    family: str = ""
+    parent: str | None = None
+    simulated: bool = False
+    energy_j: float | None = None
+    counter_energy_j: float | None = None
+    integrated_energy_j: float | None = None
+    counter_vs_integrated_pct: float | None = None
+    mean_power_w: float | None = None
+    power_readings: int = 0
+    median_update_ms: float | None = None
+    share_of_wall_pct: float | None = None
+    warnings: list[str] = Field(default_factory=list)
+    energy_per_query_j: float | None = None
+    energy_per_sample_j: float | None = None
+
+
+class ComponentPhaseSummary(FrozenRecord):
+    """Each component on its own: they overlap (a package holds its cores; psys holds the packages), so no total."""
+
+    simulated: bool = False
+    per_component: list[ComponentRecord] = Field(default_factory=list)
+
+
 class WindowRecord(FrozenRecord):
     """A phase's measured window (LoadGen's, on the meter's clock) and the wall power in it."""
 
@@ -105,6 +134,7 @@ class WindowRecord(FrozenRecord):
     max_sample_gap_s: float | None = None
     channels: list[ChannelShare] | None = None
     gpus: GpuPhaseSummary | None = None
+    components: ComponentPhaseSummary | None = None
 
 
 class MeterSummary(FrozenRecord):
@@ -187,6 +217,7 @@ class ReportRecord(_WhatResult):
     simulated: bool = False
     problems: list[FindingRecord] = Field(default_factory=list)
     gpus: GpuPhaseSummary | None = None  # the testing phase's
+    components: ComponentPhaseSummary | None = None  # the testing phase's
     clock_correction: ClockCorrection | None = None
     uncorrected: UncorrectedFigures | None = None
     channels: list[ChannelShare] | None = None

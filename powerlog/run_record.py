@@ -158,7 +158,7 @@ class SessionJson(FrozenRecord):
     phases: dict[str, PhaseRecord] = Field(default_factory=dict)
     clock: list[ClockEntry] = Field(default_factory=list)
     meter_gaps: list[MeterGap] = Field(default_factory=list)
-    meter_samples_skipped: int = 0  # a group of meters: samples with no fresh partner
+    meter_samples_skipped: int = 0  # a group of meters: samples with no fresh partner; Redfish: stale polls
     meter_rejected_count: int = 0
     meter_rejected: list[RejectedReply] = Field(default_factory=list)  # the first ones
     sut_batches: dict[str, SutBatchesRecord] = Field(default_factory=dict)

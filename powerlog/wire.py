@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from powerlog.components import parse_component_source
+
 __all__ = [
     "API_PREFIX",
     "ERROR_CODE_OF_STATUS",
@@ -64,10 +66,12 @@ class ClockMeasurement(_Strict):
     """Director clock minus agent clock, from the four-timestamp exchange."""
 
     offset_ns: int
-    bound_ns: int = Field(ge=0, description="half the round-trip delay of the best round")
-    delay_ns: int = Field(ge=0)
+    bound_ns: int = Field(
+        ge=0, description="half the width of the rounds' intersected intervals: at most half the fastest round trip"
+    )
+    delay_ns: int = Field(ge=0, description="the fastest round trip (minus the director's own time)")
     rounds: int = Field(ge=1)
-    kept: int = Field(ge=1)
+    kept: int = Field(ge=1, description="rounds the estimate used: all of them, or 1 when a clock stepped")
     agent_utc_ns: int
 
 
@@ -78,6 +82,10 @@ class AgentInfo(_Strict):
     workload: str = Field(default="", max_length=4096)
     simulated_gpus: bool = False
     gpus: list[dict[str, str | int | float | bool | None]] = Field(default_factory=list, max_length=64)
+    # component power sources (RAPL domains, hwmon sensors) the agent found: each with its name, whether it
+    # was readable (and why not), and whether it is simulated (a fake sysfs tree); the readable ones are sampled
+    simulated_components: bool = False
+    components: list[dict[str, str | int | float | bool | None]] = Field(default_factory=list, max_length=256)
 
 
 class OpenSessionRequest(_Strict):
@@ -137,15 +145,27 @@ MAX_BATCH_ROWS = 100_000
 
 
 class SampleBatch(_Strict):
-    """Timestamped readings from the SUT (e.g. GPU power), columnar: equal-length columns named with units."""
+    """Timestamped readings from the SUT (GPU or component power), columnar: equal-length columns named with units.
+
+    ``kind`` says what the readings are: ``gpu`` (``gpu0.power``) or ``component`` (a RAPL domain or an hwmon
+    sensor, ``rapl.package-0.energy``: see :mod:`powerlog.components`). A component source name is accepted
+    only as a component, and a component only under such a name, so the two never mix.
+    """
 
     source: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="e.g. gpu0")
     seq: int = Field(ge=0, description="batch number per source: a batch sent twice is stored once")
     simulated: bool = False
+    kind: Literal["gpu", "component"] = "gpu"
     columns: dict[str, list[int | float]] = Field(description="must hold t_utc_ns (agent clock)")
 
     @model_validator(mode="after")
     def _same_lengths(self) -> SampleBatch:
+        is_component = parse_component_source(self.source) is not None
+        if is_component != (self.kind == "component"):
+            raise ValueError(
+                f"source {self.source!r} with kind {self.kind!r}: component sources are named "
+                "<family>.<name>.<power|energy> (rapl, rapl-mmio, hwmon) and sent as kind component, nothing else is"
+            )
         if "t_utc_ns" not in self.columns:
             raise ValueError("columns must include t_utc_ns")
         lengths = {len(v) for v in self.columns.values()}

@@ -58,7 +58,9 @@ class Meter(Protocol):
     def rejected_lines(self) -> Sequence[BadLine]: ...  # replies left out as unusable, kept for the run record
 
     @property
-    def skipped_stale(self) -> int: ...  # samples dropped for having no fresh partner (a group of meters)
+    def skipped_stale(self) -> int: ...  # readings dropped as not fresh: a group's with no fresh partner, a
+
+    # Redfish meter's polls that found nothing new since the last sample
 
     def __enter__(self) -> Self: ...
 
@@ -70,7 +72,7 @@ class MeterBase:
 
     name: str
     initial_ranges: Ranges | None
-    skipped_stale: int = 0  # only a group of meters drops samples
+    skipped_stale: int = 0  # only a group of meters and a Redfish meter drop readings
 
     def open(self) -> None:
         raise NotImplementedError

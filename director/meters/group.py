@@ -55,6 +55,11 @@ class MeterGroup(MeterBase):
         return [e for m in self.meters for e in m.exchanges]
 
     @property
+    def has_ranges(self) -> bool:
+        """False when no meter has ranges to set (all are BMCs or PDUs read through Redfish)."""
+        return any(getattr(m, "has_ranges", True) for m in self.meters)
+
+    @property
     def rejected_lines(self) -> list[BadLine]:
         return [line for m in self.meters for line in m.rejected_lines]
 

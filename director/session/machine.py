@@ -99,7 +99,10 @@ class Session:
     @property
     def simulated(self) -> bool:
         identity = self.pump.identity
-        return bool(identity and identity.simulated) or self.agent.simulated_gpus or self.sut.simulated
+        sut = self.sut.simulated or self.sut.components_simulated
+        return (
+            bool(identity and identity.simulated) or self.agent.simulated_gpus or self.agent.simulated_components or sut
+        )
 
     @property
     def ended(self) -> bool:
@@ -204,6 +207,9 @@ class Session:
         return ranges
 
     def _testing_ranges(self) -> Ranges:
+        if not getattr(self.pump.meter, "has_ranges", True):  # a BMC or PDU read through Redfish: nothing to set
+            self.log.info("testing ranges Auto (the meter has no ranges to set)")
+            return Ranges.automatic()
         ranging = read_spl(self.folder / "ranging" / "spl.txt")
         identity = self.pump.identity
         table = range_table_for(identity.model) if identity else None
@@ -280,7 +286,7 @@ class Session:
         self._expect_live("take SUT samples")
         clock_map = self.clock_map()  # the SUT's clock onto the director's
         stored = self.sut.add(batch, clock_map, self.clock())
-        if stored and batch.columns.get("power_w"):
+        if stored and batch.kind == "gpu" and batch.columns.get("power_w"):  # the live view plots GPUs only
             self.feed.gpu(batch, clock_map)
         return stored
 

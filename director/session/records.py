@@ -52,7 +52,8 @@ def session_json(session: Session) -> SessionJson:
     """session.json: mlpower's own record of the session."""
     identity, pump, meter = session.pump.identity, session.pump, session.meter
     sources = {"meter": bool(identity and identity.simulated), "sut_samples": session.sut.simulated or
-               session.agent.simulated_gpus}  # fmt: skip
+               session.agent.simulated_gpus,
+               "components": session.sut.components_simulated or session.agent.simulated_components}  # fmt: skip
     return SessionJson(
         mlpower_version=package_version(),
         session_id=session.session_id,

@@ -44,7 +44,9 @@ class SutIngest:
         self.duplicates = 0
         self.late = 0
         self.outages: list[SutOutage] = []
-        self.simulated = False
+        self.simulated = False  # a simulated GPU batch arrived
+        self.components_simulated = False  # a simulated component batch (a fake sysfs tree) arrived
+        self.component_sources: set[str] = set()  # sources of kind component (RAPL, hwmon), never GPUs
 
     def add(self, batch: SampleBatch, clock_map: SutClockMap, arrived_utc_ns: int) -> bool:
         """Append a batch to ``samples/<source>.jsonl``; False when this (source, seq) was stored before."""
@@ -56,7 +58,11 @@ class SutIngest:
         self._seen.add(key)
         times = batch.columns["t_utc_ns"]
         self.rows[batch.source] = self.rows.get(batch.source, 0) + len(times)
-        self.simulated = self.simulated or batch.simulated
+        if batch.kind == "component":
+            self.component_sources.add(batch.source)
+            self.components_simulated = self.components_simulated or batch.simulated
+        else:
+            self.simulated = self.simulated or batch.simulated
         if times:
             read_ns = clock_map.to_director_ns(int(times[0]))
             if arrived_utc_ns - read_ns > LATE_BATCH_NS:

@@ -1,0 +1,441 @@
+"""Wall power from a BMC or a smart PDU through the DMTF Redfish API: an informative reading, not an analyzer.
+
+What is read, found once at :meth:`RedfishMeter.open` by following the links from the service root:
+
+- the newer model: the chassis' ``PowerSubsystem`` -> ``PowerSupplies`` -> each present supply's ``Metrics``
+  (``InputPowerWatts``, else ``PowerWatts``; ``InputVoltage`` and ``InputCurrentAmps`` where given). Each
+  supply is a channel; with several, the sample is spl.txt's multichannel one (Watts is their sum);
+- the older ``Power`` resource where the chassis has no usable ``PowerSubsystem`` (or ``source=legacy``):
+  ``PowerControl[0].PowerConsumedWatts`` (else the sum of ``PowerSupplies[].PowerInputWatts``), with the line
+  voltage of the first supply that gives ``LineInputVoltage``. ``LastPowerOutputWatts`` is a supply's DC
+  output, not what it draws from the wall, and is not used.
+
+A value no reading gives (current, power factor) is -1, as PTDaemon writes an unknown one.
+
+A BMC updates its readings at its own pace (every second to every ten or more), whatever the poll rate. A
+reading is new when its update stamp changed: the ``ReadingTime`` of the Sensor its ``DataSourceUri`` names,
+else the resource's ETag (header or ``@odata.etag``), else, last resort, its values. A sample is made once every
+channel has a reading newer than the previous sample's, timestamped on the director's clock when the poll that
+completed it was sent. A poll in which nothing is new is skipped and counted (``skipped_stale``), never
+repeated as a sample; the first sample of a measurement is the first reading that changes after
+:meth:`RedfishMeter.start`. A reading that does not parse (no number, a negative one) is rejected and kept in
+``rejected_lines``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections import deque
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from director.errors import MeterConnectionError, MeterError, MeterErrorReply, MeterProtocolError
+from director.meters.base import MeterBase, MeterIdentity
+from director.meters.ranges import Ranges
+from director.meters.redfish_transport import SERVICE_ROOT, RedfishReply, RedfishTransport
+from director.meters.transport import Exchange
+from powerlog.lines import BadLine
+from powerlog.spl import ChannelSample, PowerSample
+
+__all__ = [
+    "MIN_POLL_MS",
+    "ChannelPlan",
+    "ReadingPlan",
+    "RedfishMeter",
+    "Source",
+    "legacy_channel",
+    "supply_channel",
+]
+
+MIN_POLL_MS = 100
+UNKNOWN = -1.0
+Source = Literal["auto", "subsystem", "legacy"]
+INFORMATIVE = "informative only: a BMC/PDU reading through Redfish, not an accepted power analyzer"
+
+
+class BadReading(ValueError):
+    """A resource arrived but holds no usable reading."""
+
+
+@dataclass(frozen=True)
+class ChannelPlan:
+    """Where one channel's reading is: the resource, and the Sensor whose ReadingTime dates its power."""
+
+    name: str
+    uri: str
+    sensor_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class ReadingPlan:
+    source: Literal["PowerSubsystem", "Power"]
+    channels: tuple[ChannelPlan, ...]
+
+
+def _number(value: Any) -> float | None:
+    """A reading: a number, or a Redfish excerpt ``{"Reading": number}``; None when it gives none."""
+    if isinstance(value, dict):
+        value = value.get("Reading")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _power(value: float | None, what: str) -> float:
+    if value is None:
+        raise BadReading(f"{what} gives no reading")
+    if value < 0:
+        raise BadReading(f"{what} is negative ({value:g} W)")
+    return value
+
+
+def supply_channel(metrics: dict[str, Any], sensor: dict[str, Any] | None = None) -> ChannelSample:
+    """A ``PowerSupplyMetrics`` resource -> the channel: input power (the Sensor's ``Reading`` where the Sensor
+    was read, so the value and its ReadingTime belong together), input voltage and current (-1: not given)."""
+    key = "InputPowerWatts" if "InputPowerWatts" in metrics else "PowerWatts"
+    watts = _number(sensor) if sensor is not None else _number(metrics.get(key))
+    volts, amps = _number(metrics.get("InputVoltage")), _number(metrics.get("InputCurrentAmps"))
+    return ChannelSample(
+        _power(watts, key), UNKNOWN if volts is None else volts, UNKNOWN if amps is None else amps, UNKNOWN
+    )
+
+
+def legacy_channel(power: dict[str, Any]) -> ChannelSample:
+    """The older ``Power`` resource -> one channel: the chassis' consumed power and the supplies' line voltage."""
+    controls = power.get("PowerControl") or []
+    supplies = [s for s in power.get("PowerSupplies") or [] if isinstance(s, dict)]
+    watts = _number(controls[0].get("PowerConsumedWatts")) if controls and isinstance(controls[0], dict) else None
+    what = "PowerControl[0].PowerConsumedWatts"
+    if watts is None:
+        inputs = [_number(s.get("PowerInputWatts")) for s in supplies]
+        if inputs and all(w is not None for w in inputs):
+            watts, what = sum(w for w in inputs if w is not None), "the sum of PowerSupplies[].PowerInputWatts"
+    volts = next((v for s in supplies if (v := _number(s.get("LineInputVoltage"))) is not None), None)
+    return ChannelSample(_power(watts, what), UNKNOWN if volts is None else volts, UNKNOWN, UNKNOWN)
+
+
+def _link(resource: dict[str, Any], key: str) -> str | None:
+    target = resource.get(key)
+    uri = target.get("@odata.id") if isinstance(target, dict) else None
+    return uri if isinstance(uri, str) and uri else None
+
+
+def _members(collection: dict[str, Any]) -> list[str]:
+    members = collection.get("Members") or []
+    return [m["@odata.id"] for m in members if isinstance(m, dict) and isinstance(m.get("@odata.id"), str)]
+
+
+class RedfishMeter(MeterBase):
+    """Implements the ``Meter`` protocol for a chassis' wall power read through Redfish.
+
+    ``chassis``: the chassis' Id (None: the only chassis, or the only one with power readings). ``source``:
+    ``auto`` (PowerSubsystem, else Power), ``subsystem`` or ``legacy`` (only that one)."""
+
+    has_ranges = False  # nothing to set: a session measures its testing phase on Auto, as it reads
+
+    def __init__(self, transport: RedfishTransport, chassis: str | None = None, source: Source = "auto") -> None:
+        self.transport = transport
+        self.chassis = chassis
+        self.source: Source = source
+        self.name = transport.name
+        self.identity: MeterIdentity | None = None
+        self.plan: ReadingPlan | None = None
+        self.initial_ranges: Ranges | None = None
+        self.ranges = Ranges.automatic()
+        self.rejected_lines: list[BadLine] = []
+        self.skipped_stale = 0
+        self.freshness: str | None = None  # how the last reading was known to be new: ReadingTime, ETag or value
+        self.poll_error: MeterError | None = None
+        self._samples: list[PowerSample] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._mark = ""
+        self._last: list[Hashable] = []  # each channel's stamp in the last sample (or the baseline)
+        self._intervals_s: deque[float] = deque(maxlen=20)
+        self._last_new_s: float | None = None
+        self._samples_seen = False  # since start(): the first sample's interval from the baseline is unknown
+
+    @property
+    def exchanges(self) -> Sequence[Exchange]:
+        return self.transport.exchanges
+
+    @property
+    def update_interval_s(self) -> float | None:
+        """The device's own update interval as seen so far (the median between samples); None before two."""
+        return statistics.median(self._intervals_s) if self._intervals_s else None
+
+    # connecting ------------------------------------------------------------------------
+    def open(self) -> None:
+        self._stop_thread()
+        self.transport.open()
+        try:
+            root = self.transport.get(SERVICE_ROOT).body
+            if "RedfishVersion" not in root and "Chassis" not in root:
+                raise MeterProtocolError(
+                    f"{SERVICE_ROOT} is not a Redfish service root (no RedfishVersion): is this the BMC's address?",
+                    meter=self.name,
+                    command=f"GET {SERVICE_ROOT}",
+                )
+            chassis_uri, chassis = self._chassis(root)
+            self.plan = self._plan(chassis_uri, chassis)
+            self.identity = self._identity(root, chassis_uri, chassis, self.plan)
+        except BaseException:
+            self.transport.close()
+            raise
+
+    def _chassis(self, root: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        collection_uri = _link(root, "Chassis") or f"{SERVICE_ROOT}/Chassis"
+        if self.chassis:
+            uri = f"{collection_uri.rstrip('/')}/{self.chassis}"
+            return uri, self._get_named(uri, f"chassis {self.chassis!r}", collection_uri)
+        uris = _members(self.transport.get(collection_uri).body)
+        candidates = [(uri, self.transport.get(uri).body) for uri in uris]
+        if len(candidates) > 1:
+            candidates = [(u, c) for u, c in candidates if _link(c, "PowerSubsystem") or _link(c, "Power")]
+        if len(candidates) != 1:
+            ids = ", ".join(uri.rstrip("/").rsplit("/", 1)[-1] for uri in uris) or "none"
+            raise MeterProtocolError(
+                f"name the chassis to read in the URL, redfish://HOST/<chassis>: {len(candidates)} of the service's "
+                f"chassis ({ids}) have power readings",
+                meter=self.name,
+                command=f"GET {collection_uri}",
+            )
+        return candidates[0]
+
+    def _get_named(self, uri: str, what: str, collection_uri: str) -> dict[str, Any]:
+        try:
+            return self.transport.get(uri).body
+        except MeterErrorReply as e:
+            if not (e.reply or "").startswith("HTTP 404"):
+                raise
+            try:
+                ids = ", ".join(
+                    u.rstrip("/").rsplit("/", 1)[-1] for u in _members(self.transport.get(collection_uri).body)
+                )
+            except MeterError:
+                ids = "?"
+            raise MeterErrorReply(
+                f"the service has no {what} (its chassis: {ids or 'none'})", meter=self.name, command=f"GET {uri}",
+                reply=e.reply,
+            ) from None  # fmt: skip
+
+    def _plan(self, chassis_uri: str, chassis: dict[str, Any]) -> ReadingPlan:
+        subsystem_uri, power_uri = _link(chassis, "PowerSubsystem"), _link(chassis, "Power")
+        why = "the chassis links no PowerSubsystem"
+        if subsystem_uri and self.source != "legacy":
+            channels = self._supplies(subsystem_uri)
+            if channels:
+                return ReadingPlan("PowerSubsystem", channels)
+            why = "its PowerSubsystem has no power supply with an input power reading"
+        if power_uri and self.source != "subsystem":
+            body = self.transport.get(power_uri).body
+            try:
+                legacy_channel(body)
+            except BadReading as e:
+                raise MeterProtocolError(
+                    f"the chassis' Power resource has no wall power reading: {e}", meter=self.name,
+                    command=f"GET {power_uri}",
+                ) from None  # fmt: skip
+            return ReadingPlan("Power", (ChannelPlan("Power", power_uri),))
+        wanted = {"auto": "neither a usable PowerSubsystem nor a Power resource", "subsystem": why,
+                  "legacy": "no Power resource"}[self.source]  # fmt: skip
+        raise MeterProtocolError(
+            f"chassis {chassis_uri} has {wanted}: no wall power to read there (another chassis, or source=auto?)",
+            meter=self.name,
+            command=f"GET {chassis_uri}",
+        )
+
+    def _supplies(self, subsystem_uri: str) -> tuple[ChannelPlan, ...]:
+        subsystem = self.transport.get(subsystem_uri).body
+        collection = _link(subsystem, "PowerSupplies")
+        if collection is None:
+            return ()
+        channels = []
+        for uri in _members(self.transport.get(collection).body):
+            supply = self.transport.get(uri).body
+            status = supply.get("Status")
+            metrics_uri = _link(supply, "Metrics")
+            if metrics_uri is None or (isinstance(status, dict) and status.get("State") == "Absent"):
+                continue
+            metrics = self.transport.get(metrics_uri).body
+            key = "InputPowerWatts" if "InputPowerWatts" in metrics else "PowerWatts"
+            excerpt = metrics.get(key)
+            sensor = excerpt.get("DataSourceUri") if isinstance(excerpt, dict) else None
+            if _number(excerpt) is None and not isinstance(sensor, str):
+                continue
+            name = str(supply.get("Id") or uri.rstrip("/").rsplit("/", 1)[-1])
+            channels.append(ChannelPlan(name, metrics_uri, sensor if isinstance(sensor, str) else None))
+        return tuple(channels)
+
+    def _identity(
+        self, root: dict[str, Any], chassis_uri: str, chassis: dict[str, Any], plan: ReadingPlan
+    ) -> MeterIdentity:
+        def words(resource: dict[str, Any], *keys: str) -> str:
+            return " ".join(str(resource.get(k) or "").strip() for k in keys if str(resource.get(k) or "").strip())
+
+        service, hardware = words(root, "Vendor", "Product"), words(chassis, "Manufacturer", "Model")
+        version = str(root.get("RedfishVersion") or "") or None
+        simulated = "SIMULATED" in f"{service} {hardware}".upper()
+        if plan.source == "PowerSubsystem":
+            names = ", ".join(c.name for c in plan.channels)
+            where = f"PowerSubsystem ({len(plan.channels)} power supplies: {names})"
+        else:
+            where = "the Power resource (PowerControl[0].PowerConsumedWatts)"
+        raw = "; ".join(
+            part
+            for part in (
+                f"Redfish {version or '?'} service {service or '(no vendor or product given)'}",
+                f"chassis {chassis_uri}: {hardware or '(no manufacturer or model given)'}",
+                f"wall power from {where}",
+                INFORMATIVE,
+                "SIMULATED" if simulated else "",
+            )
+            if part
+        )
+        return MeterIdentity(
+            model=f"Redfish BMC/PDU {hardware or 'unnamed'}",
+            version=f"Redfish {version}" if version else None,
+            channels=len(plan.channels),
+            dc=False,
+            simulated=simulated,
+            raw=raw,
+        )
+
+    def close(self) -> None:
+        self._stop_thread()
+        self.transport.close()
+
+    def identify(self) -> MeterIdentity:
+        if self.identity is None:
+            raise MeterConnectionError("not connected (call open() first)", meter=self.name)
+        return self.identity
+
+    # ranges: a BMC has none ------------------------------------------------------------
+    def read_ranges(self) -> Ranges:
+        if self.initial_ranges is None:
+            self.initial_ranges = Ranges.automatic()
+        return self.ranges
+
+    def set_ranges(self, ranges: Ranges) -> None:
+        """Nothing to set on a BMC: kept only, so the session reads back what it asked for."""
+        self.ranges = ranges
+
+    # measuring -------------------------------------------------------------------------
+    def _read(self) -> tuple[int, list[Hashable], list[ChannelSample]]:
+        """One poll: when it was sent, each channel's update stamp and reading. BadReading when one is unusable."""
+        assert self.plan is not None
+        sent_ns: int | None = None
+        stamps: list[Hashable] = []
+        channels: list[ChannelSample] = []
+        for plan in self.plan.channels:
+            reply = self.transport.get(plan.uri, record=False)
+            sent_ns = reply.sent_utc_ns if sent_ns is None else sent_ns
+            sensor = self.transport.get(plan.sensor_uri, record=False) if plan.sensor_uri else None
+            try:
+                if self.plan.source == "Power":
+                    channel = legacy_channel(reply.body)
+                else:
+                    channel = supply_channel(reply.body, sensor.body if sensor else None)
+            except BadReading as e:
+                raise BadReading(f"{plan.uri}: {e}") from None
+            stamps.append(self._stamp(reply, sensor, channel))
+            channels.append(channel)
+        assert sent_ns is not None
+        return sent_ns, stamps, channels
+
+    def _stamp(self, reply: RedfishReply, sensor: RedfishReply | None, channel: ChannelSample) -> Hashable:
+        reading_time = sensor.body.get("ReadingTime") if sensor is not None else None
+        if isinstance(reading_time, str) and reading_time:
+            self.freshness = "ReadingTime"
+            return ("ReadingTime", reading_time)
+        if reply.etag:
+            self.freshness = "ETag"
+            return ("ETag", reply.etag)
+        self.freshness = "value"
+        return ("value", channel)
+
+    def start(self, mark: str, interval_ms: int = 1000) -> None:
+        if interval_ms < MIN_POLL_MS:
+            raise ValueError(f"a Redfish meter is polled every {MIN_POLL_MS} ms at the most, not every {interval_ms}")
+        if self.plan is None:
+            raise MeterConnectionError("not connected (call open() first)", meter=self.name)
+        self._stop_thread()
+        self._mark = mark
+        self.poll_error = None  # an error of an earlier run (before a reconnect) is not this one's
+        self._last = []
+        for _ in range(3):  # the baseline: what the device shows now is not a reading of this measurement
+            try:
+                _, self._last, _ = self._read()
+                break
+            except BadReading as e:
+                self._reject(str(e))
+        self._last_new_s, self._samples_seen = time.monotonic(), False
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._poll, args=(interval_ms / 1000,), name=f"redfish {self.name}", daemon=True
+        )
+        self._thread.start()
+
+    def _reject(self, reason: str) -> None:
+        self.rejected_lines.append(BadLine(self.name, 0, reason[:300], ""))
+
+    def _poll(self, interval_s: float) -> None:
+        next_s = time.monotonic() + interval_s
+        while not self._stop.wait(max(0.0, next_s - time.monotonic())):
+            next_s = max(next_s + interval_s, time.monotonic())  # a slow reply skips polls, it never bunches them
+            try:
+                sent_ns, stamps, channels = self._read()
+            except BadReading as e:
+                self._reject(str(e))
+                continue
+            except MeterErrorReply as e:  # refused (credentials, privileges): polling on will not help
+                self.poll_error = e
+                return
+            except MeterProtocolError as e:  # one garbled reply
+                self._reject(str(e))
+                continue
+            except MeterError as e:
+                self.poll_error = e
+                return
+            self._take(sent_ns, stamps, channels)
+
+    def _take(self, sent_ns: int, stamps: list[Hashable], channels: list[ChannelSample]) -> None:
+        fresh = [i >= len(self._last) or stamp != self._last[i] for i, stamp in enumerate(stamps)]
+        if not any(fresh):
+            self.skipped_stale += 1  # nothing new since the last sample: never repeated as one
+            return
+        if not all(fresh):
+            return  # some supplies updated, others not yet: wait for the rest
+        if len(channels) == 1:
+            ch = channels[0]
+            sample = PowerSample(sent_ns, ch.power_w, ch.volts_v, ch.amps_a, ch.pf, self._mark)
+        else:
+            sample = PowerSample.multichannel(sent_ns, tuple(channels), self._mark)
+        now_s = time.monotonic()
+        if self._samples_seen and self._last_new_s is not None:
+            self._intervals_s.append(now_s - self._last_new_s)
+        self._last_new_s, self._samples_seen, self._last = now_s, True, stamps
+        with self._lock:
+            self._samples.append(sample)
+
+    def read_new(self) -> list[PowerSample]:
+        with self._lock:
+            samples, self._samples = self._samples, []
+        if not samples and self.poll_error is not None:
+            raise self.poll_error
+        return samples
+
+    def _stop_thread(self) -> bool:
+        running = self._thread is not None and self._thread.is_alive()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.transport.timeout_s * 4 + 5)
+            self._thread = None
+        return running
+
+    def stop(self) -> bool:
+        return self._stop_thread()
