@@ -77,6 +77,7 @@ OFFICIAL_RELATION: dict[str, Official] = {
     "8.ptd_version": Official.SAME,
     "8.ptd_config": Official.SAME,
     "8.ptd_used": Official.MLPOWER,
+    "8.tier": Official.MLPOWER,
     "9.go": Official.STRICTER,
     "9.replies": Official.SAME,  # per analyzer; the official checker counts Stops over all analyzers
     "9.ranging_ranges": Official.MLPOWER,

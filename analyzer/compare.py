@@ -16,18 +16,22 @@ SCAN_COLUMNS = (
 )  # fmt: skip
 COMPARE_COLUMNS = (
     "path", "scenario", "power_metric", "performance", "efficiency", "window_s", "gpu_share_pct",
-    "official_verdict", "mlpower_verdict", "state", "simulated",
+    "official_verdict", "mlpower_verdict", "tier", "state", "simulated",
 )  # fmt: skip
 
 
 def _with_optional(rows: Sequence[ScanRow], columns: Sequence[str]) -> list[str]:
     """The columns, less state and SIMULATED when no row has one (most published results)."""
-    present = {"state": any(r.state for r in rows), "simulated": any(r.simulated for r in rows)}
+    present = {
+        "state": any(r.state for r in rows),
+        "simulated": any(r.simulated for r in rows),
+        "tier": any(r.tier != "ptdaemon" for r in rows),  # shown where some result is not the MLPerf way
+    }
     return [c for c in columns if present.get(c, True)]
 
 
 def render_scan(rows: Sequence[ScanRow]) -> str:
-    return render_text(rows, _with_optional(rows, (*SCAN_COLUMNS, "state", "simulated")))
+    return render_text(rows, _with_optional(rows, (*SCAN_COLUMNS, "tier", "state", "simulated")))
 
 
 def render_comparison(rows: Sequence[ScanRow]) -> str:

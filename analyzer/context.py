@@ -53,7 +53,11 @@ class MeterIdentity:
 def meter_identity(run: RunData) -> MeterIdentity:
     """The analyzer and PTDaemon version, from the Identify reply in server.json."""
     reply = run.server.ptd_reply("Identify") if run.server else None
-    if not reply:
+    if not reply:  # no PTDaemon: the identity mlpower's driver read (a serial analyzer, a Redfish BMC), if recorded
+        record = run.mlpower_session
+        identity = record.meter.identity if record is not None and record.meter is not None else None
+        if identity is not None:
+            return MeterIdentity(identity.model or None, None, identity.simulated, None)
         return MeterIdentity(None, None, False, None)
     try:
         ptd = parse_identify_reply(reply)

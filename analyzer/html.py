@@ -26,6 +26,7 @@ from analyzer.render import why_no_metric
 from analyzer.report import METRIC_RULE, Report
 from analyzer.rounds import get_round
 from analyzer.run import RunData
+from powerlog.tiers import INFORMATIVE_TIERS, tier_description
 
 __all__ = ["WINDOW_OPACITY", "render_html"]
 
@@ -123,7 +124,10 @@ def _what(report: Report) -> str:
     ]
     simulated = report.simulated or report.meter.simulated
     banner = '<p><span class="simulated">SIMULATED</span> sources: not a real measurement.</p>' if simulated else ""
-    return f'<p class="what">{_esc(" · ".join(parts))}</p><p class="folder">{_esc(report.folder)}</p>{banner}'
+    informative = report.tier in INFORMATIVE_TIERS
+    badge = '<span class="simulated">INFORMATIVE</span> ' if informative else ""
+    tier = f'<p class="tier">{badge}Tier <b>{_esc(report.tier.value)}</b>: {_esc(tier_description(report.tier))}</p>'
+    return f'<p class="what">{_esc(" · ".join(parts))}</p><p class="folder">{_esc(report.folder)}</p>{banner}{tier}'
 
 
 # errors, warnings, and the rest ----------------------------------------------------------

@@ -35,9 +35,11 @@ from typing import Any
 from analyzer.metrics import WindowStats
 from analyzer.rounds import ACCEPTED_ANALYZERS, Round
 from analyzer.run import RunData
+from analyzer.tier import measurement_tier
 from powerlog.layout import REQUIRED_FILES
 from powerlog.ptd_replies import GO_REPLY, NOTHING_TO_STOP_REPLY, STOP_REPLY, range_changed_reply
 from powerlog.ptdlog import PtdEvent, PtdEventKind
+from powerlog.tiers import INFORMATIVE_TIERS, tier_description
 from powerlog.timestamps import NS_PER_S
 
 __all__ = ["OfficialCheck", "OfficialOutcome", "official_checks", "official_verdict"]
@@ -124,13 +126,20 @@ def official_checks(run: RunData, round_: Round) -> tuple[OfficialCheck, ...]:
         ("ptd_config", "PTDaemon configuration", lambda: _ptd_config(server, round_)),
         ("debug", "Server not in debug mode", lambda: _debug(server)),
     ]
+    tier = measurement_tier(run)
+    informative = (
+        [OfficialCheck("tier", "Measurement tier", OfficialOutcome.FAIL, f"{tier.value}: {tier_description(tier)}")]
+        if tier in INFORMATIVE_TIERS
+        else []
+    )  # no official check has it: an informative tier cannot be a power result, and the verdict must say why
     out = [
+        *informative,
         OfficialCheck(
             "sources",
             "Workflow source checksums",
             OfficialOutcome.NOT_REPRODUCED,
             "needs the official list of power-dev source checksums, which mlpower does not ship; not in the verdict",
-        )
+        ),
     ]
     for check, title, body in checks:
         try:

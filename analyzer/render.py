@@ -8,6 +8,7 @@ from analyzer.context import ResultContext
 from analyzer.findings import Finding, Official, Severity, Status
 from analyzer.official import OfficialCheck, OfficialOutcome, official_verdict
 from analyzer.report import Report
+from powerlog.tiers import INFORMATIVE_TIERS, tier_description
 
 __all__ = ["render_findings", "render_report", "why_no_metric"]
 
@@ -93,7 +94,10 @@ def render_report(report: Report) -> str:
     meter = report.meter
     if meter.model:
         sim = "   SIMULATED" if meter.simulated else ""
-        rows.append(("Meter", f"{meter.model}, PTDaemon {meter.ptd_version or '?'}{sim}"))
+        ptd = f"PTDaemon {meter.ptd_version}" if meter.ptd_version else "read by mlpower's driver"
+        rows.append(("Meter", f"{meter.model}, {ptd}{sim}"))
+    informative = "   INFORMATIVE" if report.tier in INFORMATIVE_TIERS else ""
+    rows.append(("Tier", f"{report.tier.value}{informative}   ({tier_description(report.tier)})"))
     width = max(len(k) for k, _ in rows)
     lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
     for p in report.problems:

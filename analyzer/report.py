@@ -21,6 +21,8 @@ from analyzer.metrics import (
 from analyzer.rounds import Round
 from analyzer.rules.samples import sample_hole
 from analyzer.run import PhaseClock, RunData
+from analyzer.tier import measurement_tier
+from powerlog.tiers import INFORMATIVE_TIERS, MeasurementTier
 from powerlog.timestamps import format_ptd_timestamp
 
 __all__ = ["METRIC_RULE", "MeterIdentity", "Report", "build_report", "meter_identity"]
@@ -54,6 +56,7 @@ class Report:
     loadgen_scenario: str | None = None
     scenario_source: str = "LoadGen's effective_scenario"
     inferred: bool = False
+    tier: MeasurementTier = MeasurementTier.PTDAEMON  # what the wall power was measured with
 
     @property
     def avg_power_w(self) -> float | None:
@@ -98,6 +101,8 @@ class Report:
                 "simulated": self.meter.simulated,
             },
             "simulated": self.simulated or self.meter.simulated,
+            "tier": self.tier.value,
+            "informative": self.tier in INFORMATIVE_TIERS,
             "problems": [p.to_dict() for p in self.problems],
         }
         for key, per_phase in (("gpus", self.gpus), ("components", self.components)):
@@ -271,6 +276,7 @@ def build_report(run: RunData, round_: Round | ResultContext | str | None = None
         loadgen_scenario=loadgen_scenario.value if loadgen_scenario else None,
         scenario_source=context.scenario_source,
         inferred=context.inferred,
+        tier=measurement_tier(run),
     )
 
 

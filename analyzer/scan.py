@@ -61,6 +61,7 @@ class ScanRow:
     gpu_share_pct: float | None = None  # the GPUs' share of the wall energy in the window, when recorded
     state: str | None = None  # an mlpower run folder's session state (closed, interrupted, ...)
     simulated: bool = False
+    tier: str | None = None  # powerlog.tiers: ptdaemon, direct, bmc or components (the last two informative)
     report_html: str | None = None  # the absolute path of a report.html in or beside the result
     error: str | None = None
 
@@ -183,6 +184,7 @@ def scan_result(
         gpu_share_pct=(d.get("gpus") or {}).get("share_of_wall_pct"),
         state=run.mlpower_session.state or None if run.mlpower_session else None,
         simulated=bool(d.get("simulated")),
+        tier=d.get("tier"),
         report_html=_report_html(folder),
     )
 

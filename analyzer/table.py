@@ -116,6 +116,7 @@ _CELLS: dict[str, TextColumn] = {
     "error_rules": ("errors", lambda r: r.error if r.error else " ".join(r.error_rules)),
     "state": ("state", lambda r: r.state or ""),
     "simulated": ("", lambda r: "SIMULATED" if r.simulated else ""),
+    "tier": ("tier", lambda r: r.tier or ""),
 }
 
 

@@ -215,6 +215,8 @@ class ReportRecord(_WhatResult):
     phases: dict[str, WindowRecord | None] = Field(default_factory=dict)
     meter: MeterSummary | None = None
     simulated: bool = False
+    tier: str | None = None  # powerlog.tiers.MeasurementTier: what the wall power was measured with
+    informative: bool = False  # a tier that can never be an MLPerf power result (a BMC or PDU, components only)
     problems: list[FindingRecord] = Field(default_factory=list)
     gpus: GpuPhaseSummary | None = None  # the testing phase's
     components: ComponentPhaseSummary | None = None  # the testing phase's

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from powerlog.cli_support import write_json_atomic
 from powerlog.json_record import FrozenRecord, parse_record, read_json_file
+from powerlog.tiers import MeasurementTier
 from powerlog.wire import AgentInfo
 
 __all__ = [
@@ -152,6 +153,7 @@ class SessionJson(FrozenRecord):
     error: str | None = None
     simulated: bool = False
     simulated_sources: list[str] = Field(default_factory=list)
+    tier: MeasurementTier | None = None  # what the wall power was measured with (powerlog.tiers), from the meter URL
     sut_samples: dict[str, int] = Field(default_factory=dict)  # rows per SUT source
     agent: AgentInfo | None = None
     meter: MeterRecord | None = None

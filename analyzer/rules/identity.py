@@ -9,6 +9,8 @@ from analyzer.context import MeterIdentity, meter_identity
 from analyzer.findings import Evidence, Finding, Severity, Status
 from analyzer.rounds import ACCEPTED_ANALYZERS, Round
 from analyzer.run import RunData
+from analyzer.tier import measurement_tier
+from powerlog.tiers import INFORMATIVE_TIERS, tier_description
 
 __all__ = ["check_analyzer"]
 
@@ -16,6 +18,7 @@ __all__ = ["check_analyzer"]
 
 
 def check_analyzer(run: RunData, round_: Round) -> Iterable[Finding]:
+    yield _check_tier(run)
     meter = meter_identity(run)
     findings = list(_check_identity(meter, round_))
     why = ""
@@ -94,3 +97,14 @@ def _check_ptd_config(run: RunData) -> Iterable[Finding]:
                 f"device type {config.device_type}, channels {config.channels}",
                 ev,
             )
+
+
+def _check_tier(run: RunData) -> Finding:
+    """Informative tiers (a BMC or PDU, component counters only) are measured and checked, never a result."""
+    tier = measurement_tier(run)
+    title = "Measurement tier"
+    ev = Evidence(values={"tier": tier.value})
+    message = f"{tier.value}: {tier_description(tier)}"
+    if tier in INFORMATIVE_TIERS:
+        return Finding.failed("8.tier", title, Severity.ERROR, message, ev)
+    return Finding.passed("8.tier", title, message, ev)

@@ -9,14 +9,14 @@ from dataclasses import replace
 from analyzer.findings import Evidence, Finding, Severity
 from analyzer.rounds import Round
 from analyzer.run import MAX_EVIDENCE, RunData
+from analyzer.tier import meter_url_of
 from powerlog.layout import RANGING, TESTING
 from powerlog.ptd_identity import channel_selection
 from powerlog.ptd_replies import GO_REPLY, NOTHING_TO_STOP_REPLY, STOP_REPLY
 from powerlog.session_record import PtdConfig, SessionMessage
+from powerlog.tiers import MeasurementTier, tier_of_meter_url
 
-__all__ = ["DIRECT_SCHEMES", "check_ptd_commands", "direct_meter_url", "ranging_peaks"]
-
-DIRECT_SCHEMES = ("serial://", "serial+socket://", "sim://")  # mlpower's meter URLs that bypass PTDaemon
+__all__ = ["check_ptd_commands", "direct_meter_url", "ranging_peaks"]
 
 # 9. PTDaemon commands: Go, ranges, restore -------------------------------------------
 
@@ -46,38 +46,36 @@ def _same_range(a: str, b: str) -> bool:
 
 
 def direct_meter_url(run: RunData) -> str | None:
-    """The meter URL of an mlpower run that read its analyzer(s) directly (serial, sim), not through PTDaemon:
-    from session.json, or, in a folder power-dev's client wrote (no session.json), from server.json's
-    ``ptd_config``, whose ``command`` mlpower's director fills with the meter URL."""
-    record = run.mlpower_session
-    if record is not None:
-        url = record.meter.url if record.meter is not None else ""
-        if not url or all(part.strip().startswith("ptd://") for part in url.split(" + ")):
-            return None
-        return url
-    configs = run.server.ptd_configs if run.server is not None else ()
-    commands = [c.command[0] for c in configs if len(c.command) == 1]
-    if configs and len(commands) == len(configs) and all(c.startswith(DIRECT_SCHEMES) for c in commands):
-        return " + ".join(commands)
-    return None
+    """The meter URL of an mlpower run whose wall power did not go through PTDaemon: an analyzer read directly
+    (serial, sim) or a BMC or PDU through Redfish (see :func:`analyzer.tier.meter_url_of`)."""
+    url = meter_url_of(run)
+    if url is None or tier_of_meter_url(url) not in (MeasurementTier.DIRECT, MeasurementTier.BMC):
+        return None
+    return url
 
 
 def _check_direct_meter(run: RunData, round_: Round, url: str) -> Iterable[Finding]:
     """A run that read the analyzer over serial: no PTDaemon commands to check, so the ranges come from
     session.json (what the director set), and the run says plainly that MLPerf wants PTDaemon."""
     ev = Evidence(file="session.json", values={"meter_url": url})
+    bmc = tier_of_meter_url(url) is MeasurementTier.BMC
+    how = "wall power was read from a BMC or PDU through Redfish" if bmc else "analyzer was read directly"
     yield Finding.failed(
         "8.ptd_used",
         "The analyzer is read through SPEC PTDaemon",
         Severity.ERROR,
-        f"the analyzer was read directly ({url}), not through PTDaemon: the measurement is checked as usual, "
+        f"the {how} ({url}), not through PTDaemon: the measurement is checked as usual, "
         "but an MLPerf power submission must be measured through PTDaemon",
         ev,
     )
-    reason = f"the analyzer was read directly ({url}): there are no PTDaemon commands"
+    reason = f"the {how} ({url}): there are no PTDaemon commands"
     for rule in ("9.go", "9.replies", "9.restore"):
         yield Finding.skipped(rule, "PTDaemon commands", reason)
     record = run.mlpower_session
+    if bmc:
+        for rule in ("9.ranging_ranges", "9.testing_ranges"):
+            yield Finding.skipped(rule, "Analyzer ranges", "a BMC or PDU read through Redfish has no ranges to set")
+        return
     if record is None:
         why = "the ranges the director set are in its session.json, which power-dev's client does not download"
         for rule in ("9.ranging_ranges", "9.testing_ranges"):
