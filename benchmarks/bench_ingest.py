@@ -37,7 +37,8 @@ a moment of someone else's load can break one. The sustained rate is the highest
 
 Run: ``.venv/bin/python benchmarks/bench_ingest.py [--duration-s 60] [--agents 16] [--gpus 8]
 [--gpu-hz 100] [--knee | --no-knee] [--knee-duration-s 15] [--knee-axes rows,batches]
-[--knee-retries 1] [--json]``. It exits with status 1 when the baseline loses GPU samples.
+[--knee-multipliers 1,2,5,...] [--knee-retries 1] [--json]``. It exits with status 1 when the baseline
+loses GPU samples.
 """
 
 from __future__ import annotations
@@ -610,6 +611,9 @@ def main() -> int:
                         help="then raise the rate until a target breaks (default; --no-knee skips it)")  # fmt: skip
     parser.add_argument("--knee-duration-s", type=float, default=15.0, help="each knee step (default 15 s)")
     parser.add_argument("--knee-axes", default="rows,batches", help="rows, batches or both (default rows,batches)")
+    parser.add_argument("--knee-multipliers", default=",".join(map(str, KNEE_MULTIPLIERS)),
+                        help="the knee steps to try, in order, until one fails (default all; e.g. 50,100 "
+                             "to compare two builds there)")  # fmt: skip
     parser.add_argument("--knee-retries", type=int, default=1,
                         help="run a failing knee step again this many times (default 1)")  # fmt: skip
     parser.add_argument("--meters", choices=["sim", "external"], default="sim",
@@ -623,6 +627,10 @@ def main() -> int:
     unknown = [axis for axis in axes if axis not in ("rows", "batches")]
     if unknown:  # now, not after the baseline
         parser.error(f"--knee-axes: unknown axis {', '.join(unknown)} (rows, batches)")
+    try:
+        multipliers = [int(m) for m in args.knee_multipliers.split(",") if m.strip()]
+    except ValueError:
+        parser.error(f"--knee-multipliers {args.knee_multipliers!r}: whole numbers separated by commas, e.g. 50,100")
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -643,7 +651,7 @@ def main() -> int:
             print(KNEE_HEADER)
         for axis in axes:
             knee[axis] = []
-            for multiplier in KNEE_MULTIPLIERS:
+            for multiplier in multipliers:
                 load = knee_load(axis, multiplier, args.agents, args.gpus, base_rows)
                 if load is None:
                     break

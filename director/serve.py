@@ -168,8 +168,18 @@ def serve_director(args: argparse.Namespace) -> int:
     if power_dev is None:
         server.run(sockets=[sock])
     else:
-        asyncio.run(_serve_with_power_dev(server, sock, PowerDevListener(director, power_dev[2]), power_dev))
+        # the loop uvicorn's own run() would use (uvloop when installed), with power-dev's listener beside it
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(_serve_with_power_dev(server, sock, PowerDevListener(director, power_dev[2]), power_dev))
     return EXIT_OK
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # Windows, or an install without it: asyncio's own loop
+        return None
+    return uvloop.new_event_loop
 
 
 def _power_dev_options(args: argparse.Namespace) -> tuple[str, int, tuple[IpNetwork, ...]] | None:

@@ -7,6 +7,7 @@ UTC integer nanoseconds of the sender's clock, named for whose clock they are.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sized
 from enum import StrEnum
 from typing import Literal
 
@@ -18,6 +19,7 @@ __all__ = [
     "API_PREFIX",
     "ERROR_CODE_OF_STATUS",
     "MAX_BATCHES_PER_REQUEST",
+    "MAX_BATCH_ROWS",
     "MAX_UPLOAD_BYTES",
     "PHASES",
     "UPLOAD_NAMES",
@@ -35,6 +37,7 @@ __all__ = [
     "SessionState",
     "SessionStatus",
     "TimeReply",
+    "batch_shape_problem",
 ]
 
 API_PREFIX = "/v1"
@@ -160,23 +163,38 @@ class SampleBatch(_Strict):
 
     @model_validator(mode="after")
     def _same_lengths(self) -> SampleBatch:
-        is_component = parse_component_source(self.source) is not None
-        if is_component != (self.kind == "component"):
-            raise ValueError(
-                f"source {self.source!r} with kind {self.kind!r}: component sources are named "
-                "<family>.<name>.<power|energy> (rapl, rapl-mmio, hwmon) and sent as kind component, nothing else is"
-            )
-        if "t_utc_ns" not in self.columns:
-            raise ValueError("columns must include t_utc_ns")
-        lengths = {len(v) for v in self.columns.values()}
-        if len(lengths) != 1:
-            raise ValueError(f"columns differ in length: {sorted(lengths)}")
-        if lengths.pop() > MAX_BATCH_ROWS:
-            raise ValueError(f"at most {MAX_BATCH_ROWS} rows a batch")
-        for name in self.columns:
-            if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name):
-                raise ValueError(f"column name {name!r}: lower-case letters, digits and _ only")
+        problem = batch_shape_problem(self.source, self.kind, self.columns)
+        if problem is not None:
+            raise ValueError(problem)
         return self
+
+
+COLUMN_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def batch_shape_problem(source: str, kind: str, columns: Mapping[str, Sized]) -> str | None:
+    """What is wrong with a batch's shape (its source for its kind, its columns' names and lengths), or None.
+
+    Per column, never per row: shared by :class:`SampleBatch` and the director's decoder
+    (:mod:`powerlog.wire_codec`), which must refuse exactly the same batches.
+    """
+    is_component = parse_component_source(source) is not None
+    if is_component != (kind == "component"):
+        return (
+            f"source {source!r} with kind {kind!r}: component sources are named "
+            "<family>.<name>.<power|energy> (rapl, rapl-mmio, hwmon) and sent as kind component, nothing else is"
+        )
+    if "t_utc_ns" not in columns:
+        return "columns must include t_utc_ns"
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) != 1:
+        return f"columns differ in length: {sorted(lengths)}"
+    if lengths.pop() > MAX_BATCH_ROWS:
+        return f"at most {MAX_BATCH_ROWS} rows a batch"
+    for name in columns:
+        if not COLUMN_NAME.fullmatch(name):
+            return f"column name {name!r}: lower-case letters, digits and _ only"
+    return None
 
 
 MAX_BATCHES_PER_REQUEST = 64

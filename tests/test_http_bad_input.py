@@ -43,6 +43,9 @@ WRONG_TYPES = [
     {"source": "gpu0", "seq": -1, "columns": {"t_utc_ns": [1]}},
     {"source": "gpu0", "seq": 0, "columns": {"t_utc_ns": ["a"]}},
     {"source": "gpu0", "seq": 0, "columns": "all"},
+    {"source": "gpu0.power", "seq": 0, "columns": {"t_utc_ns": [1], "power_w": [True]}},
+    {"source": "gpu0.power", "seq": "0", "columns": {"t_utc_ns": [1], "power_w": [1.0]}},
+    {"source": "gpu0.power", "seq": 0, "columns": {"t_utc_ns": [2**64], "power_w": [1.0]}},
 ]
 
 
@@ -118,6 +121,35 @@ def test_replayed_and_out_of_order_calls_are_409_and_change_nothing(api) -> None
     stored = _snapshot(api)
     assert api.post(f"{base}/samples", json=batch).json()["status"] == "duplicate"  # replayed batch: stored once
     assert _snapshot(api) == stored != before
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "says"),
+    [
+        ("samples", {"source": "gpu0.power", "seq": 0, "columns": {"t_utc_ns": [1], "power_w": [True]}},
+         "not a sample batch: Expected `int | float`, got `bool` - at `$.columns[...][0]`"),
+        ("samples", {"source": "gpu0.power", "seq": 0, "columns": {"t_utc_ns": [1, 2], "power_w": [1.0]}},
+         "not a sample batch: columns differ in length: [1, 2]"),
+        ("sample-batches", {"batches": [{"source": "gpu0.power", "seq": 0, "columns": {"t_utc_ns": [1]}},
+                                        {"source": "gpu0.power", "seq": 1, "columns": {"power_w": [1.0]}}]},
+         "not a sample batch.batches[1]: columns must include t_utc_ns"),
+    ],
+)  # fmt: skip
+def test_a_refused_batch_says_what_and_where(api, path: str, body, says: str) -> None:
+    reply = api.post(f"/v1/sessions/{api.session_id}/{path}", json=body)
+    assert reply.status_code == 422 and reply.json() == {"detail": says, "code": "invalid"}
+
+
+def test_the_batch_routes_document_their_bodies(api) -> None:
+    """The batch routes read their bodies themselves (see powerlog.wire_codec): the API's schema still shows them."""
+    paths = api.get("/openapi.json").json()["paths"]
+    for path, fields in (
+        ("samples", {"source", "seq", "columns", "simulated", "kind"}),
+        ("sample-batches", {"batches"}),
+    ):
+        schema = paths[f"/v1/sessions/{{session_id}}/{path}"]["post"]["requestBody"]["content"]["application/json"]
+        assert set(schema["schema"]["properties"]) == fields
+        assert "$ref" not in json.dumps(schema)
 
 
 def test_a_body_without_a_length_is_counted_as_it_streams(api) -> None:

@@ -2,26 +2,62 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, status
 
 from director.routes.common import AUTH, ApiError, DirectorDep
 from powerlog.wire import API_PREFIX, UPLOAD_NAMES, ErrorCode, SampleBatch, SampleBatches
+from powerlog.wire_codec import BatchDecodeError, decode_sample_batch, decode_sample_batches
 
 __all__ = ["router"]
+
+T = TypeVar("T")
 
 router = APIRouter(prefix=f"{API_PREFIX}/sessions/{{session_id}}", dependencies=AUTH)
 
 
-@router.post("/samples")
-async def samples(session_id: str, body: SampleBatch, director: DirectorDep) -> dict[str, Any]:
+def _body_schema(model: type[SampleBatch] | type[SampleBatches]) -> dict[str, Any]:
+    """The model's JSON schema for the API's documentation, its own definitions inlined (the routes read the
+    body themselves, so FastAPI does not list the model in the OpenAPI components)."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(definitions[ref.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        return [inline(item) for item in node] if isinstance(node, list) else node
+
+    body = {"required": True, "content": {"application/json": {"schema": inline(schema)}}}
+    return {"requestBody": body}
+
+
+async def _decoded(request: Request, decode: Callable[[bytes], T]) -> T:
+    try:
+        return decode(await request.body())
+    except BatchDecodeError as e:
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in e.location)
+        raise ApiError(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, ErrorCode.INVALID, f"not a sample batch{where}: {e.message}"
+        ) from e
+
+
+# The batches are decoded by powerlog.wire_codec, not by FastAPI through pydantic: they are most of what the
+# director parses (see that module), and they are refused with the same rules.
+@router.post("/samples", openapi_extra=_body_schema(SampleBatch))
+async def samples(session_id: str, request: Request, director: DirectorDep) -> dict[str, Any]:
+    body = await _decoded(request, decode_sample_batch)
     stored = director.session(session_id).add_samples(body)
     return {"status": "stored" if stored else "duplicate", "rows": len(body.columns["t_utc_ns"])}
 
 
-@router.post("/sample-batches")
-async def sample_batches(session_id: str, body: SampleBatches, director: DirectorDep) -> dict[str, Any]:
+@router.post("/sample-batches", openapi_extra=_body_schema(SampleBatches))
+async def sample_batches(session_id: str, request: Request, director: DirectorDep) -> dict[str, Any]:
+    body = await _decoded(request, decode_sample_batches)
     session = director.session(session_id)
     stored = sum(1 for batch in body.batches if session.add_samples(batch))
     rows = sum(len(batch.columns["t_utc_ns"]) for batch in body.batches)

@@ -9,6 +9,7 @@ from director.session.run_writer import RunWriter
 from powerlog.clock_map import SutClockMap
 from powerlog.run_record import SutBatchesRecord, SutLinkOutage
 from powerlog.wire import SampleBatch
+from powerlog.wire_codec import journal_line
 
 __all__ = ["LATE_BATCH_NS", "SutIngest", "SutOutage"]
 
@@ -54,7 +55,7 @@ class SutIngest:
         if key in self._seen:
             self.duplicates += 1
             return False
-        self._writer.append_journal(batch.source, batch.model_dump_json())
+        self._writer.append_journal(batch.source, journal_line(batch))
         self._seen.add(key)
         times = batch.columns["t_utc_ns"]
         self.rows[batch.source] = self.rows.get(batch.source, 0) + len(times)
