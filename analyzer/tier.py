@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from analyzer.context import meter_identity
 from analyzer.run import RunData
-from powerlog.tiers import MeasurementTier, tier_of_meter_url
+from powerlog.tiers import MeasurementTier, tier_of_meter
 
 __all__ = ["measurement_tier", "meter_url_of"]
 
@@ -27,12 +27,7 @@ def measurement_tier(run: RunData) -> MeasurementTier:
     """The tier: from the meter URL where mlpower recorded one; an Identify reply of mlpower-ptd (mlpower's
     PTDaemon-protocol server, not SPEC PTDaemon) makes it a directly read analyzer; a folder with no wall
     samples but component readings is components only; anything else went through PTDaemon."""
-    url = meter_url_of(run)
-    tier = tier_of_meter_url(url) if url else None
-    if tier in (None, MeasurementTier.PTDAEMON):
-        version = meter_identity(run).ptd_version
-        if version is not None and version.startswith("mlpower-ptd"):
-            return MeasurementTier.DIRECT
+    tier = tier_of_meter(meter_url_of(run), meter_identity(run).ptd_version)
     if tier is None:
         walls = [p.spl for p in (run.ranging, run.testing) if p.spl is not None and len(p.spl)]
         if not walls and run.components:

@@ -21,11 +21,12 @@ from director.live import LiveFeed, sse_stream
 from director.registry import Director
 from powerlog.cli_support import package_version
 from powerlog.errors import FormatError
-from powerlog.result_record import read_result_json
+from powerlog.result_record import ResultJson, read_result_json
 from powerlog.run_record import read_session_json
+from powerlog.tiers import INFORMATIVE_TIERS, MeasurementTier, tier_description, tier_of_meter
 from powerlog.wire import API_PREFIX
 
-__all__ = ["DashboardSource", "add_dashboard", "director_source", "list_runs"]
+__all__ = ["DashboardSource", "add_dashboard", "director_source", "list_runs", "tier_summary"]
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")
 _ASSETS = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
@@ -41,11 +42,28 @@ def _plotly_js() -> Path:
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
-def _summary(folder: Path) -> dict[str, Any] | None:
-    """The result of a closed run in a line; None when it has none (or none that reads)."""
+def tier_summary(tier: MeasurementTier | str | None) -> dict[str, Any] | None:
+    """A measurement tier as the page shows it: its name, what it means, and whether it is informative only
+    (never an MLPerf power result); None when it is not known (or not a tier)."""
     try:
-        result = read_result_json(folder / "result.json")
+        known = MeasurementTier(tier) if tier is not None else None
+    except ValueError:
+        known = None
+    if known is None:
+        return None
+    return {"name": known.value, "description": tier_description(known), "informative": known in INFORMATIVE_TIERS}
+
+
+def _result(folder: Path) -> ResultJson | None:
+    try:
+        return read_result_json(folder / "result.json")
     except FormatError:
+        return None
+
+
+def _summary(result: ResultJson | None) -> dict[str, Any] | None:
+    """The result of a closed run in a line; None when it has none (or none that reads)."""
+    if result is None:
         return None
     metric, efficiency = result.report.power_metric, result.report.efficiency
     return {
@@ -66,13 +84,18 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
             record = read_session_json(folder / "session.json")
         except FormatError:
             continue
+        result = _result(folder)
+        # the analyzer's tier where the run has a result (it also reads the meter's Identify reply: mlpower-ptd
+        # behind a ptd:// URL is a directly read analyzer), else the director's, from the meter URL
+        tier = result.report.tier if result is not None and result.report.tier else record.tier
         runs.append(
             {
                 "name": folder.name,
                 "state": record.state,
                 "simulated": record.simulated,
                 "error": record.error,
-                "result": _summary(folder),
+                "tier": tier_summary(tier),
+                "result": _summary(result),
                 "report": f"{API_PREFIX}/runs/{folder.name}/report.html"
                 if (folder / "report.html").is_file()
                 else None,
@@ -107,9 +130,14 @@ def director_source(director: Director) -> DashboardSource:
 
     def snapshot() -> dict[str, Any]:
         active = director.active
+        # what a session here is measured with: from the URL, and once a session has identified the meter, from
+        # what it said too (mlpower-ptd behind ptd:// is an analyzer read directly), as session.json records it
+        identity = active.pump.identity if active is not None else None
+        tier = tier_of_meter(director.meter_url, identity.version if identity is not None else None)
         return {
             "version": package_version(),
             "meter_url": director.meter_url,
+            "tier": tier_summary(tier),
             "interval_ms": director.config.interval_ms,
             "now_utc_ns": director.clock(),  # the page's elapsed times count on the director's clock, not its own
             "active": None if active is None else active.status().model_dump(mode="json"),

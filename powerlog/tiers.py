@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["INFORMATIVE_TIERS", "MeasurementTier", "tier_description", "tier_of_meter_url"]
+__all__ = ["INFORMATIVE_TIERS", "MeasurementTier", "tier_description", "tier_of_meter", "tier_of_meter_url"]
 
 
 class MeasurementTier(StrEnum):
@@ -51,3 +51,13 @@ def tier_of_meter_url(url: str) -> MeasurementTier | None:
     tiers = {_SCHEMES.get(part.strip().split("://", 1)[0]) for part in url.split(" + ") if "://" in part}
     tiers.discard(None)
     return next((t for t in _WEAKEST_FIRST if t in tiers), None)
+
+
+def tier_of_meter(url: str | None, ptd_version: str | None) -> MeasurementTier | None:
+    """The tier of a meter URL given what the meter said it is: a PTDaemon whose Identify reply names mlpower-ptd
+    (mlpower's PTDaemon-protocol server in front of an analyzer it reads itself, not SPEC PTDaemon) makes a
+    directly read analyzer, whatever the URL. None when neither tells."""
+    tier = tier_of_meter_url(url) if url else None
+    if tier in (None, MeasurementTier.PTDAEMON) and ptd_version is not None and ptd_version.startswith("mlpower-ptd"):
+        return MeasurementTier.DIRECT
+    return tier

@@ -17,6 +17,7 @@ __all__ = [
     "serial_session",
     "start_director",
     "start_meter_sim",
+    "start_redfish_sim",
     "stop",
 ]
 
@@ -77,6 +78,25 @@ def start_meter_sim(*args: str) -> tuple[subprocess.Popen[str], str]:
         process.kill()
         raise AssertionError(f"meter-sim did not start: {device!r}")
     return process, device
+
+
+def start_redfish_sim(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """``mlpower-director redfish-sim`` (a SIMULATED BMC) on a free loopback port; returns the process and the
+    ``redfish://`` meter URL it prints (``ca=`` its certificate with ``--https``, else ``protocol=http``)."""
+    process = subprocess.Popen(
+        [str(BIN / "mlpower-director"), "redfish-sim", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:  # the banner, the certificate and credentials lines, then the URL
+        seen.append(line)
+        if line.startswith("meter URL: "):
+            return process, line.split()[-1]
+        if len(seen) > 10:
+            break
+    process.kill()
+    raise AssertionError(f"redfish-sim did not start: {seen!r} {process.stderr.read() if process.stderr else ''}")
 
 
 def serial_session(tmp_path: Path, model: str, *sim_args: str) -> Path:

@@ -15,6 +15,7 @@ from director.app import Director, create_app
 from director.live import LiveFeed
 from director.meters.urls import open_meter
 from director.session import SessionConfig
+from powerlog.tiers import MeasurementTier, tier_description
 from tests.fake_result import unanalyzed
 
 TOKEN = "d" * 32
@@ -167,6 +168,43 @@ def test_run_list_links_reports_and_refuses_paths_outside(director, tmp_path: Pa
         reply = client.get(f"/v1/runs/{name}/report.html")
         assert reply.status_code == 404, name
         assert "secret" not in reply.text
+
+
+def test_the_snapshot_names_the_meters_tier(director) -> None:
+    """The director's meter is a PTDaemon (ptd://, the simulator): the live view's tier, not informative."""
+    snapshot = _live(TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}), director)[0]
+    assert snapshot[0] == "snapshot" and snapshot[1]["meter_url"].startswith("ptd://")
+    assert snapshot[1]["tier"] == {
+        "name": "ptdaemon",
+        "description": tier_description(MeasurementTier.PTDAEMON),
+        "informative": False,
+    }
+
+
+def test_the_run_list_gives_each_runs_tier(director, tmp_path: Path) -> None:
+    """The analyzer's tier (result.json) where the run has one, else the director's (session.json), else none;
+    informative ones say so. The result here says direct while the session says ptdaemon, as for mlpower-ptd
+    behind a ptd:// URL (the Identify reply tells), so the two are told apart."""
+    runs = tmp_path / "runs"
+    folders = {
+        "2026-01-01_00-00-00_judged": ({"tier": "ptdaemon"}, {"tier": "direct"}),
+        "2026-01-02_00-00-00_bmc": ({"tier": "bmc"}, {"tier": "bmc", "informative": True}),
+        "2026-01-03_00-00-00_unanalyzed": ({"tier": "components"}, {}),
+        "2026-01-04_00-00-00_failed": ({"tier": "bmc"}, None),
+        "2026-01-05_00-00-00_older": ({}, None),  # a director before tiers: none known
+    }
+    for name, (session, report) in folders.items():
+        (runs / name).mkdir()
+        (runs / name / "session.json").write_text(json.dumps({"state": "closed", **session}))
+        if report is not None:
+            (runs / name / "result.json").write_text(json.dumps({"report": report, "check": {"verdict": "fail"}}))
+    listed = {r["name"].rsplit("_", 1)[1]: r["tier"] for r in TestClient(create_app(director),
+              headers={"Authorization": f"Bearer {TOKEN}"}).get("/v1/runs").json()}  # fmt: skip
+    expected = {"judged": "direct", "bmc": "bmc", "unanalyzed": "components", "failed": "bmc", "older": None}
+    assert {k: t and t["name"] for k, t in listed.items()} == expected
+    for tier in filter(None, listed.values()):
+        assert tier["description"] == tier_description(MeasurementTier(tier["name"]))
+        assert tier["informative"] == (tier["name"] in ("bmc", "components"))
 
 
 def test_uploaded_detail_log_marks_the_loadgen_window(director) -> None:

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 from headless import CHROMIUM, TIMEOUT_MS, screenshot
-from processes import agent_argv, start_director, stop
+from processes import agent_argv, start_director, start_redfish_sim, stop
+
+from powerlog.run_record import SessionJson, write_session_json
+from powerlog.tiers import MeasurementTier, tier_description
 
 pytestmark = pytest.mark.slow
 BROWSER_CLOCK_BEHIND_S = 3600  # the browser's clock is an hour behind the director's: elapsed must not care
@@ -56,6 +59,10 @@ def test_dashboard_shows_a_session_live(browser, director, tmp_path: Path) -> No
     assert page.is_visible("#plot-waiting") and page.is_hidden("#plot")
     assert page.locator(".xaxislayer-above, .main-svg").count() == 0
     assert page.is_hidden("#verdict")
+    # sim:// is read by mlpower's own driver: the direct tier, measured and checked, not informative
+    assert page.is_visible("#tier-line") and page.text_content("#tier") == "direct"
+    assert page.text_content("#tier-description") == tier_description(MeasurementTier.DIRECT)
+    assert page.is_hidden("#tier-informative") and page.get_attribute("#tier-line", "data-informative") == "false"
     argv = agent_argv(url, runs, tmp_path / "agent", "--label", "browser", "--benchmark", "builtin",
                       "--scenario", "Offline", "--duration", "4", "--gpus", "sim:2")  # fmt: skip
     agent = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -104,6 +111,9 @@ def test_dashboard_shows_a_session_live(browser, director, tmp_path: Path) -> No
     row = page.text_content("#runs tbody tr")
     assert "SIMULATED" in row and "Offline" in row and " W" in row
     assert f"{check['verdict']} / {check['official_verdict']}" in row
+    tier_cell = page.locator("#runs tbody tr").first.locator("td.tier")
+    assert tier_cell.text_content() == "direct" and "INFORMATIVE" not in row
+    assert tier_cell.get_attribute("title") == tier_description(MeasurementTier.DIRECT)
     screenshot(page, "dashboard-closed-session.png")
     assert not errors, errors
 
@@ -129,6 +139,36 @@ def test_dashboard_asks_for_the_token_off_loopback(browser, exposed_director) ->
     page.wait_for_selector('#connection[data-state="live"]')
     assert page.is_hidden("#token-form")
     screenshot(page, "dashboard-token.png")
+
+
+def test_an_informative_tier_is_labelled_live_and_in_the_run_list(browser, tmp_path: Path) -> None:
+    """A director on a (SIMULATED) BMC: the live view says bmc, INFORMATIVE, and what that means; so does the run
+    list for an earlier run on it."""
+    runs = tmp_path / "runs"
+    earlier = runs / "2026-01-01_00-00-00_bmc"
+    earlier.mkdir(parents=True)
+    write_session_json(earlier / "session.json", SessionJson(state="closed", simulated=True, tier=MeasurementTier.BMC))
+    sim = director = None
+    try:
+        sim, meter_url = start_redfish_sim("--rate", "0.5", "--signal", "constant:300")
+        director, url = start_director(runs, meter_url)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(TIMEOUT_MS)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/")
+        page.wait_for_selector('#tier-line[data-informative="true"]')
+        assert page.text_content("#tier") == "bmc" and page.is_visible("#tier-informative")
+        assert page.text_content("#tier-informative") == "INFORMATIVE"
+        assert page.text_content("#tier-description") == tier_description(MeasurementTier.BMC)
+        cell = page.wait_for_selector('#runs tbody tr[data-run="2026-01-01_00-00-00_bmc"] td.tier')
+        assert cell is not None and cell.text_content() == "bmc INFORMATIVE"
+        assert "informative" in (cell.get_attribute("class") or "")
+        assert cell.get_attribute("title") == tier_description(MeasurementTier.BMC)
+        screenshot(page, "dashboard-informative-tier.png")
+        assert not errors, errors
+    finally:
+        stop(director, sim)
 
 
 def test_chromium_is_debians(browser) -> None:

@@ -130,9 +130,22 @@ function showStatus(status) {
   showVerdict(status);
 }
 
+// tier: {name, description, informative} (the director's meter, from its URL) or null/absent: not known
+function showTier(tier) {
+  const line = $("tier-line");
+  line.hidden = !tier;
+  if (!tier) return;
+  line.dataset.informative = String(tier.informative);
+  line.dataset.tier = tier.name;
+  $("tier").textContent = tier.name;
+  $("tier-informative").hidden = !tier.informative;
+  $("tier-description").textContent = tier.description;
+}
+
 function onSnapshot(data) {
   seeDirectorTime(data.now_utc_ns, true);
   $("meter").textContent = `meter ${data.meter_url}, every ${data.interval_ms} ms · mlpower ${data.version}`;
+  showTier(data.tier);
   showStatus(data.active);
 }
 
@@ -311,6 +324,12 @@ async function loadRuns() {
     cell(row, run.result && quantity(run.result.power_metric));
     cell(row, run.result && quantity(run.result.efficiency));
     cell(row, run.result && `${run.result.verdict || "-"} / ${run.result.official_verdict || "-"}`);
+    const tier = cell(row, run.tier && run.tier.name + (run.tier.informative ? " INFORMATIVE" : ""));
+    if (run.tier) {
+      tier.className = run.tier.informative ? "tier informative" : "tier";
+      tier.dataset.tier = run.tier.name;
+      tier.title = run.tier.description;
+    }
     const td = cell(row, run.report ? "" : null);
     if (run.report) {
       const a = document.createElement("a");
