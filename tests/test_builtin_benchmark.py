@@ -14,8 +14,10 @@ from processes import SUT_NICE
 from agent.builtin import SCENARIOS, TinyConvNet, parse_scenario, synthetic_images
 from agent.builtin.harness import (
     LOADGEN_OFFLINE_HEADROOM,
+    MAX_PREGENERATED_QUERIES,
     MULTI_STREAM_SAMPLES_PER_QUERY,
     OFFLINE_LOAD_FRACTION,
+    STREAM_LATENCY_HEADROOM,
     ModelSpeed,
     OfflinePace,
     build_test_settings,
@@ -117,7 +119,11 @@ def test_settings_follow_duration_and_model_speed() -> None:
     assert settings.min_duration_ms == 2500 and settings.max_duration_ms == 0  # no cap: it must not end early
     assert settings.min_query_count == 1
     assert settings.multi_stream_samples_per_query == MULTI_STREAM_SAMPLES_PER_QUERY
-    assert settings.multi_stream_expected_latency_ns == 2_000_000
+    assert settings.multi_stream_expected_latency_ns == 2_000_000 / STREAM_LATENCY_HEADROOM
+    single = build_test_settings("SingleStream", 2.5, speed)
+    assert single.single_stream_expected_latency_ns == 400_000 / STREAM_LATENCY_HEADROOM
+    long_single = build_test_settings("SingleStream", 3600, speed)  # the query count is capped
+    assert long_single.single_stream_expected_latency_ns == 2 * 3600e9 / MAX_PREGENERATED_QUERIES
     server = build_test_settings("Server", 2.5, speed)
     assert server.server_target_qps == pytest.approx(1000) and server.max_duration_ms > 2500
     offline = build_test_settings("Offline", 2.5, speed)
@@ -177,6 +183,25 @@ def test_an_offline_run_sized_for_a_slower_machine_lasts_its_duration_only_when_
     detail = read_detail_log(tmp_path / "loadgen" / "mlperf_log_detail.txt")
     assert result.validity == ("VALID" if paced else "INVALID")
     assert detail.value("result_min_duration_met") is paced
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", ["SingleStream", "MultiStream"])
+def test_a_stream_run_sized_for_a_slower_machine_still_lasts_its_duration(scenario: str, tmp_path: Path) -> None:
+    """The machine got 3x faster than it was measured: the queries LoadGen pre-generates still outlast the
+    duration, and LoadGen stops at it, VALID."""
+    measured = measure_model_speed(TinyConvNet(0), synthetic_images(256, 0))
+    slow = ModelSpeed(
+        measured.single_image_latency_ns,
+        measured.multi_stream_query_latency_ns * 3,
+        measured.batch_throughput_sps,
+        measured.single_image_fastest_ns * 3,
+    )
+    run_builtin(scenario, 1.5, tmp_path / "loadgen", speed=slow)
+    detail = read_detail_log(tmp_path / "loadgen" / "mlperf_log_detail.txt")
+    assert detail.value("result_min_duration_met") is True
+    span_s = (parse_ptd_timestamp(detail.value("power_end")) - parse_ptd_timestamp(detail.value("power_begin"))) / 1e9
+    assert span_s >= 1.5
 
 
 @pytest.mark.slow

@@ -28,6 +28,7 @@ __all__ = [
     "DETAIL_LOG_NAME",
     "LOADGEN_OFFLINE_HEADROOM",
     "MAX_BATCH_SIZE",
+    "MAX_PREGENERATED_QUERIES",
     "MIN_SERVER_TARGET_LATENCY_NS",
     "MULTI_STREAM_SAMPLES_PER_QUERY",
     "OFFLINE_LOAD_FRACTION",
@@ -37,6 +38,7 @@ __all__ = [
     "QSL_TOTAL_COUNT",
     "SCENARIOS",
     "SERVER_LOAD_FRACTION",
+    "STREAM_LATENCY_HEADROOM",
     "SUBMISSION_MIN_DURATION_S",
     "SUMMARY_LOG_NAME",
     "BuiltinBenchmarkError",
@@ -85,6 +87,11 @@ percent on a busy machine), and 0.8 / (the fraction it keeps) of it below that."
 LOADGEN_OFFLINE_HEADROOM = 1.1
 """LoadGen issues this many times expected QPS x min_duration samples in an Offline query."""
 OFFLINE_PACE_FACTOR = 1.01
+# SingleStream and MultiStream: LoadGen is told the expected latency divided by this, so the queries it
+# pre-generates outlast the duration on a machine up to this much faster than when it was measured (its other
+# load gone: seen on a 2-core VM under test workers, a MultiStream run of 2 s used its queries up in 0.95 s)
+STREAM_LATENCY_HEADROOM = 4.0
+MAX_PREGENERATED_QUERIES = 2_000_000  # ... but no more queries than this (LoadGen holds them all in memory)
 """The Offline SUT answers its one query no faster than in this many times the duration: a run cannot end
 before ``min_duration`` (INVALID) when the machine is faster than it was measured."""
 SUSTAINED_FRACTION = 0.05
@@ -224,10 +231,12 @@ def build_test_settings(scenario: str, duration_s: float, speed: ModelSpeed) -> 
     LoadGen sizes its work from the targets: Offline issues ``1.1 x expected_qps x
     min_duration`` samples in one query, and SingleStream/MultiStream pre-generate
     twice the queries the expected latency fits in the duration (a run that uses
-    them up ends early, INVALID). Under LoadGen the model runs a little slower than
-    when timed alone, so the measured speed makes the work outlast the duration and
-    LoadGen stops at ``min_duration_ms``; Offline issues 80 % of what the sustained throughput does in the
-    duration and, paced (:class:`OfflinePace`), lasts the duration unless the machine slows by more. Server issues
+    them up ends early, INVALID): they are told a quarter of the measured latency
+    (:data:`STREAM_LATENCY_HEADROOM`), so the work outlasts the duration and LoadGen
+    stops at ``min_duration_ms`` even when the machine runs faster than it was
+    measured; Offline issues 80 % of what the sustained throughput does in the
+    duration and, paced (:class:`OfflinePace`), lasts the duration unless the
+    machine slows by more. Server issues
     single-sample queries at half the model's unbatched rate, which the batching
     SUT keeps up with. ``min_query_count`` is 1 so that duration decides.
     """
@@ -248,11 +257,17 @@ def build_test_settings(scenario: str, duration_s: float, speed: ModelSpeed) -> 
         full_batch_ns = MAX_BATCH_SIZE * 1e9 / speed.batch_throughput_sps
         settings.server_target_latency_ns = int(max(MIN_SERVER_TARGET_LATENCY_NS, 4 * full_batch_ns))
     elif scenario == "SingleStream":
-        settings.single_stream_expected_latency_ns = int(speed.single_image_fastest_ns)
+        settings.single_stream_expected_latency_ns = _stream_latency_ns(speed.single_image_fastest_ns, duration_s)
     else:
         settings.multi_stream_samples_per_query = MULTI_STREAM_SAMPLES_PER_QUERY
-        settings.multi_stream_expected_latency_ns = int(speed.multi_stream_query_latency_ns)
+        settings.multi_stream_expected_latency_ns = _stream_latency_ns(speed.multi_stream_query_latency_ns, duration_s)
     return settings
+
+
+def _stream_latency_ns(measured_ns: float, duration_s: float) -> int:
+    """The expected latency LoadGen sizes a SingleStream or MultiStream run by: the measured one with
+    :data:`STREAM_LATENCY_HEADROOM`, no shorter than twice the duration over :data:`MAX_PREGENERATED_QUERIES`."""
+    return int(max(measured_ns / STREAM_LATENCY_HEADROOM, 2 * duration_s * 1e9 / MAX_PREGENERATED_QUERIES))
 
 
 class OfflinePace:
