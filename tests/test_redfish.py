@@ -33,6 +33,7 @@ from director.errors import (
 from director.meters.base import Meter
 from director.meters.group import MeterGroup
 from director.meters.redfish import BadReading, RedfishMeter, legacy_channel, supply_channel
+from director.meters.redfish_transport import CredentialSource, RedfishCredentials
 from director.meters.urls import open_meter, parse_meter_url
 from director.ptd_sim.signal import Electrical, parse_signal
 from director.redfish_sim import RedfishSimServer, SimAuth, SimFaults, SimulatedBmc
@@ -271,6 +272,20 @@ def test_credentials_from_a_file_or_the_environment_never_leak(
     text = "\n".join(seen) + caplog.text
     assert PASSWORD not in text and BASIC not in text and "wrong-" not in text
     assert "X-Auth-Token" not in "\n".join(f"{e}" for e in meter.exchanges)
+
+
+def test_a_credentials_file_others_can_read_is_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    creds = tmp_path / "bmc.credentials"
+    creds.write_text(f"{USER}\n{PASSWORD}\n")
+    creds.chmod(0o600)
+    assert CredentialSource(creds).load() == RedfishCredentials(USER, PASSWORD, f"the credentials file {creds}")
+    assert not caplog.records
+    creds.chmod(0o644)
+    CredentialSource(creds).load()  # still read: a warning, not a refusal
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "(mode 0644)" in record.getMessage() and f"chmod 600 {creds}" in record.getMessage()
+    assert PASSWORD not in caplog.text
 
 
 def test_auth_failures_say_what_to_do(bmc_sim, tmp_path: Path) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import ssl
+import stat
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -43,6 +45,7 @@ __all__ = [
 USER_VARIABLE = "MLPOWER_REDFISH_USER"
 PASSWORD_VARIABLE = "MLPOWER_REDFISH_PASSWORD"
 SERVICE_ROOT = "/redfish/v1"
+_log = logging.getLogger(__name__)
 DEFAULT_SESSIONS = "/redfish/v1/SessionService/Sessions"
 MAX_BODY_BYTES = 4 << 20
 Clock = Callable[[], int]
@@ -85,9 +88,17 @@ class CredentialSource:
     def _from_file(path: Path) -> RedfishCredentials:
         try:
             text = path.read_text(encoding="utf-8")
+            mode = stat.S_IMODE(path.stat().st_mode)
         except (OSError, UnicodeDecodeError) as e:
             reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
             raise MeterConfigError(f"cannot read the credentials file {path}: {reason}") from None
+        if mode & 0o077:  # a warning, not a refusal: a read-only BMC account is not an ssh key
+            _log.warning(
+                "the credentials file %s can be read or written by others than its owner (mode %04o): chmod 600 %s",
+                path,
+                mode,
+                path,
+            )
         lines = [line.rstrip("\r") for line in text.split("\n")]
         lines = [line for line in lines if line.strip()]
         if len(lines) >= 2:
