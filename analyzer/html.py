@@ -335,11 +335,19 @@ def _phase_traces(fig: go.Figure, run: RunData, name: str, row: int) -> None:
         fig.add_scatter(x=t, y=channel.power_w, mode="lines", name=f"channel {i}", legendgroup=f"ch{i}",
                         showlegend=show, line={"width": 1, "color": _color(i - 1)}, row=row, col=1)  # fmt: skip
     if window is not None:
+        # the SUT's readings over the wall samples' span; with none (no wall meter: none://), over the window
+        first, last = (int(log.t_utc_ns.min()), int(log.t_utc_ns.max())) if len(log) else window
         for series in run.gpus:
-            keep = (series.power_t_ns >= log.t_utc_ns.min()) & (series.power_t_ns <= log.t_utc_ns.max())
+            keep = (series.power_t_ns >= first) & (series.power_t_ns <= last)
             fig.add_scatter(x=_times(series.power_t_ns[keep]), y=series.power_w[keep], mode="lines",
                             name=f"GPU {series.gpu_index}", legendgroup=f"gpu{series.gpu_index}",
                             showlegend=show, line={"width": 1, "dash": "dot", "color": _color(series.gpu_index)},
+                            row=row, col=1)  # fmt: skip
+        for i, component in enumerate(run.components):
+            keep = (component.power_t_ns >= first) & (component.power_t_ns <= last)
+            fig.add_scatter(x=_times(component.power_t_ns[keep]), y=component.power_w[keep], mode="lines",
+                            name=component.name, legendgroup=f"component-{component.name}", showlegend=show,
+                            line={"width": 1, "dash": "dash", "color": _color(len(run.gpus) + i)},
                             row=row, col=1)  # fmt: skip
         _mark_window(fig, row, window)
     fig.update_yaxes(title_text="W", row=row, col=1)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from analyzer.context import ResultContext
 from analyzer.findings import Finding, Official, Severity, Status
 from analyzer.official import OfficialCheck, OfficialOutcome, official_verdict
 from analyzer.report import Report
-from powerlog.tiers import INFORMATIVE_TIERS, tier_description
+from powerlog.tiers import INFORMATIVE_TIERS, MeasurementTier, tier_description
 
 __all__ = ["render_findings", "render_report", "why_no_metric"]
 
@@ -73,7 +74,10 @@ def render_report(report: Report) -> str:
         )
         for g in testing_gpus["per_gpu"]:
             rows.append(
-                (f"  GPU {g['gpu']}", f"{_num(g['energy_j'], 1, 'J')}, {_num(g['mean_power_w'], 2, 'W')} (counter)")
+                (
+                    f"  GPU {g['gpu']}",
+                    f"{_num(g['energy_j'], 1, 'J')}, {_num(g['mean_power_w'], 2, 'W')} (counter){_per_query(g)}",
+                )
             )
         rows.append(("Rest of system", _num(testing_gpus["rest_of_system_w"], 2, "W")))
     testing_components = (report.components or {}).get("testing")
@@ -85,7 +89,7 @@ def render_report(report: Report) -> str:
                 (
                     f"  {c['name']}",
                     f"{_num(c['mean_power_w'], 2, 'W')}, {_num(c['energy_j'], 1, 'J')}, "
-                    f"{_num(c['share_of_wall_pct'], 1)} % of wall",
+                    f"{_num(c['share_of_wall_pct'], 1)} % of wall{_per_query(c)}",
                 )
             )
     if report.ranging is not None:
@@ -105,8 +109,16 @@ def render_report(report: Report) -> str:
     return "\n".join(lines)
 
 
+def _per_query(entry: dict[str, Any]) -> str:
+    """A GPU's or a component's energy per query (SingleStream, MultiStream), where the report has it."""
+    per_query_j = entry.get("energy_per_query_j")
+    return f", {per_query_j * 1e3:.3f} mJ/query" if per_query_j is not None else ""
+
+
 def why_no_metric(report: Report) -> str:
     t = report.testing
+    if report.tier is MeasurementTier.COMPONENTS and (t is None or t.all_samples_in_window == 0):
+        return "no wall meter: component counters only (see Components and GPUs)"
     if t is None:
         return "the testing window or samples could not be read (see below)"
     if t.samples_in_window == 0:

@@ -216,7 +216,17 @@ def build_report(run: RunData, round_: Round | ResultContext | str | None = None
                 severity=Severity.WARNING,
             )
         )
-    if detail is not None and testing.window_utc_ns is not None and stats is not None and stats.avg_power_w is None:
+    tier = measurement_tier(run)
+    no_wall = tier is MeasurementTier.COMPONENTS and (testing.spl is None or len(testing.spl) == 0)
+    if no_wall:
+        problems.append(
+            _metric_problem(
+                "no wall meter (component counters only): no power metric; each component's and GPU's energy in "
+                "the window is given on its own (they overlap, and leave the rest of the system out)",
+                "run_1/spl.txt",
+            )
+        )
+    elif detail is not None and testing.window_utc_ns is not None and stats is not None and stats.avg_power_w is None:
         problems.append(
             _metric_problem(
                 f"run_1/spl.txt: no sample with Watts > 0 strictly inside the LoadGen window "
@@ -276,7 +286,7 @@ def build_report(run: RunData, round_: Round | ResultContext | str | None = None
         loadgen_scenario=loadgen_scenario.value if loadgen_scenario else None,
         scenario_source=context.scenario_source,
         inferred=context.inferred,
-        tier=measurement_tier(run),
+        tier=tier,
     )
 
 

@@ -106,6 +106,8 @@ def _tls(args: argparse.Namespace) -> dict[str, Any]:
 
 def serve_director(args: argparse.Namespace) -> int:
     meter_urls = [parse_meter_url(text) for text in args.meter]
+    if len(meter_urls) > 1 and any(url.scheme == "none" for url in meter_urls):
+        raise ConfigError("none:// means no wall meter: give it alone, not beside another --meter")
     intervals_ms = {url.interval_ms for url in meter_urls}
     if len(intervals_ms) != 1:
         raise ConfigError(

@@ -37,8 +37,9 @@ _SCHEMES = {
     "serial+socket": MeasurementTier.DIRECT,
     "sim": MeasurementTier.DIRECT,
     "redfish": MeasurementTier.BMC,
+    "none": MeasurementTier.COMPONENTS,  # no wall meter: the SUT's component counters alone
 }
-_WEAKEST_FIRST = (MeasurementTier.BMC, MeasurementTier.DIRECT, MeasurementTier.PTDAEMON)
+_WEAKEST_FIRST = (MeasurementTier.COMPONENTS, MeasurementTier.BMC, MeasurementTier.DIRECT, MeasurementTier.PTDAEMON)
 
 
 def tier_description(tier: MeasurementTier) -> str:

@@ -23,6 +23,9 @@ from agent.components.sysfs import POWERCAP_ROOT, read_attribute
 from agent.components.sysfs_source import SysfsComponents, discover, open_components
 from agent.gpu_stream import SutSampler
 from analyzer.components import ComponentSeries, component_window
+from director.errors import MeterConfigError
+from director.meters.none import NO_WALL_METER_MODEL, NoWallMeter
+from director.meters.urls import open_meter, parse_meter_url
 from powerlog.components import component_source, parse_component_source
 from powerlog.wire import SampleBatch
 
@@ -400,6 +403,72 @@ def test_components_end_to_end(fake_trees, tmp_path: Path) -> None:
     assert client["gpu_sampler"]["component_counters"]["rapl:package-0"]["wraps"] >= 5
     text = subprocess.run([str(BIN / "mlpower-analyzer"), "report", str(folder)], capture_output=True, text=True)
     assert text.returncode in (0, 1) and "rapl:package-0:dram" in text.stdout and "Components" in text.stdout
+
+
+def test_no_wall_meter_reads_nothing_and_says_so(tmp_path: Path) -> None:
+    meter = open_meter("none://")
+    assert isinstance(meter, NoWallMeter)
+    with meter:
+        identity = meter.identify()
+        assert identity.model == NO_WALL_METER_MODEL and not identity.simulated and identity.channels == 0
+        meter.set_ranges(meter.read_ranges())
+        meter.start("mark", 100)
+        assert meter.read_new() == [] and meter.read_new_with_uncertainty() == [] and meter.stop()
+        assert not meter.exchanges and not meter.rejected_lines and not getattr(meter, "has_ranges", True)
+    for url, says in (("none://host", "names nothing"), ("none:///x", "names nothing"), ("none://?rate=1", "rate")):
+        with pytest.raises(MeterConfigError, match=says):
+            parse_meter_url(url)
+    refused = subprocess.run(
+        [str(BIN / "mlpower-director"), "serve", "--meter", "none://", "--meter", "sim://", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "none:// means no wall meter: give it alone" in refused.stderr
+
+
+@pytest.mark.slow
+def test_a_session_without_a_wall_meter_is_measured_by_its_components(fake_trees, tmp_path: Path) -> None:
+    """``--meter none://``: no wall meter at all. The session runs its phases as with one; the run folder and the
+    report carry each component's energy per LoadGen window and per query, the tier is components (informative)
+    and the official verdict fails for that reason alone of the tier's."""
+    env, counters = fake_trees
+    runs = tmp_path / "runs"
+    director, url = start_director(runs, "none://")
+    try:
+        with CounterWriter(counters):
+            result = subprocess.run(
+                agent_argv(url, runs, tmp_path / "agent", "--label", "nowall", "--gpus", "sim:1", "--components",
+                           "auto", "--benchmark", "builtin", "--scenario", "SingleStream", "--duration", "3"),
+                capture_output=True, text=True, timeout=300, env=env, check=False,
+            )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        director.terminate()
+        director.wait(timeout=15)
+    (folder,) = [p for p in runs.iterdir() if p.is_dir()]
+    record = json.loads((folder / "session.json").read_text())
+    assert record["state"] == "closed" and record["tier"] == "components" and record["meter"]["url"] == "none://"
+    assert record["meter"]["identity"]["model"].startswith("none (no wall meter")
+    assert sum(record["phases"][phase]["samples"] for phase in ("ranging", "testing")) == 0
+    saved = json.loads((folder / "result.json").read_text())
+    report = saved["report"]
+    assert report["tier"] == "components" and report["power_metric"] is None
+    components = {c["name"]: c for c in report["components"]["per_component"]}
+    queries = report["result_query_count"]
+    assert queries and queries > 10
+    package = components["rapl:package-0"]
+    assert package["mean_power_w"] == pytest.approx(30.0, rel=0.1) and package["share_of_wall_pct"] is None
+    assert package["energy_per_query_j"] == pytest.approx(package["energy_j"] / queries)
+    gpus = report["gpus"]
+    assert gpus["simulated"] is True and gpus["total_energy_j"] > 0 and gpus["share_of_wall_pct"] is None
+    page = (folder / "report.html").read_text()  # the plot: no wall trace to span, the components over the window
+    assert '"name":"rapl:package-0"' in page.replace(" ", "") and '"name":"GPU0"' in page.replace(" ", "")
+    official = [c for c in saved["check"]["official_checks"] if c["outcome"] == "fail"]
+    assert saved["check"]["official_verdict"] == "fail" and "tier" in {c["check"] for c in official}
+    text = subprocess.run([str(BIN / "mlpower-analyzer"), "report", str(folder)], capture_output=True, text=True)
+    lines = {line.strip().split("  ", 1)[0]: line for line in text.stdout.splitlines()}
+    assert "components   INFORMATIVE" in lines["Tier"] and "no wall meter" in lines["Power metric"], text.stdout
+    per_query_mj = package["energy_per_query_j"] * 1e3
+    assert lines["rapl:package-0"].endswith(f", {per_query_mj:.3f} mJ/query"), text.stdout
 
 
 # -- real RAPL, where this machine has it readable -----------------------------------------------------------------

@@ -52,6 +52,7 @@ RECENT = (
         ("sim://", DIRECT),
         (REDFISH_URL, BMC),
         ("redfish://[fe80::1]:8000/1?protocol=http", BMC),
+        ("none://", MeasurementTier.COMPONENTS),  # no wall meter
     ],
 )
 def test_each_scheme_has_its_tier(url: str, tier: MeasurementTier) -> None:
@@ -68,6 +69,7 @@ def test_each_scheme_has_its_tier(url: str, tier: MeasurementTier) -> None:
         ("redfish://bmc/1U + sim://", BMC),
         ("ptd://a:8888 + serial:///dev/ttyUSB0?model=wt310 + redfish://bmc/1U", BMC),
         ("  ptd://a:8888   +   sim://  ", DIRECT),  # spaces around the parts
+        ("redfish://bmc/1U + none://", MeasurementTier.COMPONENTS),  # the director refuses it; a record may not
     ],
 )
 def test_joined_urls_take_the_weakest_tier(url: str, tier: MeasurementTier) -> None:

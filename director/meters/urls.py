@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from director.errors import MeterConfigError
 from director.meters.base import Meter
+from director.meters.none import NoWallMeter
 from director.meters.ptd import PtdMeter
 from director.meters.redfish import MIN_POLL_MS, RedfishMeter
 from director.meters.redfish_transport import PASSWORD_VARIABLE, USER_VARIABLE, CredentialSource, RedfishTransport
@@ -40,6 +41,7 @@ _OPTIONS = {
     "serial+socket": {"model", "rate", "timeout"},
     "sim": {"rate", "signal", "model"},
     "redfish": {"rate", "timeout", "protocol", "insecure", "ca", "credentials", "auth", "source"},
+    "none": set(),
 }
 REDFISH_MAX_RATE_S = 60.0
 _SECRET_OPTION = re.compile(r"(?i)^(user(name)?|pass(word)?|pw|secret|token)$")
@@ -84,7 +86,7 @@ def parse_meter_url(text: str) -> MeterUrl:
     if parts.scheme not in _OPTIONS:
         raise MeterConfigError(
             f"unsupported meter URL {shown!r}: use ptd://HOST:PORT, serial:///dev/ttyUSB0?model=wt310, "
-            "serial+socket://HOST:PORT?model=wt310, redfish://HOST/CHASSIS or sim://"
+            "serial+socket://HOST:PORT?model=wt310, redfish://HOST/CHASSIS, sim:// or none:// (no wall meter)"
         )
     options = {k: v[-1] for k, v in parse_qs(parts.query, strict_parsing=False).items()}
     unknown = set(options) - _OPTIONS[parts.scheme]
@@ -99,6 +101,10 @@ def parse_meter_url(text: str) -> MeterUrl:
         port = parts.port or (PTD_DEFAULT_PORT if parts.scheme == "ptd" else 0)
     except ValueError:
         raise MeterConfigError(f"meter URL {shown!r} has an invalid port") from None
+    if parts.scheme == "none":
+        if parts.netloc or parts.path not in ("", "/"):
+            raise MeterConfigError(f"meter URL {shown!r}: none:// names nothing (no wall meter): write none://")
+        return MeterUrl("none", "", 0, "", {}, text)
     if parts.scheme == "redfish":
         return _check_redfish(MeterUrl(parts.scheme, parts.hostname or "", port, parts.path, options, text))
     url = MeterUrl(parts.scheme, parts.hostname or "", port, parts.path, options, text)
@@ -216,6 +222,7 @@ _FACTORIES: dict[str, MeterFactory] = {
     "serial": _serial,
     "serial+socket": _serial_socket,
     "redfish": _redfish,
+    "none": lambda url: NoWallMeter(),
 }
 
 
