@@ -19,7 +19,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from analyzer.checks import verdict
+from analyzer.components import ComponentSeries
 from analyzer.findings import Evidence, Finding, Official, Severity, Status
+from analyzer.gpu import GpuSeries
 from analyzer.metrics import WindowStats
 from analyzer.official import OfficialCheck, OfficialOutcome, official_checks, official_verdict
 from analyzer.render import why_no_metric
@@ -337,17 +339,13 @@ def _phase_traces(fig: go.Figure, run: RunData, name: str, row: int) -> None:
     if window is not None:
         # the SUT's readings over the wall samples' span; with none (no wall meter: none://), over the window
         first, last = (int(log.t_utc_ns.min()), int(log.t_utc_ns.max())) if len(log) else window
-        for series in run.gpus:
+        sut: list[tuple[GpuSeries | ComponentSeries, str, str, str, int]]
+        sut = [(g, f"GPU {g.gpu_index}", f"gpu{g.gpu_index}", "dot", g.gpu_index) for g in run.gpus]
+        sut += [(c, c.name, f"component-{c.name}", "dash", len(run.gpus) + i) for i, c in enumerate(run.components)]
+        for series, label, group, dash, color in sut:
             keep = (series.power_t_ns >= first) & (series.power_t_ns <= last)
-            fig.add_scatter(x=_times(series.power_t_ns[keep]), y=series.power_w[keep], mode="lines",
-                            name=f"GPU {series.gpu_index}", legendgroup=f"gpu{series.gpu_index}",
-                            showlegend=show, line={"width": 1, "dash": "dot", "color": _color(series.gpu_index)},
-                            row=row, col=1)  # fmt: skip
-        for i, component in enumerate(run.components):
-            keep = (component.power_t_ns >= first) & (component.power_t_ns <= last)
-            fig.add_scatter(x=_times(component.power_t_ns[keep]), y=component.power_w[keep], mode="lines",
-                            name=component.name, legendgroup=f"component-{component.name}", showlegend=show,
-                            line={"width": 1, "dash": "dash", "color": _color(len(run.gpus) + i)},
+            fig.add_scatter(x=_times(series.power_t_ns[keep]), y=series.power_w[keep], mode="lines", name=label,
+                            legendgroup=group, showlegend=show, line={"width": 1, "dash": dash, "color": _color(color)},
                             row=row, col=1)  # fmt: skip
         _mark_window(fig, row, window)
     fig.update_yaxes(title_text="W", row=row, col=1)

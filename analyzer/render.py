@@ -9,7 +9,7 @@ from analyzer.context import ResultContext
 from analyzer.findings import Finding, Official, Severity, Status
 from analyzer.official import OfficialCheck, OfficialOutcome, official_verdict
 from analyzer.report import Report
-from powerlog.tiers import INFORMATIVE_TIERS, MeasurementTier, tier_description
+from powerlog.tiers import INFORMATIVE_TIERS, tier_description
 
 __all__ = ["render_findings", "render_report", "why_no_metric"]
 
@@ -117,7 +117,7 @@ def _per_query(entry: dict[str, Any]) -> str:
 
 def why_no_metric(report: Report) -> str:
     t = report.testing
-    if report.tier is MeasurementTier.COMPONENTS and (t is None or t.all_samples_in_window == 0):
+    if report.no_wall_meter:
         return "no wall meter: component counters only (see Components and GPUs)"
     if t is None:
         return "the testing window or samples could not be read (see below)"

@@ -59,6 +59,11 @@ class Report:
     tier: MeasurementTier = MeasurementTier.PTDAEMON  # what the wall power was measured with
 
     @property
+    def no_wall_meter(self) -> bool:
+        """Component counters only and no wall sample in the testing window: nothing measured the whole system."""
+        return _no_wall_meter(self.tier, self.testing)
+
+    @property
     def avg_power_w(self) -> float | None:
         return self.testing.avg_power_w if self.testing else None
 
@@ -173,6 +178,10 @@ def _metric_problem(
     )
 
 
+def _no_wall_meter(tier: MeasurementTier, testing: WindowStats | None) -> bool:
+    return tier is MeasurementTier.COMPONENTS and (testing is None or testing.all_samples_in_window == 0)
+
+
 def build_report(run: RunData, round_: Round | ResultContext | str | None = None) -> Report:
     """The official metric and its breakdown. ``round_``: a :class:`Round`, a round's name, a
     :class:`ResultContext` (round, benchmark and scenario decided by the caller), or None to detect."""
@@ -217,8 +226,7 @@ def build_report(run: RunData, round_: Round | ResultContext | str | None = None
             )
         )
     tier = measurement_tier(run)
-    no_wall = tier is MeasurementTier.COMPONENTS and (testing.spl is None or len(testing.spl) == 0)
-    if no_wall:
+    if _no_wall_meter(tier, stats):
         problems.append(
             _metric_problem(
                 "no wall meter (component counters only): no power metric; each component's and GPU's energy in "

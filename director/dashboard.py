@@ -23,7 +23,7 @@ from powerlog.cli_support import package_version
 from powerlog.errors import FormatError
 from powerlog.result_record import ResultJson, read_result_json
 from powerlog.run_record import read_session_json
-from powerlog.tiers import INFORMATIVE_TIERS, MeasurementTier, tier_description, tier_of_meter
+from powerlog.tiers import INFORMATIVE_TIERS, MeasurementTier, tier_description, tier_of_meter_url
 from powerlog.wire import API_PREFIX
 
 __all__ = ["DashboardSource", "add_dashboard", "director_source", "list_runs", "tier_summary"]
@@ -130,10 +130,8 @@ def director_source(director: Director) -> DashboardSource:
 
     def snapshot() -> dict[str, Any]:
         active = director.active
-        # what a session here is measured with: from the URL, and once a session has identified the meter, from
-        # what it said too (mlpower-ptd behind ptd:// is an analyzer read directly), as session.json records it
-        identity = active.pump.identity if active is not None else None
-        tier = tier_of_meter(director.meter_url, identity.version if identity is not None else None)
+        # what a session here is measured with: the active one's tier, as session.json records it, else the URL's
+        tier = active.tier if active is not None else tier_of_meter_url(director.meter_url)
         return {
             "version": package_version(),
             "meter_url": director.meter_url,

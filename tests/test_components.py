@@ -351,27 +351,38 @@ def fake_trees(tmp_path: Path) -> Iterator[tuple[dict[str, str], dict[Path, tupl
     yield env, {package / "energy_uj": (30.0, 20_000_000), dram / "energy_uj": (5.0, MAX_RANGE_UJ)}
 
 
-@pytest.mark.slow
-def test_components_end_to_end(fake_trees, tmp_path: Path) -> None:
-    """The agent streams component readings from fake trees into a real director on loopback; the director stores
-    them as it stores GPU rows, and the analyzer reports each, with its share of the wall, marked simulated."""
+def _components_session(
+    fake_trees, tmp_path: Path, meter_url: str, *workload: str
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """A real director on ``meter_url`` and an agent sampling the fake trees' components: its output, the run folder."""
     env, counters = fake_trees
     runs = tmp_path / "runs"
-    director, url = start_director(runs, "sim://?rate=0.1&signal=constant:200")
+    director, url = start_director(runs, meter_url)
     try:
         with CounterWriter(counters):
             result = subprocess.run(
-                agent_argv(url, runs, tmp_path / "agent", "--label", "components", "--gpus", "none", "--components",
-                           "auto", "--benchmark", "builtin", "--scenario", "Offline", "--duration", "3"),
+                agent_argv(url, runs, tmp_path / "agent", "--components", "auto", "--benchmark", "builtin",
+                           "--duration", "3", *workload),
                 capture_output=True, text=True, timeout=300, env=env, check=False,
             )  # fmt: skip
         assert result.returncode == 0, result.stdout + result.stderr
     finally:
         director.terminate()
         director.wait(timeout=15)
+    (folder,) = [p for p in runs.iterdir() if p.is_dir()]
+    return result, folder
+
+
+@pytest.mark.slow
+def test_components_end_to_end(fake_trees, tmp_path: Path) -> None:
+    """The agent streams component readings from fake trees into a real director on loopback; the director stores
+    them as it stores GPU rows, and the analyzer reports each, with its share of the wall, marked simulated."""
+    result, folder = _components_session(
+        fake_trees, tmp_path, "sim://?rate=0.1&signal=constant:200",
+        "--label", "components", "--gpus", "none", "--scenario", "Offline",
+    )  # fmt: skip
     assert "sampling 3 component(s) at 10 Hz (SIMULATED): rapl:package-0, rapl:package-0:dram" in result.stdout
     assert "  rapl:package-0 " in result.stdout and "% of wall" in result.stdout
-    (folder,) = [p for p in runs.iterdir() if p.is_dir()]
     record = json.loads((folder / "session.json").read_text())
     assert [c["name"] for c in record["agent"]["components"]] == [
         "rapl:package-0", "rapl:package-0:dram", "hwmon:acpi_power:Platform"
@@ -429,22 +440,10 @@ def test_no_wall_meter_reads_nothing_and_says_so(tmp_path: Path) -> None:
 def test_a_session_without_a_wall_meter_is_measured_by_its_components(fake_trees, tmp_path: Path) -> None:
     """``--meter none://``: no wall meter at all. The session runs its phases as with one; the run folder and the
     report carry each component's energy per LoadGen window and per query, the tier is components (informative)
-    and the official verdict fails for that reason alone of the tier's."""
-    env, counters = fake_trees
-    runs = tmp_path / "runs"
-    director, url = start_director(runs, "none://")
-    try:
-        with CounterWriter(counters):
-            result = subprocess.run(
-                agent_argv(url, runs, tmp_path / "agent", "--label", "nowall", "--gpus", "sim:1", "--components",
-                           "auto", "--benchmark", "builtin", "--scenario", "SingleStream", "--duration", "3"),
-                capture_output=True, text=True, timeout=300, env=env, check=False,
-            )  # fmt: skip
-        assert result.returncode == 0, result.stdout + result.stderr
-    finally:
-        director.terminate()
-        director.wait(timeout=15)
-    (folder,) = [p for p in runs.iterdir() if p.is_dir()]
+    and the official verdict fails, the tier among its reasons."""
+    _, folder = _components_session(
+        fake_trees, tmp_path, "none://", "--label", "nowall", "--gpus", "sim:1", "--scenario", "SingleStream"
+    )
     record = json.loads((folder / "session.json").read_text())
     assert record["state"] == "closed" and record["tier"] == "components" and record["meter"]["url"] == "none://"
     assert record["meter"]["identity"]["model"].startswith("none (no wall meter")

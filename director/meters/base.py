@@ -12,7 +12,7 @@ from director.meters.transport import Exchange
 from powerlog.lines import BadLine
 from powerlog.spl import PowerSample
 
-__all__ = ["Meter", "MeterIdentity"]
+__all__ = ["Meter", "MeterBase", "MeterIdentity", "RangelessMeterBase"]
 
 
 @dataclass(frozen=True)
@@ -103,3 +103,20 @@ class MeterBase:
         if self.initial_ranges is None:
             raise MeterErrorReply("initial ranges were never read (call read_ranges() first)", meter=self.name)
         self.set_ranges(self.initial_ranges)
+
+
+class RangelessMeterBase(MeterBase):
+    """A meter with no ranges to set (a BMC or PDU, no wall meter at all): what it is asked for is kept only, so
+    the session reads back what it asked for, and a session measures its testing phase on Auto."""
+
+    has_ranges = False
+    initial_ranges: Ranges | None = None
+    ranges: Ranges = Ranges.automatic()  # frozen: replaced, never changed in place
+
+    def read_ranges(self) -> Ranges:
+        if self.initial_ranges is None:
+            self.initial_ranges = Ranges.automatic()
+        return self.ranges
+
+    def set_ranges(self, ranges: Ranges) -> None:
+        self.ranges = ranges

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from director.meters.base import MeterBase, MeterIdentity
-from director.meters.ranges import Ranges
+from director.meters.base import MeterIdentity, RangelessMeterBase
 from director.meters.transport import Exchange
 from powerlog.lines import BadLine
 from powerlog.spl import PowerSample
@@ -22,15 +21,11 @@ __all__ = ["NO_WALL_METER_MODEL", "NoWallMeter"]
 NO_WALL_METER_MODEL = "none (no wall meter: the SUT's component counters only)"
 
 
-class NoWallMeter(MeterBase):
+class NoWallMeter(RangelessMeterBase):
     """Implements the ``Meter`` protocol for ``none://``: connects to nothing, reads nothing."""
-
-    has_ranges = False  # nothing to set, nothing to derive from ranging
 
     def __init__(self, name: str = "none://") -> None:
         self.name = name
-        self.initial_ranges: Ranges | None = None
-        self.ranges = Ranges.automatic()
 
     @property
     def exchanges(self) -> Sequence[Exchange]:
@@ -48,14 +43,6 @@ class NoWallMeter(MeterBase):
 
     def identify(self) -> MeterIdentity:
         return MeterIdentity(NO_WALL_METER_MODEL, None, 0, False, False, NO_WALL_METER_MODEL)
-
-    def read_ranges(self) -> Ranges:
-        if self.initial_ranges is None:
-            self.initial_ranges = Ranges.automatic()
-        return self.ranges
-
-    def set_ranges(self, ranges: Ranges) -> None:
-        self.ranges = ranges
 
     def start(self, mark: str, interval_ms: int = 1000) -> None:
         pass

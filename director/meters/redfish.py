@@ -33,8 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from director.errors import MeterConnectionError, MeterError, MeterErrorReply, MeterProtocolError
-from director.meters.base import MeterBase, MeterIdentity
-from director.meters.ranges import Ranges
+from director.meters.base import MeterIdentity, RangelessMeterBase
 from director.meters.redfish_transport import SERVICE_ROOT, RedfishReply, RedfishTransport
 from director.meters.transport import Exchange
 from powerlog.lines import BadLine
@@ -128,13 +127,11 @@ def _members(collection: dict[str, Any]) -> list[str]:
     return [m["@odata.id"] for m in members if isinstance(m, dict) and isinstance(m.get("@odata.id"), str)]
 
 
-class RedfishMeter(MeterBase):
+class RedfishMeter(RangelessMeterBase):
     """Implements the ``Meter`` protocol for a chassis' wall power read through Redfish.
 
     ``chassis``: the chassis' Id (None: the only chassis, or the only one with power readings). ``source``:
     ``auto`` (PowerSubsystem, else Power), ``subsystem`` or ``legacy`` (only that one)."""
-
-    has_ranges = False  # nothing to set: a session measures its testing phase on Auto, as it reads
 
     def __init__(self, transport: RedfishTransport, chassis: str | None = None, source: Source = "auto") -> None:
         self.transport = transport
@@ -143,8 +140,6 @@ class RedfishMeter(MeterBase):
         self.name = transport.name
         self.identity: MeterIdentity | None = None
         self.plan: ReadingPlan | None = None
-        self.initial_ranges: Ranges | None = None
-        self.ranges = Ranges.automatic()
         self.rejected_lines: list[BadLine] = []
         self.skipped_stale = 0
         self.freshness: str | None = None  # how the last reading was known to be new: ReadingTime, ETag or value
@@ -313,16 +308,6 @@ class RedfishMeter(MeterBase):
         if self.identity is None:
             raise MeterConnectionError("not connected (call open() first)", meter=self.name)
         return self.identity
-
-    # ranges: a BMC has none ------------------------------------------------------------
-    def read_ranges(self) -> Ranges:
-        if self.initial_ranges is None:
-            self.initial_ranges = Ranges.automatic()
-        return self.ranges
-
-    def set_ranges(self, ranges: Ranges) -> None:
-        """Nothing to set on a BMC: kept only, so the session reads back what it asked for."""
-        self.ranges = ranges
 
     # measuring -------------------------------------------------------------------------
     def _read(self) -> tuple[int, list[Hashable], list[ChannelSample]]:

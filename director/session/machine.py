@@ -36,6 +36,7 @@ from powerlog.run_record import (
     SessionJson,
 )
 from powerlog.spl import read_spl
+from powerlog.tiers import MeasurementTier, tier_of_meter
 from powerlog.wire import AgentInfo, ClockReport, SampleBatch, SessionState, SessionStatus
 
 __all__ = ["Analyze", "Session"]
@@ -110,6 +111,13 @@ class Session:
 
     def mark(self, phase: str) -> str:
         return f"{self.session_name}_{phase}"
+
+    @property
+    def tier(self) -> MeasurementTier | None:
+        """The measurement tier: the meter URL's, and what the meter said once identified (mlpower-ptd behind
+        ptd:// is an analyzer read directly), as the analyzer works it out."""
+        identity = self.pump.identity
+        return tier_of_meter(self.meter_url, identity.version if identity is not None else None)
 
     def status(self) -> SessionStatus:
         last = self.pump.last_sample

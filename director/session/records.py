@@ -16,7 +16,6 @@ from powerlog.run_record import (
     RejectedReply,
     SessionJson,
 )
-from powerlog.tiers import tier_of_meter
 
 if TYPE_CHECKING:
     from director.session.machine import Session
@@ -63,7 +62,7 @@ def session_json(session: Session) -> SessionJson:
         error=session.error,
         simulated=session.simulated,
         simulated_sources=[source for source, simulated in sources.items() if simulated],
-        tier=tier_of_meter(session.meter_url, identity.version if identity is not None else None),
+        tier=session.tier,
         sut_samples=session.sut.rows,
         agent=session.agent,
         meter=MeterRecord(
