@@ -4,7 +4,9 @@ Every state change rewrites ``session.json`` (atomically), every wall-meter read
 ``spl.txt`` and every SUT batch to its journal, so a SIGKILL loses at most the last read interval.
 On start, ``serve`` calls :func:`recover_interrupted`: each run folder whose ``session.json`` says
 the session was still going is marked ``failed`` with an ``interrupted`` note and its SUT journals
-are turned into Parquet, as a clean close would. Nothing already written is changed or removed.
+are turned into Parquet, as a clean close would. Nothing already written is changed or removed. Then,
+whatever the run folders say (a session that ended ``failed`` while PTDaemon was unreachable may have left it
+measuring), :func:`stop_left_measuring` stops a measurement PTDaemon is still running.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from powerlog.errors import FormatError
 from powerlog.run_record import Interruption, SessionJson, read_session_json, write_session_json
 from powerlog.wire import SessionState
 
-__all__ = ["Interrupted", "put_meter_back", "recover_interrupted"]
+__all__ = ["Interrupted", "put_meter_back", "recover_interrupted", "stop_left_measuring"]
 
 ENDED = {SessionState.CLOSED.value, SessionState.FAILED.value}
 
@@ -107,3 +109,25 @@ def put_meter_back(interrupted: Interrupted, meter_url: str, open_meter: Callabl
     volts = "Auto" if initial.volts_v is None else f"{initial.volts_v:g} V"
     amps = "Auto" if initial.amps_a is None else f"{initial.amps_a:g} A"
     return f"{what} and put back its ranges (V {volts}, A {amps})"
+
+
+def stop_left_measuring(meter_url: str, open_meter: Callable[[], Meter]) -> str | None:
+    """At serve start: if PTDaemon is measuring (nothing of this director's is), stop it, so that the first
+    session's ranges are not refused. Returns the line to print, or None when there was nothing to do."""
+    if "ptd://" not in meter_url:
+        return None  # a meter read directly measures nothing between sessions
+    meter = open_meter()
+    try:
+        meter.open()
+        stopped = meter.stop()
+    except MeterError as e:
+        return f"meter: could not check whether PTDaemon is measuring ({e}); if it is, the first session stops it"
+    finally:
+        with contextlib.suppress(MeterError):
+            meter.close()
+    if not stopped:
+        return None
+    return (
+        f"meter: {meter_url} was still measuring (left running by a session that could not stop it, or by another "
+        "client): stopped it"
+    )

@@ -149,7 +149,8 @@ def test_a_whole_session(tmp_path: Path) -> None:
 
 def test_testing_ranges_the_client_gives(tmp_path: Path) -> None:
     """`start,testing,<volts>,<amps>` sets those ranges, with or without ranging before it (power-dev's client
-    then skips ranging); ranges that are not positive numbers are an Error and the session waits."""
+    then skips ranging); ranges that are not finite positive numbers inside the model's range table are an Error,
+    nothing reaches the meter, and the session waits."""
 
     async def main() -> None:
         async with listening(tmp_path) as (listener, port):
@@ -158,6 +159,14 @@ def test_testing_ranges_the_client_gives(tmp_path: Path) -> None:
             bad = await client.command(f"session,{session},start,testing,300,x")
             assert bad == "Error: ranges '300' V, 'x' A are not numbers", bad
             assert (await client.command(f"session,{session},start,testing,-1,2")).startswith("Error: ranges -1 V")
+            held = listener.director.active
+            assert held is not None
+            sent = len(held.meter.exchanges)
+            infinite = await client.command(f"session,{session},start,testing,inf,inf")
+            assert infinite == "Error: ranges inf V, inf A: inf V is not a range: give a finite number above 0"
+            too_high = await client.command(f"session,{session},start,testing,700,2")
+            assert "above the largest V range of the YokogawaWT310E" in too_high and "give at most 600 V" in too_high
+            assert len(held.meter.exchanges) == sent  # nothing reached the meter
             assert await client.command(f"session,{session},start,testing,300,2") == "OK"
             await asyncio.sleep(0.5)
             assert await client.command(f"session,{session},stop,testing") == "OK"

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from director.errors import MeterErrorReply, MeterProtocolError, NotPtdaemonError
+from director.errors import MeterConfigError, MeterErrorReply, MeterProtocolError, NotPtdaemonError
 from director.meters.base import MeterBase, MeterIdentity
-from director.meters.ranges import Ranges
+from director.meters.ranges import Ranges, check_ranges
 from director.meters.transport import Exchange, LineTransport
 from powerlog.lines import BadLine
 from powerlog.ptd_identity import IdentifyError, parse_identify_reply
@@ -168,6 +168,10 @@ class PtdMeter(MeterBase):
         self.rejected_lines: list[BadLine] = []
         self._rl_variant: str | None = None
         self._mark = ""  # of the measurement running: RL lines of PTDaemon 1.10+ do not carry it
+        # whether the analyzer may be measuring for this driver: True from a Go (accepted, or its reply lost)
+        # until a Stop is answered (a lost connection changes nothing: PTDaemon measures on); False after a Stop;
+        # None when not known (a fresh driver, a refused Go)
+        self.measuring: bool | None = None
 
     @property
     def exchanges(self) -> Sequence[Exchange]:
@@ -220,7 +224,15 @@ class PtdMeter(MeterBase):
         return ranges
 
     def set_ranges(self, ranges: Ranges) -> None:
-        """SR,V then SR,A (Auto where a range is None)."""
+        """SR,V then SR,A (Auto where a range is None). A measurement this driver started and did not stop (the
+        connection was lost meanwhile) is stopped first: PTDaemon refuses ranges while it measures. A range that
+        is not finite and positive is refused before anything is sent."""
+        try:
+            check_ranges(ranges)
+        except ValueError as e:
+            raise MeterConfigError(f"ranges not sent: {e}", meter=self.name, command="SR") from None
+        if self.measuring:
+            self.stop()
         self._expect(f"SR,V,{format_range(ranges.volts_v)}", range_changed_reply("V"))
         self._expect(f"SR,A,{format_range(ranges.amps_a)}", range_changed_reply("A"))
 
@@ -241,8 +253,10 @@ class PtdMeter(MeterBase):
         if not re.fullmatch(r"[\w.-]+", mark):
             raise ValueError(f"mark {mark!r} must be letters, digits, '_', '-' or '.'")
         command = f"Go,{interval_ms},0,{mark}"
+        self.measuring = True  # until the reply says otherwise: a Go whose reply is lost may have started one
         reply = self._cmd(command)
         self._mark = mark
+        self.measuring = reply.startswith(UNTIMED_GO_PREFIX) or None
         if not reply.startswith(UNTIMED_GO_PREFIX):
             raise MeterErrorReply(
                 f"measurement did not start: {reply!r}", meter=self.name, command=command, reply=reply
@@ -280,10 +294,9 @@ class PtdMeter(MeterBase):
     def stop(self) -> bool:
         """Stop the measurement; False when none was running."""
         reply = self._cmd("Stop")
-        if reply == STOP_REPLY:
-            return True
-        if reply == NOTHING_TO_STOP_REPLY:
-            return False
+        if reply in (STOP_REPLY, NOTHING_TO_STOP_REPLY):
+            self.measuring = False
+            return reply == STOP_REPLY
         raise MeterErrorReply(f"unexpected reply {reply!r}", meter=self.name, command="Stop", reply=reply)
 
     def watts(self) -> WattsSummary:

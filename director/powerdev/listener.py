@@ -29,7 +29,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from director.errors import DirectorError, SessionError
-from director.meters.ranges import Ranges
+from director.meters.ranges import Ranges, parse_given_ranges, range_table_for
 from director.powerdev.protocol import (
     MAGIC_CLIENT,
     MAGIC_SERVER,
@@ -230,7 +230,7 @@ class PowerDevListener:
         if session is None:
             return "Error: unknown session"
         if isinstance(command, SessionStart):
-            await session.start_phase(command.phase, director.clock(), _given_ranges(command))
+            await session.start_phase(command.phase, director.clock(), _given_ranges(command, session))
             return "OK"
         if isinstance(command, SessionStop):
             await session.stop_phase(command.phase, director.clock())
@@ -269,14 +269,14 @@ class PowerDevListener:
         return list(encode_file(data))
 
 
-def _given_ranges(command: SessionStart) -> Ranges | None:
-    """The testing ranges a client names (``start,testing,<volts>,<amps>``), or None: derive them."""
+def _given_ranges(command: SessionStart, session: Session) -> Ranges | None:
+    """The testing ranges a client names (``start,testing,<volts>,<amps>``), or None: derive them. Checked
+    against the meter model's range table before anything is sent to the meter."""
     if command.volts is None or command.amps is None:
         return None
+    identity = session.pump.identity
+    model = identity.model if identity is not None else ""
     try:
-        ranges = Ranges(float(command.volts), float(command.amps))
-    except ValueError:
-        raise SessionError(f"ranges {command.volts!r} V, {command.amps!r} A are not numbers") from None
-    if not (ranges.volts_v and ranges.volts_v > 0 and ranges.amps_a and ranges.amps_a > 0):
-        raise SessionError(f"ranges {command.volts} V, {command.amps} A must both be positive")
-    return ranges
+        return parse_given_ranges(command.volts, command.amps, range_table_for(model), model)
+    except ValueError as e:
+        raise SessionError(str(e)) from None

@@ -32,6 +32,7 @@ __all__ = [
     "with_mean_heads",
 ]
 
+PAUSE_S = 2.0  # a sample this much overdue (and two intervals) means the process was paused: skip, do not burst
 WT310_TABLE = RangeTable((15, 30, 60, 150, 300, 600), (0.5, 1, 2, 5, 10, 20))
 
 
@@ -195,13 +196,19 @@ class SimulatedAnalyzer:
 
     async def stream(self, interval_ms: int, mark: Callable[[], str]) -> AsyncGenerator[AnalyzerSample, None]:
         """One sample every ``interval_ms`` from now, stamped with the wall clock; the k-th is due k intervals
-        after the start, so the schedule never drifts."""
+        after the start, so the schedule never drifts. Ticks missed by far (the process was paused: SIGSTOP, a
+        suspended VM) are skipped, not made up in a burst of samples all stamped now, as PTDaemon reads nothing
+        while it is paused."""
         loop = asyncio.get_running_loop()
+        interval_s = interval_ms / 1000
         start_s = loop.time()
         k = 0
         while True:
             k += 1
-            await asyncio.sleep(max(0.0, start_s + k * interval_ms / 1000 - loop.time()))
+            late_s = loop.time() - (start_s + k * interval_s)
+            if late_s > max(PAUSE_S, 2 * interval_s):
+                k += int(late_s / interval_s)
+            await asyncio.sleep(max(0.0, start_s + k * interval_s - loop.time()))
             yield self.measure(self.clock(), mark())
 
     def halt(self) -> None:

@@ -2,7 +2,10 @@
 
 Meter commands block (sockets, serial), so each runs in a worker thread, one at a time under a lock;
 what they return is handled on the event loop. A meter lost mid-phase is reconnected with backoff and
-the gap recorded from the last sample stored to the first one after: never bridged silently.
+the gap recorded from the last sample stored to the first one after: never bridged silently. The analyzer is
+never left measuring: a phase resumed after a reconnect stops the measurement that went on meanwhile before
+its ranges are set again, a measurement someone left running is stopped before a phase sets ranges, and a
+phase stop, an abort or a failed start stops the meter (reconnecting once when it was lost).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from director.errors import MeterConnectionError, MeterError, MeterTransportError, StorageError
+from director.errors import MeterConnectionError, MeterError, MeterErrorReply, MeterTransportError, StorageError
 from director.meters.base import Meter, MeterIdentity
 from director.meters.ranges import Ranges
 from director.session.config import Clock, SessionConfig
@@ -102,7 +105,42 @@ class MeterPump:
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         async with self._lock:
-            return await asyncio.to_thread(fn, *args)
+            work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                # a thread cannot be cancelled: hold the lock until it ends, so that no other command shares the
+                # meter's connection with it (a reconnect cancelled by a phase stop would race the stop's Stop)
+                with contextlib.suppress(Exception):
+                    await work
+                raise
+
+    async def _taking_over(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn`` (setting ranges, Go); refused by a meter that is measuring (left running by a session that
+        could not stop it, or by another client), the measurement is stopped and ``fn`` tried once more."""
+        try:
+            return await self.call(fn, *args)
+        except MeterErrorReply as refused:
+            if not await self.call(self.meter.stop):
+                raise
+            self._log.warning("the meter was measuring (%s): stopped it", refused)
+            return await self.call(fn, *args)
+
+    async def _leave_stopped(self, when: str) -> None:
+        """Best effort: the analyzer is not left measuring; a meter lost before is reconnected once for it."""
+        try:
+            if self._lost:
+                await self._reopen()
+                self._lost = False
+            await self.call(self.meter.stop)
+        except MeterError as e:
+            self._lost = True
+            self._log.warning(
+                "%s: could not stop the meter (%s); it may still be measuring: the next session or the next start "
+                "of serve stops it",
+                when,
+                e,
+            )
 
     def _delays(self) -> Iterator[float]:
         return backoff_delays(self._config.reconnect_first_delay_s, self._config.reconnect_max_delay_s)
@@ -142,10 +180,14 @@ class MeterPump:
             if self._lost:
                 await self._reopen()
                 self._lost = False
-                await self.call(self.meter.set_ranges, ranges)
-            await self.call(self.meter.start, mark, self._config.interval_ms)
+                await self._taking_over(self.meter.set_ranges, ranges)
+            await self._taking_over(self.meter.start, mark, self._config.interval_ms)
 
-        await self._patiently(f"the {phase} start", go)
+        try:
+            await self._patiently(f"the {phase} start", go)
+        except MeterError:
+            await self._leave_stopped(f"the {phase} start failed")  # a Go whose reply was lost may have started
+            raise
         self.phase = phase
         self._reader = asyncio.create_task(self._read_loop(phase, ranges, mark))
 
@@ -156,7 +198,7 @@ class MeterPump:
             if self._lost:  # connect afresh
                 await self._reopen()
                 self._lost = False
-            await self.call(self.meter.set_ranges, ranges)
+            await self._taking_over(self.meter.set_ranges, ranges)
 
         await self._patiently(f"the {phase} start", attempt)
 
@@ -201,7 +243,9 @@ class MeterPump:
                 return
 
     async def _reconnect(self, phase: str, ranges: Ranges, mark: str, error: MeterError) -> None:
-        """The meter went away mid-phase: reconnect with backoff and record the gap; the phase goes on."""
+        """The meter went away mid-phase: reconnect with backoff and record the gap; the phase goes on. PTDaemon
+        measured on meanwhile (a link cut, a pause): the driver stops that measurement before setting the ranges
+        again, then Go with the phase's mark."""
         gap = self._new_gap(phase, error)
         self._log.warning("%s: meter lost (%s); reconnecting", phase, error)
         self._feed.marker(phase, "meter_lost", gap.last_sample_utc_ns)
@@ -210,12 +254,12 @@ class MeterPump:
             gap.attempts += 1
             try:
                 await self._reopen()
-                await self.call(self.meter.set_ranges, ranges)
-                await self.call(self.meter.start, mark, self._config.interval_ms)
+                await self._taking_over(self.meter.set_ranges, ranges)
+                await self._taking_over(self.meter.start, mark, self._config.interval_ms)
                 break
             except MeterError as e:
                 gap.error = f"{error}; last attempt: {e}"
-                self._log.info("%s: meter still unreachable after %d attempt(s): %s", phase, gap.attempts, e)
+                self._log.info("%s: meter not back after %d attempt(s): %s", phase, gap.attempts, e)
                 await asyncio.sleep(delay_s)
         gap.restored_utc_ns = self._clock()
         self._log.warning(
@@ -268,6 +312,7 @@ class MeterPump:
             gap.unresolved_at_stop_utc_ns = stop_utc_ns
             self._lost = True
             self._log.warning("%s stopped while the meter was unreachable: samples end at the gap", phase)
+            await self._leave_stopped(f"the {phase} stop")
 
     def _open_gap(self, phase: str) -> OpenGap | None:
         gap = self.gaps[-1] if self.gaps else None
@@ -285,6 +330,9 @@ class MeterPump:
         """After testing: stop (as the reference workflow does: nothing runs, so an error reply is fine), put
         the analyzer's ranges back, close."""
         try:
+            if self._lost:  # lost at the testing stop: connect afresh to stop and put back
+                await self._reopen()
+                self._lost = False
             await self.call(self.meter.stop)
             await self.call(self.meter.restore_ranges)
         except MeterError as e:
@@ -293,13 +341,15 @@ class MeterPump:
             await self.call(self.meter.close)
 
     async def abort(self) -> None:
-        """Stop whatever runs and keep what was read; errors now are of no use to anyone and are dropped."""
+        """Stop whatever runs and keep what was read; errors now are of no use to anyone and are dropped, except
+        that a meter which could not be stopped is logged."""
         if self._reader is not None:
             self._reader.cancel()
             self._reader = None
+        if self.phase is not None or self._lost:
+            await self._leave_stopped("the abort")
         with contextlib.suppress(MeterError, StorageError):
-            if self.phase is not None:
-                await self.call(self.meter.stop)
+            if self.phase is not None and not self._lost:
                 await self.drain(self.phase)
         self._writer.close_samples()
         self.phase = None
