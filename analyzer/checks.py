@@ -64,6 +64,7 @@ OFFICIAL_RELATION: dict[str, Official] = {
     "2.validity": Official.MLPOWER,
     "2.min_duration": Official.MLPOWER,
     "3.samples": Official.SAME,
+    "3.plausible": Official.MLPOWER,
     "3.sample_rate": Official.MLPOWER,
     "3.sample_gap": Official.MLPOWER,
     "4.power_change": Official.SAME,

@@ -19,7 +19,16 @@ from analyzer.render import render_findings, render_report
 from analyzer.report import build_report
 from analyzer.rounds import NEWEST_ROUND, ROUNDS, get_round
 from analyzer.run import RunData, load_run
-from powerlog.cli_support import EXIT_ERRORS, EXIT_OK, EXIT_UNREADABLE, dump_json, version_string
+from powerlog.cli_support import (
+    EXIT_ERRORS,
+    EXIT_OK,
+    EXIT_UNREADABLE,
+    atomic_output,
+    check_output_path,
+    dump_json,
+    version_string,
+)
+from powerlog.errors import OutputPathError
 from powerlog.spl import SPL_FIELDS
 
 __all__ = ["build_parser", "main"]
@@ -94,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "scan":
             return run_scan(args)
         if args.command == "report":
+            if args.html:
+                check_output_path(args.html, "--html")  # before the folder is read
             # --html needs what the checks read as well: then the folder is read once, in full
             run = load_run(args.perf_dir, spl_fields=SPL_FIELDS, hash_files=True, marks=True) if args.html else None
             run = run or load_run(args.perf_dir)
@@ -101,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = build_report(run, context)
             print(dump_json(report.to_dict()) if args.json else render_report(report))
             if args.html:
-                args.html.write_text(render_html(report, run, check_run(run, context)), encoding="utf-8")
+                with atomic_output(args.html, "--html") as partial:
+                    partial.write_text(render_html(report, run, check_run(run, context)), encoding="utf-8")
                 print(f"HTML report: {args.html}", file=sys.stderr)
             return EXIT_OK if report.power_metric is not None else EXIT_ERRORS
         run = load_run(args.perf_dir, spl_fields=SPL_FIELDS, hash_files=True, marks=True)
@@ -114,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(render_findings(findings, result, str(run.folder.root), context, official))
         return EXIT_ERRORS if any(f.is_error for f in findings) else EXIT_OK
-    except AnalyzerError as e:
+    except (AnalyzerError, OutputPathError) as e:
         print(f"mlpower-analyzer: {e}", file=sys.stderr)
         return EXIT_UNREADABLE
 

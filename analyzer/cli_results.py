@@ -15,7 +15,14 @@ from analyzer.compare import render_comparison, render_scan
 from analyzer.leaderboard import render_leaderboard
 from analyzer.scan import COLUMNS, ScanResult, default_jobs, scan_results
 from analyzer.table import json_lines, sort_rows, write_csv, write_parquet
-from powerlog.cli_support import EXIT_ERRORS, EXIT_OK, EXIT_UNREADABLE, atomic_output, dump_json
+from powerlog.cli_support import (
+    EXIT_ERRORS,
+    EXIT_OK,
+    EXIT_UNREADABLE,
+    atomic_output,
+    check_output_path,
+    dump_json,
+)
 
 __all__ = ["add_compare_command", "add_scan_command", "run_compare", "run_scan"]
 
@@ -101,13 +108,16 @@ def _run(args: argparse.Namespace, benchmark: str | None = None, scenario: str |
 
 
 def _write_html(result: ScanResult, out: Path, title: str) -> None:
-    with atomic_output(out) as partial:
+    with atomic_output(out, "--html") as partial:
         page = render_leaderboard(result.rows, result.notes, title=title, page_dir=out.resolve().parent)
         partial.write_text(page, encoding="utf-8")
     print(f"leaderboard: {out}", file=sys.stderr)
 
 
 def run_scan(args: argparse.Namespace) -> int:
+    for option in ("csv", "parquet", "html"):  # before the scan, which can take minutes
+        if getattr(args, option):
+            check_output_path(getattr(args, option), f"--{option}")
     result = _run(args)
     if not result.rows:
         return EXIT_UNREADABLE
@@ -124,6 +134,8 @@ def run_scan(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
+    if args.html:
+        check_output_path(args.html, "--html")
     result = _run(args, args.benchmark, args.scenario)
     if not result.rows:
         return EXIT_UNREADABLE

@@ -19,7 +19,8 @@ import pandas as pd
 from analyzer.errors import AnalyzerError
 from analyzer.result import INDEX_NAME, PHASES, Result, open_result, phase_name
 from analyzer.rounds import NEWEST_ROUND, ROUNDS
-from powerlog.cli_support import EXIT_ERRORS, EXIT_OK, EXIT_UNREADABLE, atomic_output
+from powerlog.cli_support import EXIT_ERRORS, EXIT_OK, EXIT_UNREADABLE, atomic_output, check_output_path
+from powerlog.errors import OutputPathError
 
 __all__ = ["BOTH", "EXPORT_HELP", "add_export_command", "export_frame", "run_export", "write_samples"]
 
@@ -57,9 +58,10 @@ def _iso_times(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_samples(frame: pd.DataFrame, out: Path | str, fmt: str) -> Path:
-    """Write ``frame`` to ``out`` as ``csv`` or ``parquet``, through a temporary file renamed at the end."""
+    """Write ``frame`` to ``out`` as ``csv`` or ``parquet``, through a temporary file renamed at the end
+    (only as a new file or over a regular one: :class:`~powerlog.errors.OutputPathError` otherwise)."""
     target = Path(out)
-    with atomic_output(target) as partial:
+    with atomic_output(target, f"--{fmt}") as partial:
         if fmt == "csv":
             _iso_times(frame).to_csv(partial, index_label=INDEX_NAME)
         elif fmt == "parquet":
@@ -93,13 +95,17 @@ def run_export(args: argparse.Namespace) -> int:
     phases = list(PHASES) if args.phase == BOTH else [args.phase]
     fmt, out = ("csv", args.csv) if args.csv is not None else ("parquet", args.parquet)
     try:
+        check_output_path(out, f"--{fmt}")  # before the folder is read
         result = open_result(args.perf_dir, args.round)
         frame = export_frame(result, phases)
-    except AnalyzerError as e:
+    except (AnalyzerError, OutputPathError) as e:
         print(f"mlpower-analyzer: {e}", file=sys.stderr)
         return EXIT_UNREADABLE
     try:
         write_samples(frame, out, fmt)
+    except OutputPathError as e:  # replaced by something else while the samples were read
+        print(f"mlpower-analyzer: {e}", file=sys.stderr)
+        return EXIT_UNREADABLE
     except OSError as e:
         print(f"mlpower-analyzer: cannot write {out}: {e.strerror or e}", file=sys.stderr)
         return EXIT_ERRORS

@@ -14,6 +14,7 @@ LoadGen measured without its own overhead. An Interactive result is a Server run
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -94,7 +95,9 @@ class WindowStats:
     trapezoidal rule, interpolating linearly to the window edges from the nearest
     samples outside it (holding the nearest value where there is none).
     ``max_sample_gap_s`` is the longest stretch of the window without a sample,
-    the window edges included.
+    the window edges included. Readings no analyzer measures (1e308 W, NaN: see
+    :meth:`~powerlog.spl.PowerLog.implausible`) are never used: they are counted in
+    ``implausible_in_window`` so that a rule can fail the run.
     """
 
     begin_utc_ns: int
@@ -109,6 +112,10 @@ class WindowStats:
     energy_j: float | None
     max_sample_gap_s: float
     channel_avg_power_w: tuple[float, ...]
+    # samples strictly inside whose readings no analyzer measures (see PowerLog.implausible): left out of
+    # every figure above; the most extreme leading Watts among them, as read
+    implausible_in_window: int = 0
+    implausible_example_w: float | None = None
 
 
 def strictly_inside(t_ns: npt.NDArray[np.int64], begin_ns: int, end_ns: int) -> npt.NDArray[np.bool_]:
@@ -120,8 +127,10 @@ def strictly_inside(t_ns: npt.NDArray[np.int64], begin_ns: int, end_ns: int) -> 
 def window_stats(log: PowerLog, begin_utc_ns: int, end_utc_ns: int) -> WindowStats:
     t = log.t_utc_ns
     inside = strictly_inside(t, begin_utc_ns, end_utc_ns)
-    valid = np.isfinite(log.power_w) & (log.power_w > 0)
+    implausible = log.implausible()
+    valid = ~implausible & (log.power_w > 0)
     used = inside & valid
+    bad_inside = log.power_w[inside & implausible]
     power = log.power_w[used]
     n_used = int(power.shape[0])
     edges = np.concatenate(([begin_utc_ns], t[inside], [end_utc_ns])).astype(np.int64)
@@ -140,7 +149,17 @@ def window_stats(log: PowerLog, begin_utc_ns: int, end_utc_ns: int) -> WindowSta
         energy_j=trapezoid_energy_j(t[valid], log.power_w[valid], begin_utc_ns, end_utc_ns) if n_used else None,
         max_sample_gap_s=max_gap_s,
         channel_avg_power_w=channel_avgs,
+        implausible_in_window=int(bad_inside.shape[0]),
+        implausible_example_w=_most_extreme(bad_inside),
     )
+
+
+def _most_extreme(power_w: npt.NDArray[np.float64]) -> float | None:
+    """The reading furthest from plausible: a NaN first, then the largest in magnitude."""
+    if power_w.shape[0] == 0:
+        return None
+    nan = np.isnan(power_w)
+    return float(power_w[nan][0]) if nan.any() else float(power_w[np.argmax(np.abs(power_w))])
 
 
 def trapezoid_energy_j(t_utc_ns: np.ndarray, power_w: np.ndarray, begin_utc_ns: int, end_utc_ns: int) -> float:
@@ -195,10 +214,15 @@ def _from_key(detail: DetailLog, key: str | None, inferred: bool = False) -> Per
 
 
 def _number(detail: DetailLog, key: str) -> float | None:
+    """LoadGen's figure under ``key`` when it is a finite number >= 0 (``NaN`` or ``1e400`` is no figure)."""
     value = detail.value(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 def performance(

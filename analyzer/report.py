@@ -19,9 +19,10 @@ from analyzer.metrics import (
     power_metric,
 )
 from analyzer.rounds import Round
-from analyzer.rules.samples import sample_hole
+from analyzer.rules.samples import implausible_readings, sample_hole
 from analyzer.run import PhaseClock, RunData
 from analyzer.tier import measurement_tier
+from powerlog.mllog import DetailLog
 from powerlog.tiers import INFORMATIVE_TIERS, MeasurementTier
 from powerlog.timestamps import format_ptd_timestamp
 
@@ -178,6 +179,12 @@ def _metric_problem(
     )
 
 
+def _found(detail: DetailLog, key: str | None) -> str:
+    """What the detail log holds under ``key`` when it is there but is no figure (NaN, 1e400, text)."""
+    event = detail.event(key) if key else None
+    return "" if event is None else f" (line {event.line_number}: {str(event.value)[:40]}, not a finite number >= 0)"
+
+
 def _no_wall_meter(tier: MeasurementTier, testing: WindowStats | None) -> bool:
     return tier is MeasurementTier.COMPONENTS and (testing is None or testing.all_samples_in_window == 0)
 
@@ -206,12 +213,13 @@ def build_report(run: RunData, round_: Round | ResultContext | str | None = None
             )
         )
     if scenario is not None and detail is not None and loadgen_scenario is not None:
-        key = round_.performance_key(context.benchmark, loadgen_scenario.value)
+        keys = round_.accepted_performance_keys(context.benchmark, loadgen_scenario.value)
+        key = next((k for k in keys if detail.event(k) is not None), keys[0] if keys else None)
         perf = performance(scenario, detail, key, loadgen_scenario)
         if perf is None:
             problems.append(
                 _metric_problem(
-                    f"{detail_file} has no usable {key!r}, the performance of "
+                    f"{detail_file} has no usable {key!r}{_found(detail, key)}, the performance of "
                     f"{context.benchmark or 'this benchmark'} {scenario.value} in {round_.name}: no efficiency",
                     detail_file,
                     key=key,
@@ -240,6 +248,17 @@ def build_report(run: RunData, round_: Round | ResultContext | str | None = None
                 f"run_1/spl.txt: no sample with Watts > 0 strictly inside the LoadGen window "
                 f"{format_ptd_timestamp(stats.begin_utc_ns)} .. {format_ptd_timestamp(stats.end_utc_ns)}",
                 "run_1/spl.txt",
+            )
+        )
+    bad = implausible_readings(stats) if stats is not None else None
+    if bad is not None:
+        problems.append(
+            Finding.failed(
+                "3.plausible",
+                "Every reading inside the window is one an analyzer can measure",
+                Severity.ERROR,
+                f"run_1/spl.txt: {bad}",
+                Evidence(file="run_1/spl.txt"),
             )
         )
     hole = sample_hole(stats) if stats is not None else None

@@ -8,7 +8,9 @@ Sources, read (not copied) from the official tools of each round:
   list of analyzers (from v5.1);
 - the submission checker (``RESULT_FIELD_NEW``, ``RESULT_FIELD_BENCHMARK_OVERWRITE``): the LoadGen key
   that is a result's performance, per scenario and per benchmark; the Interactive scenario (a power
-  metric from v6.0).
+  metric from v6.0). Where the checker's releases within a round disagree (v5.1 read llama3.1-8b's
+  inferred tokens, v5.1.1 its measured tokens and added llama3.1-8b-edge), every key is accepted:
+  the newer release's first, the older's when the log has only that one.
 The v2.1 values are read off the published v2.1 results themselves (their PTDaemon version, a testing
 current range equal to the ranging maximum, scheduled samples per second for Server).
 """
@@ -62,6 +64,10 @@ class Round:
     testing_current_factor: float
     performance_keys: Mapping[str, str]  # LoadGen scenario -> detail-log key of the performance
     benchmark_performance_keys: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+    # what an earlier release of the round's checker read instead (see the module docstring)
+    earlier_benchmark_performance_keys: Mapping[str, Mapping[str, str]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
     amps_restore_positions: tuple[int, ...] = (3,)  # the SR,A command(s) the official checker takes as the restore
     ptd_config_list: bool = False  # the official checker reads server.json ptd_config as a list of analyzers
     interactive_power: bool = False  # the official checker computes an Interactive power metric
@@ -74,6 +80,12 @@ class Round:
         """The detail-log key the official checker reads as the performance of ``loadgen_scenario``."""
         special = self.benchmark_performance_keys.get(benchmark or "", {})
         return special.get(loadgen_scenario) or self.performance_keys.get(loadgen_scenario)
+
+    def accepted_performance_keys(self, benchmark: str | None, loadgen_scenario: str) -> tuple[str, ...]:
+        """Every detail-log key a release of the round's checker reads as the performance, the newest first."""
+        keys = [self.performance_key(benchmark, loadgen_scenario)]
+        keys.append(self.earlier_benchmark_performance_keys.get(benchmark or "", {}).get(loadgen_scenario))
+        return tuple(dict.fromkeys(k for k in keys if k is not None))
 
 
 _V41_BENCHMARKS = {
@@ -89,22 +101,20 @@ _V50_BENCHMARKS = {
     "llama2-70b-interactive-99.9": _TOKENS,
     "llama3.1-405b": _TOKENS,
 }
-# v5.1 dropped gptj and the separate llama2-70b-interactive benchmarks
+_LLAMA31_8B_EDGE = {"Offline": "result_tokens_per_second", "SingleStream": "result_90.00_percentile_latency_ns"}
+# v5.1 dropped gptj and the separate llama2-70b-interactive benchmarks; as its checker v5.1.1 reads them
 _V51_BENCHMARKS = {
     "llama2-70b-99": _TOKENS,
     "llama2-70b-99.9": _TOKENS,
-    "llama3.1-8b": _INFERRED_TOKENS,
+    "llama3.1-8b": _TOKENS,
+    "llama3.1-8b-edge": _LLAMA31_8B_EDGE,
     "mixtral-8x7b": _TOKENS,
     "llama3.1-405b": _TOKENS,
     "deepseek-r1": _TOKENS,
     "whisper": {"Offline": "result_tokens_per_second"},
 }
-_V6_BENCHMARKS = {
-    **_V51_BENCHMARKS,
-    "gpt-oss-120b": _TOKENS,
-    "llama3.1-8b": _TOKENS,
-    "llama3.1-8b-edge": {"Offline": "result_tokens_per_second", "SingleStream": "result_90.00_percentile_latency_ns"},
-}
+_V51_EARLIER = {"llama3.1-8b": _INFERRED_TOKENS}  # the checker released as v5.1
+_V6_BENCHMARKS = {**_V51_BENCHMARKS, "gpt-oss-120b": _TOKENS}
 
 _V21 = Round(
     name="v2.1",
@@ -138,6 +148,7 @@ _V51 = replace(
     name="v5.1",
     loadgen_versions=("5.1",),
     benchmark_performance_keys=_frozen(_V51_BENCHMARKS),
+    earlier_benchmark_performance_keys=_frozen(_V51_EARLIER),
     amps_restore_positions=(3, 4),
     ptd_config_list=True,
 )
@@ -146,6 +157,7 @@ _V60 = replace(
     name="v6.0",
     loadgen_versions=("6.0",),
     benchmark_performance_keys=_frozen(_V6_BENCHMARKS),
+    earlier_benchmark_performance_keys=_frozen({}),
     interactive_power=True,
 )
 _V61 = replace(_V60, name="v6.1", loadgen_versions=("6.1",))  # the same power checker as v6.0

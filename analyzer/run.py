@@ -7,7 +7,6 @@ is a pure function of the :class:`RunData` built here.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,14 +23,16 @@ from analyzer.metrics import WindowStats, window_stats
 from powerlog.clock_map import SutClockMap
 from powerlog.components import parse_component_source
 from powerlog.errors import FormatError, MissingFileError
+from powerlog.json_record import loads_json
 from powerlog.layout import PHASE_DIRS, RANGING, TESTING, RunFolder
 from powerlog.lines import BadLine
 from powerlog.mllog import DetailLog, SummaryLog, read_detail_log, read_summary_log
 from powerlog.ptdlog import PtdLog, read_ptd_log
-from powerlog.run_record import SessionJson, parse_session_json
+from powerlog.run_record import ClockEntry, SessionJson, parse_session_json
 from powerlog.session_record import SessionRecord, parse_session_record
 from powerlog.spl import PowerLog, read_spl
 from powerlog.sut_samples import Columns, read_sample_folder
+from powerlog.wire import MAX_CLOCK_OFFSET_NS, UTC_NS_MAX
 
 __all__ = ["LOAD_RULE", "PhaseClock", "PhaseData", "RunData", "find_run_root", "load_run"]
 
@@ -51,6 +52,18 @@ class PhaseClock:
     measurements: int
     measurement_bound_ns: int  # the larger error bound of the two measurements alone
     bound_ns: int  # the map's bound over LoadGen's window (steady SUT clock rate between measurements)
+
+
+def _clock_problem(entry: ClockEntry) -> str | None:
+    """What makes a clock measurement in session.json one no agent sends (the director refuses it as well)."""
+    if abs(entry.offset_ns) > MAX_CLOCK_OFFSET_NS:
+        return f"offset_ns {entry.offset_ns} is beyond +-{MAX_CLOCK_OFFSET_NS} (a day)"
+    for name, value in (("bound_ns", entry.bound_ns), ("delay_ns", entry.delay_ns)):
+        if not 0 <= value <= MAX_CLOCK_OFFSET_NS:
+            return f"{name} {value} is outside 0 .. {MAX_CLOCK_OFFSET_NS} (a day)"
+    if not 0 <= entry.agent_utc_ns < UTC_NS_MAX:
+        return f"agent_utc_ns {entry.agent_utc_ns} is no UTC time before 2100-01-01"
+    return None
 
 
 @dataclass(frozen=True)
@@ -156,8 +169,8 @@ class _Loader:
     def json(self, path: Path) -> Any:
         """A JSON file's content; ``_UNREADABLE`` (and a problem) when it cannot be read or is not JSON."""
         try:
-            return json.loads(path.read_bytes())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            return loads_json(path.read_bytes())
+        except ValueError as e:  # not JSON, not UTF-8, or nested too deeply
             self._problem(path, getattr(e, "lineno", None), f"not valid JSON: {e}")
         except OSError as e:
             self._problem(path, None, f"cannot be read: {e.strerror or e}")
@@ -183,10 +196,16 @@ class _Loader:
         if record is _UNREADABLE:
             return None
         try:
-            return parse_session_json(record, str(path))
+            parsed = parse_session_json(record, str(path))
         except FormatError as e:
             self._problem(path, None, e.reason)
             return None
+        plausible = [c for c in parsed.clock if _clock_problem(c) is None]
+        for i, entry in enumerate(parsed.clock):
+            problem = _clock_problem(entry)
+            if problem is not None:
+                self._problem(path, None, f"clock[{i}] ({entry.phase} {entry.when}): {problem}: left out")
+        return parsed if len(plausible) == len(parsed.clock) else parsed.model_copy(update={"clock": plausible})
 
     def clock_map(self, record: SessionJson | None) -> SutClockMap | None:
         """The session's one SUT-to-director time mapping, from every clock measurement in session.json."""

@@ -158,7 +158,7 @@ def json_lines(rows: Sequence[ScanRow]) -> str:
 
 def write_csv(rows: Sequence[ScanRow], path: Path) -> None:
     """CSV with a header of the row's field names; the error rules space-separated in one cell."""
-    with atomic_output(path) as partial, partial.open("w", newline="", encoding="utf-8") as f:
+    with atomic_output(path, "--csv") as partial, partial.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=list(COLUMNS))
         writer.writeheader()
         for r in rows:
@@ -170,5 +170,5 @@ def write_csv(rows: Sequence[ScanRow], path: Path) -> None:
 def write_parquet(rows: Sequence[ScanRow], path: Path) -> None:
     """Parquet with a fixed schema (floats stay floats even in a column with no value at all)."""
     table = pa.Table.from_pylist([json_safe(r.to_dict()) for r in rows], schema=_PARQUET_SCHEMA)
-    with atomic_output(path) as partial:
+    with atomic_output(path, "--parquet") as partial:
         pq.write_table(table, partial)

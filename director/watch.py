@@ -19,19 +19,22 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
-from fastapi import Depends, FastAPI, HTTPException, Response, status
+from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from director.dashboard import DashboardSource, add_dashboard
+from director.app import DOCS_ASSETS_URL
+from director.dashboard import DashboardSource, add_dashboard, require_loopback_host
 from director.live import LiveFeed
 from director.meters.group import SampleJoin
 from director.metrics import CONTENT_TYPE
@@ -46,6 +49,7 @@ __all__ = ["SampleLogFollower", "WatchedSession", "Watcher", "create_watch_app",
 
 NS = 1_000_000_000
 READ_CHUNK_BYTES = 1 << 20
+HEAD_BYTES = 256  # of a log, compared on each read: a log rewritten in place with other lines is a new one
 PHASES = ("ranging", "testing")
 
 
@@ -84,30 +88,76 @@ def samples_of(log: PowerLog, utc_offset_s: float = 0.0) -> list[PowerSample]:
 class SampleLogFollower:
     """Reads what has been appended to one sample log since the last call; only complete lines.
 
-    A file that does not exist yet is waited for; one that shrinks (PTDaemon restarted with a fresh log) is
-    read again from its start. Opened read-only, for each read: nothing is ever written to it."""
+    Follows the file, not the name (``tail -F``): a file that does not exist yet is waited for; when the
+    name comes to hold another file (a new inode: replaced, or PTDaemon restarted with a fresh log), the
+    rest of the old one is read, then the new one from its start; a file that shrinks below what was read,
+    or whose first bytes change, is a new log too, read from its start. Either way a sample is counted
+    once: after such a restart, samples no later than the newest already read (a replacement that repeats
+    the old log) are skipped and counted in ``repeated``. Opened read-only: nothing is ever written to it."""
 
     def __init__(self, path: Path, utc_offset_s: float = 0.0) -> None:
         self.path = path
         self.utc_offset_s = utc_offset_s
         self.offset = 0
         self.restarts = 0
+        self.repeated = 0  # samples a restarted log repeated, skipped
         self.bad_lines: list[BadLine] = []
         self._partial = b""
+        self._file: BinaryIO | None = None
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the file being read
+        self._head = b""  # its first bytes, to tell a log rewritten in place from the one read
+        self._newest_ns: int | None = None  # the newest sample time returned
+        self._skip_until_newer = False
 
     def read_new(self) -> list[PowerSample]:
         try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
+            st = os.stat(self.path)
+        except FileNotFoundError:  # moved away: what its writer added before is still to be read
+            return self._read_available() if self._file is not None else []
+        samples: list[PowerSample] = []
+        if self._file is not None and (st.st_dev, st.st_ino) != self._identity:
+            samples += self._read_available()  # the old file's tail first, then the new file
+            self._restart()
+        if self._file is None:
+            try:
+                self._file = self.path.open("rb")
+            except FileNotFoundError:
+                return samples
+            opened = os.fstat(self._file.fileno())
+            self._identity = (opened.st_dev, opened.st_ino)
+        elif self._rewritten():
+            self._restart()
+            self._file = self.path.open("rb")
+            opened = os.fstat(self._file.fileno())
+            self._identity = (opened.st_dev, opened.st_ino)
+        return samples + self._read_available()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _rewritten(self) -> bool:
+        """The open file was truncated, or rewritten in place with other bytes than were read."""
+        assert self._file is not None
+        if os.fstat(self._file.fileno()).st_size < self.offset:
+            return True
+        return bool(self._head) and os.pread(self._file.fileno(), len(self._head), 0) != self._head
+
+    def _restart(self) -> None:
+        self.close()
+        self.offset, self._partial, self._head = 0, b"", b""
+        self.restarts += 1
+        self._skip_until_newer = self._newest_ns is not None
+
+    def _read_available(self) -> list[PowerSample]:
+        assert self._file is not None
+        self._file.seek(self.offset)
+        data = self._file.read(READ_CHUNK_BYTES)
+        if not data:
             return []
-        if size < self.offset:  # truncated or replaced: a new log
-            self.offset, self._partial = 0, b""
-            self.restarts += 1
-        if size == self.offset:
-            return []
-        with self.path.open("rb") as f:
-            f.seek(self.offset)
-            data = f.read(min(size - self.offset, READ_CHUNK_BYTES))
+        if len(self._head) < HEAD_BYTES:
+            self._head += data[: HEAD_BYTES - len(self._head)]
         self.offset += len(data)
         data = self._partial + data
         complete, newline, self._partial = data.rpartition(b"\n")
@@ -116,7 +166,20 @@ class SampleLogFollower:
             return []
         log = parse_spl_text(complete + newline, str(self.path))
         self.bad_lines += log.bad_lines
-        return samples_of(log, self.utc_offset_s)
+        return self._once(samples_of(log, self.utc_offset_s))
+
+    def _once(self, samples: list[PowerSample]) -> list[PowerSample]:
+        """``samples`` less those a restarted log repeats (no later than the newest already returned)."""
+        if self._skip_until_newer and self._newest_ns is not None:
+            newest_ns = self._newest_ns
+            first_new = next((i for i, s in enumerate(samples) if s.t_utc_ns > newest_ns), len(samples))
+            self.repeated += first_new
+            self._skip_until_newer = first_new == len(samples)
+            samples = samples[first_new:]
+        if samples:
+            latest_ns = max(s.t_utc_ns for s in samples)
+            self._newest_ns = latest_ns if self._newest_ns is None else max(self._newest_ns, latest_ns)
+        return samples
 
 
 @dataclass
@@ -311,14 +374,19 @@ _BEARER = HTTPBearer(auto_error=False)
 
 
 class _TokenCheck:
-    """A route dependency: the bearer token must be ``token`` (no check when it is None)."""
+    """A route dependency: the bearer token must be ``token``; with None, a loopback Host instead."""
 
     def __init__(self, token: str | None) -> None:
         self.token = token
 
-    async def __call__(self, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
+    async def __call__(
+        self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+    ) -> None:
+        if self.token is None:
+            await require_loopback_host(request)  # token-less: a loopback Host only (DNS rebinding)
+            return
         given = credentials.credentials if credentials is not None else ""
-        if self.token is not None and not hmac.compare_digest(given.encode(), self.token.encode()):
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, "missing or wrong token: pass it as 'Authorization: Bearer <token>'"
             )
@@ -327,7 +395,12 @@ class _TokenCheck:
 def create_watch_app(watcher: Watcher, token: str | None = None) -> FastAPI:
     """The dashboard, its live feed, ``/metrics`` and ``/health`` for ``watcher``; read-only. With ``token``,
     every route but ``/health`` asks for it (a watch that listens off loopback)."""
-    app = FastAPI(title="mlpower watch", version=package_version())
+    app = FastAPIOffline(
+        title="mlpower watch",
+        version=package_version(),
+        static_url=DOCS_ASSETS_URL,
+        swagger_ui_parameters={"validatorUrl": None},  # as the director's: nothing fetched from outside
+    )
     auth = [Depends(_TokenCheck(token))]
     add_dashboard(app, watcher.dashboard_source(), auth)
 

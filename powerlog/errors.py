@@ -6,6 +6,8 @@
     ├── TimestampError            a timestamp string is not MM-DD-YYYY HH:MM:SS.mmm
     ├── IdentifyError             the text is not PTDaemon's Identify reply (powerlog.ptd_identity)
     ├── PartialWriteError         the disk refused part of an append; says how many records reached it
+    ├── OutputPathError           an output named where no regular file can be written (also an OSError)
+    ├── JsonDepthError            JSON nested deeper than Python's reader follows (also a ValueError)
     └── FormatError               a file cannot be read as the format it claims to be
         └── MissingFileError      a required file does not exist
 
@@ -17,7 +19,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["FormatError", "MissingFileError", "PartialWriteError", "PowerlogError", "TimestampError"]
+__all__ = [
+    "FormatError",
+    "JsonDepthError",
+    "MissingFileError",
+    "OutputPathError",
+    "PartialWriteError",
+    "PowerlogError",
+    "TimestampError",
+]
 
 
 class PowerlogError(Exception):
@@ -38,6 +48,16 @@ class PartialWriteError(PowerlogError, OSError):
         super().__init__(cause.errno, cause.strerror or str(cause))
         self.path = Path(path)
         self.written = written
+
+
+class JsonDepthError(PowerlogError, ValueError):
+    """JSON nested so deeply (``[[[[...``) that Python's reader gives up: malformed input, not a crash."""
+
+
+class OutputPathError(PowerlogError, OSError):
+    """An output path mlpower will not write to: its folder is missing, or it is something other than a
+    regular file (a device node, a folder, a FIFO, a link to one). The message says which and what to do.
+    An OSError, as the failed write it stands for, so that a caller handling write errors handles it too."""
 
 
 class FormatError(PowerlogError):

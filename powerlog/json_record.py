@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from powerlog.errors import FormatError
+from powerlog.errors import FormatError, JsonDepthError
 
-__all__ = ["FrozenRecord", "parse_record", "read_json_file"]
+__all__ = ["FrozenRecord", "loads_json", "parse_record", "read_json_file"]
 
 RecordT = TypeVar("RecordT", bound=BaseModel)
 
@@ -33,11 +33,20 @@ def parse_record(model: type[RecordT], obj: Any, path: str, what: str) -> Record
         raise FormatError(path, f"{where}: {first['msg']} ({e.error_count()} problem(s))") from None
 
 
+def loads_json(data: bytes | str) -> Any:
+    """``json.loads``, except that JSON nested past Python's recursion limit (a file of 100,000 ``[``) is a
+    :class:`~powerlog.errors.JsonDepthError`, a ValueError as any other malformed JSON, not a RecursionError."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise JsonDepthError("JSON nested too deeply to read (over about 1000 levels of [ and {)") from None
+
+
 def read_json_file(path: Path) -> Any:
     """The parsed JSON of a file; :class:`FormatError` when it is missing or not JSON."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return loads_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FormatError(str(path), "no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # UnicodeDecodeError, JSONDecodeError, JsonDepthError
         raise FormatError(str(path), f"not readable JSON: {e}") from None

@@ -7,12 +7,12 @@ of them and keeps the raw JSON alongside.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from powerlog.errors import FormatError, MissingFileError
+from powerlog.json_record import loads_json
 
 __all__ = [
     "PhaseCheckpoint",
@@ -76,8 +76,8 @@ def read_session_record(path: Path | str) -> SessionRecord:
     if not path.is_file():
         raise MissingFileError(path, "session record")
     try:
-        obj = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        obj = loads_json(path.read_bytes())
+    except ValueError as e:  # not JSON, not UTF-8, or nested too deeply
         line = getattr(e, "lineno", None)
         raise FormatError(path, f"not valid JSON: {e}", line) from e
     return parse_session_record(obj, str(path))

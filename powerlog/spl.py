@@ -44,6 +44,7 @@ from powerlog.lines import MAX_QUOTED_CHARS, BadLine, decode_line
 from powerlog.timestamps import PTD_TIMESTAMP_LENGTH, format_ptd_timestamp, parse_ptd_timestamp, parse_ptd_timestamps
 
 __all__ = [
+    "MAX_PLAUSIBLE_W",
     "SPL_FIELDS",
     "AnalyzerReadings",
     "ChannelReadings",
@@ -66,6 +67,9 @@ _CHANNEL_WIDTH = 9  # ChN,Watts,v,Volts,v,Amps,v,PF,v
 _MARKED_HEAD_WIDTH = 12  # Time,t,Watts,v,Volts,v,Amps,v,PF,v,Mark,m
 _ANALYZER_WIDTH = 1 + _MARKED_HEAD_WIDTH  # Analyzer<k>, then that analyzer's own line
 _BLOCK_SIZE = 1 << 20
+# no analyzer PTDaemon drives measures 1 MW on one channel (a full data-centre rack draws tens of kW):
+# a reading beyond it is a corrupt line or a broken meter, never a measurement
+MAX_PLAUSIBLE_W = 1e6
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,21 @@ class PowerLog:
 
     def mark_of(self, i: int) -> str:
         return self.marks[int(self.mark_index[i])] if self.marks else ""
+
+    def implausible(self) -> npt.NDArray[np.bool_]:
+        """Per sample: a Watts reading no analyzer measures: not finite, or beyond :data:`MAX_PLAUSIBLE_W` in
+        magnitude on a channel or an analyzer (the leading Watts: times the columns it sums). A Watts at or
+        below 0 is not one of them: PTDaemon writes -1 (and multichannel sums such as -2) for a sample it did
+        not get, a reversed clamp reads negative, and the official metric skips every Watts <= 0."""
+        parts = [ch.power_w for ch in self.channels]
+        for analyzer in self.analyzers:
+            parts.extend([analyzer.total.power_w, *(ch.power_w for ch in analyzer.channels)])
+        with np.errstate(invalid="ignore"):
+            limit_w = MAX_PLAUSIBLE_W * max(1, len(parts))
+            bad = ~np.isfinite(self.power_w) | (np.abs(self.power_w) > limit_w)
+            for part in parts:
+                bad |= ~np.isfinite(part) | (np.abs(part) > MAX_PLAUSIBLE_W)
+        return bad
 
     def analyzer_views(self) -> tuple[AnalyzerReadings, ...]:
         """Each analyzer's columns: ``analyzers`` for a multi-analyzer file, else one view of the

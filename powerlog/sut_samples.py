@@ -41,7 +41,7 @@ def read_journal(path: Path) -> tuple[Columns, list[BadLine]]:
         try:
             obj = json.loads(text)
             batches.append((int(obj["seq"]), obj["columns"]))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError) as e:
             bad.append(BadLine(str(path), number, f"not a sample batch: {e}", text[:200]))
     batches.sort(key=lambda b: b[0])
     names = sorted({name for _, columns in batches for name in columns})

@@ -399,8 +399,8 @@ def test_export_of_a_bad_folder_is_exit_2(tmp_path: Path, capsys: pytest.Capture
 
 def test_export_that_cannot_write_leaves_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "no-such-dir" / "x.parquet"
-    assert main(["export", str(ORIN), "--parquet", str(out)]) == 1
-    assert "cannot write" in capsys.readouterr().err
+    assert main(["export", str(ORIN), "--parquet", str(out)]) == 2
+    assert f"no folder {out.parent} for --parquet {out}: create it first" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 

@@ -70,9 +70,13 @@ def test_the_follower_takes_complete_lines_waits_for_the_file_and_rereads_a_new_
     with log.open("ab") as f:
         f.write(b"Time,not a time,Watts,1\r\n")
     assert follower.read_new() == [] and len(follower.bad_lines) == 1
-    log.write_bytes(data[:first_line_end])  # PTDaemon started afresh: a shorter file
-    assert len(follower.read_new()) == 1 and follower.restarts == 1
-    assert log.read_bytes() == data[:first_line_end]  # read, never written
+    log.write_bytes(data[:first_line_end])  # truncated to its first line, read already: counted once
+    assert follower.read_new() == [] and follower.restarts == 1 and follower.repeated == 1
+    later = format_spl_line(PowerSample(int(first.t_utc_ns) + 10**12, 99.0, 230.0, 0.5, 0.9, "s_ranging"))
+    log.write_bytes(later.encode() + b"\r\n")  # PTDaemon started afresh: a shorter file, newer samples
+    (fresh,) = follower.read_new()
+    assert fresh.power_w == 99.0 and follower.restarts == 2
+    assert log.read_bytes() == later.encode() + b"\r\n"  # read, never written
 
 
 def test_phases_from_the_marks_stop_on_a_new_mark_or_silence(tmp_path: Path) -> None:
@@ -198,3 +202,74 @@ def test_watch_refuses_bad_options(tmp_path: Path) -> None:
     assert folder.returncode == 2 and "is a folder" in folder.stderr, folder.stderr
     exposed = run(str(tmp_path / "log"), "--host", "0.0.0.0")
     assert exposed.returncode == 2 and "--token-file" in exposed.stderr, exposed.stderr
+
+
+def _lines(marks: list[str], start_s: int = 0, power_w: float = 100.0) -> str:
+    return "".join(
+        format_spl_line(PowerSample((start_s + i) * 10**9, power_w + i, 230.0, 0.5, 0.9, mark)) + "\r\n"
+        for i, mark in enumerate(marks)
+    )
+
+
+def _watch(log: Path) -> tuple[Watcher, FakeClock]:
+    clock = FakeClock()
+    return Watcher([SampleLogFollower(log)], interval_ms=1000, idle_stop_s=60.0, clock=clock), clock
+
+
+def test_a_log_replaced_by_a_longer_copy_is_read_from_its_start_and_counted_once(tmp_path: Path) -> None:
+    """An editor's save or a copy puts a new file (new inode) under the name, holding the old lines and more:
+    the new file is read from its start (not from the old offset), and what was counted is not counted again."""
+    log = tmp_path / "sample.log"
+    full = _lines(["s_testing"] * 10)
+    log.write_text(full[: len(_lines(["s_testing"] * 4))])
+    watcher, _ = _watch(log)
+    assert watcher.poll() == 4
+    replacement = tmp_path / "sample.log.new"
+    replacement.write_text(full)
+    replacement.replace(log)  # a new inode under the same name
+    assert watcher.poll() == 6
+    follower, session = watcher.followers[0], watcher.sessions["s"]
+    assert follower.restarts == 1 and follower.repeated == 4 and session.samples["testing"] == 10
+    assert session.energy_j["testing"] == pytest.approx(sum(100.5 + i for i in range(9)))  # each second once
+    assert watcher.poll() == 0 and session.samples["testing"] == 10
+
+
+def test_a_larger_new_log_is_never_read_from_the_old_offset(tmp_path: Path) -> None:
+    """PTDaemon restarted with a new, larger log: every line of it is a sample, none is cut at the old offset."""
+    log = tmp_path / "sample.log"
+    log.write_text(_lines(["a_testing"] * 3))
+    watcher, _ = _watch(log)
+    assert watcher.poll() == 3
+    log.unlink()
+    log.write_text(_lines(["b_ranging"] * 8, start_s=100, power_w=500.0))  # new inode, longer than the old
+    assert watcher.poll() == 8 and not watcher.followers[0].bad_lines
+    assert watcher.sessions["b"].samples["ranging"] == 8 and watcher.sessions["b"].last.power_w == 507.0  # type: ignore[union-attr]
+    assert watcher.sessions["a"].samples["testing"] == 3
+
+
+def test_a_log_rewritten_in_place_between_two_reads_is_a_new_log(tmp_path: Path) -> None:
+    """Truncated and written again past the old offset before the next read (same inode, larger): the first
+    bytes differ, so it is read from its start."""
+    log = tmp_path / "sample.log"
+    log.write_text(_lines(["a_testing"] * 3))
+    watcher, _ = _watch(log)
+    assert watcher.poll() == 3
+    with log.open("r+") as f:  # the same file, not a new one
+        f.truncate(0)
+        f.write(_lines(["b_testing"] * 6, start_s=50, power_w=300.0))
+    assert watcher.poll() == 6 and watcher.followers[0].restarts == 1
+    assert watcher.sessions["b"].samples["testing"] == 6 and not watcher.followers[0].bad_lines
+
+
+def test_a_log_moved_away_is_read_to_its_end_before_the_new_one(tmp_path: Path) -> None:
+    """Rotated: lines the writer added to the old file before the rename are still counted, then the new file."""
+    log = tmp_path / "sample.log"
+    log.write_text(_lines(["s_testing"] * 2))
+    watcher, _ = _watch(log)
+    assert watcher.poll() == 2
+    with log.open("a") as f:
+        f.write(_lines(["s_testing"] * 3)[len(_lines(["s_testing"] * 2)) :])
+    log.rename(tmp_path / "sample.log.1")
+    assert watcher.poll() == 1  # the old file's last line, though the name is gone
+    log.write_text(_lines(["s_testing"] * 2, start_s=3))
+    assert watcher.poll() == 2 and watcher.sessions["s"].samples["testing"] == 5

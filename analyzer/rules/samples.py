@@ -10,8 +10,9 @@ from analyzer.rounds import Round
 from analyzer.rules.common import log_time, phase_file
 from analyzer.run import RunData
 from powerlog.layout import TESTING
+from powerlog.spl import MAX_PLAUSIBLE_W
 
-__all__ = ["SAMPLE_HOLE_LIMIT_S", "check_samples", "sample_hole"]
+__all__ = ["SAMPLE_HOLE_LIMIT_S", "check_samples", "implausible_readings", "sample_hole"]
 
 SAMPLE_COVERAGE_LIMIT = 0.95  # share of the expected 1 Hz samples
 SAMPLE_GAP_LIMIT_S = 3.0
@@ -27,6 +28,17 @@ def sample_hole(stats: WindowStats) -> str | None:
     return (
         f"{stats.max_sample_gap_s:.1f} s without a sample inside the LoadGen window (limit {SAMPLE_HOLE_LIMIT_S:g} s): "
         "the energy there is bridged from the samples either side, not measured"
+    )
+
+
+def implausible_readings(stats: WindowStats) -> str | None:
+    """What is wrong when samples inside the window hold readings no analyzer measures (1e308 W, NaN)."""
+    if stats.implausible_in_window == 0:
+        return None
+    return (
+        f"{stats.implausible_in_window} sample(s) inside the LoadGen window read what no analyzer measures "
+        f"(such as {stats.implausible_example_w!r} W; a reading is finite and at most {MAX_PLAUSIBLE_W:.0e} W "
+        "a channel): left out of the average and the energy; check the meter and the file"
     )
 
 
@@ -53,6 +65,13 @@ def check_samples(run: RunData, round_: Round) -> Iterable[Finding]:
                 "max_sample_gap_s": stats.max_sample_gap_s,
             },
         )
+        title = "Every reading inside the window is one an analyzer can measure"
+        bad = implausible_readings(stats)
+        if bad is not None:
+            ev_bad = Evidence(file=file, values={"implausible_in_window": stats.implausible_in_window})
+            yield Finding.failed("3.plausible", title, Severity.ERROR, f"{phase_name}: {bad}", ev_bad)
+        else:
+            yield Finding.passed("3.plausible", title, f"{phase_name}: all plausible", ev)
         if stats.samples_in_window == 0:
             severity = Severity.ERROR if phase_name == TESTING else Severity.WARNING
             yield Finding.failed(
