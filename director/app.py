@@ -1,12 +1,15 @@
 """The director's HTTP API (FastAPI): sessions, phases, clock, uploads, results, metrics and the dashboard.
 
 Every endpoint but ``GET /health`` needs ``Authorization: Bearer <token>`` (the dashboard's read-only
-routes not on a loopback director). Routes live in :mod:`director.routes`, one module per concern.
+routes not on a loopback director, asked through a loopback ``Host``). Routes live in :mod:`director.routes`,
+one module per concern. ``/docs`` and ``/redoc`` load their scripts from this director (fastapi-offline's copies
+of Swagger UI and ReDoc), never from a CDN: a lab network is often offline.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from director.dashboard import add_dashboard, director_source
 from director.limits import MAX_JSON_BODY_BYTES, BodyLimit
@@ -15,14 +18,18 @@ from director.routes import phases, service, sessions, sut
 from director.routes.common import READ_AUTH, ApiError, install_error_replies
 from powerlog.cli_support import package_version
 
-__all__ = ["ApiError", "Director", "create_app"]
+__all__ = ["DOCS_ASSETS_URL", "ApiError", "Director", "create_app"]
+
+DOCS_ASSETS_URL = "/static/docs"  # Swagger UI's and ReDoc's scripts and styles, served from the package
 
 
 def create_app(director: Director) -> FastAPI:
-    app = FastAPI(
+    app = FastAPIOffline(
         title="mlpower director",
         version=package_version(),
         description="Wall-power measurement sessions for MLPerf Inference (ranging and testing phases).",
+        static_url=DOCS_ASSETS_URL,
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from swagger.io
     )
     app.state.director = director
     install_error_replies(app)

@@ -1,11 +1,14 @@
 """The live dashboard: the page, its assets (shipped in the package, no CDN), the SSE feed and the run list.
 
 Read-only routes take the same dependency, ``read_auth``: the token, unless the director listens
-on loopback only (then whoever can reach it is on this machine already).
+on loopback only (then whoever can reach it is on this machine already). Without the token they answer only
+to a loopback ``Host`` (:func:`require_loopback_host`): a web page whose name was rebound to 127.0.0.1 (DNS
+rebinding) sends its own name, and is refused.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Header, HTTPException, status
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Request, status
 from fastapi.params import Depends
 from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 
@@ -26,10 +29,51 @@ from powerlog.run_record import read_session_json
 from powerlog.tiers import INFORMATIVE_TIERS, MeasurementTier, tier_description, tier_of_meter_url
 from powerlog.wire import API_PREFIX
 
-__all__ = ["DashboardSource", "add_dashboard", "director_source", "list_runs", "tier_summary"]
+__all__ = [
+    "DashboardSource",
+    "add_dashboard",
+    "director_source",
+    "is_loopback_host",
+    "list_runs",
+    "require_loopback_host",
+    "tier_summary",
+]
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")
 _ASSETS = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
+
+
+def _host_name(host: str) -> str:
+    """The name in a Host header, without its port: ``[::1]:8000`` -> ``::1``, ``localhost:80`` -> ``localhost``."""
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether a request's Host header names this machine's loopback: ``localhost``, 127.0.0.0/8 or ``[::1]``,
+    with any port. None (no Host header) is not."""
+    if not host:
+        return False
+    name = _host_name(host.strip()).lower().removesuffix(".")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+async def require_loopback_host(request: Request) -> None:
+    """A route dependency for the token-less reads: 403 unless the Host header is loopback (DNS rebinding)."""
+    host = request.headers.get("host")
+    if not is_loopback_host(host):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"Host {host!r} is not loopback: without a token this route answers only to localhost, "
+            "127.0.0.1 or [::1] (against DNS rebinding); open it by a loopback address, or pass the token as "
+            "'Authorization: Bearer <token>'",
+        )
 
 
 def _asset(name: str) -> bytes:
@@ -187,6 +231,12 @@ def add_dashboard(app: FastAPI, source: DashboardSource, read_auth: list[Depends
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
+
+    @router.get(f"{API_PREFIX}/live/snapshot", dependencies=read_auth)
+    async def live_snapshot() -> dict[str, Any]:
+        """What a stream starts with, now: the page polls it for what no event tells (how long the agent has been
+        silent)."""
+        return source.snapshot()
 
     @router.get(f"{API_PREFIX}/runs", dependencies=read_auth)
     def runs() -> list[dict[str, Any]]:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from headless import CHROMIUM, TIMEOUT_MS, screenshot
 from processes import agent_argv, start_director, start_redfish_sim, stop
@@ -74,6 +76,9 @@ def test_dashboard_shows_a_session_live(browser, director, tmp_path: Path) -> No
         page.wait_for_function(f"document.getElementById('power-w').textContent !== {first!r}")
         page.wait_for_function("document.getElementById('gpu-w').textContent.includes('(2 GPU)')")
         assert page.is_visible("#plot") and page.is_hidden("#plot-waiting")
+        # the power axis says its unit (plotly.js 3 and later drop a title given as a bare string)
+        assert page.text_content("#plot .ytitle") == "power (W)"
+        assert page.text_content("#plot .xtitle") == "time (UTC)"
         page.wait_for_selector('li.marker-start[data-phase="testing"]')
         assert page.text_content("#phase") in ("testing", "ranging")
         wall_points = page.evaluate("document.getElementById('plot').data.find(t => t.name === 'wall').x.length")
@@ -103,11 +108,19 @@ def test_dashboard_shows_a_session_live(browser, director, tmp_path: Path) -> No
     assert page.text_content("#elapsed") == f"{testing_s:.0f} s (testing, stopped)" and testing_s > 0
     shaded = page.evaluate("document.getElementById('plot').layout.shapes.filter(s => s.type === 'rect').length")
     assert shaded == 2  # the LoadGen window of both phases
+    # markers in time order, though a phase's LoadGen markers come with its logs, after its stop
+    listed = page.eval_on_selector_all("#markers li", "items => items.map(li => [li.dataset.phase, li.dataset.what])")
+    times = page.eval_on_selector_all("#markers li", "items => items.map(li => Number(li.dataset.tUtcNs))")
+    assert times == sorted(times), listed
+    assert listed[:4] == [["ranging", "start"], ["ranging", "loadgen_begin"], ["ranging", "loadgen_end"],
+                          ["ranging", "stop"]], listed  # fmt: skip
     link = page.wait_for_selector("#runs tbody tr a")
     href = link.get_attribute("href")
     assert href is not None and href.endswith("/report.html")
     status = page.evaluate(f"fetch({href!r}).then(r => r.status)")
     assert status == 200
+    # one row per run folder once the session has closed: never the list twice
+    page.wait_for_function("document.querySelectorAll('#runs tbody tr').length === 1")
     row = page.text_content("#runs tbody tr")
     assert "SIMULATED" in row and "Offline" in row and " W" in row
     assert f"{check['verdict']} / {check['official_verdict']}" in row
@@ -175,3 +188,113 @@ def test_chromium_is_debians(browser) -> None:
     # the browser driven is the distribution's at CHROMIUM (same version), not one Playwright downloaded
     reported = subprocess.run([str(CHROMIUM), "--version"], capture_output=True, text=True, check=True).stdout
     assert browser.version and browser.version in reported
+
+
+def _closed_runs(runs: Path, count: int) -> list[str]:
+    names = [f"2026-01-0{i + 1}_00-00-00_run" for i in range(count)]
+    for name in names:
+        (runs / name).mkdir(parents=True)
+        write_session_json(runs / name / "session.json", SessionJson(state="closed", simulated=True))
+    return names
+
+
+def test_overlapping_loads_of_the_run_list_show_each_run_once(browser, tmp_path: Path) -> None:
+    """Two loads of the run list at once (a session's closing state events, a reconnect): each run is listed once.
+    Each reply's body is held back a little, as a busy director's is: the loads then overlap for certain."""
+    runs = tmp_path / "runs"
+    names = _closed_runs(runs, 3)
+    director, url = start_director(runs, "sim://?rate=0.1")
+    try:
+        page = browser.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/")
+        page.wait_for_function(f"document.querySelectorAll('#runs tbody tr').length === {len(names)}")
+        rows = page.evaluate("""async () => {
+            const realFetch = window.fetch;
+            window.fetch = async (...args) => {
+                const response = await realFetch(...args);
+                const json = response.json.bind(response);
+                response.json = () => json().then((v) => new Promise((done) => setTimeout(() => done(v), 300)));
+                return response;
+            };
+            await Promise.all([loadRuns(), loadRuns(), loadRuns()]);
+            window.fetch = realFetch;
+            return [...document.querySelectorAll('#runs tbody tr')].map((tr) => tr.dataset.run);
+        }""")
+        assert rows == sorted(names, reverse=True)
+        assert not errors, errors
+    finally:
+        stop(director)
+
+
+def test_a_silent_agent_shows_and_can_be_aborted_with_the_token(browser, tmp_path: Path) -> None:
+    """An agent that opened a session and went quiet: the page says so once it has been silent 5 s, with the
+    lease, and aborts the session with the token typed in (the page itself stays token-less and read-only)."""
+    runs = tmp_path / "runs"
+    director, url = start_director(runs, "sim://?rate=0.1", extra=["--lease-s", "600"])
+    try:
+        token = (runs / "director.token").read_text().strip()
+        opened = httpx.post(
+            f"{url}/v1/sessions",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+            json={"agent": {"label": "quiet", "host": "h"}, "client_uuid": str(uuid.uuid4())},
+        )
+        assert opened.is_success, opened.text
+        session_id = opened.json()["session_id"]
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(TIMEOUT_MS)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/")
+        page.wait_for_selector('#connection[data-state="live"]')
+        page.wait_for_selector("#agent-silent", state="visible")
+        seconds = float(page.get_attribute("#agent-silent", "data-seconds") or "nan")
+        assert seconds >= 5
+        assert int(page.text_content("#agent-silent-s") or "0") >= 5
+        lease_s = opened.json()["lease_s"]  # --lease-s: long enough that only the page's abort ends the session
+        assert f"after {lease_s:g} s of silence" in (page.text_content("#agent-lease") or "")
+        curl = page.text_content("#abort-curl") or ""
+        assert curl.startswith("curl -X POST ") and curl.endswith(f"{url}/v1/sessions/{session_id}/abort"), curl
+        page.fill("#abort-token", "not-the-token")
+        page.click("#abort-form button")
+        page.wait_for_function("document.getElementById('abort-result').textContent.startsWith('not aborted')")
+        assert "wrong token" in (page.text_content("#abort-result") or "")
+        screenshot(page, "dashboard-silent-agent.png")
+        page.fill("#abort-token", token)
+        page.click("#abort-form button")
+        page.wait_for_function(
+            "document.getElementById('abort-result').textContent === 'aborted: the session is failed'"
+        )
+        page.wait_for_function(
+            "document.getElementById('state').textContent.startsWith('failed: aborted from outside')"
+        )
+        page.wait_for_selector("#agent-silent", state="hidden")
+        assert not errors, errors
+    finally:
+        stop(director)
+
+
+def test_api_docs_render_with_the_network_shut(browser, director) -> None:
+    """/docs on an offline lab network: Swagger UI comes from the director itself and shows the operations."""
+    url, _ = director
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(TIMEOUT_MS)
+    outside: list[str] = []
+
+    def only_the_director(route) -> None:  # type: ignore[no-untyped-def]
+        if route.request.url.startswith(url + "/"):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_director)
+    page.goto(url + "/docs")
+    page.wait_for_selector(".opblock")
+    paths = page.eval_on_selector_all(".opblock-summary-path", "items => items.map(e => e.textContent)")
+    assert any(p.startswith("/v1/sessions") for p in paths), paths
+    screenshot(page, "api-docs-offline.png")
+    assert not outside, outside

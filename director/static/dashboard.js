@@ -68,8 +68,9 @@ function ensurePlot() {
     [],
     {
       margin: { t: 20, r: 20, b: 40, l: 60 },
-      xaxis: { type: "date", title: "time (UTC)" },
-      yaxis: { title: "power (W)", rangemode: "tozero" },
+      // plotly.js 3 and later draw a title only as {text}: a bare string is dropped without a word
+      xaxis: { type: "date", title: { text: "time (UTC)" } },
+      yaxis: { title: { text: "power (W)" }, rangemode: "tozero" },
       legend: { orientation: "h" },
       shapes,
       annotations: [],
@@ -95,6 +96,7 @@ function extend(name, tNs, values, style) {
 function startSession(sessionId) {
   if (current && current.sessionId === sessionId) return;
   current = { sessionId, phase: null, phaseStartNs: null, phaseStopNs: null };
+  noteSilence(null);
   $("session-id").textContent = sessionId;
   $("elapsed").textContent = "-";
   showVerdict(null);
@@ -121,9 +123,69 @@ function showVerdict(status) {
   $("verdict-note").textContent = note;
 }
 
+const SILENCE_SHOWN_S = 5; // an agent quiet longer than its heartbeat (a second or two) has stopped talking
+let silence = null; // {sessionId, silentS, leaseS, atMs}: the director's word on the agent's silence, when
+
+function ended(state) {
+  return state === "closed" || state === "failed";
+}
+
+// status: a SessionStatus (the snapshot's active session) or null
+function noteSilence(status) {
+  const leased = status && status.agent_silent_s !== null && status.agent_silent_s !== undefined;
+  silence = leased && !ended(status.state)
+    ? { sessionId: status.session_id, silentS: status.agent_silent_s, leaseS: status.lease_s, atMs: performance.now() }
+    : null;
+  showSilence();
+}
+
+// the agent's silence so far: the director's figure at the last snapshot, counted on from there
+function showSilence() {
+  const box = $("agent-silent");
+  const seconds = silence && silence.silentS + (performance.now() - silence.atMs) / 1000;
+  box.hidden = !silence || seconds < SILENCE_SHOWN_S;
+  if (box.hidden) return;
+  box.dataset.seconds = seconds.toFixed(1);
+  box.dataset.session = silence.sessionId;
+  $("agent-silent-s").textContent = seconds.toFixed(0);
+  $("agent-lease").textContent = silence.leaseS
+    ? `the director aborts the session after ${silence.leaseS} s of silence and frees the meter`
+    : "";
+  const route = `${location.origin}/v1/sessions/${silence.sessionId}/abort`;
+  $("abort-curl").textContent = `curl -X POST -H "Authorization: Bearer $(cat director.token)" ${route}`;
+}
+
+async function pollSilence() {
+  if (!current || $("connection").dataset.state !== "live" || ended($("state").textContent.split(":")[0])) return;
+  try {
+    const response = await fetch("/v1/live/snapshot", { headers: headers(), cache: "no-store" });
+    if (response.ok) noteSilence((await response.json()).active);
+  } catch (err) {
+    // the live stream says when the director is gone
+  }
+}
+
+// abort takes the director's token (the dashboard itself only reads); the token is not kept
+async function abortSession(e) {
+  e.preventDefault();
+  if (!silence) return;
+  const token = $("abort-token").value.trim();
+  $("abort-token").value = "";
+  const response = await fetch(`/v1/sessions/${silence.sessionId}/abort`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ reason: "from the dashboard, its agent silent" }),
+  });
+  const body = await response.json().catch(() => ({}));
+  $("abort-result").textContent = response.ok
+    ? `aborted: the session is ${body.state}`
+    : `not aborted: ${body.detail || `the director answered ${response.status}`}`;
+}
+
 function showStatus(status) {
   if (!status) return;
   startSession(status.session_id);
+  noteSilence(status);
   $("state").textContent = status.state;
   $("simulated").hidden = !status.simulated;
   if (status.last_power_w !== null) $("power-w").textContent = `${status.last_power_w.toFixed(1)} W`;
@@ -188,7 +250,9 @@ function addMarker(data) {
   li.dataset.what = data.what;
   li.dataset.tUtcNs = String(data.t_utc_ns);
   li.textContent = `${data.phase} ${data.what.replace("_", " ")} at ${fmtTime(data.t_utc_ns)}`;
-  $("markers").appendChild(li);
+  // in time order: a phase's LoadGen markers arrive with its logs, after the phase's stop marker
+  const later = [...$("markers").children].find((other) => Number(other.dataset.tUtcNs) > data.t_utc_ns);
+  $("markers").insertBefore(li, later || null);
   if (data.what === "loadgen_begin") {
     pendingWindow[data.phase] = x;
   } else if (data.what === "loadgen_end" && pendingWindow[data.phase]) {
@@ -227,7 +291,10 @@ function onState(data) {
   $("state").textContent = data.state + (data.error ? `: ${data.error}` : "");
   $("simulated").hidden = !data.simulated;
   showVerdict(data);
-  if (data.state === "closed" || data.state === "failed") loadRuns();
+  if (ended(data.state)) {
+    noteSilence(null);
+    loadRuns();
+  }
 }
 
 const handlers = { snapshot: onSnapshot, power: onPower, gpu: onGpu, marker: onMarker, state: onState };
@@ -258,10 +325,12 @@ async function connect() {
     setConnection("error", "director unreachable, retrying");
     return setTimeout(connect, 2000);
   }
-  if (response.status === 401) {
+  if (response.status === 401 || response.status === 403) {
+    // 403: a loopback director reached by a name that is not loopback; its token opens it all the same
     setConnection("error", "token needed");
     $("token-form").hidden = false;
     if (sessionStorage.getItem(TOKEN_KEY)) $("token-error").textContent = "the director did not accept that token";
+    else if (response.status === 403) $("token-error").textContent = (await response.json()).detail;
     return;
   }
   if (!response.ok) {
@@ -310,36 +379,64 @@ async function openWithToken(e) {
   if (response.ok) window.open(URL.createObjectURL(await response.blob()), "_blank");
 }
 
-async function loadRuns() {
-  const response = await fetch("/v1/runs", { headers: headers(), cache: "no-store" });
-  if (!response.ok) return;
-  const body = $("runs").querySelector("tbody");
-  body.replaceChildren();
-  for (const run of await response.json()) {
-    const row = document.createElement("tr");
-    row.dataset.run = run.name;
-    cell(row, run.name + (run.simulated ? " (SIMULATED)" : ""));
-    cell(row, run.state);
-    cell(row, run.result && run.result.scenario);
-    cell(row, run.result && quantity(run.result.power_metric));
-    cell(row, run.result && quantity(run.result.efficiency));
-    cell(row, run.result && `${run.result.verdict || "-"} / ${run.result.official_verdict || "-"}`);
-    const tier = cell(row, run.tier && run.tier.name + (run.tier.informative ? " INFORMATIVE" : ""));
-    if (run.tier) {
-      tier.className = run.tier.informative ? "tier informative" : "tier";
-      tier.dataset.tier = run.tier.name;
-      tier.title = run.tier.description;
-    }
-    const td = cell(row, run.report ? "" : null);
-    if (run.report) {
-      const a = document.createElement("a");
-      a.href = run.report;
-      a.textContent = "report";
-      a.addEventListener("click", openWithToken);
-      td.appendChild(a);
-    }
-    body.appendChild(row);
+function runRow(run) {
+  const row = document.createElement("tr");
+  row.dataset.run = run.name;
+  cell(row, run.name + (run.simulated ? " (SIMULATED)" : ""));
+  cell(row, run.state);
+  cell(row, run.result && run.result.scenario);
+  cell(row, run.result && quantity(run.result.power_metric));
+  cell(row, run.result && quantity(run.result.efficiency));
+  cell(row, run.result && `${run.result.verdict || "-"} / ${run.result.official_verdict || "-"}`);
+  const tier = cell(row, run.tier && run.tier.name + (run.tier.informative ? " INFORMATIVE" : ""));
+  if (run.tier) {
+    tier.className = run.tier.informative ? "tier informative" : "tier";
+    tier.dataset.tier = run.tier.name;
+    tier.title = run.tier.description;
   }
+  const td = cell(row, run.report ? "" : null);
+  if (run.report) {
+    const a = document.createElement("a");
+    a.href = run.report;
+    a.textContent = "report";
+    a.addEventListener("click", openWithToken);
+    td.appendChild(a);
+  }
+  return row;
+}
+
+let runsLoading = null; // the load in flight: one at a time
+let runsAgain = false; // asked for while one was in flight: load once more after it
+
+async function loadRunsOnce() {
+  let response;
+  try {
+    response = await fetch("/v1/runs", { headers: headers(), cache: "no-store" });
+  } catch (err) {
+    return; // the director is gone for now: keep the list shown
+  }
+  if (!response.ok) return;
+  const rows = (await response.json()).map(runRow);
+  // the whole table in one step, after the last await: two loads can never both append
+  $("runs").querySelector("tbody").replaceChildren(...rows);
+}
+
+async function loadRuns() {
+  if (runsLoading) {
+    runsAgain = true;
+    return runsLoading;
+  }
+  runsLoading = (async () => {
+    try {
+      do {
+        runsAgain = false;
+        await loadRunsOnce();
+      } while (runsAgain);
+    } finally {
+      runsLoading = null;
+    }
+  })();
+  return runsLoading;
 }
 
 // the phase's time so far on the director's clock (start marker to the director's now), or its length once stopped
@@ -354,6 +451,9 @@ function showElapsed() {
 }
 
 setInterval(showElapsed, 500);
+setInterval(showSilence, 500);
+setInterval(pollSilence, 2000);
+$("abort-form").addEventListener("submit", abortSession);
 
 $("token-form").addEventListener("submit", (e) => {
   e.preventDefault();
