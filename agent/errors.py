@@ -6,7 +6,8 @@
     ├── DirectorUnusable            the director could not be used
     │   ├── DirectorUnreachable         no connection (wrong URL, director down, network)
     │   │   └── DirectorUntrusted           its TLS certificate is not trusted (give --ca-file)
-    │   ├── AuthenticationFailed        the token was refused (401)
+    │   ├── AuthenticationFailed        the director refused a call (401, 403)
+    │   │   └── TokenAuthenticationFailed   the token itself was refused (401)
     │   ├── MeterBusy                   another session holds the meter (409 on open)
     │   ├── SessionConflict             a call out of order, or the director lost the session (409/404)
     │   └── DirectorFailed              any other error reply (the director's message is kept)
@@ -26,6 +27,7 @@ __all__ = [
     "DirectorUnusable",
     "MeterBusy",
     "SessionConflict",
+    "TokenAuthenticationFailed",
     "WorkloadError",
 ]
 
@@ -47,7 +49,11 @@ class DirectorUntrusted(DirectorUnreachable):
 
 
 class AuthenticationFailed(DirectorUnusable):
-    """The director refused the token."""
+    """The director refused the call: the token, or this agent's right to the session."""
+
+
+class TokenAuthenticationFailed(AuthenticationFailed):
+    """The director refused the token (a wrong or old token)."""
 
 
 class MeterBusy(DirectorUnusable):

@@ -3,13 +3,20 @@
 The workload learns that folder from the environment variable ``MLPOWER_LOADGEN_DIR``
 (LoadGen's ``log_output.outdir`` should point there). It may log into a subfolder;
 exactly one ``mlperf_log_detail.txt`` must appear below it.
+
+The workload runs in a process group of its own, and the whole group goes when the run ends: on an
+interruption (Ctrl-C, SIGTERM, SIGHUP, an error in the agent) SIGTERM to the group, then SIGKILL to what is
+left after :data:`STOP_GRACE_S`; after a normal end, the same for whatever the command left running in the
+background. No benchmark process outlives the agent or runs into the next phase.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -21,15 +28,20 @@ from agent.errors import WorkloadError
 __all__ = [
     "LOADGEN_DIR_ENV",
     "LOADGEN_FILES",
+    "STOP_GRACE_S",
     "Workload",
     "WorkloadRun",
     "builtin_workload",
     "check_runnable",
     "run_workload",
+    "stop_process_group",
 ]
 
 LOADGEN_DIR_ENV = "MLPOWER_LOADGEN_DIR"
 LOADGEN_FILES = ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_log_accuracy.json")
+STOP_GRACE_S = 5.0
+"""How long the workload's processes get to end after SIGTERM before SIGKILL."""
+_POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -71,18 +83,23 @@ def builtin_workload(scenario: str, duration_s: float) -> Workload:
     )
 
 
-def run_workload(workload: Workload, loadgen_dir: Path) -> WorkloadRun:
-    """Run it to the end (its output goes to ours); raise WorkloadError when it fails or logs nothing."""
+def run_workload(workload: Workload, loadgen_dir: Path, grace_s: float = STOP_GRACE_S) -> WorkloadRun:
+    """Run it to the end (its output goes to ours) in a process group of its own, which is stopped whatever
+    happens (see the module's docstring); raise WorkloadError when it fails or logs nothing."""
     loadgen_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, LOADGEN_DIR_ENV: str(loadgen_dir)}
     started = time.monotonic()
     try:
-        completed = subprocess.run(list(workload.argv), env=env, check=False)
+        process = subprocess.Popen(list(workload.argv), env=env, start_new_session=True)
     except OSError as e:
         raise WorkloadError(f"cannot start the workload {workload.description!r}: {e.strerror or e}") from e
+    try:
+        returncode = process.wait()
+    finally:  # also on KeyboardInterrupt (Ctrl-C, agent.signals.Signalled) and any error in the agent
+        stop_process_group(process, grace_s)
     elapsed_s = time.monotonic() - started
-    if completed.returncode != 0:
-        raise WorkloadError(f"the workload {workload.description!r} exited with status {completed.returncode}")
+    if returncode != 0:
+        raise WorkloadError(f"the workload {workload.description!r} exited with status {returncode}")
     details = sorted(loadgen_dir.rglob("mlperf_log_detail.txt"))
     if not details:
         raise WorkloadError(
@@ -95,4 +112,44 @@ def run_workload(workload: Workload, loadgen_dir: Path) -> WorkloadRun:
     logs = {name: folder / name for name in LOADGEN_FILES if (folder / name).is_file()}
     if "mlperf_log_summary.txt" not in logs:
         raise WorkloadError(f"the workload wrote {details[0]} but no mlperf_log_summary.txt beside it")
-    return WorkloadRun(completed.returncode, elapsed_s, logs)
+    return WorkloadRun(returncode, elapsed_s, logs)
+
+
+def stop_process_group(process: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S) -> bool:
+    """End every process of ``process``'s group (it leads one: ``start_new_session``): SIGTERM, then SIGKILL
+    after ``grace_s``; ``process`` is reaped. True when there was anything left to stop."""
+    group = process.pid
+    if not _group_alive(group, process):
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if not _group_alive(group, process):
+            return True
+        time.sleep(_POLL_S)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+    process.wait()
+    return True
+
+
+def _group_alive(group: int, leader: subprocess.Popen[bytes]) -> bool:
+    """Whether a process of ``group`` still runs (the leader is reaped first; zombies do not count: whoever
+    inherited them may never reap them)."""
+    leader.poll()
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a member changed its user: it is still there
+        return True
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+            if int(fields[2]) == group and fields[0] != "Z":
+                return True
+    return False

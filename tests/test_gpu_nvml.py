@@ -159,7 +159,9 @@ def test_missing_library_and_missing_gpu(nvml) -> None:
     nvml([FakeGpu()], available=False)
     with pytest.raises(NvmlUnavailable, match="NVML is not available"):
         NvmlGpus().open()
-    assert isinstance(open_gpus("auto"), SimulatedGpus)
+    said: list[str] = []
+    assert open_gpus("auto", said.append) is None  # no NVIDIA GPU: none, never a simulated one
+    assert len(said) == 1 and "no NVIDIA GPU here" in said[0]
 
 
 def test_asking_for_a_gpu_that_is_not_there(nvml) -> None:

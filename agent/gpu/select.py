@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from agent.gpu.base import GpuSource
 from agent.gpu.errors import NvmlUnavailable
 from agent.gpu.nvml import NvmlGpus
@@ -12,23 +14,9 @@ __all__ = ["GPU_SPECS", "open_gpus"]
 GPU_SPECS = "auto, nvml, nvml:0,2, sim:N or none"
 
 
-class _Announced(SimulatedGpus):
-    """Simulated GPUs chosen because NVML is absent: the first event says so."""
-
-    def __init__(self, count: int, reason: str) -> None:
-        super().__init__(count)
-        self._reason = reason
-
-    def take_events(self) -> list[str]:
-        events = super().take_events()
-        if self._reason:
-            events.insert(0, self._reason)
-            self._reason = ""
-        return events
-
-
-def open_gpus(spec: str | None) -> GpuSource | None:
-    """The source for a ``--gpus`` value (not opened yet; ``auto`` probes NVML once)."""
+def open_gpus(spec: str | None, note: Callable[[str], None] | None = None) -> GpuSource | None:
+    """The source for a ``--gpus`` value (not opened yet). ``auto`` probes NVML once: the real GPUs, or none
+    where NVML (an NVIDIA driver) is absent, said through ``note``; simulated GPUs only when asked (``sim:N``)."""
     spec = (spec or "auto").strip()
     if spec == "none":
         return None
@@ -37,7 +25,9 @@ def open_gpus(spec: str | None) -> GpuSource | None:
         try:
             probe.open()
         except NvmlUnavailable as e:
-            return _Announced(1, f"NVML absent ({e}); using one SIMULATED GPU")
+            if note is not None:
+                note(f"--gpus auto: no NVIDIA GPU here ({e}); no GPU readings (--gpus sim:N simulates GPUs)")
+            return None
         finally:
             probe.close()
         return NvmlGpus()
