@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,18 +14,35 @@ from rich.console import Console
 from agent.client import DirectorClient
 from agent.components.sysfs import HWMON_ROOT_ENV, POWERCAP_ROOT_ENV
 from agent.components.sysfs_source import discover, open_components
-from agent.errors import AgentError
+from agent.errors import AgentError, TokenAuthenticationFailed
 from agent.gpu.errors import GpuError
 from agent.gpu.nvml import NvmlGpus
 from agent.gpu.select import open_gpus
 from agent.run import RunOptions, SessionOutcome, run_session
+from agent.signals import exit_status, forwarded_signals
 from agent.workload import LOADGEN_DIR_ENV, Workload, builtin_workload
-from powerlog.cli_support import EXIT_ERRORS, EXIT_OK, EXIT_UNREADABLE, version_string
+from powerlog.cli_support import EXIT_OK, EXIT_UNREADABLE, version_string
 from powerlog.result_record import ComponentPhaseSummary, GpuPhaseSummary, PerformanceRecord, QuantityRecord
+from powerlog.tokens import MIN_TOKEN_CHARS, read_token_file, token_argument
 
 __all__ = ["build_parser", "format_result", "main"]
 
 SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
+MIN_DURATION_S = 0.001  # LoadGen counts its duration in ms
+MAX_DURATION_S = 7 * 24 * 3600.0  # a week: longer is a typo (LoadGen pre-generates queries for all of it)
+
+
+def _duration_arg(text: str) -> float:
+    """``--duration``: refused here, before any session holds the meter, unless a plausible number of seconds."""
+    try:
+        duration_s = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(duration_s) or not MIN_DURATION_S <= duration_s <= MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(
+            f"must be positive and finite, from {MIN_DURATION_S:g} s to {MAX_DURATION_S:g} s (7 days), got {text!r}"
+        )
+    return duration_s
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,21 +58,32 @@ def build_parser() -> argparse.ArgumentParser:
         f"upload the LoadGen logs and print the result. A command gets ${LOADGEN_DIR_ENV}: the folder its "
         "LoadGen must log into.",
         usage="mlpower-agent run --director URL (--token T | --token-file F) [--label NAME] [--out DIR]\n"
-        "       (--benchmark builtin --scenario S [--duration SECONDS] | -- COMMAND ARGS...)",
+        "       (--benchmark builtin [--scenario S] [--duration SECONDS] | -- COMMAND ARGS...)",
     )
     run.add_argument("--director", required=True, help="director URL, e.g. http://127.0.0.1:4950")
     token = run.add_mutually_exclusive_group(required=True)
-    token.add_argument("--token", help="the director's bearer token")
+    token.add_argument(
+        "--token", type=token_argument, help=f"the director's bearer token (at least {MIN_TOKEN_CHARS} characters)"
+    )
     token.add_argument("--token-file", type=Path, help="file holding the director's token")
     run.add_argument("--label", default="", help="a name for the session (letters, digits, _ - .)")
     run.add_argument("--out", type=Path, default=Path("mlpower-agent-runs"), help="local copy of the run")
     run.add_argument("--benchmark", choices=["builtin"], help="the built-in LoadGen benchmark (tiny numpy CNN)")
-    run.add_argument("--scenario", choices=SCENARIOS, default="Offline", help="LoadGen scenario (builtin)")
-    run.add_argument("--duration", type=float, default=30.0, help="seconds per phase (builtin; default 30)")
+    run.add_argument(
+        "--scenario", choices=SCENARIOS, default="Offline", help="LoadGen scenario (builtin; default Offline)"
+    )
+    run.add_argument(
+        "--duration",
+        type=_duration_arg,
+        default=30.0,
+        metavar="SECONDS",
+        help=f"seconds per phase (builtin; default 30, at most {MAX_DURATION_S:g}: 7 days)",
+    )
     run.add_argument(
         "--gpus",
         default="auto",
-        help="GPUs to sample: auto (NVML, or one SIMULATED GPU where NVML is absent), nvml, nvml:0,2, sim:N, none",
+        help="GPUs to sample: auto (the NVIDIA GPUs NVML sees; none where it is absent), nvml, nvml:0,2, "
+        "sim:N (N SIMULATED GPUs), none",
     )
     run.add_argument("--gpu-rate-hz", type=float, default=10.0, help="GPU power polling rate (default 10, max 100)")
     run.add_argument(
@@ -88,9 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _list_gpus(spec: str) -> int:
-    source = open_gpus(spec)
+    source = open_gpus(spec, print)
     if source is None:
-        print("no GPUs selected (--gpus none)")
+        if spec.strip() == "none":
+            print("no GPUs selected (--gpus none)")
         return EXIT_OK
     try:
         infos = source.open()
@@ -156,8 +186,6 @@ def _workload(args: argparse.Namespace) -> Workload:
     if args.benchmark and command:
         raise AgentError("give either --benchmark builtin or -- COMMAND, not both")
     if args.benchmark == "builtin":
-        if args.duration <= 0:
-            raise AgentError("--duration must be positive")
         return builtin_workload(args.scenario, args.duration)
     if not command:
         raise AgentError("nothing to run: give --benchmark builtin or -- COMMAND ARGS...")
@@ -167,10 +195,12 @@ def _workload(args: argparse.Namespace) -> Workload:
 def _token(args: argparse.Namespace) -> str:
     if args.token:
         return str(args.token)
-    try:
-        return str(args.token_file.read_text().strip())
-    except OSError as e:
-        raise AgentError(f"cannot read --token-file {args.token_file}: {e.strerror or e}") from e
+    read = read_token_file(args.token_file)
+    if read.token is None:
+        raise AgentError(f"--token-file: {read.problem}")
+    if read.warning is not None:
+        print(read.warning, file=sys.stderr)
+    return read.token
 
 
 def _num(value: Any, digits: int = 2) -> str:
@@ -240,43 +270,67 @@ def format_result(outcome: SessionOutcome) -> str:
     ]
     lines = [f"{k:<15} {v}" for k, v in rows]  # a long key (a component's name) still gets its space
     lines += [f"  error {f.rule}: {f.message}" for f in check.findings if f.is_error]
+    lines += [f"  official {c.check}: {c.message or c.title}" for c in check.official_checks if c.outcome == "fail"]
     lines.append(f"Run folder      {report.folder} (director); local copy {outcome.local_folder}")
     return "\n".join(lines)
 
 
+def _token_hint(args: argparse.Namespace) -> str:
+    given = f"the file {args.token_file}" if args.token_file else "--token"
+    return (
+        f"check the token in {given} against RUNS_DIR/director.token on the director's machine (the file its "
+        "`serve --out RUNS_DIR` uses; `serve --new-token` replaced an older one)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit 0 when the session closed, 2 with a message when it could not be run, 128 + the signal's number when
+    SIGINT (Ctrl-C), SIGTERM or SIGHUP stopped it: the session aborted and the workload's processes stopped."""
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "gpus":
-            return _list_gpus(args.gpus)
-        if args.command == "sources":
-            return _list_sources()
-        workload = _workload(args)
-        if workload.builtin:
-            print(f"built-in benchmark: {args.scenario}, {args.duration:g} s per phase (a short, non-submission run)")
-        gpus = open_gpus(args.gpus)
-        components = open_components(args.components)
-        options = RunOptions(
-            args.label,
-            args.out,
-            workload,
-            gpus=gpus,
-            gpu_rate_hz=args.gpu_rate_hz,
-            components=components,
-            component_rate_hz=args.component_rate_hz,
-            expected_s=args.duration if workload.builtin else None,
-            progress_s=args.progress_s,
-            live_console=None if args.quiet or not sys.stdout.isatty() else Console(),
-        )
-        with DirectorClient(args.director, _token(args), retry_s=args.retry_s, ca_file=args.ca_file) as client:
-            outcome = run_session(options, client)
-        print(format_result(outcome))
+        with forwarded_signals():
+            return _command(args)
+    except TokenAuthenticationFailed as e:
+        print(f"mlpower-agent: {e}; {_token_hint(args)}", file=sys.stderr)
+        return EXIT_UNREADABLE
     except (AgentError, GpuError, ValueError) as e:
         print(f"mlpower-agent: {e}", file=sys.stderr)
         return EXIT_UNREADABLE
-    except KeyboardInterrupt:
-        print("mlpower-agent: interrupted; the session was aborted", file=sys.stderr)
-        return EXIT_ERRORS
+    except KeyboardInterrupt as e:  # Ctrl-C, or agent.signals.Signalled
+        name = getattr(e, "signal_name", "SIGINT")
+        print(
+            f"mlpower-agent: interrupted by {name}; the workload was stopped and its session (if one was open) "
+            "aborted, the meter freed",
+            file=sys.stderr,
+        )
+        return exit_status(e)
+
+
+def _command(args: argparse.Namespace) -> int:
+    if args.command == "gpus":
+        return _list_gpus(args.gpus)
+    if args.command == "sources":
+        return _list_sources()
+    workload = _workload(args)
+    if workload.builtin:
+        print(f"built-in benchmark: {args.scenario}, {args.duration:g} s per phase (a short, non-submission run)")
+    gpus = open_gpus(args.gpus, print)
+    components = open_components(args.components)
+    options = RunOptions(
+        args.label,
+        args.out,
+        workload,
+        gpus=gpus,
+        gpu_rate_hz=args.gpu_rate_hz,
+        components=components,
+        component_rate_hz=args.component_rate_hz,
+        expected_s=args.duration if workload.builtin else None,
+        progress_s=args.progress_s,
+        live_console=None if args.quiet or not sys.stdout.isatty() else Console(),
+    )
+    with DirectorClient(args.director, _token(args), retry_s=args.retry_s, ca_file=args.ca_file) as client:
+        outcome = run_session(options, client)
+    print(format_result(outcome))
     return EXIT_OK
 
 

@@ -19,12 +19,15 @@ from agent.errors import (
     DirectorUntrusted,
     MeterBusy,
     SessionConflict,
+    TokenAuthenticationFailed,
 )
 from powerlog.errors import FormatError
 from powerlog.result_record import ResultJson, parse_result_json
 from powerlog.wire import (
     API_PREFIX,
     ERROR_CODE_OF_STATUS,
+    SESSION_SECRET_HEADER,
+    AbortRequest,
     ClockMeasurement,
     ClockReport,
     ErrorCode,
@@ -119,7 +122,9 @@ class DirectorClient:
         reply = _error_reply(response)
         detail, code = reply.detail, reply.code
         if code is ErrorCode.UNAUTHORIZED:
-            raise AuthenticationFailed(f"the director refused the token: {detail}")
+            raise TokenAuthenticationFailed(f"the director refused the token: {detail}")
+        if code is ErrorCode.FORBIDDEN:
+            raise AuthenticationFailed(f"the director refused this agent's call into the session: {detail}")
         if code is ErrorCode.METER_BUSY:
             raise MeterBusy(detail)
         if code is ErrorCode.UNKNOWN_SESSION:
@@ -130,6 +135,11 @@ class DirectorClient:
             raise DirectorFailed(f"the director's wall meter failed: {detail}")
         if code is ErrorCode.STORAGE_FULL:
             raise DirectorFailed(f"the director cannot store the run: {detail}")
+        if code is ErrorCode.BATCH_CONFLICT:
+            raise DirectorFailed(
+                f"the director holds another batch under the same source and sequence number: {detail} "
+                "(two agents streaming under one source name?)"
+            )
         raise DirectorFailed(f"{method} {path} failed with {response.status_code}: {detail}")
 
     def _model(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
@@ -149,52 +159,53 @@ class DirectorClient:
         self._record(f"new,{body.agent.label},{body.client_uuid}", f"OK {opened.session_name}", sent)
         return opened
 
+    def _into(
+        self, session: SessionOpened, method: str, tail: str, content_type: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """A call into the session: with its secret (the token alone does not let one agent into another's)."""
+        headers = {SESSION_SECRET_HEADER: session.session_secret}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        return self._request(method, f"{API_PREFIX}/sessions/{session.session_id}/{tail}", headers=headers, **kwargs)
+
     def phase(self, session: SessionOpened, phase: str, action: str) -> tuple[PhaseReply, int, int]:
         """Start or stop a phase; returns the reply and the agent's send and receive times."""
         sent = self.clock_ns()
-        reply = self._model(
-            PhaseReply,
-            "POST",
-            f"{API_PREFIX}/sessions/{session.session_id}/phases/{phase}/{action}",
-            json=PhaseRequest(agent_utc_ns=sent).model_dump(),
+        started = self._into(
+            session, "POST", f"phases/{phase}/{action}", json=PhaseRequest(agent_utc_ns=sent).model_dump()
         )
+        reply = PhaseReply.model_validate(started.json())
         received = self.clock_ns()
         self._record(f"session,{session.session_name},{action},{phase}", "OK", sent, received)
-        self._request(
-            "POST",
-            f"{API_PREFIX}/sessions/{session.session_id}/phases/{phase}/checkpoint",
-            json=PhaseRequest(agent_utc_ns=received).model_dump(),
-        )
+        checkpoint = PhaseRequest(agent_utc_ns=received).model_dump()
+        self._into(session, "POST", f"phases/{phase}/checkpoint", json=checkpoint)
         return reply, sent, received
 
     def report_clock(self, session: SessionOpened, phase: str, when: str, clock: ClockMeasurement) -> None:
         body = ClockReport(phase=phase, when=when, clock=clock)  # type: ignore[arg-type]
-        self._request("POST", f"{API_PREFIX}/sessions/{session.session_id}/clock", json=body.model_dump())
+        self._into(session, "POST", "clock", json=body.model_dump())
 
     def send_samples(self, session: SessionOpened, batch: SampleBatch) -> None:
         # no retry here: the sampler keeps the batch and sends it again with the next one
-        self._request("POST", f"{API_PREFIX}/sessions/{session.session_id}/samples", retry=False,
-                      content=batch.model_dump_json(), headers={"Content-Type": "application/json"},
-                      timeout=QUICK_CALL_TIMEOUT_S)  # fmt: skip
+        self._into(session, "POST", "samples", "application/json", retry=False, content=batch.model_dump_json(),
+                   timeout=QUICK_CALL_TIMEOUT_S)  # fmt: skip
 
     def send_sample_batches(self, session: SessionOpened, batches: Sequence[SampleBatch]) -> None:
         """Several sources' batches in one request (no retry here either)."""
         body = SampleBatches(batches=list(batches))
-        self._request("POST", f"{API_PREFIX}/sessions/{session.session_id}/sample-batches", retry=False,
-                      content=body.model_dump_json(), headers={"Content-Type": "application/json"},
-                      timeout=QUICK_CALL_TIMEOUT_S)  # fmt: skip
+        self._into(session, "POST", "sample-batches", "application/json", retry=False, content=body.model_dump_json(),
+                   timeout=QUICK_CALL_TIMEOUT_S)  # fmt: skip
+
+    def heartbeat(self, session: SessionOpened) -> None:
+        """Keep the session's lease while the workload runs (no retry: the next heartbeat is the retry)."""
+        self._into(session, "POST", "heartbeat", retry=False, timeout=QUICK_CALL_TIMEOUT_S)
 
     def upload(self, session: SessionOpened, folder: str, path: Path) -> None:
-        self._request(
-            "PUT",
-            f"{API_PREFIX}/sessions/{session.session_id}/files/{folder}/{path.name}",
-            content=path.read_bytes(),
-            headers={"Content-Type": "application/octet-stream"},
-        )
+        self._into(session, "PUT", f"files/{folder}/{path.name}", "application/octet-stream", content=path.read_bytes())
 
     def close_session(self, session: SessionOpened) -> ResultJson:
         """Close the session; the director's analysis of the run (its result.json)."""
-        reply = self._request("POST", f"{API_PREFIX}/sessions/{session.session_id}/close").json()
+        reply = self._into(session, "POST", "close").json()
         try:
             return parse_result_json(reply, "the director's result")
         except FormatError as e:
@@ -204,8 +215,10 @@ class DirectorClient:
         path = f"{API_PREFIX}/sessions/{session.session_id}"
         return self._model(SessionStatus, "GET", path, retry=False, timeout=QUICK_CALL_TIMEOUT_S)
 
-    def abort_session(self, session: SessionOpened) -> SessionStatus:
-        return self._model(SessionStatus, "POST", f"{API_PREFIX}/sessions/{session.session_id}/abort")
+    def abort_session(self, session: SessionOpened, reason: str) -> SessionStatus:
+        """Abort the session; ``reason`` (the real cause) becomes its error on the director."""
+        body = AbortRequest(reason=reason[:500]).model_dump()
+        return SessionStatus.model_validate(self._into(session, "POST", "abort", json=body).json())
 
     def _record(self, cmd: str, reply: str, sent_ns: int, received_ns: int | None = None) -> None:
         received_ns = received_ns if received_ns is not None else self.clock_ns()

@@ -9,6 +9,7 @@ import json
 import logging
 import platform
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from agent.client import DirectorClient
 from agent.clock import MIN_ROUNDS, measure_offset
 from agent.components.base import ComponentInfo, ComponentSource
 from agent.components.sysfs_source import SysfsComponents
-from agent.errors import AgentError
+from agent.errors import AgentError, SessionConflict
 from agent.gpu.base import GpuSource
 from agent.gpu_stream import SutSampler
 from agent.progress import LivePhaseProgress, PhaseProgress
@@ -154,7 +155,8 @@ def run_session(
             m1 = time.monotonic()
             log.info("%s: started with ranges %s, mark %s", phase, reply.ranges, reply.mark)
             say(f"{phase}: running {options.workload.description}")
-            with _progress(options, phase, lambda: client.status(session), say):
+            keep_lease = _Heartbeat(lambda: client.heartbeat(session), session.lease_s / 4, log)
+            with keep_lease, _progress(options, phase, lambda: client.status(session), say):
                 run = run_workload(options.workload, folder / "loadgen" / phase)
             log.info("%s: workload done in %.1f s", phase, run.elapsed_s)
             if sampler is not None:
@@ -174,36 +176,41 @@ def run_session(
                 uploaded[f"{PHASE_DIRS[phase]}/{name}"] = _sha1(target / name)
         gpu_stats = _stop_sampler(sampler, options, log)
     except (AgentError, KeyboardInterrupt) as e:
-        log.error("session failed: %s", e)
+        reason = _abort_reason(e)
+        log.error("session failed: %s", reason)
         _stop_sampler(sampler, options, log)
-        _release(client, session)
+        _release(client, session, reason)
         raise
     finally:
         log.removeHandler(handler)
         handler.close()
-    client.upload(session, "power", folder / "power" / "client.log")
-    uploaded["power/client.log"] = _sha1(folder / "power" / "client.log")
-    record = {
-        "version": "mlpower-1",
-        "timezone": 0,
-        "modules": {},
-        "sources": {},
-        "messages": client.messages,
-        "uuid": {"client": client_uuid, "server": session.server_uuid},
-        "session_name": session.session_name,
-        "results": uploaded,
-        "phases": phases,
-        "mlpower": {
-            "clock": clocks,
-            "workload": options.workload.description,
-            "gpu_sampler": gpu_stats,
-            "components": [dataclasses.asdict(c) for c in component_infos],
-        },
-    }
-    (folder / "power" / "client.json").write_text(json.dumps(record, indent=2) + "\n")
-    client.upload(session, "power", folder / "power" / "client.json")
-    say("closing the session; the director is analyzing the run")
-    result = client.close_session(session)
+    try:  # a signal or a lost director while the records go up still frees the meter at once, with its cause
+        client.upload(session, "power", folder / "power" / "client.log")
+        uploaded["power/client.log"] = _sha1(folder / "power" / "client.log")
+        record = {
+            "version": "mlpower-1",
+            "timezone": 0,
+            "modules": {},
+            "sources": {},
+            "messages": client.messages,
+            "uuid": {"client": client_uuid, "server": session.server_uuid},
+            "session_name": session.session_name,
+            "results": uploaded,
+            "phases": phases,
+            "mlpower": {
+                "clock": clocks,
+                "workload": options.workload.description,
+                "gpu_sampler": gpu_stats,
+                "components": [dataclasses.asdict(c) for c in component_infos],
+            },
+        }
+        (folder / "power" / "client.json").write_text(json.dumps(record, indent=2) + "\n")
+        client.upload(session, "power", folder / "power" / "client.json")
+        say("closing the session; the director is analyzing the run")
+        result = client.close_session(session)
+    except (AgentError, KeyboardInterrupt) as e:
+        _release(client, session, _abort_reason(e))
+        raise
     write_result_json(folder / "result.json", result)
     return SessionOutcome(session, result, folder, clocks)
 
@@ -245,7 +252,44 @@ def _stop_sampler(sampler: SutSampler | None, options: RunOptions, log: logging.
     return stats
 
 
-def _release(client: DirectorClient, session: SessionOpened) -> None:
+def _abort_reason(error: AgentError | KeyboardInterrupt) -> str:
+    """The real cause of an abort, as the director records it."""
+    if isinstance(error, KeyboardInterrupt):
+        return f"agent interrupted by {getattr(error, 'signal_name', 'SIGINT')}"
+    return str(error) or type(error).__name__
+
+
+def _release(client: DirectorClient, session: SessionOpened, reason: str) -> None:
     """Free the director's meter after a failure; the failure itself is what the user must see."""
     with contextlib.suppress(AgentError):
-        client.abort_session(session)
+        client.abort_session(session, reason)
+
+
+class _Heartbeat:
+    """Keeps the session's lease while the workload runs: a heartbeat every ``period_s`` (a quarter of the
+    lease), from a thread. A failed one is logged and the next one is the retry: the lease outlasts three."""
+
+    def __init__(self, beat: Callable[[], None], period_s: float, log: logging.Logger) -> None:
+        self._beat = beat
+        self._period_s = period_s
+        self._log = log
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mlpower-heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._period_s):
+            try:
+                self._beat()
+            except SessionConflict as e:  # aborted from outside, or the lease ran out: no use beating on
+                self._log.error("the director ended the session while the workload ran: %s", e)
+                return
+            except AgentError as e:
+                self._log.warning("heartbeat failed (the next one tries again): %s", e)

@@ -63,7 +63,7 @@ import numpy as np
 from powerlog.cli_support import stop_process
 from powerlog.layout import PHASE_DIRS
 from powerlog.spl import read_spl
-from powerlog.wire import API_PREFIX, MAX_BATCH_ROWS
+from powerlog.wire import API_PREFIX, MAX_BATCH_ROWS, SESSION_SECRET_HEADER
 
 BIN = Path(sys.executable).parent
 METER_URL = "sim://?rate=0.1"  # a simulated 10 Hz analyzer inside the director
@@ -362,6 +362,7 @@ async def _run_step(
         opened = await control.post(f"{API_PREFIX}/sessions", json=opening)
         opened.raise_for_status()
         session_id = opened.json()["session_id"]
+        headers[SESSION_SECRET_HEADER] = control.headers[SESSION_SECRET_HEADER] = opened.json()["session_secret"]
         base = f"{API_PREFIX}/sessions/{session_id}"
         started = await control.post(f"{base}/phases/ranging/start", json={"agent_utc_ns": time.time_ns()})
         started.raise_for_status()

@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from director.errors import DirectorError
+from director.errors import DirectorError, MeterErrorReply
 from director.meter_sim import SIMULATED_MODELS, PtyServer, ScpiWT300
 from director.meter_sim import register as register_simulated_meters
 from director.meters.ranges import Ranges
@@ -18,10 +18,21 @@ from director.meters.urls import open_meter
 from director.ptd_sim.instrument import SimulatedAnalyzer
 from director.ptd_sim.server import MIN_INTERVAL_MS, PtdLogFile, PtdSimulator, serve_until_signalled
 from director.ptd_sim.signal import Electrical, parse_signal
+from director.tokens import MIN_TOKEN_CHARS, token_argument
 from powerlog.cli_support import EXIT_ERRORS, EXIT_OK, EXIT_UNREADABLE, version_string
 from powerlog.spl import format_spl_line
 
 __all__ = ["build_parser", "main"]
+
+
+def _lease_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 86_400:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds above 0 and under a day, e.g. 20")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,7 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
     serve.add_argument("--port", type=int, default=4950, help="TCP port (default 4950; 0 picks a free one)")
     token = serve.add_mutually_exclusive_group()
-    token.add_argument("--token", help="bearer token agents must send (default: generate one)")
+    token.add_argument(
+        "--token",
+        type=token_argument,
+        help=f"bearer token agents must send, at least {MIN_TOKEN_CHARS} characters (default: generate one)",
+    )
     token.add_argument("--token-file", type=Path, help="read the token from this file")
     token.add_argument(
         "--new-token",
@@ -115,7 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace RUNS_DIR/director.token with a new token (default: keep the one a previous serve wrote)",
     )
     serve.add_argument("--settle-s", type=float, default=10.0, help="wait after setting ranges (default 10 s)")
-    serve.add_argument("--ptd-log", type=Path, help="PTDaemon's log file (-l), copied into power/ptd_logs.txt")
+    serve.add_argument(
+        "--lease-s",
+        type=_lease_seconds,
+        default=20.0,
+        help="abort a session whose agent is silent this long, freeing the meter (default 20 s)",
+    )
+    serve.add_argument(
+        "--ptd-log",
+        type=Path,
+        help="PTDaemon's debug log (its console output redirected to a file; not the -l sample log), each "
+        "session's part copied into power/ptd_logs.txt",
+    )
     serve.add_argument("--round", default=None, help="MLPerf round whose rules the result is checked against")
     serve.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM; with --tls-key)")
     serve.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
@@ -220,11 +246,21 @@ def _run_meter_sim(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+PROBE_REFUSED = (
+    "the analyzer is measuring, most likely for a session: probe it once that session has ended. A measurement "
+    "nobody runs any more is stopped by the next session, or by mlpower-director serve when it starts"
+)
+
+
 def _probe(args: argparse.Namespace) -> int:
     if args.interval_ms < MIN_INTERVAL_MS or args.samples < 1:
         print(
             f"mlpower-director meter-probe: need --samples >= 1 and --interval-ms >= {MIN_INTERVAL_MS}", file=sys.stderr
         )
+        return EXIT_UNREADABLE
+    if args.url.strip().lower().startswith("none:"):
+        print("mlpower-director meter-probe: none:// means no wall meter: there is no meter to probe (give the "
+              "meter's URL, e.g. ptd://HOST:8888)", file=sys.stderr)  # fmt: skip
         return EXIT_UNREADABLE
     meter = open_meter(args.url)
     with meter:
@@ -238,6 +274,10 @@ def _probe(args: argparse.Namespace) -> int:
         deadline = time.monotonic() + args.samples * args.interval_ms / 1000 * 2 + 5
         try:
             meter.set_ranges(Ranges.automatic())
+        except MeterErrorReply as e:  # nothing was changed: nothing to put back
+            print(f"mlpower-director meter-probe: {e}\n{PROBE_REFUSED}", file=sys.stderr)
+            return EXIT_ERRORS
+        try:
             meter.start(f"probe_{time.strftime('%Y-%m-%d_%H-%M-%S', time.gmtime())}", args.interval_ms)
             try:
                 while shown < args.samples and time.monotonic() < deadline:

@@ -8,6 +8,7 @@
     ├── SessionError                a session cannot do what was asked
     │   ├── SessionStateError           a call its current state does not allow (nothing changes)
     │   ├── MeterBusyError              the meter is measuring for another session
+    │   ├── BatchConflictError          a SUT batch re-sent with its (source, seq) but other readings
     │   └── UnknownSessionError         no such session (a restarted director names the interrupted one)
     └── MeterError                  a meter could not do what was asked (carries meter and command)
         ├── MeterConfigError        a meter URL or setting is invalid
@@ -24,6 +25,7 @@ from __future__ import annotations
 from powerlog.wire import SessionState
 
 __all__ = [
+    "BatchConflictError",
     "ConfigError",
     "DirectorError",
     "MeterBusyError",
@@ -79,6 +81,18 @@ class MeterBusyError(SessionError):
     def __init__(self, message: str, busy_session_id: str) -> None:
         self.busy_session_id = busy_session_id
         super().__init__(message)
+
+
+class BatchConflictError(SessionError):
+    """A SUT batch whose (source, seq) was stored before with other content: refused, the stored one is kept."""
+
+    def __init__(self, source: str, seq: int) -> None:
+        self.source = source
+        self.seq = seq
+        super().__init__(
+            f"batch {seq} of source {source!r} was stored before with other readings: a re-sent batch must be "
+            "the same bytes; the stored one is kept (is another agent or process sending under this source?)"
+        )
 
 
 class UnknownSessionError(SessionError):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,9 +15,12 @@ from director.meters.base import Meter
 from director.recovery import Interrupted
 from director.session import Analyze, Session, SessionConfig
 from director.session.config import Clock
-from powerlog.wire import MAX_UPLOAD_BYTES, ClockReport, OpenSessionRequest
+from powerlog.wire import API_PREFIX, MAX_UPLOAD_BYTES, ClockReport, OpenSessionRequest
 
 __all__ = ["Director"]
+
+log = logging.getLogger("mlpower.director")
+MAX_LEASE_CHECK_S = 1.0  # the leases are checked this often (or four times a lease, if shorter)
 
 
 @dataclass
@@ -32,20 +38,32 @@ class Director:
     interrupted: dict[str, Interrupted] = field(default_factory=dict)  # sessions a crash cut short
     stopping: bool = False
     clock: Clock = time.time_ns  # the director's clock, UTC ns: every time it records or serves
+    lease_task: asyncio.Task[None] | None = None  # expires the leases of silent agents (see open_session)
 
     def check_meter_free(self) -> None:
         """Raises :class:`MeterBusyError` while a session that has not ended holds the meter."""
         busy = self.active
-        if busy is not None and not busy.ended:
-            raise MeterBusyError(
-                f"meter busy: session {busy.session_id} (agent {busy.agent.label or busy.agent.host!r}) is measuring; "
-                "wait for it to finish",
-                busy.session_id,
+        if busy is None or busy.ended:
+            return
+        holder = f"session {busy.session_id} (agent {busy.agent.label or busy.agent.host!r}) is {busy.state.value}"
+        route = f"{API_PREFIX}/sessions/{busy.session_id}/abort"
+        abort = f"curl -X POST -H 'Authorization: Bearer <token>' <director URL>{route}"
+        if busy.lease_s is None:
+            held = "held by a power-dev client: it ends when the client disconnects"
+        else:
+            silent_s = busy.agent_silent_s
+            held = (
+                f"its agent was last heard {silent_s:.0f} s ago; its lease expires after {busy.lease_s:g} s of "
+                f"silence (in {max(0.0, busy.lease_s - silent_s):.0f} s unless the agent calls again)"
             )
+        raise MeterBusyError(
+            f"meter busy: {holder}; {held}. Wait for it to finish, or abort it: {abort}", busy.session_id
+        )
 
-    async def open_session(self, request: OpenSessionRequest) -> Session:
+    async def open_session(self, request: OpenSessionRequest, leased: bool = False) -> Session:
         """A new session holding a fresh meter connection, opened (folder made, meter identified). The caller
-        records the ``new`` message in the protocol it speaks."""
+        records the ``new`` message in the protocol it speaks. A ``leased`` session (an HTTP agent's) gets a
+        secret for every later call into it, and is aborted when its agent is silent for the configured lease."""
         self.check_meter_free()
         session = Session(
             self.meter_factory(),
@@ -56,6 +74,10 @@ class Director:
             clock=self.clock,
             feed=self.feed,
         )
+        if leased:
+            session.secret = secrets.token_urlsafe(32)
+            session.lease_s = self.config.lease_s
+            self._watch_leases()
         self.sessions[session.session_id] = session
         self.active = session
         await session.open()
@@ -75,3 +97,30 @@ class Director:
                 f"everything recorded is kept in {interrupted.folder}. Start a new run"
             )
         raise UnknownSessionError(detail)
+
+    def _watch_leases(self) -> None:
+        """Start the lease watcher on this event loop, unless it runs there already."""
+        loop = asyncio.get_running_loop()
+        task = self.lease_task
+        if task is None or task.done() or task.get_loop() is not loop:
+            self.lease_task = loop.create_task(self._lease_watcher(), name="mlpower-director-leases")
+
+    async def _lease_watcher(self) -> None:
+        period_s = min(self.config.lease_s / 4, MAX_LEASE_CHECK_S)
+        while True:
+            await asyncio.sleep(period_s)
+            try:
+                await self.expire_leases()
+            except Exception:  # the watcher must outlive one failed abort: the next sessions need it
+                log.exception("expiring a silent agent's session failed")
+
+    async def expire_leases(self) -> list[Session]:
+        """Abort every session whose agent has been silent longer than its lease (the meter is stopped and
+        freed, everything received is kept); the sessions aborted."""
+        expired = [s for s in self.sessions.values() if s.lease_expired()]
+        for session in expired:
+            silent_s = session.agent_silent_s
+            log.warning("session %s: agent silent for %.1f s (lease %g s): aborting", session.session_id,
+                        silent_s, session.lease_s)  # fmt: skip
+            await session.abort(f"agent silent for {silent_s:.0f} s")
+        return expired

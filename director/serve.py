@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import ipaddress
-import os
-import secrets
+import signal
 import socket
 import ssl
 import sys
@@ -21,18 +21,20 @@ import uvicorn
 from analyzer.rounds import get_round
 from director.app import Director, create_app
 from director.errors import ConfigError
+from director.event_lines import SessionEventLines
 from director.meters.base import Meter
 from director.meters.group import MeterGroup
 from director.meters.urls import MeterUrl, open_meter, parse_meter_url
 from director.powerdev.listener import LOOPBACK, IpNetwork, PowerDevListener
-from director.recovery import put_meter_back, recover_interrupted
+from director.recovery import put_meter_back, recover_interrupted, stop_left_measuring
 from director.results import analyze_run_folder
+from director.runs_lock import RunsDirLock
 from director.session import SessionConfig
+from director.tokens import TOKEN_FILE_NAME, load_or_create_token
 from powerlog.cli_support import EXIT_OK
 
-__all__ = ["TOKEN_FILE_NAME", "load_or_create_token", "serve_director"]
+__all__ = ["TOKEN_FILE_NAME", "abort_active_session", "check_ptd_log", "load_or_create_token", "serve_director"]
 
-TOKEN_FILE_NAME = "director.token"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -41,46 +43,37 @@ class _Server(uvicorn.Server):
         super().__init__(config)
         self.director = director
         self.before_shutdown: list[Callable[[], Awaitable[None]]] = []
+        self.stop_signal = "SIGTERM"
+        self.event_lines = SessionEventLines(director)
+        self._event_task: asyncio.Task[None] | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.director.stopping = True
+        with contextlib.suppress(ValueError):
+            self.stop_signal = signal.Signals(sig).name
         super().handle_exit(sig, frame)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self._event_task = asyncio.create_task(self.event_lines.run())
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         # here, not after serve() returns: uvicorn re-raises a captured SIGTERM once serve() is done, and the
         # default handler then ends the process before any code after it runs
         for hook in self.before_shutdown:
             await hook()
+        await abort_active_session(self.director, f"director stopped ({self.stop_signal})")
+        if self._event_task is not None:
+            self._event_task.cancel()
+        self.event_lines.flush()
         await super().shutdown(sockets)
 
 
-def _read_token(path: Path, flag: str) -> str:
-    try:
-        text = path.read_text().strip()
-    except OSError as e:
-        raise ConfigError(f"cannot read {flag}{path}: {e.strerror or e}") from e
-    if len(text) < 16:
-        raise ConfigError(f"the token in {path} is shorter than 16 characters")
-    return text
-
-
-def load_or_create_token(args: argparse.Namespace, runs_dir: Path) -> tuple[str, Path | None, str]:
-    """The token from --token or --token-file; else the one a previous ``serve`` stored in RUNS_DIR (so that a
-    restarted director, after a crash, still accepts its agents); else, or with --new-token, a new one stored
-    0600 there. Also what to tell the user about it."""
-    if args.token:
-        return args.token, None, "token: the one given with --token"
-    if args.token_file:
-        return _read_token(args.token_file, "--token-file "), args.token_file, f"token: read from {args.token_file}"
-    path = runs_dir / TOKEN_FILE_NAME
-    if path.is_file() and not args.new_token:
-        return _read_token(path, ""), path, f"token: reusing {path} (--new-token makes a new one)"
-    token = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(token + "\n")
-    os.chmod(path, 0o600)
-    return token, path, f"token: new, written to {path} (mode 0600; copy it to every SUT)"
+async def abort_active_session(director: Director, reason: str) -> None:
+    """The session measuring now, if any, ends failed with ``reason``: the meter stopped, what was written kept."""
+    session = director.active
+    if session is not None and not session.ended:
+        await session.abort(reason)
 
 
 def _meter(urls: list[MeterUrl], interval_ms: int) -> Meter:
@@ -122,12 +115,26 @@ def serve_director(args: argparse.Namespace) -> int:
         get_round(round_name)
     tls = _tls(args)
     power_dev = _power_dev_options(args)
+    ptd_log_warning = check_ptd_log(args.ptd_log, meter_urls)
     runs_dir: Path = args.out
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create --out {runs_dir}: {e.strerror or e}") from e
+    # the folder, then the port, both held before anything is written or recovered: a second serve on the same
+    # folder or port must leave the first one's sessions, token and meter alone
+    lock = RunsDirLock(runs_dir)
+    lock.acquire()
+    sock = _listen(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    lock.describe(f"{host}:{port}")
     token, token_path, token_note = load_or_create_token(args, runs_dir)
     interrupted = recover_interrupted(runs_dir)
     meter_notes = [put_meter_back(i, meter_text, lambda: _meter(meter_urls, interval_ms)) for i in interrupted]
-    config = SessionConfig(runs_dir=runs_dir, settle_s=args.settle_s, ptd_log=args.ptd_log, interval_ms=interval_ms)
+    left_measuring = stop_left_measuring(meter_text, lambda: _meter(meter_urls, interval_ms))
+    config = SessionConfig(
+        runs_dir=runs_dir, settle_s=args.settle_s, ptd_log=args.ptd_log, interval_ms=interval_ms, lease_s=args.lease_s
+    )
     director = Director(
         meter_factory=lambda: _meter(meter_urls, interval_ms),
         meter_url=meter_text,
@@ -139,17 +146,6 @@ def serve_director(args: argparse.Namespace) -> int:
     loopback = args.host in LOOPBACK_HOSTS
     director.read_without_token = loopback
     app = create_app(director)
-    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it: no Nagle delay
-    try:
-        sock.bind((args.host, args.port))
-        # listening before "director listening" is printed: a client that connects at once is queued, not
-        # refused while uvicorn is still starting (it serves this socket as it is)
-        sock.listen(socket.SOMAXCONN)
-    except OSError as e:
-        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from e
-    host, port = sock.getsockname()[:2]
     url = f"{'https' if tls else 'http'}://{host}:{port}"
     how = f"--token-file {token_path}" if token_path else "--token <the token you gave>"
     print(f"director listening on {url} (meter {meter_text}, runs in {runs_dir})")
@@ -158,22 +154,71 @@ def serve_director(args: argparse.Namespace) -> int:
     for i, meter_note in zip(interrupted, meter_notes, strict=True):
         print(f"recovered: session {i.session_id} was {i.state} when the director stopped; marked interrupted, "
               f"data kept in {i.folder}; meter: {meter_note}")  # fmt: skip
+    if left_measuring is not None:
+        print(left_measuring)
     if tls:
         how += f" --ca-file {args.tls_cert}"
     print(f"agent: mlpower-agent run --director {url} {how} --benchmark builtin --scenario Offline", flush=True)
     if not loopback:
         print(f"warning: listening on {args.host}, not loopback: anyone who can reach it needs only the token",
               file=sys.stderr)  # fmt: skip
+    if ptd_log_warning:
+        print(f"warning: {ptd_log_warning}", file=sys.stderr, flush=True)
     # live-view streams end as soon as shutdown starts; the rest gets a few seconds to finish
     uvicorn_config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5, **tls)
     server = _Server(director, uvicorn_config)
-    if power_dev is None:
-        server.run(sockets=[sock])
-    else:
-        # the loop uvicorn's own run() would use (uvloop when installed), with power-dev's listener beside it
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_serve_with_power_dev(server, sock, PowerDevListener(director, power_dev[2]), power_dev))
+    try:
+        if power_dev is None:
+            server.run(sockets=[sock])
+        else:
+            # the loop uvicorn's own run() would use (uvloop when installed), with power-dev's listener beside it
+            with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+                runner.run(_serve_with_power_dev(server, sock, PowerDevListener(director, power_dev[2]), power_dev))
+    finally:
+        lock.release()
     return EXIT_OK
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound now: "address in use" is known before anything is written."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it: no Nagle delay
+    try:
+        sock.bind((host, port))
+        # listening before "director listening" is printed: a client that connects at once is queued, not
+        # refused while uvicorn is still starting (it serves this socket as it is)
+        sock.listen(socket.SOMAXCONN)
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+    return sock
+
+
+def check_ptd_log(ptd_log: Path | None, meter_urls: list[MeterUrl]) -> str | None:
+    """``--ptd-log`` must be PTDaemon's debug log (its console output), not its ``-l`` sample log: a
+    :class:`ConfigError` for a sample log; a warning to print when a PTDaemon meter has no ``--ptd-log``."""
+    if ptd_log is None:
+        if any(url.scheme == "ptd" for url in meter_urls):
+            return (
+                "no --ptd-log: each run's power/ptd_logs.txt will be empty and the official check's 10.activated "
+                "will fail; give PTDaemon's debug log (its console output redirected to a file)"
+            )
+        return None
+    try:
+        with ptd_log.open("rb") as f:
+            head = f.read(4096)
+    except FileNotFoundError:
+        return None  # PTDaemon may not have started yet
+    except OSError as e:
+        raise ConfigError(f"cannot read --ptd-log {ptd_log}: {e.strerror or e}") from e
+    first = next((line.strip() for line in head.splitlines() if line.strip()), b"")
+    if first.startswith(b"Time,") and b",Watts," in first:
+        raise ConfigError(
+            f"--ptd-log {ptd_log} is PTDaemon's sample log (the -l file: Time,...,Watts,... lines); --ptd-log wants "
+            "PTDaemon's debug log (its console output redirected to a file), which becomes power/ptd_logs.txt"
+        )
+    return None
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

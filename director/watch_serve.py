@@ -15,12 +15,11 @@ from fastapi import FastAPI
 
 from director.errors import ConfigError
 from director.serve import LOOPBACK_HOSTS
+from director.tokens import read_token_file
 from director.watch import SampleLogFollower, Watcher, create_watch_app
 from powerlog.cli_support import EXIT_OK
 
 __all__ = ["run_watch"]
-
-MIN_TOKEN_CHARS = 16
 
 
 def _token(path: Path | None, host: str) -> str | None:
@@ -28,13 +27,7 @@ def _token(path: Path | None, host: str) -> str | None:
         if host not in LOOPBACK_HOSTS:
             raise ConfigError(f"--host {host} is not loopback: give --token-file so that not anyone can read the view")
         return None
-    try:
-        token = path.read_text().strip()
-    except OSError as e:
-        raise ConfigError(f"cannot read --token-file {path}: {e.strerror or e}") from e
-    if len(token) < MIN_TOKEN_CHARS:
-        raise ConfigError(f"the token in {path} is shorter than {MIN_TOKEN_CHARS} characters")
-    return token
+    return read_token_file(path, "--token-file ")
 
 
 def _followers(logs: list[Path], utc_offset_s: float) -> list[SampleLogFollower]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sized
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from powerlog.components import parse_component_source
 
@@ -20,9 +20,13 @@ __all__ = [
     "ERROR_CODE_OF_STATUS",
     "MAX_BATCHES_PER_REQUEST",
     "MAX_BATCH_ROWS",
+    "MAX_CLOCK_OFFSET_NS",
     "MAX_UPLOAD_BYTES",
     "PHASES",
+    "SESSION_SECRET_HEADER",
     "UPLOAD_NAMES",
+    "UTC_NS_MAX",
+    "AbortRequest",
     "AgentInfo",
     "ClockMeasurement",
     "ClockReport",
@@ -41,6 +45,8 @@ __all__ = [
 ]
 
 API_PREFIX = "/v1"
+# every call into a session carries the secret its opening returned (SessionOpened.session_secret)
+SESSION_SECRET_HEADER = "X-Mlpower-Session-Secret"
 PHASES = ("ranging", "testing")
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 # where an uploaded file may land: run folder subfolder -> allowed file names
@@ -55,6 +61,46 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class _Request(_Strict):
+    """What an agent sends: NaN and infinities are refused in every number (the field is named), not stored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# plausible values, refused beyond with the field's name and its range (422): a run folder and the analyzer's
+# int64 arithmetic never see 10**25 ns. A SUT clock that reads 1970 is plausible (boards without a battery);
+# an offset of more than a day is not, and the agent is told to set the clock.
+UTC_NS_MAX = 4_102_444_800 * 10**9  # 2100-01-01 UTC
+MAX_CLOCK_OFFSET_NS = 86_400 * 10**9
+MAX_CLOCK_ROUNDS = 10_000
+
+
+def _utc_ns(value: int) -> int:
+    if not 0 <= value < UTC_NS_MAX:
+        raise ValueError(f"{value} is no UTC time in ns: between 0 (1970-01-01) and {UTC_NS_MAX} (2100-01-01)")
+    return value
+
+
+def _offset_ns(value: int) -> int:
+    if abs(value) > MAX_CLOCK_OFFSET_NS:
+        raise ValueError(
+            f"{value} ns: the clocks differ by more than a day (at most +-{MAX_CLOCK_OFFSET_NS} ns); "
+            "set the SUT's clock (NTP) and measure again"
+        )
+    return value
+
+
+def _span_ns(value: int) -> int:
+    if not 0 <= value <= MAX_CLOCK_OFFSET_NS:
+        raise ValueError(f"{value} ns: between 0 and {MAX_CLOCK_OFFSET_NS} (a day)")
+    return value
+
+
+UtcNs = Annotated[int, AfterValidator(_utc_ns)]
+OffsetNs = Annotated[int, AfterValidator(_offset_ns)]
+SpanNs = Annotated[int, AfterValidator(_span_ns)]
+
+
 class SessionState(StrEnum):
     OPEN = "open"
     RANGING = "ranging"
@@ -65,20 +111,22 @@ class SessionState(StrEnum):
     FAILED = "failed"
 
 
-class ClockMeasurement(_Strict):
+class ClockMeasurement(_Request):
     """Director clock minus agent clock, from the four-timestamp exchange."""
 
-    offset_ns: int
-    bound_ns: int = Field(
-        ge=0, description="half the width of the rounds' intersected intervals: at most half the fastest round trip"
+    offset_ns: OffsetNs
+    bound_ns: SpanNs = Field(
+        description="half the width of the rounds' intersected intervals: at most half the fastest round trip"
     )
-    delay_ns: int = Field(ge=0, description="the fastest round trip (minus the director's own time)")
-    rounds: int = Field(ge=1)
-    kept: int = Field(ge=1, description="rounds the estimate used: all of them, or 1 when a clock stepped")
-    agent_utc_ns: int
+    delay_ns: SpanNs = Field(description="the fastest round trip (minus the director's own time)")
+    rounds: int = Field(ge=1, le=MAX_CLOCK_ROUNDS)
+    kept: int = Field(
+        ge=1, le=MAX_CLOCK_ROUNDS, description="rounds the estimate used: all of them, or 1 when a clock stepped"
+    )
+    agent_utc_ns: UtcNs
 
 
-class AgentInfo(_Strict):
+class AgentInfo(_Request):
     label: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")
     host: str = Field(default="", max_length=255)
     software: dict[str, str] = Field(default_factory=dict)
@@ -91,7 +139,7 @@ class AgentInfo(_Strict):
     components: list[dict[str, str | int | float | bool | None]] = Field(default_factory=list, max_length=256)
 
 
-class OpenSessionRequest(_Strict):
+class OpenSessionRequest(_Request):
     agent: AgentInfo
     client_uuid: str = Field(pattern=r"^[0-9a-f-]{36}$")
     clock: ClockMeasurement | None = None
@@ -103,10 +151,18 @@ class SessionOpened(_Strict):
     server_uuid: str
     settle_s: float
     state: SessionState
+    session_secret: str = Field(description=f"send it as {SESSION_SECRET_HEADER} on every later call into the session")
+    lease_s: float = Field(description="the session is aborted when the agent is silent this long: send heartbeats")
 
 
-class PhaseRequest(_Strict):
-    agent_utc_ns: int = Field(description="agent clock when the request was sent")
+class AbortRequest(_Request):
+    """Why a session is aborted: recorded as the session's error."""
+
+    reason: str = Field(default="", max_length=500)
+
+
+class PhaseRequest(_Request):
+    agent_utc_ns: UtcNs = Field(description="agent clock when the request was sent")
 
 
 class PhaseReply(_Strict):
@@ -118,7 +174,7 @@ class PhaseReply(_Strict):
     samples: int = 0
 
 
-class ClockReport(_Strict):
+class ClockReport(_Request):
     phase: Literal["session", "ranging", "testing"]
     when: Literal["before", "after"]
     clock: ClockMeasurement
@@ -142,6 +198,9 @@ class SessionStatus(_Strict):
     # once closed, the analyzer's verdicts of the run folder (result.json's check): pass | fail
     verdict: str | None = None
     official_verdict: str | None = None
+    # the agent's lease (None: a power-dev session, held by its TCP connection): how long it has been silent
+    lease_s: float | None = None
+    agent_silent_s: float | None = None
 
 
 MAX_BATCH_ROWS = 100_000
@@ -211,8 +270,10 @@ class ErrorCode(StrEnum):
     """What went wrong, for a client to act on without reading the message or guessing from the status."""
 
     UNAUTHORIZED = "unauthorized"  # 401: missing or wrong token
+    FORBIDDEN = "forbidden"  # 403: missing or wrong session secret, or a token-less read via a non-loopback Host
     METER_BUSY = "meter_busy"  # 409 on open: another session holds the meter
     SESSION_CONFLICT = "session_conflict"  # 409: a call out of order for the session's state
+    BATCH_CONFLICT = "batch_conflict"  # 409: a SUT batch re-sent with the same (source, seq) but other readings
     UNKNOWN_SESSION = "unknown_session"  # 404: no such session (the director restarted?)
     NOT_FOUND = "not_found"  # 404: no such phase, run or file
     TOO_LARGE = "too_large"  # 413
@@ -225,6 +286,7 @@ class ErrorCode(StrEnum):
 # the code of an error reply that carries none (raised without one, or a proxy's page), by its HTTP status
 ERROR_CODE_OF_STATUS: dict[int, ErrorCode] = {
     401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
     404: ErrorCode.NOT_FOUND,
     409: ErrorCode.SESSION_CONFLICT,
     413: ErrorCode.TOO_LARGE,

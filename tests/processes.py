@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from powerlog.cli_support import stop_process
 
@@ -19,6 +21,8 @@ __all__ = [
     "start_meter_sim",
     "start_redfish_sim",
     "stop",
+    "text_lines",
+    "wait_for",
 ]
 
 BIN = Path(sys.executable).parent
@@ -26,6 +30,7 @@ BIN = Path(sys.executable).parent
 # director are two machines, and here on one (with test workers beside them) a benchmark busy on every core
 # must not starve the director's meter pollers and the meter simulators, as it could not across machines.
 SUT_NICE = ["nice", "-n", "19"]
+T = TypeVar("T")
 
 
 def start_director(
@@ -119,3 +124,20 @@ def stop(*processes: subprocess.Popen[str] | None) -> None:
     for process in processes:
         if process is not None:
             stop_process(process)
+
+
+def wait_for(predicate: Callable[[], T], timeout_s: float, what: str) -> T:
+    """``predicate()``'s first true value, asked every 0.1 s; an AssertionError naming ``what`` after
+    ``timeout_s`` (waits on a loaded machine are for a condition, never for a time)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def text_lines(path: Path) -> int:
+    """How many whole lines ``path`` holds (0 when there is no such file)."""
+    return path.read_bytes().count(b"\n") if path.is_file() else 0

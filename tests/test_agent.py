@@ -103,19 +103,50 @@ def test_unreachable_director_is_a_clear_error() -> None:
     [
         ([], "nothing to run"),
         (["--benchmark", "builtin", "--", "true"], "not both"),
-        (["--benchmark", "builtin", "--duration", "0"], "--duration must be positive"),
+        (["--benchmark", "builtin", "--duration", "0"], "argument --duration: must be positive"),
+        # refused by the command line, before any session holds the meter (nan opened one, 1e9 crashed LoadGen)
+        (["--benchmark", "builtin", "--duration", "nan"], "argument --duration: must be positive and finite"),
+        (["--benchmark", "builtin", "--duration", "inf"], "argument --duration: must be positive and finite"),
+        (["--benchmark", "builtin", "--duration", "-1"], "argument --duration: must be positive"),
+        (["--benchmark", "builtin", "--duration", "1e9"], "to 604800 s (7 days), got '1e9'"),
+        (["--benchmark", "builtin", "--duration", "ten"], "must be a number of seconds, got 'ten'"),
     ],
 )
 def test_command_line_mistakes(args: list[str], message: str) -> None:
     exe = Path(sys.executable).parent / "mlpower-agent"
     result = subprocess.run(
-        [str(exe), "run", "--director", "http://127.0.0.1:9", "--token", "t", *args],
+        [str(exe), "run", "--director", "http://127.0.0.1:9", "--token", "t" * 16, *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_agent_holds_tokens_to_the_directors_rule(tmp_path: Path) -> None:
+    """One rule for every reader of the token (16 characters at least; a file others may read is named with
+    the chmod): the agent refuses a short one before it calls anything, and says of an open file."""
+    exe = Path(sys.executable).parent / "mlpower-agent"
+    base = [str(exe), "run", "--director", "http://127.0.0.1:9", "--benchmark", "builtin", "--duration", "1"]
+    short = subprocess.run([*base, "--token", "12345"], capture_output=True, text=True, timeout=60, check=False)
+    assert short.returncode == 2 and "5 characters given; a token needs at least 16" in short.stderr
+    token_file = tmp_path / "token"
+    token_file.write_text("x" * 8 + "\n")
+    refused = subprocess.run(
+        [*base, "--token-file", str(token_file)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert refused.returncode == 2 and f"the token in {token_file} has 8 characters" in refused.stderr
+    token_file.write_text("x" * 32 + "\n")
+    token_file.chmod(0o644)
+    opened = subprocess.run(
+        [*base, "--token-file", str(token_file), "--retry-s", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert f"chmod 600 {token_file}" in opened.stderr and "cannot reach the director" in opened.stderr
 
 
 def test_the_agent_reads_the_error_code_and_falls_back_on_the_status() -> None:
@@ -157,3 +188,65 @@ def test_a_workload_that_cannot_start_is_refused_before_any_session(tmp_path: Pa
         [*agent, "--out", str(tmp_path / "out"), "--", command], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2 and why in result.stderr and "cannot reach" not in result.stderr, result.stderr
+
+
+def _agent_cli(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).parent / "mlpower-agent"
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout_s, check=False)
+
+
+def test_the_scenario_has_a_default_and_is_not_shown_as_required() -> None:
+    result = _agent_cli("run", "--help")
+    help_text = " ".join(result.stdout.split())
+    assert result.returncode == 0 and "[--scenario S]" in help_text and "--scenario S [" not in help_text
+    assert "(builtin; default Offline)" in help_text
+
+
+def test_gpus_auto_without_nvidia_gpus_means_none_never_a_simulated_one() -> None:
+    result = _agent_cli("gpus")
+    if "GPU 0:" in result.stdout and "SIMULATED" not in result.stdout:
+        pytest.skip("this machine has NVIDIA GPUs")
+    assert result.returncode == 0 and "SIMULATED" not in result.stdout
+    assert "--gpus auto: no NVIDIA GPU here" in result.stdout and "no GPU readings" in result.stdout
+    assert "SIMULATED" in _agent_cli("gpus", "--gpus", "sim:1").stdout  # only when asked
+
+
+def test_the_result_table_lists_the_official_checks_that_failed() -> None:
+    from agent.cli import format_result
+    from agent.run import SessionOutcome
+    from powerlog.result_record import CheckRecord, OfficialCheckRecord, ReportRecord, ResultJson
+    from powerlog.wire import SessionOpened, SessionState
+
+    check = CheckRecord(
+        verdict="pass",
+        official_verdict="fail",
+        official_checks=[
+            OfficialCheckRecord(check="10.activated", title="PTDaemon started", outcome="fail", message="no log"),
+            OfficialCheckRecord(check="4.power_change", title="ranging vs testing", outcome="pass"),
+            OfficialCheckRecord(check="6.uncertainty", title="uncertainty below 1 %", outcome="fail"),
+        ],
+    )
+    opened = SessionOpened(session_id="s1", session_name="n", server_uuid="u", settle_s=1, state=SessionState.OPEN,
+                           session_secret="x" * 32, lease_s=30)  # fmt: skip
+    table = format_result(SessionOutcome(opened, ResultJson(report=ReportRecord(), check=check), Path("out"), []))
+    assert "Official check  FAIL" in table
+    assert "  official 10.activated: no log" in table and "  official 6.uncertainty: uncertainty below 1 %" in table
+    assert "4.power_change" not in table
+
+
+@pytest.mark.slow
+def test_a_wrong_token_says_where_the_right_one_is(tmp_path: Path) -> None:
+    from processes import start_director, stop
+
+    runs = tmp_path / "runs"
+    director, url = start_director(runs, "sim://?rate=0.1")
+    try:
+        wrong = tmp_path / "old.token"
+        wrong.write_text("w" * 32)
+        result = _agent_cli("run", "--director", url, "--token-file", str(wrong), "--gpus", "none",
+                            "--out", str(tmp_path / "out"), "--", "true", timeout_s=120)  # fmt: skip
+    finally:
+        stop(director)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "the director refused the token" in result.stderr
+    assert f"check the token in the file {wrong} against RUNS_DIR/director.token" in result.stderr

@@ -12,6 +12,7 @@ import httpx
 from processes import start_director
 
 from powerlog.cli_support import stop_process
+from tests.http_sessions import carry_session_secret
 
 AGENTS, GPUS, BATCHES, ROWS = 16, 4, 12, 50
 
@@ -67,7 +68,7 @@ def test_metrics_and_live_feed_while_16_agents_post(tmp_path: Path) -> None:
 
         async def run() -> tuple[list[int], int, int, list[str]]:
             headers = {"Authorization": f"Bearer {token}"}
-            async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
+            async with carry_session_secret(httpx.AsyncClient(base_url=url, headers=headers, timeout=30)) as client:
                 opened = await client.post(
                     "/v1/sessions", json={"agent": {"label": "load", "host": "sut"}, "client_uuid": str(uuid.uuid4())}
                 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from pathlib import Path
@@ -15,8 +16,10 @@ from director.app import Director, create_app
 from director.live import LiveFeed
 from director.meters.urls import open_meter
 from director.session import SessionConfig
+from director.watch import SampleLogFollower, Watcher, create_watch_app
 from powerlog.tiers import MeasurementTier, tier_description
 from tests.fake_result import unanalyzed
+from tests.http_sessions import carry_session_secret
 
 TOKEN = "d" * 32
 
@@ -54,15 +57,18 @@ def _live(client: TestClient, director: Director, **headers: str) -> list[tuple[
     return _events(reply.text)
 
 
-@pytest.mark.parametrize("path", ["/v1/live", "/v1/runs", "/v1/runs/x/report.html"])
+@pytest.mark.parametrize("path", ["/v1/live", "/v1/live/snapshot", "/v1/runs", "/v1/runs/x/report.html"])
 def test_read_routes_need_the_token_unless_on_loopback(director, path: str) -> None:
     director.stopping = True
-    anonymous = TestClient(create_app(director))
+    anonymous = TestClient(create_app(director), base_url="http://127.0.0.1:8000")
     assert anonymous.get(path).status_code == 401
     assert anonymous.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert anonymous.get(path, headers={"Authorization": f"Bearer {TOKEN}"}).status_code in (200, 404)
     director.read_without_token = True
     assert anonymous.get(path).status_code in (200, 404)
+    # through a name that is not loopback (DNS rebinding): the token or nothing (tests/test_host_header.py)
+    rebound = anonymous.get(path, headers={"Host": "evil.example:8000"})
+    assert rebound.status_code == 403 and rebound.json()["code"] == "forbidden"
     # writing never opens up, loopback or not
     assert anonymous.post("/v1/sessions", json={}).status_code == 401
 
@@ -79,9 +85,58 @@ def test_page_and_assets_are_served_from_the_package(director) -> None:
     assert client.get("/static/other.js").status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("page", "script", "names"),
+    [("/docs", "swagger-ui-bundle.js", "SwaggerUIBundle"), ("/redoc", "redoc.standalone.js", "Redoc")],
+)
+@pytest.mark.parametrize("service", ["serve", "watch"])
+def test_api_docs_load_nothing_from_outside(
+    director, tmp_path, service: str, page: str, script: str, names: str
+) -> None:
+    """/docs and /redoc on an offline lab network, of ``serve`` and of ``watch``: every script, style and icon they
+    name is served here (a CDN's copy left /docs blank); tests/test_dashboard_browser.py renders /docs with the
+    network shut."""
+    if service == "serve":
+        app = create_app(director)
+    else:
+        app = create_watch_app(Watcher([SampleLogFollower(tmp_path / "spl.txt")]))
+    client = TestClient(app)
+    html = client.get(page)
+    assert html.status_code == 200
+    urls = re.findall(r"""(?:src|href|spec-url|url)\s*[=:]\s*["']([^"']+)["']""", html.text)
+    assert any(u.endswith(script) for u in urls) and "/openapi.json" in urls, urls
+    assert "http://" not in html.text and "https://" not in html.text and "//" not in "".join(urls)
+    for url in urls:
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        kind = asset.headers["content-type"].split(";")[0]
+        expected = {".js": "text/javascript", ".css": "text/css", ".png": "image/png", ".json": "application/json"}
+        assert kind == expected[Path(url).suffix], (url, kind)
+        if url.endswith(script):
+            assert names in asset.text and len(asset.content) > 500_000
+
+
+def test_the_live_snapshot_tells_how_long_the_agent_has_been_silent(director) -> None:
+    """What the page polls to show a silent agent: the active session's status, with its lease and silence."""
+    with TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        assert client.get("/v1/live/snapshot").json()["active"] is None
+        opened = client.post(
+            "/v1/sessions", json={"agent": {"label": "quiet", "host": "h"}, "client_uuid": str(uuid.uuid4())}
+        )
+        assert opened.is_success, opened.text
+        deadline = time.monotonic() + 60
+        while True:  # the agent says nothing after opening: its silence grows
+            active = client.get("/v1/live/snapshot").json()["active"]
+            assert active["session_id"] == opened.json()["session_id"] and active["lease_s"] > 0
+            if active["agent_silent_s"] >= 0.5:
+                break
+            assert time.monotonic() < deadline, active
+            time.sleep(0.1)
+
+
 def test_feed_streams_a_session_and_resumes_after_the_last_event(director) -> None:
     director.read_without_token = True
-    with TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+    with carry_session_secret(TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"})) as client:
         opened = client.post(
             "/v1/sessions", json={"agent": {"label": "feed", "host": "h"}, "client_uuid": str(uuid.uuid4())}
         )
@@ -106,7 +161,7 @@ def test_feed_streams_a_session_and_resumes_after_the_last_event(director) -> No
 def test_a_closed_session_carries_both_verdicts_and_the_snapshot_the_directors_time(director) -> None:
     """The analyzer's verdicts of the run (the fake's differ: each field comes from its own place) on the closing
     state event, in the session's status and in the run list; the snapshot tells the director's now."""
-    with TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+    with carry_session_secret(TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"})) as client:
         opened = client.post(
             "/v1/sessions", json={"agent": {"label": "verdict", "host": "h"}, "client_uuid": str(uuid.uuid4())}
         )
@@ -210,7 +265,7 @@ def test_the_run_list_gives_each_runs_tier(director, tmp_path: Path) -> None:
 def test_uploaded_detail_log_marks_the_loadgen_window(director) -> None:
     director.read_without_token = True
     detail = (FIXTURES["xe8545_resnet_offline"] / "run_1" / "mlperf_log_detail.txt").read_bytes()
-    with TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+    with carry_session_secret(TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"})) as client:
         opened = client.post(
             "/v1/sessions", json={"agent": {"label": "w", "host": "h"}, "client_uuid": str(uuid.uuid4())}
         )

@@ -20,6 +20,7 @@ from director.meters.urls import open_meter
 from director.session import SessionConfig
 from powerlog.spl import SPL_FIELDS
 from tests.fake_result import unanalyzed
+from tests.http_sessions import carry_session_secret
 
 TOKEN = "t" * 32
 
@@ -40,7 +41,7 @@ def api(ptd_sim, tmp_path: Path):
         max_upload_bytes=1000,
     )
     (tmp_path / "runs").mkdir()
-    with TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+    with carry_session_secret(TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"})) as client:
         client.director = director  # type: ignore[attr-defined]
         yield client
 

@@ -160,6 +160,8 @@ def test_a_session_the_director_does_not_know_is_explained(director) -> None:
         server_uuid="u",
         settle_s=0,
         state=SessionState.OPEN,
+        session_secret="s" * 43,
+        lease_s=20,
     )
     token = (runs / "director.token").read_text().strip()
     with DirectorClient(url, token) as client, pytest.raises(SessionConflict, match="was it restarted"):

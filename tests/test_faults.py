@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from netproxy import CuttableProxy
-from processes import BIN, agent_argv, phased_builtin, start_director, start_meter_sim, stop
+from processes import BIN, agent_argv, phased_builtin, start_director, start_meter_sim, stop, text_lines, wait_for
 
 from director.app import Director, create_app
 from director.meter_sim import register as register_simulated_meters
@@ -24,6 +24,7 @@ from director.meters.urls import open_meter
 from director.session import SessionConfig
 from powerlog.spl import read_spl
 from tests.fake_result import unanalyzed
+from tests.http_sessions import carry_session_secret
 
 register_simulated_meters()  # sim:// meters, as the commands register them
 
@@ -49,19 +50,6 @@ def _agent(
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _wait_for(predicate, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _lines(path: Path) -> int:
-    return path.read_bytes().count(b"\n") if path.is_file() else 0
-
-
 def _findings(folder: Path) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for f in json.loads((folder / "result.json").read_text())["check"]["findings"]:
@@ -81,7 +69,7 @@ def test_meter_lost_mid_phase_is_reconnected_and_the_gap_reported(ptd_sim, tmp_p
     agent = _agent(url, runs, tmp_path / "agent", 12, ranging_s=4)
     replacement = None
     try:
-        _wait_for(lambda: any(_lines(p) >= 3 for p in runs.glob("*/run_1/spl.txt")), 120, "testing samples")
+        wait_for(lambda: any(text_lines(p) >= 3 for p in runs.glob("*/run_1/spl.txt")), 120, "testing samples")
         (folder,) = [p for p in runs.iterdir() if p.is_dir()]
         sim.process.send_signal(signal.SIGKILL)  # the PTDaemon machine goes away
         sim.process.wait()
@@ -127,7 +115,7 @@ def test_serial_adapter_unplugged_mid_phase_is_reopened_and_the_gap_reported(tmp
     agent = _agent(url, runs, tmp_path / "agent", 12, "--gpus", "none", ranging_s=2)
     replugged = None
     try:
-        _wait_for(lambda: any(_lines(p) >= 20 for p in runs.glob("*/run_1/spl.txt")), 120, "testing samples")
+        wait_for(lambda: any(text_lines(p) >= 20 for p in runs.glob("*/run_1/spl.txt")), 120, "testing samples")
         (folder,) = [p for p in runs.iterdir() if p.is_dir()]
         sim.kill()  # the adapter is pulled: its pty goes away
         sim.wait()
@@ -156,13 +144,13 @@ def test_director_killed_mid_phase_keeps_every_sample_and_marks_the_session_inte
     agent = _agent(url, runs, tmp_path / "agent", 10, "--gpus", "sim:1", ranging_s=2)
     restarted = None
     try:
-        _wait_for(lambda: any(_lines(p) >= 20 for p in runs.glob("*/run_1/spl.txt")), 120, "testing samples")
+        wait_for(lambda: any(text_lines(p) >= 20 for p in runs.glob("*/run_1/spl.txt")), 120, "testing samples")
         (folder,) = [p for p in runs.iterdir() if p.is_dir()]
         spl_path = folder / "run_1" / "spl.txt"
         director.send_signal(signal.SIGKILL)
         director.wait()
         killed_ns = time.time_ns()
-        on_disk = _lines(spl_path)
+        on_disk = text_lines(spl_path)
         restarted = subprocess.Popen(
             [str(BIN / "mlpower-director"), "serve", "--meter", "sim://?rate=0.1", "--out", str(runs),
              "--port", str(port), "--token-file", str(runs / "director.token")],
@@ -207,7 +195,7 @@ def test_a_restarted_director_stops_the_measurement_a_crash_left_running(ptd_sim
     agent = _agent(url, runs, tmp_path / "agent", 8, "--gpus", "none", ranging_s=3)
     restarted = None
     try:
-        _wait_for(lambda: any(_lines(p) >= 3 for p in runs.glob("*/run_1/spl.txt")), 120, "testing samples")
+        wait_for(lambda: any(text_lines(p) >= 3 for p in runs.glob("*/run_1/spl.txt")), 120, "testing samples")
         director.send_signal(signal.SIGKILL)
         director.wait()
         agent.kill()
@@ -237,7 +225,7 @@ def _ptd_api(tmp_path: Path, url: str, phase_start_meter_wait_s: float = 20.0) -
         token=TOKEN,
         analyze=unanalyzed,
     )
-    return TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"})
+    return carry_session_secret(TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}))
 
 
 def test_a_meter_lost_at_the_phase_boundary_is_waited_for(ptd_sim, tmp_path: Path) -> None:
@@ -310,7 +298,8 @@ def test_a_meter_gone_for_good_at_the_phase_boundary_fails_with_what_to_do(ptd_s
 @pytest.mark.slow
 def test_thirty_second_network_outage_loses_nothing_and_is_noted(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    director, url = start_director(runs, "sim://?rate=0.1&signal=constant:220")
+    # an outage shorter than the agent's lease (a longer one ends the session: tests/test_leases.py)
+    director, url = start_director(runs, "sim://?rate=0.1&signal=constant:220", extra=("--lease-s", "60"))
     proxy = CuttableProxy(int(url.rsplit(":", 1)[1])).start()
     # the outage is in ranging (36 s); testing needs no more than to be a phase
     argv = agent_argv(f"http://127.0.0.1:{proxy.port}", runs, tmp_path / "agent", "--label", "outage",
@@ -322,9 +311,9 @@ def test_thirty_second_network_outage_loses_nothing_and_is_noted(tmp_path: Path)
         def ranging_started() -> bool:
             if agent.poll() is not None:
                 raise AssertionError(f"the agent ended before ranging: {agent.communicate()[0][-2000:]}")
-            return any(_lines(p) >= 20 for p in runs.glob("*/ranging/spl.txt"))
+            return any(text_lines(p) >= 20 for p in runs.glob("*/ranging/spl.txt"))
 
-        _wait_for(ranging_started, 300, "ranging samples")
+        wait_for(ranging_started, 300, "ranging samples")
         proxy.cut()
         time.sleep(30)
         proxy.restore()
@@ -365,7 +354,7 @@ def api(tmp_path: Path):
             token=TOKEN,
             analyze=unanalyzed,
         )
-        return TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"})
+        return carry_session_secret(TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}))
 
     return make
 
@@ -397,7 +386,7 @@ def test_disk_full_mid_phase_stops_cleanly_and_says_why(api) -> None:
         (folder / "ranging" / "spl.txt").symlink_to("/dev/full")
         reply = client.post(f"/v1/sessions/{session_id}/phases/ranging/start", json={"agent_utc_ns": 1})
         assert reply.status_code == 200
-        _wait_for(lambda: client.get(f"/v1/sessions/{session_id}").json()["state"] == "failed", 10, "failed state")
+        wait_for(lambda: client.get(f"/v1/sessions/{session_id}").json()["state"] == "failed", 10, "failed state")
         status = client.get(f"/v1/sessions/{session_id}").json()
         assert "No space left on device" in status["error"] and "ranging phase was stopped" in status["error"]
         stop = client.post(f"/v1/sessions/{session_id}/phases/ranging/stop", json={"agent_utc_ns": 2})
@@ -422,7 +411,7 @@ def test_disk_filling_up_mid_phase_keeps_what_was_written(api, tmp_path: Path) -
             (folder / "ranging" / "spl.txt").symlink_to(tiny / "spl.txt")
             reply = client.post(f"/v1/sessions/{session_id}/phases/ranging/start", json={"agent_utc_ns": 1})
             assert reply.status_code == 200
-            _wait_for(lambda: client.get(f"/v1/sessions/{session_id}").json()["state"] == "failed", 60, "disk full")
+            wait_for(lambda: client.get(f"/v1/sessions/{session_id}").json()["state"] == "failed", 60, "disk full")
             status = client.get(f"/v1/sessions/{session_id}").json()
             assert "No space left on device" in status["error"]
             kept = read_spl(tiny / "spl.txt")

@@ -14,6 +14,7 @@ from director.limits import MAX_JSON_BODY_BYTES
 from director.meters.urls import open_meter
 from director.session import SessionConfig
 from tests.fake_result import unanalyzed
+from tests.http_sessions import carry_session_secret
 
 TOKEN = "b" * 32
 JSON = {"Content-Type": "application/json"}
@@ -60,7 +61,7 @@ def api(ptd_sim, tmp_path: Path):
         token=TOKEN,
         analyze=unanalyzed,
     )
-    with TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+    with carry_session_secret(TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"})) as client:
         opened = client.post(
             "/v1/sessions", json={"agent": {"label": "bad", "host": "h"}, "client_uuid": str(uuid.uuid4())}
         )
@@ -74,7 +75,8 @@ def _snapshot(api) -> tuple[str, dict[str, int]]:
     folder = Path(status["run_folder"])
     files = {p.relative_to(folder).as_posix(): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
     files.pop("power/server.log", None)  # the director logs what it refused
-    return json.dumps({k: v for k, v in status.items() if k not in ("last_power_w", "energy_j")}), files
+    live = ("last_power_w", "energy_j", "agent_silent_s")  # figures that move on their own, not the session's state
+    return json.dumps({k: v for k, v in status.items() if k not in live}), files
 
 
 def _refused(reply, *codes: int) -> None:
@@ -193,7 +195,7 @@ def test_every_route_but_the_open_ones_needs_the_token(api) -> None:
             reply = anonymous.request(method, concrete, json={})
             assert reply.status_code == 401, (method, path, reply.status_code)
             checked += 1
-    assert checked == 18  # 14 API routes, /metrics, the live feed, the run list and a run's report
+    assert checked == 20  # 15 API routes, /metrics, the live feed and its snapshot, the run list and a run's report
 
 
 def _routes(routes):  # type: ignore[no-untyped-def]
@@ -201,3 +203,57 @@ def _routes(routes):  # type: ignore[no-untyped-def]
     for route in routes:
         included = getattr(route, "original_router", None)
         yield from _routes(included.routes) if included is not None else (route,)
+
+
+CLOCK = {"offset_ns": 1, "bound_ns": 1, "delay_ns": 1, "rounds": 8, "kept": 3, "agent_utc_ns": 1_700_000_000 * 10**9}
+ABSURD_CLOCKS = [
+    ({"offset_ns": 10**25}, "offset_ns", "more than a day"),
+    ({"offset_ns": -(86_400 * 10**9 + 1)}, "offset_ns", "more than a day"),
+    ({"bound_ns": 10**30}, "bound_ns", "between 0 and 86400000000000"),
+    ({"delay_ns": -1}, "delay_ns", "between 0 and 86400000000000"),
+    ({"agent_utc_ns": 10**25}, "agent_utc_ns", "2100-01-01"),
+    ({"agent_utc_ns": -5}, "agent_utc_ns", "1970-01-01"),
+    ({"rounds": 10**20}, "rounds", "10000"),
+]
+
+
+def _says(reply, field: str, text: str) -> None:
+    assert reply.status_code == 422, (reply.status_code, reply.text)
+    errors = reply.json()["detail"]
+    assert any(e["loc"][-1] == field and text in e["msg"] for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "text"), ABSURD_CLOCKS, ids=[c[1] + str(i) for i, c in enumerate(ABSURD_CLOCKS)]
+)
+def test_absurd_clock_reports_are_refused_naming_the_field_and_its_range(api, change, field: str, text: str) -> None:
+    """An offset of 10**25 ns was taken, and closing the session was then a 500 (OverflowError)."""
+    base = f"/v1/sessions/{api.session_id}"
+    before = _snapshot(api)
+    body = {"phase": "ranging", "when": "before", "clock": {**CLOCK, **change}}
+    _says(api.post(f"{base}/clock", json=body), field, text)
+    opened = api.post("/v1/sessions", json={"agent": {"label": "x"}, "client_uuid": str(uuid.uuid4()),
+                                            "clock": {**CLOCK, **change}})  # fmt: skip
+    _says(opened, field, text)
+    assert _snapshot(api) == before
+    assert api.post(f"{base}/clock", json={**body, "clock": CLOCK}).status_code == 200  # a plausible one is taken
+
+
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity", b"-Infinity", b"1e400"])
+def test_non_finite_numbers_in_phase_clock_and_open_bodies_are_422_naming_the_field(api, number: bytes) -> None:
+    """NaN or Infinity in a phase or clock body was a 500: now a 422 that says which field."""
+    base = f"/v1/sessions/{api.session_id}"
+    before = _snapshot(api)
+    clock = json.dumps({**CLOCK, "offset_ns": 0}).replace('"offset_ns": 0', '"offset_ns": %s').encode() % number
+    for path, body, field in [
+        ("phases/ranging/start", b'{"agent_utc_ns": %s}' % number, "agent_utc_ns"),
+        ("phases/ranging/checkpoint", b'{"agent_utc_ns": %s}' % number, "agent_utc_ns"),
+        ("clock", b'{"phase": "ranging", "when": "before", "clock": %s}' % clock, "offset_ns"),
+    ]:
+        reply = api.post(f"{base}/{path}", content=body, headers=JSON)
+        assert reply.status_code == 422 and [e["loc"][-1] for e in reply.json()["detail"]] == [field], reply.text
+    gpus = b'{"agent": {"label": "x", "gpus": [{"power_limit_w": %s}]}, "client_uuid": "%s"}' % (
+        number, str(uuid.uuid4()).encode())  # fmt: skip
+    reply = api.post("/v1/sessions", content=gpus, headers=JSON)
+    assert reply.status_code == 422 and "gpus" in json.dumps(reply.json()["detail"]), reply.text
+    assert _snapshot(api) == before

@@ -41,6 +41,7 @@ from director.session import SessionConfig
 from powerlog.cli_support import stop_process
 from powerlog.spl import PowerSample, read_spl
 from tests.fake_result import unanalyzed
+from tests.http_sessions import carry_session_secret
 from tests.meter_reading import assert_every_update_once, read_for
 
 USER, PASSWORD = "mlpower-admin", "pw-Zq7-never-shown"
@@ -324,7 +325,7 @@ def test_a_whole_session_records_no_credentials(bmc_sim, tmp_path: Path, monkeyp
         analyze=unanalyzed,
     )
     (tmp_path / "runs").mkdir()
-    with TestClient(create_app(director), headers={"Authorization": f"Bearer {token}"}) as api:
+    with carry_session_secret(TestClient(create_app(director), headers={"Authorization": f"Bearer {token}"})) as api:
         opened = api.post(
             "/v1/sessions", json={"agent": {"label": "rf", "host": "sut"}, "client_uuid": str(uuid.uuid4())}
         )

@@ -8,14 +8,19 @@ them, so the same failure gives the same reply wherever it happens.
 from __future__ import annotations
 
 import hmac
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from director.dashboard import is_loopback_host, require_loopback_host
 from director.errors import (
+    BatchConflictError,
     DirectorError,
     MeterBusyError,
     MeterError,
@@ -24,14 +29,19 @@ from director.errors import (
     UnknownSessionError,
 )
 from director.registry import Director
-from powerlog.wire import ERROR_CODE_OF_STATUS, PHASES, ErrorCode, ErrorReply
+from director.session import Session
+from powerlog.cli_support import json_safe
+from powerlog.wire import ERROR_CODE_OF_STATUS, PHASES, SESSION_SECRET_HEADER, ErrorCode, ErrorReply
 
 __all__ = [
     "AUTH",
     "READ_AUTH",
+    "AgentSessionDep",
     "ApiError",
     "DirectorDep",
+    "SecretHeader",
     "check_phase",
+    "check_session_secret",
     "install_error_replies",
 ]
 
@@ -68,14 +78,64 @@ async def _authorized(  # async: no thread-pool hop per request for a comparison
 
 
 async def _read_authorized(
-    director: DirectorDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request,
+    director: DirectorDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     if not director.read_without_token:
         await _authorized(director, credentials)
+    elif credentials is not None and not is_loopback_host(request.headers.get("host")):
+        await _authorized(director, credentials)  # the token opens them through any Host
+    else:
+        await require_loopback_host(request)  # token-less: a loopback Host only (DNS rebinding)
 
 
 AUTH = [Depends(_authorized)]
 READ_AUTH = [Depends(_read_authorized)]  # the dashboard's read-only routes: no token on a loopback director
+
+
+SecretHeader = Annotated[str | None, Header(alias=SESSION_SECRET_HEADER)]
+
+
+def check_session_secret(session: Session, given: str | None) -> None:
+    """403 unless ``given`` is the session's secret (the token alone does not let one agent into another's
+    session)."""
+    if session.secret is None:
+        raise ApiError(
+            status.HTTP_403_FORBIDDEN,
+            ErrorCode.FORBIDDEN,
+            f"session {session.session_id} belongs to a power-dev client: it takes no calls over HTTP",
+        )
+    if given is None:
+        raise ApiError(
+            status.HTTP_403_FORBIDDEN,
+            ErrorCode.FORBIDDEN,
+            f"missing {SESSION_SECRET_HEADER} header: every call into session {session.session_id} carries the "
+            "session_secret its opening returned",
+        )
+    # constant time, as the token: the comparison must not tell how much of a guess was right
+    if not hmac.compare_digest(given.encode(), session.secret.encode()):
+        raise ApiError(
+            status.HTTP_403_FORBIDDEN,
+            ErrorCode.FORBIDDEN,
+            f"wrong {SESSION_SECRET_HEADER} header for session {session.session_id}: send the session_secret its "
+            "opening returned (only the agent that opened a session may call into it)",
+        )
+
+
+async def _agent_session(session_id: str, director: DirectorDep, secret: SecretHeader = None) -> AsyncIterator[Session]:
+    """The session a call from its agent goes into, once the secret is checked; the agent is heard from the
+    request's start to its end (a phase start that waits on the meter is no silence)."""
+    session = director.session(session_id)
+    check_session_secret(session, secret)
+    session.agent_call_started()
+    try:
+        yield session
+    finally:
+        session.agent_call_ended()
+
+
+AgentSessionDep = Annotated[Session, Depends(_agent_session)]
 
 
 def check_phase(phase: str) -> None:
@@ -87,6 +147,7 @@ def check_phase(phase: str) -> None:
 _REPLIES: tuple[tuple[type[DirectorError], int, ErrorCode, str], ...] = (
     (UnknownSessionError, status.HTTP_404_NOT_FOUND, ErrorCode.UNKNOWN_SESSION, ""),
     (MeterBusyError, status.HTTP_409_CONFLICT, ErrorCode.METER_BUSY, ""),
+    (BatchConflictError, status.HTTP_409_CONFLICT, ErrorCode.BATCH_CONFLICT, ""),
     (SessionStateError, status.HTTP_409_CONFLICT, ErrorCode.SESSION_CONFLICT, ""),
     (StorageError, status.HTTP_507_INSUFFICIENT_STORAGE, ErrorCode.STORAGE_FULL, "run folder: "),
     (MeterError, status.HTTP_502_BAD_GATEWAY, ErrorCode.METER_FAILED, "meter: "),
@@ -108,6 +169,15 @@ async def _director_error_reply(request: Request, exc: Exception) -> Response:
     raise exc  # not a director error: the server's own 500
 
 
+async def _validation_error_reply(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422 for a body that does not validate, with NaN and infinities in it quoted as null: the
+    default reply quotes the input, and a NaN there made the reply itself fail (a 500)."""
+    assert isinstance(exc, RequestValidationError)
+    detail = json_safe(jsonable_encoder(exc.errors()))
+    return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
 def install_error_replies(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error_reply)
     app.add_exception_handler(StarletteHTTPException, _http_error_reply)
     app.add_exception_handler(DirectorError, _director_error_reply)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from director.registry import Director
-from director.routes.common import AUTH, DirectorDep, check_phase
+from director.routes.common import AUTH, AgentSessionDep, check_phase
+from director.session import Session
 from powerlog.wire import API_PREFIX, ClockReport, PhaseReply, PhaseRequest
 
 __all__ = ["router"]
@@ -13,9 +13,8 @@ __all__ = ["router"]
 router = APIRouter(prefix=f"{API_PREFIX}/sessions/{{session_id}}", dependencies=AUTH)
 
 
-async def _phase(director: Director, session_id: str, phase: str, action: str, body: PhaseRequest) -> PhaseReply:
+async def _phase(session: Session, phase: str, action: str, body: PhaseRequest) -> PhaseReply:
     check_phase(phase)
-    session = director.session(session_id)
     received_ns = session.clock()
     if action == "start":
         ranges = await session.start_phase(phase, body.agent_utc_ns)
@@ -34,23 +33,23 @@ async def _phase(director: Director, session_id: str, phase: str, action: str, b
 
 
 @router.post("/phases/{phase}/start")
-async def start_phase(session_id: str, phase: str, body: PhaseRequest, director: DirectorDep) -> PhaseReply:
-    return await _phase(director, session_id, phase, "start", body)
+async def start_phase(phase: str, body: PhaseRequest, session: AgentSessionDep) -> PhaseReply:
+    return await _phase(session, phase, "start", body)
 
 
 @router.post("/phases/{phase}/stop")
-async def stop_phase(session_id: str, phase: str, body: PhaseRequest, director: DirectorDep) -> PhaseReply:
-    return await _phase(director, session_id, phase, "stop", body)
+async def stop_phase(phase: str, body: PhaseRequest, session: AgentSessionDep) -> PhaseReply:
+    return await _phase(session, phase, "stop", body)
 
 
 @router.post("/phases/{phase}/checkpoint")
-async def agent_checkpoint(session_id: str, phase: str, body: PhaseRequest, director: DirectorDep) -> dict[str, str]:
+async def agent_checkpoint(phase: str, body: PhaseRequest, session: AgentSessionDep) -> dict[str, str]:
     check_phase(phase)
-    director.session(session_id).add_agent_checkpoint(phase, body.agent_utc_ns)
+    session.add_agent_checkpoint(phase, body.agent_utc_ns)
     return {"status": "ok"}
 
 
 @router.post("/clock")
-async def clock_report(session_id: str, body: ClockReport, director: DirectorDep) -> dict[str, str]:
-    director.session(session_id).add_clock_report(body)
+async def clock_report(body: ClockReport, session: AgentSessionDep) -> dict[str, str]:
+    session.add_clock_report(body)
     return {"status": "ok"}

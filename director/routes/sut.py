@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, status
 
-from director.routes.common import AUTH, ApiError, DirectorDep
+from director.routes.common import AUTH, AgentSessionDep, ApiError, DirectorDep
 from powerlog.wire import API_PREFIX, UPLOAD_NAMES, ErrorCode, SampleBatch, SampleBatches
 from powerlog.wire_codec import BatchDecodeError, decode_sample_batch, decode_sample_batches
 
@@ -49,24 +49,24 @@ async def _decoded(request: Request, decode: Callable[[bytes], T]) -> T:
 # The batches are decoded by powerlog.wire_codec, not by FastAPI through pydantic: they are most of what the
 # director parses (see that module), and they are refused with the same rules.
 @router.post("/samples", openapi_extra=_body_schema(SampleBatch))
-async def samples(session_id: str, request: Request, director: DirectorDep) -> dict[str, Any]:
+async def samples(request: Request, session: AgentSessionDep) -> dict[str, Any]:
     body = await _decoded(request, decode_sample_batch)
-    stored = director.session(session_id).add_samples(body)
+    stored = session.add_samples(body)
     return {"status": "stored" if stored else "duplicate", "rows": len(body.columns["t_utc_ns"])}
 
 
 @router.post("/sample-batches", openapi_extra=_body_schema(SampleBatches))
-async def sample_batches(session_id: str, request: Request, director: DirectorDep) -> dict[str, Any]:
+async def sample_batches(request: Request, session: AgentSessionDep) -> dict[str, Any]:
     body = await _decoded(request, decode_sample_batches)
-    session = director.session(session_id)
     stored = sum(1 for batch in body.batches if session.add_samples(batch))
     rows = sum(len(batch.columns["t_utc_ns"]) for batch in body.batches)
     return {"status": "ok", "stored": stored, "duplicates": len(body.batches) - stored, "rows": rows}
 
 
 @router.put("/files/{folder}/{name}")
-async def upload(session_id: str, folder: str, name: str, request: Request, director: DirectorDep) -> dict[str, Any]:
-    session = director.session(session_id)
+async def upload(
+    folder: str, name: str, request: Request, session: AgentSessionDep, director: DirectorDep
+) -> dict[str, Any]:
     if name not in UPLOAD_NAMES.get(folder, ()):
         accepted = ", ".join(f"{f}/{n}" for f, names in UPLOAD_NAMES.items() for n in names)
         raise ApiError(

@@ -22,6 +22,7 @@ class SessionConfig:
     reconnect_first_delay_s: float = 0.5  # a lost meter: the first retry, doubled each time up to the max
     reconnect_max_delay_s: float = 10.0
     phase_start_meter_wait_s: float = 20.0  # within the agent's patience for a phase start (its request timeout)
+    lease_s: float = 20.0  # an HTTP session whose agent is silent this long is aborted and the meter freed
 
 
 @dataclass

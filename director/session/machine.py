@@ -50,6 +50,7 @@ UPLOAD_READY: dict[str, tuple[SessionState, ...]] = {
     "power": (SessionState.TESTED,),
 }
 RUNNING = {"ranging": SessionState.RANGING, "testing": SessionState.TESTING}
+RECORDS_RETRY_S = 1.0  # an aborted session's records, refused by a full disk: tried again this often
 STOPPED = {"ranging": SessionState.RANGED, "testing": SessionState.TESTED}
 
 
@@ -77,7 +78,15 @@ class Session:
         self.server_uuid = str(uuid.uuid4())
         self.state = SessionState.OPEN
         self.error: str | None = None
+        # an HTTP session's agent: the secret every call into the session carries, and the lease it keeps by
+        # calling (None for both: a power-dev client's session, held by its TCP connection)
+        self.secret: str | None = None
+        self.lease_s: float | None = None
+        self._heard_monotonic_s = time.monotonic()
+        self._agent_calls = 0  # requests from the agent being served now: it is not silent while it waits
         self.meter_errors = 0
+        self._storage_stop: asyncio.Task[None] | None = None  # stopping for a SUT batch the disk refused
+        self._records_retry: asyncio.Task[None] | None = None  # writing the records once the disk takes them
         self.folder = config.runs_dir / self.session_id
         self.phase_times: dict[str, PhaseTimes] = {p: PhaseTimes() for p in PHASE_DIRS}
         self.ranges: dict[str, Ranges] = {}
@@ -134,6 +143,8 @@ class Session:
             energy_j=self.pump.energy_j,
             verdict=verdict,
             official_verdict=official_verdict,
+            lease_s=self.lease_s,
+            agent_silent_s=None if self.lease_s is None else round(self.agent_silent_s, 1),
         )
 
     def verdicts(self) -> tuple[str | None, str | None]:
@@ -141,6 +152,29 @@ class Session:
         if self.result is None:
             return None, None
         return self.result.check.verdict, self.result.check.official_verdict
+
+    # the agent's lease ------------------------------------------------------------------------
+    @property
+    def agent_silent_s(self) -> float:
+        """Seconds since the agent was last heard (0 while one of its requests is being served)."""
+        return 0.0 if self._agent_calls else time.monotonic() - self._heard_monotonic_s
+
+    def agent_call_started(self) -> None:
+        self._agent_calls += 1
+        self._heard_monotonic_s = time.monotonic()
+
+    def agent_call_ended(self) -> None:
+        self._agent_calls -= 1
+        self._heard_monotonic_s = time.monotonic()
+
+    def lease_expired(self) -> bool:
+        return self.lease_s is not None and not self.ended and self.agent_silent_s > self.lease_s
+
+    def heartbeat(self) -> None:
+        """The agent keeps its lease while it waits on its workload; refused (with why) once the session has ended."""
+        if self.ended:
+            why = f": {self.error}" if self.error else ""
+            raise SessionStateError(f"the session has ended{why}", self.state)
 
     def clock_map(self) -> SutClockMap:
         """The SUT-to-director mapping from the clock reports so far (the analyzer builds the same one from
@@ -241,10 +275,24 @@ class Session:
         self.log.info("%s stopped: %d samples", phase, self.pump.samples[phase])
         return self.pump.samples[phase]
 
-    async def _storage_failed(self, phase: str, error: StorageError) -> None:
+    async def _storage_failed(self, phase: str | None, error: StorageError) -> None:
         """The disk filled up (or went read-only) mid-phase: stop cleanly, keep what was written."""
+        if not self.ended:
+            await self.abort(self._storage_reason(phase, error))
+
+    def _storage_reason(self, phase: str | None, error: StorageError) -> str:
+        if phase is None:
+            return f"{error}; the session was stopped, everything written before is kept"
         samples = self.pump.samples[phase]
-        await self.abort(f"{error}; the {phase} phase was stopped, the {samples} samples written are kept")
+        return f"{error}; the {phase} phase was stopped, the {samples} samples written are kept"
+
+    def _sut_storage_failed(self, error: StorageError) -> StorageError:
+        """A SUT batch the disk refused: the batch's reply says so now (507), and the session stops as for the
+        wall samples, just after."""
+        phase = self.pump.phase
+        if self._storage_stop is None:
+            self._storage_stop = asyncio.get_running_loop().create_task(self._storage_failed(phase, error))
+        return StorageError(self._storage_reason(phase, error))
 
     async def close(self, analyze: Analyze) -> ResultJson:
         self._expect((SessionState.TESTED,), "close")
@@ -259,6 +307,8 @@ class Session:
 
     async def cancel(self, reason: str) -> None:
         """The agent gives up: abort, unless the session has ended already."""
+        if self._storage_stop is not None:  # the agent gives up because the disk refused its batch: that is the cause
+            await asyncio.shield(self._storage_stop)
         self._expect_live("abort")
         await self.abort(reason)
 
@@ -271,10 +321,25 @@ class Session:
         """Stop whatever runs and keep what was written; the session ends failed."""
         await self.pump.abort()
         self._fail(DirectorError(reason))
+        if not await self._try_write_records(log_failure=True):
+            self._records_retry = asyncio.get_running_loop().create_task(self._retry_records())
+
+    async def _try_write_records(self, log_failure: bool) -> bool:
         try:
             await asyncio.to_thread(self._write_records)
         except OSError as e:
-            self.log.error("cannot write the session records: %s", e.strerror or e)
+            if log_failure:
+                self.log.error("cannot write the session records: %s (tried again every %g s)", e.strerror or e,
+                               RECORDS_RETRY_S)  # fmt: skip
+            return False
+        return not self.writer.progress_pending
+
+    async def _retry_records(self) -> None:
+        """The disk refused the records of an aborted session (full): written as soon as it takes them."""
+        while True:
+            await asyncio.sleep(RECORDS_RETRY_S)
+            if await self._try_write_records(log_failure=False):
+                return
 
     # from the agent -----------------------------------------------------------------------
     def add_agent_checkpoint(self, phase: str, agent_utc_ns: int) -> None:
@@ -293,14 +358,18 @@ class Session:
         """Store a SUT batch; False when this (source, seq) was stored before."""
         self._expect_live("take SUT samples")
         clock_map = self.clock_map()  # the SUT's clock onto the director's
-        stored = self.sut.add(batch, clock_map, self.clock())
+        try:
+            stored = self.sut.add(batch, clock_map, self.clock())
+        except StorageError as e:
+            raise self._sut_storage_failed(e) from e
         if stored and batch.kind == "gpu" and batch.columns.get("power_w"):  # the live view plots GPUs only
             self.feed.gpu(batch, clock_map)
         return stored
 
     def _expect_live(self, action: str) -> None:
         if self.ended:
-            raise SessionStateError(f"cannot {action}: the session has ended", self.state)
+            why = f" ({self.error})" if self.error else ""
+            raise SessionStateError(f"cannot {action}: the session has ended{why}", self.state)
 
     def add_upload(self, folder: str, name: str, data: bytes) -> None:
         """A LoadGen log (or the agent's record) into the run folder, once its phase has stopped; a detail log

@@ -6,8 +6,10 @@ read interval. A write the disk refuses is a :class:`StorageError` naming the fi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -38,6 +40,7 @@ class RunWriter:
         self._ptd_log_offset = 0  # bytes of PTDaemon's log written before this session
         self._spl: SplWriter | None = None
         self._log_handler: logging.Handler | None = None
+        self.progress_pending = False  # the last session.json write failed (disk full): it is out of date
 
     def create(self) -> None:
         """The folder and its sub-folders, ``power/server.log`` taking the session's log, and where this
@@ -96,18 +99,29 @@ class RunWriter:
 
     # SUT data and uploads -----------------------------------------------------------------
     def append_journal(self, source: str, line: bytes) -> None:
-        """One SUT batch, as a JSON line of ``samples/<source>.jsonl``, flushed. Opened per line: that costs
-        about 10 us, and no file is left open when a session ends in any way."""
-        folder = self.folder / SAMPLES_DIR
+        """One SUT batch, as a JSON line of ``samples/<source>.jsonl``, written at once (no buffer). Opened per
+        line: that costs about 10 us, and no file is left open when a session ends in any way. A line the disk
+        takes only part of is cut off again: the journal ends with its last whole line."""
+        rel = f"{SAMPLES_DIR}/{source}.jsonl"
+        data = line + b"\n"
         try:
-            folder.mkdir(exist_ok=True)
-            with (folder / f"{source}.jsonl").open("ab") as f:
-                f.write(line + b"\n")
+            (self.folder / SAMPLES_DIR).mkdir(exist_ok=True)
+            fd = os.open(self.folder / rel, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as e:
-            raise StorageError(
-                f"cannot write {SAMPLES_DIR}/{source}.jsonl: {e.strerror or e}; the agent keeps the batch and "
-                "sends it again: free space or fix permissions"
-            ) from e
+            raise StorageError(f"cannot write {rel}: {e.strerror or e}") from e
+        try:
+            start = os.lseek(fd, 0, os.SEEK_END)
+            sent = 0
+            try:
+                while sent < len(data):
+                    sent += os.write(fd, data[sent:])
+            except OSError as e:
+                if sent:
+                    with contextlib.suppress(OSError):  # cutting frees space: this works on a full disk
+                        os.ftruncate(fd, start)
+                raise StorageError(f"cannot write {rel}: {e.strerror or e}") from e
+        finally:
+            os.close(fd)
 
     def write_upload(self, folder: str, name: str, data: bytes) -> None:
         try:
@@ -117,16 +131,22 @@ class RunWriter:
         self.log.info("upload %s/%s: %d bytes", folder, name, len(data))
 
     # records ------------------------------------------------------------------------------
-    def write_progress(self, record: SessionJson) -> None:
+    def write_progress(self, record: SessionJson) -> bool:
         """session.json as it stands, replaced atomically: after a crash, the restarted director finds what the
-        session was doing. A full disk must not stop the measurement (the samples matter more): logged."""
+        session was doing. A full disk must not stop the measurement (the samples matter more): logged, and
+        ``progress_pending`` stays set until a later write succeeds. False when the write failed."""
         if not self.folder.is_dir():
-            return
+            return True
         target = self.folder / "session.json"
         try:
             write_session_json(target, record)
         except OSError as e:
-            self.log.error("cannot write %s: %s", target, e.strerror or e)
+            if not self.progress_pending:
+                self.log.error("cannot write %s: %s", target, e.strerror or e)
+            self.progress_pending = True
+            return False
+        self.progress_pending = False
+        return True
 
     def finish(self) -> dict[str, str]:
         """At the end: this session's part of PTDaemon's log, the log closed, the SUT journals as Parquet;

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 
+from director.errors import BatchConflictError
 from director.session.run_writer import RunWriter
 from powerlog.clock_map import SutClockMap
 from powerlog.run_record import SutBatchesRecord, SutLinkOutage
@@ -39,7 +41,7 @@ class SutIngest:
     def __init__(self, writer: RunWriter, log: logging.Logger) -> None:
         self._writer = writer
         self._log = log
-        self._seen: set[tuple[str, int]] = set()
+        self._seen: dict[tuple[str, int], bytes] = {}  # the digest of each stored batch's journal line
         self.rows: dict[str, int] = {}  # per source
         self.latest_power_w: dict[str, float] = {}
         self.duplicates = 0
@@ -50,13 +52,20 @@ class SutIngest:
         self.component_sources: set[str] = set()  # sources of kind component (RAPL, hwmon), never GPUs
 
     def add(self, batch: SampleBatch, clock_map: SutClockMap, arrived_utc_ns: int) -> bool:
-        """Append a batch to ``samples/<source>.jsonl``; False when this (source, seq) was stored before."""
+        """Append a batch to ``samples/<source>.jsonl``; False when this (source, seq) was stored before with the
+        same content (a re-send), :class:`BatchConflictError` when with other content."""
         key = (batch.source, batch.seq)
-        if key in self._seen:
+        line = journal_line(batch)
+        digest = hashlib.blake2b(line, digest_size=16).digest()
+        stored = self._seen.get(key)
+        if stored is not None:
+            if stored != digest:
+                self._log.warning("SUT batch %d of %r re-sent with other readings: refused", batch.seq, batch.source)
+                raise BatchConflictError(batch.source, batch.seq)
             self.duplicates += 1
             return False
-        self._writer.append_journal(batch.source, journal_line(batch))
-        self._seen.add(key)
+        self._writer.append_journal(batch.source, line)
+        self._seen[key] = digest
         times = batch.columns["t_utc_ns"]
         self.rows[batch.source] = self.rows.get(batch.source, 0) + len(times)
         if batch.kind == "component":
