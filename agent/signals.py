@@ -36,7 +36,8 @@ def exit_status(error: KeyboardInterrupt) -> int:
 
 @contextmanager
 def forwarded_signals() -> Iterator[None]:
-    """While inside, SIGTERM and SIGHUP raise :class:`Signalled` in the main thread; the previous handlers are
+    """While inside, SIGTERM and SIGHUP (unless ignored on entry) raise :class:`Signalled` in the main thread; the
+    previous handlers are
     put back on the way out. Only the first signal raises: a second one (a process manager repeating itself)
     must not cut short the abort the first one started. Elsewhere than the main thread this does nothing (only
     the main thread can set handlers)."""
@@ -51,7 +52,10 @@ def forwarded_signals() -> Iterator[None]:
             raised = True
             raise Signalled(signum)
 
-    previous = {signum: signal.signal(signum, handler) for signum in FORWARDED_SIGNALS}
+    # a signal ignored on entry stays ignored, as Python leaves SIGINT: `nohup` (SIGHUP) and a shell's background
+    # job (SIGINT) ask for exactly that
+    taken = [signum for signum in FORWARDED_SIGNALS if signal.getsignal(signum) is not signal.SIG_IGN]
+    previous = {signum: signal.signal(signum, handler) for signum in taken}
     try:
         yield
     finally:

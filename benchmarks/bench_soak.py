@@ -377,7 +377,9 @@ def main() -> int:
     )
     parser.add_argument("--link-cut-s", type=float, default=0.8, help="how long a meter-link cut lasts (ptd)")
     parser.add_argument("--pause-s", type=float, default=30.0, help="how long PTDaemon is paused (ptd)")
-    parser.add_argument("--lease-s", type=float, default=20.0, help="the director's --lease-s")
+    parser.add_argument(
+        "--lease-s", type=float, default=60.0, help="the director's --lease-s (default 60: longer than an outage)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     soak_s = args.hours * 3600 if args.hours is not None else args.minutes * 60

@@ -37,6 +37,11 @@ def _group_members(group: int) -> list[int]:
     return members
 
 
+def _default_stop_signals() -> None:
+    for signum in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def _meter_is_free(url: str, token: str) -> bool:
     """A new session opens (and is aborted again at once)."""
     with DirectorClient(url, token, retry_s=5) as client:
@@ -58,7 +63,11 @@ def test_a_signalled_agent_aborts_its_session_and_takes_its_workload_down(
     log = tmp_path / "agent.out"
     # into a file, not a pipe: processes the agent left behind would hold a pipe open past its end
     with log.open("w") as out:
-        agent = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, text=True)
+        # as from a terminal: a suite started in the background (make test &, nohup) passes SIGINT (or SIGHUP)
+        # on ignored, and the agent rightly leaves an ignored signal ignored
+        agent = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, text=True, preexec_fn=_default_stop_signals
+        )
     group = 0
     try:
 
@@ -119,3 +128,17 @@ def test_sigterm_inside_the_block_raises_signalled_once_and_the_old_handler_come
             signal.raise_signal(signal.SIGHUP)
         signal.raise_signal(signal.SIGHUP)  # a second signal while the first one's abort runs: not raised again
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_a_signal_ignored_on_entry_stays_ignored() -> None:
+    """`nohup mlpower-agent ...` must survive the hangup it asked to survive (and a background job Ctrl-C)."""
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with forwarded_signals():
+            signal.raise_signal(signal.SIGHUP)  # ignored: nothing raised
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            with pytest.raises(Signalled):
+                signal.raise_signal(signal.SIGTERM)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
