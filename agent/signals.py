@@ -1,10 +1,13 @@
-"""SIGTERM and SIGHUP taken the way Ctrl-C is: as an interruption that aborts the session.
+"""SIGINT, SIGTERM and SIGHUP taken alike: as an interruption that aborts the session.
 
 A process manager stops the agent with SIGTERM, a closed terminal or SSH connection sends SIGHUP; both
 killed the agent at once (Python's default), leaving its session holding the meter and its benchmark
 running. Inside :func:`forwarded_signals` they raise :class:`Signalled`, a ``KeyboardInterrupt``, so every
 ``except KeyboardInterrupt`` and ``finally`` on the way out runs: the session is aborted with the signal's
-name as the reason and the workload's process group is taken down (:mod:`agent.workload`).
+name as the reason and the workload's process group is taken down (:mod:`agent.workload`). SIGINT goes the
+same way (Python's own handler would raise a plain ``KeyboardInterrupt`` at any point): a step that must not
+be cut in the middle, such as starting the workload (a group started but not yet named could not be stopped),
+runs inside :func:`held_signals`, and a signal that arrives then is raised as soon as it is done.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["FORWARDED_SIGNALS", "Signalled", "exit_status", "forwarded_signals"]
+__all__ = ["FORWARDED_SIGNALS", "Signalled", "exit_status", "forwarded_signals", "held_signals"]
 
-FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Signalled(KeyboardInterrupt):
@@ -34,10 +37,36 @@ def exit_status(error: KeyboardInterrupt) -> int:
     return 128 + getattr(error, "signum", signal.SIGINT)
 
 
+class _Gate:
+    """Whether a stopping signal may be raised now, and the one held back. One per process, as signal handlers
+    are; only the main thread, where handlers run, touches it."""
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.pending: int | None = None
+
+
+_GATE = _Gate()
+
+
+@contextmanager
+def held_signals() -> Iterator[None]:
+    """A stopping signal that arrives inside is raised as :class:`Signalled` when the block is done, not in the
+    middle of it (unless the block raises an error of its own, which then goes first)."""
+    _GATE.holding = True
+    try:
+        yield
+    finally:
+        _GATE.holding = False
+        signum, _GATE.pending = _GATE.pending, None
+    if signum is not None:
+        raise Signalled(signum)
+
+
 @contextmanager
 def forwarded_signals() -> Iterator[None]:
-    """While inside, SIGTERM and SIGHUP (unless ignored on entry) raise :class:`Signalled` in the main thread; the
-    previous handlers are
+    """While inside, SIGINT, SIGTERM and SIGHUP (unless ignored on entry) raise :class:`Signalled` in the main
+    thread (inside :func:`held_signals`: once it is done); the previous handlers are
     put back on the way out. Only the first signal raises: a second one (a process manager repeating itself)
     must not cut short the abort the first one started. Elsewhere than the main thread this does nothing (only
     the main thread can set handlers)."""
@@ -48,8 +77,12 @@ def forwarded_signals() -> Iterator[None]:
 
     def handler(signum: int, _frame: FrameType | None) -> None:
         nonlocal raised
-        if not raised:
-            raised = True
+        if raised:
+            return
+        raised = True
+        if _GATE.holding:
+            _GATE.pending = signum
+        else:
             raise Signalled(signum)
 
     # a signal ignored on entry stays ignored, as Python leaves SIGINT: `nohup` (SIGHUP) and a shell's background

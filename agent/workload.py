@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.errors import WorkloadError
+from agent.signals import held_signals
 
 __all__ = [
     "LOADGEN_DIR_ENV",
@@ -89,14 +90,19 @@ def run_workload(workload: Workload, loadgen_dir: Path, grace_s: float = STOP_GR
     loadgen_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, LOADGEN_DIR_ENV: str(loadgen_dir)}
     started = time.monotonic()
+    process: subprocess.Popen[bytes] | None = None
     try:
-        process = subprocess.Popen(list(workload.argv), env=env, start_new_session=True)
-    except OSError as e:
-        raise WorkloadError(f"cannot start the workload {workload.description!r}: {e.strerror or e}") from e
-    try:
+        # a stop that arrives while the group starts is raised once `process` names it (it was seen to leave the
+        # workload running when it came in the middle of Popen on a loaded SUT)
+        with held_signals():
+            try:
+                process = subprocess.Popen(list(workload.argv), env=env, start_new_session=True)
+            except OSError as e:
+                raise WorkloadError(f"cannot start the workload {workload.description!r}: {e.strerror or e}") from e
         returncode = process.wait()
     finally:  # also on KeyboardInterrupt (Ctrl-C, agent.signals.Signalled) and any error in the agent
-        stop_process_group(process, grace_s)
+        if process is not None:
+            stop_process_group(process, grace_s)
     elapsed_s = time.monotonic() - started
     if returncode != 0:
         raise WorkloadError(f"the workload {workload.description!r} exited with status {returncode}")

@@ -9,13 +9,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from processes import agent_argv, start_director, stop, wait_for
 
 from agent.client import DirectorClient
-from agent.signals import Signalled, exit_status, forwarded_signals
+from agent.signals import Signalled, exit_status, forwarded_signals, held_signals
 from agent.workload import Workload, run_workload, stop_process_group
 from powerlog.wire import AgentInfo, OpenSessionRequest
 
@@ -117,6 +118,18 @@ def test_what_a_finished_workload_left_running_is_stopped(tmp_path: Path) -> Non
     assert _group_members(int(pid_file.read_text())) == []
 
 
+@pytest.fixture
+def stop_signals_at_default() -> Iterator[None]:
+    """SIGINT and SIGHUP at their defaults, as a terminal gives them (a suite run with nohup or in the background
+    has them ignored, and the agent leaves an ignored signal ignored)."""
+    before = {signum: signal.signal(signum, signal.SIG_DFL) for signum in (signal.SIGINT, signal.SIGHUP)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    for signum, handler in before.items():
+        signal.signal(signum, handler)
+
+
+@pytest.mark.usefixtures("stop_signals_at_default")
 def test_sigterm_inside_the_block_raises_signalled_once_and_the_old_handler_comes_back() -> None:
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(Signalled) as info, forwarded_signals():
@@ -142,3 +155,20 @@ def test_a_signal_ignored_on_entry_stays_ignored() -> None:
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, before)
+
+
+@pytest.mark.usefixtures("stop_signals_at_default")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
+def test_a_signal_while_the_workload_starts_is_raised_once_it_has_started(signum: signal.Signals) -> None:
+    """Held, not lost: raised when the block is done (the workload's group then has a name to stop it by)."""
+    done = []
+    with forwarded_signals():
+        with pytest.raises(Signalled) as info, held_signals():
+            signal.raise_signal(signum)
+            done.append("the block ran to its end")
+        assert done and info.value.signal_name == signum.name
+        with pytest.raises(OSError), held_signals():  # the block's own error goes first
+            signal.raise_signal(signal.SIGTERM)
+            raise OSError("cannot start")
+    with forwarded_signals(), held_signals():  # nothing pending is left over for the next block
+        pass
