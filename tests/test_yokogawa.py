@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from meter_reading import assert_every_update_once, missed_updates, read_for
 
-from director.errors import MeterErrorReply, MeterProtocolError, MeterTimeoutError
+from director.errors import MeterConnectionError, MeterErrorReply, MeterProtocolError, MeterTimeoutError
 from director.meter_sim import PtyServer, ScpiWT310
 from director.meters.ranges import Ranges
 from director.meters.serial_transport import SerialLineTransport
@@ -59,6 +59,22 @@ def test_scripted_identify_ranges_and_a_refused_setting() -> None:
         meter.start("m", 100)
     with pytest.raises(ValueError, match="updates every"):
         meter.start("m", 200)
+
+
+class _GoneTransport(ScriptedTransport):
+    """A port that fails with an error nobody translated (termios.error from a tcdrain once the adapter is gone)."""
+
+    def _send(self, data: bytes, command: str) -> None:
+        raise RuntimeError("(5, 'Input/output error')")
+
+
+def test_a_poller_that_fails_unexpectedly_says_so_instead_of_going_quiet() -> None:
+    """It died silently: the phase read no sample and recorded no gap for the rest of its length (seen under load
+    when a serial adapter was pulled); now the next read raises, so the director reconnects and records the gap."""
+    meter = YokogawaWT310(_GoneTransport([]))
+    meter._poll()
+    with pytest.raises(MeterConnectionError, match="poller stopped: RuntimeError"):
+        meter.read_new()
 
 
 def test_not_a_wt310_is_refused() -> None:

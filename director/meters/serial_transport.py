@@ -12,6 +12,13 @@ from director.meters.transport import Clock, LineTransport
 
 __all__ = ["SerialLineTransport"]
 
+try:
+    from termios import error as TermiosError  # a tcflush or tcdrain on a port whose device went away
+except ImportError:  # not a POSIX system: pyserial raises its own errors there
+    TermiosError = OSError  # type: ignore[misc,assignment]
+
+PORT_ERRORS = (serial.SerialException, OSError, TermiosError)
+
 
 class SerialLineTransport(LineTransport):
     def __init__(self, url: str, baudrate: int = 9600, timeout_s: float = 2.0, clock: Clock = time.time_ns) -> None:
@@ -47,7 +54,7 @@ class SerialLineTransport(LineTransport):
         try:
             port.write(data.replace(b"\r\n", b"\n"))
             port.flush()
-        except serial.SerialException as e:
+        except PORT_ERRORS as e:
             self.close()
             raise MeterConnectionError(f"serial write failed: {e}", meter=self.name, command=command) from e
 
@@ -56,12 +63,16 @@ class SerialLineTransport(LineTransport):
         while time.monotonic() < deadline:
             try:
                 data = port.read(max(1, port.in_waiting))
-            except (serial.SerialException, OSError) as e:
+            except PORT_ERRORS as e:
                 self.close()
                 raise MeterConnectionError(f"serial read failed: {e}", meter=self.name, command=command) from e
             if data:
                 return bytes(data)
         # a late reply would answer the next query: throw away whatever half-line arrived
         self._buffer = b""
-        port.reset_input_buffer()
+        try:
+            port.reset_input_buffer()
+        except PORT_ERRORS as e:  # the adapter was pulled while we waited
+            self.close()
+            raise MeterConnectionError(f"serial port gone: {e}", meter=self.name, command=command) from e
         raise MeterTimeoutError(f"no complete reply within {self.timeout_s} s", meter=self.name, command=command)

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Sequence
 from typing import ClassVar
 
-from director.errors import MeterError, MeterErrorReply, MeterProtocolError
+from director.errors import MeterConnectionError, MeterError, MeterErrorReply, MeterProtocolError
 from director.meters.base import MeterBase, MeterIdentity
 from director.meters.ranges import RANGE_TABLES, Ranges, RangeTable, round_up_to_range
 from director.meters.transport import Exchange, LineTransport
@@ -240,6 +240,12 @@ class _YokogawaWT300(MeterBase):
         self._thread.start()
 
     def _poll(self) -> None:
+        try:
+            self._poll_until_stopped()
+        except Exception as e:  # a poller that died silently left its phase with no samples and no gap
+            self.poll_error = MeterConnectionError(f"the meter's poller stopped: {e!r}", meter=self.name)
+
+    def _poll_until_stopped(self) -> None:
         while not self._stop.is_set():
             try:
                 eesr = self._query(":STATUS:EESR?", record=False)
