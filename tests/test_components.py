@@ -407,7 +407,10 @@ def test_components_end_to_end(fake_trees, tmp_path: Path) -> None:
         assert c["share_of_wall_pct"] == pytest.approx(100 * c["energy_j"] / report["energy_j"])
         assert c["share_of_wall_pct"] == pytest.approx(100 * watts / wall_w, rel=0.1)
     package = components["rapl:package-0"]
-    assert package["counter_energy_j"] == pytest.approx(package["integrated_energy_j"], rel=0.05)  # wraps undone
+    # wraps undone: one missed is 20 J of about 100; the fake counters move from a test thread, which a loaded
+    # machine starves (a read then sees no change, the next one twice the step), and power integrated over such
+    # uneven steps was seen 7 % off the counter's difference
+    assert package["counter_energy_j"] == pytest.approx(package["integrated_energy_j"], rel=0.12)
     assert package["power_readings"] >= 20 and components["rapl:package-0:dram"]["parent"] == "rapl:package-0"
     assert components["hwmon:acpi_power:Platform"]["counter_energy_j"] is None  # a power sensor alone: integrated
     client = json.loads((folder / "power" / "client.json").read_text())["mlpower"]
