@@ -23,7 +23,8 @@ simulator at 1 Hz (``ptd``: ``mlpower-director ptd-sim``, reached through a seco
 
 At the end every run folder is read back and each session must have ended ``closed`` or, where a director
 kill fell in it, ``failed`` with an ``interrupted`` note, or, where an agent kill fell in it, ``failed`` with
-its cause. Wall samples: produced (10 Hz over each phase's
+its cause (within the lease and a minute of the kill), or ``failed`` with ``the meter did not answer at the
+... start`` where a meter fault outlasted a phase start's 20 s of patience (a 30 s pause does). Wall samples: produced (10 Hz over each phase's
 first to last sample) against stored, the missing ones counted as missed updates (an interval of 1.5 or more
 counts its rounded number of intervals, less one) apart from those inside a recorded meter gap; at most 1 %
 may be missed (as ``bench_ingest``: a poller the machine held back loses an update). GPU readings: produced
@@ -77,6 +78,8 @@ METER_FAULTS = ("meter", "meter-link", "meter-pause")
 INTERVAL_NS = {"serial": 100_000_000, "ptd": 1_000_000_000}  # the simulated WT310 at 10 Hz, PTDaemon at 1 Hz
 AGENT_SIGNALS = (signal.SIGKILL, signal.SIGTERM, signal.SIGHUP)
 AGENT_CAUSES = ("agent silent for", "interrupted by SIG")  # what an agent-kill session's error must name
+# a phase start waits 20 s for a meter that does not answer (reliability.md): a longer fault at a start fails it
+METER_AT_START = "the meter did not answer at"
 MAX_MISSED_FRACTION = 0.01
 FAULT_SLACK_NS = 60 * NS  # a gap or outage is explained by a fault injected up to this long before it ...
 FAULT_LEAD_NS = 5 * NS  # ... or this long after: an outage starts at the oldest reading a late batch holds
@@ -259,8 +262,8 @@ def _kill_agent(rig: Rig, agent: subprocess.Popen[str], signum: int, lease_s: fl
     return None, f"the meter still held {lease_s + 60:.0f} s after {signal.Signals(signum).name}: {active}"
 
 
-def _explained(t_ns: int, faults: list[tuple[int, str]], *kinds: str) -> bool:
-    return any(k in kinds and -FAULT_LEAD_NS <= t_ns - at_ns <= FAULT_SLACK_NS for at_ns, k in faults)
+def _explained(t_ns: int, faults: list[tuple[int, str]], *kinds: str, slack_ns: int = FAULT_SLACK_NS) -> bool:
+    return any(k in kinds and -FAULT_LEAD_NS <= t_ns - at_ns <= slack_ns for at_ns, k in faults)
 
 
 def _modified_utc_ns(path: Path) -> int:
@@ -299,6 +302,7 @@ def _gpu(agent_out: Path, record: SessionJson) -> tuple[int | None, int, dict[st
 
 
 def _audit(rig: Rig, faults: list[tuple[int, str]]) -> dict[str, object]:
+    lease_ns = round(rig.lease_s * NS)
     states: dict[str, int] = {}
     problems: list[str] = []
     gaps = outages = produced = stored = missed = gpu_produced = gpu_stored = 0
@@ -312,14 +316,20 @@ def _audit(rig: Rig, faults: list[tuple[int, str]]) -> dict[str, object]:
             continue
         interrupted = record.interrupted
         state = "interrupted" if interrupted is not None else record.state
+        ended_ns = _modified_utc_ns(folder / "session.json")
         if state == "failed" and any(cause in (record.error or "") for cause in AGENT_CAUSES):
             state = "agent killed"
+        elif state == "failed" and METER_AT_START in (record.error or ""):
+            state = "meter down at a start"
         states[state] = states.get(state, 0) + 1
         if interrupted is not None and not _explained(interrupted.recovered_utc_ns, faults, "director"):
             problems.append(f"{folder.name}: interrupted with no director kill before it")
-        elif state == "agent killed" and not _explained(_modified_utc_ns(folder / "session.json"), faults, "agent"):
+        elif state == "agent killed" and not _explained(ended_ns, faults, "agent", slack_ns=lease_ns + FAULT_SLACK_NS):
+            # a SIGKILLed agent's session ends a lease after the kill, and the abort is written after that
             problems.append(f"{folder.name}: {record.error}, with no agent kill before it")
-        elif state not in ("closed", "interrupted", "agent killed"):
+        elif state == "meter down at a start" and not _explained(ended_ns, faults, "meter", "meter-pause"):
+            problems.append(f"{folder.name}: {record.error}, with no meter fault before it")
+        elif state not in ("closed", "interrupted", "agent killed", "meter down at a start"):
             problems.append(f"{folder.name}: ended {state}: {record.error}")
         for gap in record.meter_gaps:
             gaps += 1
