@@ -22,17 +22,18 @@ simulator at 1 Hz (``ptd``: ``mlpower-director ptd-sim``, reached through a seco
   lease and a minute; the time it took is printed.
 
 At the end every run folder is read back and each session must have ended ``closed`` or, where a director
-kill fell in it, ``failed`` with an ``interrupted`` note, or, where an agent kill fell in it, ``failed`` with
-its cause (within the lease and a minute of the kill), or ``failed`` with ``the meter did not answer at the
-... start`` where a meter fault outlasted a phase start's 20 s of patience (a 30 s pause does). Wall samples: produced (10 Hz over each phase's
-first to last sample) against stored, the missing ones counted as missed updates (an interval of 1.5 or more
-counts its rounded number of intervals, less one) apart from those inside a recorded meter gap; at most 1 %
-may be missed (as ``bench_ingest``: a poller the machine held back loses an update). GPU readings: produced
-(the agent's ``client.json``) against stored (``session.json``), equal for every closed session. Every
-meter gap and link outage recorded must follow an injected fault of its kind within a minute. Printed with
-them: the faults, the p50/p99/max round trip of the agent's sample requests (the ingest latency as the SUT
-sees it), the director's RSS and open file descriptors (first and last quarter, and the growth per hour of a
-line fitted through all readings: a leak shows as steady growth), then PASS or FAIL.
+kill fell in it, ``failed`` with an ``interrupted`` note, or, where an agent kill fell in it, ``failed``
+with its cause (within the lease and a minute of the kill), or ``failed`` with ``the meter did not answer at
+the ... start`` where a meter fault outlasted a phase start's 20 s of patience (a 30 s pause does). Wall
+samples: produced (10 Hz over each phase's first to last sample) against stored, the missing ones counted as
+missed updates (an interval of 1.5 or more counts its rounded number of intervals, less one) apart from
+those inside a recorded meter gap; at most 1 % may be missed (as ``bench_ingest``: a poller the machine held
+back loses an update). GPU readings: produced (the agent's ``client.json``) against stored
+(``session.json``), equal for every closed session. Every meter gap and link outage recorded must follow an
+injected fault of its kind within a minute. Printed with them: the faults, the p50/p99/max round trip of the
+agent's sample requests (the ingest latency as the SUT sees it), the director's RSS and open file
+descriptors (first and last quarter, and the growth per hour of a line fitted through all readings: a leak
+shows as steady growth), then PASS or FAIL.
 
     .venv/bin/python benchmarks/bench_soak.py [--minutes 10 | --hours H] [--fault-every-s 120]
         [--duration-s 20] [--outage-s 30] [--meter-down-s 3] [--meter serial|ptd] [--link-cut-s 0.8]
