@@ -1,6 +1,6 @@
 """Fuzz targets for mlpower's parsers: hypothesis strategies and the checks run on each input.
 
-Shared by ``benchmarks/bench_fuzz.py`` (10,000 cases a target) and ``tests/test_fuzz_parsers.py``
+Shared by ``benchmarks/bench_fuzz.py`` (10,000 cases a target) and ``tests/powerlog/test_fuzz_parsers.py``
 (a few hundred, in the normal test suite).
 
 Each target draws one input from its strategy and feeds it to the real parser(s): files are

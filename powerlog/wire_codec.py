@@ -5,7 +5,7 @@ At 100 Hz per GPU on many agents the batches are most of what the director parse
 test VM; msgspec decodes into typed structs and encodes them again in C in about 1.1 ms. The structs
 mirror :class:`~powerlog.wire.SampleBatch` field for field, and the rules that are per column, not per
 row, are the same function (:func:`~powerlog.wire.batch_shape_problem`). What the decoder accepts is
-what ``SampleBatch.model_validate_json(body, strict=True)`` accepts (``tests/test_wire_codec.py``
+what ``SampleBatch.model_validate_json(body, strict=True)`` accepts (``tests/powerlog/test_wire_codec.py``
 checks it on generated bodies), less two things a run folder cannot hold, which it refuses:
 non-finite numbers (``1e400``, ``NaN``) and integers outside int64 (the journal's columns are int64
 or float64). It is strict as pydantic's strict mode is: ``true`` is not a reading, ``"1"`` is not a

@@ -1,3 +1,6 @@
+"""Fixtures shared by every test folder: the published v2.1 result folders, a copy a test may damage, the PTDaemon
+simulator process, the headless browser and the hardware-test options."""
+
 from __future__ import annotations
 
 import shutil
@@ -8,15 +11,7 @@ from typing import Any
 import pytest
 
 from powerlog.cli_support import stop_process
-
-DATA_DIR = Path(__file__).parent / "data"
-FIXTURES = {
-    "xe8545_bert_server": DATA_DIR / "dell-xe8545-a100x4-maxq-bert99-server" / "performance",
-    "xe8545_resnet_offline": DATA_DIR / "dell-xe8545-a100x4-maxq-resnet50-offline" / "performance",
-    "xr12_multistream": DATA_DIR / "dell-xr12-a2x1-maxq-resnet50-multistream" / "performance",
-    "xr12_singlestream": DATA_DIR / "dell-xr12-a2x1-maxq-resnet50-singlestream" / "performance",
-    "orin_offline": DATA_DIR / "nvidia-orin-maxq-resnet50-offline" / "performance",
-}
+from tests.support.paths import FIXTURES
 
 
 @pytest.fixture(params=sorted(FIXTURES))
@@ -103,7 +98,7 @@ def meter_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's headless Chromium (see tests/headless.py), one per test module."""
+    """Debian's headless Chromium (see tests/support/headless.py), one per test module."""
     from headless import chromium
 
     yield from chromium()

@@ -1,0 +1,1 @@
+"""mlpower's tests, one folder per package; helpers in tests/support."""

@@ -1,0 +1,1 @@
+"""Tests of agent: the SUT side: benchmark, GPUs, components, clock, client."""

@@ -1,0 +1,1 @@
+"""Tests of analyzer: metrics, rules, reports, scans, the official verdict."""

@@ -1,0 +1,1 @@
+"""Tests of director: meters, sessions, the HTTP API, power-dev's protocol, simulators."""

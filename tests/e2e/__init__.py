@@ -1,0 +1,1 @@
+"""Whole measurements and their faults, every part a real process on loopback."""

@@ -1,0 +1,1 @@
+"""Tests of powerlog: the records and file formats."""

@@ -1,0 +1,1 @@
+"""The repository as a whole: docs against parsers, exception trees, module sizes."""

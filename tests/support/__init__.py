@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: processes, ports, proxies, HTTP sessions, JSON editing, fake results."""
