@@ -28,6 +28,7 @@ demo-fixture: $(VENV)/.installed
 	$(BIN)/mlpower-analyzer report --round v2.1 "$(FIXTURE)"
 	$(BIN)/mlpower-analyzer check --round v2.1 "$(FIXTURE)"
 
+# mypy is strict for all four packages by pyproject.toml ([tool.mypy] strict = true)
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
@@ -35,6 +36,7 @@ lint: $(VENV)/.installed-test
 
 docs: $(VENV)/.installed
 	$(BIN)/python scripts/cli_usage.py
+	$(BIN)/python scripts/module_map.py
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format .

@@ -244,9 +244,9 @@ def _quantity(q: QuantityRecord | PerformanceRecord | None, digits: int = 2) -> 
 
 def format_result(outcome: SessionOutcome) -> str:
     report, check = outcome.result.report, outcome.result.check
-    testing = [c for c in outcome.clocks if c["phase"] == "testing"]
-    offset = max((abs(c["offset_ns"]) for c in testing), default=None)
-    bound = max((c["bound_ns"] for c in testing), default=None)
+    testing = [c for c in outcome.clocks if c.phase == "testing"]
+    offset = max((abs(c.offset_ns) for c in testing), default=None)
+    bound = max((c.bound_ns for c in testing), default=None)
     meter = report.meter
     rows = [
         ("Session", outcome.session.session_id),

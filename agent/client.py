@@ -22,6 +22,7 @@ from agent.errors import (
     TokenAuthenticationFailed,
 )
 from powerlog.errors import FormatError
+from powerlog.powerdev_records import PowerDevMessage
 from powerlog.result_record import ResultJson, parse_result_json
 from powerlog.wire import (
     API_PREFIX,
@@ -74,7 +75,7 @@ class DirectorClient:
             # https: the system's CAs, or the director's own certificate (--ca-file) for a self-signed one
             verify=ssl.create_default_context(cafile=str(ca_file)) if ca_file is not None else True,
         )
-        self.messages: list[dict[str, Any]] = []
+        self.messages: list[PowerDevMessage] = []  # client.json "messages"
 
     def close(self) -> None:
         self._http.close()
@@ -222,7 +223,7 @@ class DirectorClient:
 
     def _record(self, cmd: str, reply: str, sent_ns: int, received_ns: int | None = None) -> None:
         received_ns = received_ns if received_ns is not None else self.clock_ns()
-        self.messages.append({"cmd": cmd, "cmd_time": sent_ns / 1e9, "reply": reply, "reply_time": received_ns / 1e9})
+        self.messages.append(PowerDevMessage.exchanged(cmd, sent_ns, reply, received_ns))
 
 
 def _error_reply(response: httpx.Response) -> ErrorReply:

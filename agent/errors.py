@@ -11,6 +11,11 @@
     │   ├── MeterBusy                   another session holds the meter (409 on open)
     │   ├── SessionConflict             a call out of order, or the director lost the session (409/404)
     │   └── DirectorFailed              any other error reply (the director's message is kept)
+    ├── GpuError                    a GPU backend failed (agent.gpu)
+    │   ├── NvmlUnavailable             no NVML library or driver on this machine
+    │   ├── GpuNotFound                 a GPU index that does not exist
+    │   ├── GpuLost                     a GPU disappeared mid-run (carries its index)
+    │   └── NvmlCallFailed              any other NVML error (carries the function and NVML's error code)
     └── WorkloadError               the benchmark failed or wrote no LoadGen logs
         └── BuiltinBenchmarkError       the built-in benchmark's model failed, or LoadGen wrote no logs
                                         (agent.builtin)

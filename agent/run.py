@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import json
 import logging
 import platform
 import socket
@@ -24,14 +23,24 @@ from agent.clock import MIN_ROUNDS, measure_offset
 from agent.components.base import ComponentInfo, ComponentSource
 from agent.components.sysfs_source import SysfsComponents
 from agent.errors import AgentError, SessionConflict
-from agent.gpu.base import GpuSource
+from agent.gpu.base import GpuInfo, GpuSource
 from agent.gpu_stream import SutSampler
 from agent.progress import LivePhaseProgress, PhaseProgress
 from agent.workload import Workload, check_runnable, run_workload
 from powerlog.cli_support import package_version
 from powerlog.layout import PHASE_DIRS
+from powerlog.powerdev_records import ClientJson, ClientMlpower, SessionUuids, powerdev_json_text
 from powerlog.result_record import ResultJson, write_result_json
-from powerlog.wire import AgentInfo, ClockMeasurement, OpenSessionRequest, SessionOpened, SessionStatus
+from powerlog.run_record import ClockEntry
+from powerlog.wire import (
+    PHASES,
+    AgentInfo,
+    ClockMeasurement,
+    OpenSessionRequest,
+    SampleBatch,
+    SessionOpened,
+    SessionStatus,
+)
 
 __all__ = ["RunOptions", "SessionOutcome", "run_session"]
 
@@ -58,7 +67,7 @@ class SessionOutcome:
     session: SessionOpened
     result: ResultJson
     local_folder: Path
-    clocks: list[dict[str, Any]]
+    clocks: list[ClockEntry]
 
 
 def _sha1(path: Path) -> str:
@@ -92,50 +101,18 @@ def run_session(
 ) -> SessionOutcome:
     check_runnable(options.workload)  # a wrong command is found before the session holds the meter
     client.health()
-    clocks: list[dict[str, Any]] = []
-
-    def measure(phase: str, when: str) -> ClockMeasurement:
-        m = measure_offset(client.server_time, clock_ns, options.clock_rounds)
-        clocks.append({"phase": phase, "when": when, **m.model_dump()})
-        return m
-
-    first = measure("session", "before")
+    clocks = _ClockLog(client, clock_ns, options.clock_rounds)
+    first = clocks.measure("session", "before")
     gpu_infos = list(options.gpus.open()) if options.gpus is not None else []
     component_infos = list(options.components.open()) if options.components is not None else []
     components = options.components if any(c.readable for c in component_infos) else None
-    agent = AgentInfo(
-        label=options.label,
-        host=socket.gethostname(),
-        software=_software(),
-        workload=options.workload.description,
-        simulated_gpus=bool(options.gpus is not None and options.gpus.simulated),
-        gpus=[dataclasses.asdict(g) for g in gpu_infos],
-        simulated_components=bool(components is not None and components.simulated),
-        components=[dataclasses.asdict(c) for c in component_infos],
-    )
+    agent = _agent_info(options, gpu_infos, component_infos, components)
     client_uuid = str(uuid.uuid4())
     session = client.open_session(OpenSessionRequest(agent=agent, client_uuid=client_uuid, clock=first))
-    folder = options.out_dir / session.session_id
-    (folder / "power").mkdir(parents=True, exist_ok=True)
-    log = logging.getLogger(f"mlpower.agent.{session.session_id}")
-    handler = logging.FileHandler(folder / "power" / "client.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("client %(asctime)s [%(levelname)s] %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.info("session %s opened; clock offset %d ns +/- %d ns", session.session_id, first.offset_ns, first.bound_ns)
+    run = _SessionRun(options, client, session, clocks, say, clock_ns)
+    run.log.info("session %s opened; clock offset %d ns +/- %d ns", session.session_id, first.offset_ns, first.bound_ns)
     say(f"session {session.session_id}: clock offset {first.offset_ns / 1e6:+.3f} ms +/- {first.bound_ns / 1e6:.3f} ms")
-    phases: dict[str, list[list[float]]] = {}
-    uploaded: dict[str, str] = {}
-    sampler = None
-    if options.gpus is not None or components is not None:
-        sampler = SutSampler(
-            options.gpus,
-            lambda batches: client.send_sample_batches(session, batches),
-            options.gpu_rate_hz,
-            components=components,
-            component_rate_hz=options.component_rate_hz,
-        )
-        sampler.start()
+    sampler = _start_sampler(options, components, lambda batches: client.send_sample_batches(session, batches))
     if options.gpus is not None:
         names = ", ".join(f"{g.index}: {g.name}" for g in gpu_infos)
         simulated = " (SIMULATED)" if options.gpus.simulated else ""
@@ -143,76 +120,160 @@ def run_session(
     if options.components is not None:
         say(_components_line(component_infos, options.component_rate_hz))
     try:
-        for phase in ("ranging", "testing"):
-            before = measure(phase, "before")
-            client.report_clock(session, phase, "before", before)
-            say(f"{phase}: asking the director to start (settle {session.settle_s:g} s)")
-            log.info("%s: start", phase)
-            t0, m0 = clock_ns(), time.monotonic()
-            reply, _, started = client.phase(session, phase, "start")
-            if sampler is not None:
-                sampler.mark_boundary()
-            m1 = time.monotonic()
-            log.info("%s: started with ranges %s, mark %s", phase, reply.ranges, reply.mark)
-            say(f"{phase}: running {options.workload.description}")
-            keep_lease = _Heartbeat(lambda: client.heartbeat(session), session.lease_s / 4, log)
-            with keep_lease, _progress(options, phase, lambda: client.status(session), say):
-                run = run_workload(options.workload, folder / "loadgen" / phase)
-            log.info("%s: workload done in %.1f s", phase, run.elapsed_s)
-            if sampler is not None:
-                sampler.mark_boundary()
-            t2, m2 = clock_ns(), time.monotonic()
-            stopped, _, t3 = client.phase(session, phase, "stop")
-            m3 = time.monotonic()
-            phases[phase] = [[t0 / NS, m0], [started / NS, m1], [t2 / NS, m2], [t3 / NS, m3]]
-            after = measure(phase, "after")
-            client.report_clock(session, phase, "after", after)
-            say(f"{phase}: {stopped.samples} wall-power samples; clock offset {after.offset_ns / 1e6:+.3f} ms")
-            target = folder / PHASE_DIRS[phase]
-            target.mkdir(exist_ok=True)
-            for name, path in run.logs.items():
-                (target / name).write_bytes(path.read_bytes())
-                client.upload(session, PHASE_DIRS[phase], target / name)
-                uploaded[f"{PHASE_DIRS[phase]}/{name}"] = _sha1(target / name)
-        gpu_stats = _stop_sampler(sampler, options, log)
+        for phase in PHASES:
+            run.phase(phase, sampler)
+        gpu_stats = _stop_sampler(sampler, options, run.log)
     except (AgentError, KeyboardInterrupt) as e:
         reason = _abort_reason(e)
-        log.error("session failed: %s", reason)
-        _stop_sampler(sampler, options, log)
+        run.log.error("session failed: %s", reason)
+        _stop_sampler(sampler, options, run.log)
         _release(client, session, reason)
         raise
     finally:
-        log.removeHandler(handler)
-        handler.close()
+        run.close_log()
     try:  # a signal or a lost director while the records go up still frees the meter at once, with its cause
-        client.upload(session, "power", folder / "power" / "client.log")
-        uploaded["power/client.log"] = _sha1(folder / "power" / "client.log")
-        record = {
-            "version": "mlpower-1",
-            "timezone": 0,
-            "modules": {},
-            "sources": {},
-            "messages": client.messages,
-            "uuid": {"client": client_uuid, "server": session.server_uuid},
-            "session_name": session.session_name,
-            "results": uploaded,
-            "phases": phases,
-            "mlpower": {
-                "clock": clocks,
-                "workload": options.workload.description,
-                "gpu_sampler": gpu_stats,
-                "components": [dataclasses.asdict(c) for c in component_infos],
-            },
-        }
-        (folder / "power" / "client.json").write_text(json.dumps(record, indent=2) + "\n")
-        client.upload(session, "power", folder / "power" / "client.json")
+        mlpower = ClientMlpower(
+            clock=clocks.entries,
+            workload=options.workload.description,
+            gpu_sampler=gpu_stats,
+            components=[c.to_wire() for c in component_infos],
+        )
+        run.upload_records(client_uuid, mlpower)
         say("closing the session; the director is analyzing the run")
         result = client.close_session(session)
     except (AgentError, KeyboardInterrupt) as e:
         _release(client, session, _abort_reason(e))
         raise
-    write_result_json(folder / "result.json", result)
-    return SessionOutcome(session, result, folder, clocks)
+    write_result_json(run.folder / "result.json", result)
+    return SessionOutcome(session, result, run.folder, clocks.entries)
+
+
+def _agent_info(
+    options: RunOptions,
+    gpu_infos: list[GpuInfo],
+    component_infos: list[ComponentInfo],
+    components: ComponentSource | None,
+) -> AgentInfo:
+    """How the agent describes itself, its GPUs and its components when it opens the session."""
+    return AgentInfo(
+        label=options.label,
+        host=socket.gethostname(),
+        software=_software(),
+        workload=options.workload.description,
+        simulated_gpus=bool(options.gpus is not None and options.gpus.simulated),
+        gpus=[g.to_wire() for g in gpu_infos],
+        simulated_components=bool(components is not None and components.simulated),
+        components=[c.to_wire() for c in component_infos],
+    )
+
+
+def _start_sampler(
+    options: RunOptions, components: ComponentSource | None, send: Callable[[list[SampleBatch]], None]
+) -> SutSampler | None:
+    """Sample the GPUs and the readable components from now on; None when there is nothing to sample."""
+    if options.gpus is None and components is None:
+        return None
+    sampler = SutSampler(
+        options.gpus, send, options.gpu_rate_hz, components=components, component_rate_hz=options.component_rate_hz
+    )
+    sampler.start()
+    return sampler
+
+
+class _ClockLog:
+    """The clock measurements of the session, each as the director is told of it and client.json lists it."""
+
+    def __init__(self, client: DirectorClient, clock_ns: Callable[[], int], rounds: int) -> None:
+        self._client = client
+        self._clock_ns = clock_ns
+        self._rounds = rounds
+        self.entries: list[ClockEntry] = []
+
+    def measure(self, phase: str, when: str) -> ClockMeasurement:
+        m = measure_offset(self._client.server_time, self._clock_ns, self._rounds)
+        self.entries.append(ClockEntry(phase=phase, when=when, **m.model_dump()))
+        return m
+
+
+class _SessionRun:
+    """An opened session on the SUT's side: its local folder and log, each phase's run and checkpoints, the
+    uploads and client.json."""
+
+    def __init__(
+        self,
+        options: RunOptions,
+        client: DirectorClient,
+        session: SessionOpened,
+        clocks: _ClockLog,
+        say: Callable[[str], None],
+        clock_ns: Callable[[], int],
+    ) -> None:
+        self.options, self.client, self.session, self.clocks = options, client, session, clocks
+        self.say, self.clock_ns = say, clock_ns
+        self.folder = options.out_dir / session.session_id
+        (self.folder / "power").mkdir(parents=True, exist_ok=True)
+        self.log = logging.getLogger(f"mlpower.agent.{session.session_id}")
+        self._handler = logging.FileHandler(self.folder / "power" / "client.log", encoding="utf-8")
+        self._handler.setFormatter(logging.Formatter("client %(asctime)s [%(levelname)s] %(message)s"))
+        self.log.addHandler(self._handler)
+        self.log.setLevel(logging.INFO)
+        self.phases: dict[str, list[tuple[float, float]]] = {}  # client.json's four checkpoints per phase
+        self.uploaded: dict[str, str] = {}  # file -> SHA-1
+
+    def close_log(self) -> None:
+        self.log.removeHandler(self._handler)
+        self._handler.close()
+
+    def phase(self, phase: str, sampler: SutSampler | None) -> None:
+        """Run the workload in ``phase`` between the director's start and stop; upload its LoadGen logs."""
+        client, session, options, log, say = self.client, self.session, self.options, self.log, self.say
+        client.report_clock(session, phase, "before", self.clocks.measure(phase, "before"))
+        say(f"{phase}: asking the director to start (settle {session.settle_s:g} s)")
+        log.info("%s: start", phase)
+        t0, m0 = self.clock_ns(), time.monotonic()
+        reply, _, started = client.phase(session, phase, "start")
+        if sampler is not None:
+            sampler.mark_boundary()
+        m1 = time.monotonic()
+        log.info("%s: started with ranges %s, mark %s", phase, reply.ranges, reply.mark)
+        say(f"{phase}: running {options.workload.description}")
+        keep_lease = _Heartbeat(lambda: client.heartbeat(session), session.lease_s / 4, log)
+        with keep_lease, _progress(options, phase, lambda: client.status(session), say):
+            run = run_workload(options.workload, self.folder / "loadgen" / phase)
+        log.info("%s: workload done in %.1f s", phase, run.elapsed_s)
+        if sampler is not None:
+            sampler.mark_boundary()
+        t2, m2 = self.clock_ns(), time.monotonic()
+        stopped, _, t3 = client.phase(session, phase, "stop")
+        m3 = time.monotonic()
+        self.phases[phase] = [(t0 / NS, m0), (started / NS, m1), (t2 / NS, m2), (t3 / NS, m3)]
+        after = self.clocks.measure(phase, "after")
+        client.report_clock(session, phase, "after", after)
+        say(f"{phase}: {stopped.samples} wall-power samples; clock offset {after.offset_ns / 1e6:+.3f} ms")
+        target = self.folder / PHASE_DIRS[phase]
+        target.mkdir(exist_ok=True)
+        for name, path in run.logs.items():
+            (target / name).write_bytes(path.read_bytes())
+            self._upload(PHASE_DIRS[phase], target / name)
+
+    def upload_records(self, client_uuid: str, mlpower: ClientMlpower) -> None:
+        """client.log, then client.json (which lists every upload with its SHA-1)."""
+        power = self.folder / "power"
+        self._upload("power", power / "client.log")
+        record = ClientJson(
+            messages=self.client.messages,
+            uuid=SessionUuids(client=client_uuid, server=self.session.server_uuid),
+            session_name=self.session.session_name,
+            results=self.uploaded,
+            phases=self.phases,
+            mlpower=mlpower,
+        )
+        (power / "client.json").write_text(powerdev_json_text(record))
+        self.client.upload(self.session, "power", power / "client.json")
+
+    def _upload(self, folder: str, path: Path) -> None:
+        self.client.upload(self.session, folder, path)
+        self.uploaded[f"{folder}/{path.name}"] = _sha1(path)
 
 
 def _components_line(infos: list[ComponentInfo], rate_hz: float) -> str:

@@ -1,8 +1,9 @@
 """analyzer: energy per query, average power, perf/W and the power rules, as pure functions.
 
-``load_run`` is the only I/O; ``build_report`` and ``check_run`` work on what it read. ``open_result``
-reads a folder the same way and gives a :class:`Result`: its samples as pandas DataFrames, its report and
-its checks (docs/python-api.md).
+``load_run`` is the only I/O; ``build_report`` and ``check_run`` work on what it read. ``open_result``, the
+one analysis entry point (the director's close and every command start there), reads a folder and gives a
+:class:`Result`: its samples as pandas DataFrames, its report (a :class:`Report`, result.json's typed
+report), its checks, result.json and report.html (docs/python-api.md).
 """
 
 from analyzer.checks import check_run, verdict

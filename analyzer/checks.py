@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import Any
 
 from analyzer.context import ResultContext, as_context
 from analyzer.findings import Finding, Official, Status
@@ -31,6 +30,7 @@ from analyzer.rules.records import check_session
 from analyzer.rules.reliability import check_interrupted, check_meter_gaps, check_sut_link
 from analyzer.rules.samples import check_samples
 from analyzer.run import RunData
+from powerlog.result_record import CheckRecord
 
 __all__ = ["OFFICIAL_RELATION", "RULES", "check_run", "check_summary", "official_relation", "ranging_peaks", "verdict"]
 
@@ -120,19 +120,19 @@ def verdict(findings: Iterable[Finding]) -> Status:
 
 def check_summary(
     run: RunData, context: ResultContext, findings: Sequence[Finding], official: Sequence[OfficialCheck]
-) -> dict[str, Any]:
+) -> CheckRecord:
     """``check --json``: mlpower's verdict (the stricter audit) and the official checker's, with both lists."""
-    return {
-        "folder": str(run.folder.root),
-        "round": context.round.name,
-        "round_source": context.round_source,
-        "benchmark": context.benchmark,
-        "scenario": context.scenario.value if context.scenario else None,
-        "loadgen_scenario": context.loadgen_scenario.value if context.loadgen_scenario else None,
-        "inferred": context.inferred,
-        "verdict": verdict(findings).value,
-        "official_verdict": official_verdict(official),
-        "errors": sum(1 for f in findings if f.is_error),
-        "findings": [f.to_dict() for f in findings],
-        "official_checks": [c.to_dict() for c in official],
-    }
+    return CheckRecord(
+        folder=str(run.folder.root),
+        round=context.round.name,
+        round_source=context.round_source,
+        benchmark=context.benchmark,
+        scenario=context.scenario.value if context.scenario else None,
+        loadgen_scenario=context.loadgen_scenario.value if context.loadgen_scenario else None,
+        inferred=context.inferred,
+        verdict=verdict(findings).value,
+        official_verdict=official_verdict(official),
+        errors=sum(1 for f in findings if f.is_error),
+        findings=[f.to_record() for f in findings],
+        official_checks=[c.to_record() for c in official],
+    )

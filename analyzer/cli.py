@@ -7,18 +7,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from analyzer.checks import check_run, check_summary, verdict
 from analyzer.cli_results import add_compare_command, add_scan_command, run_compare, run_scan
-from analyzer.context import ResultContext, result_context
 from analyzer.errors import AnalyzerError
 from analyzer.export import add_export_command, run_export
-from analyzer.html import render_html
 from analyzer.metrics import Scenario
-from analyzer.official import official_checks
 from analyzer.render import render_findings, render_report
-from analyzer.report import build_report
+from analyzer.result import Result, open_result
 from analyzer.rounds import NEWEST_ROUND, ROUNDS, get_round
-from analyzer.run import RunData, load_run
 from powerlog.cli_support import (
     EXIT_ERRORS,
     EXIT_OK,
@@ -29,7 +24,6 @@ from powerlog.cli_support import (
     version_string,
 )
 from powerlog.errors import OutputPathError
-from powerlog.spl import SPL_FIELDS
 
 __all__ = ["build_parser", "main"]
 
@@ -87,8 +81,32 @@ def _context_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _context(run: RunData, args: argparse.Namespace) -> ResultContext:
-    return result_context(run, args.round, benchmark=args.benchmark, scenario=args.scenario)
+def _open(args: argparse.Namespace, checks: bool = True) -> Result:
+    return open_result(args.perf_dir, args.round, benchmark=args.benchmark, scenario=args.scenario, checks=checks)
+
+
+def _report(args: argparse.Namespace) -> int:
+    if args.html:
+        check_output_path(args.html, "--html")  # before the folder is read
+    # --html needs what the checks read as well: then the folder is read once, in full
+    result = _open(args, checks=bool(args.html))
+    report = result.report()
+    print(dump_json(report.to_json_obj()) if args.json else render_report(report))
+    if args.html:
+        with atomic_output(args.html, "--html") as partial:
+            partial.write_text(result.html(), encoding="utf-8")
+        print(f"HTML report: {args.html}", file=sys.stderr)
+    return EXIT_OK if report.power_metric is not None else EXIT_ERRORS
+
+
+def _check(args: argparse.Namespace) -> int:
+    result = _open(args)
+    findings, official = result.check(), result.official_checks()
+    if args.json:
+        print(dump_json(result.check_record().to_json_obj()))
+    else:
+        print(render_findings(findings, result.verdict, str(result.folder), result.context, official))
+    return EXIT_ERRORS if any(f.is_error for f in findings) else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,36 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.round is not None:
             get_round(args.round)  # an unknown round is refused before any folder is read
-        if args.command == "export":
-            return run_export(args)
-        if args.command == "compare":
-            return run_compare(args)
-        if args.command == "scan":
-            return run_scan(args)
-        if args.command == "report":
-            if args.html:
-                check_output_path(args.html, "--html")  # before the folder is read
-            # --html needs what the checks read as well: then the folder is read once, in full
-            run = load_run(args.perf_dir, spl_fields=SPL_FIELDS, hash_files=True, marks=True) if args.html else None
-            run = run or load_run(args.perf_dir)
-            context = _context(run, args)
-            report = build_report(run, context)
-            print(dump_json(report.to_dict()) if args.json else render_report(report))
-            if args.html:
-                with atomic_output(args.html, "--html") as partial:
-                    partial.write_text(render_html(report, run, check_run(run, context)), encoding="utf-8")
-                print(f"HTML report: {args.html}", file=sys.stderr)
-            return EXIT_OK if report.power_metric is not None else EXIT_ERRORS
-        run = load_run(args.perf_dir, spl_fields=SPL_FIELDS, hash_files=True, marks=True)
-        context = _context(run, args)
-        findings = check_run(run, context)
-        official = official_checks(run, context.round)
-        result = verdict(findings)
-        if args.json:
-            print(dump_json(check_summary(run, context, findings, official)))
-        else:
-            print(render_findings(findings, result, str(run.folder.root), context, official))
-        return EXIT_ERRORS if any(f.is_error for f in findings) else EXIT_OK
+        command = {"export": run_export, "compare": run_compare, "scan": run_scan, "report": _report}
+        return command.get(args.command, _check)(args)
     except (AnalyzerError, OutputPathError) as e:
         print(f"mlpower-analyzer: {e}", file=sys.stderr)
         return EXIT_UNREADABLE

@@ -27,8 +27,8 @@ from analyzer.run import PhaseData, RunData
 from powerlog.ptd_identity import IdentifyError, parse_identify_reply
 
 __all__ = [
-    "MeterIdentity",
     "ResultContext",
+    "ResultMeter",
     "TreePosition",
     "as_context",
     "meter_identity",
@@ -43,27 +43,30 @@ _LOADGEN_VERSION = re.compile(r"^\s*(\d+)\.(\d+)")
 
 
 @dataclass(frozen=True)
-class MeterIdentity:
+class ResultMeter:
+    """The wall meter as a result's files name it: the analyzer model and PTDaemon version of server.json's Identify
+    reply, or what mlpower's driver read (session.json); None where the files do not say."""
+
     model: str | None
     ptd_version: str | None
     simulated: bool
     identify_reply: str | None
 
 
-def meter_identity(run: RunData) -> MeterIdentity:
+def meter_identity(run: RunData) -> ResultMeter:
     """The analyzer and PTDaemon version, from the Identify reply in server.json."""
     reply = run.server.ptd_reply("Identify") if run.server else None
     if not reply:  # no PTDaemon: the identity mlpower's driver read (a serial analyzer, a Redfish BMC), if recorded
         record = run.mlpower_session
         identity = record.meter.identity if record is not None and record.meter is not None else None
         if identity is not None:
-            return MeterIdentity(identity.model or None, None, identity.simulated, None)
-        return MeterIdentity(None, None, False, None)
+            return ResultMeter(identity.model or None, None, identity.simulated, None)
+        return ResultMeter(None, None, False, None)
     try:
         ptd = parse_identify_reply(reply)
     except IdentifyError:
-        return MeterIdentity(None, None, "simulated" in reply.lower(), reply)
-    return MeterIdentity(ptd.model, ptd.version, ptd.simulated, reply)
+        return ResultMeter(None, None, "simulated" in reply.lower(), reply)
+    return ResultMeter(ptd.model, ptd.version, ptd.simulated, reply)
 
 
 def scenario_of(phase: PhaseData) -> Scenario | None:

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from powerlog.result_record import EvidenceRecord, FindingRecord
+
 __all__ = ["Evidence", "Finding", "Official", "Severity", "Status"]
 
 
@@ -63,10 +65,20 @@ class Finding:
     def is_error(self) -> bool:
         return self.status is Status.FAIL and self.severity is Severity.ERROR
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["status"] = self.status.value
-        d["severity"] = self.severity.value
-        d["official"] = self.official.value if self.official else None
-        d["evidence"] = [{k: v for k, v in asdict(e).items() if v not in (None, {})} for e in self.evidence]
-        return d
+    def to_record(self) -> FindingRecord:
+        """As result.json and ``--json`` give it; an evidence's empty fields are left out."""
+        return FindingRecord(
+            rule=self.rule,
+            title=self.title,
+            status=self.status.value,
+            severity=self.severity.value,
+            message=self.message,
+            evidence=[
+                EvidenceRecord(**{k: v for k, v in asdict(e).items() if v not in (None, {})}) for e in self.evidence
+            ],
+            official=self.official.value if self.official else None,
+        )
+
+
+def _evidence_record(e: Evidence) -> EvidenceRecord:
+    return EvidenceRecord(**{k: v for k, v in asdict(e).items() if v not in (None, {})})

@@ -22,13 +22,12 @@ from analyzer.checks import verdict
 from analyzer.components import ComponentSeries
 from analyzer.findings import Evidence, Finding, Official, Severity, Status
 from analyzer.gpu import GpuSeries
-from analyzer.metrics import WindowStats
-from analyzer.official import OfficialCheck, OfficialOutcome, official_checks, official_verdict
+from analyzer.official import OfficialCheck, OfficialOutcome, official_verdict
 from analyzer.render import why_no_metric
-from analyzer.report import METRIC_RULE, Report
-from analyzer.rounds import get_round
+from analyzer.report import METRIC_RULE
 from analyzer.run import RunData
-from powerlog.tiers import INFORMATIVE_TIERS, tier_description
+from powerlog.result_record import MeterSummary, ReportRecord, WindowRecord
+from powerlog.tiers import INFORMATIVE_TIERS, MeasurementTier, tier_description
 
 __all__ = ["WINDOW_OPACITY", "render_html"]
 
@@ -97,7 +96,7 @@ def _verdict_box(box_id: str, title: str, word: str, why: str) -> str:
     )
 
 
-def _verdicts(report: Report, findings: Sequence[Finding], official: Sequence[OfficialCheck] | None) -> str:
+def _verdicts(report: ReportRecord, findings: Sequence[Finding], official: Sequence[OfficialCheck] | None) -> str:
     if official is None:
         official_box = _verdict_box(
             "official-verdict", "Official verdict", "NOT CHECKED", "the run was loaded without file checksums"
@@ -117,19 +116,22 @@ def _verdicts(report: Report, findings: Sequence[Finding], official: Sequence[Of
     return f'<section class="verdicts">{official_box}{mlpower_box}</section>'
 
 
-def _what(report: Report) -> str:
+def _what(report: ReportRecord) -> str:
     inferred = f", inferred from LoadGen's {report.loadgen_scenario} run" if report.inferred else ""
     parts = [
         f"round {report.round} ({report.round_source})",
         report.benchmark or "benchmark unknown",
         f"{report.scenario or 'scenario unknown'} (LoadGen {report.loadgen_validity or 'validity unknown'}{inferred})",
     ]
-    simulated = report.simulated or report.meter.simulated
-    banner = '<p><span class="simulated">SIMULATED</span> sources: not a real measurement.</p>' if simulated else ""
-    informative = report.tier in INFORMATIVE_TIERS
-    badge = '<span class="simulated">INFORMATIVE</span> ' if informative else ""
-    tier = f'<p class="tier">{badge}Tier <b>{_esc(report.tier.value)}</b>: {_esc(tier_description(report.tier))}</p>'
-    return f'<p class="what">{_esc(" · ".join(parts))}</p><p class="folder">{_esc(report.folder)}</p>{banner}{tier}'
+    banner = (
+        '<p><span class="simulated">SIMULATED</span> sources: not a real measurement.</p>' if report.simulated else ""
+    )
+    tier = report.tier or MeasurementTier.PTDAEMON
+    badge = '<span class="simulated">INFORMATIVE</span> ' if tier in INFORMATIVE_TIERS else ""
+    tier_line = f'<p class="tier">{badge}Tier <b>{_esc(tier.value)}</b>: {_esc(tier_description(tier))}</p>'
+    return (
+        f'<p class="what">{_esc(" · ".join(parts))}</p><p class="folder">{_esc(report.folder)}</p>{banner}{tier_line}'
+    )
 
 
 # errors, warnings, and the rest ----------------------------------------------------------
@@ -203,8 +205,8 @@ def _remaining_rules(findings: Sequence[Finding], official: Sequence[OfficialChe
 # the result ------------------------------------------------------------------------------
 
 
-def _clock_rows(report: Report) -> list[tuple[str, str]]:
-    clock = report.clock
+def _clock_rows(report: ReportRecord, run: RunData) -> list[tuple[str, str]]:
+    clock = run.testing.clock  # the record's clock correction, with the count of measurements behind it
     if clock is None:
         return [("Clock correction", "not measured: LoadGen's times are used as written (no clock offset recorded)")]
     rows = [
@@ -212,30 +214,33 @@ def _clock_rows(report: Report) -> list[tuple[str, str]]:
         ("Clock offset bound", f"±{_ms(clock.bound_ns, signed=False)} over the window"),
         ("Clock change", f"{_ms(clock.change_ns)} over the phase ({clock.measurements} measurements)"),
     ]
-    raw, raw_metric = report.raw_testing, report.raw_power_metric
+    raw = report.uncorrected
     if raw is not None:
+        raw_metric = raw.power_metric
         metric = _fmt(raw_metric.value, 2, raw_metric.unit) if raw_metric else "n/a"
         rows.append(("Without the correction", f"{metric}, {_fmt(raw.samples_in_window)} samples in window"))
     return rows
 
 
-def _window_rows(t: WindowStats) -> list[tuple[str, str]]:
+def _window_rows(t: WindowRecord) -> list[tuple[str, str]]:
     rows = [
-        ("LoadGen window", f"{_fmt(t.window_s, 3, 's')} ({_utc(t.begin_utc_ns)} to {_utc(t.end_utc_ns)} UTC)"),
+        (
+            "LoadGen window",
+            f"{_fmt(t.window_s, 3, 's')} ({_utc(t.power_begin_utc_ns)} to {_utc(t.power_end_utc_ns)} UTC)",
+        ),
         ("Samples in window", f"{_fmt(t.samples_in_window)} > 0 W (of {_fmt(t.all_samples_in_window)})"),
         ("Energy in window", _fmt(t.energy_j, 1, "J")),
         ("Average power", _fmt(t.avg_power_w, 2, "W")),
         ("Min / max power", f"{_fmt(t.min_power_w, 2, 'W')} / {_fmt(t.max_power_w, 2, 'W')}"),
         ("Longest sample gap", _fmt(t.max_sample_gap_s, 3, "s")),
     ]
-    total_w = sum(t.channel_avg_power_w)
-    for i, w in enumerate(t.channel_avg_power_w, start=1):
-        share = f" ({100 * w / total_w:.1f} %)" if total_w > 0 else ""
-        rows.append((f"Channel {i}", f"{_fmt(w, 2, 'W')}{share}"))
+    for c in t.channels or ():
+        share = f" ({c.share_pct:.1f} %)" if c.share_pct is not None else ""
+        rows.append((f"Channel {c.channel}", f"{_fmt(c.avg_power_w, 2, 'W')}{share}"))
     return rows
 
 
-def _result_rows(report: Report) -> list[tuple[str, str]]:
+def _result_rows(report: ReportRecord, run: RunData) -> list[tuple[str, str]]:
     metric, perf, eff = report.power_metric, report.performance, report.efficiency
     rows = [
         ("Power metric", _fmt(metric.value, 2, metric.unit) if metric else f"n/a: {why_no_metric(report)}"),
@@ -244,21 +249,21 @@ def _result_rows(report: Report) -> list[tuple[str, str]]:
     ]
     if report.testing is not None:
         rows += _window_rows(report.testing)
-    rows += _clock_rows(report)
-    gpus = (report.gpus or {}).get("testing")
+    rows += _clock_rows(report, run)
+    gpus = report.gpus
     if gpus:
-        energy, share = _fmt(gpus.get("total_energy_j"), 1, "J"), _fmt(gpus.get("share_of_wall_pct"), 1)
-        rest = _fmt(gpus.get("rest_of_system_w"), 2, "W")
-        sim = " (SIMULATED)" if gpus.get("simulated") else ""
+        energy, share = _fmt(gpus.total_energy_j, 1, "J"), _fmt(gpus.share_of_wall_pct, 1)
+        rest = _fmt(gpus.rest_of_system_w, 2, "W")
+        sim = " (SIMULATED)" if gpus.simulated else ""
         rows.append(("GPUs", f"{energy}, {share} % of wall; rest of system {rest}{sim}"))
-    for c in ((report.components or {}).get("testing") or {}).get("per_component", []):
-        sim = " (SIMULATED)" if c.get("simulated") else ""
-        power, share = _fmt(c.get("mean_power_w"), 2, "W"), _fmt(c.get("share_of_wall_pct"), 1)
-        rows.append((c["name"], f"{power}, {_fmt(c.get('energy_j'), 1, 'J')}, {share} % of wall{sim}"))
+    for c in report.components.per_component if report.components else ():
+        sim = " (SIMULATED)" if c.simulated else ""
+        power, share = _fmt(c.mean_power_w, 2, "W"), _fmt(c.share_of_wall_pct, 1)
+        rows.append((c.name, f"{power}, {_fmt(c.energy_j, 1, 'J')}, {share} % of wall{sim}"))
     if report.ranging is not None:
         change = _fmt(report.power_change_pct, 2, "%")
         rows.append(("Ranging power", f"{_fmt(report.ranging.avg_power_w, 2, 'W')} (testing vs ranging {change})"))
-    meter = report.meter
+    meter = report.meter or MeterSummary()
     sim = " (SIMULATED)" if meter.simulated else ""
     rows.append(("Meter", f"{meter.model or 'unknown'} (PTDaemon {meter.ptd_version or '?'}){sim}"))
     return rows
@@ -268,7 +273,7 @@ def _rows(pairs: Sequence[tuple[str, str]]) -> str:
     return "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in pairs)
 
 
-def _phase_table(report: Report) -> str:
+def _phase_table(report: ReportRecord) -> str:
     head = (
         "<tr><th></th><th>average power</th><th>min</th><th>max</th><th>window</th><th>samples</th><th>energy</th></tr>"
     )
@@ -282,13 +287,13 @@ def _phase_table(report: Report) -> str:
     return f'<table id="phases">{head}{rows}</table>' if rows else ""
 
 
-def _result(report: Report) -> str:
+def _result(report: ReportRecord, run: RunData) -> str:
     notes = "".join(
-        f'<p class="{p.severity.value}">{p.severity.value.upper()}: {_esc(p.message)}</p>'
+        f'<p class="{p.severity}">{p.severity.upper()}: {_esc(p.message)}</p>'
         for p in report.problems
         if p.rule == METRIC_RULE
     )
-    return f'<h2>Result</h2><table id="result">{_rows(_result_rows(report))}</table>{notes}{_phase_table(report)}'
+    return f'<h2>Result</h2><table id="result">{_rows(_result_rows(report, run))}</table>{notes}{_phase_table(report)}'
 
 
 # the plot --------------------------------------------------------------------------------
@@ -365,21 +370,14 @@ def _figure(run: RunData) -> go.Figure:
 # the page --------------------------------------------------------------------------------
 
 
-def _official(run: RunData, round_name: str) -> tuple[OfficialCheck, ...] | None:
-    """The official checks, when the run was loaded with the checksums they need."""
-    return official_checks(run, get_round(round_name)) if run.file_sha1 else None
-
-
 def render_html(
-    report: Report,
+    report: ReportRecord,
     run: RunData,
     findings: Sequence[Finding] = (),
     official: Sequence[OfficialCheck] | None = None,
 ) -> str:
-    """The page. ``official``: the official checks when the caller has them (else computed here, when the
-    run was loaded with ``hash_files=True``)."""
-    if official is None:
-        official = _official(run, report.round)
+    """The page (:meth:`analyzer.result.Result.html` gives it for a result). ``official``: the official
+    checks; None says they were not run."""
     plot = _figure(run).to_html(full_html=False, include_plotlyjs=True, div_id="power-plot")
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
@@ -387,7 +385,7 @@ def render_html(
         "<h1>mlpower report</h1>"
         f"{_verdicts(report, findings, official)}{_what(report)}"
         f"{_problems(findings, official or ())}"
-        f"{_result(report)}"
+        f"{_result(report, run)}"
         f"<h2>Power over time</h2>{plot}"
         f"{_remaining_rules(findings, official or ())}"
         "</body></html>"

@@ -39,6 +39,7 @@ from analyzer.tier import measurement_tier
 from powerlog.layout import REQUIRED_FILES
 from powerlog.ptd_replies import GO_REPLY, NOTHING_TO_STOP_REPLY, STOP_REPLY, range_changed_reply
 from powerlog.ptdlog import PtdEvent, PtdEventKind
+from powerlog.result_record import OfficialCheckRecord
 from powerlog.tiers import INFORMATIVE_TIERS, tier_description
 from powerlog.timestamps import NS_PER_S
 
@@ -80,8 +81,8 @@ class OfficialCheck:
     outcome: OfficialOutcome
     message: str
 
-    def to_dict(self) -> dict[str, str]:
-        return {"check": self.check, "title": self.title, "outcome": self.outcome.value, "message": self.message}
+    def to_record(self) -> OfficialCheckRecord:
+        return OfficialCheckRecord(check=self.check, title=self.title, outcome=self.outcome.value, message=self.message)
 
 
 class _Fail(Exception):

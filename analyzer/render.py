@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from analyzer.context import ResultContext
 from analyzer.findings import Finding, Official, Severity, Status
 from analyzer.official import OfficialCheck, OfficialOutcome, official_verdict
-from analyzer.report import Report
-from powerlog.tiers import INFORMATIVE_TIERS, tier_description
+from powerlog.result_record import ComponentRecord, GpuRecord, MeterSummary, ReportRecord
+from powerlog.tiers import INFORMATIVE_TIERS, MeasurementTier, tier_description
 
 __all__ = ["render_findings", "render_report", "why_no_metric"]
 
@@ -21,7 +20,7 @@ def _num(value: float | None, digits: int = 2, unit: str = "") -> str:
     return f"{text} {unit}".rstrip()
 
 
-def render_report(report: Report) -> str:
+def render_report(report: ReportRecord) -> str:
     t = report.testing
     rows: list[tuple[str, str]] = [("Folder", report.folder)]
     validity = report.loadgen_validity or "unknown"
@@ -58,64 +57,64 @@ def render_report(report: Report) -> str:
                 )
             )
             rows.append(("Energy in window", f"{_num(t.energy_j, 1, 'J')} (trapezoidal)"))
-        for i, w in enumerate(t.channel_avg_power_w, start=1):
-            total = sum(t.channel_avg_power_w)
-            share = f" ({100 * w / total:.1f} %)" if total > 0 else ""
-            rows.append((f"  Channel {i}", f"{_num(w, 2, 'W')}{share}"))
-    testing_gpus = (report.gpus or {}).get("testing")
-    if testing_gpus:
-        sim = "   SIMULATED" if testing_gpus["simulated"] else ""
+        for ch in t.channels or ():
+            share = f" ({ch.share_pct:.1f} %)" if ch.share_pct is not None else ""
+            rows.append((f"  Channel {ch.channel}", f"{_num(ch.avg_power_w, 2, 'W')}{share}"))
+    gpus = report.gpus
+    if gpus:
+        sim = "   SIMULATED" if gpus.simulated else ""
         rows.append(
             (
                 "GPUs",
-                f"{_num(testing_gpus['total_energy_j'], 1, 'J')}, {_num(testing_gpus['total_mean_power_w'], 2, 'W')}, "
-                f"{_num(testing_gpus['share_of_wall_pct'], 1)} % of wall{sim}",
+                f"{_num(gpus.total_energy_j, 1, 'J')}, {_num(gpus.total_mean_power_w, 2, 'W')}, "
+                f"{_num(gpus.share_of_wall_pct, 1)} % of wall{sim}",
             )
         )
-        for g in testing_gpus["per_gpu"]:
+        for g in gpus.per_gpu:
             rows.append(
                 (
-                    f"  GPU {g['gpu']}",
-                    f"{_num(g['energy_j'], 1, 'J')}, {_num(g['mean_power_w'], 2, 'W')} (counter){_per_query(g)}",
+                    f"  GPU {g.gpu}",
+                    f"{_num(g.energy_j, 1, 'J')}, {_num(g.mean_power_w, 2, 'W')} (counter){_per_query(g)}",
                 )
             )
-        rows.append(("Rest of system", _num(testing_gpus["rest_of_system_w"], 2, "W")))
-    testing_components = (report.components or {}).get("testing")
-    if testing_components:
-        sim = "   SIMULATED" if testing_components["simulated"] else ""
-        rows.append(("Components", f"{len(testing_components['per_component'])}, each on its own (they overlap){sim}"))
-        for c in testing_components["per_component"]:
+        rows.append(("Rest of system", _num(gpus.rest_of_system_w, 2, "W")))
+    components = report.components
+    if components:
+        sim = "   SIMULATED" if components.simulated else ""
+        rows.append(("Components", f"{len(components.per_component)}, each on its own (they overlap){sim}"))
+        for c in components.per_component:
             rows.append(
                 (
-                    f"  {c['name']}",
-                    f"{_num(c['mean_power_w'], 2, 'W')}, {_num(c['energy_j'], 1, 'J')}, "
-                    f"{_num(c['share_of_wall_pct'], 1)} % of wall{_per_query(c)}",
+                    f"  {c.name}",
+                    f"{_num(c.mean_power_w, 2, 'W')}, {_num(c.energy_j, 1, 'J')}, "
+                    f"{_num(c.share_of_wall_pct, 1)} % of wall{_per_query(c)}",
                 )
             )
     if report.ranging is not None:
         change = f"   (testing {report.power_change_pct:+.2f} %)" if report.power_change_pct is not None else ""
         rows.append(("Ranging power", f"{_num(report.ranging.avg_power_w, 2, 'W')}{change}"))
-    meter = report.meter
+    meter = report.meter or MeterSummary()
     if meter.model:
         sim = "   SIMULATED" if meter.simulated else ""
         ptd = f"PTDaemon {meter.ptd_version}" if meter.ptd_version else "read by mlpower's driver"
         rows.append(("Meter", f"{meter.model}, {ptd}{sim}"))
-    informative = "   INFORMATIVE" if report.tier in INFORMATIVE_TIERS else ""
-    rows.append(("Tier", f"{report.tier.value}{informative}   ({tier_description(report.tier)})"))
+    tier = report.tier or MeasurementTier.PTDAEMON
+    informative = "   INFORMATIVE" if tier in INFORMATIVE_TIERS else ""
+    rows.append(("Tier", f"{tier.value}{informative}   ({tier_description(tier)})"))
     width = max(len(k) for k, _ in rows)
     lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
     for p in report.problems:
-        lines.append(f"{p.severity.value.upper()}: {p.message}")
+        lines.append(f"{p.severity.upper()}: {p.message}")
     return "\n".join(lines)
 
 
-def _per_query(entry: dict[str, Any]) -> str:
+def _per_query(entry: GpuRecord | ComponentRecord) -> str:
     """A GPU's or a component's energy per query (SingleStream, MultiStream), where the report has it."""
-    per_query_j = entry.get("energy_per_query_j")
+    per_query_j = entry.energy_per_query_j
     return f", {per_query_j * 1e3:.3f} mJ/query" if per_query_j is not None else ""
 
 
-def why_no_metric(report: Report) -> str:
+def why_no_metric(report: ReportRecord) -> str:
     t = report.testing
     if report.no_wall_meter:
         return "no wall meter: component counters only (see Components and GPUs)"

@@ -1,10 +1,12 @@
 """One result folder as a Python object: its samples as pandas DataFrames, its report and its checks.
 
-:func:`open_result` reads the folder once (with :func:`analyzer.run.load_run`, everything the rule checks
-need) and decides the result's round, benchmark and scenario once (:func:`analyzer.context.result_context`);
-the :class:`Result` it returns computes the rest from what was read, without touching the folder again
-(except :meth:`Result.to_parquet`, which writes). The DataFrames are built by pure functions of the
-loaded data, :func:`samples_frame` and :func:`gpu_frame`.
+:func:`open_result` is the analysis's one entry point (the director's close, ``report``, ``check``,
+``scan``, ``compare``, ``export`` and the Python API all start here): it reads the folder once (with
+:func:`analyzer.run.load_run`, everything the rule checks need) and decides the result's round, benchmark
+and scenario once (:func:`analyzer.context.result_context`); the :class:`Result` it returns computes the
+report, the checks, the official verdict, result.json and report.html from what was read, without
+touching the folder again (except :meth:`Result.to_parquet`, which writes). The DataFrames are built by
+pure functions of the loaded data, :func:`samples_frame` and :func:`gpu_frame`.
 
 Times are UTC: the index is a ``DatetimeIndex`` of ``datetime64[ns, UTC]`` named ``time_utc``
 (``df.index.asi8`` gives the ns integers the rest of mlpower uses). ``in_window`` is True for a
@@ -22,9 +24,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from analyzer.checks import check_run, verdict
+from analyzer.checks import check_run, check_summary, verdict
 from analyzer.context import ResultContext, result_context
-from analyzer.errors import UnknownPhaseError
+from analyzer.errors import AnalyzerError, UnknownPhaseError
 from analyzer.findings import Finding, Status
 from analyzer.gpu import GpuSeries
 from analyzer.metrics import Scenario, strictly_inside
@@ -34,6 +36,7 @@ from analyzer.rounds import Round
 from analyzer.run import PhaseData, RunData, load_run
 from powerlog.cli_support import atomic_output, dump_json
 from powerlog.layout import RANGING, TESTING
+from powerlog.result_record import CheckRecord, ResultJson
 from powerlog.spl import SPL_FIELDS, ChannelReadings, PowerLog
 
 __all__ = [
@@ -162,13 +165,14 @@ class Result:
     """A result folder read once, with its round, benchmark and scenario decided.
 
     Build one with :func:`open_result`; the constructor only keeps what it is given. The figures are
-    computed on first use and kept. :meth:`official_checks` (and ``official_verdict``) need a run loaded
-    with ``hash_files=True``, as :func:`open_result` loads it.
+    computed on first use and kept. The checks (and the official ones) need a run loaded as
+    :func:`open_result` loads it by default; ``checkable=False`` says it was read for the report only.
     """
 
-    def __init__(self, run: RunData, context: ResultContext) -> None:
+    def __init__(self, run: RunData, context: ResultContext, *, checkable: bool = True) -> None:
         self._run = run
         self._context = context
+        self._checkable = checkable
         self._report: Report | None = None
         self._findings: tuple[Finding, ...] | None = None
         self._official: tuple[OfficialCheck, ...] | None = None
@@ -209,17 +213,37 @@ class Result:
             self._report = build_report(self._run, self._context)
         return self._report
 
+    def _need_checks(self) -> None:
+        if not self._checkable:
+            raise AnalyzerError(f"{self.folder}: opened for the report only (checks=False): no rule checks")
+
     def check(self) -> tuple[Finding, ...]:
         """Every rule's finding (:func:`analyzer.checks.check_run`)."""
         if self._findings is None:
+            self._need_checks()
             self._findings = check_run(self._run, self._context)
         return self._findings
 
     def official_checks(self) -> tuple[OfficialCheck, ...]:
         """The official power checker's checks for the result's round (:func:`analyzer.official.official_checks`)."""
         if self._official is None:
+            self._need_checks()
             self._official = official_checks(self._run, self._context.round)
         return self._official
+
+    def check_record(self) -> CheckRecord:
+        """``check --json``: both verdicts, every finding and every official check."""
+        return check_summary(self._run, self._context, self.check(), self.official_checks())
+
+    def result_json(self) -> ResultJson:
+        """result.json: the report and the check record."""
+        return ResultJson(report=self.report(), check=self.check_record())
+
+    def html(self) -> str:
+        """report.html: the verdicts, the findings, the figures and the power trace (:mod:`analyzer.html`)."""
+        from analyzer.html import render_html  # plotly: imported only by those who draw
+
+        return render_html(self.report(), self._run, self.check(), self.official_checks())
 
     @property
     def verdict(self) -> Status:
@@ -251,7 +275,7 @@ class Result:
                 written.append(path)
         path = out / "report.json"
         with atomic_output(path) as partial:
-            partial.write_text(dump_json(self.report().to_dict()) + "\n", encoding="utf-8")
+            partial.write_text(dump_json(self.report().to_json_obj()) + "\n", encoding="utf-8")
         written.append(path)
         return tuple(written)
 
@@ -262,14 +286,16 @@ def open_result(
     *,
     benchmark: str | None = None,
     scenario: str | Scenario | None = None,
+    checks: bool = True,
 ) -> Result:
     """Read a result folder (the ``performance/`` folder or the one above it) with everything the report
     and the checks need, and decide its round (None: detect it; a name such as ``"v5.1"``; a
-    :class:`Round`), benchmark and scenario (None: from the folder).
+    :class:`Round`), benchmark and scenario (None: from the folder). ``checks=False`` reads only what the
+    report needs (no checksums, marks or extra spl fields: faster), and the result then has no checks.
 
     Raises :class:`~analyzer.errors.UnreadableRunError` when the folder is no result folder and
     :class:`~analyzer.errors.UnknownRoundError` for a round that is not encoded; a problem inside a
     readable folder is a finding of :meth:`Result.check`.
     """
-    run = load_run(path, spl_fields=SPL_FIELDS, hash_files=True, marks=True)
-    return Result(run, result_context(run, round, benchmark=benchmark, scenario=scenario))
+    run = load_run(path, spl_fields=SPL_FIELDS, hash_files=True, marks=True) if checks else load_run(path)
+    return Result(run, result_context(run, round, benchmark=benchmark, scenario=scenario), checkable=checks)

@@ -6,8 +6,8 @@ folder given by hand). A ``performance/`` folder of a compliance test (``TEST01/
 LoadGen logs only and is no power result. The search does not go into a result, nor into hidden
 folders, and follows no symbolic link.
 
-Each result is read and judged in a worker process (``load_run``, ``build_report``, ``check_run`` and
-the official checks, exactly what ``check`` and ``report`` do); a result that cannot be read becomes a
+Each result is read and judged in a worker process (:func:`analyzer.result.open_result`, exactly what
+``check`` and ``report`` do); a result that cannot be read becomes a
 row with its error, and the scan goes on. Rows come back in path order, whatever the order the workers
 finished in.
 """
@@ -23,14 +23,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from analyzer.checks import check_run, verdict
-from analyzer.context import result_context
 from analyzer.errors import AnalyzerError
-from analyzer.official import official_checks, official_verdict
-from analyzer.report import build_report
-from analyzer.run import load_run
+from analyzer.result import open_result
 from powerlog.layout import PHASE_DIRS, RANGING, TESTING
-from powerlog.spl import SPL_FIELDS
 
 __all__ = ["ScanResult", "ScanRow", "find_results", "is_power_result", "scan_result", "scan_results"]
 
@@ -149,16 +144,13 @@ def scan_result(
     folder = Path(folder)
     rel = rel if rel is not None else folder.as_posix()
     try:
-        run = load_run(folder, spl_fields=SPL_FIELDS, hash_files=True, marks=True)
-        context = result_context(run, round_name, benchmark=benchmark, scenario=scenario)
-        report = build_report(run, context)
-        findings = check_run(run, context)
-        official = official_checks(run, context.round)
+        result = open_result(folder, round_name, benchmark=benchmark, scenario=scenario)
+        report, findings, official_verdict = result.report(), result.check(), result.official_verdict
     except (AnalyzerError, ValueError, OSError) as e:
         return ScanRow(path=rel, error=str(e))
     except Exception as e:  # a bug must not stop a scan of hundreds of results; the row names it
         return ScanRow(path=rel, error=f"internal error, please report: {type(e).__name__}: {e}")
-    d = report.to_dict()
+    context, session = result.context, result.run.mlpower_session
     position = context.position
     metric, perf, eff = report.power_metric, report.performance, report.efficiency
     errors = list(dict.fromkeys(f.rule for f in findings if f.is_error))
@@ -176,15 +168,15 @@ def scan_result(
         performance_unit=perf.unit if perf else None,
         efficiency=eff.value if eff else None,
         efficiency_unit=eff.unit if eff else None,
-        official_verdict=official_verdict(official),
-        mlpower_verdict=verdict(findings).value,
+        official_verdict=official_verdict,
+        mlpower_verdict=result.verdict.value,
         error_rules=tuple(errors),
-        samples_in_window=d.get("samples_in_window"),
-        window_s=d.get("window_s"),
-        gpu_share_pct=(d.get("gpus") or {}).get("share_of_wall_pct"),
-        state=run.mlpower_session.state or None if run.mlpower_session else None,
-        simulated=bool(d.get("simulated")),
-        tier=d.get("tier"),
+        samples_in_window=report.samples_in_window,
+        window_s=report.window_s,
+        gpu_share_pct=report.gpus.share_of_wall_pct if report.gpus else None,
+        state=session.state or None if session else None,
+        simulated=report.simulated,
+        tier=report.tier.value if report.tier else None,
         report_html=_report_html(folder),
     )
 

@@ -9,20 +9,21 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from director.errors import DirectorError, MeterErrorReply
-from director.meter_sim import SIMULATED_MODELS, PtyServer, ScpiWT300
-from director.meter_sim import register as register_simulated_meters
 from director.meters.ranges import Ranges
+from director.meters.registry import meter_models
 from director.meters.urls import open_meter
-from director.ptd_sim.instrument import SimulatedAnalyzer
-from director.ptd_sim.server import MIN_INTERVAL_MS, PtdLogFile, PtdSimulator, serve_until_signalled
-from director.ptd_sim.signal import Electrical, parse_signal
+from director.ptd_front.server import MIN_INTERVAL_MS, PtdLogFile, PtdSimulator, serve_until_signalled
 from director.tokens import MIN_TOKEN_CHARS, token_argument
 from powerlog.cli_support import EXIT_ERRORS, EXIT_OK, EXIT_UNREADABLE, version_string
 from powerlog.spl import format_spl_line
 
 __all__ = ["build_parser", "main"]
+
+if TYPE_CHECKING:  # what add_subparsers() gives: one _add_<command> helper below adds each command to it
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _lease_seconds(text: str) -> float:
@@ -42,7 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=version_string("mlpower-director"))
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_ptd_sim(sub)
+    _add_meter_sim(sub)
+    _add_redfish_sim(sub)
+    _add_serve(sub)
+    _add_watch(sub)
+    _add_demo(sub)
+    _add_meter_probe(sub)
+    return parser
 
+
+def _add_ptd_sim(sub: Commands) -> None:
     sim = sub.add_parser(
         "ptd-sim",
         help="serve the PTDaemon TCP protocol in front of a SIMULATED analyzer",
@@ -64,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--log", type=Path, help="write PTDaemon's debug log (ptd_logs.txt format) to this file")
     sim.add_argument("--sample-log", type=Path, help="write every sample to this file, as PTDaemon's -l does")
 
+
+def _add_meter_sim(sub: Commands) -> None:
     msim = sub.add_parser(
         "meter-sim",
         help="a SIMULATED Yokogawa WT310 or WT332/WT333 answering SCPI on a pseudo-terminal",
@@ -81,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     msim.add_argument("--noise", type=float, default=0.01, help="relative noise on watts (default 0.01)")
     msim.add_argument("--garbage-every", type=int, default=0, help="corrupt every Nth value reply (tests)")
 
+
+def _add_redfish_sim(sub: Commands) -> None:
     rsim = sub.add_parser(
         "redfish-sim",
         help="a SIMULATED BMC answering the DMTF Redfish API (wall power of its power supplies) over HTTP(S)",
@@ -108,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     rsim.add_argument("--slow-s", type=float, default=0.0, help="delay every reply by this many seconds")
     rsim.add_argument("--auth-fault", type=int, choices=[401, 403], help="refuse every authenticated request so")
 
+
+def _add_serve(sub: Commands) -> None:
     serve = sub.add_parser(
         "serve",
         help="serve measurement sessions over HTTP for mlpower-agent",
@@ -159,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="networks whose power-dev clients may connect (default: loopback only)",
     )
 
+
+def _add_watch(sub: Commands) -> None:
     watch = sub.add_parser(
         "watch",
         help="a read-only live dashboard and /metrics following PTDaemon's -l sample log(s)",
@@ -181,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     watch.add_argument("--token-file", type=Path, help="ask for this token (needed to listen off loopback)")
 
+
+def _add_demo(sub: Commands) -> None:
     demo = sub.add_parser(
         "demo",
         help="simulator + director + agent with the built-in benchmark, all on loopback",
@@ -193,19 +214,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("mlpower-demo"), help="where runs go (default mlpower-demo)")
     demo.add_argument("--gpus", default="sim:2", help="the agent's --gpus (default sim:2: two SIMULATED GPUs)")
 
+
+def _add_meter_probe(sub: Commands) -> None:
     probe = sub.add_parser(
         "meter-probe",
         help="connect to a meter, identify it and print five samples",
         description="Connect to a meter, identify it, read its ranges and print five samples: "
         "the first thing to run when wiring a real analyzer.",
     )
-    probe.add_argument("url", help="meter URL, e.g. ptd://127.0.0.1:8888")
+    models = ", ".join(f"{m.name} ({m.example})" for m in meter_models() if m.example)
+    probe.add_argument("url", help=f"meter URL, e.g. ptd://127.0.0.1:8888; the models: {models}")
     probe.add_argument("--samples", type=int, default=5, help="how many samples to print (default 5)")
     probe.add_argument("--interval-ms", type=int, default=1000, help="sample interval (default 1000 ms)")
-    return parser
 
 
 def _run_simulator(args: argparse.Namespace) -> int:
+    from director.sim.ptd_analyzer import SimulatedAnalyzer
+    from director.sim.signal import Electrical, parse_signal
+
     if args.channels < 1:
         print("mlpower-director ptd-sim: --channels must be at least 1", file=sys.stderr)
         return EXIT_UNREADABLE
@@ -226,6 +252,9 @@ def _run_simulator(args: argparse.Namespace) -> int:
 
 
 def _run_meter_sim(args: argparse.Namespace) -> int:
+    from director.sim.signal import Electrical, parse_signal
+    from director.sim.wt3xx import SIMULATED_MODELS, PtyServer, ScpiWT300
+
     instrument = ScpiWT300(
         parse_signal(args.signal),
         Electrical(noise=args.noise),
@@ -302,7 +331,6 @@ def _probe(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    register_simulated_meters()  # sim:// for serve, demo and meter-probe
     try:
         if args.command == "ptd-sim":
             return _run_simulator(args)
@@ -319,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "meter-sim":
             return _run_meter_sim(args)
         if args.command == "redfish-sim":
-            from director.redfish_sim.server import run_redfish_sim
+            from director.sim.redfish.server import run_redfish_sim
 
             return run_redfish_sim(args)
         if args.command == "watch":

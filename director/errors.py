@@ -5,6 +5,11 @@
     DirectorError                   base of everything this package raises
     ├── ConfigError                 the director's own settings are unusable (token file, TLS files, listen address)
     ├── StorageError                the run folder cannot take more data (disk full, not writable)
+    ├── CommandError                a power-dev client's line is no command (director.powerdev; also a ValueError)
+    ├── LineTooLongError            a power-dev client's line is longer than any command (also a ValueError)
+    ├── BadReading                  a Redfish resource holds no usable reading (also a ValueError)
+    ├── UsageError                  mlpower-ptd's command line is unusable (also a ValueError)
+    ├── RangeError                  a range mlpower-ptd's analyzer does not have (also a ValueError)
     ├── SessionError                a session cannot do what was asked
     │   ├── SessionStateError           a call its current state does not allow (nothing changes)
     │   ├── MeterBusyError              the meter is measuring for another session

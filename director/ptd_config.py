@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from director.meters.base import MeterIdentity
-from powerlog.ptd_identity import ACCEPTED_ANALYZERS, device_type_of
+from powerlog.ptd_identity import ACCEPTED_ANALYZERS, MeterIdentity, device_type_of
 
 __all__ = ["ptd_config_entries"]
 

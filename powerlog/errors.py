@@ -8,6 +8,7 @@
     ├── PartialWriteError         the disk refused part of an append; says how many records reached it
     ├── OutputPathError           an output named where no regular file can be written (also an OSError)
     ├── JsonDepthError            JSON nested deeper than Python's reader follows (also a ValueError)
+    ├── BatchDecodeError          a SUT sample batch that is not one (powerlog.wire_codec; also a ValueError)
     └── FormatError               a file cannot be read as the format it claims to be
         └── MissingFileError      a required file does not exist
 

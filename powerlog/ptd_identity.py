@@ -1,4 +1,5 @@
-"""PTDaemon's ``Identify`` reply, as recorded in session records and read by the director.
+"""What a meter says it is (:class:`MeterIdentity`, the one identity type of drivers and session records), and
+PTDaemon's ``Identify`` reply, as recorded in session records and read by the director.
 
 ``YokogawaWT330E,1000,1,1,1,1,0,0,1,version=1.9.2-3976349f-20201208,OS=...,mode=power,1,1,1,0,0,...``:
 the model, the averaging interval, capability flags, ``version=``, ``OS=``, ``mode=``
@@ -16,7 +17,7 @@ from powerlog.errors import PowerlogError
 __all__ = [
     "ACCEPTED_ANALYZERS",
     "IdentifyError",
-    "PtdIdentity",
+    "MeterIdentity",
     "channel_selection",
     "device_type_of",
     "parse_identify_reply",
@@ -32,20 +33,25 @@ class IdentifyError(PowerlogError, ValueError):
 
 
 @dataclass(frozen=True)
-class PtdIdentity:
+class MeterIdentity:
+    """What a meter said it is: a driver's ``identify()``, ``session.json``'s ``meter.identity``, a parsed
+    Identify reply. ``channels``: the channels its samples carry (a PTDaemon multichannel analyzer's, at
+    least 2; 0 for no wall meter)."""
+
     model: str
-    version: str | None  # "1.9.2" for "1.9.2-3976349f-20201208"; the whole string when it has no number first
-    elements: int
-    dc: bool
-    simulated: bool
-    raw: str
+    version: str | None = None  # "1.9.2" for PTDaemon's "1.9.2-3976349f-20201208"; the whole string otherwise
+    channels: int = 1
+    dc: bool = False
+    simulated: bool = False
+    raw: str = ""
 
     @property
     def multichannel(self) -> bool:
         return "multichannel" in self.model.lower()
 
 
-def parse_identify_reply(reply: str) -> PtdIdentity:
+def parse_identify_reply(reply: str) -> MeterIdentity:
+    """The identity an Identify reply gives; a multichannel analyzer has at least 2 channels, any other 1."""
     fields = reply.split(",")
     model = fields[0].strip()
     if len(fields) < 2 or not _MODEL.fullmatch(model):
@@ -66,7 +72,8 @@ def parse_identify_reply(reply: str) -> PtdIdentity:
             if not _ELEMENT_COUNT.fullmatch(count):  # isdigit() also takes '²' and digits int() refuses to read
                 raise IdentifyError(f"element count {count[:20]!r} after mode= is not a number 0-9999: {reply[:200]!r}")
             elements = max(1, int(count))
-    return PtdIdentity(model, version, elements, dc, "simulated" in reply.lower(), reply)
+    channels = max(elements, 2) if "multichannel" in model.lower() else 1
+    return MeterIdentity(model, version, channels, dc, "simulated" in reply.lower(), reply)
 
 
 # Identify-reply model names of the analyzers the power rules accept, with PTDaemon's device type numbers.

@@ -18,6 +18,7 @@ from pydantic import Field
 
 from powerlog.cli_support import write_json_atomic
 from powerlog.json_record import FrozenRecord, parse_record, read_json_file
+from powerlog.tiers import MeasurementTier
 
 __all__ = [
     "RESULT_FORMAT",
@@ -136,6 +137,11 @@ class WindowRecord(FrozenRecord):
     gpus: GpuPhaseSummary | None = None
     components: ComponentPhaseSummary | None = None
 
+    @property
+    def channel_avg_power_w(self) -> tuple[float, ...]:
+        """Each channel's average power, in channel order; empty for a single-channel log."""
+        return tuple(c.avg_power_w for c in self.channels or ())
+
 
 class MeterSummary(FrozenRecord):
     model: str | None = None
@@ -184,7 +190,16 @@ class OfficialCheckRecord(FrozenRecord):
     message: str = ""
 
 
-class _WhatResult(FrozenRecord):
+class _SparseRecord(FrozenRecord):
+    """A record that writes only the fields it was given (a section a run has no data for stays absent)."""
+
+    def to_json_obj(self) -> dict[str, Any]:
+        """The record as JSON values, with only the fields that were given."""
+        obj: dict[str, Any] = self.model_dump(mode="json", exclude_unset=True)
+        return obj
+
+
+class _WhatResult(_SparseRecord):
     """What a result is, as :func:`analyzer.context.result_context` decided it (report and check alike)."""
 
     folder: str = ""
@@ -215,7 +230,7 @@ class ReportRecord(_WhatResult):
     phases: dict[str, WindowRecord | None] = Field(default_factory=dict)
     meter: MeterSummary | None = None
     simulated: bool = False
-    tier: str | None = None  # powerlog.tiers.MeasurementTier: what the wall power was measured with
+    tier: MeasurementTier | None = None  # what the wall power was measured with
     informative: bool = False  # a tier that can never be an MLPerf power result (a BMC or PDU, components only)
     problems: list[FindingRecord] = Field(default_factory=list)
     gpus: GpuPhaseSummary | None = None  # the testing phase's
@@ -223,6 +238,20 @@ class ReportRecord(_WhatResult):
     clock_correction: ClockCorrection | None = None
     uncorrected: UncorrectedFigures | None = None
     channels: list[ChannelShare] | None = None
+
+    @property
+    def testing(self) -> WindowRecord | None:
+        return self.phases.get("testing")
+
+    @property
+    def ranging(self) -> WindowRecord | None:
+        return self.phases.get("ranging")
+
+    @property
+    def no_wall_meter(self) -> bool:
+        """Component counters only and no wall sample in the testing window: nothing measured the whole system."""
+        testing = self.testing
+        return self.tier is MeasurementTier.COMPONENTS and (testing is None or testing.all_samples_in_window == 0)
 
 
 class CheckRecord(_WhatResult):
@@ -235,14 +264,14 @@ class CheckRecord(_WhatResult):
     official_checks: list[OfficialCheckRecord] = Field(default_factory=list)
 
 
-class ResultJson(FrozenRecord):
+class ResultJson(_SparseRecord):
     format: str = RESULT_FORMAT
     report: ReportRecord
     check: CheckRecord
 
     def to_json_obj(self) -> dict[str, Any]:
         """The record as JSON values, with only the fields that were given (absent sections stay absent)."""
-        obj: dict[str, Any] = self.model_dump(mode="json", exclude_unset=True)
+        obj = super().to_json_obj()
         obj["format"] = self.format
         return obj
 

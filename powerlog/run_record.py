@@ -9,6 +9,7 @@ version: ``mlpower-session-1``. docs/file-formats.md lists the fields, and a tes
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from pydantic import Field
 
 from powerlog.cli_support import write_json_atomic
 from powerlog.json_record import FrozenRecord, parse_record, read_json_file
+from powerlog.ptd_identity import MeterIdentity
 from powerlog.tiers import MeasurementTier
 from powerlog.wire import AgentInfo
 
@@ -42,17 +44,13 @@ __all__ = [
 SESSION_FORMAT = "mlpower-session-1"
 
 
-class MeterIdentityRecord(FrozenRecord):
-    model: str
-    version: str | None = None
-    channels: int = 1
-    dc: bool = False
-    simulated: bool = False
-    raw: str = ""
+MeterIdentityRecord = MeterIdentity  # the record of a meter's identity is the identity itself
 
 
-class ExchangeRecord(FrozenRecord):
-    """One command to the meter and its reply, each with the director's UTC time."""
+@dataclass(frozen=True)
+class ExchangeRecord:
+    """One command to the meter and its reply, each with the director's UTC time: what a driver's transport
+    keeps (``director.meters.transport.Exchange`` is this type) and ``session.json`` records."""
 
     cmd: str
     reply: str
@@ -63,7 +61,7 @@ class ExchangeRecord(FrozenRecord):
 
 class MeterRecord(FrozenRecord):
     url: str = ""
-    identity: MeterIdentityRecord | None = None
+    identity: MeterIdentity | None = None
     exchanges: list[ExchangeRecord] = Field(default_factory=list)
 
 

@@ -31,6 +31,8 @@ _DESCRIPTIONS = {
     "MLPerf power result (components are not the whole system)",
 }
 
+# a run folder's URL scheme -> its tier, for readers without the director (the analyzer); the director reads the
+# tier each meter model declares (director.meters.registry.tier_of_url), and a test keeps the two in step
 _SCHEMES = {
     "ptd": MeasurementTier.PTDAEMON,
     "serial": MeasurementTier.DIRECT,

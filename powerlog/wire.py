@@ -30,8 +30,10 @@ __all__ = [
     "AgentInfo",
     "ClockMeasurement",
     "ClockReport",
+    "ComponentDescription",
     "ErrorCode",
     "ErrorReply",
+    "GpuDescription",
     "OpenSessionRequest",
     "PhaseReply",
     "PhaseRequest",
@@ -126,17 +128,44 @@ class ClockMeasurement(_Request):
     agent_utc_ns: UtcNs
 
 
+class GpuDescription(_Request):
+    """A GPU the agent samples, as its backend (NVML, the simulator) described it."""
+
+    index: int = Field(ge=0, le=1023)
+    name: str = Field(max_length=256)
+    uuid: str = Field(max_length=128)
+    power_limit_w: float | None = Field(default=None, ge=0)
+    energy_counter: bool = False  # the total energy counter works
+    power_field: str | None = Field(default=None, max_length=64)  # what the power readings are: instant, average
+    simulated: bool = False
+
+
+class ComponentDescription(_Request):
+    """A component power source the agent found (a RAPL domain, an hwmon sensor): see :mod:`powerlog.components`.
+
+    Only a readable one is sampled; ``reason`` says why another is not."""
+
+    name: str = Field(max_length=128)  # rapl:package-0, hwmon:amdgpu:PPT
+    family: str = Field(max_length=32)  # rapl | rapl-mmio | hwmon
+    path: str = Field(default="", max_length=4096)  # the sysfs folder it was found in
+    readable: bool = False
+    reason: str = Field(default="", max_length=4096)
+    energy_counter: bool = False
+    power_sensor: bool = False
+    max_energy_range_uj: int | None = Field(default=None, ge=0)  # where the counter wraps; None: not known to
+    parent: str | None = Field(default=None, max_length=128)  # the RAPL package a subdomain belongs to
+    simulated: bool = False  # read from a fake sysfs tree
+
+
 class AgentInfo(_Request):
     label: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")
     host: str = Field(default="", max_length=255)
     software: dict[str, str] = Field(default_factory=dict)
     workload: str = Field(default="", max_length=4096)
     simulated_gpus: bool = False
-    gpus: list[dict[str, str | int | float | bool | None]] = Field(default_factory=list, max_length=64)
-    # component power sources (RAPL domains, hwmon sensors) the agent found: each with its name, whether it
-    # was readable (and why not), and whether it is simulated (a fake sysfs tree); the readable ones are sampled
+    gpus: list[GpuDescription] = Field(default_factory=list, max_length=64)
     simulated_components: bool = False
-    components: list[dict[str, str | int | float | bool | None]] = Field(default_factory=list, max_length=256)
+    components: list[ComponentDescription] = Field(default_factory=list, max_length=256)
 
 
 class OpenSessionRequest(_Request):

@@ -20,6 +20,7 @@ from typing import Annotated, Literal, TypeVar
 
 import msgspec
 
+from powerlog.errors import PowerlogError
 from powerlog.wire import MAX_BATCHES_PER_REQUEST, SampleBatch, SampleBatches, batch_shape_problem
 
 __all__ = ["BatchDecodeError", "decode_sample_batch", "decode_sample_batches", "journal_line"]
@@ -46,7 +47,7 @@ _BATCHES = msgspec.json.Decoder(_Batches)
 _ENCODER = msgspec.json.Encoder()
 
 
-class BatchDecodeError(ValueError):
+class BatchDecodeError(PowerlogError, ValueError):
     """A request body that is not a sample batch (or a list of them): ``message`` says what and where."""
 
     def __init__(self, message: str, location: tuple[str | int, ...] = ()) -> None:

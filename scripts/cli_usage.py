@@ -28,7 +28,7 @@ def parsers() -> dict[str, Callable[[], argparse.ArgumentParser]]:
     from agent.cli import build_parser as agent_parser
     from analyzer.cli import build_parser as analyzer_parser
     from director.cli import build_parser as director_parser
-    from director.ptd_sim.daemon_cli import build_parser as ptd_parser
+    from director.ptd_front.cli import build_parser as ptd_parser
 
     return {
         "mlpower-analyzer": analyzer_parser,

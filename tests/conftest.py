@@ -99,7 +99,7 @@ def meter_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's headless Chromium (see tests/support/headless.py), one per test module."""
-    from headless import chromium
+    from tests.support.headless import chromium
 
     yield from chromium()
 
@@ -107,8 +107,8 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def pty_meter():
     """``pty_meter(Driver, instrument)``: the simulated instrument on a real pty, and the driver opened on it."""
-    from director.meter_sim import PtyServer
     from director.meters.serial_transport import SerialLineTransport
+    from director.sim.wt3xx import PtyServer
 
     servers = []
 

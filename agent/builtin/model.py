@@ -39,7 +39,8 @@ def synthetic_images(count: int, seed: int = 0) -> FloatArray:
 
 
 def _he_weights(rng: np.random.Generator, fan_in: int, fan_out: int) -> FloatArray:
-    return (rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+    weights: FloatArray = (rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+    return weights
 
 
 def _conv3x3_same(features: FloatArray, weights: FloatArray, bias: FloatArray) -> FloatArray:
@@ -98,15 +99,18 @@ class TinyConvNet:
         x = _max_pool_2x2(x)  # (8, N, 16, 16)
         x = np.maximum(_conv3x3_same(x, self.conv2_weights, self.conv2_bias), 0.0)
         pooled = x.mean(axis=(2, 3)).T  # (N, 16)
-        return pooled @ self.dense_weights + self.dense_bias
+        logits: FloatArray = pooled @ self.dense_weights + self.dense_bias
+        return logits
 
     def probabilities(self, images: FloatArray) -> FloatArray:
         """Softmax of :meth:`logits`, shape ``(N, 10)``; each row sums to 1."""
         logits = self.logits(images)
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
+        probabilities: FloatArray = shifted / shifted.sum(axis=1, keepdims=True)
+        return probabilities
 
     def predict(self, images: FloatArray) -> npt.NDArray[np.int64]:
         """The predicted class (0..9) of each image, shape ``(N,)``."""
         # argmax of the logits equals argmax of the softmax; skip the exp.
-        return self.logits(images).argmax(axis=1).astype(np.int64)
+        labels: npt.NDArray[np.int64] = self.logits(images).argmax(axis=1).astype(np.int64)
+        return labels

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from powerlog.wire import ComponentDescription
+
 __all__ = ["ComponentEnergy", "ComponentInfo", "ComponentPower", "ComponentSource"]
 
 
@@ -27,6 +29,21 @@ class ComponentInfo:
     max_energy_range_uj: int | None  # where the counter wraps (RAPL); None: it is not known to wrap
     parent: str | None  # the RAPL package a subdomain belongs to
     simulated: bool  # read from a tree that is not the machine's own /sys (a fake, for tests and demos)
+
+    def to_wire(self) -> ComponentDescription:
+        """How the agent describes this component to the director (and in client.json)."""
+        return ComponentDescription(
+            name=self.name,
+            family=self.family,
+            path=self.path,
+            readable=self.readable,
+            reason=self.reason,
+            energy_counter=self.energy_counter,
+            power_sensor=self.power_sensor,
+            max_energy_range_uj=self.max_energy_range_uj,
+            parent=self.parent,
+            simulated=self.simulated,
+        )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from powerlog.wire import GpuDescription
+
 __all__ = ["EnergyReading", "GpuInfo", "GpuSource", "PowerReading"]
 
 
@@ -23,6 +25,18 @@ class GpuInfo:
     energy_counter: bool  # nvmlDeviceGetTotalEnergyConsumption works
     power_field: str | None  # "instant", "instant/module", "average" or None: what read_power samples
     simulated: bool
+
+    def to_wire(self) -> GpuDescription:
+        """How the agent describes this GPU to the director."""
+        return GpuDescription(
+            index=self.index,
+            name=self.name,
+            uuid=self.uuid,
+            power_limit_w=self.power_limit_w,
+            energy_counter=self.energy_counter,
+            power_field=self.power_field,
+            simulated=self.simulated,
+        )
 
 
 @dataclass(frozen=True)

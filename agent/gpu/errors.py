@@ -11,10 +11,12 @@
 
 from __future__ import annotations
 
+from agent.errors import AgentError
+
 __all__ = ["GpuError", "GpuLost", "GpuNotFound", "NvmlCallFailed", "NvmlUnavailable"]
 
 
-class GpuError(Exception):
+class GpuError(AgentError):
     """Base class for GPU errors."""
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from analyzer.context import MeterIdentity, meter_identity
+from analyzer.context import ResultMeter, meter_identity
 from analyzer.findings import Evidence, Finding, Severity, Status
 from analyzer.rounds import ACCEPTED_ANALYZERS, Round
 from analyzer.run import RunData
@@ -34,7 +34,7 @@ def check_analyzer(run: RunData, round_: Round) -> Iterable[Finding]:
     yield from _check_ptd_config(run)
 
 
-def _check_identity(meter: MeterIdentity, round_: Round) -> Iterable[Finding]:
+def _check_identity(meter: ResultMeter, round_: Round) -> Iterable[Finding]:
     if meter.identify_reply is None:
         yield Finding.skipped("8.analyzer", "Analyzer model accepted", "no Identify reply in power/server.json")
         yield Finding.skipped("8.ptd_version", "PTDaemon version accepted", "no Identify reply in power/server.json")

@@ -1,28 +1,26 @@
-"""The ``Meter`` protocol every driver implements, and what drivers return."""
+"""The ``Meter`` protocol every driver implements, and the base class through which drivers declare their model."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol, Self, runtime_checkable
+from typing import ClassVar, Protocol, Self, runtime_checkable
 
 from director.errors import MeterErrorReply
+from director.meters.model import MeterModel
 from director.meters.ranges import Ranges
 from director.meters.transport import Exchange
 from powerlog.lines import BadLine
+from powerlog.ptd_identity import MeterIdentity
 from powerlog.spl import PowerSample
 
-__all__ = ["Meter", "MeterBase", "MeterIdentity", "RangelessMeterBase"]
+__all__ = ["Meter", "MeterBase", "MeterIdentity", "RangelessMeterBase", "declared_models"]
+
+_DECLARED: list[MeterModel] = []
 
 
-@dataclass(frozen=True)
-class MeterIdentity:
-    model: str
-    version: str | None
-    channels: int
-    dc: bool
-    simulated: bool
-    raw: str
+def declared_models() -> tuple[MeterModel, ...]:
+    """The models of the driver classes defined so far (:mod:`director.meters.registry` imports them all first)."""
+    return tuple(_DECLARED)
 
 
 @runtime_checkable
@@ -36,6 +34,12 @@ class Meter(Protocol):
     def close(self) -> None: ...
 
     def identify(self) -> MeterIdentity: ...
+
+    @property
+    def identities(self) -> Sequence[MeterIdentity]: ...  # each meter's identity once read: a group's, in order
+
+    @property
+    def has_ranges(self) -> bool: ...  # False: nothing to set (a BMC, a PDU, no wall meter)
 
     def read_ranges(self) -> Ranges: ...
 
@@ -70,9 +74,25 @@ class Meter(Protocol):
 class MeterBase:
     """What every driver does the same way: ``with`` support and putting the first-read ranges back."""
 
+    meter_model: ClassVar[MeterModel | None] = None  # a driver of one model declares it; registered when defined
     name: str
     initial_ranges: Ranges | None
+    identity: MeterIdentity | None = None  # what identify() read last
     skipped_stale: int = 0  # only a group of meters and a Redfish meter drop readings
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = cls.__dict__.get("meter_model")
+        if isinstance(declared, MeterModel) and declared not in _DECLARED:
+            _DECLARED.append(declared)
+
+    @property
+    def identities(self) -> Sequence[MeterIdentity]:
+        return [] if self.identity is None else [self.identity]
+
+    @property
+    def has_ranges(self) -> bool:
+        return self.meter_model is None or self.meter_model.has_ranges
 
     def open(self) -> None:
         raise NotImplementedError
@@ -109,9 +129,12 @@ class RangelessMeterBase(MeterBase):
     """A meter with no ranges to set (a BMC or PDU, no wall meter at all): what it is asked for is kept only, so
     the session reads back what it asked for, and a session measures its testing phase on Auto."""
 
-    has_ranges = False
     initial_ranges: Ranges | None = None
     ranges: Ranges = Ranges.automatic()  # frozen: replaced, never changed in place
+
+    @property
+    def has_ranges(self) -> bool:
+        return False
 
     def read_ranges(self) -> Ranges:
         if self.initial_ranges is None:

@@ -45,8 +45,8 @@ class MeterGroup(MeterBase):
             raise ValueError("a meter group needs at least two meters")
         self.meters = list(meters)
         self.name = "+".join(m.name for m in self.meters)
-        self.identities: list[MeterIdentity] = []
         self._interval_ms, self._max_age_intervals = interval_ms, max_age_intervals
+        self._identities: list[MeterIdentity] = []
         self._join = SampleJoin(len(self.meters), interval_ms, max_age_intervals)
         self.skipped_stale = 0
 
@@ -57,7 +57,12 @@ class MeterGroup(MeterBase):
     @property
     def has_ranges(self) -> bool:
         """False when no meter has ranges to set (all are BMCs or PDUs read through Redfish)."""
-        return any(getattr(m, "has_ranges", True) for m in self.meters)
+        return any(m.has_ranges for m in self.meters)
+
+    @property
+    def identities(self) -> Sequence[MeterIdentity]:
+        """Each meter's identity, in the group's order, once :meth:`identify` read them."""
+        return self._identities
 
     @property
     def rejected_lines(self) -> list[BadLine]:
@@ -86,15 +91,16 @@ class MeterGroup(MeterBase):
             raise first_error
 
     def identify(self) -> MeterIdentity:
-        self.identities = [m.identify() for m in self.meters]
-        return MeterIdentity(
-            model="+".join(i.model for i in self.identities),
-            version=",".join(i.version or "?" for i in self.identities),
-            channels=sum(i.channels for i in self.identities),
-            dc=any(i.dc for i in self.identities),
-            simulated=any(i.simulated for i in self.identities),
-            raw=" | ".join(i.raw for i in self.identities),
+        self._identities = identities = [m.identify() for m in self.meters]
+        self.identity = MeterIdentity(
+            model="+".join(i.model for i in identities),
+            version=",".join(i.version or "?" for i in identities),
+            channels=sum(i.channels for i in identities),
+            dc=any(i.dc for i in identities),
+            simulated=any(i.simulated for i in identities),
+            raw=" | ".join(i.raw for i in identities),
         )
+        return self.identity
 
     def read_ranges(self) -> Ranges:
         ranges = [m.read_ranges() for m in self.meters]

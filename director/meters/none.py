@@ -11,18 +11,39 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from director.errors import MeterConfigError
 from director.meters.base import MeterIdentity, RangelessMeterBase
+from director.meters.model import MeterModel, MeterUrl
 from director.meters.transport import Exchange
 from powerlog.lines import BadLine
 from powerlog.spl import PowerSample
+from powerlog.tiers import MeasurementTier
 
-__all__ = ["NO_WALL_METER_MODEL", "NoWallMeter"]
+__all__ = ["NO_WALL_METER_MODEL", "NoWallMeter", "check_none_url"]
 
 NO_WALL_METER_MODEL = "none (no wall meter: the SUT's component counters only)"
 
 
+def check_none_url(url: MeterUrl) -> MeterUrl:
+    """``none://`` names nothing."""
+    if url.host or url.port or url.path not in ("", "/"):
+        raise MeterConfigError(f"meter URL {url.text!r}: none:// names nothing (no wall meter): write none://")
+    return MeterUrl("none", "", 0, "", {}, url.text)
+
+
 class NoWallMeter(RangelessMeterBase):
     """Implements the ``Meter`` protocol for ``none://``: connects to nothing, reads nothing."""
+
+    meter_model = MeterModel(
+        name="no wall meter",
+        schemes=("none",),
+        tier=MeasurementTier.COMPONENTS,  # the SUT's component counters alone
+        open=lambda url: NoWallMeter(),
+        options={"none": frozenset()},
+        has_ranges=False,
+        check_url=lambda url: check_none_url(url),
+        example="none:// (no wall meter)",
+    )
 
     def __init__(self, name: str = "none://") -> None:
         self.name = name
@@ -42,7 +63,8 @@ class NoWallMeter(RangelessMeterBase):
         pass
 
     def identify(self) -> MeterIdentity:
-        return MeterIdentity(NO_WALL_METER_MODEL, None, 0, False, False, NO_WALL_METER_MODEL)
+        self.identity = MeterIdentity(NO_WALL_METER_MODEL, None, 0, False, False, NO_WALL_METER_MODEL)
+        return self.identity
 
     def start(self, mark: str, interval_ms: int = 1000) -> None:
         pass

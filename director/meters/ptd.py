@@ -15,8 +15,9 @@ from typing import TypeVar
 
 from director.errors import MeterConfigError, MeterErrorReply, MeterProtocolError, NotPtdaemonError
 from director.meters.base import MeterBase, MeterIdentity
+from director.meters.model import MeterModel, MeterUrl, url_timeout_s
 from director.meters.ranges import Ranges, check_ranges
-from director.meters.transport import Exchange, LineTransport
+from director.meters.transport import Exchange, LineTransport, TcpLineTransport
 from powerlog.lines import BadLine
 from powerlog.ptd_identity import IdentifyError, parse_identify_reply
 from powerlog.ptd_replies import (
@@ -30,13 +31,16 @@ from powerlog.ptd_replies import (
 )
 from powerlog.ptd_rl import RL_HEADER, rl_line_to_spl
 from powerlog.spl import PowerSample, parse_spl_text
+from powerlog.tiers import MeasurementTier
 
 __all__ = [
     "HELLO_REPLY",
+    "PTD_DEFAULT_PORT",
     "RL_VARIANTS",
     "PtdMeter",
     "UncertaintySummary",
     "WattsSummary",
+    "check_ptd_url",
     "format_range",
     "parse_identify",
     "parse_ranges",
@@ -103,8 +107,7 @@ def parse_identify(reply: str) -> MeterIdentity:
         ptd = parse_identify_reply(reply)
     except IdentifyError as e:
         raise MeterProtocolError(str(e), reply=reply) from e
-    channels = max(ptd.elements, 2) if ptd.multichannel else 1
-    return MeterIdentity(ptd.model, ptd.version, channels, ptd.dc, ptd.simulated, reply)
+    return ptd
 
 
 def parse_ranges(reply: str) -> Ranges:
@@ -157,8 +160,31 @@ def format_range(value: float | None) -> str:
     return "Auto" if value is None else f"{value:.6f}"
 
 
+PTD_DEFAULT_PORT = 8888
+
+
+def check_ptd_url(url: MeterUrl) -> MeterUrl:
+    """A ``ptd://`` URL names a host and nothing after it."""
+    if not url.host:
+        raise MeterConfigError(f"meter URL {url.text!r} has no host")
+    if url.path not in ("", "/"):
+        raise MeterConfigError(f"meter URL {url.text!r}: a ptd:// URL has no path")
+    return url
+
+
 class PtdMeter(MeterBase):
     """A wall meter behind SPEC PTDaemon. Implements the ``Meter`` protocol."""
+
+    meter_model = MeterModel(
+        name="SPEC PTDaemon (any analyzer it serves)",
+        schemes=("ptd",),
+        tier=MeasurementTier.PTDAEMON,
+        open=lambda url: PtdMeter(TcpLineTransport(url.host, url.port, timeout_s=url_timeout_s(url, 10.0))),
+        options={"ptd": frozenset({"timeout"})},
+        check_url=check_ptd_url,
+        default_port=PTD_DEFAULT_PORT,
+        example="ptd://HOST:PORT",
+    )
 
     def __init__(self, transport: LineTransport) -> None:
         self.transport = transport

@@ -53,24 +53,24 @@ class RangeTable:
     amps_a: tuple[float, ...]
 
 
-# Yokogawa direct-input ranges (crest factor 3). WT500 current ranges are for the 40 A element.
-_WT310_330 = RangeTable((15, 30, 60, 150, 300, 600), (0.5, 1, 2, 5, 10, 20))
+# Analyzers the rules accept that mlpower has no driver for, read through PTDaemon only (Yokogawa direct-input
+# ranges, crest factor 3; WT500 current ranges are for the 40 A element). A model with a driver declares its own
+# table (``MeterModel.range_table``).
 RANGE_TABLES: dict[str, RangeTable] = {
-    "WT210": _WT310_330,
-    "WT310": _WT310_330,
-    "WT330": _WT310_330,
-    "WT332": _WT310_330,  # the WT330 family as *IDN? names it (WT332/WT332E, WT333/WT333E)
-    "WT333": _WT310_330,
+    "WT210": RangeTable((15, 30, 60, 150, 300, 600), (0.5, 1, 2, 5, 10, 20)),
     "WT500": RangeTable((15, 30, 60, 100, 150, 300, 600, 1000), (1, 2, 5, 10, 20, 40)),
 }
 
 
 def range_table_for(model: str) -> RangeTable | None:
-    """The table for a model name such as ``YokogawaWT330E`` or ``SimulatedWT310``."""
-    for family, table in RANGE_TABLES.items():
-        if family in model.upper():
-            return table
-    return None
+    """The table for a model name such as ``YokogawaWT330E`` or ``SimulatedWT310``: a declared model's
+    (:mod:`director.meters.registry`), else one of :data:`RANGE_TABLES`."""
+    from director.meters.registry import range_table_of  # the registry imports the drivers, which import this
+
+    declared = range_table_of(model)
+    if declared is not None:
+        return declared
+    return next((table for family, table in RANGE_TABLES.items() if family in model.upper()), None)
 
 
 def round_up_to_range(value: float, ranges: Sequence[float]) -> float:

@@ -30,32 +30,48 @@ import time
 from collections import deque
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
-from director.errors import MeterConnectionError, MeterError, MeterErrorReply, MeterProtocolError
+from director.errors import (
+    DirectorError,
+    MeterConfigError,
+    MeterConnectionError,
+    MeterError,
+    MeterErrorReply,
+    MeterProtocolError,
+)
 from director.meters.base import MeterIdentity, RangelessMeterBase
-from director.meters.redfish_transport import SERVICE_ROOT, RedfishReply, RedfishTransport
+from director.meters.model import MeterModel, MeterUrl, url_timeout_s
+from director.meters.redfish_transport import SERVICE_ROOT, CredentialSource, RedfishReply, RedfishTransport
 from director.meters.transport import Exchange
 from powerlog.lines import BadLine
 from powerlog.spl import ChannelSample, PowerSample
+from powerlog.tiers import MeasurementTier
 
 __all__ = [
     "MIN_POLL_MS",
+    "REDFISH_MAX_RATE_S",
+    "REDFISH_MODEL",
     "ChannelPlan",
     "ReadingPlan",
     "RedfishMeter",
     "Source",
+    "check_redfish_url",
     "legacy_channel",
+    "open_redfish",
     "supply_channel",
 ]
 
 MIN_POLL_MS = 100
+REDFISH_MAX_RATE_S = 60.0
+REDFISH_OPTIONS = frozenset({"rate", "timeout", "protocol", "insecure", "ca", "credentials", "auth", "source"})
 UNKNOWN = -1.0
 Source = Literal["auto", "subsystem", "legacy"]
 INFORMATIVE = "informative only: a BMC/PDU reading through Redfish, not an accepted power analyzer"
 
 
-class BadReading(ValueError):
+class BadReading(DirectorError, ValueError):
     """A resource arrived but holds no usable reading."""
 
 
@@ -127,11 +143,84 @@ def _members(collection: dict[str, Any]) -> list[str]:
     return [m["@odata.id"] for m in members if isinstance(m, dict) and isinstance(m.get("@odata.id"), str)]
 
 
+def check_redfish_url(url: MeterUrl) -> MeterUrl:
+    """A ``redfish://`` URL's host, chassis and options, checked (files included) before anything connects."""
+    text, options = url.text, url.options
+    if not url.host:
+        raise MeterConfigError(f"meter URL {text!r} has no host: redfish://BMC-ADDRESS/CHASSIS")
+    chassis = url.path.strip("/").removeprefix("redfish/v1/Chassis/")
+    if "/" in chassis:
+        raise MeterConfigError(f"meter URL {text!r}: the path is one chassis Id, e.g. redfish://{url.host}/1")
+    protocol = options.get("protocol", "https")
+    if protocol not in ("http", "https"):
+        raise MeterConfigError(f"meter URL {text!r}: protocol= must be https (the default) or http")
+    if options.get("insecure", "0") not in ("0", "1"):
+        raise MeterConfigError(f"meter URL {text!r}: insecure= must be 1 (accept any certificate) or 0")
+    if protocol == "http" and ("ca" in options or "insecure" in options):
+        raise MeterConfigError(f"meter URL {text!r}: ca= and insecure= are for https, not protocol=http")
+    if options.get("insecure") == "1" and "ca" in options:
+        raise MeterConfigError(f"meter URL {text!r}: give ca=PATH or insecure=1, not both")
+    for option in ("ca", "credentials"):
+        if option in options and not Path(options[option]).is_file():
+            raise MeterConfigError(f"meter URL {text!r}: {option}={options[option]} is not a file")
+    if options.get("auth", "basic") not in ("basic", "session"):
+        raise MeterConfigError(f"meter URL {text!r}: auth= must be basic (the default) or session")
+    if options.get("source", "auto") not in ("auto", "subsystem", "legacy"):
+        raise MeterConfigError(f"meter URL {text!r}: source= must be auto (the default), subsystem or legacy")
+    try:
+        rate_s = float(options.get("rate", "1"))
+    except ValueError:
+        rate_s = -1.0
+    if not MIN_POLL_MS / 1000 <= rate_s <= REDFISH_MAX_RATE_S:
+        raise MeterConfigError(
+            f"meter URL {text!r}: rate= is the poll interval in seconds, {MIN_POLL_MS / 1000:g} to "
+            f"{REDFISH_MAX_RATE_S:g} (set it to the device's own update interval, e.g. rate=1)"
+        )
+    url_timeout_s(url, 5.0)
+    port = url.port or (443 if protocol == "https" else 80)
+    return MeterUrl(url.scheme, url.host, port, "/" + chassis if chassis else "", options, text)
+
+
+def open_redfish(url: MeterUrl) -> RedfishMeter:
+    """The driver a checked ``redfish://`` URL names, not yet connected."""
+    options = url.options
+    https = options.get("protocol", "https") == "https"
+    verify: bool | Path = Path(options["ca"]) if "ca" in options else options.get("insecure") != "1"
+    credentials = CredentialSource.from_environment(Path(options["credentials"]) if "credentials" in options else None)
+    transport = RedfishTransport(
+        url.host,
+        url.port,
+        https=https,
+        verify=verify,
+        timeout_s=url_timeout_s(url, 5.0),
+        credentials=credentials,
+        auth="session" if options.get("auth") == "session" else "basic",
+        name=f"redfish://{f'[{url.host}]' if ':' in url.host else url.host}:{url.port}{url.path}",
+    )
+    source = options.get("source", "auto")
+    return RedfishMeter(transport, url.path.strip("/") or None, "legacy" if source == "legacy" else
+                        "subsystem" if source == "subsystem" else "auto")  # fmt: skip
+
+
+REDFISH_MODEL = MeterModel(
+    name="Redfish BMC or PDU",
+    schemes=("redfish",),
+    tier=MeasurementTier.BMC,
+    open=open_redfish,
+    options={"redfish": REDFISH_OPTIONS},
+    has_ranges=False,
+    check_url=check_redfish_url,
+    example="redfish://HOST/CHASSIS",
+)
+
+
 class RedfishMeter(RangelessMeterBase):
     """Implements the ``Meter`` protocol for a chassis' wall power read through Redfish.
 
     ``chassis``: the chassis' Id (None: the only chassis, or the only one with power readings). ``source``:
     ``auto`` (PowerSubsystem, else Power), ``subsystem`` or ``legacy`` (only that one)."""
+
+    meter_model = REDFISH_MODEL
 
     def __init__(self, transport: RedfishTransport, chassis: str | None = None, source: Source = "auto") -> None:
         self.transport = transport

@@ -9,9 +9,9 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from director.errors import MeterConnectionError, MeterTimeoutError
+from powerlog.run_record import ExchangeRecord
 
 __all__ = ["Exchange", "LineTransport", "TcpLineTransport"]
 
@@ -19,15 +19,7 @@ Clock = Callable[[], int]
 MAX_LINE_BYTES = 1 << 20
 
 
-@dataclass(frozen=True)
-class Exchange:
-    """One command and its reply, as kept for the session record (``ptd_messages``)."""
-
-    cmd: str
-    reply: str
-    cmd_utc_ns: int
-    reply_utc_ns: int
-    extra_lines: int = 0  # lines that followed the first reply line (RL sample lines)
+Exchange = ExchangeRecord  # one command and its reply, as kept for the session record (``ptd_messages``)
 
 
 class LineTransport:

@@ -1,4 +1,7 @@
-"""Meter URLs, validated here before anything connects.
+"""Meter URLs, validated here before anything connects, and the driver each names.
+
+The schemes, options, ``model=`` names and update rates are those the drivers declare
+(:class:`~director.meters.model.MeterModel`, found by :mod:`director.meters.registry`):
 
 - ``ptd://HOST[:PORT][?timeout=S]``: SPEC PTDaemon's TCP interface (port 8888 by default).
 - ``serial:///dev/ttyUSB0?model=wt310[&rate=0.1][&baud=9600]``: a Yokogawa WT310 on a serial port;
@@ -6,66 +9,30 @@
   element count the driver reads from ``*IDN?``.
 - ``serial+socket://HOST:PORT?model=wt310[&rate=0.1]``: the same behind a serial-over-TCP converter.
 - ``sim://[?rate=0.1][&signal=host-load][&model=wt310]``: a SIMULATED WT310E (or ``model=wt332``: WT332E,
-  ``wt333`` or ``wt330``: WT333E) on a pseudo-terminal of this process.
+  ``wt333`` or ``wt330``: WT333E) on a pseudo-terminal of this process: any model that declares a simulator.
 - ``redfish://HOST[:PORT][/CHASSIS][?rate=1][&timeout=5][&protocol=http][&insecure=1|&ca=PATH]
   [&credentials=PATH][&auth=basic|session][&source=auto|subsystem|legacy]``: a BMC's or smart PDU's wall
   power through the DMTF Redfish API (informative: not an accepted analyzer); https on port 443 by default.
   Credentials never go in the URL (it is recorded with the run): ``credentials=PATH`` or the variables
   ``MLPOWER_REDFISH_USER`` and ``MLPOWER_REDFISH_PASSWORD``.
+- ``none://``: no wall meter (the SUT's component counters only).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from director.errors import MeterConfigError
 from director.meters.base import Meter
-from director.meters.none import NoWallMeter
-from director.meters.ptd import PtdMeter
-from director.meters.redfish import MIN_POLL_MS, RedfishMeter
-from director.meters.redfish_transport import PASSWORD_VARIABLE, USER_VARIABLE, CredentialSource, RedfishTransport
-from director.meters.serial_transport import SerialLineTransport
-from director.meters.transport import TcpLineTransport
-from director.meters.yokogawa import RATES_MS, YokogawaWT310, YokogawaWT330
+from director.meters.model import MeterFactory, MeterModel, MeterUrl
+from director.meters.ptd import PTD_DEFAULT_PORT
+from director.meters.redfish_transport import PASSWORD_VARIABLE, USER_VARIABLE
+from director.meters.registry import meter_models, model_for_url, scheme_options, url_models
 
-__all__ = ["PTD_DEFAULT_PORT", "MeterFactory", "MeterUrl", "open_meter", "parse_meter_url", "register_meter_scheme"]
+__all__ = ["PTD_DEFAULT_PORT", "MeterFactory", "MeterUrl", "model_of_url", "open_meter", "parse_meter_url"]
 
-PTD_DEFAULT_PORT = 8888
-_OPTIONS = {
-    "ptd": {"timeout"},
-    "serial": {"model", "rate", "baud", "timeout"},
-    "serial+socket": {"model", "rate", "timeout"},
-    "sim": {"rate", "signal", "model"},
-    "redfish": {"rate", "timeout", "protocol", "insecure", "ca", "credentials", "auth", "source"},
-    "none": set(),
-}
-REDFISH_MAX_RATE_S = 60.0
 _SECRET_OPTION = re.compile(r"(?i)^(user(name)?|pass(word)?|pw|secret|token)$")
-WT310_MODELS = ("wt310", "wt310e")
-WT330_MODELS = ("wt330", "wt330e", "wt332", "wt332e", "wt333", "wt333e")
-MODELS = WT310_MODELS + WT330_MODELS
-
-
-@dataclass(frozen=True)
-class MeterUrl:
-    scheme: str
-    host: str
-    port: int
-    path: str
-    options: dict[str, str]
-    text: str
-
-    @property
-    def interval_ms(self) -> int:
-        """The sample interval the meter gives: PTDaemon's 1 s, the serial analyzer's ``rate``, or the Redfish
-        meter's poll interval (``rate``)."""
-        if self.scheme == "ptd":
-            return 1000
-        return round(float(self.options.get("rate", "1")) * 1000)
 
 
 def _redacted(text: str) -> str:
@@ -75,171 +42,71 @@ def _redacted(text: str) -> str:
                   else f"{m.group(1)}{m.group(2)}=***", text)  # fmt: skip
 
 
+def _no_credentials(shown: str) -> MeterConfigError:
+    return MeterConfigError(
+        f"meter URL {shown!r}: put no user or password in a meter URL (it is recorded with the run); for "
+        f"redfish:// give credentials=PATH or set {USER_VARIABLE} and {PASSWORD_VARIABLE}"
+    )
+
+
+def _unsupported(shown: str) -> MeterConfigError:
+    examples: dict[str, str] = {}
+    for model in meter_models():
+        examples.setdefault(model.schemes[0], model.example)  # a scheme's first model gives its example
+    return MeterConfigError(f"unsupported meter URL {shown!r}: use {', '.join(examples.values())} or sim://")
+
+
 def parse_meter_url(text: str) -> MeterUrl:
     shown = _redacted(text)
     parts = urlsplit(text)
     if "@" in parts.netloc:
-        raise MeterConfigError(
-            f"meter URL {shown!r}: put no user or password in a meter URL (it is recorded with the run); for "
-            f"redfish:// give credentials=PATH or set {USER_VARIABLE} and {PASSWORD_VARIABLE}"
-        )
-    if parts.scheme not in _OPTIONS:
-        raise MeterConfigError(
-            f"unsupported meter URL {shown!r}: use ptd://HOST:PORT, serial:///dev/ttyUSB0?model=wt310, "
-            "serial+socket://HOST:PORT?model=wt310, redfish://HOST/CHASSIS, sim:// or none:// (no wall meter)"
-        )
+        raise _no_credentials(shown)
+    options_by_scheme = scheme_options()
+    if parts.scheme not in options_by_scheme:
+        raise _unsupported(shown)
     options = {k: v[-1] for k, v in parse_qs(parts.query, strict_parsing=False).items()}
-    unknown = set(options) - _OPTIONS[parts.scheme]
+    unknown = set(options) - options_by_scheme[parts.scheme]
     if any(_SECRET_OPTION.match(k) for k in unknown):
-        raise MeterConfigError(
-            f"meter URL {shown!r}: put no user or password in a meter URL (it is recorded with the run); for "
-            f"redfish:// give credentials=PATH or set {USER_VARIABLE} and {PASSWORD_VARIABLE}"
-        )
+        raise _no_credentials(shown)
     if unknown:
         raise MeterConfigError(f"meter URL {shown!r}: unknown option(s) {', '.join(sorted(unknown))}")
     try:
-        port = parts.port or (PTD_DEFAULT_PORT if parts.scheme == "ptd" else 0)
+        port = parts.port or 0
     except ValueError:
         raise MeterConfigError(f"meter URL {shown!r} has an invalid port") from None
-    if parts.scheme == "none":
-        if parts.netloc or parts.path not in ("", "/"):
-            raise MeterConfigError(f"meter URL {shown!r}: none:// names nothing (no wall meter): write none://")
-        return MeterUrl("none", "", 0, "", {}, text)
-    if parts.scheme == "redfish":
-        return _check_redfish(MeterUrl(parts.scheme, parts.hostname or "", port, parts.path, options, text))
     url = MeterUrl(parts.scheme, parts.hostname or "", port, parts.path, options, text)
-    if parts.scheme in ("ptd", "serial+socket") and not url.host:
-        raise MeterConfigError(f"meter URL {text!r} has no host")
-    if parts.scheme == "ptd" and parts.path not in ("", "/"):
-        raise MeterConfigError(f"meter URL {text!r}: a ptd:// URL has no path")
-    if parts.scheme == "serial" and not parts.path:
-        raise MeterConfigError(f"meter URL {text!r} names no serial device, e.g. serial:///dev/ttyUSB0?model=wt310")
-    needs_model = parts.scheme.startswith("serial") or "model" in options
-    if needs_model and options.get("model", "").lower() not in MODELS:
-        raise MeterConfigError(f"meter URL {text!r}: model= must be one of {', '.join(MODELS)}")
-    if parts.scheme != "ptd":
-        try:
-            interval_ms = url.interval_ms
-        except ValueError:
-            raise MeterConfigError(f"meter URL {text!r}: rate must be seconds, e.g. rate=0.1") from None
-        if interval_ms not in RATES_MS:
-            raise MeterConfigError(f"meter URL {text!r}: rate must be one of 0.1, 0.25, 0.5, 1 (seconds)")
+    # the scheme's own checks first (models sharing a scheme share them), then its model=
+    for check in dict.fromkeys(m.check_url for m in meter_models() if url.scheme in m.schemes and m.check_url):
+        url = check(url)
+    model = model_of_url(url)
+    if model.default_port and not url.port:
+        url = MeterUrl(url.scheme, url.host, model.default_port, url.path, url.options, url.text)
+    if model.rates_ms:
+        _check_rate(url, model)
     return url
 
 
-def _check_redfish(url: MeterUrl) -> MeterUrl:
-    """A ``redfish://`` URL's host, chassis and options, checked (files included) before anything connects."""
-    text, options = url.text, url.options
-    if not url.host:
-        raise MeterConfigError(f"meter URL {text!r} has no host: redfish://BMC-ADDRESS/CHASSIS")
-    chassis = url.path.strip("/").removeprefix("redfish/v1/Chassis/")
-    if "/" in chassis:
-        raise MeterConfigError(f"meter URL {text!r}: the path is one chassis Id, e.g. redfish://{url.host}/1")
-    protocol = options.get("protocol", "https")
-    if protocol not in ("http", "https"):
-        raise MeterConfigError(f"meter URL {text!r}: protocol= must be https (the default) or http")
-    if options.get("insecure", "0") not in ("0", "1"):
-        raise MeterConfigError(f"meter URL {text!r}: insecure= must be 1 (accept any certificate) or 0")
-    if protocol == "http" and ("ca" in options or "insecure" in options):
-        raise MeterConfigError(f"meter URL {text!r}: ca= and insecure= are for https, not protocol=http")
-    if options.get("insecure") == "1" and "ca" in options:
-        raise MeterConfigError(f"meter URL {text!r}: give ca=PATH or insecure=1, not both")
-    for option in ("ca", "credentials"):
-        if option in options and not Path(options[option]).is_file():
-            raise MeterConfigError(f"meter URL {text!r}: {option}={options[option]} is not a file")
-    if options.get("auth", "basic") not in ("basic", "session"):
-        raise MeterConfigError(f"meter URL {text!r}: auth= must be basic (the default) or session")
-    if options.get("source", "auto") not in ("auto", "subsystem", "legacy"):
-        raise MeterConfigError(f"meter URL {text!r}: source= must be auto (the default), subsystem or legacy")
+def model_of_url(url: MeterUrl) -> MeterModel:
+    """The declared model a URL names: its scheme's, or where models share a scheme, its ``model=``'s."""
+    model = model_for_url(url)
+    if model is None:
+        names = url_models(url.scheme)
+        raise MeterConfigError(f"meter URL {url.text!r}: model= must be one of {', '.join(names)}")
+    return model
+
+
+def _check_rate(url: MeterUrl, model: MeterModel) -> None:
     try:
-        rate_s = float(options.get("rate", "1"))
+        interval_ms = url.interval_ms
     except ValueError:
-        rate_s = -1.0
-    if not MIN_POLL_MS / 1000 <= rate_s <= REDFISH_MAX_RATE_S:
-        raise MeterConfigError(
-            f"meter URL {text!r}: rate= is the poll interval in seconds, {MIN_POLL_MS / 1000:g} to "
-            f"{REDFISH_MAX_RATE_S:g} (set it to the device's own update interval, e.g. rate=1)"
-        )
-    _timeout(url, 5.0)
-    port = url.port or (443 if protocol == "https" else 80)
-    return MeterUrl(url.scheme, url.host, port, "/" + chassis if chassis else "", options, text)
-
-
-def _timeout(url: MeterUrl, default_s: float) -> float:
-    try:
-        timeout_s = float(url.options.get("timeout", default_s))
-    except ValueError:
-        raise MeterConfigError(f"meter URL {url.text!r}: timeout must be a number of seconds") from None
-    if not timeout_s > 0:
-        raise MeterConfigError(f"meter URL {url.text!r}: timeout must be a positive number of seconds")
-    return timeout_s
-
-
-def _yokogawa(url: MeterUrl, transport: SerialLineTransport) -> YokogawaWT310 | YokogawaWT330:
-    if url.options["model"].lower() in WT330_MODELS:
-        return YokogawaWT330(transport)
-    return YokogawaWT310(transport)
-
-
-def _ptd(url: MeterUrl) -> Meter:
-    return PtdMeter(TcpLineTransport(url.host, url.port, timeout_s=_timeout(url, 10.0)))
-
-
-def _serial(url: MeterUrl) -> Meter:
-    baud = int(url.options.get("baud", "9600"))
-    return _yokogawa(url, SerialLineTransport(url.path, baudrate=baud, timeout_s=_timeout(url, 2.0)))
-
-
-def _serial_socket(url: MeterUrl) -> Meter:
-    return _yokogawa(url, SerialLineTransport(f"socket://{url.host}:{url.port}", timeout_s=_timeout(url, 2.0)))
-
-
-def _redfish(url: MeterUrl) -> Meter:
-    options = url.options
-    https = options.get("protocol", "https") == "https"
-    verify: bool | Path = Path(options["ca"]) if "ca" in options else options.get("insecure") != "1"
-    credentials = CredentialSource.from_environment(Path(options["credentials"]) if "credentials" in options else None)
-    transport = RedfishTransport(
-        url.host,
-        url.port,
-        https=https,
-        verify=verify,
-        timeout_s=_timeout(url, 5.0),
-        credentials=credentials,
-        auth="session" if options.get("auth") == "session" else "basic",
-        name=f"redfish://{f'[{url.host}]' if ':' in url.host else url.host}:{url.port}{url.path}",
-    )
-    source = options.get("source", "auto")
-    return RedfishMeter(transport, url.path.strip("/") or None, "legacy" if source == "legacy" else
-                        "subsystem" if source == "subsystem" else "auto")  # fmt: skip
-
-
-MeterFactory = Callable[[MeterUrl], Meter]
-# the real meters' drivers; sim:// is registered by the simulator itself (director.meter_sim.register), where
-# the commands start, so that this factory never imports a simulator
-_FACTORIES: dict[str, MeterFactory] = {
-    "ptd": _ptd,
-    "serial": _serial,
-    "serial+socket": _serial_socket,
-    "redfish": _redfish,
-    "none": lambda url: NoWallMeter(),
-}
-
-
-def register_meter_scheme(scheme: str, factory: MeterFactory) -> None:
-    """Make ``open_meter`` build ``scheme://`` meters with ``factory`` (its URL grammar is parse_meter_url's)."""
-    if scheme not in _OPTIONS:
-        raise ValueError(f"{scheme}:// is not a meter URL scheme parse_meter_url knows")
-    _FACTORIES[scheme] = factory
+        raise MeterConfigError(f"meter URL {url.text!r}: rate must be seconds, e.g. rate=0.1") from None
+    if interval_ms not in model.rates_ms:
+        rates = ", ".join(f"{ms / 1000:g}" for ms in sorted(model.rates_ms))
+        raise MeterConfigError(f"meter URL {url.text!r}: rate must be one of {rates} (seconds)")
 
 
 def open_meter(url: MeterUrl | str) -> Meter:
-    """The driver for a URL, not yet connected (call ``open()``)."""
+    """The driver for a URL, not yet connected (call ``open()``); ``sim://`` imports the model's simulator."""
     url = parse_meter_url(url) if isinstance(url, str) else url
-    factory = _FACTORIES.get(url.scheme)
-    if factory is None:
-        raise MeterConfigError(
-            f"meter URL {url.text!r}: {url.scheme}:// meters are mlpower's simulator, not loaded here; "
-            "call director.meter_sim.register() first (mlpower-director and mlpower-ptd do)"
-        )
-    return factory(url)
+    model = model_of_url(url)
+    return model.simulated(url) if url.scheme == "sim" else model.open(url)

@@ -10,25 +10,27 @@ is set to the falling edge of UPD (an update finished), so bit 0 of the extended
 register (``:STATus:EESR?``, cleared by reading it) says a new update is waiting.
 A background thread polls it and keeps the readings until :meth:`read_new` takes them.
 A reply that does not parse, or in which any value is invalid, is rejected whole and
-recorded, never averaged in.
+recorded, never averaged in (the polling itself is :class:`~director.meters.scpi.SerialScpiMeter`'s).
 """
 
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Sequence
 from typing import ClassVar
 
-from director.errors import MeterConnectionError, MeterError, MeterErrorReply, MeterProtocolError
-from director.meters.base import MeterBase, MeterIdentity
-from director.meters.ranges import RANGE_TABLES, Ranges, RangeTable, round_up_to_range
-from director.meters.transport import Exchange, LineTransport
-from powerlog.lines import BadLine
+from director.errors import MeterProtocolError
+from director.meters.base import MeterIdentity
+from director.meters.ranges import Ranges, RangeTable, round_up_to_range
+from director.meters.scpi import SerialScpiMeter, serial_model
+from director.meters.transport import LineTransport
 from powerlog.spl import ChannelSample, PowerSample
 
 __all__ = [
     "RATES_MS",
+    "TABLE",
+    "WT310_MODELS",
+    "WT330_MODELS",
     "YokogawaWT310",
     "YokogawaWT330",
     "elements_of_model",
@@ -40,12 +42,14 @@ __all__ = [
 
 RATES_MS = {100: "100MS", 250: "250MS", 500: "500MS", 1000: "1S"}
 ITEMS = ("U", "I", "P", "LAMBDA")
-TABLE = RANGE_TABLES["WT310"]
+# direct-input ranges (crest factor 3), the same for the WT310 and the WT330 family
+TABLE = RangeTable((15, 30, 60, 150, 300, 600), (0.5, 1, 2, 5, 10, 20))
+WT310_MODELS = ("wt310", "wt310e")  # a meter URL's model=
+WT330_MODELS = ("wt330", "wt330e", "wt332", "wt332e", "wt333", "wt333e")
 # WT310 and WT330 power accuracy at 45-66 Hz: 0.1 % of reading + 0.1 % of range (range = V range x A range)
 READING_FRACTION = 0.001
 RANGE_FRACTION = 0.001
 NO_DATA = 9.9e37  # the analyzer answers 9.91E+37 for overrange / no data
-POLL_S = 0.01
 # model name (as *IDN? gives it) -> input elements
 _ELEMENTS = {"WT31": 1, "WT332": 2, "WT333": 3}
 
@@ -104,30 +108,21 @@ def power_uncertainty(power_w: float, ranges: Ranges) -> float | None:
     return elements_power_uncertainty([power_w], ranges)
 
 
-class _YokogawaWT300(MeterBase):
-    """What the WT300-family drivers share: settings checked against the error queue, ranges, the update poller.
+class _YokogawaWT300(SerialScpiMeter):
+    """What the WT300-family drivers share: identity, ranges, the update flag and the numeric items.
 
     Subclasses say which models they drive, which items they ask for and how a reply becomes a sample."""
 
-    family: ClassVar[str]
-    table: ClassVar[RangeTable]
+    table: ClassVar[RangeTable] = TABLE
+    rates: ClassVar[dict[int, str]] = RATES_MS
     known_elements: ClassVar[int | None]  # before identify(); None: only *IDN? can tell
 
     def __init__(self, transport: LineTransport) -> None:
-        self.transport = transport
-        self.name = transport.name
-        self.identity: MeterIdentity | None = None
+        super().__init__(transport)
         self.elements: int | None = self.known_elements
-        self.initial_ranges: Ranges | None = None
-        self.ranges = Ranges.automatic()
-        self.rejected_lines: list[BadLine] = []
-        self.uncertainties: list[float | None] = []
-        self._samples: list[tuple[PowerSample, float | None]] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._mark = ""
-        self.poll_error: MeterError | None = None
+
+    def power_uncertainty(self, power_w: float) -> float | None:
+        return power_uncertainty(power_w, self.ranges)
 
     # what a model changes ----------------------------------------------------------
     def _accepts(self, model: str) -> bool:
@@ -136,35 +131,7 @@ class _YokogawaWT300(MeterBase):
     def _items(self, elements: int) -> list[str]:
         raise NotImplementedError
 
-    def _sample(self, reply: str, t_utc_ns: int) -> tuple[PowerSample, float | None]:
-        """The sample and its uncertainty; MeterProtocolError when the reply is not usable."""
-        raise NotImplementedError
-
-    # the Meter protocol ------------------------------------------------------------
-    @property
-    def exchanges(self) -> Sequence[Exchange]:
-        return self.transport.exchanges
-
-    def _query(self, command: str, record: bool = True) -> str:
-        with self._lock:
-            reply, _ = self.transport.exchange(command, record=record)
-        return reply
-
-    def _write(self, command: str) -> None:
-        """A setting (no reply), then the error queue so a refused setting is not silent."""
-        with self._lock:
-            self.transport.send_only(command)
-            error, _ = self.transport.exchange(":STATUS:ERROR?")
-        if not error.startswith("0,"):
-            raise MeterErrorReply(f"the analyzer refused it: {error}", meter=self.name, command=command, reply=error)
-
-    def open(self) -> None:
-        self.transport.open()
-
-    def close(self) -> None:
-        self._stop_thread()
-        self.transport.close()
-
+    # the commands ------------------------------------------------------------------
     def identify(self) -> MeterIdentity:
         reply = self._query("*IDN?")
         parts = [p.strip() for p in reply.split(",")]
@@ -216,14 +183,9 @@ class _YokogawaWT300(MeterBase):
                 self._write(f":{axis}:AUTO ON")
             else:
                 self._write(f":{axis}:RANGE {round_up_to_range(value, table):g}")
-        self.ranges = Ranges(
-            None if ranges.volts_v is None else round_up_to_range(ranges.volts_v, self.table.volts_v),
-            None if ranges.amps_a is None else round_up_to_range(ranges.amps_a, self.table.amps_a),
-        )
+        self.ranges = self._fitted(ranges)
 
-    def start(self, mark: str, interval_ms: int = 1000) -> None:
-        if interval_ms not in RATES_MS:
-            raise ValueError(f"the {self.family} updates every {', '.join(map(str, RATES_MS))} ms, not {interval_ms}")
+    def _configure(self, interval_ms: int) -> None:
         if self.elements is None:
             self.identify()
         items = self._items(self.elements or 1)
@@ -233,75 +195,34 @@ class _YokogawaWT300(MeterBase):
             self._write(f":NUMERIC:NORMAL:ITEM{i} {item}")
         self._write(":STATUS:FILTER1 FALL")
         self._query(":STATUS:EESR?")  # clear: the first update counted is one that finishes after start
-        self._mark = mark
-        self.poll_error = None  # an error of an earlier run (before a reconnect) is not this one's
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._poll, name=f"{self.family.lower()} {self.name}", daemon=True)
-        self._thread.start()
 
-    def _poll(self) -> None:
+    def _updated(self) -> bool:
+        eesr = self._query(":STATUS:EESR?", record=False)
         try:
-            self._poll_until_stopped()
-        except Exception as e:  # a poller that died silently left its phase with no samples and no gap
-            self.poll_error = MeterConnectionError(f"the meter's poller stopped: {e!r}", meter=self.name)
+            return bool(int(eesr.strip()) & 1)
+        except ValueError:
+            raise MeterProtocolError("EESR reply is not an integer", reply=eesr) from None
 
-    def _poll_until_stopped(self) -> None:
-        while not self._stop.is_set():
-            try:
-                eesr = self._query(":STATUS:EESR?", record=False)
-                updated = int(eesr.strip()) & 1
-            except ValueError:
-                self.rejected_lines.append(BadLine(self.name, 0, "EESR reply is not an integer", eesr[:200]))
-                continue
-            except MeterError as e:
-                self.poll_error = e
-                return
-            if not updated:
-                self._stop.wait(POLL_S)
-                continue
-            t_utc_ns = self.transport.clock()
-            try:
-                reply = self._query(":NUMERIC:NORMAL:VALUE?", record=False)
-                sample, uncertainty = self._sample(reply, t_utc_ns)
-            except MeterProtocolError as e:
-                self.rejected_lines.append(BadLine(self.name, 0, str(e), (e.reply or "")[:200]))
-                continue
-            except MeterError as e:
-                self.poll_error = e
-                return
-            with self._lock:
-                self._samples.append((sample, uncertainty))
-                self.uncertainties.append(uncertainty)
-
-    def read_new(self) -> list[PowerSample]:
-        return [sample for sample, _ in self.read_new_with_uncertainty()]
-
-    def read_new_with_uncertainty(self) -> list[tuple[PowerSample, float | None]]:
-        """Like :meth:`read_new`, each sample with its uncertainty (a fraction of the reading; None: unknown)."""
-        with self._lock:
-            samples, self._samples = self._samples, []
-        if not samples and self.poll_error is not None:
-            raise self.poll_error
-        return samples
-
-    def _stop_thread(self) -> bool:
-        running = self._thread is not None and self._thread.is_alive()
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        return running
-
-    def stop(self) -> bool:
-        return self._stop_thread()
+    def _read_values(self) -> str:
+        return self._query(":NUMERIC:NORMAL:VALUE?", record=False)
 
 
 class YokogawaWT310(_YokogawaWT300):
     """Implements the ``Meter`` protocol for a WT310/WT310E (one element) on a serial line."""
 
     family = "WT310"
-    table = TABLE
     known_elements = 1
+    meter_model = serial_model(
+        lambda transport: YokogawaWT310(transport),
+        "Yokogawa WT310/WT310E",
+        WT310_MODELS,
+        table=TABLE,
+        rates_ms=RATES_MS,
+        device_types=("YokogawaWT310", "YokogawaWT310E", "YokogawaWT310_DC"),
+        model_names=("WT310",),
+        simulator="director.sim.wt3xx:simulated_meter",
+        default_url_model="wt310",
+    )
 
     def _accepts(self, model: str) -> bool:
         return elements_of_model(model) == 1
@@ -320,8 +241,17 @@ class YokogawaWT330(_YokogawaWT300):
     How many elements comes from ``*IDN?``, so :meth:`start` identifies the analyzer if nobody did yet."""
 
     family = "WT330"
-    table = RANGE_TABLES["WT330"]
     known_elements = None
+    meter_model = serial_model(
+        lambda transport: YokogawaWT330(transport),
+        "Yokogawa WT332/WT332E, WT333/WT333E",
+        WT330_MODELS,
+        table=TABLE,
+        rates_ms=RATES_MS,
+        device_types=("YokogawaWT330", "YokogawaWT330E", "YokogawaWT330_multichannel", "YokogawaWT330_DC"),
+        model_names=("WT330", "WT332", "WT333"),
+        simulator="director.sim.wt3xx:simulated_meter",
+    )
 
     def _accepts(self, model: str) -> bool:
         return (elements_of_model(model) or 0) > 1

@@ -52,6 +52,7 @@ from director.powerdev.protocol import (
 )
 from director.registry import Director
 from director.session import Session
+from powerlog.powerdev_records import PowerDevMessage
 from powerlog.wire import AgentInfo, OpenSessionRequest
 
 __all__ = ["LOOPBACK", "IpNetwork", "PowerDevListener"]
@@ -60,7 +61,6 @@ LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")
 READ_CHUNK_BYTES = 64 * 1024
 SHUTDOWN_GRACE_S = 5.0  # as uvicorn's graceful shutdown: how long a stopping director waits for a client's next line
 IDLE_TIMEOUT_S = 24 * 3600.0  # power-dev's client is silent while the workload runs: a phase may last hours
-NS = 1_000_000_000
 log = logging.getLogger("mlpower.director.powerdev")
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -74,10 +74,10 @@ class _Connection:
     lines: LineSplitter = field(default_factory=LineSplitter)
     # every exchange since the handshake, as power-dev's client records them in client.json: the
     # official checker compares the two lists one by one, so server.json "messages" is this list
-    messages: list[dict[str, object]] = field(default_factory=list)
+    messages: list[PowerDevMessage] = field(default_factory=list)
 
     def record(self, cmd: str, cmd_utc_ns: int, reply: str, reply_utc_ns: int) -> None:
-        self.messages.append({"cmd": cmd, "cmd_time": cmd_utc_ns / NS, "reply": reply, "reply_time": reply_utc_ns / NS})
+        self.messages.append(PowerDevMessage.exchanged(cmd, cmd_utc_ns, reply, reply_utc_ns))
 
 
 class PowerDevListener:

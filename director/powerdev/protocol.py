@@ -38,6 +38,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from director.errors import DirectorError
+
 __all__ = [
     "DOWNLOADABLE_FILES",
     "MAGIC_CLIENT",
@@ -79,7 +81,7 @@ _LABEL = re.compile(r"[-_A-Za-z0-9]*")
 PHASES = ("ranging", "testing")
 
 
-class CommandError(ValueError):
+class CommandError(DirectorError, ValueError):
     """A line that is no valid command; ``reply`` is the line the server answers with."""
 
     def __init__(self, reply: str, reason: str) -> None:
@@ -87,7 +89,7 @@ class CommandError(ValueError):
         self.reply = reply
 
 
-class LineTooLongError(ValueError):
+class LineTooLongError(DirectorError, ValueError):
     pass
 
 

@@ -3,7 +3,8 @@
 - :mod:`~director.session.machine`: the state machine, :class:`Session`;
 - :mod:`~director.session.meter_pump`: the meter (read loop, reconnects, gaps, diagnostics);
 - :mod:`~director.session.run_writer`: the run folder (spl.txt, uploads, journals, records, Parquet);
-- :mod:`~director.session.sut_ingest`: the SUT's readings (batches, re-sends, late arrivals);
+- :mod:`~director.session.sut_ingest`: the SUT's readings (batches, re-sends, late arrivals) and clock reports;
+- :mod:`~director.session.records`: session.json and power-dev's server.json, built and written;
 - :mod:`~director.session.feed`: what the live view is told.
 """
 

@@ -3,7 +3,8 @@
 States: open -> ranging -> ranged -> testing -> tested -> closed, or failed from any of them. A call out
 of order raises :class:`SessionStateError` and changes nothing. The work is done by the parts the session
 owns: the :class:`MeterPump` (the meter), the :class:`RunWriter` (the run folder), :class:`SutIngest` (the
-SUT's readings) and the :class:`SessionFeed` (the live view). Every method runs on the event loop: that
+SUT's readings and clock), the :class:`SessionFeed` (the live view) and :class:`SessionRecords` (session.json,
+server.json). Every method runs on the event loop: that
 is the director's one concurrency rule (blocking work goes to threads and comes back to the loop).
 """
 
@@ -23,23 +24,19 @@ from director.meters.ranges import Ranges, RangeTable, derive_testing_ranges, ra
 from director.session.config import Clock, PhaseTimes, SessionConfig
 from director.session.feed import SessionFeed
 from director.session.meter_pump import MeterPump
-from director.session.records import server_json, session_json
+from director.session.records import SessionRecords
 from director.session.run_writer import RunWriter
 from director.session.sut_ingest import SutIngest
-from powerlog.clock_map import SutClockMap
 from powerlog.errors import PowerlogError
 from powerlog.layout import PHASE_DIRS
 from powerlog.mllog import parse_detail_log
+from powerlog.powerdev_records import PowerDevMessage
 from powerlog.result_record import ResultJson, write_result_json
-from powerlog.run_record import (
-    ClockEntry,
-    SessionJson,
-)
 from powerlog.spl import read_spl
 from powerlog.tiers import MeasurementTier, tier_of_meter
 from powerlog.wire import AgentInfo, ClockReport, SampleBatch, SessionState, SessionStatus
 
-__all__ = ["Analyze", "Session"]
+__all__ = ["Analyze", "Session", "loadgen_window_ns", "testing_ranges"]
 
 Analyze = Callable[[Path], ResultJson]  # the run folder's result; called in a worker thread
 NS = 1_000_000_000
@@ -50,7 +47,6 @@ UPLOAD_READY: dict[str, tuple[SessionState, ...]] = {
     "power": (SessionState.TESTED,),
 }
 RUNNING = {"ranging": SessionState.RANGING, "testing": SessionState.TESTING}
-RECORDS_RETRY_S = 1.0  # an aborted session's records, refused by a full disk: tried again this often
 STOPPED = {"ranging": SessionState.RANGED, "testing": SessionState.TESTED}
 
 
@@ -86,19 +82,17 @@ class Session:
         self._agent_calls = 0  # requests from the agent being served now: it is not silent while it waits
         self.meter_errors = 0
         self._storage_stop: asyncio.Task[None] | None = None  # stopping for a SUT batch the disk refused
-        self._records_retry: asyncio.Task[None] | None = None  # writing the records once the disk takes them
         self.folder = config.runs_dir / self.session_id
         self.phase_times: dict[str, PhaseTimes] = {p: PhaseTimes() for p in PHASE_DIRS}
         self.ranges: dict[str, Ranges] = {}
-        self.clock_reports: list[ClockEntry] = []
-        self._clock_map: SutClockMap | None = None  # built from clock_reports when first asked for after a change
-        self.messages: list[dict[str, object]] = []  # power-dev's server.json "messages"
+        self.messages: list[PowerDevMessage] = []  # power-dev's server.json "messages"
         self.result: ResultJson | None = None
         self.log = logging.getLogger(f"mlpower.director.session.{self.session_id}")
         self.feed = SessionFeed(feed if feed is not None else LiveFeed(), self.session_id)
         self.writer = RunWriter(self.folder, self.log, config.ptd_log, config.min_free_bytes)
         self.sut = SutIngest(self.writer, self.log)
-        self.pump = MeterPump(meter, config, self.writer, self.feed, self.log, clock, self._write_progress,
+        self.records = SessionRecords(self)
+        self.pump = MeterPump(meter, config, self.writer, self.feed, self.log, clock, self.records.write_progress,
                               self._storage_failed)  # fmt: skip
 
     # what the session is ------------------------------------------------------------------
@@ -176,14 +170,6 @@ class Session:
             why = f": {self.error}" if self.error else ""
             raise SessionStateError(f"the session has ended{why}", self.state)
 
-    def clock_map(self) -> SutClockMap:
-        """The SUT-to-director mapping from the clock reports so far (the analyzer builds the same one from
-        session.json)."""
-        # every SUT batch asks (a dozen a second with many GPUs); the reports change a few times a phase
-        if self._clock_map is None:
-            self._clock_map = SutClockMap.from_entries(self.clock_reports)
-        return self._clock_map
-
     def _expect(self, allowed: tuple[SessionState, ...], action: str) -> None:
         if self.state not in allowed:
             why = f": {self.error}" if self.state is SessionState.FAILED and self.error else ""
@@ -191,7 +177,7 @@ class Session:
 
     def _set_state(self, state: SessionState) -> None:
         self.state = state
-        self._write_progress()
+        self.records.write_progress()
         self.feed.state(state, self.error, self.simulated, *self.verdicts())
 
     def _fail(self, error: Exception) -> None:
@@ -201,7 +187,7 @@ class Session:
         self.log.error("session failed: %s", error)
 
     def record_message(self, cmd: str, reply: str, cmd_utc_ns: int) -> None:
-        self.messages.append({"cmd": cmd, "cmd_time": cmd_utc_ns / NS, "reply": reply, "reply_time": self.clock() / NS})
+        self.messages.append(PowerDevMessage.exchanged(cmd, cmd_utc_ns, reply, self.clock()))
 
     # lifecycle ----------------------------------------------------------------------------
     async def open(self) -> None:
@@ -231,7 +217,9 @@ class Session:
             self.log.info("testing ranges %s, as the client gave them", ranges)
         else:
             self._expect((SessionState.RANGED,), "start testing")
-            ranges = self._testing_ranges()
+            ranges = testing_ranges(
+                self.pump, self.folder / "ranging" / "spl.txt", self.config.current_factor, self.log
+            )
         self.writer.check_storage(phase)
         times = self.phase_times[phase]
         times.director_utc_ns, times.director_monotonic_s = [received_ns], [received_mono]
@@ -246,20 +234,6 @@ class Session:
         times.mark(self.clock(), time.monotonic())
         self.feed.marker(phase, "start", times.director_utc_ns[-1])
         self.log.info("%s: Go with mark %s", phase, self.mark(phase))
-        return ranges
-
-    def _testing_ranges(self) -> Ranges:
-        if not getattr(self.pump.meter, "has_ranges", True):  # a BMC or PDU read through Redfish: nothing to set
-            self.log.info("testing ranges Auto (the meter has no ranges to set)")
-            return Ranges.automatic()
-        ranging = read_spl(self.folder / "ranging" / "spl.txt")
-        identity = self.pump.identity
-        table = range_table_for(identity.model) if identity else None
-        try:
-            ranges = derive_testing_ranges(ranging, self.config.current_factor)
-        except ValueError as e:
-            raise SessionStateError(f"cannot derive testing ranges: {e}", self.state) from e
-        self.log.info("testing ranges %s (analyzer will use %s)", ranges, _rounded(ranges, table))
         return ranges
 
     async def stop_phase(self, phase: str, agent_utc_ns: int) -> int:
@@ -298,7 +272,7 @@ class Session:
         self._expect((SessionState.TESTED,), "close")
         await self.pump.release()
         self.state = SessionState.CLOSED  # announced once the result is there
-        await asyncio.to_thread(self._write_records)  # Parquet of a long run takes seconds: off the event loop
+        await asyncio.to_thread(self.records.write_final)  # Parquet of a long run takes seconds: off the event loop
         result = await asyncio.to_thread(analyze, self.folder)
         write_result_json(self.folder / "result.json", result)
         self.result = result
@@ -321,25 +295,7 @@ class Session:
         """Stop whatever runs and keep what was written; the session ends failed."""
         await self.pump.abort()
         self._fail(DirectorError(reason))
-        if not await self._try_write_records(log_failure=True):
-            self._records_retry = asyncio.get_running_loop().create_task(self._retry_records())
-
-    async def _try_write_records(self, log_failure: bool) -> bool:
-        try:
-            await asyncio.to_thread(self._write_records)
-        except OSError as e:
-            if log_failure:
-                self.log.error("cannot write the session records: %s (tried again every %g s)", e.strerror or e,
-                               RECORDS_RETRY_S)  # fmt: skip
-            return False
-        return not self.writer.progress_pending
-
-    async def _retry_records(self) -> None:
-        """The disk refused the records of an aborted session (full): written as soon as it takes them."""
-        while True:
-            await asyncio.sleep(RECORDS_RETRY_S)
-            if await self._try_write_records(log_failure=False):
-                return
+        await self.records.write_after_abort()
 
     # from the agent -----------------------------------------------------------------------
     def add_agent_checkpoint(self, phase: str, agent_utc_ns: int) -> None:
@@ -351,19 +307,17 @@ class Session:
 
     def add_clock_report(self, report: ClockReport) -> None:
         self._expect_live("take a clock report")
-        self.clock_reports.append(ClockEntry(phase=report.phase, when=report.when, **report.clock.model_dump()))
-        self._clock_map = None
+        self.sut.add_clock_report(report)
 
     def add_samples(self, batch: SampleBatch) -> bool:
         """Store a SUT batch; False when this (source, seq) was stored before."""
         self._expect_live("take SUT samples")
-        clock_map = self.clock_map()  # the SUT's clock onto the director's
         try:
-            stored = self.sut.add(batch, clock_map, self.clock())
+            stored = self.sut.add(batch, self.clock())
         except StorageError as e:
             raise self._sut_storage_failed(e) from e
         if stored and batch.kind == "gpu" and batch.columns.get("power_w"):  # the live view plots GPUs only
-            self.feed.gpu(batch, clock_map)
+            self.feed.gpu(batch, self.sut.clock_map())
         return stored
 
     def _expect_live(self, action: str) -> None:
@@ -377,43 +331,38 @@ class Session:
         if self.state not in UPLOAD_READY[folder]:
             raise SessionStateError(f"{folder}/{name} cannot be uploaded yet", self.state)
         self.writer.write_upload(folder, name, data)
-        if name == "mlperf_log_detail.txt":
-            self._loadgen_window(folder, data)
-
-    def _loadgen_window(self, folder: str, detail_log: bytes) -> None:
-        """Announce the LoadGen window of an uploaded detail log (SUT clock moved onto the director's)."""
         phase = next((p for p, d in PHASE_DIRS.items() if d == folder), None)
-        if phase is None:
-            return
-        log = parse_detail_log(detail_log, f"{folder}/mlperf_log_detail.txt")
-        try:
-            begin_ns, end_ns = log.timestamp_ns("power_begin"), log.timestamp_ns("power_end")
-        except PowerlogError as e:
-            self.log.warning("no LoadGen window in %s/mlperf_log_detail.txt: %s", folder, e)
-            return
-        clock_map = self.clock_map()
-        self.feed.marker(phase, "loadgen_begin", clock_map.to_director_ns(begin_ns))
-        self.feed.marker(phase, "loadgen_end", clock_map.to_director_ns(end_ns))
+        if name == "mlperf_log_detail.txt" and phase is not None:
+            window = loadgen_window_ns(folder, data, self.log)
+            if window is not None:  # on the live view, the SUT's clock moved onto the director's
+                clock_map = self.sut.clock_map()
+                self.feed.marker(phase, "loadgen_begin", clock_map.to_director_ns(window[0]))
+                self.feed.marker(phase, "loadgen_end", clock_map.to_director_ns(window[1]))
 
-    # records ------------------------------------------------------------------------------
-    def _write_progress(self) -> None:
-        """session.json as it stands, at every state change: after a crash, the restarted director finds what
-        the session was doing (see :func:`director.recovery.recover_interrupted`)."""
-        self.writer.write_progress(self.record())
 
-    def _write_records(self) -> None:
-        self.log.info("session %s: %s", self.session_id, self.state.value)
-        hashes = self.writer.finish()
-        self.writer.write_json("power/server.json", self.server_json(hashes))
-        self.writer.write_progress(self.record())
+def testing_ranges(pump: MeterPump, ranging_spl: Path, current_factor: float, log: logging.Logger) -> Ranges:
+    """The testing ranges from the ranging phase's samples; Auto for a meter with no ranges to set."""
+    if not pump.meter.has_ranges:  # a BMC or PDU read through Redfish: nothing to set
+        log.info("testing ranges Auto (the meter has no ranges to set)")
+        return Ranges.automatic()
+    ranging = read_spl(ranging_spl)
+    try:
+        ranges = derive_testing_ranges(ranging, current_factor)
+    except ValueError as e:
+        raise SessionStateError(f"cannot derive testing ranges: {e}", SessionState.RANGED) from e
+    table = range_table_for(pump.identity.model) if pump.identity else None
+    log.info("testing ranges %s (analyzer will use %s)", ranges, _rounded(ranges, table))
+    return ranges
 
-    def server_json(self, results: dict[str, str]) -> dict[str, object]:
-        """power-dev's ``power/server.json``, as the official checker reads it."""
-        return server_json(self, results)
 
-    def record(self) -> SessionJson:
-        """session.json: mlpower's own record of the session."""
-        return session_json(self)
+def loadgen_window_ns(folder: str, detail_log: bytes, log: logging.Logger) -> tuple[int, int] | None:
+    """The LoadGen window (SUT clock) of an uploaded detail log; None, with a warning, when it has none."""
+    parsed = parse_detail_log(detail_log, f"{folder}/mlperf_log_detail.txt")
+    try:
+        return parsed.timestamp_ns("power_begin"), parsed.timestamp_ns("power_end")
+    except PowerlogError as e:
+        log.warning("no LoadGen window in %s/mlperf_log_detail.txt: %s", folder, e)
+        return None
 
 
 def _rounded(ranges: Ranges, table: RangeTable | None) -> Ranges:

@@ -1,15 +1,16 @@
-"""A session's records: mlpower's ``session.json`` and power-dev's ``power/server.json``, built from its state."""
+"""A session's records: mlpower's ``session.json`` and power-dev's ``power/server.json``, built from its state
+and written into its run folder."""
 
 from __future__ import annotations
 
+import asyncio
 import platform
 from typing import TYPE_CHECKING
 
 from director.ptd_config import ptd_config_entries
 from powerlog.cli_support import package_version
+from powerlog.powerdev_records import PtdConfigEntry, PtdMessage, ServerJson, SessionUuids
 from powerlog.run_record import (
-    ExchangeRecord,
-    MeterIdentityRecord,
     MeterRecord,
     PhaseRecord,
     RangesRecord,
@@ -20,32 +21,71 @@ from powerlog.run_record import (
 if TYPE_CHECKING:
     from director.session.machine import Session
 
-__all__ = ["MAX_REJECTED_KEPT", "server_json", "session_json"]
+__all__ = ["MAX_REJECTED_KEPT", "RECORDS_RETRY_S", "SessionRecords", "server_json", "session_json"]
 
 NS = 1_000_000_000
 MAX_REJECTED_KEPT = 100
+RECORDS_RETRY_S = 1.0  # an aborted session's records, refused by a full disk: tried again this often
 
 
-def server_json(session: Session, results: dict[str, str]) -> dict[str, object]:
+class SessionRecords:
+    """Writes a session's records: session.json at every state change (after a crash, the restarted director
+    finds what the session was doing: :func:`director.recovery.recover_interrupted`), server.json and the final
+    session.json once it has ended; an aborted session's records the disk refused as soon as it takes them."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._retry: asyncio.Task[None] | None = None
+
+    def write_progress(self) -> None:
+        self._session.writer.write_progress(session_json(self._session))
+
+    def write_final(self) -> None:
+        """The run folder's records of an ended session (blocking: Parquet of a long run takes seconds)."""
+        session = self._session
+        session.log.info("session %s: %s", session.session_id, session.state.value)
+        hashes = session.writer.finish()
+        session.writer.write_json("power/server.json", server_json(session, hashes).model_dump(mode="json"))
+        session.writer.write_progress(session_json(session))
+
+    async def write_after_abort(self) -> None:
+        """The final records, off the event loop; refused by the disk, tried again until it takes them."""
+        if not await self._try_write(log_failure=True):
+            self._retry = asyncio.get_running_loop().create_task(self._retry_until_written())
+
+    async def _try_write(self, log_failure: bool) -> bool:
+        try:
+            await asyncio.to_thread(self.write_final)
+        except OSError as e:
+            if log_failure:
+                self._session.log.error("cannot write the session records: %s (tried again every %g s)",
+                                        e.strerror or e, RECORDS_RETRY_S)  # fmt: skip
+            return False
+        return not self._session.writer.progress_pending
+
+    async def _retry_until_written(self) -> None:
+        while True:
+            await asyncio.sleep(RECORDS_RETRY_S)
+            if await self._try_write(log_failure=False):
+                return
+
+
+def server_json(session: Session, results: dict[str, str]) -> ServerJson:
     """power-dev's ``power/server.json``, as the official checker reads it."""
     identity = session.pump.identity
-    identities = getattr(session.meter, "identities", None) or ([identity] if identity else [])
-    return {
-        "version": "mlpower-1",
-        "timezone": 0,
-        "modules": {},
-        "sources": {},
-        "messages": session.messages,
-        "uuid": {"client": session.agent_uuid, "server": session.server_uuid},
-        "session_name": session.session_name,
-        "results": results,
-        "phases": {
-            phase: [[ns / NS, mono] for ns, mono in zip(t.director_utc_ns, t.director_monotonic_s, strict=False)]
+    identities = list(session.meter.identities) or ([identity] if identity else [])
+    return ServerJson(
+        messages=session.messages,
+        uuid=SessionUuids(client=session.agent_uuid, server=session.server_uuid),
+        session_name=session.session_name,
+        results=results,
+        phases={
+            phase: [(ns / NS, mono) for ns, mono in zip(t.director_utc_ns, t.director_monotonic_s, strict=False)]
             for phase, t in session.phase_times.items()
         },
-        "ptd_messages": [{"cmd": e.cmd, "reply": e.reply} for e in session.meter.exchanges if _is_control(e.cmd)],
-        "ptd_config": ptd_config_entries(session.meter_url, identities),
-    }
+        ptd_messages=[PtdMessage(cmd=e.cmd, reply=e.reply) for e in session.meter.exchanges if _is_control(e.cmd)],
+        ptd_config=[PtdConfigEntry.model_validate(e) for e in ptd_config_entries(session.meter_url, identities)],
+    )
 
 
 def session_json(session: Session) -> SessionJson:
@@ -67,8 +107,8 @@ def session_json(session: Session) -> SessionJson:
         agent=session.agent,
         meter=MeterRecord(
             url=session.meter_url,
-            identity=None if identity is None else MeterIdentityRecord(**identity.__dict__),
-            exchanges=[ExchangeRecord(**e.__dict__) for e in meter.exchanges],
+            identity=identity,
+            exchanges=list(meter.exchanges),
         ),
         phases={
             phase: PhaseRecord(
@@ -84,7 +124,7 @@ def session_json(session: Session) -> SessionJson:
             )
             for phase, t in session.phase_times.items()
         },
-        clock=session.clock_reports,
+        clock=session.sut.clock_reports,
         meter_gaps=[gap.record() for gap in pump.gaps],
         meter_samples_skipped=meter.skipped_stale,
         # meter replies left out as unusable (never averaged in): how many, and the first ones as they came

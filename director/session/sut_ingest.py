@@ -1,4 +1,5 @@
-"""The SUT's readings as they arrive: stored once per (source, seq), late arrivals merged into outages."""
+"""The SUT's readings and clock as they arrive: batches stored once per (source, seq), late arrivals merged into
+outages, the agent's clock reports and the SUT-to-director clock map they give."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from dataclasses import dataclass
 from director.errors import BatchConflictError
 from director.session.run_writer import RunWriter
 from powerlog.clock_map import SutClockMap
-from powerlog.run_record import SutBatchesRecord, SutLinkOutage
-from powerlog.wire import SampleBatch
+from powerlog.run_record import ClockEntry, SutBatchesRecord, SutLinkOutage
+from powerlog.wire import ClockReport, SampleBatch
 from powerlog.wire_codec import journal_line
 
 __all__ = ["LATE_BATCH_NS", "SutIngest", "SutOutage"]
@@ -50,8 +51,22 @@ class SutIngest:
         self.simulated = False  # a simulated GPU batch arrived
         self.components_simulated = False  # a simulated component batch (a fake sysfs tree) arrived
         self.component_sources: set[str] = set()  # sources of kind component (RAPL, hwmon), never GPUs
+        self.clock_reports: list[ClockEntry] = []
+        self._clock_map: SutClockMap | None = None  # built from clock_reports when first asked for after a change
 
-    def add(self, batch: SampleBatch, clock_map: SutClockMap, arrived_utc_ns: int) -> bool:
+    def add_clock_report(self, report: ClockReport) -> None:
+        self.clock_reports.append(ClockEntry(phase=report.phase, when=report.when, **report.clock.model_dump()))
+        self._clock_map = None
+
+    def clock_map(self) -> SutClockMap:
+        """The SUT-to-director mapping from the clock reports so far (the analyzer builds the same one from
+        session.json)."""
+        # every SUT batch asks (a dozen a second with many GPUs); the reports change a few times a phase
+        if self._clock_map is None:
+            self._clock_map = SutClockMap.from_entries(self.clock_reports)
+        return self._clock_map
+
+    def add(self, batch: SampleBatch, arrived_utc_ns: int) -> bool:
         """Append a batch to ``samples/<source>.jsonl``; False when this (source, seq) was stored before with the
         same content (a re-send), :class:`BatchConflictError` when with other content."""
         key = (batch.source, batch.seq)
@@ -74,7 +89,7 @@ class SutIngest:
         else:
             self.simulated = self.simulated or batch.simulated
         if times:
-            read_ns = clock_map.to_director_ns(int(times[0]))
+            read_ns = self.clock_map().to_director_ns(int(times[0]))
             if arrived_utc_ns - read_ns > LATE_BATCH_NS:
                 self._note_late(read_ns, arrived_utc_ns)
         if batch.columns.get("power_w"):

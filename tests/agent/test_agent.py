@@ -236,7 +236,7 @@ def test_the_result_table_lists_the_official_checks_that_failed() -> None:
 
 @pytest.mark.slow
 def test_a_wrong_token_says_where_the_right_one_is(tmp_path: Path) -> None:
-    from processes import start_director, stop
+    from tests.support.processes import start_director, stop
 
     runs = tmp_path / "runs"
     director, url = start_director(runs, "sim://?rate=0.1")

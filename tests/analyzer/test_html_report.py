@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from analyzer.checks import check_run, verdict
-from analyzer.html import WINDOW_OPACITY, render_html
+from analyzer.context import result_context
+from analyzer.html import WINDOW_OPACITY
 from analyzer.official import official_checks, official_verdict
-from analyzer.report import build_report
+from analyzer.result import Result
 from analyzer.rounds import get_round
 from analyzer.run import RunData, load_run
 from powerlog.spl import SPL_FIELDS
@@ -34,8 +35,7 @@ def _load(folder: Path) -> RunData:
 
 
 def _render(run: RunData, round_name: str = "v2.1") -> str:
-    round_ = get_round(round_name)
-    return render_html(build_report(run, round_), run, check_run(run, round_))
+    return Result(run, result_context(run, round_name)).html()
 
 
 def _page(name: str) -> str:

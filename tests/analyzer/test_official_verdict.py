@@ -165,7 +165,7 @@ def test_official_verdict_matches_the_official_checker(
     mutate(perf)
     run = load_run(perf, spl_fields=SPL_FIELDS, hash_files=True, marks=True)
     checks = official_checks(run, get_round(round_name))
-    assert {c.check for c in checks if c.outcome.value == "fail"} == failed, [c.to_dict() for c in checks]
+    assert {c.check for c in checks if c.outcome.value == "fail"} == failed, [c.to_record() for c in checks]
     assert {c.check for c in checks if c.outcome.value == "warning"} == warned
     assert official_verdict(checks) == verdict
 

@@ -15,7 +15,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analyzer import Result, Status, UnknownPhaseError, UnreadableRunError, build_report, get_round, open_result
+from analyzer import (
+    AnalyzerError,
+    Result,
+    Status,
+    UnknownPhaseError,
+    UnreadableRunError,
+    build_report,
+    get_round,
+    open_result,
+)
 from analyzer.cli import main
 from analyzer.context import result_context
 from analyzer.export import export_frame, write_samples
@@ -311,6 +320,16 @@ def test_result_properties_and_verdicts() -> None:
     assert "v5.1" in repr(result)
 
 
+def test_a_result_opened_for_the_report_only_has_the_report_and_no_checks() -> None:
+    """``report`` without --html reads only what the report needs: the same figures, and no checks."""
+    light, full = open_result(ORIN, "v2.1", checks=False), open_result(ORIN, "v2.1")
+    assert light.report().power_metric == full.report().power_metric is not None
+    assert light.run.file_sha1 == {} != full.run.file_sha1
+    for refused in (light.check, light.official_checks, light.result_json):
+        with pytest.raises(AnalyzerError, match="report only"):
+            refused()
+
+
 def test_a_result_from_run_data_does_no_io() -> None:
     run = load_run(ORIN)  # no hashes: the official checks cannot run
     result = Result(run, result_context(run, "v2.1"))
@@ -331,7 +350,7 @@ def test_build_report_takes_a_round_name(name: str) -> None:
     run = load_run(FIXTURES["xe8545_resnet_offline"])
     by_name = build_report(run, name)
     assert by_name.round == "v2.1"
-    assert replace(by_name, round_source="given") == build_report(run, get_round("v2.1"))
+    assert by_name.model_copy(update={"round_source": "given"}) == build_report(run, get_round("v2.1"))
     assert by_name.power_metric is not None and by_name.power_metric.value == pytest.approx(1390.987544, rel=1e-9)
 
 

@@ -45,7 +45,7 @@ def published(request: pytest.FixtureRequest) -> dict:
 @pytest.mark.parametrize("given_round", [True, False], ids=["--round", "detected"])
 def test_published_figures(published: dict, given_round: bool) -> None:
     run = load_run(_folder(published))
-    report = build_report(run, published["round"] if given_round else None).to_dict()
+    report = build_report(run, published["round"] if given_round else None).to_json_obj()
     assert report["round"] == published["round"], report["round_source"]
     assert _close(report["power_metric"]["value"], published["power_metric"], 1e-9)
     assert report["power_metric"]["unit"] == published["power_unit"]
@@ -65,7 +65,7 @@ def test_published_official_verdict(published: dict, given_round: bool) -> None:
     run = load_run(_folder(published), spl_fields=SPL_FIELDS, hash_files=True, marks=True)
     context = result_context(run, published["round"] if given_round else None)
     findings = check_run(run, context)
-    summary = check_summary(run, context, findings, official_checks(run, context.round))
+    summary = check_summary(run, context, findings, official_checks(run, context.round)).to_json_obj()
     assert summary["official_verdict"] == published["official_power_check"], [
         c for c in summary["official_checks"] if c["outcome"] == "fail"
     ]
@@ -180,7 +180,7 @@ def test_metric_that_cannot_be_computed_says_why(tmp_path: Path) -> None:
     (target / "run_1" / "spl.txt").write_text("")
     report = build_report(load_run(target), "v4.1")
     assert report.power_metric is None
-    problems = [p for p in report.to_dict()["problems"] if p["rule"] == "0.metric"]
+    problems = [p for p in report.to_json_obj()["problems"] if p["rule"] == "0.metric"]
     assert problems and "run_1/spl.txt" in problems[0]["message"]
 
 

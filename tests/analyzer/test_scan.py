@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import analyzer.scan as scan_module
+import analyzer.result as result_module
 from analyzer.cli import main
 from analyzer.scan import ScanRow, find_results, scan_results
 from analyzer.table import sort_rows
@@ -151,14 +151,14 @@ def test_a_bad_folder_is_a_row_and_the_scan_goes_on(tmp_path: Path, monkeypatch:
     (garbage / "run_1").mkdir(parents=True)
     (garbage / "ranging").mkdir()
     (garbage / "run_1" / "spl.txt").write_bytes(b"\x00\xff not a sample log\n")
-    real_build_report = scan_module.build_report
+    real_build_report = result_module.build_report
 
     def build_report_failing_on_orin(run, context):  # type: ignore[no-untyped-def]
         if "orin" in str(run.folder.root):
             raise RuntimeError("simulated bug")
         return real_build_report(run, context)
 
-    monkeypatch.setattr(scan_module, "build_report", build_report_failing_on_orin)
+    monkeypatch.setattr(result_module, "build_report", build_report_failing_on_orin)
     rows = {r.path: r for r in scan_results([root], jobs=1).rows}
     assert set(rows) == {
         "tree/closed/Dell/results/XR12/resnet50/SingleStream/performance",

@@ -21,9 +21,10 @@ from analyzer.official import official_checks, official_verdict
 from analyzer.report import build_report
 from analyzer.run import RunData, load_run
 from analyzer.tier import measurement_tier, meter_url_of
-from director.ptd_sim.instrument import identify_reply
+from director.meters.registry import meter_models, tier_of_url
+from director.ptd_front.instrument import identify_reply
 from powerlog.cli_support import package_version
-from powerlog.ptd_identity import parse_identify_reply
+from powerlog.ptd_identity import ACCEPTED_ANALYZERS, parse_identify_reply
 from powerlog.run_record import MeterRecord, SessionJson, write_session_json
 from powerlog.spl import SPL_FIELDS
 from powerlog.sut_samples import SAMPLES_DIR, write_parquet
@@ -58,6 +59,13 @@ RECENT = (
 )
 def test_each_scheme_has_its_tier(url: str, tier: MeasurementTier) -> None:
     assert tier_of_meter_url(url) is tier
+    assert tier_of_url(url) is tier  # the director's, from the models' declarations: the same
+
+
+def test_every_declared_analyzer_device_type_is_one_the_rules_accept() -> None:
+    """A driver of a real analyzer declares PTDaemon device types; the rules' list (powerlog) holds every one."""
+    declared = [t for model in meter_models() for t in model.device_types]
+    assert declared and set(declared) <= set(ACCEPTED_ANALYZERS)
 
 
 @pytest.mark.parametrize(
@@ -279,7 +287,7 @@ def test_a_bmc_copy_of_a_passing_result_fails_officially_for_the_tier_alone(fold
 
 def test_report_names_the_tier_and_marks_informative_ones(folders, capsys: pytest.CaptureFixture[str]) -> None:
     for tier, folder in folders.items():
-        report = build_report(_load(folder), None).to_dict()
+        report = build_report(_load(folder), None).to_json_obj()
         assert report["tier"] == tier.value and report["informative"] == (tier in INFORMATIVE_TIERS)
         main(["report", str(folder)])
         (line,) = [line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("Tier")]

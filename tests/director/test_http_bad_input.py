@@ -257,3 +257,29 @@ def test_non_finite_numbers_in_phase_clock_and_open_bodies_are_422_naming_the_fi
     reply = api.post("/v1/sessions", content=gpus, headers=JSON)
     assert reply.status_code == 422 and "gpus" in json.dumps(reply.json()["detail"]), reply.text
     assert _snapshot(api) == before
+
+
+GPU = {"index": 0, "name": "H100", "uuid": "GPU-1", "power_limit_w": 700.0, "energy_counter": True,
+       "power_field": "instant", "simulated": False}  # fmt: skip
+COMPONENT = {"name": "rapl:package-0", "family": "rapl", "readable": True}
+
+
+@pytest.mark.parametrize(
+    ("agent", "loc"),
+    [
+        ({"gpus": [{**GPU, "power_limit_w": -5}]}, ["gpus", 0, "power_limit_w"]),
+        ({"gpus": [{k: v for k, v in GPU.items() if k != "name"}]}, ["gpus", 0, "name"]),
+        ({"gpus": [{**GPU, "index": "first"}]}, ["gpus", 0, "index"]),
+        ({"gpus": [{**GPU, "colour": "green"}]}, ["gpus", 0, "colour"]),
+        ({"components": [{**COMPONENT, "max_energy_range_uj": -1}]}, ["components", 0, "max_energy_range_uj"]),
+        ({"components": [{"name": "rapl:package-0"}]}, ["components", 0, "family"]),
+    ],
+)
+def test_gpu_and_component_descriptions_are_typed_a_bad_one_is_422_naming_its_field(api, agent, loc) -> None:
+    """The agent's GPU and component descriptions were any list of dicts: each field is now checked."""
+    before = _snapshot(api)
+    body = {"agent": {"label": "x", **agent}, "client_uuid": str(uuid.uuid4())}
+    reply = api.post("/v1/sessions", json=body)
+    assert reply.status_code == 422, reply.text
+    assert [e["loc"][-len(loc) :] for e in reply.json()["detail"]] == [loc], reply.text
+    assert _snapshot(api) == before

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 import pytest
 
 from director.errors import MeterConnectionError
-from director.meter_sim import simulated_serial_meter
-from director.meters.base import MeterIdentity
 from director.meters.group import MeterGroup, combine_channels
 from director.meters.ranges import Ranges
+from director.sim.wt3xx import simulated_serial_meter
+from powerlog.ptd_identity import MeterIdentity
 from powerlog.spl import ChannelSample, PowerSample, format_spl_line
 
 MS = 1_000_000
@@ -29,6 +29,8 @@ class ListMeter:
         self.opened = self.closed = False
         self.ranges: list[Ranges] = []
         self.exchanges: list[object] = []
+        self.has_ranges = True
+        self.identities: list[MeterIdentity] = []
 
     def open(self) -> None:
         if self.fail_open:

@@ -12,14 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from director.meter_sim import register as register_simulated_meters
-from director.ptd_sim.daemon_cli import UsageError, build_parser, channel_count, simulated_analyzer
+from director.ptd_front.cli import UsageError, build_parser, channel_count, simulated_analyzer
 from powerlog.ptd_rl import RL_HEADER, format_rl_line, rl_line_to_spl
 from powerlog.spl import SPL_FIELDS, parse_spl_text, read_spl
 from tests.support.paths import DATA_DIR
 from tests.support.ports import free_port
-
-register_simulated_meters()  # sim:// meters, as the commands register them
 
 DATA = DATA_DIR / "mlperf-results-v4.1-v5.1"
 REAL_SPL = sorted(DATA.glob("v*/*/*/results/*/*/*/performance/run_1/spl.txt"))
@@ -102,7 +99,7 @@ def _power_dev_sequence(tmp_path: Path, device: list[str]) -> tuple[dict[str, st
     and the -l sample log."""
     port = free_port()
     sample_log, stdout = tmp_path / "ptd_logfile_1.log", tmp_path / "ptd_out.txt"
-    argv = ["-m", "director.ptd_sim.daemon_cli", "-l", str(sample_log), "-p", str(port), "-c", "1,2", *device]
+    argv = ["-m", "director.ptd_front.cli", "-l", str(sample_log), "-p", str(port), "-c", "1,2", *device]
     replies: dict[str, str] = {}
     with stdout.open("wb") as out:
         daemon = subprocess.Popen([sys.executable, *argv], stdout=out, stderr=subprocess.PIPE)
@@ -197,7 +194,7 @@ def test_mlpower_ptd_serves_a_yokogawa_through_mlpowers_driver(tmp_path: Path) -
 )
 def test_meter_urls_that_cannot_be_served_are_refused(device: list[str], why: str) -> None:
     from director.errors import DirectorError
-    from director.ptd_sim.daemon_cli import meter_instrument
+    from director.ptd_front.cli import meter_instrument
 
     with pytest.raises((UsageError, DirectorError), match=why):
         meter_instrument(build_parser().parse_args(device))

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import httpx
 
-from director.meter_sim import register as register_simulated_meters
 from director.meters.ranges import Ranges
 from director.meters.urls import open_meter
 from director.powerdev.listener import PowerDevListener
@@ -30,7 +29,6 @@ from powerlog.spl import read_spl
 from tests.support.fake_result import unanalyzed
 from tests.support.processes import BIN, start_director, stop
 
-register_simulated_meters()
 CLIENT_UUID = str(uuid.uuid4())
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from director.meters.base import MeterIdentity
 from director.ptd_config import ptd_config_entries
-from powerlog.ptd_identity import device_type_of
+from powerlog.ptd_identity import MeterIdentity, device_type_of
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from director.meters.ptd import (
     parse_uncertainty,
     parse_watts,
 )
-from director.meters.ranges import RANGE_TABLES, Ranges, derive_testing_ranges, range_table_for, round_up_to_range
+from director.meters.ranges import Ranges, derive_testing_ranges, range_table_for, round_up_to_range
 from director.meters.scripted import ScriptedTransport
 from powerlog.spl import read_spl
 from tests.support.paths import FIXTURES
@@ -154,7 +154,8 @@ def test_testing_ranges_from_real_ranging_runs() -> None:
 
 
 def test_range_rounding_matches_the_reference_examples() -> None:
-    wt330 = RANGE_TABLES["WT330"]
+    wt330 = range_table_for("WT330")
+    assert wt330 is not None
     assert round_up_to_range(120.19, wt330.volts_v) == 150
     assert round_up_to_range(6.0653, wt330.amps_a) == 10
     assert round_up_to_range(1000, wt330.volts_v) == 600

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from director.ptd_sim.instrument import SimulatedAnalyzer
-from director.ptd_sim.server import PtdLogFile, PtdSimulator
-from director.ptd_sim.signal import ConstantSignal, Electrical
+from director.ptd_front.server import PtdLogFile, PtdSimulator
+from director.sim.ptd_analyzer import SimulatedAnalyzer
+from director.sim.signal import ConstantSignal, Electrical
 from tests.support.paths import DATA_DIR
 
 WORDS = ["Hello", "Identify", "RR", "SR", "Go", "Stop", "Mark", "Watts", "Uncertainty", "RL", "DC-RL", "V", "A", "Auto"]

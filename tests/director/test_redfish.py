@@ -35,9 +35,9 @@ from director.meters.group import MeterGroup
 from director.meters.redfish import BadReading, RedfishMeter, legacy_channel, supply_channel
 from director.meters.redfish_transport import CredentialSource, RedfishCredentials
 from director.meters.urls import open_meter, parse_meter_url
-from director.ptd_sim.signal import Electrical, parse_signal
-from director.redfish_sim import RedfishSimServer, SimAuth, SimFaults, SimulatedBmc
 from director.session import SessionConfig
+from director.sim.redfish import RedfishSimServer, SimAuth, SimFaults, SimulatedBmc
+from director.sim.signal import Electrical, parse_signal
 from powerlog.cli_support import stop_process
 from powerlog.spl import PowerSample, read_spl
 from tests.support.fake_result import unanalyzed

@@ -16,8 +16,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from director.errors import MeterConfigError, MeterErrorReply, MeterProtocolError
-from director.meter_sim import ScpiWT300, ScpiWT310, element_shares
-from director.meter_sim import register as register_simulated_meters
 from director.meters.ranges import Ranges, range_table_for
 from director.meters.scripted import ScriptedTransport
 from director.meters.urls import open_meter, parse_meter_url
@@ -28,12 +26,11 @@ from director.meters.yokogawa import (
     elements_power_uncertainty,
     parse_element_values,
 )
-from director.ptd_sim.signal import ConstantSignal, Electrical
+from director.sim.signal import ConstantSignal, Electrical
+from director.sim.wt3xx import ScpiWT300, ScpiWT310, element_shares
 from powerlog.spl import ChannelSample, format_spl_line, read_spl
 from tests.support.meter_reading import assert_every_update_once, read_for
 from tests.support.processes import serial_session
-
-register_simulated_meters()  # sim:// meters, as the commands register them
 
 BIN = Path(sys.executable).parent
 OK = ['0,"No error"']
@@ -355,14 +352,17 @@ def test_session_on_a_serial_wt333_writes_three_channels(tmp_path: Path) -> None
 
 
 def test_the_meter_factory_never_imports_a_simulator() -> None:
-    """sim:// is the simulator's own registration: the production factory and the serve path import none, and
-    an unregistered sim:// URL is a clear error."""
+    """sim:// is the models' declaration (``MeterModel.simulator``): the production factory, the registry and the
+    serve path import no simulator; opening a sim:// URL imports that model's simulator, and nothing else does."""
     code = (
         "import sys\n"
         "import director.serve, director.meters.urls as u\n"
-        "sims = [m for m in sys.modules if m.startswith(('director.meter_sim', 'director.ptd_sim'))]\n"
+        "from director.meters.registry import meter_models\n"
+        "meter_models()\n"
+        "sims = [m for m in sys.modules if m.startswith(('director.sim', 'director.ptd_front'))]\n"
         "assert not sims, sims\n"
-        "try:\n    u.open_meter('sim://?model=wt310')\nexcept u.MeterConfigError as e:\n    print(e)\n"
+        "meter = u.open_meter('sim://?model=wt332')\n"
+        "print(type(meter).__name__, 'director.sim.wt3xx' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert "call director.meter_sim.register() first" in out.stdout, out.stdout + out.stderr
+    assert out.stdout.split() == ["YokogawaWT330", "True"], out.stdout + out.stderr

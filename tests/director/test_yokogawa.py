@@ -11,12 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from director.errors import MeterConnectionError, MeterErrorReply, MeterProtocolError, MeterTimeoutError
-from director.meter_sim import PtyServer, ScpiWT310
 from director.meters.ranges import Ranges
 from director.meters.scripted import ScriptedTransport
 from director.meters.serial_transport import SerialLineTransport
 from director.meters.yokogawa import YokogawaWT310, parse_values, power_uncertainty
-from director.ptd_sim.signal import ConstantSignal, Electrical
+from director.sim.signal import ConstantSignal, Electrical
+from director.sim.wt3xx import PtyServer, ScpiWT310
 from tests.support.meter_reading import assert_every_update_once, missed_updates, read_for
 
 

@@ -16,7 +16,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from director.app import Director, create_app
-from director.meter_sim import register as register_simulated_meters
 from director.meters.urls import open_meter
 from director.session import SessionConfig
 from powerlog.spl import read_spl
@@ -34,8 +33,6 @@ from tests.support.processes import (
     text_lines,
     wait_for,
 )
-
-register_simulated_meters()  # sim:// meters, as the commands register them
 
 TOKEN = "f" * 32
 

@@ -10,11 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.checks import check_run, check_summary
-from analyzer.context import result_context
-from analyzer.official import official_checks
-from analyzer.report import build_report
-from analyzer.run import load_run
+from analyzer.result import open_result
 from powerlog.errors import FormatError
 from powerlog.result_record import (
     CheckRecord,
@@ -24,7 +20,7 @@ from powerlog.result_record import (
     read_result_json,
     write_result_json,
 )
-from powerlog.spl import SPL_FIELDS
+from powerlog.tiers import MeasurementTier
 from tests.support.paths import DATA_DIR, DOCS_DIR, FIXTURES
 
 DOCS = DOCS_DIR / "file-formats.md"
@@ -58,13 +54,8 @@ def test_the_docs_list_every_result_json_field_and_no_other() -> None:
 
 @pytest.mark.parametrize("name", sorted(RUNS))
 def test_the_analysis_of_a_run_reads_back_unchanged(name: str, tmp_path: Path) -> None:
-    run = load_run(RUNS[name], spl_fields=SPL_FIELDS, hash_files=True, marks=True)  # as the director loads it
-    context = result_context(run, None)
-    findings = check_run(run, context)
-    raw = {
-        "report": build_report(run, context).to_dict(),
-        "check": check_summary(run, context, findings, official_checks(run, context.round)),
-    }
+    result = open_result(RUNS[name])  # as the director opens it
+    raw = {"report": result.report().to_json_obj(), "check": result.check_record().to_json_obj()}
     as_json = json.loads(json.dumps(raw))
     write_result_json(tmp_path / "result.json", parse_result_json(as_json))
     again = read_result_json(tmp_path / "result.json")
@@ -87,3 +78,16 @@ def test_an_older_result_reads_and_unknown_fields_are_ignored() -> None:
 def test_a_bad_result_is_a_format_error_naming_the_field(obj: object, where: str) -> None:
     with pytest.raises(FormatError, match=re.escape(where)):
         parse_result_json(obj)
+
+
+def test_the_analyzers_report_is_the_typed_record() -> None:
+    """One shape: the analyzer builds result.json's ReportRecord itself (tier a MeasurementTier), and
+    result.json reads back as the same record."""
+    result = open_result(FIXTURES["orin_offline"])
+    report = result.report()
+    assert isinstance(report, ReportRecord) and report.tier is MeasurementTier.PTDAEMON
+    assert report.testing is not None and report.testing.samples_in_window == report.samples_in_window
+    written = result.result_json()
+    assert written.report is report and isinstance(written.check, CheckRecord)
+    back = parse_result_json(json.loads(json.dumps(written.to_json_obj())))
+    assert back.report.tier is MeasurementTier.PTDAEMON and back.report == report

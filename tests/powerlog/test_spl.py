@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from powerlog import spl
 from powerlog.errors import MissingFileError
 from powerlog.spl import (
     SPL_FIELDS,
@@ -21,6 +22,8 @@ from powerlog.spl import (
     read_spl,
     write_spl,
 )
+from powerlog.spl_arrow import read_fast
+from powerlog.spl_layout import layout_of
 from powerlog.timestamps import parse_ptd_timestamp
 from tests.support.paths import FIXTURES
 
@@ -227,14 +230,12 @@ def test_a_write_the_disk_refuses_part_way_keeps_whole_lines_and_says_how_many(t
 
 
 def test_fixtures_take_the_fast_path_and_bad_files_do_not(tmp_path: Path) -> None:
-    from powerlog import spl
-
     path = FIXTURES["xr12_singlestream"] / "run_1" / "spl.txt"
-    layout = spl._layout_of(spl._first_line(path).split(","))
-    assert spl._read_fast(path, layout, SPL_FIELDS) is not None
+    layout = layout_of(spl._first_line(path).split(","))
+    assert read_fast(path, layout, SPL_FIELDS) is not None
     damaged = tmp_path / "spl.txt"
     damaged.write_bytes(path.read_bytes().replace(b"Watts,", b"Watts,x", 1).replace(b"\r\n", b"\r\nTime\r\n", 1))
-    assert spl._read_fast(damaged, layout, SPL_FIELDS) is None
+    assert read_fast(damaged, layout, SPL_FIELDS) is None
 
 
 def test_marks_can_be_skipped_on_both_paths(tmp_path: Path) -> None:
@@ -258,15 +259,13 @@ def test_a_mark_that_is_not_utf8_sends_the_file_to_the_exact_parser(tmp_path: Pa
 def test_blank_lines_at_the_end_keep_the_fast_path(tmp_path: Path, ending: bytes) -> None:
     """power-dev's server ends spl.txt with a blank line (every v4.1-v5.1 result does): the file is still
     read column-wise, with the same samples and line numbers as line by line; a blank line inside is not."""
-    from powerlog import spl
-
     source = FIXTURES["xr12_singlestream"] / "run_1" / "spl.txt"
     path = tmp_path / "spl.txt"
     path.write_bytes(source.read_bytes().rstrip(b"\r\n") + ending)
-    layout = spl._layout_of(spl._first_line(path).split(","))
-    fast = spl._read_fast(path, layout, SPL_FIELDS)
+    layout = layout_of(spl._first_line(path).split(","))
+    fast = read_fast(path, layout, SPL_FIELDS)
     assert fast is not None
     _assert_same(fast, parse_spl_text(path.read_bytes(), str(path)))
     inside = tmp_path / "inside.txt"
     inside.write_bytes(source.read_bytes().replace(b"\r\n", b"\r\n\r\n", 1))
-    assert spl._read_fast(inside, layout, SPL_FIELDS) is None
+    assert read_fast(inside, layout, SPL_FIELDS) is None

@@ -21,6 +21,8 @@ from powerlog.spl import (
     parse_spl_text,
     read_spl,
 )
+from powerlog.spl_arrow import read_fast
+from powerlog.spl_layout import Layout, layout_of
 from powerlog.timestamps import format_ptd_timestamp, parse_ptd_timestamp
 from tests.support.paths import FIXTURES
 
@@ -105,8 +107,8 @@ def _assert_same(a: PowerLog, b: PowerLog) -> None:
 
 
 def _takes_the_fast_path(path: Path, fields=SPL_FIELDS) -> bool:
-    layout = spl._layout_of(spl._first_line(path).split(","))
-    return isinstance(layout, spl._Layout) and spl._read_fast(path, layout, tuple(fields)) is not None
+    layout = layout_of(spl._first_line(path).split(","))
+    return isinstance(layout, Layout) and read_fast(path, layout, tuple(fields)) is not None
 
 
 # -- reading ----------------------------------------------------------------------------------------------------------
@@ -213,7 +215,7 @@ def test_an_analyzer_field_that_is_not_utf8_is_a_bad_line_on_both_paths(tmp_path
 
 # -- damage -----------------------------------------------------------------------------------------------------------
 
-_LABEL_FIELDS = [i for i in spl._layout_of(_line(0).split(",")).label_columns() if i >= 12]  # the analyzer blocks'
+_LABEL_FIELDS = [i for i in layout_of(_line(0).split(",")).label_columns() if i >= 12]  # the analyzer blocks'
 
 
 def test_every_analyzer_block_label_is_checked() -> None:

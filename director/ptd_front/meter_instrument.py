@@ -17,8 +17,8 @@ from dataclasses import replace
 
 from director.errors import DirectorError
 from director.meters.ranges import Ranges, range_table_for
-from director.meters.yokogawa import RATES_MS, YokogawaWT310, YokogawaWT330, power_uncertainty
-from director.ptd_sim.instrument import AnalyzerSample, RangeError, identify_reply, with_mean_heads
+from director.meters.scpi import SerialScpiMeter
+from director.ptd_front.instrument import AnalyzerSample, RangeError, identify_reply, with_mean_heads
 from powerlog.cli_support import package_version
 from powerlog.spl import PowerSample
 
@@ -28,11 +28,12 @@ POLL_S = 0.05  # how often the stream takes what the driver's own poller has rea
 
 
 class MeterInstrument:
-    """Implements :class:`~director.ptd_sim.instrument.PtdInstrument` for an opened, identified Yokogawa driver.
+    """Implements :class:`~director.ptd_front.instrument.PtdInstrument` for an opened, identified serial SCPI
+    analyzer driver (a Yokogawa WT310/WT330, or any other declared one).
 
     ``model`` is PTDaemon's name for the device type it was started with (``YokogawaWT310`` for 49)."""
 
-    def __init__(self, meter: YokogawaWT310 | YokogawaWT330, model: str, url: str) -> None:
+    def __init__(self, meter: SerialScpiMeter, model: str, url: str) -> None:
         if meter.identity is None or meter.initial_ranges is None:
             raise ValueError("identify() and read_ranges() the meter before serving it")
         self.meter = meter
@@ -94,9 +95,10 @@ class MeterInstrument:
 
     # sampling -------------------------------------------------------------------------
     def interval_error(self, interval_ms: int) -> str | None:
-        if interval_ms in RATES_MS:
+        if interval_ms in self.meter.rates:
             return None
-        return f"the {self.identity.model} updates every {', '.join(map(str, RATES_MS))} ms, not {interval_ms} ms"
+        rates = ", ".join(map(str, self.meter.rates))
+        return f"the {self.identity.model} updates every {rates} ms, not {interval_ms} ms"
 
     async def stream(self, interval_ms: int, mark: Callable[[], str]) -> AsyncGenerator[AnalyzerSample, None]:
         """Every update the analyzer completes from now on, marked with the measurement's current mark.
@@ -113,7 +115,7 @@ class MeterInstrument:
                         with_mean_heads(replace(sample, mark=mark())),
                         uncertainty,
                         self._too_high(sample),
-                        tuple(power_uncertainty(ch.power_w, self.meter.ranges) for ch in sample.channels),
+                        tuple(self.meter.power_uncertainty(ch.power_w) for ch in sample.channels),
                     )
         finally:
             if self._run is run:  # not a later measurement's: Stop then Go can come before this runs

@@ -22,9 +22,9 @@ from urllib.parse import quote
 import uvicorn
 
 from director.errors import ConfigError
-from director.ptd_sim.signal import Electrical, parse_signal
-from director.redfish_sim.app import SimAuth, SimFaults, create_app
-from director.redfish_sim.device import CHASSIS_ID, SimulatedBmc
+from director.sim.redfish.app import SimAuth, SimFaults, create_app
+from director.sim.redfish.device import CHASSIS_ID, SimulatedBmc
+from director.sim.signal import Electrical, parse_signal
 from powerlog.cli_support import EXIT_OK
 
 __all__ = ["RedfishSimServer", "run_redfish_sim", "self_signed_certificate"]

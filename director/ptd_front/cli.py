@@ -22,19 +22,30 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from director.errors import DirectorError
-from director.meter_sim import register as register_simulated_meters
-from director.meters.urls import open_meter, parse_meter_url
-from director.meters.yokogawa import YokogawaWT310, YokogawaWT330
-from director.ptd_sim.instrument import PtdInstrument, SimulatedAnalyzer
-from director.ptd_sim.meter_instrument import MeterInstrument
-from director.ptd_sim.server import PtdLogFile, PtdSimulator, serve_until_signalled
-from director.ptd_sim.signal import Electrical, parse_signal
+from director.meters.registry import meter_models
+from director.meters.scpi import SerialScpiMeter
+from director.meters.urls import model_of_url, open_meter, parse_meter_url
+from director.ptd_front.instrument import PtdInstrument
+from director.ptd_front.meter_instrument import MeterInstrument
+from director.ptd_front.server import PtdLogFile, PtdSimulator, serve_until_signalled
 from powerlog.cli_support import EXIT_OK, EXIT_UNREADABLE, version_string
 from powerlog.ptd_identity import ACCEPTED_ANALYZERS, channel_selection, device_type_of
 
-__all__ = ["DEVICE_MODELS", "DEVICE_NAMES", "build_parser", "main", "meter_instrument", "simulated_analyzer"]
+if TYPE_CHECKING:
+    from director.sim.ptd_analyzer import SimulatedAnalyzer
+
+__all__ = [
+    "DEVICE_MODELS",
+    "DEVICE_NAMES",
+    "build_parser",
+    "main",
+    "meter_instrument",
+    "served_url_models",
+    "simulated_analyzer",
+]
 
 
 # PTDaemon's device type numbers of the analyzers the power rules accept, with the simulator's model name
@@ -46,7 +57,7 @@ DEVICE_MODELS = {number: "Simulated" + name.removeprefix("Yokogawa") for number,
 DEFAULT_CHANNELS = 2  # a multichannel analyzer started without -c
 
 
-class UsageError(ValueError):
+class UsageError(DirectorError, ValueError):
     """The command line is not one PTDaemon would take."""
 
 
@@ -84,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DEVICE_PORT",
         help="a port name (COM1, /dev/ttyUSB0: recorded, the analyzer is SIMULATED) or an mlpower meter URL "
         "(serial:///dev/ttyUSB0?model=wt310, serial+socket://HOST:PORT?model=wt310, sim://?model=wt310): that "
-        "analyzer, read by mlpower's driver",
+        f"analyzer, read by mlpower's driver (model= one of {', '.join(served_url_models())})",
     )
     return p
 
@@ -111,6 +122,9 @@ def channel_count(device_type: int, channels: str | None) -> int:
 
 
 def simulated_analyzer(args: argparse.Namespace) -> SimulatedAnalyzer:
+    from director.sim.ptd_analyzer import SimulatedAnalyzer  # the simulator, only when one is asked for
+    from director.sim.signal import Electrical, parse_signal
+
     if args.device_type not in DEVICE_MODELS:
         raise UsageError(
             f"device type {args.device_type} is not simulated; use one of "
@@ -127,6 +141,12 @@ def simulated_analyzer(args: argparse.Namespace) -> SimulatedAnalyzer:
     )
 
 
+def _simulated_analyzer_class() -> type[SimulatedAnalyzer]:
+    from director.sim.ptd_analyzer import SimulatedAnalyzer
+
+    return SimulatedAnalyzer
+
+
 def is_meter_url(device_port: str) -> bool:
     return "://" in device_port
 
@@ -140,8 +160,11 @@ def meter_instrument(args: argparse.Namespace) -> MeterInstrument:
     url = parse_meter_url(args.device_port)
     if url.scheme == "ptd":
         raise UsageError(f"{args.device_port}: that is already a PTDaemon; connect to it directly")
+    model = model_of_url(url)
     meter = open_meter(url)
-    assert isinstance(meter, YokogawaWT310 | YokogawaWT330)  # every scheme but ptd:// is a Yokogawa driver
+    if not model.device_types or not isinstance(meter, SerialScpiMeter):
+        raise UsageError(f"{args.device_port}: a {model.name} is not an analyzer PTDaemon serves: use a serial "
+                         f"analyzer ({', '.join(served_url_models())})")  # fmt: skip
     meter.open()
     try:
         identity = meter.identify()
@@ -158,8 +181,14 @@ def meter_instrument(args: argparse.Namespace) -> MeterInstrument:
         raise
 
 
+def served_url_models() -> list[str]:
+    """The ``model=`` names of the declared analyzers ``mlpower-ptd`` can serve (a serial SCPI analyzer)."""
+    return [name for m in meter_models() if "serial" in m.schemes for name in m.url_models]
+
+
 def _startup_line(args: argparse.Namespace, analyzer: PtdInstrument) -> str:
-    if isinstance(analyzer, SimulatedAnalyzer):
+    if not isinstance(analyzer, MeterInstrument):
+        assert isinstance(analyzer, _simulated_analyzer_class())
         return (
             f"mlpower-ptd: SIMULATED {analyzer.yokogawa_model} (device type {args.device_type}, {analyzer.channels} "
             f"channel(s), port {args.device_port!r} not opened), signal: {analyzer.signal.description}"
@@ -171,7 +200,6 @@ def _startup_line(args: argparse.Namespace, analyzer: PtdInstrument) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    register_simulated_meters()  # DEVICE_PORT sim://
     try:
         args = build_parser().parse_args(argv)
         analyzer: PtdInstrument = meter_instrument(args) if is_meter_url(args.device_port) else simulated_analyzer(args)

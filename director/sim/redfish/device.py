@@ -1,7 +1,7 @@
 """The simulated BMC: its readings, how often they update, its faults, and its resources in the DMTF mockup shape.
 
 No sockets here: :meth:`SimulatedBmc.resource` gives the JSON of a path and its ETag (or None: no such
-resource), so the HTTP app (:mod:`director.redfish_sim.app`) only adds authentication, delays and headers.
+resource), so the HTTP app (:mod:`director.sim.redfish.app`) only adds authentication, delays and headers.
 
 The readings update every ``update_s`` seconds: each update has a number, a ``ReadingTime`` (the director's
 UTC clock when it was made) and an ETag (``W/"<update>"``), and one reading per power supply, each drawing
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from director.meter_sim import element_shares
-from director.ptd_sim.signal import Electrical, Reading, Signal
+from director.sim.signal import Electrical, Reading, Signal
+from director.sim.wt3xx import element_shares
 
 __all__ = ["CHASSIS_ID", "MANUFACTURER", "Freshness", "SimulatedBmc", "Update"]
 

@@ -1,43 +1,30 @@
-"""What the PTDaemon-protocol server measures with: the :class:`PtdInstrument` protocol, and the
-simulated power analyzer (ranges, an accuracy model, one sample at a time).
+"""The SIMULATED power analyzer behind the PTDaemon-protocol server (ranges, an accuracy model, one sample at
+a time).
 
 The simulated analyzer behaves like a Yokogawa WT310/WT330 as PTDaemon sees it: fixed ranges round
 up to the model's table; with Auto ranging the uncertainty of a sample is unknown (as on the real
 thing); a current above the fixed current range flags the sample; and each sample's uncertainty
 follows a stated accuracy model. A real analyzer read through mlpower's drivers is the other
-instrument (:mod:`director.ptd_sim.meter_instrument`).
+instrument (:mod:`director.ptd_front.meter_instrument`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import platform
 import time
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import dataclass
 
 from director.meters.ranges import RangeTable, round_up_to_range
-from director.ptd_sim.signal import Electrical, Signal
+from director.ptd_front.instrument import AnalyzerSample, RangeError, identify_reply, with_mean_heads
+from director.sim.signal import Electrical, Signal
 from powerlog.cli_support import package_version
 from powerlog.spl import ChannelSample, PowerSample
 
-__all__ = [
-    "AccuracyModel",
-    "AnalyzerSample",
-    "PtdInstrument",
-    "RangeError",
-    "SimulatedAnalyzer",
-    "identify_reply",
-    "with_mean_heads",
-]
+__all__ = ["AccuracyModel", "SimulatedAnalyzer"]
 
 PAUSE_S = 2.0  # a sample this much overdue (and two intervals) means the process was paused: skip, do not burst
 WT310_TABLE = RangeTable((15, 30, 60, 150, 300, 600), (0.5, 1, 2, 5, 10, 20))
-
-
-class RangeError(ValueError):
-    """A range the simulated analyzer does not have."""
 
 
 @dataclass(frozen=True)
@@ -56,67 +43,6 @@ class AccuracyModel:
         if power_w <= 0:
             return None
         return (self.reading_fraction * power_w + self.range_fraction * volts_range_v * amps_range_a) / power_w
-
-
-@dataclass(frozen=True)
-class AnalyzerSample:
-    sample: PowerSample
-    uncertainty: float | None  # of the total, a fraction of the reading; None = unknown
-    current_too_high: bool
-    channel_uncertainties: tuple[float | None, ...] = ()  # each channel's, multichannel only
-
-
-def with_mean_heads(sample: PowerSample) -> PowerSample:
-    """A multichannel sample as PTDaemon 1.10+ logs it: Watts the channels' sum, Volts, Amps and PF their
-    means (PTDaemon 1.9.2 wrote -1 there)."""
-    if not sample.channels:
-        return sample
-    n = len(sample.channels)
-    return replace(
-        sample,
-        volts_v=sum(ch.volts_v for ch in sample.channels) / n,
-        amps_a=sum(ch.amps_a for ch in sample.channels) / n,
-        pf=sum(ch.pf for ch in sample.channels) / n,
-    )
-
-
-def identify_reply(model: str, version: str, channels: int, dc: bool, instrument_idn: str) -> str:
-    """An Identify reply in PTDaemon's shape: the model, capabilities, ``version=``, ``OS=``, ``mode=``, the
-    element count, and last the instrument's own ``*IDN?`` with its commas as semicolons."""
-    mode = "dc" if dc else "power"
-    return (
-        f"{model},1000,1,1,1,1,0,0,1,version={version},OS={platform.system()},mode={mode},1,1,{channels},"
-        f"0,0,no_cal_date,{instrument_idn.replace(',', ';')}"
-    )
-
-
-class PtdInstrument(Protocol):
-    """What the PTDaemon-protocol server needs from the analyzer behind it."""
-
-    @property
-    def model(self) -> str: ...  # the Identify reply's model name, e.g. YokogawaWT310 or SimulatedWT310
-
-    @property
-    def yokogawa_model(self) -> str: ...  # the analyzer model its "Uncertainty checking for ..." line names
-
-    channels: int
-    dc: bool
-    volts_range_v: float | None  # None = Auto
-    amps_range_a: float | None
-
-    def identify_reply(self) -> str: ...
-
-    def startup_lines(self) -> list[str]: ...  # what it says about itself when the server starts
-
-    def set_volts_range(self, value_v: float | None) -> float | None: ...  # RangeError: not a range it has
-
-    def set_amps_range(self, value_a: float | None) -> float | None: ...
-
-    def interval_error(self, interval_ms: int) -> str | None: ...  # why Go cannot sample at this interval
-
-    def stream(self, interval_ms: int, mark: Callable[[], str]) -> AsyncGenerator[AnalyzerSample, None]: ...
-
-    def halt(self) -> None: ...  # Stop: end the measurement now (the stream then yields nothing more)
 
 
 class SimulatedAnalyzer:

@@ -1,4 +1,4 @@
-"""The simulated BMC over HTTP: FastAPI in front of :class:`~director.redfish_sim.device.SimulatedBmc`.
+"""The simulated BMC over HTTP: FastAPI in front of :class:`~director.sim.redfish.device.SimulatedBmc`.
 
 Authentication as a BMC does it: the service root (``/redfish``, ``/redfish/v1``) is open to anyone; every
 other resource wants HTTP Basic credentials or the ``X-Auth-Token`` of a Redfish session (``POST
@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from director.redfish_sim.device import ROOT, SimulatedBmc
+from director.sim.redfish.device import ROOT, SimulatedBmc
 
 __all__ = ["SimAuth", "SimFaults", "create_app"]
 

@@ -1,5 +1,5 @@
 """SPEC PTDaemon's TCP text protocol in front of an instrument: the simulated analyzer, or a real one read
-through mlpower's drivers (:class:`~director.ptd_sim.instrument.PtdInstrument`).
+through mlpower's drivers (:class:`~director.ptd_front.instrument.PtdInstrument`).
 
 Replies that also appear in real published sessions (the fixtures' ``ptd_messages``)
 are reproduced exactly; the rest follow the same style and are listed in
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from director.errors import DirectorError, MeterConfigError
-from director.ptd_sim.instrument import AnalyzerSample, PtdInstrument, RangeError
+from director.ptd_front.instrument import AnalyzerSample, PtdInstrument, RangeError
 from powerlog.ptd_replies import (
     BAD_PARAMS_REPLY,
     HELLO_REPLY,

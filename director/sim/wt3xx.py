@@ -20,11 +20,10 @@ import time
 from collections.abc import Callable
 
 from director.errors import MeterConfigError
-from director.meters.ranges import RANGE_TABLES
+from director.meters.model import MeterUrl
 from director.meters.serial_transport import SerialLineTransport
-from director.meters.urls import MeterUrl, register_meter_scheme
 from director.meters.yokogawa import ITEMS, YokogawaWT310, YokogawaWT330, elements_of_model
-from director.ptd_sim.signal import Electrical, Reading, Signal, parse_signal
+from director.sim.signal import Electrical, Reading, Signal, parse_signal
 
 __all__ = [
     "SIMULATED_MODELS",
@@ -32,7 +31,7 @@ __all__ = [
     "ScpiWT300",
     "ScpiWT310",
     "SimulatedPtyTransport",
-    "register",
+    "simulated_meter",
     "simulated_serial_meter",
 ]
 
@@ -80,7 +79,7 @@ class ScpiWT300:
         self.model = model
         self.elements = elements
         self.idn = f"YOKOGAWA,{model},SIMULATED-MLPOWER,F1.00"
-        self.table = RANGE_TABLES["WT310" if elements == 1 else "WT330"]
+        self.table = YokogawaWT310.table if elements == 1 else YokogawaWT330.table
         self.shares = element_shares(elements)
         self.signal = signal
         self.electrical = electrical
@@ -329,10 +328,6 @@ def simulated_serial_meter(signal: str = "host-load", model: str = "wt310") -> Y
     return YokogawaWT310(transport) if elements_of_model(simulated) == 1 else YokogawaWT330(transport)
 
 
-def _from_url(url: MeterUrl) -> YokogawaWT310 | YokogawaWT330:
+def simulated_meter(url: MeterUrl) -> YokogawaWT310 | YokogawaWT330:
+    """``sim://``'s driver, as the WT310 and WT330 models declare it (``MeterModel.simulator``)."""
     return simulated_serial_meter(url.options.get("signal", "host-load"), url.options.get("model", "wt310"))
-
-
-def register() -> None:
-    """Let ``open_meter`` build ``sim://`` meters (the commands call this where they start)."""
-    register_meter_scheme("sim", _from_url)
