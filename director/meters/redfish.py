@@ -25,7 +25,6 @@ repeated as a sample; the first sample of a measurement is the first reading tha
 from __future__ import annotations
 
 import statistics
-import threading
 import time
 from collections import deque
 from collections.abc import Hashable, Sequence
@@ -43,6 +42,7 @@ from director.errors import (
 )
 from director.meters.base import MeterIdentity, RangelessMeterBase
 from director.meters.model import MeterModel, MeterUrl, url_timeout_s
+from director.meters.poller import Poller
 from director.meters.redfish_transport import SERVICE_ROOT, CredentialSource, RedfishReply, RedfishTransport
 from director.meters.transport import Exchange
 from powerlog.lines import BadLine
@@ -232,11 +232,7 @@ class RedfishMeter(RangelessMeterBase):
         self.rejected_lines: list[BadLine] = []
         self.skipped_stale = 0
         self.freshness: str | None = None  # how the last reading was known to be new: ReadingTime, ETag or value
-        self.poll_error: MeterError | None = None
-        self._samples: list[PowerSample] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._poller: Poller[PowerSample] = Poller(self.name)
         self._mark = ""
         self._last: list[Hashable] = []  # each channel's stamp in the last sample (or the baseline)
         self._intervals_s: deque[float] = deque(maxlen=20)
@@ -439,7 +435,6 @@ class RedfishMeter(RangelessMeterBase):
             raise MeterConnectionError("not connected (call open() first)", meter=self.name)
         self._stop_thread()
         self._mark = mark
-        self.poll_error = None  # an error of an earlier run (before a reconnect) is not this one's
         self._last = []
         for _ in range(3):  # the baseline: what the device shows now is not a reading of this measurement
             try:
@@ -448,33 +443,27 @@ class RedfishMeter(RangelessMeterBase):
             except BadReading as e:
                 self._reject(str(e))
         self._last_new_s, self._samples_seen = time.monotonic(), False
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._poll, args=(interval_ms / 1000,), name=f"redfish {self.name}", daemon=True
-        )
-        self._thread.start()
+        interval_s = interval_ms / 1000
+        self._poller.start(lambda: self._poll(interval_s), f"redfish {self.name}")
 
     def _reject(self, reason: str) -> None:
         self.rejected_lines.append(BadLine(self.name, 0, reason[:300], ""))
 
     def _poll(self, interval_s: float) -> None:
+        """Poll every ``interval_s`` until stopped; a refusal or a lost link ends the loop (the poller keeps it)."""
         next_s = time.monotonic() + interval_s
-        while not self._stop.wait(max(0.0, next_s - time.monotonic())):
+        while not self._poller.stopping.wait(max(0.0, next_s - time.monotonic())):
             next_s = max(next_s + interval_s, time.monotonic())  # a slow reply skips polls, it never bunches them
             try:
                 sent_ns, stamps, channels = self._read()
             except BadReading as e:
                 self._reject(str(e))
                 continue
-            except MeterErrorReply as e:  # refused (credentials, privileges): polling on will not help
-                self.poll_error = e
-                return
+            except MeterErrorReply:  # refused (credentials, privileges): polling on will not help
+                raise
             except MeterProtocolError as e:  # one garbled reply
                 self._reject(str(e))
                 continue
-            except MeterError as e:
-                self.poll_error = e
-                return
             self._take(sent_ns, stamps, channels)
 
     def _take(self, sent_ns: int, stamps: list[Hashable], channels: list[ChannelSample]) -> None:
@@ -493,23 +482,18 @@ class RedfishMeter(RangelessMeterBase):
         if self._samples_seen and self._last_new_s is not None:
             self._intervals_s.append(now_s - self._last_new_s)
         self._last_new_s, self._samples_seen, self._last = now_s, True, stamps
-        with self._lock:
-            self._samples.append(sample)
+        self._poller.put(sample)
+
+    @property
+    def poll_error(self) -> MeterError | None:
+        """The error that ended the polling loop, if one did (raised by the read after the last sample)."""
+        return self._poller.error
 
     def read_new(self) -> list[PowerSample]:
-        with self._lock:
-            samples, self._samples = self._samples, []
-        if not samples and self.poll_error is not None:
-            raise self.poll_error
-        return samples
+        return self._poller.take()
 
     def _stop_thread(self) -> bool:
-        running = self._thread is not None and self._thread.is_alive()
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.transport.timeout_s * 4 + 5)
-            self._thread = None
-        return running
+        return self._poller.stop(join_timeout_s=self.transport.timeout_s * 4 + 5)
 
     def stop(self) -> bool:
         return self._stop_thread()

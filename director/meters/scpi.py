@@ -10,13 +10,13 @@ for ``serial://`` and ``serial+socket://`` URLs (and ``sim://`` when it has a si
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar
 
-from director.errors import MeterConfigError, MeterConnectionError, MeterError, MeterErrorReply, MeterProtocolError
+from director.errors import MeterConfigError, MeterError, MeterErrorReply, MeterProtocolError
 from director.meters.base import Meter, MeterBase, MeterIdentity
 from director.meters.model import MeterModel, MeterUrl, url_timeout_s
+from director.meters.poller import Poller
 from director.meters.ranges import Ranges, RangeTable, round_up_to_range
 from director.meters.serial_transport import SerialLineTransport
 from director.meters.transport import Exchange, LineTransport
@@ -50,12 +50,9 @@ class SerialScpiMeter(MeterBase):
         self.ranges = Ranges.automatic()
         self.rejected_lines: list[BadLine] = []
         self.uncertainties: list[float | None] = []
-        self._samples: list[tuple[PowerSample, float | None]] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._poller: Poller[tuple[PowerSample, float | None]] = Poller(self.name)
+        self._lock = self._poller.lock  # one command at a time: the poller's and the session's
         self._mark = ""
-        self.poll_error: MeterError | None = None
 
     # what a model changes ----------------------------------------------------------
     def _configure(self, interval_ms: int) -> None:
@@ -115,53 +112,38 @@ class SerialScpiMeter(MeterBase):
             raise ValueError(f"the {self.family} updates every {', '.join(map(str, self.rates))} ms, not {interval_ms}")
         self._configure(interval_ms)
         self._mark = mark
-        self.poll_error = None  # an error of an earlier run (before a reconnect) is not this one's
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._poll, name=f"{self.family.lower()} {self.name}", daemon=True)
-        self._thread.start()
+        self._poller.start(self._poll, f"{self.family.lower()} {self.name}")
 
     def _poll(self) -> None:
-        try:
-            self._poll_until_stopped()
-        except Exception as e:  # a poller that died silently left its phase with no samples and no gap
-            self.poll_error = MeterConnectionError(f"the meter's poller stopped: {e!r}", meter=self.name)
-
-    def _poll_until_stopped(self) -> None:
-        while not self._stop.is_set():
+        """Read every update until stopped; a MeterError ends the loop (the poller keeps it)."""
+        while not self._poller.stopping.is_set():
             try:
                 if not self._updated():
-                    self._stop.wait(POLL_S)
+                    self._poller.stopping.wait(POLL_S)
                     continue
                 t_utc_ns = self.transport.clock()
                 sample, uncertainty = self._sample(self._read_values(), t_utc_ns)
             except MeterProtocolError as e:
                 self.rejected_lines.append(BadLine(self.name, 0, str(e), (e.reply or "")[:200]))
                 continue
-            except MeterError as e:
-                self.poll_error = e
-                return
             with self._lock:
-                self._samples.append((sample, uncertainty))
                 self.uncertainties.append(uncertainty)
+            self._poller.put((sample, uncertainty))
+
+    @property
+    def poll_error(self) -> MeterError | None:
+        """The error that ended the polling loop, if one did (raised by the read after the last sample)."""
+        return self._poller.error
 
     def read_new(self) -> list[PowerSample]:
         return [sample for sample, _ in self.read_new_with_uncertainty()]
 
     def read_new_with_uncertainty(self) -> list[tuple[PowerSample, float | None]]:
         """Like :meth:`read_new`, each sample with its uncertainty (a fraction of the reading; None: unknown)."""
-        with self._lock:
-            samples, self._samples = self._samples, []
-        if not samples and self.poll_error is not None:
-            raise self.poll_error
-        return samples
+        return self._poller.take()
 
     def _stop_thread(self) -> bool:
-        running = self._thread is not None and self._thread.is_alive()
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        return running
+        return self._poller.stop(join_timeout_s=5)
 
     def stop(self) -> bool:
         return self._stop_thread()

@@ -18,6 +18,7 @@ from director.meters.yokogawa import YokogawaWT310, parse_values, power_uncertai
 from director.sim.signal import ConstantSignal, Electrical
 from director.sim.wt3xx import PtyServer, ScpiWT310
 from tests.support.meter_reading import assert_every_update_once, missed_updates, read_for
+from tests.support.processes import wait_for
 
 
 def test_values_parse_and_refuse_overrange_and_garbage() -> None:
@@ -72,7 +73,8 @@ def test_a_poller_that_fails_unexpectedly_says_so_instead_of_going_quiet() -> No
     """It died silently: the phase read no sample and recorded no gap for the rest of its length (seen under load
     when a serial adapter was pulled); now the next read raises, so the director reconnects and records the gap."""
     meter = YokogawaWT310(_GoneTransport([]))
-    meter._poll()
+    meter._poller.start(meter._poll, "gone")  # the poller alone: start() would fail on its settings first
+    wait_for(lambda: meter.poll_error, 30, "the poller to fail")
     with pytest.raises(MeterConnectionError, match="poller stopped: RuntimeError"):
         meter.read_new()
 
