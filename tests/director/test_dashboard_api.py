@@ -13,12 +13,11 @@ from fastapi.testclient import TestClient
 
 from director.app import Director, create_app
 from director.live import LiveFeed
-from director.meters.urls import open_meter
-from director.session import SessionConfig
 from director.watch import SampleLogFollower, Watcher, create_watch_app
 from powerlog.tiers import MeasurementTier, tier_description
 from tests.support.fake_result import unanalyzed
 from tests.support.http_sessions import carry_session_secret
+from tests.support.in_process import director_on
 from tests.support.paths import FIXTURES
 
 TOKEN = "d" * 32
@@ -27,11 +26,9 @@ TOKEN = "d" * 32
 @pytest.fixture
 def director(ptd_sim, tmp_path: Path) -> Director:
     sim = ptd_sim("--signal", "constant:200")
-    (tmp_path / "runs").mkdir()
-    return Director(
-        meter_factory=lambda: open_meter(sim.url),
-        meter_url=sim.url,
-        config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0),
+    return director_on(
+        sim.url,
+        tmp_path / "runs",
         token=TOKEN,
         analyze=lambda folder: unanalyzed(folder, scenario="Offline", verdict="fail", official_verdict="pass"),
     )

@@ -15,12 +15,8 @@ from fastapi.testclient import TestClient
 from analyzer.official import official_checks
 from analyzer.rounds import get_round
 from analyzer.run import load_run
-from director.app import Director, create_app
-from director.meters.urls import open_meter
-from director.session import SessionConfig
 from powerlog.spl import SPL_FIELDS
-from tests.support.fake_result import unanalyzed
-from tests.support.http_sessions import carry_session_secret
+from tests.support.in_process import api_client, director_on
 from tests.support.paths import DOCS_DIR
 
 TOKEN = "t" * 32
@@ -33,16 +29,8 @@ def _opening(label: str = "api") -> dict:
 @pytest.fixture
 def api(ptd_sim, tmp_path: Path):
     sim = ptd_sim("--signal", "constant:200")
-    director = Director(
-        meter_factory=lambda: open_meter(sim.url),
-        meter_url=sim.url,
-        config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0),
-        token=TOKEN,
-        analyze=unanalyzed,
-        max_upload_bytes=1000,
-    )
-    (tmp_path / "runs").mkdir()
-    with carry_session_secret(TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"})) as client:
+    director = director_on(sim.url, tmp_path / "runs", token=TOKEN, max_upload_bytes=1000)
+    with api_client(director, TOKEN) as client:
         client.director = director  # type: ignore[attr-defined]
         yield client
 

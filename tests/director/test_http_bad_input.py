@@ -9,12 +9,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from director.app import Director, create_app
 from director.limits import MAX_JSON_BODY_BYTES
-from director.meters.urls import open_meter
-from director.session import SessionConfig
-from tests.support.fake_result import unanalyzed
-from tests.support.http_sessions import carry_session_secret
+from tests.support.in_process import api_client, director_on
 
 TOKEN = "b" * 32
 JSON = {"Content-Type": "application/json"}
@@ -53,15 +49,8 @@ WRONG_TYPES = [
 @pytest.fixture
 def api(ptd_sim, tmp_path: Path):
     sim = ptd_sim("--signal", "constant:200")
-    (tmp_path / "runs").mkdir()
-    director = Director(
-        meter_factory=lambda: open_meter(sim.url),
-        meter_url=sim.url,
-        config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0),
-        token=TOKEN,
-        analyze=unanalyzed,
-    )
-    with carry_session_secret(TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"})) as client:
+    director = director_on(sim.url, tmp_path / "runs", token=TOKEN)
+    with api_client(director, TOKEN) as client:
         opened = client.post(
             "/v1/sessions", json={"agent": {"label": "bad", "host": "h"}, "client_uuid": str(uuid.uuid4())}
         )

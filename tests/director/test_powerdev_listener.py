@@ -20,13 +20,10 @@ from pathlib import Path
 import httpx
 
 from director.meters.ranges import Ranges
-from director.meters.urls import open_meter
 from director.powerdev.listener import PowerDevListener
 from director.powerdev.protocol import MAGIC_CLIENT, MAGIC_SERVER, FileReceiver, LineSplitter
-from director.registry import Director
-from director.session import SessionConfig
 from powerlog.spl import read_spl
-from tests.support.fake_result import unanalyzed
+from tests.support.in_process import director_on
 from tests.support.processes import BIN, start_director, stop
 
 CLIENT_UUID = str(uuid.uuid4())
@@ -81,14 +78,7 @@ class Client:
 
 @asynccontextmanager
 async def listening(tmp_path: Path, allow: tuple = ()) -> AsyncIterator[tuple[PowerDevListener, int]]:
-    (tmp_path / "runs").mkdir(exist_ok=True)
-    director = Director(
-        meter_factory=lambda: open_meter("sim://?rate=0.1&signal=constant:120"),
-        meter_url="sim://?rate=0.1",
-        config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0, interval_ms=100),
-        token="t" * 32,
-        analyze=unanalyzed,
-    )
+    director = director_on("sim://?rate=0.1&signal=constant:120", tmp_path / "runs", interval_ms=100)
     listener = PowerDevListener(director, allow) if allow else PowerDevListener(director)
     _, port = await listener.start("127.0.0.1", 0)
     try:

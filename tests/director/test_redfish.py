@@ -19,9 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from director.app import Director, create_app
 from director.errors import (
     MeterConfigError,
     MeterConnectionError,
@@ -35,13 +33,11 @@ from director.meters.group import MeterGroup
 from director.meters.redfish import BadReading, RedfishMeter, legacy_channel, supply_channel
 from director.meters.redfish_transport import CredentialSource, RedfishCredentials
 from director.meters.urls import open_meter, parse_meter_url
-from director.session import SessionConfig
 from director.sim.redfish import RedfishSimServer, SimAuth, SimFaults, SimulatedBmc
 from director.sim.signal import Electrical, parse_signal
 from powerlog.cli_support import stop_process
 from powerlog.spl import PowerSample, read_spl
-from tests.support.fake_result import unanalyzed
-from tests.support.http_sessions import carry_session_secret
+from tests.support.in_process import api_client, director_on
 from tests.support.meter_reading import assert_every_update_once, read_for
 
 USER, PASSWORD = "mlpower-admin", "pw-Zq7-never-shown"
@@ -317,15 +313,8 @@ def test_a_whole_session_records_no_credentials(bmc_sim, tmp_path: Path, monkeyp
     monkeypatch.setenv("MLPOWER_REDFISH_PASSWORD", PASSWORD)
     url = parse_meter_url(server.meter_url(0.2))
     token = "t" * 32
-    director = Director(
-        meter_factory=lambda: open_meter(url),
-        meter_url=url.text,
-        config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0, interval_ms=url.interval_ms),
-        token=token,
-        analyze=unanalyzed,
-    )
-    (tmp_path / "runs").mkdir()
-    with carry_session_secret(TestClient(create_app(director), headers={"Authorization": f"Bearer {token}"})) as api:
+    director = director_on(url.text, tmp_path / "runs", token=token, interval_ms=url.interval_ms)
+    with api_client(director, token) as api:
         opened = api.post(
             "/v1/sessions", json={"agent": {"label": "rf", "host": "sut"}, "client_uuid": str(uuid.uuid4())}
         )

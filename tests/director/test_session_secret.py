@@ -15,10 +15,8 @@ from fastapi.testclient import TestClient
 
 from agent.client import DirectorClient
 from director.app import Director, create_app
-from director.meters.urls import open_meter
-from director.session import SessionConfig
 from powerlog.wire import SESSION_SECRET_HEADER, AgentInfo, ClockMeasurement, OpenSessionRequest, SampleBatch
-from tests.support.fake_result import unanalyzed
+from tests.support.in_process import director_on
 from tests.support.processes import start_director, stop
 
 TOKEN = "t" * 32
@@ -35,14 +33,7 @@ BODIES: dict[str, Any] = {
 @pytest.fixture
 def director(ptd_sim, tmp_path: Path) -> Director:
     sim = ptd_sim("--signal", "constant:200")
-    (tmp_path / "runs").mkdir()
-    return Director(
-        meter_factory=lambda: open_meter(sim.url),
-        meter_url=sim.url,
-        config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0),
-        token=TOKEN,
-        analyze=unanalyzed,
-    )
+    return director_on(sim.url, tmp_path / "runs", token=TOKEN)
 
 
 def _open(client: TestClient) -> dict[str, Any]:

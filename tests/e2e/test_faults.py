@@ -15,12 +15,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from director.app import Director, create_app
-from director.meters.urls import open_meter
-from director.session import SessionConfig
 from powerlog.spl import read_spl
-from tests.support.fake_result import unanalyzed
-from tests.support.http_sessions import carry_session_secret
+from tests.support.in_process import api_client, director_on
 from tests.support.netproxy import CuttableProxy
 from tests.support.ports import free_port
 from tests.support.processes import (
@@ -216,16 +212,8 @@ def test_a_restarted_director_stops_the_measurement_a_crash_left_running(ptd_sim
 
 def _ptd_api(tmp_path: Path, url: str, phase_start_meter_wait_s: float = 20.0) -> TestClient:
     """The director's API in-process on a PTDaemon (simulator) URL."""
-    (tmp_path / "runs").mkdir()
-    config = SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0, phase_start_meter_wait_s=phase_start_meter_wait_s)
-    director = Director(
-        meter_factory=lambda: open_meter(url),
-        meter_url=url,
-        config=config,
-        token=TOKEN,
-        analyze=unanalyzed,
-    )
-    return carry_session_secret(TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}))
+    director = director_on(url, tmp_path / "runs", token=TOKEN, phase_start_meter_wait_s=phase_start_meter_wait_s)
+    return api_client(director, TOKEN)
 
 
 def test_a_meter_lost_at_the_phase_boundary_is_waited_for(ptd_sim, tmp_path: Path) -> None:
@@ -346,15 +334,8 @@ def test_thirty_second_network_outage_loses_nothing_and_is_noted(tmp_path: Path)
 @pytest.fixture
 def api(tmp_path: Path):
     def make(**config: object) -> TestClient:
-        (tmp_path / "runs").mkdir(exist_ok=True)
-        director = Director(
-            meter_factory=lambda: open_meter("sim://?rate=0.1&signal=constant:100"),
-            meter_url="sim://?rate=0.1",
-            config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0, interval_ms=100, **config),  # type: ignore[arg-type]
-            token=TOKEN,
-            analyze=unanalyzed,
-        )
-        return carry_session_secret(TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"}))
+        url = "sim://?rate=0.1&signal=constant:100"
+        return api_client(director_on(url, tmp_path / "runs", token=TOKEN, interval_ms=100, **config), TOKEN)
 
     return make
 

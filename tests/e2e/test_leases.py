@@ -21,11 +21,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from director.app import Director, create_app
-from director.meters.urls import open_meter
-from director.session import SessionConfig
-from tests.support.fake_result import unanalyzed
-from tests.support.http_sessions import carry_session_secret
+from tests.support.in_process import api_client, director_on
 from tests.support.processes import agent_argv, phased_builtin, run_agent, start_director, stop, wait_for
 
 LEASE_S = 2.0
@@ -126,15 +122,7 @@ def test_serve_refuses_a_lease_that_is_not_a_positive_time(tmp_path: Path) -> No
 @pytest.fixture
 def api(ptd_sim, tmp_path: Path):
     sim = ptd_sim("--signal", "constant:200")
-    director = Director(
-        meter_factory=lambda: open_meter(sim.url),
-        meter_url=sim.url,
-        config=SessionConfig(runs_dir=tmp_path / "runs", settle_s=0.0, lease_s=30.0),
-        token=TOKEN,
-        analyze=unanalyzed,
-    )
-    (tmp_path / "runs").mkdir()
-    with carry_session_secret(TestClient(create_app(director), headers={"Authorization": f"Bearer {TOKEN}"})) as c:
+    with api_client(director_on(sim.url, tmp_path / "runs", token=TOKEN, lease_s=30.0), TOKEN) as c:
         yield c
 
 
