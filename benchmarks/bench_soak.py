@@ -37,7 +37,7 @@ shows as steady growth), then PASS or FAIL.
 
     .venv/bin/python benchmarks/bench_soak.py [--minutes 10 | --hours H] [--fault-every-s 120]
         [--duration-s 20] [--outage-s 30] [--meter-down-s 3] [--meter serial|ptd] [--link-cut-s 0.8]
-        [--pause-s 30] [--json]
+        [--pause-s 30] [--keep DIR] [--json]
 
 ``make soak`` runs the 10-minute default. It exits with status 1 on FAIL.
 """
@@ -66,9 +66,9 @@ sys.path.insert(0, str(REPO))
 
 from powerlog.cli_support import stop_process  # noqa: E402
 from powerlog.errors import FormatError  # noqa: E402
-from powerlog.run_record import SessionJson, read_session_json  # noqa: E402
+from powerlog.run_record import MeterGap, SessionJson, read_session_json  # noqa: E402
 from powerlog.spl import read_spl  # noqa: E402
-from tests.netproxy import CuttableProxy  # noqa: E402
+from tests.support.netproxy import CuttableProxy  # noqa: E402
 
 NS = 1_000_000_000
 FAULTS = {
@@ -144,7 +144,8 @@ class Rig:
     def start_ptd(self) -> None:
         """The PTDaemon simulator on the same port each time, behind the cuttable link the director uses."""
         self.meter = subprocess.Popen(
-            [str(BIN / "mlpower-director"), "ptd-sim", "--port", str(self.ptd_port), "--signal", "host-load"],
+            [str(BIN / "mlpower-director"), "ptd-sim", "--port", str(self.ptd_port), "--signal", "host-load",
+             "--sample-log", str(self.sim_samples)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip
         assert self.meter.stdout is not None
@@ -152,6 +153,13 @@ class Rig:
             raise SystemExit("the PTDaemon simulator did not start")
         if self.meter_link is None:
             self.meter_link = CuttableProxy(self.ptd_port).start()
+
+    @property
+    def sim_samples(self) -> Path:
+        """Every sample the PTDaemon simulator produced (its -l log, appended across restarts): the ground truth
+        of what the director could have stored; a tick the simulator itself skipped (starved by the machine for
+        over 2 s) is not in it, so it is not counted as lost by the director."""
+        return self.work / "ptd-samples.txt"
 
     @property
     def meter_url(self) -> str:
@@ -271,18 +279,42 @@ def _modified_utc_ns(path: Path) -> int:
     return path.stat().st_mtime_ns
 
 
-def _wall(folder: Path, record: SessionJson, interval_ns: int) -> tuple[int, int, int]:
-    """Wall samples produced (one an interval from first to last), stored, and missed outside recorded meter
-    gaps."""
+def _sim_times_by_mark(rig: Rig) -> dict[str, np.ndarray] | None:
+    """The PTDaemon simulator's own samples, their times by mark; None for a meter that keeps no such log."""
+    if rig.kind != "ptd" or not rig.sim_samples.is_file():
+        return None
+    log = read_spl(rig.sim_samples)
+    marks = np.array([log.mark_of(i) for i in range(len(log.t_utc_ns))])
+    return {mark: np.sort(log.t_utc_ns[marks == mark]) for mark in set(marks.tolist())}
+
+
+def _in_gap(t_ns: int, gaps: list[MeterGap]) -> bool:
+    return any(g.last_sample_utc_ns - NS <= t_ns <= (g.restored_utc_ns or g.detected_utc_ns) + NS for g in gaps)
+
+
+def _wall(
+    folder: Path, record: SessionJson, interval_ns: int, sim_times: dict[str, np.ndarray] | None
+) -> tuple[int, int, int]:
+    """Wall samples produced, stored, and missed outside recorded meter gaps. Produced: what the simulator
+    logged with the phase's mark between its first and last stored sample where it keeps a log (PTDaemon),
+    else one an interval from first to last (an interval of 1.5 or more counts as its missed updates)."""
     produced = stored = missed = 0
     for sub in ("ranging", "run_1"):
         spl_path = folder / sub / "spl.txt"
         if not spl_path.is_file():
             continue
-        t = read_spl(spl_path).t_utc_ns
+        log = read_spl(spl_path)
+        t = log.t_utc_ns
         if len(t) < 2:
             continue
         stored += len(t)
+        if sim_times is not None:
+            made = sim_times.get(log.mark_of(0), np.array([], dtype=np.int64))
+            made = made[(made >= t[0]) & (made <= t[-1])]
+            kept = set(t.tolist())
+            produced += len(made)
+            missed += sum(1 for m in made.tolist() if m not in kept and not _in_gap(m, record.meter_gaps))
+            continue
         produced += round((int(t[-1]) - int(t[0])) / interval_ns) + 1
         for a, b in itertools.pairwise(t.tolist()):
             lost = round((b - a) / interval_ns) - 1 if b - a >= 1.5 * interval_ns else 0
@@ -309,6 +341,7 @@ def _audit(rig: Rig, faults: list[tuple[int, str]]) -> dict[str, object]:
     gaps = outages = produced = stored = missed = gpu_produced = gpu_stored = 0
     p99s: list[float] = []
     p50s: list[float] = []
+    sim_times = _sim_times_by_mark(rig)
     for folder in sorted(p for p in rig.runs.iterdir() if p.is_dir()):
         try:
             record = read_session_json(folder / "session.json")
@@ -327,7 +360,11 @@ def _audit(rig: Rig, faults: list[tuple[int, str]]) -> dict[str, object]:
             problems.append(f"{folder.name}: interrupted with no director kill before it")
         elif state == "agent killed" and not _explained(ended_ns, faults, "agent", slack_ns=lease_ns + FAULT_SLACK_NS):
             # a SIGKILLed agent's session ends a lease after the kill, and the abort is written after that
-            problems.append(f"{folder.name}: {record.error}, with no agent kill before it")
+            kills = [round((ended_ns - at_ns) / NS, 1) for at_ns, k in faults if k == "agent"]
+            problems.append(
+                f"{folder.name}: {record.error}, with no agent kill before it (session.json last written "
+                f"{ended_ns}; seconds since each agent kill: {kills})"
+            )
         elif state == "meter down at a start" and not _explained(ended_ns, faults, "meter", "meter-pause"):
             problems.append(f"{folder.name}: {record.error}, with no meter fault before it")
         elif state not in ("closed", "interrupted", "agent killed", "meter down at a start"):
@@ -340,7 +377,7 @@ def _audit(rig: Rig, faults: list[tuple[int, str]]) -> dict[str, object]:
             outages += 1
             if not _explained(outage.from_utc_ns, faults, "network"):
                 problems.append(f"{folder.name}: link outage from {outage.from_utc_ns} with no cut before it")
-        p, s, m = _wall(folder, record, INTERVAL_NS[rig.kind])
+        p, s, m = _wall(folder, record, INTERVAL_NS[rig.kind], sim_times)
         produced, stored, missed = produced + p, stored + s, missed + m
         if state == "closed":
             made, kept, times = _gpu(rig.work / "agent", record)
@@ -381,6 +418,9 @@ def main() -> int:
     parser.add_argument("--hours", type=float, default=None, help="overrides --minutes")
     parser.add_argument("--fault-every-s", type=float, default=120.0)
     parser.add_argument("--duration-s", type=float, default=20.0, help="the built-in benchmark's seconds per phase")
+    parser.add_argument(
+        "--keep", type=Path, metavar="DIR", help="work in DIR and keep it (run folders, logs) to look into"
+    )
     parser.add_argument("--outage-s", type=float, default=30.0)
     parser.add_argument("--meter-down-s", type=float, default=3.0)
     parser.add_argument(
@@ -402,7 +442,9 @@ def main() -> int:
     agent_kill_problems: list[str] = []
     signals = itertools.cycle(AGENT_SIGNALS)
     with tempfile.TemporaryDirectory(prefix="mlpower-soak-") as tmp:
-        rig = Rig(Path(tmp), kind=args.meter, lease_s=args.lease_s)
+        work = Path(tmp) if args.keep is None else args.keep
+        work.mkdir(parents=True, exist_ok=True)
+        rig = Rig(work, kind=args.meter, lease_s=args.lease_s)
         rig.start_meter()
         rig.start_director()
         proxy = CuttableProxy(rig.director_port).start()
