@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from tests.support.in_process import api_client, director_on
 from tests.support.processes import agent_argv, phased_builtin, run_agent, start_director, stop, wait_for
 
-LEASE_S = 2.0
+LEASE_S = 6.0  # short enough to wait for, long enough for a nice-19 agent on a loaded machine (2 s was not)
 METER = "sim://?rate=0.1&signal=constant:200"
 TOKEN = "t" * 32
 
