@@ -18,6 +18,7 @@ from agent.errors import AgentError, TokenAuthenticationFailed
 from agent.gpu.errors import GpuError
 from agent.gpu.nvml import NvmlGpus
 from agent.gpu.select import open_gpus
+from agent.node_cli import add_node_parser, node_command
 from agent.run import RunOptions, SessionOutcome, run_session
 from agent.signals import exit_status, forwarded_signals
 from agent.workload import LOADGEN_DIR_ENV, Workload, builtin_workload
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="List the power sources the agent can sample here, each readable or not (and why not). "
         f"The sysfs roots can be moved with ${POWERCAP_ROOT_ENV} and ${HWMON_ROOT_ENV} (a fake tree: SIMULATED).",
     )
+    add_node_parser(sub)
     return parser
 
 
@@ -311,6 +313,8 @@ def _command(args: argparse.Namespace) -> int:
         return _list_gpus(args.gpus)
     if args.command == "sources":
         return _list_sources()
+    if args.command == "node":
+        return node_command(args, _token(args))
     workload = _workload(args)
     if workload.builtin:
         print(f"built-in benchmark: {args.scenario}, {args.duration:g} s per phase (a short, non-submission run)")

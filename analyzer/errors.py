@@ -5,14 +5,15 @@
     AnalyzerError              base of everything this package raises
     ├── UnreadableRunError     the folder cannot be analyzed at all (not there, not a run folder)
     ├── UnknownRoundError      --round names a round we do not encode
-    └── UnknownPhaseError      a phase that is neither ranging nor testing (Result.samples, export --phase)
+    ├── UnknownPhaseError      a phase that is neither ranging nor testing (Result.samples, export --phase)
+    └── TimeJoinError          a wall series or window the time join cannot use (analyzer.time_join)
 
 Problems inside a readable folder are not exceptions: they become findings.
 """
 
 from __future__ import annotations
 
-__all__ = ["AnalyzerError", "UnknownPhaseError", "UnknownRoundError", "UnreadableRunError"]
+__all__ = ["AnalyzerError", "TimeJoinError", "UnknownPhaseError", "UnknownRoundError", "UnreadableRunError"]
 
 
 class AnalyzerError(Exception):
@@ -29,3 +30,7 @@ class UnknownRoundError(AnalyzerError, ValueError):
 
 class UnknownPhaseError(AnalyzerError, ValueError):
     """A phase that a result does not have: the phases are ``ranging`` and ``testing``."""
+
+
+class TimeJoinError(AnalyzerError, ValueError):
+    """A wall series, window or interconnect estimate that the time join cannot use (the message says which)."""

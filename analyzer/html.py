@@ -22,6 +22,7 @@ from analyzer.checks import verdict
 from analyzer.components import ComponentSeries
 from analyzer.findings import Evidence, Finding, Official, Severity, Status
 from analyzer.gpu import GpuSeries
+from analyzer.nameplate import design_power_text
 from analyzer.official import OfficialCheck, OfficialOutcome, official_verdict
 from analyzer.render import why_no_metric
 from analyzer.report import METRIC_RULE
@@ -263,6 +264,8 @@ def _result_rows(report: ReportRecord, run: RunData) -> list[tuple[str, str]]:
     if report.ranging is not None:
         change = _fmt(report.power_change_pct, 2, "%")
         rows.append(("Ranging power", f"{_fmt(report.ranging.avg_power_w, 2, 'W')} (testing vs ranging {change})"))
+    if report.design_power is not None:
+        rows.append(("Design power", design_power_text(report.design_power)))
     meter = report.meter or MeterSummary()
     sim = " (SIMULATED)" if meter.simulated else ""
     rows.append(("Meter", f"{meter.model or 'unknown'} (PTDaemon {meter.ptd_version or '?'}){sim}"))

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from analyzer.context import ResultContext
 from analyzer.findings import Finding, Official, Severity, Status
+from analyzer.nameplate import design_power_text
 from analyzer.official import OfficialCheck, OfficialOutcome, official_verdict
 from powerlog.result_record import ComponentRecord, GpuRecord, MeterSummary, ReportRecord
 from powerlog.tiers import INFORMATIVE_TIERS, MeasurementTier, tier_description
@@ -93,6 +94,8 @@ def render_report(report: ReportRecord) -> str:
     if report.ranging is not None:
         change = f"   (testing {report.power_change_pct:+.2f} %)" if report.power_change_pct is not None else ""
         rows.append(("Ranging power", f"{_num(report.ranging.avg_power_w, 2, 'W')}{change}"))
+    if report.design_power is not None:
+        rows.append(("Design power", design_power_text(report.design_power)))
     meter = report.meter or MeterSummary()
     if meter.model:
         sim = "   SIMULATED" if meter.simulated else ""

@@ -23,6 +23,7 @@ from analyzer.metrics import (
     performance,
     power_metric,
 )
+from analyzer.nameplate import design_power_record
 from analyzer.rounds import Round
 from analyzer.rules.samples import implausible_readings, sample_hole
 from analyzer.run import PhaseClock, RunData
@@ -279,6 +280,8 @@ def _record(
         optional.update(_clock_sections(clock, run.testing.raw_stats, figures.raw_power_metric))
     if t is not None and t.channel_avg_power_w:
         optional["channels"] = _channels(t)
+    if run.design_power is not None:
+        optional["design_power"] = design_power_record(run.design_power, t.avg_power_w if t else None)
     change = None
     if t and ranging and t.avg_power_w and ranging.avg_power_w:
         change = 100.0 * (t.avg_power_w / ranging.avg_power_w - 1.0)

@@ -20,6 +20,7 @@ from analyzer.errors import UnreadableRunError
 from analyzer.findings import Evidence, Finding, Severity
 from analyzer.gpu import GpuSeries
 from analyzer.metrics import WindowStats, window_stats
+from analyzer.nameplate import DesignPower, find_design_power
 from powerlog.clock_map import SutClockMap
 from powerlog.components import parse_component_source
 from powerlog.errors import FormatError, MissingFileError
@@ -107,6 +108,7 @@ class RunData:
     components: tuple[ComponentSeries, ...] = ()  # component readings (RAPL, hwmon), likewise; never GPUs
     server_raw: Any = None  # power/server.json as JSON, even when it does not parse as a record
     client_raw: Any = None
+    design_power: DesignPower | None = None  # the submission tree's nameplate (systems/<id>_power.yaml), if any
 
     @property
     def testing(self) -> PhaseData:
@@ -387,4 +389,5 @@ def load_run(
         components=components,
         file_sha1=loader.sha1_of_files() if hash_files else {},
         problems=tuple(loader.problems),
+        design_power=find_design_power(folder.root),
     )

@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 from director.dashboard import add_dashboard, director_source
 from director.limits import MAX_JSON_BODY_BYTES, BodyLimit
 from director.registry import Director
-from director.routes import phases, service, sessions, sut
+from director.routes import nodes, phases, service, sessions, sut
 from director.routes.common import READ_AUTH, ApiError, install_error_replies
 from powerlog.cli_support import package_version
 
@@ -34,7 +34,7 @@ def create_app(director: Director) -> FastAPI:
     app.state.director = director
     install_error_replies(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_JSON_BODY_BYTES, exempt=lambda path: "/files/" in path)
-    for module in (service, sessions, phases, sut):
+    for module in (service, sessions, phases, sut, nodes):
         app.include_router(module.router)
     add_dashboard(app, director_source(director), READ_AUTH)
     return app

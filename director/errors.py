@@ -4,6 +4,7 @@
 
     DirectorError                   base of everything this package raises
     ├── ConfigError                 the director's own settings are unusable (token file, TLS files, listen address)
+    │   └── SystemConfigError           a system description (SYSTEM.toml) is unusable: says file, table, key
     ├── StorageError                the run folder cannot take more data (disk full, not writable)
     ├── CommandError                a power-dev client's line is no command (director.powerdev; also a ValueError)
     ├── LineTooLongError            a power-dev client's line is longer than any command (also a ValueError)
@@ -45,6 +46,7 @@ __all__ = [
     "SessionError",
     "SessionStateError",
     "StorageError",
+    "SystemConfigError",
     "UnknownSessionError",
 ]
 
@@ -55,6 +57,18 @@ class DirectorError(Exception):
 
 class ConfigError(DirectorError):
     """The director's own settings are unusable: the token file, the TLS files, the address to listen on."""
+
+
+class SystemConfigError(ConfigError):
+    """A system description (``SYSTEM.toml``) is unusable; the message names the file, the table and the key.
+
+    ``path``, ``table`` (``[[node]] #2 "node1"``) and ``key`` are kept for callers; empty where they do not apply.
+    """
+
+    def __init__(self, message: str, *, path: str = "", table: str = "", key: str = "") -> None:
+        self.path, self.table, self.key = path, table, key
+        where = ": ".join(x for x in (path, ", ".join(x for x in (table, key) if x)) if x)
+        super().__init__(f"{where}: {message}" if where else message)
 
 
 class StorageError(DirectorError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -15,7 +16,15 @@ from director.meters.base import Meter
 from director.recovery import Interrupted
 from director.session import Analyze, Session, SessionConfig
 from director.session.config import Clock
-from powerlog.wire import API_PREFIX, MAX_UPLOAD_BYTES, ClockReport, OpenSessionRequest
+from powerlog.wire import (
+    API_PREFIX,
+    MAX_UPLOAD_BYTES,
+    ClockReport,
+    NodeHello,
+    NodeSession,
+    NodeSources,
+    OpenSessionRequest,
+)
 
 __all__ = ["Director"]
 
@@ -39,6 +48,8 @@ class Director:
     stopping: bool = False
     clock: Clock = time.time_ns  # the director's clock, UTC ns: every time it records or serves
     lease_task: asyncio.Task[None] | None = None  # expires the leases of silent agents (see open_session)
+    nodes_seen: dict[str, NodeSources] = field(default_factory=dict)  # every node agent that said hello
+    session_opened: asyncio.Event | None = None  # set when the next session opens (node agents long-poll on it)
 
     def check_meter_free(self) -> None:
         """Raises :class:`MeterBusyError` while a session that has not ended holds the meter."""
@@ -80,10 +91,37 @@ class Director:
             self._watch_leases()
         self.sessions[session.session_id] = session
         self.active = session
+        session.nodes.expect(self.nodes_seen)
         await session.open()
+        opened, self.session_opened = self.session_opened, None
+        if opened is not None:
+            opened.set()
         if request.clock is not None:
             session.add_clock_report(ClockReport(phase="session", when="before", clock=request.clock))
         return session
+
+    async def wait_for_session(self, wait_s: float) -> None:
+        """Return once a session is active, or after ``wait_s`` (a node agent's long-polling hello)."""
+        if wait_s <= 0 or (self.active is not None and not self.active.ended):
+            return
+        if self.session_opened is None:
+            self.session_opened = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.session_opened.wait(), wait_s)
+
+    def node_hello(self, name: str, hello: NodeHello) -> NodeSession | None:
+        """A node agent says hello: it joins the active session (its clock report recorded for it), or there is
+        none to join yet."""
+        self.nodes_seen[name] = hello.sources
+        session = self.active
+        if session is None or session.ended:
+            return None
+        session.nodes.expect([name])
+        node = session.nodes.join(name, hello, session.state)
+        if hello.clock is not None:
+            session.nodes.add_clock_report(node, ClockReport(phase="session", when="before", clock=hello.clock))
+        return NodeSession(session_id=session.session_id, session_name=session.session_name, state=session.state,
+                           node_secret=node.secret, lease_s=session.nodes.lease_s)  # fmt: skip
 
     def session(self, session_id: str) -> Session:
         session = self.sessions.get(session_id)
@@ -117,6 +155,9 @@ class Director:
     async def expire_leases(self) -> list[Session]:
         """Abort every session whose agent has been silent longer than its lease (the meter is stopped and
         freed, everything received is kept); the sessions aborted."""
+        for live in self.sessions.values():
+            if not live.ended:
+                live.nodes.check_leases()
         expired = [s for s in self.sessions.values() if s.lease_expired()]
         for session in expired:
             silent_s = session.agent_silent_s

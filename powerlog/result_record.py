@@ -27,16 +27,22 @@ __all__ = [
     "ClockCorrection",
     "ComponentPhaseSummary",
     "ComponentRecord",
+    "DesignPowerRecord",
     "EvidenceRecord",
     "FindingRecord",
     "GpuPhaseSummary",
     "GpuRecord",
+    "InterconnectRecord",
     "MeterSummary",
+    "NodeEnergyRecord",
     "OfficialCheckRecord",
     "PerformanceRecord",
     "QuantityRecord",
     "ReportRecord",
     "ResultJson",
+    "SampleGapRecord",
+    "SourceEnergyRecord",
+    "SystemEnergyRecord",
     "UncorrectedFigures",
     "WindowRecord",
     "parse_result_json",
@@ -143,6 +149,85 @@ class WindowRecord(FrozenRecord):
         return tuple(c.avg_power_w for c in self.channels or ())
 
 
+class SampleGapRecord(FrozenRecord):
+    """A stretch of a wall source's LoadGen window without its samples: ``interval`` (two samples further apart
+    than the gap factor times the source's nominal interval), ``window_begin`` or ``window_end`` (no sample at
+    or beyond that edge), or ``no_samples`` (none at all)."""
+
+    kind: str
+    begin_utc_ns: int
+    end_utc_ns: int
+    length_s: float
+
+
+class SourceEnergyRecord(FrozenRecord):
+    """One wall source of a node (an analyzer or its channel, a BMC, a PDU outlet) over the LoadGen window,
+    integrated from its own timestamped samples (:mod:`analyzer.time_join`)."""
+
+    name: str
+    node: str
+    tier: MeasurementTier | None = None
+    interval_s: float
+    energy_j: float | None = None
+    avg_power_w: float | None = None
+    samples_in_window: int = 0
+    max_interval_s: float | None = None  # the longest interval between the samples the integral uses
+    gaps: list[SampleGapRecord] = Field(default_factory=list)
+    complete: bool = False
+
+
+class NodeEnergyRecord(FrozenRecord):
+    """One node: the sum of its wall sources; complete only when every source is."""
+
+    node: str
+    sources: list[SourceEnergyRecord] = Field(default_factory=list)
+    energy_j: float | None = None
+    avg_power_w: float | None = None
+    energy_per_query_j: float | None = None
+    complete: bool = False
+
+
+class InterconnectRecord(FrozenRecord):
+    """The interconnect: measured (``source``) or estimated (``max_power_w`` x ``share`` over the window)."""
+
+    name: str
+    estimated: bool
+    energy_j: float | None = None
+    avg_power_w: float | None = None
+    max_power_w: float | None = None
+    share: float | None = None
+    source: SourceEnergyRecord | None = None
+
+
+class SystemEnergyRecord(FrozenRecord):
+    """The whole system over the LoadGen window, joined by time: every node plus the interconnect; the
+    estimated parts named in ``estimated``; complete only when every node and a measured interconnect are."""
+
+    begin_utc_ns: int
+    end_utc_ns: int
+    window_s: float
+    gap_factor: float
+    nodes: list[NodeEnergyRecord] = Field(default_factory=list)
+    interconnect: InterconnectRecord | None = None
+    energy_j: float | None = None
+    avg_power_w: float | None = None
+    query_count: int | None = None
+    energy_per_query_j: float | None = None
+    estimated: list[str] = Field(default_factory=list)
+    complete: bool = False
+
+
+class DesignPowerRecord(FrozenRecord):
+    """Nameplate (design) power from the submission tree (MLPerf v6.1's ``systems/<id>_power.yaml``, or
+    ``system_power_capacity``), and the testing window's measured average against it."""
+
+    design_power_w: float | None = None  # None: the file gives none (``problems`` say why)
+    avg_power_w: float | None = None
+    share_pct: float | None = None  # avg_power_w as a percentage of design_power_w
+    source: str = ""  # systems/<file>, and the field where it is one
+    problems: list[str] = Field(default_factory=list)
+
+
 class MeterSummary(FrozenRecord):
     model: str | None = None
     ptd_version: str | None = None
@@ -238,6 +323,8 @@ class ReportRecord(_WhatResult):
     clock_correction: ClockCorrection | None = None
     uncorrected: UncorrectedFigures | None = None
     channels: list[ChannelShare] | None = None
+    design_power: DesignPowerRecord | None = None  # only in a submission tree that gives the system's design power
+    system_energy: SystemEnergyRecord | None = None  # the testing window, every node's wall sources joined by time
 
     @property
     def testing(self) -> WindowRecord | None:

@@ -19,7 +19,7 @@ from powerlog.cli_support import write_json_atomic
 from powerlog.json_record import FrozenRecord, parse_record, read_json_file
 from powerlog.ptd_identity import MeterIdentity
 from powerlog.tiers import MeasurementTier
-from powerlog.wire import AgentInfo
+from powerlog.wire import AgentInfo, NodeSources
 
 __all__ = [
     "SESSION_FORMAT",
@@ -29,6 +29,8 @@ __all__ = [
     "MeterGap",
     "MeterIdentityRecord",
     "MeterRecord",
+    "NodeGap",
+    "NodeRecord",
     "PhaseRecord",
     "RangesRecord",
     "RejectedReply",
@@ -129,6 +131,33 @@ class SutBatchesRecord(FrozenRecord):
     missing_seqs: list[int] = Field(default_factory=list)
 
 
+class NodeGap(FrozenRecord):
+    """A node agent the session went without (director clock): absent when a phase started (``missing``), or
+    silent longer than its lease mid-session (``silent``), from ``from_utc_ns`` until it was heard again
+    (``until_utc_ns``; None: not before the session ended)."""
+
+    reason: str  # missing | silent
+    phase: str = ""  # the phase it began in; "" between phases
+    from_utc_ns: int
+    detected_utc_ns: int
+    until_utc_ns: int | None = None
+
+
+class NodeRecord(FrozenRecord):
+    """One node agent's part of a session: what it has, its own clock measurements (its readings are placed on
+    the director's clock with these, never with the LoadGen node's), its gaps and the rows stored per source
+    under ``nodes/<name>/samples/``."""
+
+    name: str
+    sources: NodeSources | None = None
+    clock: list[ClockEntry] = Field(default_factory=list)
+    gaps: list[NodeGap] = Field(default_factory=list)
+    samples: dict[str, int] = Field(default_factory=dict)  # rows per source
+    batches: dict[str, SutBatchesRecord] = Field(default_factory=dict)
+    joined_utc_ns: int | None = None  # first heard in this session (None: never joined)
+    last_heard_utc_ns: int | None = None
+
+
 class RejectedReply(FrozenRecord):
     reason: str
     text: str
@@ -167,6 +196,7 @@ class SessionJson(FrozenRecord):
     settle_s: float | None = None
     interval_ms: int = 1000
     interrupted: Interruption | None = None
+    nodes: dict[str, NodeRecord] = Field(default_factory=dict)  # node agents beside the LoadGen node, by name
 
     def phase(self, name: str) -> PhaseRecord | None:
         return self.phases.get(name)

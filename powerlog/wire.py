@@ -22,6 +22,8 @@ __all__ = [
     "MAX_BATCH_ROWS",
     "MAX_CLOCK_OFFSET_NS",
     "MAX_UPLOAD_BYTES",
+    "NODE_NAME_PATTERN",
+    "NODE_SECRET_HEADER",
     "PHASES",
     "SESSION_SECRET_HEADER",
     "UPLOAD_NAMES",
@@ -34,6 +36,11 @@ __all__ = [
     "ErrorCode",
     "ErrorReply",
     "GpuDescription",
+    "NodeBatchesStored",
+    "NodeHello",
+    "NodeSession",
+    "NodeSources",
+    "NodeWelcome",
     "OpenSessionRequest",
     "PhaseReply",
     "PhaseRequest",
@@ -330,3 +337,56 @@ class ErrorReply(_Strict):
 
     detail: str
     code: ErrorCode = ErrorCode.FAILED
+
+
+# node agents (``mlpower-agent node``): every node beside the LoadGen one streams its GPUs and components into
+# the active session under its own name, placed on the director's clock by its own clock measurements
+NODE_SECRET_HEADER = "X-Mlpower-Node-Secret"
+NODE_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$"  # no leading dot: a name is a folder
+
+
+class NodeSources(_Request):
+    """What a node agent samples (as ``mlpower-agent sources`` lists it): its GPUs and its component sensors."""
+
+    host: str = Field(default="", max_length=255)
+    software: dict[str, str] = Field(default_factory=dict)
+    simulated_gpus: bool = False
+    gpus: list[GpuDescription] = Field(default_factory=list, max_length=64)
+    simulated_components: bool = False
+    components: list[ComponentDescription] = Field(default_factory=list, max_length=256)
+    simulated_clock: bool = False  # the node's clock is SIMULATED (skewed on purpose, for tests)
+
+
+class NodeHello(_Request):
+    """A node agent says who it is and what it has; it says it again while it waits for a session."""
+
+    instance: str = Field(pattern=r"^[0-9a-f-]{36}$", description="a UUID the agent draws at start")
+    sources: NodeSources
+    clock: ClockMeasurement | None = Field(default=None, description="director clock minus node clock, just measured")
+
+
+class NodeSession(_Strict):
+    """The session a node streams into: its state (the node measures its clock again as the phases pass)."""
+
+    session_id: str
+    session_name: str
+    state: SessionState
+    node_secret: str = Field(description=f"send it as {NODE_SECRET_HEADER} on every later call into the session")
+    lease_s: float = Field(description="a node silent this long is recorded as a gap: send heartbeats")
+
+
+class NodeWelcome(_Strict):
+    """The reply to a hello: the active session to stream into, or none yet (ask again after ``poll_s``)."""
+
+    node: str
+    session: NodeSession | None = None
+    poll_s: float
+    director_utc_ns: int
+
+
+class NodeBatchesStored(_Strict):
+    """The reply to a node's sample batches: how many were new, how many re-sends, how many rows in all."""
+
+    stored: int
+    duplicates: int
+    rows: int

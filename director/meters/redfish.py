@@ -57,9 +57,11 @@ __all__ = [
     "ReadingPlan",
     "RedfishMeter",
     "Source",
+    "SupplyListing",
     "check_redfish_url",
     "legacy_channel",
     "open_redfish",
+    "power_supplies",
     "supply_channel",
 ]
 
@@ -200,6 +202,42 @@ def open_redfish(url: MeterUrl) -> RedfishMeter:
     source = options.get("source", "auto")
     return RedfishMeter(transport, url.path.strip("/") or None, "legacy" if source == "legacy" else
                         "subsystem" if source == "subsystem" else "auto")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SupplyListing:
+    """A chassis' power supplies as its Redfish service describes them (capacity, model, serial, redundancy)."""
+
+    chassis_uri: str
+    chassis: dict[str, Any]
+    source: Literal["PowerSubsystem", "Power"]
+    supplies: tuple[dict[str, Any], ...]  # each PowerSupply resource (or legacy Power.PowerSupplies member)
+    redundancy: tuple[dict[str, Any], ...]  # PowerSupplyRedundancy (PowerSubsystem) or Redundancy (Power)
+
+
+def power_supplies(meter: RedfishMeter) -> SupplyListing:
+    """The power supplies of ``meter``'s chassis, found as :meth:`RedfishMeter.open` finds it (its transport must be
+    open): the PowerSubsystem's, else the older Power resource's. No reading is needed, only the descriptions."""
+    root = meter.transport.get(SERVICE_ROOT).body
+    chassis_uri, chassis = meter._chassis(root)
+    subsystem_uri, power_uri = _link(chassis, "PowerSubsystem"), _link(chassis, "Power")
+    if subsystem_uri and meter.source != "legacy":
+        subsystem = meter.transport.get(subsystem_uri).body
+        collection = _link(subsystem, "PowerSupplies")
+        uris = _members(meter.transport.get(collection).body) if collection else []
+        if uris:
+            groups = [g for g in subsystem.get("PowerSupplyRedundancy") or [] if isinstance(g, dict)]
+            supplies = tuple(meter.transport.get(uri).body for uri in uris)
+            return SupplyListing(chassis_uri, chassis, "PowerSubsystem", supplies, tuple(groups))
+    if power_uri and meter.source != "subsystem":
+        power = meter.transport.get(power_uri).body
+        supplies = tuple(s for s in power.get("PowerSupplies") or [] if isinstance(s, dict))
+        groups = [g for g in power.get("Redundancy") or [] if isinstance(g, dict)]
+        return SupplyListing(chassis_uri, chassis, "Power", supplies, tuple(groups))
+    raise MeterProtocolError(
+        f"chassis {chassis_uri} lists no power supplies (neither PowerSubsystem/PowerSupplies nor Power)",
+        meter=meter.name, command=f"GET {chassis_uri}",
+    )  # fmt: skip
 
 
 REDFISH_MODEL = MeterModel(

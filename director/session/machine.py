@@ -24,6 +24,7 @@ from director.meters.ranges import Ranges, RangeTable, derive_testing_ranges, ra
 from director.session.config import Clock, PhaseTimes, SessionConfig
 from director.session.feed import SessionFeed
 from director.session.meter_pump import MeterPump
+from director.session.nodes import SessionNodes
 from director.session.records import SessionRecords
 from director.session.run_writer import RunWriter
 from director.session.sut_ingest import SutIngest
@@ -91,6 +92,7 @@ class Session:
         self.feed = SessionFeed(feed if feed is not None else LiveFeed(), self.session_id)
         self.writer = RunWriter(self.folder, self.log, config.ptd_log, config.min_free_bytes)
         self.sut = SutIngest(self.writer, self.log)
+        self.nodes = SessionNodes(self.folder, self.log, clock)  # node agents beside the LoadGen node
         self.records = SessionRecords(self)
         self.pump = MeterPump(meter, config, self.writer, self.feed, self.log, clock, self.records.write_progress,
                               self._storage_failed)  # fmt: skip
@@ -105,7 +107,11 @@ class Session:
         identity = self.pump.identity
         sut = self.sut.simulated or self.sut.components_simulated
         return (
-            bool(identity and identity.simulated) or self.agent.simulated_gpus or self.agent.simulated_components or sut
+            bool(identity and identity.simulated)
+            or self.agent.simulated_gpus
+            or self.agent.simulated_components
+            or sut
+            or self.nodes.simulated
         )
 
     @property
@@ -225,6 +231,7 @@ class Session:
         times.director_utc_ns, times.director_monotonic_s = [received_ns], [received_mono]
         times.agent_utc_ns = [agent_utc_ns]
         self._set_state(RUNNING[phase])
+        self.nodes.phase_started(phase)
         try:
             await self.pump.start(phase, ranges, self.mark(phase))
         except MeterError as e:
@@ -245,6 +252,7 @@ class Session:
         await self.pump.stop(phase, received_ns)
         times.mark(self.clock(), time.monotonic())
         self.feed.marker(phase, "stop", received_ns)
+        self.nodes.phase_stopped()
         self._set_state(STOPPED[phase])
         self.log.info("%s stopped: %d samples", phase, self.pump.samples[phase])
         return self.pump.samples[phase]

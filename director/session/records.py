@@ -44,6 +44,9 @@ class SessionRecords:
         """The run folder's records of an ended session (blocking: Parquet of a long run takes seconds)."""
         session = self._session
         session.log.info("session %s: %s", session.session_id, session.state.value)
+        session.nodes.check_leases()
+        for line in session.nodes.finish():
+            session.log.warning("node samples: %s", line)
         hashes = session.writer.finish()
         session.writer.write_json("power/server.json", server_json(session, hashes).model_dump(mode="json"))
         session.writer.write_progress(session_json(session))
@@ -93,7 +96,8 @@ def session_json(session: Session) -> SessionJson:
     identity, pump, meter = session.pump.identity, session.pump, session.meter
     sources = {"meter": bool(identity and identity.simulated), "sut_samples": session.sut.simulated or
                session.agent.simulated_gpus,
-               "components": session.sut.components_simulated or session.agent.simulated_components}  # fmt: skip
+               "components": session.sut.components_simulated or session.agent.simulated_components,
+               "nodes": session.nodes.simulated}  # fmt: skip
     return SessionJson(
         mlpower_version=package_version(),
         session_id=session.session_id,
@@ -137,6 +141,7 @@ def session_json(session: Session) -> SessionJson:
         director_software={"mlpower": package_version(), "python": platform.python_version()},
         settle_s=session.config.settle_s,
         interval_ms=session.config.interval_ms,
+        nodes=session.nodes.records(),
     )
 
 

@@ -184,7 +184,7 @@ def test_every_route_but_the_open_ones_needs_the_token(api) -> None:
             reply = anonymous.request(method, concrete, json={})
             assert reply.status_code == 401, (method, path, reply.status_code)
             checked += 1
-    assert checked == 20  # 15 API routes, /metrics, the live feed and its snapshot, the run list and a run's report
+    assert checked == 24  # 15 API routes, 4 node routes, /metrics, the live feed and snapshot, runs and a run's report
 
 
 def _routes(routes):  # type: ignore[no-untyped-def]

@@ -10,7 +10,9 @@ a fixed share of the signal's power. Fault modes, each an attribute that may be 
 ``legacy_only`` (no ``PowerSubsystem``: only the older ``Power`` resource), ``unavailable`` (the power
 readings are null), ``freshness`` (what dates a
 reading: ``reading-time`` Sensors with ``ReadingTime`` plus ETags, ``etag`` only, or ``none``), and the
-HTTP app's ``slow_s`` and ``auth_fault``. Everything it says about itself says SIMULATED.
+HTTP app's ``slow_s`` and ``auth_fault``. Its nameplate: every supply is rated ``psu_capacity_w`` (with a
+SIMULATED model, serial and part number), and ``psu_min_needed``, when given, is published as the supplies'
+redundancy group (``MinNeededInGroup``, legacy ``MinNumNeeded``). Everything it says about itself says SIMULATED.
 """
 
 from __future__ import annotations
@@ -71,11 +73,15 @@ class SimulatedBmc:
         stale_after_s: float | None = None,
         legacy_only: bool = False,
         freshness: Freshness = "reading-time",
+        psu_capacity_w: float = 800.0,
+        psu_min_needed: int | None = None,
         clock_s: Callable[[], float] = time.monotonic,
         wall_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         if supplies < 1 or update_s <= 0:
             raise ValueError("a simulated BMC needs at least one power supply and a positive update interval")
+        if psu_capacity_w <= 0 or not 1 <= (psu_min_needed or 1) <= supplies:
+            raise ValueError("a simulated PSU's capacity must be positive and its min needed 1 to the supplies")
         self.signal = signal
         self.electrical = electrical
         self.supplies = supplies
@@ -84,6 +90,8 @@ class SimulatedBmc:
         self.stale_after_s = stale_after_s
         self.legacy_only = legacy_only
         self.freshness: Freshness = freshness
+        self.psu_capacity_w = psu_capacity_w
+        self.psu_min_needed = psu_min_needed
         self.clock_s = clock_s
         self.wall_ns = wall_ns
         self._t0 = clock_s()
@@ -199,16 +207,21 @@ class SimulatedBmc:
         path = f"{ROOT}/Chassis/{CHASSIS_ID}/PowerSubsystem"
         return {
             "@odata.id": path, "@odata.type": "#PowerSubsystem.v1_1_0.PowerSubsystem", "Id": "PowerSubsystem",
-            "Name": "Power Subsystem (SIMULATED)", "CapacityWatts": 800.0 * self.supplies,
+            "Name": "Power Subsystem (SIMULATED)", "CapacityWatts": self.psu_capacity_w * self.supplies,
             "PowerSupplies": _ref(f"{path}/PowerSupplies"), "Status": {"State": "Enabled", "Health": "OK"},
+            **({"PowerSupplyRedundancy": [{
+                "RedundancyType": "NPlusM", "MinNeededInGroup": self.psu_min_needed,
+                "MaxSupportedInGroup": self.supplies,
+                "RedundancyGroup": [_ref(f"{path}/PowerSupplies/Bay{i}") for i in range(1, self.supplies + 1)],
+            }]} if self.psu_min_needed is not None else {}),
         }  # fmt: skip
 
     def _supply(self, i: int) -> dict[str, Any]:
         path = f"{ROOT}/Chassis/{CHASSIS_ID}/PowerSubsystem/PowerSupplies/Bay{i}"
         return {
             "@odata.id": path, "@odata.type": "#PowerSupply.v1_5_0.PowerSupply", "Id": f"Bay{i}",
-            "Name": f"Power Supply Bay {i} (SIMULATED)", "Manufacturer": MANUFACTURER, "Model": "SIMULATED-PSU",
-            "PowerCapacityWatts": 800.0, "Status": {"State": "Enabled", "Health": "OK"},
+            "Name": f"Power Supply Bay {i} (SIMULATED)", **self._nameplate(i),
+            "PowerCapacityWatts": self.psu_capacity_w, "Status": {"State": "Enabled", "Health": "OK"},
             "Metrics": _ref(f"{path}/Metrics"),
         }  # fmt: skip
 
@@ -242,12 +255,26 @@ class SimulatedBmc:
             "@odata.id": path, "@odata.type": "#Power.v1_7_1.Power", "Id": "Power", "Name": "Power (SIMULATED)",
             "PowerControl": [{
                 "@odata.id": f"{path}#/PowerControl/0", "MemberId": "0", "Name": "System Input Power (SIMULATED)",
-                "PowerConsumedWatts": self._watts(update.total_w), "PowerCapacityWatts": 800.0 * self.supplies,
+                "PowerConsumedWatts": self._watts(update.total_w),
+                "PowerCapacityWatts": self.psu_capacity_w * self.supplies,
             }],
             "PowerSupplies": [{
                 "@odata.id": f"{path}#/PowerSupplies/{i}", "MemberId": str(i),
-                "Name": f"Power Supply {i + 1} (SIMULATED)", "Manufacturer": MANUFACTURER, "Model": "SIMULATED-PSU",
-                "LineInputVoltage": round(r.volts_v, 2), "PowerInputWatts": self._watts(r.power_w),
+                "Name": f"Power Supply {i + 1} (SIMULATED)", **self._nameplate(i + 1),
+                "PowerCapacityWatts": self.psu_capacity_w, "LineInputVoltage": round(r.volts_v, 2),
+                "PowerInputWatts": self._watts(r.power_w),
                 "LastPowerOutputWatts": round(r.power_w * 0.94, 2),
             } for i, r in enumerate(update.supplies)],
+            **({"Redundancy": [{
+                "@odata.id": f"{path}#/Redundancy/0", "MemberId": "0", "Name": "PSU Redundancy (SIMULATED)",
+                "Mode": "N+m", "MinNumNeeded": self.psu_min_needed, "MaxNumSupported": self.supplies,
+            }]} if self.psu_min_needed is not None else {}),
+        }  # fmt: skip
+
+    @staticmethod
+    def _nameplate(i: int) -> dict[str, str]:
+        """A supply's label, SIMULATED: maker, model, serial and part number, and what it takes (AC)."""
+        return {
+            "Manufacturer": MANUFACTURER, "Model": "SIMULATED-PSU", "SerialNumber": f"SIM-PSU-{i:04d}",
+            "PartNumber": "SIMULATED-PN-0001", "PowerSupplyType": "AC",
         }  # fmt: skip

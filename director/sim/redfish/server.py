@@ -161,6 +161,8 @@ def run_redfish_sim(args: argparse.Namespace) -> int:
         raise ConfigError("give both --user and --password (or neither: no authentication)")
     if args.rate <= 0 or args.supplies < 1:
         raise ConfigError("--rate must be positive and --supplies at least 1")
+    if args.psu_capacity_w <= 0 or not 1 <= (args.psu_min_needed or 1) <= args.supplies:
+        raise ConfigError("--psu-capacity-w must be positive and --psu-min-needed 1 to --supplies")
     bmc = SimulatedBmc(
         parse_signal(args.signal),
         Electrical(noise=args.noise),
@@ -169,6 +171,8 @@ def run_redfish_sim(args: argparse.Namespace) -> int:
         stale_after_s=args.stale_after,
         legacy_only=args.legacy_only,
         freshness=args.freshness,
+        psu_capacity_w=args.psu_capacity_w,
+        psu_min_needed=args.psu_min_needed,
     )
     auth = SimAuth(args.user, args.password, sessions=not args.no_sessions)
     faults = SimFaults(slow_s=args.slow_s, auth_fault=args.auth_fault)
