@@ -24,10 +24,10 @@ from analyzer.findings import Evidence, Finding, Official, Severity, Status
 from analyzer.gpu import GpuSeries
 from analyzer.nameplate import design_power_text
 from analyzer.official import OfficialCheck, OfficialOutcome, official_verdict
-from analyzer.render import why_no_metric
+from analyzer.render import gap_text, why_no_metric
 from analyzer.report import METRIC_RULE
 from analyzer.run import RunData
-from powerlog.result_record import MeterSummary, ReportRecord, WindowRecord
+from powerlog.result_record import MeterSummary, NodeSensorsRecord, ReportRecord, WindowRecord
 from powerlog.tiers import INFORMATIVE_TIERS, MeasurementTier, tier_description
 
 __all__ = ["WINDOW_OPACITY", "render_html"]
@@ -290,13 +290,34 @@ def _phase_table(report: ReportRecord) -> str:
     return f'<table id="phases">{head}{rows}</table>' if rows else ""
 
 
+def _node_table(nodes: Sequence[NodeSensorsRecord]) -> str:
+    """Per node agent: each GPU and component over the testing window, then its gaps."""
+    head = "<tr><th>node</th><th>source</th><th>average power</th><th>energy</th><th>readings</th></tr>"
+    rows = []
+    for n in nodes:
+        sim = " (SIMULATED)" if n.simulated else ""
+        sources: list[tuple[str, float | None, float | None, int | None]]
+        sources = [(f"GPU {g.gpu}", g.mean_power_w, g.energy_j, g.power_readings) for g in n.gpus]
+        sources += [("GPUs, all", n.gpu_avg_power_w, n.gpu_energy_j, None)] if n.gpus else []
+        sources += [(c.name, c.mean_power_w, c.energy_j, c.power_readings) for c in n.components]
+        rows += [
+            f"<tr><th>{_esc(n.node + sim)}</th><td>{_esc(name)}</td><td>{_fmt(w, 2, 'W')}</td>"
+            f"<td>{_fmt(j, 1, 'J')}</td><td>{_fmt(count)}</td></tr>"
+            for name, w, j, count in sources
+        ]
+        rows += [f'<tr><th>{_esc(n.node)}</th><td colspan="4">gap: {_esc(gap_text(g))}</td></tr>' for g in n.gaps]
+    return f'<h3>Nodes</h3><table id="nodes">{head}{"".join(rows)}</table>' if nodes else ""
+
+
 def _result(report: ReportRecord, run: RunData) -> str:
     notes = "".join(
         f'<p class="{p.severity}">{p.severity.upper()}: {_esc(p.message)}</p>'
         for p in report.problems
         if p.rule == METRIC_RULE
     )
-    return f'<h2>Result</h2><table id="result">{_rows(_result_rows(report, run))}</table>{notes}{_phase_table(report)}'
+    nodes = _node_table(report.node_sensors or ())
+    result = _rows(_result_rows(report, run))
+    return f'<h2>Result</h2><table id="result">{result}</table>{notes}{_phase_table(report)}{nodes}'
 
 
 # the plot --------------------------------------------------------------------------------

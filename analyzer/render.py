@@ -8,10 +8,17 @@ from analyzer.context import ResultContext
 from analyzer.findings import Finding, Official, Severity, Status
 from analyzer.nameplate import design_power_text
 from analyzer.official import OfficialCheck, OfficialOutcome, official_verdict
-from powerlog.result_record import ComponentRecord, GpuRecord, MeterSummary, ReportRecord
+from powerlog.result_record import (
+    ComponentRecord,
+    GpuRecord,
+    MeterSummary,
+    NodeGapRecord,
+    NodeSensorsRecord,
+    ReportRecord,
+)
 from powerlog.tiers import INFORMATIVE_TIERS, MeasurementTier, tier_description
 
-__all__ = ["render_findings", "render_report", "why_no_metric"]
+__all__ = ["gap_text", "node_rows", "render_findings", "render_report", "why_no_metric"]
 
 
 def _num(value: float | None, digits: int = 2, unit: str = "") -> str:
@@ -91,6 +98,8 @@ def render_report(report: ReportRecord) -> str:
                     f"{_num(c.share_of_wall_pct, 1)} % of wall{_per_query(c)}",
                 )
             )
+    for node in report.node_sensors or ():
+        rows += node_rows(node)
     if report.ranging is not None:
         change = f"   (testing {report.power_change_pct:+.2f} %)" if report.power_change_pct is not None else ""
         rows.append(("Ranging power", f"{_num(report.ranging.avg_power_w, 2, 'W')}{change}"))
@@ -115,6 +124,25 @@ def _per_query(entry: GpuRecord | ComponentRecord) -> str:
     """A GPU's or a component's energy per query (SingleStream, MultiStream), where the report has it."""
     per_query_j = entry.energy_per_query_j
     return f", {per_query_j * 1e3:.3f} mJ/query" if per_query_j is not None else ""
+
+
+def gap_text(gap: NodeGapRecord) -> str:
+    """A node's gap in words: what, in which phase, how long, how much of the testing window."""
+    span = f"{gap.length_s:.1f} s" if gap.length_s is not None else "until the session ended"
+    return (
+        f"{gap.reason} ({gap.phase or 'between phases'}), {span}, {gap.in_testing_window_s:.1f} s in the testing window"
+    )
+
+
+def node_rows(node: NodeSensorsRecord) -> list[tuple[str, str]]:
+    """A node agent's rows: its GPUs (with their sum), its components (each on its own), its gaps."""
+    sim = "   SIMULATED" if node.simulated else ""
+    head = f"{len(node.gpus)} GPU(s) {_num(node.gpu_energy_j, 1, 'J')}, {_num(node.gpu_avg_power_w, 2, 'W')}; "
+    rows = [(f"Node {node.node}", f"{head}{len(node.components)} component(s); {len(node.gaps)} gap(s){sim}")]
+    rows += [(f"  GPU {g.gpu}", f"{_num(g.energy_j, 1, 'J')}, {_num(g.mean_power_w, 2, 'W')}") for g in node.gpus]
+    rows += [(f"  {c.name}", f"{_num(c.mean_power_w, 2, 'W')}, {_num(c.energy_j, 1, 'J')}") for c in node.components]
+    rows += [("  gap", gap_text(g)) for g in node.gaps]
+    return rows
 
 
 def why_no_metric(report: ReportRecord) -> str:

@@ -24,6 +24,7 @@ from analyzer.metrics import (
     power_metric,
 )
 from analyzer.nameplate import design_power_record
+from analyzer.node_sensors import node_sensors
 from analyzer.rounds import Round
 from analyzer.rules.samples import implausible_readings, sample_hole
 from analyzer.run import PhaseClock, RunData
@@ -282,6 +283,9 @@ def _record(
         optional["channels"] = _channels(t)
     if run.design_power is not None:
         optional["design_power"] = design_power_record(run.design_power, t.avg_power_w if t else None)
+    nodes = node_sensors(run)
+    if nodes is not None:
+        optional["node_sensors"] = nodes
     change = None
     if t and ranging and t.avg_power_w and ranging.avg_power_w:
         change = 100.0 * (t.avg_power_w / ranging.avg_power_w - 1.0)

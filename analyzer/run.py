@@ -35,9 +35,10 @@ from powerlog.spl import PowerLog, read_spl
 from powerlog.sut_samples import Columns, read_sample_folder
 from powerlog.wire import MAX_CLOCK_OFFSET_NS, UTC_NS_MAX
 
-__all__ = ["LOAD_RULE", "PhaseClock", "PhaseData", "RunData", "find_run_root", "load_run"]
+__all__ = ["LOAD_RULE", "NODES_DIR", "NodeData", "PhaseClock", "PhaseData", "RunData", "find_run_root", "load_run"]
 
 LOAD_RULE = "0.readable"
+NODES_DIR = "nodes"  # nodes/<node>/samples/: each node agent's readings
 MAX_EVIDENCE = 10
 _NTP_OFFSET = re.compile(r"NTP:offset = (?P<offset>-?\d+(?:\.\d+)?) s")
 T = TypeVar("T")
@@ -94,6 +95,17 @@ class PhaseData:
 
 
 @dataclass(frozen=True)
+class NodeData:
+    """A node agent's readings (``nodes/<node>/samples/``), placed on the director's clock by its own
+    measurements (session.json ``nodes.<node>.clock``), never by the LoadGen node's."""
+
+    name: str
+    gpus: tuple[GpuSeries, ...] = ()
+    components: tuple[ComponentSeries, ...] = ()
+    clock_map: SutClockMap | None = None  # None: the node measured no offset (its times taken as they are)
+
+
+@dataclass(frozen=True)
 class RunData:
     folder: RunFolder
     phases: dict[str, PhaseData]
@@ -109,6 +121,7 @@ class RunData:
     server_raw: Any = None  # power/server.json as JSON, even when it does not parse as a record
     client_raw: Any = None
     design_power: DesignPower | None = None  # the submission tree's nameplate (systems/<id>_power.yaml), if any
+    nodes: tuple[NodeData, ...] = ()  # the node agents beside the LoadGen node, by name
 
     @property
     def testing(self) -> PhaseData:
@@ -283,9 +296,9 @@ class _Loader:
             )
         )
 
-    def sut_tables(self) -> dict[str, Columns]:
+    def sut_tables(self, folder: Path | None = None) -> dict[str, Columns]:
         try:
-            return read_sample_folder(self.folder.root)
+            return read_sample_folder(self.folder.root if folder is None else folder)
         except FormatError as e:
             self._problem(e.path, e.line_number, e.reason)
             return {}
@@ -325,6 +338,21 @@ class _Loader:
                 ComponentSeries(name, times(power), values(power, "power_w"), times(energy), values(energy, "energy_j"))
             )
         return tuple(gpus), tuple(components)
+
+    def nodes(self, record: SessionJson | None) -> tuple[NodeData, ...]:
+        """Every node with a ``nodes/<node>/`` folder or an entry in session.json, sorted by name."""
+        root = self.folder.root / NODES_DIR
+        names = {p.name for p in root.iterdir() if p.is_dir()} if root.is_dir() else set()
+        described = record.nodes if record is not None else {}
+        out = []
+        for name in sorted(names | set(described)):
+            entry = described.get(name)
+            clock = [c for c in entry.clock if _clock_problem(c) is None] if entry is not None else []
+            clock_map = SutClockMap.from_entries(clock)
+            known = clock_map if clock_map.known else None
+            gpus, components = self.sut_series(self.sut_tables(root / name), known)
+            out.append(NodeData(name, gpus, components, known))
+        return tuple(out)
 
     def ntp_offsets(self) -> tuple[tuple[int, float], ...]:
         path = self.folder.client_log
@@ -375,6 +403,7 @@ def load_run(
         if log is not None and log.bad_lines:
             loader.bad_lines(log.path, log.bad_lines)
     gpus, components = loader.sut_series(loader.sut_tables(), clock_map)
+    nodes = loader.nodes(record)
     return RunData(
         folder=folder,
         phases=phases,
@@ -390,4 +419,5 @@ def load_run(
         file_sha1=loader.sha1_of_files() if hash_files else {},
         problems=tuple(loader.problems),
         design_power=find_design_power(folder.root),
+        nodes=nodes,
     )

@@ -35,6 +35,8 @@ __all__ = [
     "InterconnectRecord",
     "MeterSummary",
     "NodeEnergyRecord",
+    "NodeGapRecord",
+    "NodeSensorsRecord",
     "OfficialCheckRecord",
     "PerformanceRecord",
     "QuantityRecord",
@@ -121,6 +123,31 @@ class ComponentPhaseSummary(FrozenRecord):
 
     simulated: bool = False
     per_component: list[ComponentRecord] = Field(default_factory=list)
+
+
+class NodeGapRecord(FrozenRecord):
+    """A stretch a node agent was not heard (session.json ``nodes.<node>.gaps``, director clock): ``missing`` at a
+    phase start or ``silent`` mid-phase; ``until_utc_ns`` None: not heard again before the session ended."""
+
+    reason: str
+    phase: str = ""
+    from_utc_ns: int
+    until_utc_ns: int | None = None
+    length_s: float | None = None  # None with until_utc_ns
+    in_testing_window_s: float = 0.0  # how much of it lies in LoadGen's testing window
+
+
+class NodeSensorsRecord(FrozenRecord):
+    """One node agent beside the LoadGen node: its own GPUs' and components' figures over the testing window
+    (its readings placed by its own clock measurements), and its gaps. Components overlap, so are never added."""
+
+    node: str
+    simulated: bool = False
+    gpus: list[GpuRecord] = Field(default_factory=list)
+    gpu_energy_j: float | None = None  # every GPU's, None when one has no energy
+    gpu_avg_power_w: float | None = None
+    components: list[ComponentRecord] = Field(default_factory=list)
+    gaps: list[NodeGapRecord] = Field(default_factory=list)
 
 
 class WindowRecord(FrozenRecord):
@@ -325,6 +352,7 @@ class ReportRecord(_WhatResult):
     channels: list[ChannelShare] | None = None
     design_power: DesignPowerRecord | None = None  # only in a submission tree that gives the system's design power
     system_energy: SystemEnergyRecord | None = None  # the testing window, every node's wall sources joined by time
+    node_sensors: list[NodeSensorsRecord] | None = None  # each node agent's GPUs and components; only with nodes
 
     @property
     def testing(self) -> WindowRecord | None:

@@ -1,18 +1,19 @@
 """What went wrong while an mlpower run was recorded, from its session.json: meter gaps, agent link
-outages, missing SUT batches, a director that was interrupted. Nothing here is an MLPerf rule; each
-finding says what happened, when, and what it does to the result."""
+outages, missing SUT batches, node agents missing or silent, a director that was interrupted. Nothing
+here is an MLPerf rule; each finding says what happened, when, and what it does to the result."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from analyzer.findings import Evidence, Finding, Severity
+from analyzer.node_sensors import gap_in_window_s
 from analyzer.rounds import Round
 from analyzer.run import RunData
 from powerlog.timestamps import NS_PER_S as NS
 from powerlog.timestamps import format_ptd_timestamp
 
-__all__ = ["check_interrupted", "check_meter_gaps", "check_sut_link"]
+__all__ = ["check_interrupted", "check_meter_gaps", "check_node_gaps", "check_sut_link"]
 
 
 def _ts(t_utc_ns: int) -> str:
@@ -114,3 +115,36 @@ def check_interrupted(run: RunData, round_: Round) -> Iterable[Finding]:
         "(everything recorded before is kept)",
         Evidence(file="session.json", values={"interrupted": info.model_dump()}),
     )
+
+
+def check_node_gaps(run: RunData, round_: Round) -> Iterable[Finding]:
+    """0.node_gaps: a node agent missing when a phase started, or silent mid-session; in the testing window
+    its readings (and the system's) are incomplete."""
+    record = run.mlpower_session
+    if record is None or not record.nodes:
+        return
+    title = "Every node agent heard through every phase"
+    window = run.testing.meter_window_utc_ns
+    found = False
+    for name, node in sorted(record.nodes.items()):
+        for gap in node.gaps:
+            found = True
+            inside_s = gap_in_window_s(gap, window)
+            phase = gap.phase or "between phases"
+            span = (
+                f"for {(gap.until_utc_ns - gap.from_utc_ns) / NS:.1f} s (until {_ts(gap.until_utc_ns)})"
+                if gap.until_utc_ns is not None
+                else "and was not heard again before the session ended"
+            )
+            what = "missing when the phase started" if gap.reason == "missing" else "silent"
+            message = f"node {name}: {what} ({phase}) from {_ts(gap.from_utc_ns)} {span}"
+            ev = Evidence(file="session.json", values={"node": name, "gap": gap.model_dump()})
+            if gap.reason == "missing" or inside_s > 0:
+                where = f"; {inside_s:.1f} s of the testing window without its readings" if inside_s > 0 else ""
+                yield Finding.failed("0.node_gaps", title, Severity.ERROR, f"{message}{where}", ev)
+            else:
+                yield Finding.failed(
+                    "0.node_gaps", title, Severity.WARNING, f"{message}; outside the testing window", ev
+                )
+    if not found:
+        yield Finding.passed("0.node_gaps", title, f"{len(record.nodes)} node agent(s), none missing or silent")
