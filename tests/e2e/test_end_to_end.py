@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from powerlog.layout import REQUIRED_FILES
 from powerlog.mllog import read_detail_log
 from powerlog.spl import read_spl
+from powerlog.wire import SESSION_SECRET_HEADER
 from tests.support.processes import BIN, run_agent, serial_session, start_director, stop
 
 # what a short run on a simulated analyzer must fail, and nothing else
@@ -116,8 +118,23 @@ def test_meter_busy_is_explained_to_the_second_agent(director, tmp_path: Path) -
         timeout=30,
     )
     assert held.status_code == 201
-    second = _agent(url, runs, tmp_path / "agent", "--gpus", "none", "--", sys.executable, "-c", "pass")
-    assert second.returncode == 2 and "meter busy" in second.stderr and held.json()["session_id"] in second.stderr
+    opened = held.json()
+    beat = f"{url}/v1/sessions/{opened['session_id']}/heartbeat"
+    headers = {"Authorization": f"Bearer {token}", SESSION_SECRET_HEADER: opened["session_secret"]}
+    done = threading.Event()
+
+    def first_agent_alive() -> None:  # the holder is alive: its lease must not run out however slow the second is
+        while not done.wait(opened["lease_s"] / 4):
+            httpx.post(beat, headers=headers, timeout=30)
+
+    keeper = threading.Thread(target=first_agent_alive, daemon=True)
+    keeper.start()
+    try:
+        second = _agent(url, runs, tmp_path / "agent", "--gpus", "none", "--", sys.executable, "-c", "pass")
+    finally:
+        done.set()
+        keeper.join(timeout=60)
+    assert second.returncode == 2 and "meter busy" in second.stderr and opened["session_id"] in second.stderr
 
 
 @pytest.mark.realtime
