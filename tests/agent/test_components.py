@@ -309,26 +309,49 @@ class CounterWriter:
         self._thread.join()
 
 
+class SteppingCounter:
+    """A reader whose energy counter advances a fixed step at each read of it, as a steady load between reads
+    would, wrapping at its range: what the sampler must count is known exactly whatever the machine's load (a
+    counter moved by a clock-driven thread loses wraps when either thread stalls longer than a wrap period, which
+    is physics, not the sampler, and failed this test beside a CPU hog)."""
+
+    def __init__(self, path: Path, step_uj: int, range_uj: int) -> None:
+        self.path, self.step_uj, self.range_uj = path, step_uj, range_uj
+        self.raw_uj = 0
+        self.reads = 0
+
+    def __call__(self, path: Path) -> str:
+        if path != self.path:
+            return read_attribute(path)
+        self.raw_uj = (self.raw_uj + self.step_uj) % self.range_uj
+        self.reads += 1
+        return str(self.raw_uj)
+
+
 def test_the_sampler_streams_components_as_components(tmp_path: Path) -> None:
     root = tmp_path / "powercap"
-    zone = rapl_zone(root, "intel-rapl:0", "package-0", 0, max_range=3_000_000)  # wraps every 0.15 s at 20 W
+    zone = rapl_zone(root, "intel-rapl:0", "package-0", 0, max_range=1_000_000)
+    counter = SteppingCounter(zone / "energy_uj", step_uj=400_000, range_uj=1_000_000)  # wraps every 2 or 3 reads
     received: list[SampleBatch] = []
-    source = SysfsComponents(("rapl",), powercap=root)
+    source = SysfsComponents(("rapl",), powercap=root, reader=counter)
     source.open()
+    counter.reads = 0  # discovery read the counter once to see it is readable
     sampler = SutSampler(None, received.extend, batch_s=0.2, components=source, component_rate_hz=50)
-    with CounterWriter({zone / "energy_uj": (20.0, 3_000_000)}):
-        sampler.start()
-        time.sleep(1.0)
-        sampler.stop()
+    sampler.start()
+    time.sleep(1.0)
+    sampler.stop()
     assert {b.source for b in received} == {"rapl.package-0.power", "rapl.package-0.energy"}
     assert all(b.kind == "component" and b.simulated for b in received)
-    power = np.concatenate([b.columns["power_w"] for b in received if b.source.endswith(".power")])
     energy_batches = sorted((b for b in received if b.source.endswith(".energy")), key=lambda b: b.seq)
-    energy = [v for b in energy_batches for v in b.columns["energy_j"]]
-    assert np.all(np.diff(energy) >= 0)  # wraps undone: the energy only grows
-    assert float(np.median(power)) == pytest.approx(20.0, rel=0.2)
-    assert source.counter_stats()["rapl:package-0"]["wraps"] >= 3
-    assert sampler.stats.component_readings > 40
+    energy_j = np.array([v for b in energy_batches for v in b.columns["energy_j"]])
+    t_ns = np.concatenate([b.columns["t_utc_ns"] for b in energy_batches])
+    power_batches = sorted((b for b in received if b.source.endswith(".power")), key=lambda b: b.seq)
+    power_w = np.concatenate([b.columns["power_w"] for b in power_batches])
+    assert len(energy_j) == counter.reads > 10
+    assert energy_j == pytest.approx(0.4 * np.arange(len(energy_j)), abs=1e-9)  # every wrap undone, none invented
+    assert source.counter_stats()["rapl:package-0"]["wraps"] == ((counter.reads + 1) * 400_000) // 1_000_000
+    assert power_w == pytest.approx(0.4 / (np.diff(t_ns) / 1e9), rel=1e-9)  # each interval's 0.4 J over its length
+    assert sampler.stats.component_readings >= counter.reads
 
 
 def test_component_window_reuses_the_gpu_figures() -> None:
