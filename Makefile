@@ -7,7 +7,7 @@ FIXTURE ?= tests/data/dell-xe8545-a100x4-maxq-resnet50-offline/performance
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo demo-fixture test lint format docs bench fuzz ingest overhead soak scan-bench clean
+.PHONY: demo demo-fixture test lint format docs bench fuzz ingest rack-bench overhead soak scan-bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/mlpower-director demo --out mlpower-demo
+	$(BIN)/mlpower-director demo --out mlpower-demo $(if $(NODES),--nodes $(NODES))
 
 demo-fixture: $(VENV)/.installed
 	$(BIN)/mlpower-analyzer report --round v2.1 "$(FIXTURE)"
@@ -69,6 +69,11 @@ fuzz: $(VENV)/.installed-test
 # 16 agents x 8 GPUs at 100 Hz + 4 wall channels at 10 Hz against one director, then the knee
 ingest: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_ingest.py
+
+# one director, one session: 72 node agents x 8 simulated GPUs at 100 Hz + 72 BMCs at 1 Hz + a PTDaemon analyzer
+# (about 1 minute; RACK_BENCH_ARGS="--knee" adds the knee search, about 5 more)
+rack-bench: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/bench_rack.py $(RACK_BENCH_ARGS)
 
 # the built-in benchmark alone and under an agent streaming 8 simulated GPUs at 100 Hz (about 4 minutes)
 overhead: $(VENV)/.installed-test

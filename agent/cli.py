@@ -23,7 +23,13 @@ from agent.run import RunOptions, SessionOutcome, run_session
 from agent.signals import exit_status, forwarded_signals
 from agent.workload import LOADGEN_DIR_ENV, Workload, builtin_workload
 from powerlog.cli_support import EXIT_OK, EXIT_UNREADABLE, version_string
-from powerlog.result_record import ComponentPhaseSummary, GpuPhaseSummary, PerformanceRecord, QuantityRecord
+from powerlog.result_record import (
+    ComponentPhaseSummary,
+    GpuPhaseSummary,
+    PerformanceRecord,
+    QuantityRecord,
+    SystemEnergyRecord,
+)
 from powerlog.tokens import MIN_TOKEN_CHARS, read_token_file, token_argument
 
 __all__ = ["build_parser", "format_result", "main"]
@@ -225,6 +231,22 @@ def _gpu_rows(gpus: GpuPhaseSummary | None) -> list[tuple[str, str]]:
     return rows
 
 
+def _system_rows(system: SystemEnergyRecord | None) -> list[tuple[str, str]]:
+    """A multi-node system's total and each node's wall power, joined by time (the analyzer's report has more)."""
+    if system is None:
+        return []
+    incomplete = [n.node for n in system.nodes if not n.complete]
+    flags = (f"   INCOMPLETE: {', '.join(incomplete)}" if incomplete else "") + (
+        f"   ESTIMATED: {', '.join(system.estimated)}" if system.estimated else ""
+    )
+    rows = [("System", f"{len(system.nodes)} nodes, {_num(system.avg_power_w)} W, {_num(system.energy_j, 1)} J "
+                       f"(every wall source joined by time){flags}")]  # fmt: skip
+    rows += [(f"  {n.node}", f"{_num(n.avg_power_w)} W, {_num(n.energy_j, 1)} J") for n in system.nodes]
+    if system.interconnect is not None:
+        rows.append((f"  {system.interconnect.name}", f"{_num(system.interconnect.avg_power_w)} W"))
+    return rows
+
+
 def _component_rows(components: ComponentPhaseSummary | None) -> list[tuple[str, str]]:
     if components is None or not components.per_component:
         return []
@@ -267,6 +289,7 @@ def format_result(outcome: SessionOutcome) -> str:
         ("Meter", "n/a" if meter is None else f"{meter.model}{'   SIMULATED' if meter.simulated else ''}"),
         *_gpu_rows(report.gpus),
         *_component_rows(report.components),
+        *_system_rows(report.system_energy),
         ("Check", f"{(check.verdict or 'n/a').upper()} ({check.errors} error(s), round {check.round})"),
         ("Official check", f"{(check.official_verdict or 'n/a').upper()} (the round's official power checker)"),
     ]

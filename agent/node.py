@@ -133,6 +133,7 @@ def _wait_for_session(
         if not waiting_said:
             say(f"node {client.name}: no session yet; waiting for one")
             waiting_said = True
+            continue  # long-polling at once: a session opened now must not start its phase before this node joins
         stop.wait(max(0.0, asked_s + welcome.poll_s - time.monotonic()))  # a director that did not wait
     return None
 

@@ -27,8 +27,14 @@ from analyzer.rules.power import check_ranging_vs_testing
 from analyzer.rules.ptd_commands import check_ptd_commands, ranging_peaks
 from analyzer.rules.ptd_log import check_ptd_errors, check_uncertainty
 from analyzer.rules.records import check_session
-from analyzer.rules.reliability import check_interrupted, check_meter_gaps, check_node_gaps, check_sut_link
-from analyzer.rules.samples import check_samples
+from analyzer.rules.reliability import (
+    check_interrupted,
+    check_meter_gaps,
+    check_node_gaps,
+    check_sut_link,
+    check_system_wall,
+)
+from analyzer.rules.samples import check_line_merge, check_samples
 from analyzer.run import RunData
 from powerlog.result_record import CheckRecord
 
@@ -40,6 +46,7 @@ RULES: tuple[Check, ...] = (
     check_windows,
     check_loadgen,
     check_samples,
+    check_line_merge,
     check_ranging_vs_testing,
     check_window_in_phase,
     check_clocks,
@@ -53,6 +60,7 @@ RULES: tuple[Check, ...] = (
     check_meter_gaps,
     check_sut_link,
     check_node_gaps,
+    check_system_wall,
     check_interrupted,
 )
 

@@ -16,7 +16,7 @@ SCAN_COLUMNS = (
 )  # fmt: skip
 COMPARE_COLUMNS = (
     "path", "scenario", "power_metric", "performance", "efficiency", "window_s", "gpu_share_pct",
-    "official_verdict", "mlpower_verdict", "tier", "state", "simulated",
+    "nodes", "system_power_w", "official_verdict", "mlpower_verdict", "tier", "state", "simulated",
 )  # fmt: skip
 
 
@@ -26,12 +26,15 @@ def _with_optional(rows: Sequence[ScanRow], columns: Sequence[str]) -> list[str]
         "state": any(r.state for r in rows),
         "simulated": any(r.simulated for r in rows),
         "tier": any(r.tier != "ptdaemon" for r in rows),  # shown where some result is not the MLPerf way
+        "nodes": any(r.nodes is not None for r in rows),  # multi-node runs: node count and the whole system
+        "system_power_w": any(r.system_power_w is not None for r in rows),
     }
     return [c for c in columns if present.get(c, True)]
 
 
 def render_scan(rows: Sequence[ScanRow]) -> str:
-    return render_text(rows, _with_optional(rows, (*SCAN_COLUMNS, "tier", "state", "simulated")))
+    return render_text(rows, _with_optional(rows, (*SCAN_COLUMNS, "nodes", "system_power_w", "tier", "state",
+                                                   "simulated")))  # fmt: skip
 
 
 def render_comparison(rows: Sequence[ScanRow]) -> str:

@@ -27,7 +27,8 @@ from analyzer.official import OfficialCheck, OfficialOutcome, official_verdict
 from analyzer.render import gap_text, why_no_metric
 from analyzer.report import METRIC_RULE
 from analyzer.run import RunData
-from powerlog.result_record import MeterSummary, NodeSensorsRecord, ReportRecord, WindowRecord
+from analyzer.time_join import WallSeries
+from powerlog.result_record import MeterSummary, NodeSensorsRecord, ReportRecord, SystemEnergyRecord, WindowRecord
 from powerlog.tiers import INFORMATIVE_TIERS, MeasurementTier, tier_description
 
 __all__ = ["WINDOW_OPACITY", "render_html"]
@@ -309,13 +310,37 @@ def _node_table(nodes: Sequence[NodeSensorsRecord]) -> str:
     return f'<h3>Nodes</h3><table id="nodes">{head}{"".join(rows)}</table>' if nodes else ""
 
 
+def _system_table(system: SystemEnergyRecord | None) -> str:
+    """Per node of a described system: its wall power and energy joined by time, per query, its GPUs' share,
+    complete or not; the interconnect (estimated said so); the total."""
+    if system is None:
+        return ""
+    head = ("<tr><th>node</th><th>average power</th><th>energy</th><th>energy/query</th><th>GPU share</th>"
+            "<th>sources</th><th>complete</th></tr>")  # fmt: skip
+    rows = [
+        f"<tr><th>{_esc(n.node)}</th><td>{_fmt(n.avg_power_w, 2, 'W')}</td><td>{_fmt(n.energy_j, 1, 'J')}</td>"
+        f"<td>{_fmt(n.energy_per_query_j, 4, 'J')}</td><td>{_fmt(n.gpu_share_pct, 1, '%')}</td>"
+        f"<td>{_esc(', '.join(s.name for s in n.sources))}</td><td>{'yes' if n.complete else 'NO'}</td></tr>"
+        for n in system.nodes
+    ]
+    link = system.interconnect
+    if link is not None:
+        how = "ESTIMATED" if link.estimated else "measured"
+        rows.append(f"<tr><th>{_esc(link.name)}</th><td>{_fmt(link.avg_power_w, 2, 'W')}</td>"
+                    f'<td>{_fmt(link.energy_j, 1, "J")}</td><td colspan="4">{how}</td></tr>')  # fmt: skip
+    rows.append(f"<tr><th>system</th><td>{_fmt(system.avg_power_w, 2, 'W')}</td><td>{_fmt(system.energy_j, 1, 'J')}"
+                f"</td><td>{_fmt(system.energy_per_query_j, 4, 'J')}</td><td></td><td></td>"
+                f"<td>{'yes' if system.complete else 'NO'}</td></tr>")  # fmt: skip
+    return f'<h3>System, joined by time</h3><table id="system">{head}{"".join(rows)}</table>'
+
+
 def _result(report: ReportRecord, run: RunData) -> str:
     notes = "".join(
         f'<p class="{p.severity}">{p.severity.upper()}: {_esc(p.message)}</p>'
         for p in report.problems
         if p.rule == METRIC_RULE
     )
-    nodes = _node_table(report.node_sensors or ())
+    nodes = _system_table(report.system_energy) + _node_table(report.node_sensors or ())
     result = _rows(_result_rows(report, run))
     return f'<h2>Result</h2><table id="result">{result}</table>{notes}{_phase_table(report)}{nodes}'
 
@@ -381,13 +406,42 @@ def _phase_traces(fig: go.Figure, run: RunData, name: str, row: int) -> None:
     fig.update_xaxes(title_text="UTC", row=row, col=1)
 
 
+def _system_traces(fig: go.Figure, run: RunData, row: int) -> None:
+    """A multi-node run's testing phase: every wall source's power stacked, node by node (each source at its
+    own instants; the plot fills between them for the stack, the figures never do), the estimated
+    interconnect as a band over the window."""
+    wall, window = run.system_wall, run.testing.meter_window_utc_ns
+    assert wall is not None
+    for i, source in enumerate(wall.sources):
+        t, p = source.valid()
+        fig.add_scatter(x=_times(t), y=p, mode="lines", name=f"{source.node} ({source.name})", stackgroup="system",
+                        stackgaps="interpolate", legendgroup=f"node-{source.node}", line={"color": _color(i)},
+                        row=row, col=1)  # fmt: skip
+    link = wall.interconnect
+    if link is not None and window is not None:
+        t, p = (link.valid() if isinstance(link, WallSeries) else
+                (np.array(window, dtype=np.int64), np.full(2, link.power_w)))  # fmt: skip
+        fig.add_scatter(x=_times(t), y=p, mode="lines", name=link.name, stackgroup="system", stackgaps="interpolate",
+                        line={"color": "#7f7f7f", "dash": "dot"}, row=row, col=1)  # fmt: skip
+    if window is not None:
+        _mark_window(fig, row, window)
+    fig.update_yaxes(title_text="W (stacked)", row=row, col=1)
+    fig.update_xaxes(title_text="UTC", row=row, col=1)
+
+
 def _figure(run: RunData) -> go.Figure:
     phases = [p for p in _PHASES if run.phases[p].spl is not None]
     titles = [f"{p} (LoadGen window shaded)" for p in phases] or ["no samples"]
-    fig = make_subplots(rows=max(1, len(phases)), cols=1, subplot_titles=titles, vertical_spacing=0.14)
+    system = run.system_wall is not None and bool(run.system_wall.sources)
+    if system:
+        titles.append("testing, every node's wall power stacked (system.json)")
+    rows = max(1, len(phases)) + system
+    fig = make_subplots(rows=rows, cols=1, subplot_titles=titles, vertical_spacing=0.14 if rows < 3 else 0.08)
     for row, name in enumerate(phases, start=1):
         _phase_traces(fig, run, name, row)
-    fig.update_layout(height=400 * max(1, len(phases)), margin={"l": 60, "r": 20, "t": 50, "b": 40})
+    if system:
+        _system_traces(fig, run, rows)
+    fig.update_layout(height=400 * rows, margin={"l": 60, "r": 20, "t": 50, "b": 40})
     return fig
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "LINE_MERGE_RULE",
     "OFFSET_WARNING_S",
     "LineMergeAudit",
+    "OwnTimes",
     "analyzer_own_times",
     "audit_line_merge",
     "line_merge_finding",

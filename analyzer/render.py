@@ -15,10 +15,11 @@ from powerlog.result_record import (
     NodeGapRecord,
     NodeSensorsRecord,
     ReportRecord,
+    SystemEnergyRecord,
 )
 from powerlog.tiers import INFORMATIVE_TIERS, MeasurementTier, tier_description
 
-__all__ = ["gap_text", "node_rows", "render_findings", "render_report", "why_no_metric"]
+__all__ = ["gap_text", "node_rows", "render_findings", "render_report", "system_rows", "why_no_metric"]
 
 
 def _num(value: float | None, digits: int = 2, unit: str = "") -> str:
@@ -98,6 +99,8 @@ def render_report(report: ReportRecord) -> str:
                     f"{_num(c.share_of_wall_pct, 1)} % of wall{_per_query(c)}",
                 )
             )
+    if report.system_energy is not None:
+        rows += system_rows(report.system_energy)
     for node in report.node_sensors or ():
         rows += node_rows(node)
     if report.ranging is not None:
@@ -132,6 +135,38 @@ def gap_text(gap: NodeGapRecord) -> str:
     return (
         f"{gap.reason} ({gap.phase or 'between phases'}), {span}, {gap.in_testing_window_s:.1f} s in the testing window"
     )
+
+
+def system_rows(system: SystemEnergyRecord) -> list[tuple[str, str]]:
+    """The system joined by time: its total, then each node (wall power, energy, per query, GPU share, its
+    sources) and the interconnect, estimated parts said so, incomplete ones named."""
+    incomplete = [n.node for n in system.nodes if not n.complete]
+    flag = f"   INCOMPLETE: {', '.join(incomplete)}" if incomplete else ""
+    estimated = f"   ESTIMATED part: {', '.join(system.estimated)}" if system.estimated else ""
+    rows = [(
+        "System",
+        f"{len(system.nodes)} node(s) joined by time over {system.window_s:.1f} s: "
+        f"{_num(system.avg_power_w, 2, 'W')}, {_num(system.energy_j, 1, 'J')}{_per_query_j(system.energy_per_query_j)}"
+        f"{flag}{estimated}",
+    )]  # fmt: skip
+    for node in system.nodes:
+        share = f", GPUs {_num(node.gpu_share_pct, 1)} %" if node.gpu_share_pct is not None else ""
+        missing = "" if node.complete else "   INCOMPLETE"
+        rows.append((f"  {node.node}", f"{_num(node.avg_power_w, 2, 'W')}, {_num(node.energy_j, 1, 'J')}"
+                     f"{_per_query_j(node.energy_per_query_j)}{share}{missing}"))  # fmt: skip
+        for source in node.sources:
+            gaps = "; ".join(f"{g.kind} {g.length_s:.1f} s" for g in source.gaps)
+            rows.append((f"    {source.name}", f"{_num(source.avg_power_w, 2, 'W')}, {source.samples_in_window} "
+                         f"samples every {source.interval_s:g} s{'; gaps: ' + gaps if gaps else ''}"))  # fmt: skip
+    link = system.interconnect
+    if link is not None:
+        how = f"ESTIMATED ({link.max_power_w:g} W x {link.share:g})" if link.estimated else "measured"
+        rows.append((f"  {link.name}", f"{_num(link.avg_power_w, 2, 'W')}, {_num(link.energy_j, 1, 'J')}, {how}"))
+    return rows
+
+
+def _per_query_j(energy_j: float | None) -> str:
+    return f", {energy_j:,.4f} J/query" if energy_j is not None else ""
 
 
 def node_rows(node: NodeSensorsRecord) -> list[tuple[str, str]]:

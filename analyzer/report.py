@@ -29,6 +29,7 @@ from analyzer.rounds import Round
 from analyzer.rules.samples import implausible_readings, sample_hole
 from analyzer.run import PhaseClock, RunData
 from analyzer.tier import measurement_tier
+from analyzer.time_join import join_by_time
 from powerlog.layout import RANGING, TESTING
 from powerlog.mllog import DetailLog
 from powerlog.result_record import (
@@ -39,9 +40,11 @@ from powerlog.result_record import (
     GpuPhaseSummary,
     GpuRecord,
     MeterSummary,
+    NodeSensorsRecord,
     PerformanceRecord,
     QuantityRecord,
     ReportRecord,
+    SystemEnergyRecord,
     UncorrectedFigures,
     WindowRecord,
 )
@@ -259,6 +262,26 @@ def build_report(run: RunData, round_: Round | ResultContext | str | None = None
     return _record(run, context, figures, query_count, tier, problems)
 
 
+def _system_energy(
+    run: RunData, query_count: int | None, gpus: GpuPhaseSummary | None, nodes: Sequence[NodeSensorsRecord]
+) -> SystemEnergyRecord | None:
+    """A described system's wall sources joined by time over the testing window (None without system.json or
+    a window), each node with its GPUs' share of its wall energy: the LoadGen node's from its agent, every other
+    node's from its node agent."""
+    wall, window = run.system_wall, run.testing.meter_window_utc_ns
+    if wall is None or run.system is None or window is None or window[1] <= window[0]:
+        return None
+    joined = join_by_time(wall.sources, window[0], window[1], wall.interconnect, query_count)
+    gpu_j = {n.node: n.gpu_energy_j for n in nodes}
+    gpu_j[run.system.loadgen_node] = gpus.total_energy_j if gpus is not None else None
+    with_shares = []
+    for node in joined.nodes:
+        energy_j = gpu_j.get(node.node)
+        share = 100.0 * energy_j / node.energy_j if energy_j is not None and node.energy_j else None
+        with_shares.append(node.model_copy(update={"gpu_energy_j": energy_j, "gpu_share_pct": share}))
+    return joined.model_copy(update={"nodes": with_shares})
+
+
 def _record(
     run: RunData,
     context: ResultContext,
@@ -286,6 +309,10 @@ def _record(
     nodes = node_sensors(run)
     if nodes is not None:
         optional["node_sensors"] = nodes
+    per_query = query_count if scenario is not None and scenario.energy_per_query else None  # SingleStream, MultiStream
+    system = _system_energy(run, per_query, optional.get("gpus"), nodes or [])
+    if system is not None:
+        optional["system_energy"] = system
     change = None
     if t and ranging and t.avg_power_w and ranging.avg_power_w:
         change = 100.0 * (t.avg_power_w / ranging.avg_power_w - 1.0)

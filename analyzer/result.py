@@ -34,6 +34,7 @@ from analyzer.official import OfficialCheck, official_checks, official_verdict
 from analyzer.report import Report, build_report
 from analyzer.rounds import Round
 from analyzer.run import PhaseData, RunData, load_run
+from analyzer.system_run import system_wall
 from powerlog.cli_support import atomic_output, dump_json
 from powerlog.layout import RANGING, TESTING
 from powerlog.result_record import CheckRecord, ResultJson
@@ -47,6 +48,7 @@ __all__ = [
     "Result",
     "gpu_frame",
     "in_window",
+    "node_samples_frame",
     "open_result",
     "phase_name",
     "samples_frame",
@@ -126,6 +128,32 @@ def samples_frame(phase: PhaseData) -> pd.DataFrame:
     return pd.DataFrame(frame, index=utc_index(log.t_utc_ns))
 
 
+def node_samples_frame(run: RunData, phase: PhaseData, node: str) -> pd.DataFrame:
+    """One node's wall samples in a phase of a multi-node run: every wall source of it (system.json), each at its
+    own instants (never resampled), sorted by time.
+
+    Columns: ``source`` (the source's name, ``<node>.<index>``), ``power_w`` (W, the channels that are the
+    node's), ``in_window``. :class:`AnalyzerError` for a run without system.json or a node it does not name."""
+    system = run.system
+    if system is None:
+        raise AnalyzerError(f"{run.folder.root}: no system.json: a one-node run has no node= (leave it out)")
+    names = [n.name for n in system.nodes]
+    if node not in names:
+        raise AnalyzerError(f"{run.folder.root}: no node {node!r} in system.json (nodes: {', '.join(names)})")
+    wall = system_wall(run.folder.root, system, phase.spl, lambda path, why: None, phase.phase)
+    mine = [s for s in wall.sources if s.node == node]
+    t = np.concatenate([s.t_utc_ns for s in mine]) if mine else np.zeros(0, dtype=np.int64)
+    order = np.argsort(t, kind="stable")
+    frame = {
+        "source": np.concatenate([np.full(len(s.t_utc_ns), s.name, dtype=object) for s in mine])[order]
+        if mine
+        else np.zeros(0, dtype=object),
+        "power_w": (np.concatenate([s.power_w for s in mine]) if mine else np.zeros(0))[order],
+        "in_window": in_window(t[order], phase.meter_window_utc_ns),
+    }
+    return pd.DataFrame(frame, index=utc_index(t[order]))
+
+
 def _phase_span_ns(phase: PhaseData) -> tuple[int, int] | None:
     """The stretch of the session that belongs to a phase: its first to last wall sample, else its window."""
     if phase.spl is not None and len(phase.spl):
@@ -199,9 +227,21 @@ class Result:
         """The ``performance/`` folder."""
         return self._run.folder.root
 
-    def samples(self, phase: str = TESTING) -> pd.DataFrame:
-        """The phase's wall samples: see :func:`samples_frame`."""
-        return samples_frame(self._run.phases[phase_name(phase)])
+    def samples(self, phase: str = TESTING, node: str | None = None) -> pd.DataFrame:
+        """The phase's wall samples: see :func:`samples_frame`; with ``node``, that node's of a multi-node run
+        (see :func:`node_samples_frame`)."""
+        data = self._run.phases[phase_name(phase)]
+        if node is None:
+            return samples_frame(data)
+        return node_samples_frame(self._run, data, node)
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        """The nodes of a multi-node run (system.json), the LoadGen node first; () for a one-node run."""
+        system = self._run.system
+        if system is None:
+            return ()
+        return (system.loadgen_node, *(n.name for n in system.nodes if n.name != system.loadgen_node))
 
     def gpu(self, phase: str = TESTING) -> pd.DataFrame:
         """The GPU power readings of the phase: see :func:`gpu_frame`."""

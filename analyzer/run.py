@@ -19,8 +19,10 @@ from analyzer.components import ComponentSeries
 from analyzer.errors import UnreadableRunError
 from analyzer.findings import Evidence, Finding, Severity
 from analyzer.gpu import GpuSeries
+from analyzer.line_merge import OwnTimes, analyzer_own_times
 from analyzer.metrics import WindowStats, window_stats
 from analyzer.nameplate import DesignPower, find_design_power
+from analyzer.system_run import SystemWall, system_wall
 from powerlog.clock_map import SutClockMap
 from powerlog.components import parse_component_source
 from powerlog.errors import FormatError, MissingFileError
@@ -33,6 +35,7 @@ from powerlog.run_record import ClockEntry, SessionJson, parse_session_json
 from powerlog.session_record import SessionRecord, parse_session_record
 from powerlog.spl import PowerLog, read_spl
 from powerlog.sut_samples import Columns, read_sample_folder
+from powerlog.system_record import SYSTEM_FILE, SystemRecord, parse_system_json
 from powerlog.wire import MAX_CLOCK_OFFSET_NS, UTC_NS_MAX
 
 __all__ = ["LOAD_RULE", "NODES_DIR", "NodeData", "PhaseClock", "PhaseData", "RunData", "find_run_root", "load_run"]
@@ -83,6 +86,9 @@ class PhaseData:
     clock: PhaseClock | None = None
     raw_stats: WindowStats | None = None
     clock_map: SutClockMap | None = None  # the session's; None when no offset was measured
+    # a spl.txt merged from several analyzers (power-dev's line-index merge): each analyzer's own Time per sample,
+    # or why they do not read; None for one analyzer
+    analyzer_times: OwnTimes | str | None = None
 
     @property
     def meter_window_utc_ns(self) -> tuple[int, int] | None:
@@ -122,6 +128,8 @@ class RunData:
     client_raw: Any = None
     design_power: DesignPower | None = None  # the submission tree's nameplate (systems/<id>_power.yaml), if any
     nodes: tuple[NodeData, ...] = ()  # the node agents beside the LoadGen node, by name
+    system: SystemRecord | None = None  # system.json: a multi-node system's nodes and wall sources
+    system_wall: SystemWall | None = None  # with it, every wall source's testing samples, for the join by time
 
     @property
     def testing(self) -> PhaseData:
@@ -271,13 +279,24 @@ class _Loader:
             except FormatError as e:
                 self._problem(e.path, e.line_number, e.reason)
         clock = self.phase_clock(record, phase, clock_map, window)
-        data = PhaseData(phase, spl, detail, summary, window, None, clock, None, clock_map if clock else None)
+        data = PhaseData(phase, spl, detail, summary, window, None, clock, None, clock_map if clock else None,
+                         self.analyzer_times(spl))  # fmt: skip
         raw = window_stats(spl, *window) if spl is not None and window is not None else None
         mapped = data.meter_window_utc_ns
         stats = raw
         if spl is not None and raw is not None and clock is not None and mapped is not None:
             stats = window_stats(spl, *mapped)
         return replace(data, stats=stats, raw_stats=raw)
+
+    def analyzer_times(self, spl: PowerLog | None) -> OwnTimes | str | None:
+        """For a spl.txt merged from several analyzers, each analyzer's own Time (the line-merge audit's)."""
+        if spl is None or not spl.analyzers:
+            return None
+        try:
+            lines = Path(spl.path).read_bytes().decode("utf-8", "replace").splitlines()
+        except OSError as e:
+            return f"{spl.path} cannot be read again: {e.strerror or e}"
+        return analyzer_own_times(lines, spl)
 
     def bad_lines(self, path: str, bad: Sequence[BadLine]) -> None:
         rel = self._rel(Path(path))
@@ -354,6 +373,19 @@ class _Loader:
             out.append(NodeData(name, gpus, components, known))
         return tuple(out)
 
+    def system(self) -> SystemRecord | None:
+        path = self.folder.root / SYSTEM_FILE
+        if not path.is_file():
+            return None
+        record = self.json(path)
+        if record is _UNREADABLE:
+            return None
+        try:
+            return parse_system_json(record, str(path))
+        except FormatError as e:
+            self._problem(path, None, e.reason)
+            return None
+
     def ntp_offsets(self) -> tuple[tuple[int, float], ...]:
         path = self.folder.client_log
         if not path.is_file():
@@ -404,6 +436,10 @@ def load_run(
             loader.bad_lines(log.path, log.bad_lines)
     gpus, components = loader.sut_series(loader.sut_tables(), clock_map)
     nodes = loader.nodes(record)
+    system = loader.system()
+    wall = None
+    if system is not None:
+        wall = system_wall(folder.root, system, phases[TESTING].spl, lambda p, why: loader._problem(p, None, why))
     return RunData(
         folder=folder,
         phases=phases,
@@ -420,4 +456,6 @@ def load_run(
         problems=tuple(loader.problems),
         design_power=find_design_power(folder.root),
         nodes=nodes,
+        system=system,
+        system_wall=wall,
     )

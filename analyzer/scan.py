@@ -57,6 +57,9 @@ class ScanRow:
     state: str | None = None  # an mlpower run folder's session state (closed, interrupted, ...)
     simulated: bool = False
     tier: str | None = None  # powerlog.tiers: ptdaemon, direct, bmc or components (the last two informative)
+    nodes: int | None = None  # a multi-node run's nodes (system.json); None for one node
+    system_power_w: float | None = None  # its whole system's average power, every wall source joined by time
+    system_complete: bool | None = None  # False when a source of it has a gap in the LoadGen window
     report_html: str | None = None  # the absolute path of a report.html in or beside the result
     error: str | None = None
 
@@ -177,6 +180,9 @@ def scan_result(
         state=session.state or None if session else None,
         simulated=report.simulated,
         tier=report.tier.value if report.tier else None,
+        nodes=len(report.system_energy.nodes) if report.system_energy else None,
+        system_power_w=report.system_energy.avg_power_w if report.system_energy else None,
+        system_complete=report.system_energy.complete if report.system_energy else None,
         report_html=_report_html(folder),
     )
 

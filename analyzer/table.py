@@ -117,6 +117,15 @@ _CELLS: dict[str, TextColumn] = {
     "state": ("state", lambda r: r.state or ""),
     "simulated": ("", lambda r: "SIMULATED" if r.simulated else ""),
     "tier": ("tier", lambda r: r.tier or ""),
+    "nodes": ("nodes", lambda r: "" if r.nodes is None else str(r.nodes)),
+    "system_power_w": (
+        "system",
+        lambda r: (
+            ""
+            if r.system_power_w is None
+            else _number(r.system_power_w, "W") + ("" if r.system_complete else " INCOMPLETE")
+        ),
+    ),
 }
 
 

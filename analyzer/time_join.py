@@ -10,7 +10,9 @@ resampled and no line is paired with another: a source is never read at another 
 A reading that is no measurement (not finite, or negative as PTDaemon's -1 for a sample it did not get)
 is left out; the interval around it is then checked like any other. Gaps, per source: two samples the
 integral uses further apart than ``gap_factor`` x the source's nominal interval (:data:`GAP_FACTOR` by
-default), and a window edge with no sample at or beyond it (the integral holds the nearest value there).
+default), and a window edge further than that from the source's nearest sample (the integral holds the nearest
+value there; a meter stopped as LoadGen ends leaves up to one interval after its last sample, which is sampling,
+not a gap).
 A source with a gap is incomplete, and so are its node and the system.
 
 The interconnect is measured (a :class:`WallSeries`, integrated like any source) or estimated
@@ -138,14 +140,14 @@ def _gaps(
         return [gap("no_samples", begin_ns, end_ns)]
     used = _used_times(t, begin_ns, end_ns)
     gaps = []
-    if t[0] > begin_ns:
-        gaps.append(gap("window_begin", begin_ns, int(min(t[0], end_ns))))
     limit_ns = factor * series.interval_s * NS_PER_S
+    if t[0] - begin_ns > limit_ns:
+        gaps.append(gap("window_begin", begin_ns, int(min(t[0], end_ns))))
     for i in np.flatnonzero(np.diff(used) > limit_ns):
         a, b = int(used[i]), int(used[i + 1])
         if a < end_ns and b > begin_ns:
             gaps.append(gap("interval", a, b))
-    if t[-1] < end_ns:
+    if end_ns - t[-1] > limit_ns:
         gaps.append(gap("window_end", int(max(t[-1], begin_ns)), end_ns))
     return gaps
 

@@ -111,6 +111,9 @@ def _add_redfish_sim(sub: Commands) -> None:
     rsim.add_argument("--signal", default="host-load", help="host-load, constant:WATTS or csv:PATH")
     rsim.add_argument("--noise", type=float, default=0.01, help="relative noise on watts (default 0.01)")
     rsim.add_argument("--supplies", type=int, default=2, help="power supplies, one channel each (default 2)")
+    rsim.add_argument(
+        "--chassis", type=int, default=1, help="serve this many chassis (C1, C2, ...), a meter URL each (default 1)"
+    )
     rsim.add_argument("--psu-capacity-w", type=float, default=800.0, help="each supply's PowerCapacityWatts (800)")
     rsim.add_argument("--psu-min-needed", type=int, help="publish a redundancy group: this many supplies needed")
     rsim.add_argument("--user", help="ask for this user (Basic or a Redfish session; default: no authentication)")
@@ -134,7 +137,15 @@ def _add_serve(sub: Commands) -> None:
         help="serve measurement sessions over HTTP for mlpower-agent",
         description="Hold the meter and serve measurement sessions (ranging, testing) to mlpower-agent over HTTP.",
     )
-    serve.add_argument("--meter", action="append", required=True, help="meter URL, e.g. ptd://127.0.0.1:8888")
+    wall = serve.add_mutually_exclusive_group(required=True)
+    wall.add_argument("--meter", action="append", help="meter URL, e.g. ptd://127.0.0.1:8888 (a one-node system)")
+    wall.add_argument(
+        "--system",
+        type=Path,
+        metavar="SYSTEM.toml",
+        help="a multi-node system: its nodes, each node's wall meters, the LoadGen node and the interconnect "
+        "(docs/hardware-setup.md, Multi-node systems); every meter is measured in each session",
+    )
     serve.add_argument("--out", type=Path, required=True, help="folder for the run folders (RUNS_DIR)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
     serve.add_argument("--port", type=int, default=4950, help="TCP port (default 4950; 0 picks a free one)")
@@ -217,6 +228,14 @@ def _add_demo(sub: Commands) -> None:
     demo.add_argument("--settle-s", type=float, default=3.0, help="analyzer settle time (default 3 s)")
     demo.add_argument("--out", type=Path, default=Path("mlpower-demo"), help="where runs go (default mlpower-demo)")
     demo.add_argument("--gpus", default="sim:2", help="the agent's --gpus (default sim:2: two SIMULATED GPUs)")
+    demo.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        choices=range(1, 9),
+        metavar="N",
+        help="a system of N nodes (1 to 8; default 1): the others on simulated BMCs with node agents, serve --system",
+    )
 
 
 def _add_meter_probe(sub: Commands) -> None:

@@ -11,6 +11,7 @@ from prometheus_client.registry import Collector
 from director.registry import Director
 from director.session import Session
 from director.session.sut_ingest import LATE_BATCH_NS
+from director.system.description import SINGLE_NODE_NAME
 from powerlog.wire import SessionState
 
 __all__ = ["CONTENT_TYPE", "DirectorCollector", "render_metrics"]
@@ -83,6 +84,34 @@ def _session_metrics(session: Session) -> Iterator[Metric]:
     for phase, joules in pump.energy_j.items():
         energy.add_metric([phase], joules)
     yield energy
+    yield from _node_metrics(session)
+
+
+def _node_metrics(session: Session) -> Iterator[Metric]:
+    """Per node: every wall meter's latest power and samples (the session's own meter is the LoadGen node's),
+    and each node agent's latest power per source."""
+    loadgen = session.system.loadgen_node if session.system is not None else SINGLE_NODE_NAME
+    meters = [(loadgen, "session", session.pump)]
+    meters += [("+".join(plan.nodes), plan.key, session.wall.pumps[plan.key]) for plan in session.wall.plans]
+    wall = GaugeMetricFamily("mlpower_node_wall_power_watts", "latest wall power per node's meter",
+                             labels=["node", "meter"])  # fmt: skip
+    samples = CounterMetricFamily("mlpower_node_wall_samples", "wall samples stored per node's meter and phase",
+                                  labels=["node", "meter", "phase"])  # fmt: skip
+    for node, key, pump in meters:
+        if pump.last_sample is not None:
+            wall.add_metric([node, key], pump.last_sample.power_w)
+        for phase, count in pump.samples.items():
+            samples.add_metric([node, key, phase], count)
+    yield wall
+    yield samples
+    sut = GaugeMetricFamily("mlpower_node_sut_power_watts", "latest power per node and SUT source (its agent's)",
+                            labels=["node", "source"])  # fmt: skip
+    for source, watts in session.sut.latest_power_w.items():
+        sut.add_metric([loadgen, source], watts)
+    for agent in sorted(session.nodes.nodes.values(), key=lambda n: n.name):
+        for source, watts in agent.ingest.latest_power_w.items() if agent.ingests else ():
+            sut.add_metric([agent.name, source], watts)
+    yield sut
 
 
 def render_metrics(director: Director) -> bytes:

@@ -3,8 +3,9 @@
 Every state change rewrites ``session.json`` (atomically), every wall-meter read is flushed to
 ``spl.txt`` and every SUT batch to its journal, so a SIGKILL loses at most the last read interval.
 On start, ``serve`` calls :func:`recover_interrupted`: each run folder whose ``session.json`` says
-the session was still going is marked ``failed`` with an ``interrupted`` note and its SUT journals
-are turned into Parquet, as a clean close would. Nothing already written is changed or removed. Then,
+the session was still going is marked ``failed`` with an ``interrupted`` note and its SUT journals (the
+LoadGen node's and every node agent's, ``nodes/<node>/samples/``) are turned into Parquet, as a clean close
+would. Nothing already written is changed or removed. Then,
 whatever the run folders say (a session that ended ``failed`` while PTDaemon was unreachable may have left it
 measuring), :func:`stop_left_measuring` stops a measurement PTDaemon is still running.
 """
@@ -22,6 +23,7 @@ from director.meters.base import Meter
 from director.meters.ptd import parse_ranges
 from director.meters.ranges import Ranges
 from director.session import finish_sample_journals
+from director.session.nodes import NODES_DIR
 from powerlog.errors import FormatError
 from powerlog.run_record import Interruption, SessionJson, read_session_json, write_session_json
 from powerlog.wire import SessionState
@@ -52,6 +54,8 @@ def recover_interrupted(runs_dir: Path) -> list[Interrupted]:
         folder = record_path.parent
         was = record.state
         bad = finish_sample_journals(folder)
+        for node_folder in sorted(p for p in (folder / NODES_DIR).glob("*") if p.is_dir()):  # each node agent's
+            bad += finish_sample_journals(node_folder)
         record = record.model_copy(
             update={
                 "state": SessionState.FAILED.value,

@@ -16,6 +16,8 @@ from director.meters.base import Meter
 from director.recovery import Interrupted
 from director.session import Analyze, Session, SessionConfig
 from director.session.config import Clock
+from director.session.wall_sources import WallMeterPlan
+from powerlog.system_record import SystemRecord
 from powerlog.wire import (
     API_PREFIX,
     MAX_UPLOAD_BYTES,
@@ -50,6 +52,8 @@ class Director:
     lease_task: asyncio.Task[None] | None = None  # expires the leases of silent agents (see open_session)
     nodes_seen: dict[str, NodeSources] = field(default_factory=dict)  # every node agent that said hello
     session_opened: asyncio.Event | None = None  # set when the next session opens (node agents long-poll on it)
+    wall_meters: tuple[WallMeterPlan, ...] = ()  # a multi-node system's meters beside the LoadGen node's
+    system: SystemRecord | None = None  # the system served (serve --system), written into each run folder
 
     def check_meter_free(self) -> None:
         """Raises :class:`MeterBusyError` while a session that has not ended holds the meter."""
@@ -84,6 +88,8 @@ class Director:
             request.client_uuid,
             clock=self.clock,
             feed=self.feed,
+            wall_meters=self.wall_meters,
+            system=self.system,
         )
         if leased:
             session.secret = secrets.token_urlsafe(32)
@@ -91,7 +97,7 @@ class Director:
             self._watch_leases()
         self.sessions[session.session_id] = session
         self.active = session
-        session.nodes.expect(self.nodes_seen)
+        session.nodes.expect(self.expected_nodes())
         await session.open()
         opened, self.session_opened = self.session_opened, None
         if opened is not None:
@@ -99,6 +105,12 @@ class Director:
         if request.clock is not None:
             session.add_clock_report(ClockReport(phase="session", when="before", clock=request.clock))
         return session
+
+    def expected_nodes(self) -> list[str]:
+        """The node agents a session waits for: every node of the served system but the LoadGen node (whose
+        agent is the session's own), and any other node agent that said hello."""
+        described = [n.name for n in self.system.nodes if n.name != self.system.loadgen_node] if self.system else []
+        return list(dict.fromkeys([*described, *self.nodes_seen]))
 
     async def wait_for_session(self, wait_s: float) -> None:
         """Return once a session is active, or after ``wait_s`` (a node agent's long-polling hello)."""

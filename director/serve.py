@@ -30,6 +30,8 @@ from director.recovery import put_meter_back, recover_interrupted, stop_left_mea
 from director.results import analyze_run_folder
 from director.runs_lock import RunsDirLock
 from director.session import SessionConfig
+from director.system import EstimatedInterconnect, load_system
+from director.system.plan import SystemPlan, plan_system
 from director.tokens import TOKEN_FILE_NAME, load_or_create_token
 from powerlog.cli_support import EXIT_OK
 
@@ -97,8 +99,16 @@ def _tls(args: argparse.Namespace) -> dict[str, Any]:
     return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
 
 
+def _system_plan(args: argparse.Namespace) -> SystemPlan | None:
+    """``--system``: the file read and planned (each error names file, table and key); None for ``--meter``."""
+    if args.system is None:
+        return None
+    return plan_system(load_system(args.system))
+
+
 def serve_director(args: argparse.Namespace) -> int:
-    meter_urls = [parse_meter_url(text) for text in args.meter]
+    plan = _system_plan(args)
+    meter_urls = list(plan.session_meter_urls) if plan is not None else [parse_meter_url(t) for t in args.meter]
     if len(meter_urls) > 1 and any(url.scheme == "none" for url in meter_urls):
         raise ConfigError("none:// means no wall meter: give it alone, not beside another --meter")
     intervals_ms = {url.interval_ms for url in meter_urls}
@@ -110,6 +120,8 @@ def serve_director(args: argparse.Namespace) -> int:
         )
     interval_ms = intervals_ms.pop()
     meter_text = " + ".join(url.text for url in meter_urls)
+    if plan is not None:
+        _say_plan(plan)
     round_name = args.round  # None: each run's round is detected, as mlpower-analyzer does
     if round_name is not None:
         get_round(round_name)
@@ -131,7 +143,8 @@ def serve_director(args: argparse.Namespace) -> int:
     token, token_path, token_note = load_or_create_token(args, runs_dir)
     interrupted = recover_interrupted(runs_dir)
     meter_notes = [put_meter_back(i, meter_text, lambda: _meter(meter_urls, interval_ms)) for i in interrupted]
-    left_measuring = stop_left_measuring(meter_text, lambda: _meter(meter_urls, interval_ms))
+    left_measuring = [stop_left_measuring(meter_text, lambda: _meter(meter_urls, interval_ms))]
+    left_measuring += [stop_left_measuring(m.url, m.open_meter) for m in plan.wall_meters] if plan is not None else []
     config = SessionConfig(
         runs_dir=runs_dir, settle_s=args.settle_s, ptd_log=args.ptd_log, interval_ms=interval_ms, lease_s=args.lease_s
     )
@@ -141,6 +154,8 @@ def serve_director(args: argparse.Namespace) -> int:
         config=config,
         token=token,
         analyze=functools.partial(analyze_run_folder, round_name=round_name),
+        wall_meters=plan.wall_meters if plan is not None else (),
+        system=plan.record if plan is not None else None,
     )
     director.interrupted = {i.session_id: i for i in interrupted}
     loopback = args.host in LOOPBACK_HOSTS
@@ -154,8 +169,8 @@ def serve_director(args: argparse.Namespace) -> int:
     for i, meter_note in zip(interrupted, meter_notes, strict=True):
         print(f"recovered: session {i.session_id} was {i.state} when the director stopped; marked interrupted, "
               f"data kept in {i.folder}; meter: {meter_note}")  # fmt: skip
-    if left_measuring is not None:
-        print(left_measuring)
+    for line in filter(None, left_measuring):
+        print(line)
     if tls:
         how += f" --ca-file {args.tls_cert}"
     print(f"agent: mlpower-agent run --director {url} {how} --benchmark builtin --scenario Offline", flush=True)
@@ -177,6 +192,18 @@ def serve_director(args: argparse.Namespace) -> int:
     finally:
         lock.release()
     return EXIT_OK
+
+
+def _say_plan(plan: SystemPlan) -> None:
+    description = plan.description
+    print(f"system {description.name} from {description.described_by}: {len(description.nodes)} node(s), "
+          f"LoadGen node {description.loadgen_node} on {plan.session_meter_text}")  # fmt: skip
+    for meter in plan.wall_meters:
+        print(f"  wall meter {meter.key}: {meter.url} (nodes {', '.join(meter.nodes)}; every {meter.interval_ms} ms)")
+    interconnect = description.interconnect
+    if isinstance(interconnect, EstimatedInterconnect):
+        print(f"  interconnect ESTIMATED: {interconnect.max_power_w:g} W x {interconnect.share:g} = "
+              f"{interconnect.power_w:g} W ({interconnect.note})")  # fmt: skip
 
 
 def _listen(host: str, port: int) -> socket.socket:

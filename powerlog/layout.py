@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PHASE_DIRS", "RANGING", "REQUIRED_FILES", "TESTING", "RunFolder"]
+__all__ = ["PHASE_DIRS", "RANGING", "REQUIRED_FILES", "TESTING", "WALL_DIR", "RunFolder"]
 
 RANGING = "ranging"
 TESTING = "testing"
 PHASE_DIRS = {RANGING: "ranging", TESTING: "run_1"}
+WALL_DIR = "wall"  # an mlpower run of a multi-node system: each other wall meter's spl.txt files, wall/<key>/<phase>/
 
 REQUIRED_FILES = (
     "power/client.json",

@@ -212,6 +212,8 @@ class NodeEnergyRecord(FrozenRecord):
     avg_power_w: float | None = None
     energy_per_query_j: float | None = None
     complete: bool = False
+    gpu_energy_j: float | None = None  # the node's GPUs over the same window (its agent's), where known
+    gpu_share_pct: float | None = None  # gpu_energy_j as a percentage of the node's wall energy
 
 
 class InterconnectRecord(FrozenRecord):

@@ -38,6 +38,7 @@ __all__ = [
     "SutBatchesRecord",
     "SutLinkOutage",
     "UncertaintyRecord",
+    "WallMeterRecord",
     "parse_session_json",
     "read_session_json",
     "write_session_json",
@@ -116,6 +117,7 @@ class MeterGap(FrozenRecord):
     error: str = ""
     attempts: int = 0
     unresolved_at_stop_utc_ns: int | None = None
+    source: str = ""  # "": the session's meter; else the key of a wall meter beside it (its folder wall/<source>)
 
 
 class SutLinkOutage(FrozenRecord):
@@ -158,6 +160,19 @@ class NodeRecord(FrozenRecord):
     last_heard_utc_ns: int | None = None
 
 
+class WallMeterRecord(FrozenRecord):
+    """A wall meter beside the session's own (another node's, or the interconnect's, in a multi-node system): its
+    samples are ``wall/<key>/ranging/spl.txt`` and ``wall/<key>/run_1/spl.txt``; its gaps are in ``meter_gaps``
+    with ``source`` set to its key."""
+
+    key: str
+    url: str
+    nodes: list[str] = Field(default_factory=list)  # the nodes it measures (``interconnect`` for the switches')
+    identity: MeterIdentity | None = None
+    samples: dict[str, int] = Field(default_factory=dict)  # per phase
+    ranges: dict[str, RangesRecord] = Field(default_factory=dict)  # per phase
+
+
 class RejectedReply(FrozenRecord):
     reason: str
     text: str
@@ -197,6 +212,7 @@ class SessionJson(FrozenRecord):
     interval_ms: int = 1000
     interrupted: Interruption | None = None
     nodes: dict[str, NodeRecord] = Field(default_factory=dict)  # node agents beside the LoadGen node, by name
+    wall_meters: list[WallMeterRecord] = Field(default_factory=list)  # a multi-node system's other wall meters
 
     def phase(self, name: str) -> PhaseRecord | None:
         return self.phases.get(name)

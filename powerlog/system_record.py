@@ -44,6 +44,10 @@ class WallSourceRecord(FrozenRecord):
     url: str
     tier: MeasurementTier | None = None  # None: a URL no declared meter model takes (a newer director's)
     channels: list[int] | None = None
+    # where a session stored its samples, relative to the run folder: "" the run folder's own ranging/spl.txt and
+    # run_1/spl.txt (the LoadGen node's meter), "wall/<key>" another meter's; None: not measured in a session
+    samples_dir: str | None = None
+    interval_ms: int | None = None  # its nominal sampling interval
 
     @field_validator("url")
     @classmethod

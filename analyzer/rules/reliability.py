@@ -10,10 +10,12 @@ from analyzer.findings import Evidence, Finding, Severity
 from analyzer.node_sensors import gap_in_window_s
 from analyzer.rounds import Round
 from analyzer.run import RunData
+from analyzer.time_join import join_by_time
+from powerlog.run_record import SessionJson
 from powerlog.timestamps import NS_PER_S as NS
 from powerlog.timestamps import format_ptd_timestamp
 
-__all__ = ["check_interrupted", "check_meter_gaps", "check_node_gaps", "check_sut_link"]
+__all__ = ["check_interrupted", "check_meter_gaps", "check_node_gaps", "check_sut_link", "check_system_wall"]
 
 
 def _ts(t_utc_ns: int) -> str:
@@ -48,7 +50,8 @@ def check_meter_gaps(run: RunData, round_: Round) -> Iterable[Finding]:
             if restored is not None
             else f"still unreachable when the phase stopped, {(end_ns - start_ns) / NS:.1f} s later"
         )
-        message = f"{phase}: meter lost at {_ts(start_ns)} ({gap.error}), {how}"
+        which = _wall_meter(record, gap.source) if gap.source else "meter"
+        message = f"{phase}: {which} lost at {_ts(start_ns)} ({gap.error}), {how}"
         ev = Evidence(file="session.json", values={"gap": gap.model_dump()})
         if inside_s > 0 and phase == "testing":
             yield Finding.failed(
@@ -70,6 +73,46 @@ def check_meter_gaps(run: RunData, round_: Round) -> Iterable[Finding]:
             )
         else:
             yield Finding.failed("0.meter_gaps", title, Severity.INFO, f"{message}; outside the LoadGen window", ev)
+
+
+def _wall_meter(record: SessionJson, key: str) -> str:
+    """A wall meter beside the session's, named with its nodes and URL."""
+    meter = next((m for m in record.wall_meters if m.key == key), None)
+    if meter is None:
+        return f"wall meter {key}"
+    return f"wall meter {key} of {', '.join(meter.nodes) or 'no node'} ({meter.url})"
+
+
+def check_system_wall(run: RunData, round_: Round) -> Iterable[Finding]:
+    """0.system_wall: every wall source of a described system (system.json) covered the LoadGen window with its
+    own samples; a source with a gap there leaves its node's and the system's energy incomplete."""
+    wall, window = run.system_wall, run.testing.meter_window_utc_ns
+    if wall is None or window is None or window[1] <= window[0]:
+        return
+    title = "Every node's wall sources cover the LoadGen window"
+    joined = join_by_time(wall.sources, window[0], window[1], wall.interconnect)
+    parts = [*joined.nodes]
+    sources = [s for n in parts for s in n.sources]
+    if joined.interconnect is not None and joined.interconnect.source is not None:
+        sources.append(joined.interconnect.source)
+    found = False
+    for source in sources:
+        for gap in source.gaps:
+            found = True
+            yield Finding.failed(
+                "0.system_wall",
+                title,
+                Severity.ERROR,
+                f"node {source.node}: wall source {source.name} has no samples for {gap.length_s:.1f} s of the "
+                f"LoadGen window ({gap.kind}, {_ts(gap.begin_utc_ns)} to {_ts(gap.end_utc_ns)}): node "
+                f"{source.node}'s energy and the system's are incomplete (the rest of the result stands)",
+                Evidence(
+                    file="system.json", values={"node": source.node, "source": source.name, "gap": gap.model_dump()}
+                ),
+            )
+    if not found:
+        covered = f"{len(sources)} wall source(s) of {len(joined.nodes)} node(s) covered the LoadGen window"
+        yield Finding.passed("0.system_wall", title, f"{covered}, each with its own samples")
 
 
 def check_sut_link(run: RunData, round_: Round) -> Iterable[Finding]:

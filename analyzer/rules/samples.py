@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from analyzer.findings import Evidence, Finding, Severity
+from analyzer.line_merge import audit_line_merge, line_merge_finding
 from analyzer.metrics import WindowStats
 from analyzer.rounds import Round
 from analyzer.rules.common import log_time, phase_file
@@ -12,7 +13,7 @@ from analyzer.run import RunData
 from powerlog.layout import TESTING
 from powerlog.spl import MAX_PLAUSIBLE_W
 
-__all__ = ["SAMPLE_HOLE_LIMIT_S", "check_samples", "implausible_readings", "sample_hole"]
+__all__ = ["SAMPLE_HOLE_LIMIT_S", "check_line_merge", "check_samples", "implausible_readings", "sample_hole"]
 
 SAMPLE_COVERAGE_LIMIT = 0.95  # share of the expected 1 Hz samples
 SAMPLE_GAP_LIMIT_S = 3.0
@@ -124,3 +125,15 @@ def _meter_rate_hz(run: RunData) -> float:
     """PTDaemon logs once a second; an mlpower run that read its analyzer directly says its own interval."""
     interval_ms = run.mlpower_session.interval_ms if run.mlpower_session else 1000
     return 1000 / interval_ms if interval_ms > 0 else 1.0
+
+
+def check_line_merge(run: RunData, round_: Round) -> Iterable[Finding]:
+    """0.line_merge: a testing spl.txt merged from several analyzers by line index (power-dev's way), against
+    the same analyzers joined by time: how far apart the samples one line pairs are, and the energy both ways
+    (informative: the official figure stays the merged one)."""
+    phase = run.testing
+    window = phase.meter_window_utc_ns
+    if phase.spl is None or phase.analyzer_times is None or window is None or window[1] <= window[0]:
+        return
+    audit = audit_line_merge(phase.spl, phase.analyzer_times, *window)
+    yield line_merge_finding(audit, "testing", "run_1/spl.txt")

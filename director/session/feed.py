@@ -54,14 +54,16 @@ class SessionFeed:
             energy_j=energy_j,
         )
 
-    def gpu(self, batch: SampleBatch, clock_map: SutClockMap) -> None:
-        """A SUT batch with power readings, thinned, its times moved onto the director's clock."""
+    def gpu(self, batch: SampleBatch, clock_map: SutClockMap, node: str = "") -> None:
+        """A SUT batch with power readings, thinned, its times moved onto the director's clock (a node agent's:
+        by that node's own clock map, its source named ``<node>:<source>``)."""
         times = batch.columns["t_utc_ns"]
         step = max(1, len(times) // LIVE_POINTS_PER_BATCH)
         self.feed.publish(
             "gpu",
             session_id=self.session_id,
-            source=batch.source,
+            source=f"{node}:{batch.source}" if node else batch.source,
+            node=node or None,
             simulated=batch.simulated,
             t_utc_ns=[clock_map.to_director_ns(int(t)) for t in times[::step]],
             power_w=batch.columns["power_w"][::step],

@@ -14,26 +14,27 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from director.errors import DirectorError, MeterError, SessionStateError, StorageError
 from director.live import LiveFeed
 from director.meters.base import Meter
-from director.meters.ranges import Ranges, RangeTable, derive_testing_ranges, range_table_for, round_up_to_range
+from director.meters.ranges import Ranges
 from director.session.config import Clock, PhaseTimes, SessionConfig
 from director.session.feed import SessionFeed
-from director.session.meter_pump import MeterPump
+from director.session.meter_pump import MeterPump, testing_ranges
 from director.session.nodes import SessionNodes
-from director.session.records import SessionRecords
+from director.session.records import SessionRecords, session_status
 from director.session.run_writer import RunWriter
 from director.session.sut_ingest import SutIngest
+from director.session.wall_sources import WallMeterPlan, WallSources
 from powerlog.errors import PowerlogError
 from powerlog.layout import PHASE_DIRS
 from powerlog.mllog import parse_detail_log
 from powerlog.powerdev_records import PowerDevMessage
 from powerlog.result_record import ResultJson, write_result_json
-from powerlog.spl import read_spl
+from powerlog.system_record import SystemRecord, write_system_json
 from powerlog.tiers import MeasurementTier, tier_of_meter
 from powerlog.wire import AgentInfo, ClockReport, SampleBatch, SessionState, SessionStatus
 
@@ -63,8 +64,11 @@ class Session:
         client_uuid: str,
         clock: Clock = time.time_ns,
         feed: LiveFeed | None = None,
+        wall_meters: Sequence[WallMeterPlan] = (),
+        system: SystemRecord | None = None,
     ) -> None:
         self.meter_url = meter_url
+        self.system = system  # a multi-node system's description (system.json), None for --meter alone
         self.config = config
         self.agent = agent
         self.agent_uuid = client_uuid
@@ -94,8 +98,10 @@ class Session:
         self.sut = SutIngest(self.writer, self.log)
         self.nodes = SessionNodes(self.folder, self.log, clock)  # node agents beside the LoadGen node
         self.records = SessionRecords(self)
-        self.pump = MeterPump(meter, config, self.writer, self.feed, self.log, clock, self.records.write_progress,
-                              self._storage_failed)  # fmt: skip
+        self.pump = MeterPump(meter, config, self.writer.spl_files, self.feed, self.log, clock,
+                              self.records.write_progress, self._storage_failed)  # fmt: skip
+        self.wall = WallSources(wall_meters, self.folder, config, self.feed, self.log, clock,
+                                self.records.write_progress, self._storage_failed)  # fmt: skip
 
     # what the session is ------------------------------------------------------------------
     @property
@@ -112,6 +118,7 @@ class Session:
             or self.agent.simulated_components
             or sut
             or self.nodes.simulated
+            or self.wall.simulated
         )
 
     @property
@@ -129,23 +136,7 @@ class Session:
         return tier_of_meter(self.meter_url, identity.version if identity is not None else None)
 
     def status(self) -> SessionStatus:
-        last = self.pump.last_sample
-        verdict, official_verdict = self.verdicts()
-        return SessionStatus(
-            session_id=self.session_id,
-            session_name=self.session_name,
-            state=self.state,
-            simulated=self.simulated,
-            samples=self.pump.samples,
-            run_folder=str(self.folder),
-            error=self.error,
-            last_power_w=last.power_w if last is not None else None,
-            energy_j=self.pump.energy_j,
-            verdict=verdict,
-            official_verdict=official_verdict,
-            lease_s=self.lease_s,
-            agent_silent_s=None if self.lease_s is None else round(self.agent_silent_s, 1),
-        )
+        return session_status(self)
 
     def verdicts(self) -> tuple[str | None, str | None]:
         """mlpower's verdict and the official one, from the closed session's result; None before."""
@@ -199,9 +190,12 @@ class Session:
     async def open(self) -> None:
         """Create the run folder, connect to the meter, identify it and read its ranges."""
         self.writer.create()
+        if self.system is not None:
+            write_system_json(self.folder, self.system)
         self.log.info("session %s opened for agent %r on %s", self.session_id, self.agent.label, self.agent.host)
         try:
             initial = await self.pump.connect()
+            await self.wall.connect()
         except MeterError as e:
             self._fail(e)
             raise
@@ -233,7 +227,7 @@ class Session:
         self._set_state(RUNNING[phase])
         self.nodes.phase_started(phase)
         try:
-            await self.pump.start(phase, ranges, self.mark(phase))
+            await self.wall.start_with(self.pump, phase, ranges, self.mark(phase))
         except MeterError as e:
             self._fail(e)
             raise
@@ -249,7 +243,7 @@ class Session:
         times = self.phase_times[phase]
         times.mark(received_ns, received_mono)
         times.agent_utc_ns.append(agent_utc_ns)
-        await self.pump.stop(phase, received_ns)
+        await asyncio.gather(self.pump.stop(phase, received_ns), self.wall.stop(phase, received_ns))
         times.mark(self.clock(), time.monotonic())
         self.feed.marker(phase, "stop", received_ns)
         self.nodes.phase_stopped()
@@ -278,7 +272,7 @@ class Session:
 
     async def close(self, analyze: Analyze) -> ResultJson:
         self._expect((SessionState.TESTED,), "close")
-        await self.pump.release()
+        await asyncio.gather(self.pump.release(), self.wall.release())
         self.state = SessionState.CLOSED  # announced once the result is there
         await asyncio.to_thread(self.records.write_final)  # Parquet of a long run takes seconds: off the event loop
         result = await asyncio.to_thread(analyze, self.folder)
@@ -301,7 +295,7 @@ class Session:
 
     async def abort(self, reason: str) -> None:
         """Stop whatever runs and keep what was written; the session ends failed."""
-        await self.pump.abort()
+        await asyncio.gather(self.pump.abort(), self.wall.abort())
         self._fail(DirectorError(reason))
         await self.records.write_after_abort()
 
@@ -348,21 +342,6 @@ class Session:
                 self.feed.marker(phase, "loadgen_end", clock_map.to_director_ns(window[1]))
 
 
-def testing_ranges(pump: MeterPump, ranging_spl: Path, current_factor: float, log: logging.Logger) -> Ranges:
-    """The testing ranges from the ranging phase's samples; Auto for a meter with no ranges to set."""
-    if not pump.meter.has_ranges:  # a BMC or PDU read through Redfish: nothing to set
-        log.info("testing ranges Auto (the meter has no ranges to set)")
-        return Ranges.automatic()
-    ranging = read_spl(ranging_spl)
-    try:
-        ranges = derive_testing_ranges(ranging, current_factor)
-    except ValueError as e:
-        raise SessionStateError(f"cannot derive testing ranges: {e}", SessionState.RANGED) from e
-    table = range_table_for(pump.identity.model) if pump.identity else None
-    log.info("testing ranges %s (analyzer will use %s)", ranges, _rounded(ranges, table))
-    return ranges
-
-
 def loadgen_window_ns(folder: str, detail_log: bytes, log: logging.Logger) -> tuple[int, int] | None:
     """The LoadGen window (SUT clock) of an uploaded detail log; None, with a warning, when it has none."""
     parsed = parse_detail_log(detail_log, f"{folder}/mlperf_log_detail.txt")
@@ -371,9 +350,3 @@ def loadgen_window_ns(folder: str, detail_log: bytes, log: logging.Logger) -> tu
     except PowerlogError as e:
         log.warning("no LoadGen window in %s/mlperf_log_detail.txt: %s", folder, e)
         return None
-
-
-def _rounded(ranges: Ranges, table: RangeTable | None) -> Ranges:
-    if table is None or ranges.volts_v is None or ranges.amps_a is None:
-        return ranges
-    return Ranges(round_up_to_range(ranges.volts_v, table.volts_v), round_up_to_range(ranges.amps_a, table.amps_a))

@@ -16,20 +16,29 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
-from director.errors import MeterConnectionError, MeterError, MeterErrorReply, MeterTransportError, StorageError
+from director.errors import (
+    MeterConnectionError,
+    MeterError,
+    MeterErrorReply,
+    MeterTransportError,
+    SessionStateError,
+    StorageError,
+)
 from director.meters.base import Meter, MeterIdentity
-from director.meters.ranges import Ranges
+from director.meters.ranges import Ranges, RangeTable, derive_testing_ranges, range_table_for, round_up_to_range
 from director.session.config import Clock, SessionConfig
 from director.session.feed import SessionFeed
-from director.session.run_writer import RunWriter
+from director.session.run_writer import SplFiles
 from powerlog.layout import PHASE_DIRS
 from powerlog.run_record import MeterGap
-from powerlog.spl import PowerSample
+from powerlog.spl import PowerSample, read_spl
 from powerlog.uncertainty import UncertaintySummary
+from powerlog.wire import SessionState
 
-__all__ = ["MeterPump", "OpenGap", "backoff_delays", "live_energy_step_j"]
+__all__ = ["MeterPump", "OpenGap", "backoff_delays", "live_energy_step_j", "testing_ranges"]
 
 T = TypeVar("T")
 NS = 1_000_000_000
@@ -77,7 +86,7 @@ class MeterPump:
         self,
         meter: Meter,
         config: SessionConfig,
-        writer: RunWriter,
+        writer: SplFiles,
         feed: SessionFeed,
         log: logging.Logger,
         clock: Clock,
@@ -355,3 +364,24 @@ class MeterPump:
         self.phase = None
         with contextlib.suppress(MeterError):
             await self.call(self.meter.close)
+
+
+def testing_ranges(pump: MeterPump, ranging_spl: Path, current_factor: float, log: logging.Logger) -> Ranges:
+    """The testing ranges from the ranging phase's samples; Auto for a meter with no ranges to set."""
+    if not pump.meter.has_ranges:  # a BMC or PDU read through Redfish: nothing to set
+        log.info("testing ranges Auto (the meter has no ranges to set)")
+        return Ranges.automatic()
+    ranging = read_spl(ranging_spl)
+    try:
+        ranges = derive_testing_ranges(ranging, current_factor)
+    except ValueError as e:
+        raise SessionStateError(f"cannot derive testing ranges: {e}", SessionState.RANGED) from e
+    table = range_table_for(pump.identity.model) if pump.identity else None
+    log.info("testing ranges %s (analyzer will use %s)", ranges, _rounded(ranges, table))
+    return ranges
+
+
+def _rounded(ranges: Ranges, table: RangeTable | None) -> Ranges:
+    if table is None or ranges.volts_v is None or ranges.amps_a is None:
+        return ranges
+    return Ranges(round_up_to_range(ranges.volts_v, table.volts_v), round_up_to_range(ranges.amps_a, table.amps_a))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from director.errors import SessionStateError
+from director.session.feed import SessionFeed
 from director.session.run_writer import RunWriter, finish_sample_journals
 from director.session.sut_ingest import SutIngest
 from powerlog.lines import BadLine
@@ -173,10 +174,17 @@ class SessionNodes:
         self.heard(node)
         node.ingest.add_clock_report(report)
 
-    def add_batches(self, node: SessionNode, batches: Iterable[SampleBatch]) -> int:
-        """Store the node's batches; how many were new (the others: re-sends)."""
+    def add_batches(self, node: SessionNode, batches: Iterable[SampleBatch], feed: SessionFeed | None = None) -> int:
+        """Store the node's batches; how many were new (the others: re-sends). New GPU power goes to ``feed``, on
+        the director's clock by the node's own clock map."""
         self.heard(node)
-        return sum(node.ingest.add(batch, self.clock()) for batch in batches)
+        stored = 0
+        for batch in batches:
+            new = node.ingest.add(batch, self.clock())
+            stored += new
+            if new and feed is not None and batch.kind == "gpu" and batch.columns.get("power_w"):
+                feed.gpu(batch, node.ingest.clock_map(), node.name)
+        return stored
 
     def phase_started(self, phase: str) -> None:
         """Every expected node absent now gets a ``missing`` gap (until it joins); silent ones, a ``silent`` one."""

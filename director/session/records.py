@@ -17,11 +17,12 @@ from powerlog.run_record import (
     RejectedReply,
     SessionJson,
 )
+from powerlog.wire import SessionStatus
 
 if TYPE_CHECKING:
     from director.session.machine import Session
 
-__all__ = ["MAX_REJECTED_KEPT", "RECORDS_RETRY_S", "SessionRecords", "server_json", "session_json"]
+__all__ = ["MAX_REJECTED_KEPT", "RECORDS_RETRY_S", "SessionRecords", "server_json", "session_json", "session_status"]
 
 NS = 1_000_000_000
 MAX_REJECTED_KEPT = 100
@@ -91,13 +92,34 @@ def server_json(session: Session, results: dict[str, str]) -> ServerJson:
     )
 
 
+def session_status(session: Session) -> SessionStatus:
+    """What ``GET /v1/sessions/{id}`` says of a session now."""
+    last = session.pump.last_sample
+    verdict, official_verdict = session.verdicts()
+    return SessionStatus(
+        session_id=session.session_id,
+        session_name=session.session_name,
+        state=session.state,
+        simulated=session.simulated,
+        samples=session.pump.samples,
+        run_folder=str(session.folder),
+        error=session.error,
+        last_power_w=last.power_w if last is not None else None,
+        energy_j=session.pump.energy_j,
+        verdict=verdict,
+        official_verdict=official_verdict,
+        lease_s=session.lease_s,
+        agent_silent_s=None if session.lease_s is None else round(session.agent_silent_s, 1),
+    )
+
+
 def session_json(session: Session) -> SessionJson:
     """session.json: mlpower's own record of the session."""
     identity, pump, meter = session.pump.identity, session.pump, session.meter
     sources = {"meter": bool(identity and identity.simulated), "sut_samples": session.sut.simulated or
                session.agent.simulated_gpus,
                "components": session.sut.components_simulated or session.agent.simulated_components,
-               "nodes": session.nodes.simulated}  # fmt: skip
+               "nodes": session.nodes.simulated, "wall_meters": session.wall.simulated}  # fmt: skip
     return SessionJson(
         mlpower_version=package_version(),
         session_id=session.session_id,
@@ -129,7 +151,7 @@ def session_json(session: Session) -> SessionJson:
             for phase, t in session.phase_times.items()
         },
         clock=session.sut.clock_reports,
-        meter_gaps=[gap.record() for gap in pump.gaps],
+        meter_gaps=[gap.record() for gap in pump.gaps] + session.wall.gap_records(),
         meter_samples_skipped=meter.skipped_stale,
         # meter replies left out as unusable (never averaged in): how many, and the first ones as they came
         meter_rejected_count=len(meter.rejected_lines),
@@ -142,6 +164,7 @@ def session_json(session: Session) -> SessionJson:
         settle_s=session.config.settle_s,
         interval_ms=session.config.interval_ms,
         nodes=session.nodes.records(),
+        wall_meters=session.wall.records(),
     )
 
 

@@ -23,10 +23,50 @@ from powerlog.run_record import SessionJson, write_session_json
 from powerlog.spl import PowerLog, PowerSample, SplWriter, read_spl
 from powerlog.sut_samples import SAMPLES_DIR, read_journal, write_parquet
 
-__all__ = ["HASHED_FILES", "RunWriter", "finish_sample_journals", "ptd_out_text"]
+__all__ = ["HASHED_FILES", "RunWriter", "SplFiles", "finish_sample_journals", "ptd_out_text"]
 
 HASHED_FILES = ("power/ptd_logs.txt", "power/server.log", "ranging/spl.txt", "run_1/spl.txt")
 PROBE_BYTES = 4096
+
+
+class SplFiles:
+    """One meter's samples, a phase's ``spl.txt`` under ``folder`` (``ranging/``, ``run_1/``), flushed as they come:
+    the session's meter writes the run folder's own, a wall meter beside it (another node's) its own folder's."""
+
+    def __init__(self, folder: Path, log: logging.Logger, rel_dir: str = "") -> None:
+        self.folder = folder
+        self.log = log
+        self.rel_dir = rel_dir  # the folder relative to the run folder, for messages ("" for the run folder)
+        self._spl: SplWriter | None = None
+
+    def _rel(self, phase: str) -> str:
+        return f"{PHASE_DIRS[phase]}/spl.txt"
+
+    def open_samples(self, phase: str) -> None:
+        (self.folder / PHASE_DIRS[phase]).mkdir(parents=True, exist_ok=True)
+        self._spl = SplWriter(self.folder / self._rel(phase)).open()
+
+    def write_samples(self, phase: str, samples: list[PowerSample]) -> int:
+        """Append to the phase's ``spl.txt`` and flush; the number of samples written (0 with no file open)."""
+        if self._spl is None or not samples:
+            return 0
+        try:
+            return self._spl.write(samples)
+        except PartialWriteError as e:
+            raise StorageError(
+                f"cannot write {self.rel_dir}{self._rel(phase)}: {e.strerror}; {e.written} of {len(samples)} "
+                "samples of the last read were kept",
+                samples_written=e.written,
+            ) from e
+
+    def close_samples(self) -> None:
+        """Close the phase's ``spl.txt``; what the disk took is kept, a refused last write is not an error."""
+        if self._spl is not None:
+            spl, self._spl = self._spl, None
+            try:
+                spl.close()
+            except OSError as e:
+                self.log.error("cannot finish %s%s: %s", self.rel_dir, spl.path.name, e.strerror or e)
 
 
 class RunWriter:
@@ -38,7 +78,7 @@ class RunWriter:
         self.ptd_log = ptd_log
         self.min_free_bytes = min_free_bytes
         self._ptd_log_offset = 0  # bytes of PTDaemon's log written before this session
-        self._spl: SplWriter | None = None
+        self.spl_files = SplFiles(folder, log)
         self._log_handler: logging.Handler | None = None
         self.progress_pending = False  # the last session.json write failed (disk full): it is out of date
 
@@ -70,32 +110,6 @@ class RunWriter:
                 f"only {free_bytes / 1e6:.1f} MB free in {folder} (at least {self.min_free_bytes / 1e6:.0f} MB "
                 "are needed for a phase): free some space and start again"
             )
-
-    # wall samples -------------------------------------------------------------------------
-    def open_samples(self, phase: str) -> None:
-        self._spl = SplWriter(self.folder / PHASE_DIRS[phase] / "spl.txt").open()
-
-    def write_samples(self, phase: str, samples: list[PowerSample]) -> int:
-        """Append to the phase's ``spl.txt`` and flush; the number of samples written (0 with no file open)."""
-        if self._spl is None or not samples:
-            return 0
-        try:
-            return self._spl.write(samples)
-        except PartialWriteError as e:
-            raise StorageError(
-                f"cannot write {PHASE_DIRS[phase]}/spl.txt: {e.strerror}; {e.written} of {len(samples)} samples"
-                " of the last read were kept",
-                samples_written=e.written,
-            ) from e
-
-    def close_samples(self) -> None:
-        """Close the phase's ``spl.txt``; what the disk took is kept, a refused last write is not an error."""
-        if self._spl is not None:
-            spl, self._spl = self._spl, None
-            try:
-                spl.close()
-            except OSError as e:
-                self.log.error("cannot finish spl.txt: %s", e.strerror or e)
 
     # SUT data and uploads -----------------------------------------------------------------
     def append_journal(self, source: str, line: bytes) -> None:

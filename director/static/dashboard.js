@@ -242,6 +242,13 @@ function onGpu(data) {
   $("gpu-w").textContent = `${total.toFixed(1)} W (${Object.keys(gpuLatest).length} GPU)`;
 }
 
+// a multi-node system's other wall meters (serve --system): one line per meter, named by the nodes it measures
+function onWallSource(data) {
+  startSession(data.session_id);
+  if (!data.power_w.length) return;
+  extend(`wall ${data.nodes.join("+")} (${data.source})`, data.t_utc_ns, data.power_w, { width: 2 });
+}
+
 function addMarker(data) {
   const x = new Date(ms(data.t_utc_ns));
   const li = document.createElement("li");
@@ -297,7 +304,14 @@ function onState(data) {
   }
 }
 
-const handlers = { snapshot: onSnapshot, power: onPower, gpu: onGpu, marker: onMarker, state: onState };
+const handlers = {
+  snapshot: onSnapshot,
+  power: onPower,
+  gpu: onGpu,
+  wall_source: onWallSource,
+  marker: onMarker,
+  state: onState,
+};
 
 function dispatch(frame) {
   let event = "message";

@@ -564,3 +564,13 @@ def test_official_verdict_of_v5_0_fails_on_the_list_of_analyzers(folder: Folder)
     assert checks["ptd_config"].outcome is OfficialOutcome.FAIL
     assert "one object" in checks["ptd_config"].message
     assert official_verdict(checks.values()) == "fail"
+
+
+def test_the_check_audits_the_line_merge_against_the_time_join(folder: Folder) -> None:
+    """0.line_merge runs with the checks: analyzer 2's own Time lags each merged line by ANALYZER_2_LAG_MS."""
+    (finding,) = [f for f in check_run(folder.load(), "v5.1") if f.rule == "0.line_merge"]
+    assert finding.evidence[0].values["max_offset_analyzer"] == 2
+    assert finding.evidence[0].values["max_offset_s"] == pytest.approx(ANALYZER_2_LAG_MS / 1000)
+    expected = Status.FAIL if ANALYZER_2_LAG_MS >= 500 else Status.PASS
+    assert finding.status is expected and finding.severity in (Severity.WARNING, Severity.INFO)
+    assert "2 analyzers merged by line" in finding.message

@@ -140,12 +140,18 @@ def test_an_interval_is_a_gap_only_beyond_the_gap_factor(beyond_ms: int) -> None
     assert record.complete is (beyond_ms < 0) and record.energy_j == pytest.approx(3000.0)
 
 
-def test_a_window_edge_without_samples_beyond_it_is_a_gap() -> None:
-    t = _instants(400, 1000, 9_400)  # 0.4 .. 9.4 s: neither edge covered
+def test_a_window_edge_far_from_the_samples_is_a_gap() -> None:
+    t = _instants(3_400, 1000, 6_400)  # 3.4 .. 6.4 s: 3.4 s before the first, 3.6 s after the last (> 3 x 1 s)
     record = source_energy(WallSeries("late", "n", t, np.full(t.shape, 100.0), 1.0), T0, END)
     kinds = [(g.kind, g.length_s) for g in record.gaps]
-    assert kinds == [("window_begin", pytest.approx(0.4)), ("window_end", pytest.approx(0.6))]
+    assert kinds == [("window_begin", pytest.approx(3.4)), ("window_end", pytest.approx(3.6))]
     assert not record.complete and record.energy_j == pytest.approx(1000.0)  # the held values: 100 W throughout
+
+
+def test_a_window_edge_within_the_gap_factor_of_a_sample_is_sampling() -> None:
+    t = _instants(400, 1000, 9_400)  # 0.4 .. 9.4 s: a 1 Hz meter started and stopped with the window
+    record = source_energy(WallSeries("bmc", "n", t, np.full(t.shape, 100.0), 1.0), T0, END)
+    assert record.gaps == [] and record.complete and record.energy_j == pytest.approx(1000.0)
 
 
 def test_a_source_without_a_reading_has_no_figure_and_its_node_sums_the_rest() -> None:

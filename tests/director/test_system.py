@@ -208,7 +208,8 @@ def test_the_record_goes_through_system_json_and_back(lab: Path) -> None:
         "estimated": True, "wall": [], "max_power_w": 650.0, "share": 0.5,
         "note": "leaf switch: half of its ports; datasheet maximum 650 W", "estimated_power_w": 325.0,
     }  # fmt: skip
-    assert obj["nodes"][2]["wall"] == [{"url": "ptd://10.0.0.6:8888", "tier": "ptdaemon", "channels": [1, 2]}]
+    assert obj["nodes"][2]["wall"] == [{"url": "ptd://10.0.0.6:8888", "tier": "ptdaemon", "channels": [1, 2],
+                                        "samples_dir": None, "interval_ms": None}]  # fmt: skip
     assert "secret" not in written.read_text()  # the credentials file is named, never read into the record
     back = read_system_json(lab)
     assert back == record and back.node("node1") is not None and back.interconnect is not None

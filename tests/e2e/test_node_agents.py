@@ -11,32 +11,14 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from powerlog.clock_map import SutClockMap
 from powerlog.run_record import read_session_json
 from powerlog.sut_samples import read_parquet
-from tests.support.processes import BIN, agent_argv, phased_builtin, start_director, stop, wait_for
-
-SKEW_MS = 2500.0  # SIMULATED: node "skewed" reads a clock 2.5 s ahead of the machine's
-
-
-def _sessions(url: str, runs: Path) -> list[dict[str, Any]]:
-    token = (runs / "director.token").read_text().strip()
-    reply = httpx.get(f"{url}/v1/sessions", headers={"Authorization": f"Bearer {token}"}, timeout=30)
-    reply.raise_for_status()
-    sessions: list[dict[str, Any]] = reply.json()
-    return sessions
-
-
-def _start_node(url: str, runs: Path, name: str, log: Path, *args: str) -> subprocess.Popen[str]:
-    argv = [str(BIN / "mlpower-agent"), "node", "--director", url, "--token-file", str(runs / "director.token"),
-            "--name", name, "--gpus", "sim:2", "--gpu-rate-hz", "10", "--sessions", "1", *args]  # fmt: skip
-    with log.open("w") as out:  # a file, not a pipe: nobody reads the pipe while the session runs
-        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, text=True)
+from tests.support.nodes import SKEW_MS, sessions, start_node
+from tests.support.processes import agent_argv, phased_builtin, start_director, stop, wait_for
 
 
 @pytest.mark.slow
@@ -45,8 +27,8 @@ def test_two_node_agents_stream_into_the_session_and_a_killed_one_is_a_gap(ptd_s
     sim = ptd_sim("--signal", "constant:300")
     director, url = start_director(runs, sim.url)
     logs = {name: tmp_path / f"{name}.log" for name in ("killed", "skewed")}
-    killed = _start_node(url, runs, "killed", logs["killed"])
-    skewed = _start_node(url, runs, "skewed", logs["skewed"], "--simulated-clock-skew-ms", f"{SKEW_MS:g}")
+    killed = start_node(url, runs, "killed", logs["killed"])
+    skewed = start_node(url, runs, "skewed", logs["skewed"], "--simulated-clock-skew-ms", f"{SKEW_MS:g}")
     agent = None
     try:
         for log in logs.values():
@@ -54,14 +36,14 @@ def test_two_node_agents_stream_into_the_session_and_a_killed_one_is_a_gap(ptd_s
         argv = agent_argv(url, runs, tmp_path / "agent", "--label", "loadgen", "--gpus", "none",
                           *phased_builtin("Offline", 2, 14))  # fmt: skip
         agent = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        wait_for(lambda: [s["state"] for s in _sessions(url, runs)] == ["testing"], 120, "the testing phase")
+        wait_for(lambda: [s["state"] for s in sessions(url, runs)] == ["testing"], 120, "the testing phase")
         time.sleep(2)  # the node streams a while into testing
         killed.send_signal(signal.SIGKILL)
         killed.wait(timeout=30)
         output, _ = agent.communicate(timeout=240)
         assert agent.returncode == 0, output
         assert skewed.wait(timeout=60) == 0, logs["skewed"].read_text()  # left after its one session
-        (status,) = _sessions(url, runs)
+        (status,) = sessions(url, runs)
     finally:
         stop(agent, killed, skewed, director)
     folder = Path(status["run_folder"])

@@ -36,18 +36,23 @@ T = TypeVar("T")
 def start_director(
     runs: Path, *meters: str, port: int = 0, settle_s: float = 0.5, extra: Sequence[str] = ()
 ) -> tuple[subprocess.Popen[str], str]:
-    """``mlpower-director serve`` on loopback; returns the process and its URL once it listens."""
+    """``mlpower-director serve`` on loopback (``--meter`` each of ``meters``; none with ``--system`` in
+    ``extra``); returns the process and its URL once it listens."""
     process = subprocess.Popen(
         [str(BIN / "mlpower-director"), "serve", *(a for meter in meters for a in ("--meter", meter)),
          "--out", str(runs), "--port", str(port), "--settle-s", f"{settle_s:g}", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line.startswith("director listening on "):
-        process.kill()
-        raise AssertionError(line + (process.stderr.read() if process.stderr else ""))
-    return process, line.split()[3]
+    seen = ""
+    for line in process.stdout:  # a system's plan comes first
+        seen += line
+        if line.startswith("director listening on "):
+            return process, line.split()[3]
+        if len(seen.splitlines()) > 100:
+            break
+    process.kill()
+    raise AssertionError(seen + (process.stderr.read() if process.stderr else ""))
 
 
 def agent_argv(url: str, runs: Path, out: Path, *args: str) -> list[str]:

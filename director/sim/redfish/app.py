@@ -15,13 +15,14 @@ import binascii
 import itertools
 import secrets
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from director.sim.redfish.device import ROOT, SimulatedBmc
+from director.sim.redfish.device import ROOT, SimulatedBmc, chassis_collection
 
 __all__ = ["SimAuth", "SimFaults", "create_app"]
 
@@ -55,7 +56,28 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def create_app(bmc: SimulatedBmc, auth: SimAuth, faults: SimFaults) -> FastAPI:
+def _resources(bmcs: Sequence[SimulatedBmc]) -> Callable[[str], tuple[dict[str, Any], str | None] | None]:
+    """What answers a path: the chassis it names, the collection of them all, or the first BMC's service."""
+    by_chassis = {bmc.chassis_id: bmc for bmc in bmcs}
+    if len(by_chassis) != len(bmcs):
+        raise ValueError("simulated BMCs served together need chassis ids of their own")
+    prefix = f"{ROOT}/Chassis/"
+
+    def resource(path: str) -> tuple[dict[str, Any], str | None] | None:
+        path = path.rstrip("/") or "/"
+        if path.startswith(prefix):
+            owner = by_chassis.get(path[len(prefix) :].split("/", 1)[0])
+            return owner.resource(path) if owner is not None else None
+        if path == f"{ROOT}/Chassis":
+            return chassis_collection(list(by_chassis)), None
+        return bmcs[0].resource(path)
+
+    return resource
+
+
+def create_app(bmc: SimulatedBmc | Sequence[SimulatedBmc], auth: SimAuth, faults: SimFaults) -> FastAPI:
+    """One service answering for ``bmc``, or for several chassis (one BMC each, as a multi-node enclosure's)."""
+    resource_at = _resources([bmc] if isinstance(bmc, SimulatedBmc) else list(bmc))
     app = FastAPI(title="mlpower redfish-sim (SIMULATED)", docs_url=None, redoc_url=None, openapi_url=None)
     tokens: dict[str, str] = {}  # token -> session path
     numbers = itertools.count(1)
@@ -138,7 +160,7 @@ def create_app(bmc: SimulatedBmc, auth: SimAuth, faults: SimFaults) -> FastAPI:
             refusal = _refusal(request)
             if refusal is not None:
                 return refusal
-        found = bmc.resource(path)
+        found = resource_at(path)
         if found is None:
             return _error(404, "ResourceMissingAtURI", f"the resource at {path} does not exist")
         body, etag = found

@@ -28,7 +28,7 @@ from typing import Any, Literal
 from director.sim.signal import Electrical, Reading, Signal
 from director.sim.wt3xx import element_shares
 
-__all__ = ["CHASSIS_ID", "MANUFACTURER", "Freshness", "SimulatedBmc", "Update"]
+__all__ = ["CHASSIS_ID", "MANUFACTURER", "Freshness", "SimulatedBmc", "Update", "chassis_collection"]
 
 MANUFACTURER = "mlpower"
 CHASSIS_ID = "1U"
@@ -60,8 +60,13 @@ def _ref(path: str) -> dict[str, str]:
     return {"@odata.id": path}
 
 
+def chassis_collection(ids: list[str]) -> dict[str, Any]:
+    """``/redfish/v1/Chassis``: the chassis ``ids``."""
+    return SimulatedBmc._collection(f"{ROOT}/Chassis", "ChassisCollection", [f"{ROOT}/Chassis/{i}" for i in ids])
+
+
 class SimulatedBmc:
-    """A SIMULATED chassis with ``supplies`` power supplies, read through Redfish."""
+    """A SIMULATED chassis (``chassis_id``) with ``supplies`` power supplies, read through Redfish."""
 
     def __init__(
         self,
@@ -77,6 +82,7 @@ class SimulatedBmc:
         psu_min_needed: int | None = None,
         clock_s: Callable[[], float] = time.monotonic,
         wall_ns: Callable[[], int] = time.time_ns,
+        chassis_id: str = CHASSIS_ID,
     ) -> None:
         if supplies < 1 or update_s <= 0:
             raise ValueError("a simulated BMC needs at least one power supply and a positive update interval")
@@ -94,6 +100,7 @@ class SimulatedBmc:
         self.psu_min_needed = psu_min_needed
         self.clock_s = clock_s
         self.wall_ns = wall_ns
+        self.chassis_id = chassis_id
         self._t0 = clock_s()
         self._frozen: int | None = None
         self.unavailable = False  # the power readings are null, as a BMC gives them while a sensor is unavailable
@@ -131,11 +138,11 @@ class SimulatedBmc:
     def resource(self, path: str) -> tuple[dict[str, Any], str | None] | None:
         """The resource at ``path`` and its ETag, or None when there is none."""
         path = path.rstrip("/") or "/"
-        chassis = f"{ROOT}/Chassis/{CHASSIS_ID}"
+        chassis = f"{ROOT}/Chassis/{self.chassis_id}"
         fixed: dict[str, Callable[[], dict[str, Any]]] = {
             "/redfish": lambda: {"v1": f"{ROOT}/"},
             ROOT: self._service_root,
-            f"{ROOT}/Chassis": lambda: self._collection(f"{ROOT}/Chassis", "ChassisCollection", [chassis]),
+            f"{ROOT}/Chassis": lambda: chassis_collection([self.chassis_id]),
             chassis: self._chassis,
             f"{chassis}/Power": self._power,
             f"{ROOT}/SessionService": self._session_service,
@@ -190,9 +197,9 @@ class SimulatedBmc:
         }  # fmt: skip
 
     def _chassis(self) -> dict[str, Any]:
-        path = f"{ROOT}/Chassis/{CHASSIS_ID}"
+        path = f"{ROOT}/Chassis/{self.chassis_id}"
         body: dict[str, Any] = {
-            "@odata.id": path, "@odata.type": "#Chassis.v1_23_0.Chassis", "Id": CHASSIS_ID,
+            "@odata.id": path, "@odata.type": "#Chassis.v1_23_0.Chassis", "Id": self.chassis_id,
             "Name": "SIMULATED chassis", "ChassisType": "RackMount", "Manufacturer": MANUFACTURER,
             "Model": MODEL, "SerialNumber": "SIMULATED", "Status": {"State": "Enabled", "Health": "OK"},
             "Power": _ref(f"{path}/Power"),
@@ -204,7 +211,7 @@ class SimulatedBmc:
         return body
 
     def _subsystem(self) -> dict[str, Any]:
-        path = f"{ROOT}/Chassis/{CHASSIS_ID}/PowerSubsystem"
+        path = f"{ROOT}/Chassis/{self.chassis_id}/PowerSubsystem"
         return {
             "@odata.id": path, "@odata.type": "#PowerSubsystem.v1_1_0.PowerSubsystem", "Id": "PowerSubsystem",
             "Name": "Power Subsystem (SIMULATED)", "CapacityWatts": self.psu_capacity_w * self.supplies,
@@ -217,7 +224,7 @@ class SimulatedBmc:
         }  # fmt: skip
 
     def _supply(self, i: int) -> dict[str, Any]:
-        path = f"{ROOT}/Chassis/{CHASSIS_ID}/PowerSubsystem/PowerSupplies/Bay{i}"
+        path = f"{ROOT}/Chassis/{self.chassis_id}/PowerSubsystem/PowerSupplies/Bay{i}"
         return {
             "@odata.id": path, "@odata.type": "#PowerSupply.v1_5_0.PowerSupply", "Id": f"Bay{i}",
             "Name": f"Power Supply Bay {i} (SIMULATED)", **self._nameplate(i),
@@ -226,11 +233,11 @@ class SimulatedBmc:
         }  # fmt: skip
 
     def _metrics(self, i: int) -> dict[str, Any]:
-        path = f"{ROOT}/Chassis/{CHASSIS_ID}/PowerSubsystem/PowerSupplies/Bay{i}/Metrics"
+        path = f"{ROOT}/Chassis/{self.chassis_id}/PowerSubsystem/PowerSupplies/Bay{i}/Metrics"
         r = self.current().supplies[i - 1]
         power: dict[str, Any] = {"Reading": self._watts(r.power_w)}
         if self.freshness == "reading-time":
-            power["DataSourceUri"] = f"{ROOT}/Chassis/{CHASSIS_ID}/Sensors/PS{i}InputPower"
+            power["DataSourceUri"] = f"{ROOT}/Chassis/{self.chassis_id}/Sensors/PS{i}InputPower"
         return {
             "@odata.id": path, "@odata.type": "#PowerSupplyMetrics.v1_1_0.PowerSupplyMetrics", "Id": "Metrics",
             "Name": f"Power Supply Bay {i} Metrics (SIMULATED)", "InputPowerWatts": power,
@@ -241,7 +248,7 @@ class SimulatedBmc:
     def _sensor(self, i: int) -> dict[str, Any]:
         update = self.current()
         return {
-            "@odata.id": f"{ROOT}/Chassis/{CHASSIS_ID}/Sensors/PS{i}InputPower",
+            "@odata.id": f"{ROOT}/Chassis/{self.chassis_id}/Sensors/PS{i}InputPower",
             "@odata.type": "#Sensor.v1_7_0.Sensor", "Id": f"PS{i}InputPower",
             "Name": f"Power Supply {i} Input Power (SIMULATED)", "ReadingType": "Power", "ReadingUnits": "W",
             "Reading": self._watts(update.supplies[i - 1].power_w), "ReadingTime": update.reading_time,
@@ -249,7 +256,7 @@ class SimulatedBmc:
         }  # fmt: skip
 
     def _power(self) -> dict[str, Any]:
-        path = f"{ROOT}/Chassis/{CHASSIS_ID}/Power"
+        path = f"{ROOT}/Chassis/{self.chassis_id}/Power"
         update = self.current()
         return {
             "@odata.id": path, "@odata.type": "#Power.v1_7_1.Power", "Id": "Power", "Name": "Power (SIMULATED)",

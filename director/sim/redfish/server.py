@@ -1,8 +1,9 @@
 """The simulated BMC served on a real socket: uvicorn in a thread, HTTP or HTTPS with a certificate made at start.
 
 :class:`RedfishSimServer` is what the tests and ``mlpower-director redfish-sim`` run; :func:`meter_url` is the
-``redfish://`` URL that reads it. The certificate is self-signed for the listening address (and
-``localhost``), made with the ``openssl`` command into a temporary folder that is removed at :meth:`stop`.
+``redfish://`` URL that reads it (one per chassis where it serves several). The certificate is self-signed for
+the listening address (and ``localhost``), made with the ``openssl`` command into a temporary folder that is
+removed at :meth:`stop`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
 from urllib.parse import quote
@@ -27,9 +29,15 @@ from director.sim.redfish.device import CHASSIS_ID, SimulatedBmc
 from director.sim.signal import Electrical, parse_signal
 from powerlog.cli_support import EXIT_OK
 
-__all__ = ["RedfishSimServer", "run_redfish_sim", "self_signed_certificate"]
+__all__ = ["RedfishSimServer", "chassis_ids", "run_redfish_sim", "self_signed_certificate"]
 
 START_TIMEOUT_S = 20.0
+MAX_CHASSIS = 1024
+
+
+def chassis_ids(count: int) -> list[str]:
+    """The chassis of ``redfish-sim --chassis COUNT``: the one BMC's usual id, or ``C1`` to ``C<COUNT>``."""
+    return [CHASSIS_ID] if count == 1 else [f"C{i}" for i in range(1, count + 1)]
 
 
 def self_signed_certificate(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
@@ -53,11 +61,12 @@ def self_signed_certificate(folder: Path, host: str = "127.0.0.1") -> tuple[Path
 
 
 class RedfishSimServer:
-    """A :class:`SimulatedBmc` answering Redfish on ``host:port`` (0: a free port) until :meth:`stop`."""
+    """A :class:`SimulatedBmc` answering Redfish on ``host:port`` (0: a free port) until :meth:`stop`; or several,
+    each its own chassis, behind one service (as a multi-node enclosure's BMC, or a rack's BMCs in one process)."""
 
     def __init__(
         self,
-        bmc: SimulatedBmc,
+        bmc: SimulatedBmc | Sequence[SimulatedBmc],
         *,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -65,7 +74,8 @@ class RedfishSimServer:
         auth: SimAuth | None = None,
         faults: SimFaults | None = None,
     ) -> None:
-        self.bmc = bmc
+        self.bmcs = [bmc] if isinstance(bmc, SimulatedBmc) else list(bmc)
+        self.bmc = self.bmcs[0]
         self.host = host
         self.port = port
         self.https = https
@@ -97,7 +107,7 @@ class RedfishSimServer:
         self._sock = sock
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            create_app(self.bmc, self.auth, self.faults), log_config=None, log_level="warning", access_log=False,
+            create_app(self.bmcs, self.auth, self.faults), log_config=None, log_level="warning", access_log=False,
             timeout_graceful_shutdown=1, timeout_keep_alive=30, **tls,  # type: ignore[arg-type]
         )  # fmt: skip
         self._server = uvicorn.Server(config)
@@ -139,9 +149,9 @@ class RedfishSimServer:
         netloc = f"[{self.host}]" if ":" in self.host else self.host
         return f"{'https' if self.https else 'http'}://{netloc}:{self.port}"
 
-    def meter_url(self, rate_s: float | None = None, **options: str) -> str:
-        """The ``redfish://`` URL that reads this simulator: ``protocol=http``, or ``ca=`` its certificate
-        (unless ``insecure`` is given), the rate and any further options."""
+    def meter_url(self, rate_s: float | None = None, chassis: str | None = None, **options: str) -> str:
+        """The ``redfish://`` URL that reads this simulator's ``chassis`` (None: the first): ``protocol=http``, or
+        ``ca=`` its certificate (unless ``insecure`` is given), the rate and any further options."""
         netloc = f"[{self.host}]" if ":" in self.host else self.host
         query: dict[str, str] = {}
         if not self.https:
@@ -152,7 +162,7 @@ class RedfishSimServer:
             query["rate"] = f"{rate_s:g}"
         query.update(options)
         text = "&".join(f"{k}={quote(v, safe='/:')}" for k, v in query.items())
-        return f"redfish://{netloc}:{self.port}/{CHASSIS_ID}" + (f"?{text}" if text else "")
+        return f"redfish://{netloc}:{self.port}/{chassis or self.bmc.chassis_id}" + (f"?{text}" if text else "")
 
 
 def run_redfish_sim(args: argparse.Namespace) -> int:
@@ -161,9 +171,11 @@ def run_redfish_sim(args: argparse.Namespace) -> int:
         raise ConfigError("give both --user and --password (or neither: no authentication)")
     if args.rate <= 0 or args.supplies < 1:
         raise ConfigError("--rate must be positive and --supplies at least 1")
+    if not 1 <= args.chassis <= MAX_CHASSIS:
+        raise ConfigError(f"--chassis must be 1 to {MAX_CHASSIS}")
     if args.psu_capacity_w <= 0 or not 1 <= (args.psu_min_needed or 1) <= args.supplies:
         raise ConfigError("--psu-capacity-w must be positive and --psu-min-needed 1 to --supplies")
-    bmc = SimulatedBmc(
+    bmcs = [SimulatedBmc(
         parse_signal(args.signal),
         Electrical(noise=args.noise),
         supplies=args.supplies,
@@ -173,13 +185,17 @@ def run_redfish_sim(args: argparse.Namespace) -> int:
         freshness=args.freshness,
         psu_capacity_w=args.psu_capacity_w,
         psu_min_needed=args.psu_min_needed,
-    )
+        chassis_id=chassis_ids(args.chassis)[i],
+    ) for i in range(args.chassis)]  # fmt: skip
+    bmc = bmcs[0]
     auth = SimAuth(args.user, args.password, sessions=not args.no_sessions)
     faults = SimFaults(slow_s=args.slow_s, auth_fault=args.auth_fault)
-    server = RedfishSimServer(bmc, host=args.host, port=args.port, https=args.https, auth=auth, faults=faults)
+    server = RedfishSimServer(bmcs, host=args.host, port=args.port, https=args.https, auth=auth, faults=faults)
     server.start()
     try:
         shape = "Power only (legacy)" if args.legacy_only else f"{args.supplies} power supplies"
+        if args.chassis > 1:
+            shape += f" each, {args.chassis} chassis"
         print(f"redfish-sim: SIMULATED Redfish BMC at {server.base_url}/redfish/v1 ({shape}, readings update "
               f"every {args.rate:g} s, {bmc.signal.description})")  # fmt: skip
         if server.cert_path is not None:
@@ -187,8 +203,9 @@ def run_redfish_sim(args: argparse.Namespace) -> int:
         if args.user is not None:
             print(f"credentials: set MLPOWER_REDFISH_USER={args.user} and MLPOWER_REDFISH_PASSWORD to the --password "
                   "given, or put both in a file and add credentials=FILE")  # fmt: skip
-        url = server.meter_url(args.rate)
-        print(f"meter URL: {url}")
+        for chassis in chassis_ids(args.chassis):
+            url = server.meter_url(args.rate, chassis)
+            print(f"meter URL: {url}")
         print(
             f"try: mlpower-director meter-probe '{url}' --interval-ms {max(100, round(args.rate * 1000))}", flush=True
         )
