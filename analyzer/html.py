@@ -315,11 +315,12 @@ def _system_table(system: SystemEnergyRecord | None) -> str:
     complete or not; the interconnect (estimated said so); the total."""
     if system is None:
         return ""
-    head = ("<tr><th>node</th><th>average power</th><th>energy</th><th>energy/query</th><th>GPU share</th>"
+    head = ("<tr><th>node</th><th>average power</th><th>energy</th><th>energy/query</th><th>GPU (component) share</th>"
             "<th>sources</th><th>complete</th></tr>")  # fmt: skip
     rows = [
         f"<tr><th>{_esc(n.node)}</th><td>{_fmt(n.avg_power_w, 2, 'W')}</td><td>{_fmt(n.energy_j, 1, 'J')}</td>"
-        f"<td>{_fmt(n.energy_per_query_j, 4, 'J')}</td><td>{_fmt(n.gpu_share_pct, 1, '%')}</td>"
+        f"<td>{_fmt(n.energy_per_query_j, 4, 'J')}</td><td>{_fmt(n.gpu_share_pct, 1, '%')}"
+        f"{''.join(f'<br>{_esc(name)} {pct:.1f} %' for name, pct in n.component_share_pct.items())}</td>"
         f"<td>{_esc(', '.join(s.name for s in n.sources))}</td><td>{'yes' if n.complete else 'NO'}</td></tr>"
         for n in system.nodes
     ]

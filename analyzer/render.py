@@ -151,6 +151,7 @@ def system_rows(system: SystemEnergyRecord) -> list[tuple[str, str]]:
     )]  # fmt: skip
     for node in system.nodes:
         share = f", GPUs {_num(node.gpu_share_pct, 1)} %" if node.gpu_share_pct is not None else ""
+        share += "".join(f", {name} {pct:.1f} %" for name, pct in node.component_share_pct.items())
         missing = "" if node.complete else "   INCOMPLETE"
         rows.append((f"  {node.node}", f"{_num(node.avg_power_w, 2, 'W')}, {_num(node.energy_j, 1, 'J')}"
                      f"{_per_query_j(node.energy_per_query_j)}{share}{missing}"))  # fmt: skip

@@ -263,22 +263,32 @@ def build_report(run: RunData, round_: Round | ResultContext | str | None = None
 
 
 def _system_energy(
-    run: RunData, query_count: int | None, gpus: GpuPhaseSummary | None, nodes: Sequence[NodeSensorsRecord]
+    run: RunData,
+    query_count: int | None,
+    gpus: GpuPhaseSummary | None,
+    components: ComponentPhaseSummary | None,
+    nodes: Sequence[NodeSensorsRecord],
 ) -> SystemEnergyRecord | None:
     """A described system's wall sources joined by time over the testing window (None without system.json or
-    a window), each node with its GPUs' share of its wall energy: the LoadGen node's from its agent, every other
-    node's from its node agent."""
+    a window), each node with its GPUs' and components' shares of its wall energy: the LoadGen node's from its
+    agent, every other node's from its node agent."""
     wall, window = run.system_wall, run.testing.meter_window_utc_ns
     if wall is None or run.system is None or window is None or window[1] <= window[0]:
         return None
     joined = join_by_time(wall.sources, window[0], window[1], wall.interconnect, query_count)
     gpu_j = {n.node: n.gpu_energy_j for n in nodes}
     gpu_j[run.system.loadgen_node] = gpus.total_energy_j if gpus is not None else None
+    parts = {n.node: n.components for n in nodes}
+    parts[run.system.loadgen_node] = components.per_component if components is not None else []
     with_shares = []
     for node in joined.nodes:
-        energy_j = gpu_j.get(node.node)
-        share = 100.0 * energy_j / node.energy_j if energy_j is not None and node.energy_j else None
-        with_shares.append(node.model_copy(update={"gpu_energy_j": energy_j, "gpu_share_pct": share}))
+        wall_j, energy_j = node.energy_j, gpu_j.get(node.node)
+        share = 100.0 * energy_j / wall_j if energy_j is not None and wall_j else None
+        by_part = {
+            c.name: 100.0 * c.energy_j / wall_j for c in parts.get(node.node, []) if c.energy_j is not None and wall_j
+        }
+        with_shares.append(node.model_copy(update={"gpu_energy_j": energy_j, "gpu_share_pct": share,
+                                                   "component_share_pct": by_part}))  # fmt: skip
     return joined.model_copy(update={"nodes": with_shares})
 
 
@@ -310,7 +320,7 @@ def _record(
     if nodes is not None:
         optional["node_sensors"] = nodes
     per_query = query_count if scenario is not None and scenario.energy_per_query else None  # SingleStream, MultiStream
-    system = _system_energy(run, per_query, optional.get("gpus"), nodes or [])
+    system = _system_energy(run, per_query, optional.get("gpus"), optional.get("components"), nodes or [])
     if system is not None:
         optional["system_energy"] = system
     change = None

@@ -213,15 +213,8 @@ class _Loader:
 
     def mlpower_session(self) -> SessionJson | None:
         path = self.folder.root / "session.json"
-        if not path.is_file():
-            return None
-        record = self.json(path)
-        if record is _UNREADABLE:
-            return None
-        try:
-            parsed = parse_session_json(record, str(path))
-        except FormatError as e:
-            self._problem(path, None, e.reason)
+        parsed = self._record("session.json", parse_session_json)
+        if parsed is None:
             return None
         plausible = [c for c in parsed.clock if _clock_problem(c) is None]
         for i, entry in enumerate(parsed.clock):
@@ -373,18 +366,22 @@ class _Loader:
             out.append(NodeData(name, gpus, components, known))
         return tuple(out)
 
-    def system(self) -> SystemRecord | None:
-        path = self.folder.root / SYSTEM_FILE
+    def _record(self, name: str, parse: Callable[[Any, str], T]) -> T | None:
+        """The run folder's JSON record ``name`` parsed; None when absent, or unreadable (a problem says why)."""
+        path = self.folder.root / name
         if not path.is_file():
             return None
         record = self.json(path)
         if record is _UNREADABLE:
             return None
         try:
-            return parse_system_json(record, str(path))
+            return parse(record, str(path))
         except FormatError as e:
             self._problem(path, None, e.reason)
             return None
+
+    def system(self) -> SystemRecord | None:
+        return self._record(SYSTEM_FILE, parse_system_json)
 
     def ntp_offsets(self) -> tuple[tuple[int, float], ...]:
         path = self.folder.client_log

@@ -214,6 +214,8 @@ class NodeEnergyRecord(FrozenRecord):
     complete: bool = False
     gpu_energy_j: float | None = None  # the node's GPUs over the same window (its agent's), where known
     gpu_share_pct: float | None = None  # gpu_energy_j as a percentage of the node's wall energy
+    # each component's (RAPL domain, hwmon sensor) energy as a percentage of the node's wall energy: they overlap
+    component_share_pct: dict[str, float] = Field(default_factory=dict)
 
 
 class InterconnectRecord(FrozenRecord):

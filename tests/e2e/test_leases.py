@@ -17,24 +17,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.in_process import api_client, director_on
+from tests.support.nodes import sessions
 from tests.support.processes import agent_argv, phased_builtin, run_agent, start_director, stop, wait_for
 
 LEASE_S = 6.0  # short enough to wait for, long enough for a nice-19 agent on a loaded machine (2 s was not)
 METER = "sim://?rate=0.1&signal=constant:200"
 TOKEN = "t" * 32
-
-
-def _sessions(url: str, runs: Path) -> list[dict[str, Any]]:
-    token = (runs / "director.token").read_text().strip()
-    reply = httpx.get(f"{url}/v1/sessions", headers={"Authorization": f"Bearer {token}"}, timeout=30)
-    reply.raise_for_status()
-    sessions: list[dict[str, Any]] = reply.json()
-    return sessions
 
 
 def _kill(pid_file: Path) -> None:
@@ -56,17 +48,17 @@ def test_an_agent_killed_mid_phase_loses_its_session_and_the_next_agent_measures
     agent = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_for(pid_file.is_file, 180, "the killed agent's workload")
-        (held,) = _sessions(url, runs)
+        (held,) = sessions(url, runs)
         assert held["state"] == "ranging" and held["lease_s"] == LEASE_S
         time.sleep(3 * LEASE_S)  # heartbeats keep the session while the agent lives, longer than the lease
-        (held,) = _sessions(url, runs)
+        (held,) = sessions(url, runs)
         assert held["state"] == "ranging" and held["agent_silent_s"] < LEASE_S, held
         agent.kill()
         agent.wait(timeout=60)
         killed_at = time.monotonic()
 
         def expired() -> dict[str, Any] | None:
-            (status,) = _sessions(url, runs)
+            (status,) = sessions(url, runs)
             return status if status["state"] == "failed" else None
 
         status = wait_for(expired, 60, "the silent agent's session to expire")
@@ -79,7 +71,7 @@ def test_an_agent_killed_mid_phase_loses_its_session_and_the_next_agent_measures
         nxt = run_agent(url, runs, tmp_path / "next", "--label", "next", "--gpus", "none",
                         *phased_builtin("Offline", 1, 1))  # fmt: skip
         assert nxt.returncode == 0, nxt.stdout + nxt.stderr
-        assert [s["state"] for s in _sessions(url, runs)] == ["failed", "closed"]
+        assert [s["state"] for s in sessions(url, runs)] == ["failed", "closed"]
     finally:
         stop(agent, director)
         _kill(pid_file)
@@ -94,7 +86,7 @@ def test_heartbeats_keep_a_long_idle_phase_alive(tmp_path: Path) -> None:
         result = run_agent(url, runs, tmp_path / "agent", "--label", "idle", "--gpus", "none",
                            *phased_builtin("Offline", 4 * LEASE_S, 1))  # fmt: skip
         assert result.returncode == 0, result.stdout + result.stderr
-        (status,) = _sessions(url, runs)
+        (status,) = sessions(url, runs)
         assert status["state"] == "closed" and status["error"] is None
     finally:
         stop(director)
@@ -106,7 +98,7 @@ def test_a_failing_workload_aborts_with_its_real_cause(tmp_path: Path) -> None:
     try:
         result = run_agent(url, runs, tmp_path / "agent", "--gpus", "none", "--", "sh", "-c", "exit 3")
         assert result.returncode != 0
-        (status,) = _sessions(url, runs)
+        (status,) = sessions(url, runs)
         assert status["state"] == "failed"
         assert re.fullmatch(r"aborted by the agent: the workload .* exited with status 3", status["error"]), status
     finally:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -17,8 +16,8 @@ import pytest
 from powerlog.clock_map import SutClockMap
 from powerlog.run_record import read_session_json
 from powerlog.sut_samples import read_parquet
-from tests.support.nodes import SKEW_MS, sessions, start_node
-from tests.support.processes import agent_argv, phased_builtin, start_director, stop, wait_for
+from tests.support.nodes import SKEW_MS, loadgen_into_testing, sessions, start_node
+from tests.support.processes import start_director, stop
 
 
 @pytest.mark.slow
@@ -31,12 +30,7 @@ def test_two_node_agents_stream_into_the_session_and_a_killed_one_is_a_gap(ptd_s
     skewed = start_node(url, runs, "skewed", logs["skewed"], "--simulated-clock-skew-ms", f"{SKEW_MS:g}")
     agent = None
     try:
-        for log in logs.values():
-            wait_for(lambda log=log: "waiting for one" in log.read_text(), 60, f"{log.stem} waiting for a session")
-        argv = agent_argv(url, runs, tmp_path / "agent", "--label", "loadgen", "--gpus", "none",
-                          *phased_builtin("Offline", 2, 14))  # fmt: skip
-        agent = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        wait_for(lambda: [s["state"] for s in sessions(url, runs)] == ["testing"], 120, "the testing phase")
+        agent = loadgen_into_testing(url, runs, tmp_path / "agent", logs.values(), 14)
         time.sleep(2)  # the node streams a while into testing
         killed.send_signal(signal.SIGKILL)
         killed.wait(timeout=30)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,8 @@ from powerlog.result_record import read_result_json
 from powerlog.run_record import read_session_json
 from powerlog.sut_samples import read_parquet
 from powerlog.system_record import read_system_json
-from tests.support.nodes import SKEW_MS, sessions, start_node
-from tests.support.processes import agent_argv, phased_builtin, start_director, start_redfish_sim, stop, wait_for
+from tests.support.nodes import SKEW_MS, loadgen_into_testing, sessions, start_node
+from tests.support.processes import start_director, start_redfish_sim, stop
 
 BMC_W = {"node1": 500.0, "node2": 600.0, "node3": 700.0}  # each BMC's constant reading (SIMULATED)
 LOADGEN_W = 300.0
@@ -67,12 +66,7 @@ def test_four_nodes_one_session_with_an_agent_killed_and_a_bmc_unplugged(ptd_sim
     }
     agent = None
     try:
-        for log in logs.values():
-            wait_for(lambda log=log: "waiting for one" in log.read_text(), 60, f"{log.stem} waiting for a session")
-        argv = agent_argv(url, runs, tmp_path / "agent", "--label", "loadgen", "--gpus", "none",
-                          *phased_builtin("Offline", 2, 16))  # fmt: skip
-        agent = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        wait_for(lambda: [s["state"] for s in sessions(url, runs)] == ["testing"], 120, "the testing phase")
+        agent = loadgen_into_testing(url, runs, tmp_path / "agent", logs.values(), 16)
         time.sleep(4)  # every source measures a while into testing
         metrics = _metrics(url, runs)
         nodes["node2"].send_signal(signal.SIGKILL)  # node2's agent dies

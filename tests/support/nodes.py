@@ -4,14 +4,15 @@ sessions as its API lists them."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.support.processes import BIN
+from tests.support.processes import BIN, agent_argv, phased_builtin, wait_for
 
-__all__ = ["SKEW_MS", "sessions", "start_node"]
+__all__ = ["SKEW_MS", "loadgen_into_testing", "sessions", "start_node"]
 
 SKEW_MS = 2500.0  # SIMULATED: node "skewed" reads a clock 2.5 s ahead of the machine's
 
@@ -31,3 +32,16 @@ def start_node(url: str, runs: Path, name: str, log: Path, *args: str) -> subpro
             "--name", name, "--gpus", "sim:2", "--gpu-rate-hz", "10", "--sessions", "1", *args]  # fmt: skip
     with log.open("w") as out:  # a file, not a pipe: nobody reads the pipe while the session runs
         return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, text=True)
+
+
+def loadgen_into_testing(
+    url: str, runs: Path, out: Path, node_logs: Iterable[Path], testing_s: float
+) -> subprocess.Popen[str]:
+    """Once every node agent (its log in ``node_logs``) waits for a session: the LoadGen node's agent, built-in
+    Offline for 2 s of ranging and ``testing_s`` of testing, no GPUs; returned when the session is testing."""
+    for log in node_logs:
+        wait_for(lambda log=log: "waiting for one" in log.read_text(), 60, f"{log.stem} waiting for a session")
+    argv = agent_argv(url, runs, out, "--label", "loadgen", "--gpus", "none", *phased_builtin("Offline", 2, testing_s))
+    agent = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for(lambda: [s["state"] for s in sessions(url, runs)] == ["testing"], 120, "the testing phase")
+    return agent
