@@ -2,24 +2,26 @@
 one session, every part a real process on loopback.
 
 By default 72 nodes, each a real node agent (``agent.node.run_node`` with its ``NodeClient``, as ``mlpower-agent
-node`` runs it) streaming 8 SIMULATED GPUs at 100 Hz, simulated as threads of a few worker processes (``--node-
-processes``, default 4: 18 node agents each), plus 72 SIMULATED Redfish BMCs at 1 Hz (one ``mlpower-director
-redfish-sim --chassis 72`` process, one chassis and one meter URL a node) and a ``mlpower-director ptd-sim``
-analyzer for the LoadGen node, all described in one ``SYSTEM.toml`` served by ``mlpower-director serve --system
-SYSTEM.toml --settle-s 1``. The LoadGen node runs ``mlpower-agent run --gpus none`` with the built-in benchmark,
-``--ranging-s`` (5) then ``--seconds`` (30) of testing.
+node`` runs it) streaming 8 SIMULATED GPUs at 100 Hz, run as threads of a few worker processes (``--node-processes``,
+default 8: 9 node agents each), plus 72 SIMULATED Redfish BMCs updating at 1 Hz (one ``mlpower-director redfish-sim
+--chassis 72`` process: a chassis and a meter URL a node) and a ``mlpower-director ptd-sim`` analyzer for the LoadGen
+node, all in one ``SYSTEM.toml`` served by ``mlpower-director serve --system SYSTEM.toml --settle-s 1``. The LoadGen
+node runs ``mlpower-agent run --gpus none`` (at nice 19) with the built-in benchmark, ``--ranging-s`` (5) then
+``--seconds`` (30) of testing.
 
-Figures, each against its goal: GPU rows stored by the director (``session.json`` ``nodes.<node>.samples``) /
-rows the node agents had delivered (their own counters: rows of the batches each POST got a 200 for, once per
-source and seq; goal: all), wall samples stored per BMC over the testing phase (``wall/<key>/run_1/spl.txt``)
-against 1 Hz x its length, the round trip of each node batch POST as the node agent sees it (p50, p99; goal
-p99 < 100 ms) and the director's CPU share over the testing phase (its user + system seconds / wall seconds,
-from ``/proc/<pid>/stat``), beside the other processes'. ``--knee`` repeats it (``--knee-seconds`` of testing)
-at 8, 16, 32, 48, 72, 96, ... nodes and reports the knee: the first count with p99 >= 100 ms or any loss.
+Figures, each against its goal: GPU rows stored by the director (``session.json`` ``nodes.<node>.samples``) / rows
+the node agents posted (their own counters, once per source and seq; goal: all), split into those the director
+acknowledged and those it refused because the session had ended; wall samples stored per BMC in the testing phase
+(``wall/<key>/run_1/spl.txt``) against 1 Hz x its length (one short allowed at the edges); the round trip of each
+node batch POST as the node agent sees it, over the session and in the testing phase alone (p50, p99; goal p99 <
+100 ms); the director's CPU share in the testing phase (user + system seconds / wall seconds, ``/proc/<pid>/stat``)
+beside the other processes'. ``--knee`` repeats it (``--knee-seconds`` of testing) at 8, 16, 32, 48, 72, 96, ...
+nodes and reports the knee: the first count with p99 >= 100 ms in the testing phase or anything lost (a GPU row
+acknowledged but not stored, a POST failed while the session was live, a BMC short).
 
 Run: ``.venv/bin/python benchmarks/bench_rack.py [--nodes 72] [--gpus-per-node 8] [--gpu-rate-hz 100]
-[--seconds 30] [--node-processes 4] [--knee] [--json]``. It exits with status 1 when a GPU row or a wall
-sample is lost at ``--nodes``.
+[--seconds 30] [--node-processes 8] [--bmc-poll-s 1] [--knee] [--knee-counts 8,16,...] [--keep DIR] [--json]``.
+It exits with status 1 when, at ``--nodes``, a GPU row acknowledged is not stored or a BMC is short.
 """
 
 from __future__ import annotations
@@ -202,6 +204,8 @@ class RackResult:
     gpus_per_node: int
     gpu_rate_hz: float
     testing_s: float
+    bmc_poll_s: float
+    node_processes: int
     rows_sent: int = 0  # in every batch a node agent posted (once per source and seq)
     rows_delivered: int = 0  # ... that the director acknowledged
     rows_stored: int = 0  # session.json: nodes.<node>.samples
@@ -280,7 +284,8 @@ def _sessions(client: httpx.Client) -> list[dict[str, Any]]:
 
 
 def run_rack(nodes: int, args: argparse.Namespace, testing_s: float) -> RackResult:
-    result = RackResult(nodes, args.gpus_per_node, args.gpu_rate_hz, testing_s)
+    processes = max(1, min(args.node_processes, nodes))
+    result = RackResult(nodes, args.gpus_per_node, args.gpu_rate_hz, testing_s, args.bmc_poll_s, processes)
     started_s = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mlpower-bench-rack-") as tmp:
         folder = Path(tmp)
@@ -303,6 +308,7 @@ def _run(rack: Rack, folder: Path, nodes: int, args: argparse.Namespace, testing
     ptd_url = "ptd://" + lines.wait_for("ptd-sim listening on ", START_TIMEOUT_S, "ptd-sim").split()[3]
     bmc, lines = rack.start([director_bin, "redfish-sim", "--chassis", str(nodes), "--rate", f"{1 / BMC_HZ:g}"], "bmc")
     bmc_urls = [lines.wait_for("meter URL: ", START_TIMEOUT_S, "redfish-sim").split()[-1] for _ in range(nodes)]
+    bmc_urls = [url.replace(f"rate={1 / BMC_HZ:g}", f"rate={args.bmc_poll_s:g}") for url in bmc_urls]
     system = folder / "SYSTEM.toml"
     _system_toml(system, ptd_url, bmc_urls)
     runs = folder / "runs"
@@ -501,8 +507,8 @@ def _judge(result: RackResult) -> None:
         result.failures.append(f"{result.post_failures} batch POSTs failed ({result.first_failure})")
     if result.node_errors:
         result.failures.append(f"{len(result.node_errors)} node agents failed ({result.node_errors[0]})")
-    if not result.latency_p99_ms < TARGET_P99_MS:
-        result.failures.append(f"ingest p99 {result.latency_p99_ms:.1f} ms >= {TARGET_P99_MS:g} ms")
+    if not result.testing_p99_ms < TARGET_P99_MS:
+        result.failures.append(f"ingest p99 in testing {result.testing_p99_ms:.1f} ms >= {TARGET_P99_MS:g} ms")
     if result.wall_bmcs_short:
         result.failures.append(f"{result.wall_bmcs_short} BMCs short of 1 Hz x the testing phase")
 
@@ -516,7 +522,10 @@ def print_result(r: RackResult) -> None:
     print(f"rack: {r.nodes} node agents x {r.gpus_per_node} SIMULATED GPUs at {r.gpu_rate_hz:g} Hz "
           f"({r.nodes * r.gpus_per_node} GPUs), {r.nodes} SIMULATED Redfish BMCs at {BMC_HZ:g} Hz, 1 SIMULATED "
           f"PTDaemon analyzer (the LoadGen node's)")  # fmt: skip
-    print(f"  one director, one session: testing {r.testing_s:g} s, {r.wall_s:.0f} s all told")
+    print(
+        f"  one director, one session: testing {r.testing_s:g} s, {r.wall_s:.0f} s all told; node agents in "
+        f"{r.node_processes} processes"
+    )
     sent_ratio = r.rows_stored / r.rows_sent if r.rows_sent else 0.0
     print(f"  GPU rows stored / sent          {r.rows_stored:,} / {r.rows_sent:,} = {sent_ratio:.6f}  (goal: all) "
           f"{_verdict(r.rows_sent > 0 and r.rows_stored == r.rows_sent)}")  # fmt: skip
@@ -530,12 +539,16 @@ def print_result(r: RackResult) -> None:
     print(f"  wall samples per BMC            min {r.wall_min_per_bmc}, median {r.wall_median_per_bmc:g} of "
           f"{r.wall_expected_per_bmc:.1f} expected (1 Hz x the testing phase), BMCs short "
           f"{r.wall_bmcs_short}: {_verdict(r.wall_bmcs_short == 0 and r.wall_min_per_bmc > 0)}")  # fmt: skip
-    print(f"    the LoadGen node's analyzer: {r.loadgen_samples} samples in run_1/spl.txt")
+    print(
+        f"    the director polls each BMC every {r.bmc_poll_s:g} s; the LoadGen node's analyzer: {r.loadgen_samples} "
+        "samples in run_1/spl.txt"
+    )
     print(f"  ingest round trip (node POST)   p50 {r.latency_p50_ms:.1f} ms, p99 {r.latency_p99_ms:.1f} ms, max "
           f"{r.latency_max_ms:.1f} ms  (goal p99 < {TARGET_P99_MS:g} ms) "
           f"{_verdict(r.latency_p99_ms < TARGET_P99_MS)}")  # fmt: skip
     print(f"    in the testing phase alone: p50 {r.testing_p50_ms:.1f} ms, p99 {r.testing_p99_ms:.1f} ms, max "
-          f"{r.testing_max_ms:.1f} ms")  # fmt: skip
+          f"{r.testing_max_ms:.1f} ms  (goal p99 < {TARGET_P99_MS:g} ms) "
+          f"{_verdict(r.testing_p99_ms < TARGET_P99_MS)}")  # fmt: skip
     for span in r.slow_spans:
         print(f"    slow: {span} (from the testing phase's start)")
     print(f"    the bench's own GET /v1/sessions (an idle client, every 0.5 s): p50 {r.probe_p50_ms:.1f} ms, "
@@ -551,18 +564,21 @@ def print_result(r: RackResult) -> None:
 
 def print_knee(results: list[RackResult]) -> None:
     print("knee search (SIMULATED nodes, GPUs, BMCs):")
-    print("  nodes   GPUs   rows/s   stored/delivered   p50 ms   p99 ms  director CPU  machine  result")
+    print("  nodes   GPUs   rows/s   stored/delivered   p50 ms   p99 ms (testing)  director CPU  machine  result")
     for r in results:
         ratio = f"{r.rows_stored:,}/{r.rows_delivered:,}"
         verdict = "ok" if r.passed else "FAIL: " + "; ".join(r.failures)
         print(f"  {r.nodes:5d}  {r.nodes * r.gpus_per_node:5d}  {r.rows_per_s:7,.0f}  {ratio:>17}  "
-              f"{r.latency_p50_ms:7.1f}  {r.latency_p99_ms:7.1f}  {r.director_cpu_pct:9.1f} %  "
+              f"{r.latency_p50_ms:7.1f}  {r.latency_p99_ms:7.1f} ({r.testing_p99_ms:5.1f})  "
+              f"{r.director_cpu_pct:9.1f} %  "
               f"{r.machine_busy_pct:5.0f} %  {verdict}")  # fmt: skip
     broke = next((r for r in results if not r.passed), None)
     if broke is None:
         print(f"knee: not reached up to {results[-1].nodes} nodes (each: nothing lost, p99 < {TARGET_P99_MS:g} ms)")
     else:
-        print(f"knee: {broke.nodes} nodes (the first count with p99 >= {TARGET_P99_MS:g} ms or anything lost)")
+        print(
+            f"knee: {broke.nodes} nodes (the first count with p99 in testing >= {TARGET_P99_MS:g} ms or anything lost)"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -572,7 +588,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gpu-rate-hz", type=float, default=100.0, help="GPU sample rate (default 100)")
     parser.add_argument("--seconds", type=float, default=30.0, help="the testing phase (default 30)")
     parser.add_argument("--ranging-s", type=float, default=5.0, help="the ranging phase (default 5)")
-    parser.add_argument("--node-processes", type=int, default=4, help="worker processes for the node agents")
+    parser.add_argument("--node-processes", type=int, default=8, help="worker processes for the node agents (8)")
+    parser.add_argument("--bmc-poll-s", type=float, default=1.0, help="the director's BMC poll interval (default 1)")
     parser.add_argument("--knee", action="store_true", help="then repeat at growing node counts to the knee")
     parser.add_argument("--knee-counts", default=",".join(map(str, KNEE_COUNTS)), help="node counts to try")
     parser.add_argument("--knee-seconds", type=float, default=15.0, help="testing phase of each knee step")

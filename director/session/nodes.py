@@ -10,6 +10,7 @@ not joined when a phase starts is recorded as a ``missing`` gap; one silent long
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -29,6 +30,7 @@ __all__ = ["NODES_DIR", "NODE_LEASE_S", "NODE_POLL_S", "SessionNode", "SessionNo
 
 NODES_DIR = "nodes"
 NODE_LEASE_S = 5.0  # a node agent calls every second (batches or a heartbeat): five missed calls make a gap
+FLUSH_POLL_S = 0.1
 NODE_POLL_S = 1.0  # a node agent with no session to join says hello again this often
 
 
@@ -58,6 +60,8 @@ class SessionNode:
     gaps: list[_Gap] = field(default_factory=list)
     joined_utc_ns: int | None = None
     last_heard_utc_ns: int | None = None
+    newest_reading_ns: int | None = None  # the newest reading received, on the node's own clock
+    last_batch_utc_ns: int | None = None  # when its last new batch arrived (director clock)
     heard_monotonic_s: float = 0.0
 
     @property
@@ -182,6 +186,10 @@ class SessionNodes:
         for batch in batches:
             new = node.ingest.add(batch, self.clock())
             stored += new
+            times = batch.columns["t_utc_ns"]
+            if new and times:
+                node.newest_reading_ns = max(int(times[-1]), node.newest_reading_ns or int(times[-1]))
+                node.last_batch_utc_ns = self.clock()
             if new and feed is not None and batch.kind == "gpu" and batch.columns.get("power_w"):
                 feed.gpu(batch, node.ingest.clock_map(), node.name)
         return stored
@@ -215,6 +223,33 @@ class SessionNodes:
             self.log.warning("node %s silent for %.1f s (lease %g s): a gap from its last call", node.name,
                              node.silent_s(), self.lease_s)  # fmt: skip
         return silent
+
+    def unflushed(self, since_utc_ns: int, through_utc_ns: int) -> list[str]:
+        """The nodes streaming through the phase (a batch arrived since ``since_utc_ns``, heard within the lease)
+        whose readings have not yet reached ``through_utc_ns`` on the director's clock (by each node's own clock
+        map): their last batches are on the way."""
+        waiting = []
+        for node in self.nodes.values():
+            newest, arrived = node.newest_reading_ns, node.last_batch_utc_ns
+            if newest is None or arrived is None or arrived < since_utc_ns:
+                continue  # it did not stream in the phase (no sensors, or they failed): nothing to wait for
+            if node.open_gap is not None or node.silent_s() > self.lease_s:
+                continue  # gone
+            if node.ingest.clock_map().to_director_ns(newest) < through_utc_ns:
+                waiting.append(node.name)
+        return sorted(waiting)
+
+    async def flushed(self, since_utc_ns: int, through_utc_ns: int, timeout_s: float) -> list[str]:
+        """Wait (up to ``timeout_s``) until every node streaming since ``since_utc_ns`` has sent its readings
+        through ``through_utc_ns``, as a node agent does within a batch interval after it hears the phase
+        stopped; the nodes that did not."""
+        deadline_s = time.monotonic() + timeout_s
+        while (waiting := self.unflushed(since_utc_ns, through_utc_ns)) and time.monotonic() < deadline_s:
+            await asyncio.sleep(FLUSH_POLL_S)
+        if waiting:
+            self.log.warning("node(s) %s sent no readings through the testing stop within %g s; closing without "
+                             "them", ", ".join(waiting), timeout_s)  # fmt: skip
+        return waiting
 
     def finish(self) -> list[BadLine]:
         """Each node's journals as Parquet (at close); the unusable lines."""

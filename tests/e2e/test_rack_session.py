@@ -125,6 +125,11 @@ def test_four_nodes_one_session_with_an_agent_killed_and_a_bmc_unplugged(ptd_sim
     assert skewed.joined_utc_ns is not None and skewed.last_heard_utc_ns is not None
     assert skewed.joined_utc_ns - 10**9 <= int(placed[0]) and int(placed[-1]) <= skewed.last_heard_utc_ns + 50_000_000
     assert int(times[-1]) > skewed.last_heard_utc_ns + 10**9  # the raw node times are off: the skew is real
+    # the session closed only once each live node's readings reached the testing stop: none of testing is lost
+    stop_ns = record.phases["testing"].director_utc_ns[2]
+    assert int(placed[-1]) >= stop_ns
+    node3 = read_parquet(folder / "nodes" / "node3" / "samples" / "gpu0.power.parquet")["t_utc_ns"]
+    assert int(SutClockMap.from_entries(record.nodes["node3"].clock).to_director_array(node3)[-1]) >= stop_ns
     # its GPUs (2 x 60 W, SIMULATED) over the window, and their share of its wall energy (a loaded machine can
     # stall a node's sampler for a moment: the shares are checked loosely, the sums above exactly)
     sensors = {n.node: n for n in report.node_sensors or []}
