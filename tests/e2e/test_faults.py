@@ -387,7 +387,9 @@ def test_disk_filling_up_mid_phase_keeps_what_was_written(api, tmp_path: Path) -
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
     try:
-        with api(min_free_bytes=1) as client:
+        # a lease longer than the filling: nothing here keeps the session alive, and a loaded machine took over
+        # the default 20 s to fill 24 kB at 10 Hz (the session then failed as silent, not as full)
+        with api(min_free_bytes=1, lease_s=300.0) as client:
             session_id, folder = _open(client)
             (folder / "ranging" / "spl.txt").symlink_to(tiny / "spl.txt")
             reply = client.post(f"/v1/sessions/{session_id}/phases/ranging/start", json={"agent_utc_ns": 1})
