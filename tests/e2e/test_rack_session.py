@@ -112,10 +112,11 @@ def test_four_nodes_one_session_with_an_agent_killed_and_a_bmc_unplugged(ptd_sim
     assert by_node["node0"].avg_power_w == pytest.approx(LOADGEN_W, rel=1e-6) and by_node["node0"].complete
     for name in ("node1", "node2"):
         assert by_node[name].complete and by_node[name].avg_power_w == pytest.approx(BMC_W[name], rel=1e-6)
-    # node3's BMC went mid-testing: its energy holds the last reading over the hole, and is marked incomplete
+    # node3's BMC went in testing (under load, LoadGen's window may begin only after that: the hole can be the whole
+    # window): its energy holds the last reading over the hole, and it is marked incomplete
     assert not by_node["node3"].complete and not system_energy.complete
     (hole,) = by_node["node3"].sources[0].gaps
-    assert hole.kind == "window_end" and 5 < hole.length_s < window_s
+    assert hole.kind == "window_end" and 5 < hole.length_s <= window_s
     # the skewed node measured its own offset (director - node = -2.5 s) within its bound, and its GPU readings
     # land inside the session on the director's clock by that map, not 2.5 s after
     skewed = record.nodes["node1"]
