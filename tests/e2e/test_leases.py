@@ -63,7 +63,9 @@ def test_an_agent_killed_mid_phase_loses_its_session_and_the_next_agent_measures
 
         status = wait_for(expired, 60, "the silent agent's session to expire")
         silent_s = int(re.fullmatch(r"agent silent for (\d+) s", status["error"])[1])  # type: ignore[index]
-        assert LEASE_S <= silent_s <= time.monotonic() - killed_at + 2  # heard up to a heartbeat before the kill
+        # alive, the agent was heard within a lease (it sends a heartbeat every quarter lease; at nice 19 beside a
+        # CPU hog one came 4 s before the kill): silent no longer than the lease before the kill, and since
+        assert LEASE_S <= silent_s <= time.monotonic() - killed_at + LEASE_S
         record = json.loads((Path(status["run_folder"]) / "session.json").read_text())
         assert record["state"] == "failed" and record["error"] == status["error"]
         assert (Path(status["run_folder"]) / "ranging" / "spl.txt").stat().st_size > 0  # what was received is kept
