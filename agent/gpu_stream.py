@@ -67,6 +67,7 @@ class SutSampler:
         max_buffered_batches: int = 10_000,
         components: ComponentSource | None = None,
         component_rate_hz: float = 10.0,
+        first_batch_delay_s: float = 0.0,
     ) -> None:
         if not 0 < rate_hz <= 100:
             raise ValueError(f"GPU sample rate must be in (0, 100] Hz, got {rate_hz}")
@@ -78,6 +79,9 @@ class SutSampler:
         self.period_s = 1.0 / rate_hz
         self.component_period_s = 1.0 / component_rate_hz
         self.batch_s = batch_s
+        # added to the first batch's wait only: node agents that start together (woken by one session's open) each
+        # take another phase of the batch interval, so a rack's batches do not reach the director all at once
+        self.first_batch_delay_s = first_batch_delay_s
         self._period_ns = round(self.period_s * 1e9)
         self._has_history = source is not None and source.history_s > 0
         self.read_every_s = self.period_s
@@ -150,7 +154,7 @@ class SutSampler:
     def _run(self) -> None:
         assert self.source is not None
         start = time.monotonic()
-        next_batch = start + self.batch_s
+        next_batch = start + self.batch_s + self.first_batch_delay_s
         k = 0
         while not self._stop.is_set():
             k += 1
@@ -173,7 +177,7 @@ class SutSampler:
     def _run_components(self) -> None:
         """Every sensor once per ``1 / component_rate_hz``; batches from here too when there are no GPUs."""
         start = time.monotonic()
-        next_batch = start + self.batch_s
+        next_batch = start + self.batch_s + self.first_batch_delay_s
         k = 0
         while not self._stop.is_set():
             k += 1

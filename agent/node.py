@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import platform
+import random
 import socket
 import threading
 import time
@@ -159,9 +160,12 @@ class _NodeStream:
         self._report_clock("session", "before")  # before the first batch: the director places it with this
         sampler = None
         if options.gpus is not None or self.components is not None:
+            # a random phase of the batch interval: a rack of nodes joins one session at once (bench_rack: 72 nodes
+            # flushing in the same instant made each POST wait for the others' in the director's queue)
             sampler = SutSampler(options.gpus, lambda batches: self.client.node_batches(session, batches),
                                  options.gpu_rate_hz, components=self.components,
-                                 component_rate_hz=options.component_rate_hz)  # fmt: skip
+                                 component_rate_hz=options.component_rate_hz,
+                                 first_batch_delay_s=random.uniform(0.0, 1.0))  # fmt: skip
             sampler.start()
         state = session.state
         if state in CLOCK_POINTS:
