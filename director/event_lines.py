@@ -63,6 +63,8 @@ class SessionEventLines:
 
     def line(self, event: LiveEvent) -> str | None:
         """The line for one feed event, or None for an event not worth a line (samples, LoadGen windows)."""
+        if event.kind not in ("marker", "state"):
+            return None  # samples: no line, and not parsed
         data: dict[str, Any] = event.data
         session_id = data.get("session_id")
         session = self._director.sessions.get(session_id) if isinstance(session_id, str) else None
