@@ -241,7 +241,8 @@ def _system_rows(system: SystemEnergyRecord | None) -> list[tuple[str, str]]:
     )
     rows = [("System", f"{len(system.nodes)} nodes, {_num(system.avg_power_w)} W, {_num(system.energy_j, 1)} J "
                        f"(every wall source joined by time){flags}")]  # fmt: skip
-    rows += [(f"  {n.node}", f"{_num(n.avg_power_w)} W, {_num(n.energy_j, 1)} J") for n in system.nodes]
+    rows += [(f"  {n.node}", f"{_num(n.avg_power_w)} W, {_num(n.energy_j, 1)} J"
+              f"{'   SIMULATED' if any(s.simulated for s in n.sources) else ''}") for n in system.nodes]  # fmt: skip
     if system.interconnect is not None:
         rows.append((f"  {system.interconnect.name}", f"{_num(system.interconnect.avg_power_w)} W"))
     return rows

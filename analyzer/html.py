@@ -28,7 +28,14 @@ from analyzer.render import gap_text, why_no_metric
 from analyzer.report import METRIC_RULE
 from analyzer.run import RunData
 from analyzer.time_join import WallSeries
-from powerlog.result_record import MeterSummary, NodeSensorsRecord, ReportRecord, SystemEnergyRecord, WindowRecord
+from powerlog.result_record import (
+    MeterSummary,
+    NodeEnergyRecord,
+    NodeSensorsRecord,
+    ReportRecord,
+    SystemEnergyRecord,
+    WindowRecord,
+)
 from powerlog.tiers import INFORMATIVE_TIERS, MeasurementTier, tier_description
 
 __all__ = ["WINDOW_OPACITY", "render_html"]
@@ -310,6 +317,10 @@ def _node_table(nodes: Sequence[NodeSensorsRecord]) -> str:
     return f'<h3>Nodes</h3><table id="nodes">{head}{"".join(rows)}</table>' if nodes else ""
 
 
+def _source_names(node: NodeEnergyRecord) -> str:
+    return ", ".join(s.name + (" (SIMULATED)" if s.simulated else "") for s in node.sources)
+
+
 def _system_table(system: SystemEnergyRecord | None) -> str:
     """Per node of a described system: its wall power and energy joined by time, per query, its GPUs' share,
     complete or not; the interconnect (estimated said so); the total."""
@@ -321,7 +332,7 @@ def _system_table(system: SystemEnergyRecord | None) -> str:
         f"<tr><th>{_esc(n.node)}</th><td>{_fmt(n.avg_power_w, 2, 'W')}</td><td>{_fmt(n.energy_j, 1, 'J')}</td>"
         f"<td>{_fmt(n.energy_per_query_j, 4, 'J')}</td><td>{_fmt(n.gpu_share_pct, 1, '%')}"
         f"{''.join(f'<br>{_esc(name)} {pct:.1f} %' for name, pct in n.component_share_pct.items())}</td>"
-        f"<td>{_esc(', '.join(s.name for s in n.sources))}</td><td>{'yes' if n.complete else 'NO'}</td></tr>"
+        f"<td>{_esc(_source_names(n))}</td><td>{'yes' if n.complete else 'NO'}</td></tr>"
         for n in system.nodes
     ]
     link = system.interconnect

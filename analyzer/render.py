@@ -157,8 +157,9 @@ def system_rows(system: SystemEnergyRecord) -> list[tuple[str, str]]:
                      f"{_per_query_j(node.energy_per_query_j)}{share}{missing}"))  # fmt: skip
         for source in node.sources:
             gaps = "; ".join(f"{g.kind} {g.length_s:.1f} s" for g in source.gaps)
+            sim = "   SIMULATED" if source.simulated else ""
             rows.append((f"    {source.name}", f"{_num(source.avg_power_w, 2, 'W')}, {source.samples_in_window} "
-                         f"samples every {source.interval_s:g} s{'; gaps: ' + gaps if gaps else ''}"))  # fmt: skip
+                         f"samples every {source.interval_s:g} s{'; gaps: ' + gaps if gaps else ''}{sim}"))  # fmt: skip
     link = system.interconnect
     if link is not None:
         how = f"ESTIMATED ({link.max_power_w:g} W x {link.share:g})" if link.estimated else "measured"

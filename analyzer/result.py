@@ -140,7 +140,7 @@ def node_samples_frame(run: RunData, phase: PhaseData, node: str) -> pd.DataFram
     names = [n.name for n in system.nodes]
     if node not in names:
         raise AnalyzerError(f"{run.folder.root}: no node {node!r} in system.json (nodes: {', '.join(names)})")
-    wall = system_wall(run.folder.root, system, phase.spl, lambda path, why: None, phase.phase)
+    wall = system_wall(run.folder.root, system, phase.spl, lambda path, why: None, phase.phase, run.mlpower_session)
     mine = [s for s in wall.sources if s.node == node]
     t = np.concatenate([s.t_utc_ns for s in mine]) if mine else np.zeros(0, dtype=np.int64)
     order = np.argsort(t, kind="stable")

@@ -436,7 +436,8 @@ def load_run(
     system = loader.system()
     wall = None
     if system is not None:
-        wall = system_wall(folder.root, system, phases[TESTING].spl, lambda p, why: loader._problem(p, None, why))
+        wall = system_wall(folder.root, system, phases[TESTING].spl, lambda p, why: loader._problem(p, None, why),
+                           session=record)  # fmt: skip
     return RunData(
         folder=folder,
         phases=phases,

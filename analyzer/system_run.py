@@ -19,12 +19,13 @@ import numpy as np
 
 from analyzer.time_join import EstimatedInterconnect, WallSeries
 from powerlog.errors import PowerlogError
-from powerlog.layout import PHASE_DIRS, TESTING
+from powerlog.layout import PHASE_DIRS, TESTING, WALL_DIR
+from powerlog.run_record import SessionJson
 from powerlog.spl import PowerLog, read_spl
 from powerlog.spl_records import FloatArray
 from powerlog.system_record import SystemRecord, WallSourceRecord
 
-__all__ = ["INTERCONNECT", "SystemWall", "source_name", "system_wall"]
+__all__ = ["INTERCONNECT", "SystemWall", "simulated_meters", "source_name", "system_wall"]
 
 INTERCONNECT = "interconnect"
 
@@ -43,6 +44,17 @@ def source_name(part: str, index: int) -> str:
     return f"{part}.{index}"
 
 
+def simulated_meters(session: SessionJson | None) -> dict[str, bool]:
+    """Per samples folder ("" the session's own meter, ``wall/<key>`` another), whether its meter identified itself
+    as simulated, from session.json."""
+    if session is None:
+        return {}
+    own = session.meter is not None and session.meter.identity is not None and session.meter.identity.simulated
+    out = {"": bool(own)}
+    out.update({f"{WALL_DIR}/{m.key}": m.identity is not None and m.identity.simulated for m in session.wall_meters})
+    return out
+
+
 def _channel_power(log: PowerLog, channels: list[int] | None, where: str) -> FloatArray:
     if channels is None:
         return log.power_w
@@ -58,11 +70,13 @@ def system_wall(
     own_spl: PowerLog | None,
     problem: Callable[[Path, str], None],
     phase: str = TESTING,
+    session: SessionJson | None = None,
 ) -> SystemWall:
     """The sources of ``system`` in ``phase`` from the run folder at ``root``; ``own_spl`` is the run folder's own
     spl.txt of that phase as already read (None when it could not be). ``problem(path, reason)`` is told of every
-    source whose samples could not be read."""
+    source whose samples could not be read. ``session`` (session.json) says which meters were simulated."""
     logs: dict[str, PowerLog | None] = {"": own_spl}
+    simulated = simulated_meters(session)
 
     def log_of(samples_dir: str) -> PowerLog | None:
         if samples_dir not in logs:
@@ -77,7 +91,8 @@ def system_wall(
     def series(part: str, index: int, source: WallSourceRecord) -> WallSeries:
         name = source_name(part, index)
         interval_s = (source.interval_ms or 1000) / 1000
-        empty = WallSeries(name, part, np.zeros(0, np.int64), np.zeros(0), interval_s, source.tier)
+        sim = simulated.get(source.samples_dir or "", False)
+        empty = WallSeries(name, part, np.zeros(0, np.int64), np.zeros(0), interval_s, source.tier, sim)
         if source.samples_dir is None:
             return empty
         log = log_of(source.samples_dir)
@@ -89,7 +104,7 @@ def system_wall(
         except PowerlogError as e:
             problem(root / where, str(e))
             return empty
-        return WallSeries(name, part, log.t_utc_ns, power_w, interval_s, source.tier)
+        return WallSeries(name, part, log.t_utc_ns, power_w, interval_s, source.tier, sim)
 
     sources = [series(node.name, i, s) for node in system.nodes for i, s in enumerate(node.wall)]
     interconnect: WallSeries | EstimatedInterconnect | None = None

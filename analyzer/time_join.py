@@ -69,6 +69,7 @@ class WallSeries:
     power_w: npt.NDArray[np.float64]
     interval_s: float
     tier: MeasurementTier | None = None
+    simulated: bool = False  # read from a simulated meter (its identity said so)
 
     def __post_init__(self) -> None:
         where = f"wall source {self.name!r} of node {self.node!r}"
@@ -171,6 +172,7 @@ def source_energy(
         name=series.name,
         node=series.node,
         tier=series.tier,
+        simulated=series.simulated,
         interval_s=series.interval_s,
         energy_j=energy,
         avg_power_w=None if energy is None else energy / window_s,

@@ -194,6 +194,7 @@ class SourceEnergyRecord(FrozenRecord):
     name: str
     node: str
     tier: MeasurementTier | None = None
+    simulated: bool = False  # its meter said it is simulated (session.json identities)
     interval_s: float
     energy_j: float | None = None
     avg_power_w: float | None = None

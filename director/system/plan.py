@@ -52,37 +52,33 @@ def plan_system(description: SystemDescription) -> SystemPlan:
     """The plan for ``description``; :class:`SystemConfigError` when a meter is shared in a way one session
     cannot store apart (a meter of the LoadGen node's group measuring another node too)."""
     loadgen = description.loadgen
-    session_ids = [_meter_id(s, loadgen.name, i) for i, s in enumerate(loadgen.wall)]
-    firsts = {meter_id: s.url for meter_id, s in reversed(list(zip(session_ids, loadgen.wall, strict=True)))}
-    session_urls = tuple(firsts[m] for m in dict.fromkeys(session_ids))  # the distinct meters, in order
     parts = [(n.name, n.wall) for n in description.nodes]
     if isinstance(description.interconnect, MeasuredInterconnect):
         parts.append((INTERCONNECT, description.interconnect.wall))
-    dirs: dict[object, str] = {meter_id: "" for meter_id in session_ids}
-    plans: dict[object, WallMeterPlan] = {}
-    nodes_of: dict[object, list[str]] = {}
+    nodes_of: dict[object, list[str]] = {}  # each distinct meter: the parts it measures, in order
+    first: dict[object, tuple[str, int, WallSource]] = {}  # and where it is first named
     for part, sources in parts:
         for index, source in enumerate(sources):
             meter_id = _meter_id(source, part, index)
-            nodes_of.setdefault(meter_id, [])
-            if part not in nodes_of[meter_id]:
+            first.setdefault(meter_id, (part, index, source))
+            if part not in nodes_of.setdefault(meter_id, []):
                 nodes_of[meter_id].append(part)
-            if meter_id in dirs:
-                continue
-            key = f"{part}.{index}"
-            dirs[meter_id] = f"{WALL_DIR}/{key}"
-            url = source.url
-            plans[meter_id] = WallMeterPlan(key, (), url.text, functools.partial(open_meter, url), url.interval_ms)
-    shared = [m for m in set(session_ids) if len(nodes_of[m]) > 1]
+    session_ids = list(dict.fromkeys(_meter_id(s, loadgen.name, i) for i, s in enumerate(loadgen.wall)))
+    session_urls = tuple(first[m][2].url for m in session_ids)
+    shared = [m for m in session_ids if len(nodes_of[m]) > 1]
     if shared and len(session_urls) > 1:
         raise SystemConfigError(
             f"node {loadgen.name!r} (the LoadGen node) has {len(session_urls)} meters, summed as one, and one of "
             f"them also measures {', '.join(n for n in nodes_of[shared[0]] if n != loadgen.name)}: its channels "
             "cannot be told apart in the sum. Give the LoadGen node's meters to it alone, or give it one meter"
         )
+    dirs = {m: "" if m in session_ids else f"{WALL_DIR}/{part}.{index}" for m, (part, index, _) in first.items()}
     wall_meters = tuple(
-        WallMeterPlan(p.key, tuple(nodes_of[m]), p.url, p.open_meter, p.interval_ms) for m, p in plans.items()
-    )
+        WallMeterPlan(f"{part}.{index}", tuple(nodes_of[m]), source.url.text, functools.partial(open_meter, source.url),
+                      source.url.interval_ms)
+        for m, (part, index, source) in first.items()
+        if m not in session_ids
+    )  # fmt: skip
 
     def records(part: str, sources: tuple[WallSource, ...]) -> list[WallSourceRecord]:
         return [

@@ -571,6 +571,5 @@ def test_the_check_audits_the_line_merge_against_the_time_join(folder: Folder) -
     (finding,) = [f for f in check_run(folder.load(), "v5.1") if f.rule == "0.line_merge"]
     assert finding.evidence[0].values["max_offset_analyzer"] == 2
     assert finding.evidence[0].values["max_offset_s"] == pytest.approx(ANALYZER_2_LAG_MS / 1000)
-    expected = Status.FAIL if ANALYZER_2_LAG_MS >= 500 else Status.PASS
-    assert finding.status is expected and finding.severity in (Severity.WARNING, Severity.INFO)
+    assert finding.status is Status.PASS  # 7 ms apart: under the 0.5 s that warns
     assert "2 analyzers merged by line" in finding.message

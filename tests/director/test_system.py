@@ -14,6 +14,7 @@ import pytest
 
 from director.errors import ConfigError, MeterConfigError, SystemConfigError
 from director.system import EstimatedInterconnect, MeasuredInterconnect, SystemDescription, load_system
+from director.system.plan import plan_system
 from powerlog.errors import FormatError
 from powerlog.system_record import SYSTEM_FORMAT, SystemRecord, parse_system_json, read_system_json, write_system_json
 from powerlog.tiers import MeasurementTier
@@ -263,3 +264,18 @@ def test_system_check_prints_the_system_or_the_error_as_a_real_process(lab: Path
     )
     assert run.returncode == 2 and run.stdout == ""
     assert f"mlpower-director system-check: {bad}: loadgen_node: 'node7' is no [[node]]'s name" in run.stderr
+
+
+def test_the_plan_opens_each_meter_once_and_says_where_each_source_is_stored(lab: Path) -> None:
+    """serve --system: the LoadGen node's meter is the session's own (the run folder's spl.txt); every other
+    meter gets a folder of its own, and a meter two nodes share is opened once, each node reading its channels."""
+    plan = plan_system(load_system(_write(lab, _docs_example())))
+    assert [u.text for u in plan.session_meter_urls] == ["ptd://10.0.0.5:8888"]
+    assert [(m.key, m.nodes) for m in plan.wall_meters] == [
+        ("node1.0", ("node1",)), ("node2.0", ("node2", "node3")), ("node3.1", ("node3",))
+    ]  # fmt: skip
+    stored = {n.name: [(w.samples_dir, w.channels) for w in n.wall] for n in plan.record.nodes}
+    assert stored == {
+        "node0": [("", None)], "node1": [("wall/node1.0", None)], "node2": [("wall/node2.0", [1, 2])],
+        "node3": [("wall/node2.0", [3]), ("wall/node3.1", None)],
+    }  # fmt: skip

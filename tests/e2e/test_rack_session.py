@@ -100,6 +100,7 @@ def test_four_nodes_one_session_with_an_agent_killed_and_a_bmc_unplugged(ptd_sim
     assert system_energy is not None
     by_node = {n.node: n for n in system_energy.nodes}
     assert list(by_node) == ["node0", "node1", "node2", "node3"]
+    assert all(s.simulated for n in system_energy.nodes for s in n.sources)  # ptd-sim and redfish-sim say so
     window_s = system_energy.window_s
     # the per-node figures (and the estimated switch) sum to the total within 1e-9
     parts = [n.energy_j for n in system_energy.nodes] + [system_energy.interconnect.energy_j]
