@@ -204,8 +204,11 @@ def test_two_meters_are_summed_as_channels_of_one_run(tmp_path: Path) -> None:
     assert abs(spl.power_w - total).max() < 1e-3
     assert 280 < float(spl.power_w.mean()) < 340  # 200 W + 120 W less the simulated losses
     seconds = (spl.t_utc_ns[-1] - spl.t_utc_ns[0]) / 1e9
-    assert 9.0 <= (len(spl) - 1) / seconds <= 11.0
     record = json.loads((folder / "session.json").read_text())
+    # 10 Hz: every joined sample is stored, or skipped for want of a fresh partner and counted (a loaded machine
+    # delays one meter's reads: 69 stored in 7.7 s once), never lost silently
+    skipped = record["meter_samples_skipped"]
+    assert (len(spl) - 1) / seconds <= 11.0 and (len(spl) + skipped - 1) / seconds >= 9.0  # skipped: both phases
     assert record["meter"]["identity"]["channels"] == 3 and " + " in record["meter"]["url"]
     saved = json.loads((folder / "result.json").read_text())
     report = saved["report"]
