@@ -153,8 +153,11 @@ def test_two_second_loadgen_run(scenario: str, tmp_path: Path) -> None:
     assert detail.value("result_validity") in ("VALID", "INVALID")
     begin_ns = parse_ptd_timestamp(detail.value("power_begin"))
     end_ns = parse_ptd_timestamp(detail.value("power_end"))
-    assert begin_ns < end_ns
-    assert 1.5 <= (end_ns - begin_ns) / 1e9 <= 20.0  # at least the duration; generous above, for busy machines
+    assert (end_ns - begin_ns) / 1e9 >= 1.5  # the duration (no upper bound: the run's length depends on the load)
+    if scenario == "Offline":  # sized from the measured speed, as build_test_settings says
+        expected_qps = float(detail.value("requested_offline_expected_qps"))
+        samples = int(detail.value("generated_samples_per_query"))
+        assert samples == pytest.approx(LOADGEN_OFFLINE_HEADROOM * expected_qps * 2.0, abs=1.0)
 
 
 def _loadgen_span_s(log_dir: Path) -> float:
