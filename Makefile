@@ -7,7 +7,7 @@ FIXTURE ?= tests/data/dell-xe8545-a100x4-maxq-resnet50-offline/performance
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo demo-fixture test lint format docs bench fuzz ingest rack-bench overhead soak scan-bench clean
+.PHONY: demo demo-fixture test lint format docs bench fuzz ingest rack-bench overhead soak scan-bench uncertainty-bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,10 @@ overhead: $(VENV)/.installed-test
 # sessions back to back with a fault every 2 minutes; SOAK_ARGS="--hours 1" for the long one
 scan-bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_scan.py $(SCAN_BENCH_ARGS)
+
+# the k=2 error bars over 1,000 simulated sessions per tier with a known truth: coverage and tightness (about 20 s)
+uncertainty-bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_uncertainty.py $(UNCERTAINTY_BENCH_ARGS)
 
 soak: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_soak.py $(SOAK_ARGS)

@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
+from agent.calibrate_cli import add_calibrate_parser, calibrate_command
 from agent.client import DirectorClient
 from agent.components.sysfs import HWMON_ROOT_ENV, POWERCAP_ROOT_ENV
 from agent.components.sysfs_source import discover, open_components
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"The sysfs roots can be moved with ${POWERCAP_ROOT_ENV} and ${HWMON_ROOT_ENV} (a fake tree: SIMULATED).",
     )
     add_node_parser(sub)
+    add_calibrate_parser(sub)
     return parser
 
 
@@ -264,7 +266,11 @@ def _component_rows(components: ComponentPhaseSummary | None) -> list[tuple[str,
 
 
 def _quantity(q: QuantityRecord | PerformanceRecord | None, digits: int = 2) -> str:
-    return "n/a" if q is None else f"{_num(q.value, digits)} {q.unit}"
+    if q is None:
+        return "n/a"
+    bar = q.uncertainty if isinstance(q, QuantityRecord) else None
+    error = f" ± {_num(bar.expanded, digits)} {q.unit} (k={bar.k:g})" if bar is not None else ""
+    return f"{_num(q.value, digits)} {q.unit}{error}"
 
 
 def format_result(outcome: SessionOutcome) -> str:
@@ -339,6 +345,8 @@ def _command(args: argparse.Namespace) -> int:
         return _list_sources()
     if args.command == "node":
         return node_command(args, _token(args))
+    if args.command == "calibrate":
+        return calibrate_command(args, _token(args))
     workload = _workload(args)
     if workload.builtin:
         print(f"built-in benchmark: {args.scenario}, {args.duration:g} s per phase (a short, non-submission run)")

@@ -14,6 +14,9 @@ Component sources (RAPL domains, hwmon sensors: :mod:`agent.components`) are rea
 their own rate (``component_rate_hz``), each reading of every sensor at once; their batches, named
 ``<family>.<name>.power`` / ``.energy`` and sent as kind ``component`` (never as GPUs), go through the same
 buffer and the same requests as the GPUs'.
+
+Every GPU reading is also shown to a :class:`~agent.gpu.watch.GpuWatch`, which says a counter reset or wrap, a
+stuck counter or a GPU reporting zero as an event as soon as it sees one (in ``stats.events`` with the source's).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import numpy as np
 from agent.components.base import ComponentEnergy, ComponentPower, ComponentSource
 from agent.errors import AgentError
 from agent.gpu.base import EnergyReading, GpuSource, PowerReading
+from agent.gpu.watch import GpuWatch
 from powerlog.components import component_source
 from powerlog.wire import MAX_BATCHES_PER_REQUEST, SampleBatch
 
@@ -89,6 +93,7 @@ class SutSampler:
             self.read_every_s = max(self.period_s, min(source.history_s, batch_s) / READS_PER_HISTORY)
         self._last_slot: dict[int, int] = {}  # per GPU, the rate slot of the last value kept from a history
         self.stats = SamplerStats()
+        self._watch = GpuWatch()
         self._power: dict[int, list[PowerReading]] = collections.defaultdict(list)
         self._energy: dict[int, list[EnergyReading]] = collections.defaultdict(list)
         self._component_power: dict[str, list[ComponentPower]] = collections.defaultdict(list)
@@ -150,6 +155,7 @@ class SutSampler:
         for source in (self.source, self.components):
             if source is not None:
                 self.stats.events.extend(source.take_events())
+        self.stats.events.extend(self._watch.take_events())
 
     def _run(self) -> None:
         assert self.source is not None
@@ -166,6 +172,7 @@ class SutSampler:
                     readings = self._thinned(readings)
                 for r in readings:
                     self._power[r.gpu_index].append(r)
+                self._watch.power(readings)
                 self.stats.power_readings += len(readings)
                 if time.monotonic() >= next_batch:
                     next_batch += self.batch_s
@@ -223,6 +230,7 @@ class SutSampler:
         readings = self.source.read_energy()
         for r in readings:
             self._energy[r.gpu_index].append(r)
+        self._watch.energy(readings)
         self.stats.energy_readings += len(readings)
 
     def _make_batches(self) -> None:

@@ -36,7 +36,7 @@ from analyzer.rules.reliability import (
 )
 from analyzer.rules.samples import check_line_merge, check_samples
 from analyzer.run import RunData
-from powerlog.result_record import CheckRecord
+from powerlog.result_record import CheckRecord, QuantityRecord
 
 __all__ = ["OFFICIAL_RELATION", "RULES", "check_run", "check_summary", "official_relation", "ranging_peaks", "verdict"]
 
@@ -128,9 +128,15 @@ def verdict(findings: Iterable[Finding]) -> Status:
 
 
 def check_summary(
-    run: RunData, context: ResultContext, findings: Sequence[Finding], official: Sequence[OfficialCheck]
+    run: RunData,
+    context: ResultContext,
+    findings: Sequence[Finding],
+    official: Sequence[OfficialCheck],
+    power_metric: QuantityRecord | None = None,
 ) -> CheckRecord:
-    """``check --json``: mlpower's verdict (the stricter audit) and the official checker's, with both lists."""
+    """``check --json``: mlpower's verdict (the stricter audit) and the official checker's, with both lists, and
+    the power metric they judge (with its error bar) where the caller has the report."""
+    optional = {"power_metric": power_metric} if power_metric is not None else {}
     return CheckRecord(
         folder=str(run.folder.root),
         round=context.round.name,
@@ -144,4 +150,5 @@ def check_summary(
         errors=sum(1 for f in findings if f.is_error),
         findings=[f.to_record() for f in findings],
         official_checks=[c.to_record() for c in official],
+        **optional,
     )

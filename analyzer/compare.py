@@ -11,11 +11,11 @@ from analyzer.table import render_text
 __all__ = ["COMPARE_COLUMNS", "SCAN_COLUMNS", "render_comparison", "render_scan"]
 
 SCAN_COLUMNS = (
-    "result", "round", "benchmark", "scenario", "power_metric", "performance", "efficiency",
+    "result", "round", "benchmark", "scenario", "power_metric", "performance", "efficiency", "uncertainty_pct",
     "official_verdict", "mlpower_verdict", "error_rules",
 )  # fmt: skip
 COMPARE_COLUMNS = (
-    "path", "scenario", "power_metric", "performance", "efficiency", "window_s", "gpu_share_pct",
+    "path", "scenario", "power_metric", "performance", "efficiency", "uncertainty_pct", "window_s", "gpu_share_pct",
     "nodes", "system_power_w", "official_verdict", "mlpower_verdict", "tier", "state", "simulated",
 )  # fmt: skip
 

@@ -24,7 +24,7 @@ from analyzer.findings import Evidence, Finding, Official, Severity, Status
 from analyzer.gpu import GpuSeries
 from analyzer.nameplate import design_power_text
 from analyzer.official import OfficialCheck, OfficialOutcome, official_verdict
-from analyzer.render import gap_text, why_no_metric
+from analyzer.render import budget_text, gap_text, why_no_metric, with_error_bar
 from analyzer.report import METRIC_RULE
 from analyzer.run import RunData
 from analyzer.time_join import WallSeries
@@ -231,33 +231,41 @@ def _clock_rows(report: ReportRecord, run: RunData) -> list[tuple[str, str]]:
     return rows
 
 
-def _window_rows(t: WindowRecord) -> list[tuple[str, str]]:
+def _window_rows(t: WindowRecord, report: ReportRecord) -> list[tuple[str, str]]:
     rows = [
         (
             "LoadGen window",
             f"{_fmt(t.window_s, 3, 's')} ({_utc(t.power_begin_utc_ns)} to {_utc(t.power_end_utc_ns)} UTC)",
         ),
         ("Samples in window", f"{_fmt(t.samples_in_window)} > 0 W (of {_fmt(t.all_samples_in_window)})"),
-        ("Energy in window", _fmt(t.energy_j, 1, "J")),
-        ("Average power", _fmt(t.avg_power_w, 2, "W")),
+        ("Energy in window", with_error_bar(t.energy_j, report.energy_uncertainty, 1, "J")),
+        ("Average power", with_error_bar(t.avg_power_w, report.avg_power_uncertainty, 2, "W")),
         ("Min / max power", f"{_fmt(t.min_power_w, 2, 'W')} / {_fmt(t.max_power_w, 2, 'W')}"),
         ("Longest sample gap", _fmt(t.max_sample_gap_s, 3, "s")),
     ]
-    for c in t.channels or ():
+    for c in report.channels or t.channels or ():
         share = f" ({c.share_pct:.1f} %)" if c.share_pct is not None else ""
-        rows.append((f"Channel {c.channel}", f"{_fmt(c.avg_power_w, 2, 'W')}{share}"))
+        rows.append((f"Channel {c.channel}", f"{with_error_bar(c.avg_power_w, c.uncertainty, 2, 'W')}{share}"))
     return rows
 
 
 def _result_rows(report: ReportRecord, run: RunData) -> list[tuple[str, str]]:
     metric, perf, eff = report.power_metric, report.performance, report.efficiency
     rows = [
-        ("Power metric", _fmt(metric.value, 2, metric.unit) if metric else f"n/a: {why_no_metric(report)}"),
-        ("Performance", f"{_fmt(perf.value, 1, perf.unit)} ({perf.key})" if perf else "n/a"),
-        ("Efficiency", _fmt(eff.value, 2, eff.unit) if eff else "n/a"),
+        (
+            "Power metric",
+            with_error_bar(metric.value, metric.uncertainty, 2, metric.unit)
+            if metric
+            else f"n/a: {why_no_metric(report)}",
+        ),
     ]
+    if metric is not None and metric.uncertainty is not None:
+        rows.append(("Uncertainty", budget_text(metric.uncertainty)))
+    rows.append(("Performance", f"{_fmt(perf.value, 1, perf.unit)} ({perf.key})" if perf else "n/a"))
+    digits = 4 if eff is not None and eff.value < 10 else 2
+    rows.append(("Efficiency", with_error_bar(eff.value, eff.uncertainty, digits, eff.unit) if eff else "n/a"))
     if report.testing is not None:
-        rows += _window_rows(report.testing)
+        rows += _window_rows(report.testing, report)
     rows += _clock_rows(report, run)
     gpus = report.gpus
     if gpus:
@@ -329,7 +337,8 @@ def _system_table(system: SystemEnergyRecord | None) -> str:
     head = ("<tr><th>node</th><th>average power</th><th>energy</th><th>energy/query</th><th>GPU (component) share</th>"
             "<th>sources</th><th>complete</th></tr>")  # fmt: skip
     rows = [
-        f"<tr><th>{_esc(n.node)}</th><td>{_fmt(n.avg_power_w, 2, 'W')}</td><td>{_fmt(n.energy_j, 1, 'J')}</td>"
+        f"<tr><th>{_esc(n.node)}</th><td>{_fmt(n.avg_power_w, 2, 'W')}</td>"
+        f"<td>{with_error_bar(n.energy_j, n.uncertainty, 1, 'J')}</td>"
         f"<td>{_fmt(n.energy_per_query_j, 4, 'J')}</td><td>{_fmt(n.gpu_share_pct, 1, '%')}"
         f"{''.join(f'<br>{_esc(name)} {pct:.1f} %' for name, pct in n.component_share_pct.items())}</td>"
         f"<td>{_esc(_source_names(n))}</td><td>{'yes' if n.complete else 'NO'}</td></tr>"
@@ -340,7 +349,8 @@ def _system_table(system: SystemEnergyRecord | None) -> str:
         how = "ESTIMATED" if link.estimated else "measured"
         rows.append(f"<tr><th>{_esc(link.name)}</th><td>{_fmt(link.avg_power_w, 2, 'W')}</td>"
                     f'<td>{_fmt(link.energy_j, 1, "J")}</td><td colspan="4">{how}</td></tr>')  # fmt: skip
-    rows.append(f"<tr><th>system</th><td>{_fmt(system.avg_power_w, 2, 'W')}</td><td>{_fmt(system.energy_j, 1, 'J')}"
+    energy = with_error_bar(system.energy_j, system.uncertainty, 1, "J")
+    rows.append(f"<tr><th>system</th><td>{_fmt(system.avg_power_w, 2, 'W')}</td><td>{energy}"
                 f"</td><td>{_fmt(system.energy_per_query_j, 4, 'J')}</td><td></td><td></td>"
                 f"<td>{'yes' if system.complete else 'NO'}</td></tr>")  # fmt: skip
     return f'<h3>System, joined by time</h3><table id="system">{head}{"".join(rows)}</table>'

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from analyzer.components import component_window
-from analyzer.gpu import ReadingsWindow, gpu_window
+from analyzer.error_bars import error_bar, gpu_energy_budget
+from analyzer.gpu import GpuSeries, ReadingsWindow, gpu_record_fields, gpu_window
 from analyzer.run import NodeData, RunData
+from analyzer.uncertainty import ClockBound
 from powerlog.result_record import ComponentRecord, GpuRecord, NodeGapRecord, NodeSensorsRecord
 from powerlog.run_record import NodeGap, NodeRecord
 from powerlog.timestamps import NS_PER_S
@@ -59,7 +61,9 @@ def _node(node: NodeData, entry: NodeRecord | None, window: tuple[int, int] | No
     gpus: list[GpuRecord] = []
     components: list[ComponentRecord] = []
     if window is not None:
-        gpus = [GpuRecord(gpu=s.gpu_index, **_figures(gpu_window(s, *window))) for s in node.gpus]
+        gpu_windows = [gpu_window(s, *window) for s in node.gpus]
+        gpus = [GpuRecord(gpu=w.gpu_index, **gpu_record_fields(w), **_figures(w)) for w in gpu_windows]
+        gpus = [_with_error_bar(g, series, node, window) for g, series in zip(gpus, node.gpus, strict=True)]
         for series in node.components:
             w = component_window(series, *window)
             about = described.get(series.name)
@@ -84,6 +88,16 @@ def _node(node: NodeData, entry: NodeRecord | None, window: tuple[int, int] | No
         components=components,
         gaps=[_gap_record(g, window) for g in entry.gaps] if entry is not None else [],
     )
+
+
+def _with_error_bar(gpu: GpuRecord, series: GpuSeries, node: NodeData, window: tuple[int, int]) -> GpuRecord:
+    """A node GPU's record with the error bar of its energy; none where the node measured no clock offset (how far
+    its readings may be off the director's clock is then unknown)."""
+    bound_ns = node.clock_map.bound_ns((window[0] + window[1]) // 2) if node.clock_map is not None else None
+    if gpu.energy_j is None or bound_ns is None:
+        return gpu
+    clock = ClockBound(bound_ns, f"node {node.name}'s clock map bound")
+    return gpu.model_copy(update={"uncertainty": error_bar(gpu_energy_budget(series, *window, gpu.energy_j, clock))})
 
 
 def node_sensors(run: RunData) -> list[NodeSensorsRecord] | None:

@@ -10,6 +10,7 @@ from analyzer.nameplate import design_power_text
 from analyzer.official import OfficialCheck, OfficialOutcome, official_verdict
 from powerlog.result_record import (
     ComponentRecord,
+    ErrorBarRecord,
     GpuRecord,
     MeterSummary,
     NodeGapRecord,
@@ -19,7 +20,16 @@ from powerlog.result_record import (
 )
 from powerlog.tiers import INFORMATIVE_TIERS, MeasurementTier, tier_description
 
-__all__ = ["gap_text", "node_rows", "render_findings", "render_report", "system_rows", "why_no_metric"]
+__all__ = [
+    "budget_text",
+    "gap_text",
+    "node_rows",
+    "render_findings",
+    "render_report",
+    "system_rows",
+    "why_no_metric",
+    "with_error_bar",
+]
 
 
 def _num(value: float | None, digits: int = 2, unit: str = "") -> str:
@@ -27,6 +37,21 @@ def _num(value: float | None, digits: int = 2, unit: str = "") -> str:
         return "n/a"
     text = f"{value:,.{digits}f}"
     return f"{text} {unit}".rstrip()
+
+
+def with_error_bar(value: float | None, bar: ErrorBarRecord | None, digits: int = 2, unit: str = "") -> str:
+    """``287.96 W ± 0.62 W (k=2)``, or the figure alone where it has no error bar."""
+    if value is None or bar is None:
+        return _num(value, digits, unit)
+    return f"{_num(value, digits, unit)} ± {_num(bar.expanded, digits, unit)} (k={bar.k:g})"
+
+
+def budget_text(bar: ErrorBarRecord) -> str:
+    """The components of an error bar, largest first, as standard uncertainties in the figure's unit."""
+    terms = sorted(bar.terms, key=lambda t: -t.standard)
+    parts = ", ".join(f"{t.name} {t.standard:.3g}" for t in terms)
+    relative = f"±{bar.relative_pct:.2f} % (k={bar.k:g}); " if bar.relative_pct is not None else ""
+    return f"{relative}u in {bar.unit}: {parts}; dominated by {bar.dominant or 'nothing'}"
 
 
 def render_report(report: ReportRecord) -> str:
@@ -40,7 +65,9 @@ def render_report(report: ReportRecord) -> str:
     rows.append(("Scenario", f"{report.scenario or 'unknown'}   (LoadGen: {validity}{inferred})"))
     if report.power_metric is not None:
         metric = report.power_metric
-        rows.append(("Power metric", f"{_num(metric.value, 2, metric.unit)}"))
+        rows.append(("Power metric", with_error_bar(metric.value, metric.uncertainty, 2, metric.unit)))
+        if metric.uncertainty is not None:
+            rows.append(("  uncertainty", budget_text(metric.uncertainty)))
     else:
         rows.append(("Power metric", f"n/a: {why_no_metric(report)}"))
     if report.performance is not None:
@@ -48,7 +75,8 @@ def render_report(report: ReportRecord) -> str:
         value = f"{perf.value:,.0f}" if perf.value.is_integer() else f"{perf.value:,.6g}"
         rows.append(("Performance", f"{value} {perf.unit}   ({perf.key}{', inferred' if perf.inferred else ''})"))
     if report.efficiency is not None:
-        rows.append(("Efficiency", _num(report.efficiency.value, 2, report.efficiency.unit)))
+        eff = report.efficiency
+        rows.append(("Efficiency", with_error_bar(eff.value, eff.uncertainty, 4 if eff.value < 10 else 2, eff.unit)))
     if t is not None:
         rows.append(
             (
@@ -61,14 +89,17 @@ def render_report(report: ReportRecord) -> str:
             rows.append(
                 (
                     "Wall power",
-                    f"avg {_num(t.avg_power_w, 2, 'W')}, min {_num(t.min_power_w, 2)}, max {_num(t.max_power_w, 2)}, "
+                    f"avg {with_error_bar(t.avg_power_w, report.avg_power_uncertainty, 2, 'W')}, "
+                    f"min {_num(t.min_power_w, 2)}, max {_num(t.max_power_w, 2)}, "
                     f"std {_num(t.std_power_w, 2)}",
                 )
             )
-            rows.append(("Energy in window", f"{_num(t.energy_j, 1, 'J')} (trapezoidal)"))
-        for ch in t.channels or ():
+            rows.append(
+                ("Energy in window", f"{with_error_bar(t.energy_j, report.energy_uncertainty, 1, 'J')} (trapezoidal)")
+            )
+        for ch in report.channels or t.channels or ():
             share = f" ({ch.share_pct:.1f} %)" if ch.share_pct is not None else ""
-            rows.append((f"  Channel {ch.channel}", f"{_num(ch.avg_power_w, 2, 'W')}{share}"))
+            rows.append((f"  Channel {ch.channel}", f"{with_error_bar(ch.avg_power_w, ch.uncertainty, 2, 'W')}{share}"))
     gpus = report.gpus
     if gpus:
         sim = "   SIMULATED" if gpus.simulated else ""
@@ -83,7 +114,8 @@ def render_report(report: ReportRecord) -> str:
             rows.append(
                 (
                     f"  GPU {g.gpu}",
-                    f"{_num(g.energy_j, 1, 'J')}, {_num(g.mean_power_w, 2, 'W')} (counter){_per_query(g)}",
+                    f"{with_error_bar(g.energy_j, g.uncertainty, 1, 'J')}, {_num(g.mean_power_w, 2, 'W')}"
+                    f"{_gpu_how(g)}{_per_query(g)}",
                 )
             )
         rows.append(("Rest of system", _num(gpus.rest_of_system_w, 2, "W")))
@@ -123,6 +155,14 @@ def render_report(report: ReportRecord) -> str:
     return "\n".join(lines)
 
 
+def _gpu_how(gpu: GpuRecord) -> str:
+    """Where a GPU's energy came from, what it covers and what went wrong, as far as the record says."""
+    about = [f"from its {gpu.energy_from}" if gpu.energy_from else "", f"{gpu.scope} scope" if gpu.scope else ""]
+    about.append(f"{gpu.power_reading_kind} power" if gpu.power_reading_kind else "")
+    text = f" ({', '.join(a for a in about if a)})" if any(about) else ""
+    return text + (f"   FAULTS: {', '.join(gpu.faults)}" if gpu.faults else "")
+
+
 def _per_query(entry: GpuRecord | ComponentRecord) -> str:
     """A GPU's or a component's energy per query (SingleStream, MultiStream), where the report has it."""
     per_query_j = entry.energy_per_query_j
@@ -146,14 +186,16 @@ def system_rows(system: SystemEnergyRecord) -> list[tuple[str, str]]:
     rows = [(
         "System",
         f"{len(system.nodes)} node(s) joined by time over {system.window_s:.1f} s: "
-        f"{_num(system.avg_power_w, 2, 'W')}, {_num(system.energy_j, 1, 'J')}{_per_query_j(system.energy_per_query_j)}"
+        f"{_num(system.avg_power_w, 2, 'W')}, {with_error_bar(system.energy_j, system.uncertainty, 1, 'J')}"
+        f"{_per_query_j(system.energy_per_query_j)}"
         f"{flag}{estimated}",
     )]  # fmt: skip
     for node in system.nodes:
         share = f", GPUs {_num(node.gpu_share_pct, 1)} %" if node.gpu_share_pct is not None else ""
         share += "".join(f", {name} {pct:.1f} %" for name, pct in node.component_share_pct.items())
         missing = "" if node.complete else "   INCOMPLETE"
-        rows.append((f"  {node.node}", f"{_num(node.avg_power_w, 2, 'W')}, {_num(node.energy_j, 1, 'J')}"
+        energy = with_error_bar(node.energy_j, node.uncertainty, 1, "J")
+        rows.append((f"  {node.node}", f"{_num(node.avg_power_w, 2, 'W')}, {energy}"
                      f"{_per_query_j(node.energy_per_query_j)}{share}{missing}"))  # fmt: skip
         for source in node.sources:
             gaps = "; ".join(f"{g.kind} {g.length_s:.1f} s" for g in source.gaps)
@@ -176,7 +218,10 @@ def node_rows(node: NodeSensorsRecord) -> list[tuple[str, str]]:
     sim = "   SIMULATED" if node.simulated else ""
     head = f"{len(node.gpus)} GPU(s) {_num(node.gpu_energy_j, 1, 'J')}, {_num(node.gpu_avg_power_w, 2, 'W')}; "
     rows = [(f"Node {node.node}", f"{head}{len(node.components)} component(s); {len(node.gaps)} gap(s){sim}")]
-    rows += [(f"  GPU {g.gpu}", f"{_num(g.energy_j, 1, 'J')}, {_num(g.mean_power_w, 2, 'W')}") for g in node.gpus]
+    rows += [
+        (f"  GPU {g.gpu}", f"{with_error_bar(g.energy_j, g.uncertainty, 1, 'J')}, {_num(g.mean_power_w, 2, 'W')}")
+        for g in node.gpus
+    ]
     rows += [(f"  {c.name}", f"{_num(c.mean_power_w, 2, 'W')}, {_num(c.energy_j, 1, 'J')}") for c in node.components]
     rows += [("  gap", gap_text(g)) for g in node.gaps]
     return rows

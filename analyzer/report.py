@@ -12,8 +12,16 @@ from typing import Any
 
 from analyzer.components import component_window
 from analyzer.context import ResultContext, ResultMeter, as_context, meter_identity
+from analyzer.error_bars import (
+    WallBudgets,
+    clock_bound,
+    error_bar,
+    gpu_energy_budget,
+    system_energy_budgets,
+    wall_budgets,
+)
 from analyzer.findings import Evidence, Finding, Severity
-from analyzer.gpu import GpuWindow, ReadingsWindow, gpu_window
+from analyzer.gpu import GpuSeries, GpuWindow, ReadingsWindow, gpu_record_fields, gpu_window
 from analyzer.metrics import (
     Performance,
     Quantity,
@@ -30,6 +38,7 @@ from analyzer.rules.samples import implausible_readings, sample_hole
 from analyzer.run import PhaseClock, RunData
 from analyzer.tier import measurement_tier
 from analyzer.time_join import join_by_time
+from analyzer.uncertainty import Budget, ClockBound
 from powerlog.layout import RANGING, TESTING
 from powerlog.mllog import DetailLog
 from powerlog.result_record import (
@@ -59,18 +68,30 @@ METRIC_RULE = "0.metric"
 Report = ReportRecord  # the analyzer's report is the result record's report (powerlog.result_record)
 
 
-def _quantity(q: Quantity | None) -> QuantityRecord | None:
-    return QuantityRecord(value=q.value, unit=q.unit) if q else None
+def _quantity(q: Quantity | None, wall: Budget | None = None) -> QuantityRecord | None:
+    """A figure's record; with the mean wall power's budget, its error bar (a figure proportional to that power or
+    inversely so carries its relative uncertainty)."""
+    if q is None:
+        return None
+    if wall is None:
+        return QuantityRecord(value=q.value, unit=q.unit)
+    return QuantityRecord(value=q.value, unit=q.unit, uncertainty=error_bar(wall.carried(q.value, q.unit)))
 
 
 def _performance_record(p: Performance | None) -> PerformanceRecord | None:
     return PerformanceRecord(value=p.value, unit=p.unit, key=p.key, inferred=p.inferred) if p else None
 
 
-def _channels(stats: WindowStats) -> list[ChannelShare]:
+def _channels(stats: WindowStats, budgets: Sequence[Budget] = ()) -> list[ChannelShare]:
     total = sum(stats.channel_avg_power_w)
+    bars = [error_bar(b) for b in budgets]
     return [
-        ChannelShare(channel=i, avg_power_w=w, share_pct=100.0 * w / total if total > 0 else None)
+        ChannelShare(
+            channel=i,
+            avg_power_w=w,
+            share_pct=100.0 * w / total if total > 0 else None,
+            **({"uncertainty": bars[i - 1]} if i <= len(bars) else {}),
+        )
         for i, w in enumerate(stats.channel_avg_power_w, start=1)
     ]
 
@@ -262,12 +283,27 @@ def build_report(run: RunData, round_: Round | ResultContext | str | None = None
     return _record(run, context, figures, query_count, tier, problems)
 
 
+def _wall_fields(budgets: WallBudgets | None, figures: _Figures) -> dict[str, Any]:
+    """The headline figures' records with their error bars (none where the window has no wall samples)."""
+    power = budgets.power if budgets is not None else None
+    out: dict[str, Any] = {
+        "power_metric": _quantity(figures.power_metric, power),
+        "efficiency": _quantity(figures.efficiency, power),
+    }
+    if budgets is not None:
+        out["avg_power_uncertainty"] = error_bar(budgets.power)
+        if budgets.energy is not None:
+            out["energy_uncertainty"] = error_bar(budgets.energy)
+    return out
+
+
 def _system_energy(
     run: RunData,
     query_count: int | None,
     gpus: GpuPhaseSummary | None,
     components: ComponentPhaseSummary | None,
     nodes: Sequence[NodeSensorsRecord],
+    clock: ClockBound,
 ) -> SystemEnergyRecord | None:
     """A described system's wall sources joined by time over the testing window (None without system.json or
     a window), each node with its GPUs' and components' shares of its wall energy: the LoadGen node's from its
@@ -276,6 +312,7 @@ def _system_energy(
     if wall is None or run.system is None or window is None or window[1] <= window[0]:
         return None
     joined = join_by_time(wall.sources, window[0], window[1], wall.interconnect, query_count)
+    node_budgets, system_budget = system_energy_budgets(wall.sources, wall.interconnect, *window, clock)
     gpu_j = {n.node: n.gpu_energy_j for n in nodes}
     gpu_j[run.system.loadgen_node] = gpus.total_energy_j if gpus is not None else None
     parts = {n.node: n.components for n in nodes}
@@ -287,9 +324,10 @@ def _system_energy(
         by_part = {
             c.name: 100.0 * c.energy_j / wall_j for c in parts.get(node.node, []) if c.energy_j is not None and wall_j
         }
+        bar = error_bar(node_budgets[node.node]) if node.node in node_budgets else None
         with_shares.append(node.model_copy(update={"gpu_energy_j": energy_j, "gpu_share_pct": share,
-                                                   "component_share_pct": by_part}))  # fmt: skip
-    return joined.model_copy(update={"nodes": with_shares})
+                                                   "component_share_pct": by_part, "uncertainty": bar}))  # fmt: skip
+    return joined.model_copy(update={"nodes": with_shares, "uncertainty": error_bar(system_budget)})
 
 
 def _record(
@@ -303,7 +341,9 @@ def _record(
     """The report record; the sections a run has no data for (GPUs, components, clock, channels) left unset."""
     detail, t, ranging, clock = run.testing.detail, run.testing.stats, run.ranging.stats, run.testing.clock
     scenario = context.scenario
-    gpus = _gpu_summaries(run, scenario, figures.performance, query_count) or {}
+    budgets = wall_budgets(run, context, tier)
+    bound = clock_bound(run, context)
+    gpus = _gpu_summaries(run, scenario, figures.performance, query_count, bound) or {}
     components = _component_summaries(run, scenario, figures.performance, query_count) or {}
     optional: dict[str, Any] = {}
     if gpus:
@@ -313,14 +353,14 @@ def _record(
     if clock is not None:
         optional.update(_clock_sections(clock, run.testing.raw_stats, figures.raw_power_metric))
     if t is not None and t.channel_avg_power_w:
-        optional["channels"] = _channels(t)
+        optional["channels"] = _channels(t, budgets.channels if budgets is not None else ())
     if run.design_power is not None:
         optional["design_power"] = design_power_record(run.design_power, t.avg_power_w if t else None)
     nodes = node_sensors(run)
     if nodes is not None:
         optional["node_sensors"] = nodes
     per_query = query_count if scenario is not None and scenario.energy_per_query else None  # SingleStream, MultiStream
-    system = _system_energy(run, per_query, optional.get("gpus"), optional.get("components"), nodes or [])
+    system = _system_energy(run, per_query, optional.get("gpus"), optional.get("components"), nodes or [], bound)
     if system is not None:
         optional["system_energy"] = system
     change = None
@@ -341,9 +381,7 @@ def _record(
         ranging_avg_power_w=ranging.avg_power_w if ranging else None,
         window_s=t.window_s if t else None,
         samples_in_window=t.samples_in_window if t else None,
-        power_metric=_quantity(figures.power_metric),
         performance=_performance_record(figures.performance),
-        efficiency=_quantity(figures.efficiency),
         energy_j=t.energy_j if t else None,
         max_sample_gap_s=t.max_sample_gap_s if t else None,
         result_query_count=query_count,
@@ -357,6 +395,7 @@ def _record(
         tier=tier,
         informative=tier in INFORMATIVE_TIERS,
         problems=[p.to_record() for p in problems],
+        **_wall_fields(budgets, figures),
         **optional,
     )
 
@@ -380,7 +419,7 @@ def _clock_sections(clock: PhaseClock, raw: WindowStats | None, raw_metric: Quan
 
 
 def _gpu_summaries(
-    run: RunData, scenario: Scenario | None, perf: Performance | None, query_count: int | None
+    run: RunData, scenario: Scenario | None, perf: Performance | None, query_count: int | None, clock: ClockBound
 ) -> dict[str, GpuPhaseSummary] | None:
     if not run.gpus:
         return None
@@ -391,7 +430,8 @@ def _gpu_summaries(
         if window is None or phase.stats is None:
             continue
         windows = [gpu_window(series, *window) for series in run.gpus]
-        out[phase_name] = _gpu_phase(windows, phase.stats, scenario, perf, query_count, simulated)
+        summary = _gpu_phase(windows, phase.stats, scenario, perf, query_count, simulated)
+        out[phase_name] = _with_gpu_error_bars(summary, run.gpus, window, clock)
     return out
 
 
@@ -405,7 +445,10 @@ def _gpu_phase(
 ) -> GpuPhaseSummary:
     energies = [w.energy_j for w in windows]
     total = sum(e for e in energies if e is not None) if all(e is not None for e in energies) else None
-    per_gpu = [GpuRecord(gpu=w.gpu_index, **_window_entry(w, wall, scenario, perf, query_count)) for w in windows]
+    per_gpu = [
+        GpuRecord(gpu=w.gpu_index, **gpu_record_fields(w), **_window_entry(w, wall, scenario, perf, query_count))
+        for w in windows
+    ]
     rest_j = wall.energy_j - total if total is not None and wall.energy_j is not None else None
     return GpuPhaseSummary(
         simulated=simulated,
@@ -416,6 +459,20 @@ def _gpu_phase(
         rest_of_system_energy_j=rest_j,
         rest_of_system_w=rest_j / wall.window_s if rest_j is not None and wall.window_s > 0 else None,
     )
+
+
+def _with_gpu_error_bars(
+    summary: GpuPhaseSummary, series: Sequence[GpuSeries], window: tuple[int, int], clock: ClockBound
+) -> GpuPhaseSummary:
+    """Each GPU's record with the error bar of its window energy."""
+    per_gpu = []
+    for record, readings in zip(summary.per_gpu, series, strict=True):
+        if record.energy_j is None:
+            per_gpu.append(record)
+            continue
+        budget = gpu_energy_budget(readings, *window, record.energy_j, clock)
+        per_gpu.append(record.model_copy(update={"uncertainty": error_bar(budget)}))
+    return summary.model_copy(update={"per_gpu": per_gpu})
 
 
 def _share_of_wall_pct(energy_j: float | None, wall: WindowStats) -> float | None:

@@ -273,7 +273,7 @@ class Result:
 
     def check_record(self) -> CheckRecord:
         """``check --json``: both verdicts, every finding and every official check."""
-        return check_summary(self._run, self._context, self.check(), self.official_checks())
+        return check_summary(self._run, self._context, self.check(), self.official_checks(), self.report().power_metric)
 
     def result_json(self) -> ResultJson:
         """result.json: the report and the check record."""

@@ -18,7 +18,7 @@ import numpy as np
 from analyzer.components import ComponentSeries
 from analyzer.errors import UnreadableRunError
 from analyzer.findings import Evidence, Finding, Severity
-from analyzer.gpu import GpuSeries
+from analyzer.gpu import GpuSeries, describe_gpus
 from analyzer.line_merge import OwnTimes, analyzer_own_times
 from analyzer.metrics import WindowStats, window_stats
 from analyzer.nameplate import DesignPower, find_design_power
@@ -363,6 +363,7 @@ class _Loader:
             clock_map = SutClockMap.from_entries(clock)
             known = clock_map if clock_map.known else None
             gpus, components = self.sut_series(self.sut_tables(root / name), known)
+            gpus = describe_gpus(gpus, entry.sources.gpus if entry is not None and entry.sources else ())
             out.append(NodeData(name, gpus, components, known))
         return tuple(out)
 
@@ -432,6 +433,7 @@ def load_run(
         if log is not None and log.bad_lines:
             loader.bad_lines(log.path, log.bad_lines)
     gpus, components = loader.sut_series(loader.sut_tables(), clock_map)
+    gpus = describe_gpus(gpus, record.agent.gpus if record is not None and record.agent else ())
     nodes = loader.nodes(record)
     system = loader.system()
     wall = None

@@ -44,10 +44,14 @@ class ScanRow:
     scenario: str | None = None
     power_metric: float | None = None
     power_unit: str | None = None
+    power_metric_uncertainty: float | None = None  # the expanded uncertainty (k = 2) of power_metric, its unit
+    uncertainty_pct: float | None = None  # the same relative to power_metric (efficiency's is the same)
+    uncertainty_dominant: str | None = None  # its largest component (accuracy, sampling, clock, gaps, calibration)
     performance: float | None = None
     performance_unit: str | None = None
     efficiency: float | None = None
     efficiency_unit: str | None = None
+    efficiency_uncertainty: float | None = None  # expanded (k = 2), in efficiency_unit
     official_verdict: str | None = None  # "pass" / "fail", as the round's official power checker would say
     mlpower_verdict: str | None = None  # "pass" / "fail": mlpower's stricter audit (any error fails)
     error_rules: tuple[str, ...] = ()  # the rule ids of mlpower's errors, in rule order, each once
@@ -59,6 +63,7 @@ class ScanRow:
     tier: str | None = None  # powerlog.tiers: ptdaemon, direct, bmc or components (the last two informative)
     nodes: int | None = None  # a multi-node run's nodes (system.json); None for one node
     system_power_w: float | None = None  # its whole system's average power, every wall source joined by time
+    system_energy_uncertainty_j: float | None = None  # the expanded uncertainty (k = 2) of the system's energy
     system_complete: bool | None = None  # False when a source of it has a gap in the LoadGen window
     report_html: str | None = None  # the absolute path of a report.html in or beside the result
     error: str | None = None
@@ -157,6 +162,8 @@ def scan_result(
     position = context.position
     metric, perf, eff = report.power_metric, report.performance, report.efficiency
     errors = list(dict.fromkeys(f.rule for f in findings if f.is_error))
+    bar = metric.uncertainty if metric else None
+    system_bar = report.system_energy.uncertainty if report.system_energy else None
     return ScanRow(
         path=rel,
         round=context.round.name,
@@ -167,10 +174,14 @@ def scan_result(
         scenario=report.scenario,
         power_metric=metric.value if metric else None,
         power_unit=metric.unit if metric else None,
+        power_metric_uncertainty=bar.expanded if bar else None,
+        uncertainty_pct=bar.relative_pct if bar else None,
+        uncertainty_dominant=bar.dominant if bar else None,
         performance=perf.value if perf else None,
         performance_unit=perf.unit if perf else None,
         efficiency=eff.value if eff else None,
         efficiency_unit=eff.unit if eff else None,
+        efficiency_uncertainty=eff.uncertainty.expanded if eff and eff.uncertainty else None,
         official_verdict=official_verdict,
         mlpower_verdict=result.verdict.value,
         error_rules=tuple(errors),
@@ -182,6 +193,7 @@ def scan_result(
         tier=report.tier.value if report.tier else None,
         nodes=len(report.system_energy.nodes) if report.system_energy else None,
         system_power_w=report.system_energy.avg_power_w if report.system_energy else None,
+        system_energy_uncertainty_j=system_bar.expanded if system_bar else None,
         system_complete=report.system_energy.complete if report.system_energy else None,
         report_html=_report_html(folder),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,11 @@ __all__ = [
 
 MAX_CELL_CHARS = 32
 MAX_PATH_CHARS = 48  # a folder name is kept whole up to this: it is what tells results apart
-_FLOAT_COLUMNS = ("power_metric", "performance", "efficiency", "window_s", "gpu_share_pct")
+_FLOAT_COLUMNS = tuple(f.name for f in fields(ScanRow) if str(f.type).startswith("float"))
 _PARQUET_TYPES: dict[str, pa.DataType] = {
     **dict.fromkeys(_FLOAT_COLUMNS, pa.float64()),
-    "samples_in_window": pa.int64(),
-    "simulated": pa.bool_(),
+    **{f.name: pa.int64() for f in fields(ScanRow) if str(f.type).startswith("int")},
+    **{f.name: pa.bool_() for f in fields(ScanRow) if str(f.type).startswith("bool")},
     "error_rules": pa.list_(pa.string()),
 }
 _PARQUET_SCHEMA = pa.schema([(name, _PARQUET_TYPES.get(name, pa.string())) for name in COLUMNS])
@@ -109,6 +110,7 @@ _CELLS: dict[str, TextColumn] = {
     "power_metric": ("power metric", lambda r: _number(r.power_metric, r.power_unit)),
     "performance": ("performance", _performance),
     "efficiency": ("efficiency", lambda r: _number(r.efficiency, r.efficiency_unit)),
+    "uncertainty_pct": ("±(k=2)", lambda r: "n/a" if r.uncertainty_pct is None else f"{r.uncertainty_pct:.2f} %"),
     "window_s": ("window", lambda r: _number(r.window_s, "s", 1)),
     "gpu_share_pct": ("GPU share", lambda r: "n/a" if r.gpu_share_pct is None else f"{r.gpu_share_pct:.1f} %"),
     "official_verdict": ("official", lambda r: (r.official_verdict or "").upper()),

@@ -28,6 +28,7 @@ __all__ = [
     "ComponentPhaseSummary",
     "ComponentRecord",
     "DesignPowerRecord",
+    "ErrorBarRecord",
     "EvidenceRecord",
     "FindingRecord",
     "GpuPhaseSummary",
@@ -45,6 +46,7 @@ __all__ = [
     "SampleGapRecord",
     "SourceEnergyRecord",
     "SystemEnergyRecord",
+    "UncertaintyTermRecord",
     "UncorrectedFigures",
     "WindowRecord",
     "parse_result_json",
@@ -55,9 +57,35 @@ __all__ = [
 RESULT_FORMAT = "mlpower-result-1"
 
 
+class UncertaintyTermRecord(FrozenRecord):
+    """One component of an uncertainty budget: a standard uncertainty in the figure's unit, and its source."""
+
+    name: str
+    standard: float
+    note: str = ""
+
+
+class ErrorBarRecord(FrozenRecord):
+    """An expanded uncertainty: the figure's true value lies within ``value +- expanded`` with about 95 %
+    probability (``k`` = 2); ``terms`` are the named components (see docs/metrics-and-rules.md)."""
+
+    expanded: float
+    unit: str
+    k: float = 2.0
+    standard: float
+    relative_pct: float | None = None
+    dominant: str | None = None
+    terms: list[UncertaintyTermRecord] = Field(default_factory=list)
+
+    def text(self, value: float, digits: int = 2) -> str:
+        """``287.96 W ± 0.62 W (k=2)``."""
+        return f"{value:.{digits}f} {self.unit} ± {self.expanded:.{digits}f} {self.unit} (k={self.k:g})"
+
+
 class QuantityRecord(FrozenRecord):
     value: float
     unit: str
+    uncertainty: ErrorBarRecord | None = None
 
 
 class PerformanceRecord(FrozenRecord):
@@ -71,6 +99,7 @@ class ChannelShare(FrozenRecord):
     channel: int
     avg_power_w: float
     share_pct: float | None = None
+    uncertainty: ErrorBarRecord | None = None  # of avg_power_w
 
 
 class GpuRecord(FrozenRecord):
@@ -86,6 +115,11 @@ class GpuRecord(FrozenRecord):
     warnings: list[str] = Field(default_factory=list)
     energy_per_query_j: float | None = None
     energy_per_sample_j: float | None = None
+    uncertainty: ErrorBarRecord | None = None  # of energy_j
+    power_reading_kind: str | None = None  # "instant" or NVML's 1 s "average"; None: not recorded
+    scope: str | None = None  # what energy_j covers: "gpu" or the whole "module" (GH200); None: not recorded
+    energy_from: str | None = None  # "counter" (the energy counter) or "power" (integrated power readings)
+    faults: list[str] = Field(default_factory=list)  # powerlog.sut_samples.GPU_FAULTS seen in the window
 
 
 class GpuPhaseSummary(FrozenRecord):
@@ -215,6 +249,7 @@ class NodeEnergyRecord(FrozenRecord):
     complete: bool = False
     gpu_energy_j: float | None = None  # the node's GPUs over the same window (its agent's), where known
     gpu_share_pct: float | None = None  # gpu_energy_j as a percentage of the node's wall energy
+    uncertainty: ErrorBarRecord | None = None  # of energy_j
     # each component's (RAPL domain, hwmon sensor) energy as a percentage of the node's wall energy: they overlap
     component_share_pct: dict[str, float] = Field(default_factory=dict)
 
@@ -242,6 +277,7 @@ class SystemEnergyRecord(FrozenRecord):
     nodes: list[NodeEnergyRecord] = Field(default_factory=list)
     interconnect: InterconnectRecord | None = None
     energy_j: float | None = None
+    uncertainty: ErrorBarRecord | None = None  # of energy_j
     avg_power_w: float | None = None
     query_count: int | None = None
     energy_per_query_j: float | None = None
@@ -334,6 +370,7 @@ class ReportRecord(_WhatResult):
     scenario_source: str | None = None
     loadgen_validity: str | None = None
     avg_power_w: float | None = None
+    avg_power_uncertainty: ErrorBarRecord | None = None  # of avg_power_w (k = 2, with its components)
     ranging_avg_power_w: float | None = None
     window_s: float | None = None
     samples_in_window: int | None = None
@@ -341,6 +378,7 @@ class ReportRecord(_WhatResult):
     performance: PerformanceRecord | None = None
     efficiency: QuantityRecord | None = None
     energy_j: float | None = None
+    energy_uncertainty: ErrorBarRecord | None = None  # of energy_j
     max_sample_gap_s: float | None = None
     result_query_count: int | None = None
     power_change_pct: float | None = None
@@ -379,6 +417,7 @@ class CheckRecord(_WhatResult):
 
     verdict: str = ""
     official_verdict: str = ""
+    power_metric: QuantityRecord | None = None  # the figure the verdicts are about, with its error bar
     errors: int = 0
     findings: list[FindingRecord] = Field(default_factory=list)
     official_checks: list[OfficialCheckRecord] = Field(default_factory=list)

@@ -145,6 +145,10 @@ class GpuDescription(_Request):
     energy_counter: bool = False  # the total energy counter works
     power_field: str | None = Field(default=None, max_length=64)  # what the power readings are: instant, average
     simulated: bool = False
+    # what a reading is (powerlog.sut_samples): NVML's 1 s average or an instant value; None: not known
+    power_kind: Literal["instant", "average"] | None = None
+    power_scope: Literal["gpu", "module"] | None = None  # what the power readings cover
+    energy_scope: Literal["gpu", "module"] | None = None  # what the energy counter covers (None: no counter)
 
 
 class ComponentDescription(_Request):

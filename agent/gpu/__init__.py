@@ -4,7 +4,8 @@ from agent.gpu.base import EnergyReading, GpuInfo, GpuSource, PowerReading
 from agent.gpu.errors import GpuError, GpuLost, GpuNotFound, NvmlCallFailed, NvmlUnavailable
 from agent.gpu.nvml import NvmlGpus
 from agent.gpu.select import open_gpus
-from agent.gpu.simulated import SimulatedGpus
+from agent.gpu.simulated import SimulatedFault, SimulatedGpus
+from agent.gpu.watch import GpuWatch
 
 __all__ = [
     "EnergyReading",
@@ -13,10 +14,12 @@ __all__ = [
     "GpuLost",
     "GpuNotFound",
     "GpuSource",
+    "GpuWatch",
     "NvmlCallFailed",
     "NvmlGpus",
     "NvmlUnavailable",
     "PowerReading",
+    "SimulatedFault",
     "SimulatedGpus",
     "open_gpus",
 ]

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from powerlog.sut_samples import PowerKind, Scope
 from powerlog.wire import GpuDescription
 
 __all__ = ["EnergyReading", "GpuInfo", "GpuSource", "PowerReading"]
@@ -23,8 +24,11 @@ class GpuInfo:
     uuid: str
     power_limit_w: float | None
     energy_counter: bool  # nvmlDeviceGetTotalEnergyConsumption works
-    power_field: str | None  # "instant", "instant/module", "average" or None: what read_power samples
+    power_field: str | None  # "instant", "instant/module", "average" or "usage": what read_power samples
     simulated: bool
+    power_kind: PowerKind | None = None  # "instant" or NVML's 1 s "average"; None: not known
+    power_scope: Scope | None = None  # "gpu" or "module": what the power readings cover
+    energy_scope: Scope | None = None  # what the energy counter covers; None without one
 
     def to_wire(self) -> GpuDescription:
         """How the agent describes this GPU to the director."""
@@ -36,6 +40,9 @@ class GpuInfo:
             energy_counter=self.energy_counter,
             power_field=self.power_field,
             simulated=self.simulated,
+            power_kind=self.power_kind,
+            power_scope=self.power_scope,
+            energy_scope=self.energy_scope,
         )
 
 

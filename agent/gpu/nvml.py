@@ -6,11 +6,18 @@ NVML refreshes a field at its own rate whatever the polling rate. Where the fiel
 or its GPU scope is unsupported we fall back (module scope, the averaged field,
 then ``nvmlDeviceGetPowerUsage`` timed by the host clock) and say so. Energy comes
 from ``nvmlDeviceGetTotalEnergyConsumption``. Every NVML error is translated here.
+
+Each GPU says what its readings are (:class:`~agent.gpu.base.GpuInfo`): the power field's kind (the instant
+field: ``instant``; the averaged one: NVML's 1 s ``average``; ``nvmlDeviceGetPowerUsage``: a 1 s average on
+Ampere and newer except GA100 (A100, A30, A800), an instant value on GA100 and older: :func:`usage_power_kind`)
+and scope (the field's scope id; ``nvmlDeviceGetPowerUsage`` and the energy counter: the module on GH200,
+:func:`powerlog.sut_samples.counter_scope`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,8 +26,9 @@ import pynvml
 
 from agent.gpu.base import EnergyReading, GpuInfo, PowerReading
 from agent.gpu.errors import GpuNotFound, NvmlCallFailed, NvmlUnavailable
+from powerlog.sut_samples import FAULT_NO_COUNTER, PowerKind, Scope, counter_scope
 
-__all__ = ["POWER_FIELDS", "NvmlGpus"]
+__all__ = ["GA100_NAMES", "POWER_FIELDS", "NvmlGpus", "field_watts", "usage_power_kind"]
 
 # (label, field id, scope id or None) in order of preference
 POWER_FIELDS: tuple[tuple[str, int, int | None], ...] = (
@@ -28,6 +36,14 @@ POWER_FIELDS: tuple[tuple[str, int, int | None], ...] = (
     ("instant/module", pynvml.NVML_FI_DEV_POWER_INSTANT, pynvml.NVML_POWER_SCOPE_MODULE),
     ("average", pynvml.NVML_FI_DEV_POWER_AVERAGE, pynvml.NVML_POWER_SCOPE_GPU),
 )
+_FIELD_KIND: dict[int, PowerKind] = {
+    pynvml.NVML_FI_DEV_POWER_INSTANT: "instant",
+    pynvml.NVML_FI_DEV_POWER_AVERAGE: "average",
+}
+_FIELD_SCOPE: dict[int | None, Scope] = {pynvml.NVML_POWER_SCOPE_GPU: "gpu", pynvml.NVML_POWER_SCOPE_MODULE: "module"}
+GA100_NAMES = re.compile(r"\bA(100|30|800)\b")  # the GA100 boards: their nvmlDeviceGetPowerUsage is instant
+_GPU_ARCHS = range(pynvml.NVML_DEVICE_ARCH_KEPLER, pynvml.NVML_DEVICE_ARCH_DLA)  # Kepler .. Blackwell
+_NEWER_ARCHS = (pynvml.NVML_DEVICE_ARCH_RUBIN,)
 _UNAVAILABLE = (pynvml.NVML_ERROR_LIBRARY_NOT_FOUND, pynvml.NVML_ERROR_DRIVER_NOT_LOADED)
 _LOST = (pynvml.NVML_ERROR_GPU_IS_LOST, pynvml.NVML_ERROR_NOT_FOUND, pynvml.NVML_ERROR_UNKNOWN)
 _VALUE_ATTRIBUTE = {
@@ -49,6 +65,23 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
+def field_watts(value: Any) -> float | None:
+    """A power field value (``c_nvmlFieldValue_t``, milliwatts) in W; None where NVML did not give one."""
+    if value.nvmlReturn != pynvml.NVML_SUCCESS:
+        return None
+    return float(getattr(value.value, _VALUE_ATTRIBUTE.get(value.valueType, "uiVal"))) / 1000.0
+
+
+def usage_power_kind(architecture: int | None, name: str) -> PowerKind | None:
+    """What ``nvmlDeviceGetPowerUsage`` returns on a GPU: NVML's 1 s ``average`` on Ampere and newer except
+    GA100, an ``instant`` value on GA100 and older; None where the architecture is not known."""
+    if GA100_NAMES.search(name):
+        return "instant"
+    if architecture in _NEWER_ARCHS or (architecture in _GPU_ARCHS and architecture >= pynvml.NVML_DEVICE_ARCH_AMPERE):
+        return "average"
+    return "instant" if architecture in _GPU_ARCHS else None
+
+
 class NvmlGpus:
     """The machine's NVIDIA GPUs (all, or the given indices). Nothing touches NVML before :meth:`open`."""
 
@@ -66,6 +99,11 @@ class NvmlGpus:
         self._warned: set[tuple[int, str]] = set()
         self._events: list[str] = []
         self._open = False
+
+    @property
+    def handles(self) -> dict[int, Any]:
+        """The open GPUs' NVML handles by index (for checks beside the sampler: scripts/gpu_check.sh)."""
+        return dict(self._handles)
 
     # lifecycle -----------------------------------------------------------------------
     def open(self) -> list[GpuInfo]:
@@ -108,19 +146,41 @@ class NvmlGpus:
             self._counter[index] = True
         except pynvml.NVMLError as e:
             self._counter[index] = False
-            self._events.append(f"GPU {index}: no energy counter ({e}); its energy comes from integrated power")
+            self._events.append(
+                f"GPU {index}: {FAULT_NO_COUNTER}: no energy counter ({e}); its energy is integrated power"
+            )
         field = self._probe_power_field(index, handle)
         self._fields[index] = field
-        label = field[0] if field else "usage"
+        name = _text(pynvml.nvmlDeviceGetName(handle))
+        counter_covers = counter_scope(name) if self._counter[index] else None
+        if field is not None:
+            label, kind, scope = field[0], _FIELD_KIND.get(field[1]), _FIELD_SCOPE.get(field[2])
+        else:
+            label, kind, scope = "usage", usage_power_kind(self.architecture(handle), name), counter_scope(name)
+            said = {"average": "NVML's 1 s average", "instant": "instant values", None: "of an unknown kind"}[kind]
+            self._events.append(f"GPU {index}: nvmlDeviceGetPowerUsage readings are {said}")
+        if counter_covers == "module":
+            self._events.append(f"GPU {index} ({name}): its energy counter covers the whole module (CPU, memory, GPU)")
         return GpuInfo(
             index=index,
-            name=_text(pynvml.nvmlDeviceGetName(handle)),
+            name=name,
             uuid=_text(pynvml.nvmlDeviceGetUUID(handle)),
             power_limit_w=limit_w,
             energy_counter=self._counter[index],
             power_field=label,
             simulated=False,
+            power_kind=kind,
+            power_scope=scope,
+            energy_scope=counter_covers,
         )
+
+    @staticmethod
+    def architecture(handle: Any) -> int | None:
+        """NVML's architecture number of a GPU (``NVML_DEVICE_ARCH_*``); None where NVML cannot say."""
+        try:
+            return int(pynvml.nvmlDeviceGetArchitecture(handle))
+        except pynvml.NVMLError:
+            return None
 
     def _probe_power_field(self, index: int, handle: Any) -> tuple[str, int, int | None] | None:
         for field in POWER_FIELDS:
@@ -172,12 +232,12 @@ class NvmlGpus:
             return PowerReading(index, self.clock_ns(), pynvml.nvmlDeviceGetPowerUsage(handle) / 1000.0)
         _, field_id, scope = field
         (value,) = pynvml.nvmlDeviceGetFieldValues(handle, [(field_id, scope)])
-        if value.nvmlReturn != pynvml.NVML_SUCCESS:
+        watts = field_watts(value)
+        if watts is None:
             self._warn_once(index, f"power field (NVML code {value.nvmlReturn})", "not SUCCESS")
             return None
-        milliwatts = getattr(value.value, _VALUE_ATTRIBUTE.get(value.valueType, "uiVal"))
         # NVML stamps field values in microseconds since the epoch
-        return PowerReading(index, int(value.timestamp) * 1000, float(milliwatts) / 1000.0)
+        return PowerReading(index, int(value.timestamp) * 1000, watts)
 
     def read_energy(self) -> list[EnergyReading]:
         out = []

@@ -11,19 +11,36 @@ Like NVML's sample buffer, the simulator keeps the values of the last ``HISTORY_
 read, so the sampler reads it a few times a second instead of waking at the sampling rate (each wake-up costs
 about 0.11 ms of CPU on a 2-core VM: 1.1 % of a core at 100 Hz). The CPU utilisation the values follow is then
 read once per call, at most every 200 ms.
+
+For tests, a GPU can be told to show a fault (:class:`SimulatedFault`) from some time after :meth:`open` on:
+``reset`` (the counter starts again from 0, as after a driver reload), ``wrap`` (the counter starts just
+below the end of NVML's 64-bit mJ range and passes it), ``stuck`` (the counter stops while the power goes
+on), ``zero`` (power reads 0 W and the counter stops), ``no-counter`` (no energy counter at all) and
+``module`` (the counter covers a module: the GPU plus ``MODULE_EXTRA_W`` of CPU and memory, as on GH200).
+The counter is kept in integer mJ, as NVML keeps it, so a wrap is exact.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from agent.gpu.base import EnergyReading, GpuInfo, PowerReading
 from powerlog.host import CpuUtilisation
 
-__all__ = ["HISTORY_S", "HOST_LOAD_PERIOD_NS", "UPDATE_PERIOD_NS", "SimulatedGpus"]
+__all__ = [
+    "FAULT_KINDS",
+    "HISTORY_S",
+    "HOST_LOAD_PERIOD_NS",
+    "MODULE_EXTRA_W",
+    "UPDATE_PERIOD_NS",
+    "SimulatedFault",
+    "SimulatedGpus",
+]
 
 UPDATE_PERIOD_NS = 20_000_000
 HISTORY_S = 1.0  # values kept for read_power; older unread ones are lost, as from a full NVML buffer
@@ -32,6 +49,26 @@ HOST_LOAD_PERIOD_NS = 200_000_000  # how often the CPU utilisation the power fol
 IDLE_W = 20.0
 PEAK_W = 60.0
 POWER_LIMIT_W = 75.0
+MODULE_EXTRA_W = 30.0  # a module's CPU and memory, counted by a ``module`` GPU's counter only
+FAULT_KINDS = ("reset", "wrap", "stuck", "zero", "no-counter", "module")
+_COUNTER_END_MJ = 2**64  # NVML's counter: an unsigned 64-bit count of mJ
+
+
+@dataclass(frozen=True)
+class SimulatedFault:
+    """A fault simulated GPU ``gpu`` shows from ``after_s`` seconds after :meth:`SimulatedGpus.open` (a ``wrap``
+    happens within ``after_s``; ``no-counter`` and ``module`` hold from the start)."""
+
+    kind: str
+    gpu: int = 0
+    after_s: float = 0.0
+    every_s: float | None = None  # reset: again every every_s seconds after the first
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"simulated GPU fault {self.kind!r}: use one of {', '.join(FAULT_KINDS)}")
+        if self.gpu < 0 or self.after_s < 0 or (self.every_s is not None and self.every_s <= 0):
+            raise ValueError(f"simulated GPU fault {self.kind}: gpu and after_s must be >= 0, every_s > 0")
 
 
 class SimulatedGpus:
@@ -44,38 +81,85 @@ class SimulatedGpus:
         clock_ns: Callable[[], int] = time.time_ns,
         seed: int = 0,
         load: Callable[[int], float] | None = None,
+        faults: Sequence[SimulatedFault] = (),
     ) -> None:
         if count < 1:
             raise ValueError("simulate at least one GPU")
+        for f in faults:
+            if f.gpu >= count:
+                raise ValueError(f"simulated GPU fault {f.kind} on GPU {f.gpu}: there are only {count}")
         self.count = count
         self.clock_ns = clock_ns
         self._rng = random.Random(seed)
         self._load = load
+        self._faults = {(f.kind, f.gpu): f for f in faults}
         self._host: CpuUtilisation | None = None
         self._host_load = 0.0
         self._host_read_ns: int | None = None
         self._slot: int | None = None  # the 20 ms update slot the current values belong to
+        self._opened_ns = 0
         self._power_w = [IDLE_W] * count
-        self._energy_j = [0.0] * count
+        self._energy_j = [0.0] * count  # what the GPU drew
+        self._counter_mj = [0] * count  # what its counter says
         self._unread: list[collections.deque[PowerReading]] = [
             collections.deque(maxlen=_HISTORY_SLOTS) for _ in range(count)
         ]
         self._events: list[str] = []
 
+    def _has(self, kind: str, gpu: int, t_ns: int | None = None) -> bool:
+        """Whether ``gpu`` shows fault ``kind`` (at ``t_ns``, where given)."""
+        f = self._faults.get((kind, gpu))
+        return f is not None and (t_ns is None or t_ns - self._opened_ns >= f.after_s * 1e9)
+
     def open(self) -> Sequence[GpuInfo]:
         if self._load is None:
             self._host = CpuUtilisation()
         self._slot = self.clock_ns() // UPDATE_PERIOD_NS
+        self._opened_ns = self._slot * UPDATE_PERIOD_NS
         for gpu, unread in enumerate(self._unread):  # the value of the slot the GPUs are opened in
+            if self._has("zero", gpu, self._opened_ns):
+                self._power_w[gpu] = 0.0
             unread.append(PowerReading(gpu, self._slot * UPDATE_PERIOD_NS, self._power_w[gpu]))
+            wrap = self._faults.get(("wrap", gpu))
+            if wrap is not None:  # at least IDLE_W: the end is passed within after_s
+                self._counter_mj[gpu] = _COUNTER_END_MJ - round(IDLE_W * wrap.after_s * 1000)
         self._events.append(f"{self.count} SIMULATED GPU(s): readings are generated, not measured")
-        return [
-            GpuInfo(i, f"Simulated GPU {i} (mlpower)", f"GPU-SIM-{i:04d}-mlpower", POWER_LIMIT_W, True, "instant", True)
-            for i in range(self.count)
-        ]
+        for f in self._faults.values():
+            every = f", every {f.every_s:g} s" if f.every_s is not None else ""
+            self._events.append(f"SIMULATED fault on GPU {f.gpu}: {f.kind} from {f.after_s:g} s{every}")
+        return [self._info(i) for i in range(self.count)]
+
+    def _info(self, i: int) -> GpuInfo:
+        counter = not self._has("no-counter", i)
+        return GpuInfo(
+            i,
+            f"Simulated GPU {i} (mlpower)",
+            f"GPU-SIM-{i:04d}-mlpower",
+            POWER_LIMIT_W,
+            counter,
+            "instant",
+            True,
+            power_kind="instant",
+            power_scope="gpu",
+            energy_scope=("module" if self._has("module", i) else "gpu") if counter else None,
+        )
 
     def close(self) -> None:
         self._slot = None
+
+    def _count(self, gpu: int, t_ns: int, seconds: float) -> None:
+        """The energy ``gpu`` drew in the ``seconds`` up to ``t_ns`` at its present power, and its counter's."""
+        energy_j = self._power_w[gpu] * seconds
+        self._energy_j[gpu] += energy_j
+        if self._has("reset", gpu, t_ns):
+            reset = self._faults.pop(("reset", gpu))
+            if reset.every_s is not None:  # again later
+                self._faults[("reset", gpu)] = dataclasses.replace(reset, after_s=reset.after_s + reset.every_s)
+            self._counter_mj[gpu] = 0  # the driver reloaded: the count begins again
+        if self._has("stuck", gpu, t_ns) or self._has("zero", gpu, t_ns):
+            return
+        counted_j = energy_j + (MODULE_EXTRA_W * seconds if self._has("module", gpu) else 0.0)
+        self._counter_mj[gpu] = (self._counter_mj[gpu] + round(counted_j * 1000)) % _COUNTER_END_MJ
 
     def _advance(self) -> None:
         """Bring power and energy up to now, one 20 ms update at a time."""
@@ -90,16 +174,19 @@ class SimulatedGpus:
         ):
             self._host_load, self._host_read_ns = self._host(), now_ns  # one reading of /proc/stat for all GPUs
         skipped = max(0, now_slot - self._slot - _HISTORY_SLOTS)  # slots too old to be kept: only their energy
-        for gpu in range(self.count):
-            self._energy_j[gpu] += self._power_w[gpu] * skipped * UPDATE_PERIOD_NS / 1e9
+        if skipped:
+            for gpu in range(self.count):
+                self._count(gpu, (self._slot + skipped) * UPDATE_PERIOD_NS, skipped * UPDATE_PERIOD_NS / 1e9)
         for slot in range(self._slot + 1 + skipped, now_slot + 1):
+            t_ns = slot * UPDATE_PERIOD_NS
             for gpu in range(self.count):
                 # the energy of the slot gone by, at the power it had
-                self._energy_j[gpu] += self._power_w[gpu] * UPDATE_PERIOD_NS / 1e9
+                self._count(gpu, t_ns, UPDATE_PERIOD_NS / 1e9)
                 load = min(1.0, max(0.0, self._load(gpu) if self._load is not None else self._host_load))
                 noise = self._rng.gauss(0.0, 0.01)
-                self._power_w[gpu] = max(0.0, (IDLE_W + (PEAK_W - IDLE_W) * load) * (1.0 + noise))
-                self._unread[gpu].append(PowerReading(gpu, slot * UPDATE_PERIOD_NS, self._power_w[gpu]))
+                power_w = max(0.0, (IDLE_W + (PEAK_W - IDLE_W) * load) * (1.0 + noise))
+                self._power_w[gpu] = 0.0 if self._has("zero", gpu, t_ns) else power_w
+                self._unread[gpu].append(PowerReading(gpu, t_ns, self._power_w[gpu]))
         self._slot = now_slot
 
     def read_power(self) -> list[PowerReading]:
@@ -115,7 +202,11 @@ class SimulatedGpus:
         self._advance()
         assert self._slot is not None
         t = self._slot * UPDATE_PERIOD_NS
-        return [EnergyReading(gpu, t, self._energy_j[gpu]) for gpu in range(self.count)]
+        return [
+            EnergyReading(gpu, t, self._counter_mj[gpu] / 1000.0)
+            for gpu in range(self.count)
+            if not self._has("no-counter", gpu)
+        ]
 
     def take_events(self) -> list[str]:
         events, self._events = self._events, []

@@ -8,6 +8,7 @@ readings look like a real mains supply.
 from __future__ import annotations
 
 import csv
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ __all__ = [
     "HostLoadSignal",
     "Reading",
     "Signal",
+    "UtcProfileSignal",
     "parse_signal",
 ]
 
@@ -106,6 +108,35 @@ class HostLoadSignal:
         return self.idle_w + self.span_w * self.utilisation()
 
 
+class UtcProfileSignal:
+    """Watts that depend on UTC time alone: ``base_w + span_w x load(t)``, the load a smooth random profile through
+    knots every ``knot_s`` seconds of UTC (heights in [0, 1) drawn from ``seed`` and the knot's number, joined by
+    half cosines). Any process that knows the four numbers computes the same load at the same instant: a simulated
+    wall meter and simulated GPUs following one profile (the calibration test) need no channel between them."""
+
+    def __init__(self, base_w: float, span_w: float, knot_s: float = 2.0, seed: int = 0) -> None:
+        if not (base_w >= 0 and span_w >= 0 and knot_s > 0):
+            raise MeterConfigError("utc-profile: BASE and SPAN must not be negative and KNOT_S must be positive")
+        self.base_w, self.span_w, self.knot_s, self.seed = base_w, span_w, knot_s, seed
+        self.description = f"UTC profile: {base_w:g} W + {span_w:g} W x a random load, knots every {knot_s:g} s"
+
+    def _height(self, knot: int) -> float:
+        """A splitmix64 hash of (seed, knot) as a number in [0, 1)."""
+        z = (self.seed * 0x9E3779B97F4A7C15 + knot * 0xBF58476D1CE4E5B9 + 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+        return ((z ^ (z >> 31)) >> 11) / float(1 << 53)
+
+    def load(self, t_utc_ns: int) -> float:
+        position = t_utc_ns / (self.knot_s * NS_PER_S)
+        knot = math.floor(position)
+        blend = (1.0 - math.cos(math.pi * (position - knot))) / 2
+        return self._height(knot) * (1.0 - blend) + self._height(knot + 1) * blend
+
+    def power_w(self, t_utc_ns: int) -> float:
+        return self.base_w + self.span_w * self.load(t_utc_ns)
+
+
 @dataclass(frozen=True)
 class Reading:
     power_w: float
@@ -132,7 +163,7 @@ class Electrical:
 
 
 def parse_signal(spec: str) -> Signal:
-    """``host-load``, ``constant:WATTS`` or ``csv:PATH``."""
+    """``host-load``, ``constant:WATTS``, ``csv:PATH`` or ``utc-profile:BASE,SPAN[,KNOT_S[,SEED]]``."""
     kind, _, arg = spec.partition(":")
     if kind == "host-load" and not arg:
         return HostLoadSignal()
@@ -146,4 +177,21 @@ def parse_signal(spec: str) -> Signal:
         return ConstantSignal(watts)
     if kind == "csv" and arg:
         return CsvSignal(Path(arg))
-    raise MeterConfigError(f"unknown signal {spec!r}: use host-load, constant:WATTS or csv:PATH")
+    if kind == "utc-profile" and arg:
+        return _utc_profile(arg)
+    raise MeterConfigError(
+        f"unknown signal {spec!r}: use host-load, constant:WATTS, csv:PATH or utc-profile:BASE,SPAN[,KNOT_S[,SEED]]"
+    )
+
+
+def _utc_profile(arg: str) -> UtcProfileSignal:
+    parts = arg.split(",")
+    try:
+        if not 2 <= len(parts) <= 4:
+            raise ValueError
+        base_w, span_w = float(parts[0]), float(parts[1])
+        knot_s = float(parts[2]) if len(parts) > 2 else 2.0
+        seed = int(parts[3]) if len(parts) == 4 else 0
+    except ValueError:
+        raise MeterConfigError(f"--signal utc-profile:BASE,SPAN[,KNOT_S[,SEED]] needs numbers, got {arg!r}") from None
+    return UtcProfileSignal(base_w, span_w, knot_s, seed)

@@ -382,7 +382,10 @@ function cell(row, text) {
 }
 
 function quantity(q) {
-  return q ? `${Number(q.value).toPrecision(5)} ${q.unit}` : null;
+  // the figure with its expanded uncertainty (k=2) where the result has one
+  if (!q) return null;
+  const bar = q.uncertainty ? ` ± ${Number(q.uncertainty.expanded).toPrecision(2)} (k=${q.uncertainty.k})` : "";
+  return `${Number(q.value).toPrecision(5)} ${q.unit}${bar}`;
 }
 
 async function openWithToken(e) {

@@ -123,6 +123,7 @@ def test_dashboard_shows_a_session_live(browser, director, tmp_path: Path) -> No
     page.wait_for_function("document.querySelectorAll('#runs tbody tr').length === 1")
     row = page.text_content("#runs tbody tr")
     assert "SIMULATED" in row and "Offline" in row and " W" in row
+    assert " W ± " in row and "(k=2)" in row  # the power metric with its error bar
     assert f"{check['verdict']} / {check['official_verdict']}" in row
     tier_cell = page.locator("#runs tbody tr").first.locator("td.tier")
     assert tier_cell.text_content() == "direct" and "INFORMATIVE" not in row
