@@ -23,7 +23,9 @@ from agent.node_cli import add_node_parser, node_command
 from agent.run import RunOptions, SessionOutcome, run_session
 from agent.signals import exit_status, forwarded_signals
 from agent.workload import LOADGEN_DIR_ENV, Workload, builtin_workload
+from powerlog.calibration_record import read_calibration_json
 from powerlog.cli_support import EXIT_OK, EXIT_UNREADABLE, version_string
+from powerlog.errors import PowerlogError
 from powerlog.result_record import (
     ComponentPhaseSummary,
     GpuPhaseSummary,
@@ -35,7 +37,8 @@ from powerlog.tokens import MIN_TOKEN_CHARS, read_token_file, token_argument
 
 __all__ = ["build_parser", "format_result", "main"]
 
-SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
+SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream", "Interactive")
+BENCHMARK_SCENARIOS = {"builtin": SCENARIOS[:4], "builtin-llm": ("Offline", "Server", "Interactive")}
 MIN_DURATION_S = 0.001  # LoadGen counts its duration in ms
 MAX_DURATION_S = 7 * 24 * 3600.0  # a week: longer is a typo (LoadGen pre-generates queries for all of it)
 
@@ -66,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"upload the LoadGen logs and print the result. A command gets ${LOADGEN_DIR_ENV}: the folder its "
         "LoadGen must log into.",
         usage="mlpower-agent run --director URL (--token T | --token-file F) [--label NAME] [--out DIR]\n"
-        "       (--benchmark builtin [--scenario S] [--duration SECONDS] | -- COMMAND ARGS...)",
+        "       (--benchmark builtin|builtin-llm [--scenario S] [--duration SECONDS] | -- COMMAND ARGS...)",
     )
     run.add_argument("--director", required=True, help="director URL, e.g. http://127.0.0.1:4950")
     token = run.add_mutually_exclusive_group(required=True)
@@ -76,7 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--token-file", type=Path, help="file holding the director's token")
     run.add_argument("--label", default="", help="a name for the session (letters, digits, _ - .)")
     run.add_argument("--out", type=Path, default=Path("mlpower-agent-runs"), help="local copy of the run")
-    run.add_argument("--benchmark", choices=["builtin"], help="the built-in LoadGen benchmark (tiny numpy CNN)")
+    run.add_argument(
+        "--benchmark",
+        choices=list(BENCHMARK_SCENARIOS),
+        help="a built-in LoadGen benchmark: builtin (tiny numpy CNN), builtin-llm (tiny numpy transformer streaming "
+        "tokens; Offline, Server, Interactive)",
+    )
     run.add_argument(
         "--scenario", choices=SCENARIOS, default="Offline", help="LoadGen scenario (builtin; default Offline)"
     )
@@ -102,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--component-rate-hz", type=float, default=10.0, help="component sampling rate (default 10, max 100)"
+    )
+    run.add_argument(
+        "--calibration",
+        type=Path,
+        metavar="FILE",
+        help="a calibration.json (mlpower-agent calibrate) to apply: sent with the run, so the result also gives the "
+        "GPUs' and components' corrected wall estimate",
     )
     run.add_argument("--progress-s", type=float, default=10.0, help="a progress line this often (default 10 s)")
     run.add_argument("--quiet", action="store_true", help="plain progress lines even on a terminal (no live panel)")
@@ -195,8 +210,11 @@ def _workload(args: argparse.Namespace) -> Workload:
     command = [a for a in args.workload if a != "--"] if args.workload else []
     if args.benchmark and command:
         raise AgentError("give either --benchmark builtin or -- COMMAND, not both")
-    if args.benchmark == "builtin":
-        return builtin_workload(args.scenario, args.duration)
+    if args.benchmark in BENCHMARK_SCENARIOS:
+        if args.scenario not in BENCHMARK_SCENARIOS[args.benchmark]:
+            runs = ", ".join(BENCHMARK_SCENARIOS[args.benchmark])
+            raise AgentError(f"--benchmark {args.benchmark} runs {runs}, not --scenario {args.scenario}")
+        return builtin_workload(args.scenario, args.duration, "llm" if args.benchmark == "builtin-llm" else "cnn")
     if not command:
         raise AgentError("nothing to run: give --benchmark builtin or -- COMMAND ARGS...")
     return Workload(tuple(command))
@@ -271,6 +289,17 @@ def _quantity(q: QuantityRecord | PerformanceRecord | None, digits: int = 2) -> 
     bar = q.uncertainty if isinstance(q, QuantityRecord) else None
     error = f" ± {_num(bar.expanded, digits)} {q.unit} (k={bar.k:g})" if bar is not None else ""
     return f"{_num(q.value, digits)} {q.unit}{error}"
+
+
+def _calibration(path: Path | None) -> Path | None:
+    """The calibration file to send, read first so that a bad one stops the run before the meter is taken."""
+    if path is None:
+        return None
+    try:
+        read_calibration_json(path)
+    except (PowerlogError, OSError) as e:
+        raise AgentError(f"--calibration {path}: {e}; give a calibration.json made by mlpower-agent calibrate") from e
+    return path
 
 
 def format_result(outcome: SessionOutcome) -> str:
@@ -349,7 +378,10 @@ def _command(args: argparse.Namespace) -> int:
         return calibrate_command(args, _token(args))
     workload = _workload(args)
     if workload.builtin:
-        print(f"built-in benchmark: {args.scenario}, {args.duration:g} s per phase (a short, non-submission run)")
+        print(
+            f"built-in benchmark {args.benchmark}: {args.scenario}, {args.duration:g} s per phase "
+            "(a short, non-submission run)"
+        )
     gpus = open_gpus(args.gpus, print)
     components = open_components(args.components)
     options = RunOptions(
@@ -363,6 +395,7 @@ def _command(args: argparse.Namespace) -> int:
         expected_s=args.duration if workload.builtin else None,
         progress_s=args.progress_s,
         live_console=None if args.quiet or not sys.stdout.isatty() else Console(),
+        calibration=_calibration(args.calibration),
     )
     with DirectorClient(args.director, _token(args), retry_s=args.retry_s, ca_file=args.ca_file) as client:
         outcome = run_session(options, client)

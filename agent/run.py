@@ -27,6 +27,7 @@ from agent.gpu.base import GpuInfo, GpuSource
 from agent.gpu_stream import SutSampler
 from agent.progress import LivePhaseProgress, PhaseProgress
 from agent.workload import Workload, check_runnable, run_workload
+from powerlog.calibration_record import CALIBRATION_FILE
 from powerlog.cli_support import package_version
 from powerlog.layout import PHASE_DIRS
 from powerlog.powerdev_records import ClientJson, ClientMlpower, SessionUuids, powerdev_json_text
@@ -60,6 +61,7 @@ class RunOptions:
     expected_s: float | None = None  # how long a phase should take (the built-in benchmark's duration)
     progress_s: float = 10.0  # a progress line this often while the workload runs
     live_console: Console | None = None  # a terminal: a live panel instead of progress lines
+    calibration: Path | None = None  # a calibration.json sent with the run (power/calibration.json), applied by it
 
 
 @dataclass(frozen=True)
@@ -259,6 +261,9 @@ class _SessionRun:
     def upload_records(self, client_uuid: str, mlpower: ClientMlpower) -> None:
         """client.log, then client.json (which lists every upload with its SHA-1)."""
         power = self.folder / "power"
+        if self.options.calibration is not None:
+            (power / CALIBRATION_FILE).write_bytes(self.options.calibration.read_bytes())
+            self._upload("power", power / CALIBRATION_FILE)
         self._upload("power", power / "client.log")
         record = ClientJson(
             messages=self.client.messages,

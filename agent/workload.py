@@ -78,10 +78,11 @@ def check_runnable(workload: Workload) -> None:
         raise WorkloadError(f"cannot start the workload {workload.description!r}: {program!r} is not on PATH")
 
 
-def builtin_workload(scenario: str, duration_s: float) -> Workload:
-    return Workload(
-        (sys.executable, "-m", "agent.builtin", "--scenario", scenario, "--duration", f"{duration_s:g}"), builtin=True
-    )
+def builtin_workload(scenario: str, duration_s: float, model: str = "cnn") -> Workload:
+    """``python -m agent.builtin`` in ``scenario`` for ``duration_s``: the CNN, or with ``model="llm"`` the
+    token-streaming transformer."""
+    argv = (sys.executable, "-m", "agent.builtin", "--scenario", scenario, "--duration", f"{duration_s:g}")
+    return Workload(argv if model == "cnn" else (*argv, "--model", model), builtin=True)
 
 
 def run_workload(workload: Workload, loadgen_dir: Path, grace_s: float = STOP_GRACE_S) -> WorkloadRun:

@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print JSON instead of text")
         if name == "report":
             p.add_argument("--html", type=Path, metavar="OUT.html", help="also write a self-contained HTML report")
+            p.add_argument(
+                "--calibration",
+                type=Path,
+                metavar="FILE",
+                help="apply this calibration.json (mlpower-agent calibrate) to the GPUs and components: their "
+                "corrected wall estimate beside the raw readings; default: the folder's power/calibration.json, if any",
+            )
         _context_options(p)
     add_compare_command(sub, _context_options)
     add_scan_command(sub, ROUND_HELP)
@@ -82,7 +89,15 @@ def _context_options(p: argparse.ArgumentParser) -> None:
 
 
 def _open(args: argparse.Namespace, checks: bool = True) -> Result:
-    return open_result(args.perf_dir, args.round, benchmark=args.benchmark, scenario=args.scenario, checks=checks)
+    calibration = getattr(args, "calibration", None)
+    return open_result(
+        args.perf_dir,
+        args.round,
+        benchmark=args.benchmark,
+        scenario=args.scenario,
+        checks=checks,
+        calibration=calibration,
+    )
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ from analyzer.findings import Evidence, Finding, Official, Severity, Status
 from analyzer.gpu import GpuSeries
 from analyzer.nameplate import design_power_text
 from analyzer.official import OfficialCheck, OfficialOutcome, official_verdict
-from analyzer.render import budget_text, gap_text, why_no_metric, with_error_bar
+from analyzer.render import budget_text, calibrated_rows, gap_text, why_no_metric, with_error_bar
 from analyzer.report import METRIC_RULE
 from analyzer.run import RunData
 from analyzer.time_join import WallSeries
@@ -282,6 +282,8 @@ def _result_rows(report: ReportRecord, run: RunData) -> list[tuple[str, str]]:
         rows.append(("Ranging power", f"{_fmt(report.ranging.avg_power_w, 2, 'W')} (testing vs ranging {change})"))
     if report.design_power is not None:
         rows.append(("Design power", design_power_text(report.design_power)))
+    if report.calibrated is not None:
+        rows += calibrated_rows(report.calibrated)
     meter = report.meter or MeterSummary()
     sim = " (SIMULATED)" if meter.simulated else ""
     rows.append(("Meter", f"{meter.model or 'unknown'} (PTDaemon {meter.ptd_version or '?'}){sim}"))

@@ -9,8 +9,10 @@ from analyzer.findings import Finding, Official, Severity, Status
 from analyzer.nameplate import design_power_text
 from analyzer.official import OfficialCheck, OfficialOutcome, official_verdict
 from powerlog.result_record import (
+    CalibratedRecord,
     ComponentRecord,
     ErrorBarRecord,
+    GpuPhaseSummary,
     GpuRecord,
     MeterSummary,
     NodeGapRecord,
@@ -22,6 +24,7 @@ from powerlog.tiers import INFORMATIVE_TIERS, MeasurementTier, tier_description
 
 __all__ = [
     "budget_text",
+    "calibrated_rows",
     "gap_text",
     "node_rows",
     "render_findings",
@@ -100,25 +103,7 @@ def render_report(report: ReportRecord) -> str:
         for ch in report.channels or t.channels or ():
             share = f" ({ch.share_pct:.1f} %)" if ch.share_pct is not None else ""
             rows.append((f"  Channel {ch.channel}", f"{with_error_bar(ch.avg_power_w, ch.uncertainty, 2, 'W')}{share}"))
-    gpus = report.gpus
-    if gpus:
-        sim = "   SIMULATED" if gpus.simulated else ""
-        rows.append(
-            (
-                "GPUs",
-                f"{_num(gpus.total_energy_j, 1, 'J')}, {_num(gpus.total_mean_power_w, 2, 'W')}, "
-                f"{_num(gpus.share_of_wall_pct, 1)} % of wall{sim}",
-            )
-        )
-        for g in gpus.per_gpu:
-            rows.append(
-                (
-                    f"  GPU {g.gpu}",
-                    f"{with_error_bar(g.energy_j, g.uncertainty, 1, 'J')}, {_num(g.mean_power_w, 2, 'W')}"
-                    f"{_gpu_how(g)}{_per_query(g)}",
-                )
-            )
-        rows.append(("Rest of system", _num(gpus.rest_of_system_w, 2, "W")))
+    rows += _gpu_rows(report.gpus)
     components = report.components
     if components:
         sim = "   SIMULATED" if components.simulated else ""
@@ -135,6 +120,8 @@ def render_report(report: ReportRecord) -> str:
         rows += system_rows(report.system_energy)
     for node in report.node_sensors or ():
         rows += node_rows(node)
+    if report.calibrated is not None:
+        rows += calibrated_rows(report.calibrated)
     if report.ranging is not None:
         change = f"   (testing {report.power_change_pct:+.2f} %)" if report.power_change_pct is not None else ""
         rows.append(("Ranging power", f"{_num(report.ranging.avg_power_w, 2, 'W')}{change}"))
@@ -153,6 +140,51 @@ def render_report(report: ReportRecord) -> str:
     for p in report.problems:
         lines.append(f"{p.severity.upper()}: {p.message}")
     return "\n".join(lines)
+
+
+def calibrated_rows(calibrated: CalibratedRecord) -> list[tuple[str, str]]:
+    """The sensors corrected by a calibration: which file, how old, and each source's wall estimate (CORRECTED)
+    beside its raw reading."""
+    use = calibrated.calibration
+    age = f", {use.age_s / 86400:.1f} days old" if use.age_s is not None else ""
+    reference = f" against {use.reference_model or 'a wall meter'}{' (SIMULATED)' if use.reference_simulated else ''}"
+    rows = [("Calibration", f"{use.file}{reference}{age}")]
+    for s in calibrated.sources:
+        verdict = f"qualifies within {s.threshold_pct:g} %" if s.qualifies else f"NOT within {s.threshold_pct:g} %"
+        rows.append((
+            f"  {s.source}",
+            f"CORRECTED {with_error_bar(s.avg_power_w, s.uncertainty, 2, 'W')} (raw {_num(s.raw_avg_power_w, 2, 'W')}; "
+            f"gain {s.gain:.4g}, offset {s.offset_w:.4g} W, lag {s.lag_s:.3g} s; {verdict})"
+            f"{'   SIMULATED' if s.simulated else ''}",
+        ))  # fmt: skip
+    if calibrated.not_applied:
+        rows.append(("  not applied", f"{', '.join(calibrated.not_applied)}: no readings of them in this run"))
+    return rows
+
+
+def _gpu_rows(gpus: GpuPhaseSummary | None) -> list[tuple[str, str]]:
+    """The GPUs' energy in the testing window, each GPU's with its error bar and source, the rest of the system."""
+    rows: list[tuple[str, str]] = []
+    if not gpus:
+        return rows
+    sim = "   SIMULATED" if gpus.simulated else ""
+    rows.append(
+        (
+            "GPUs",
+            f"{_num(gpus.total_energy_j, 1, 'J')}, {_num(gpus.total_mean_power_w, 2, 'W')}, "
+            f"{_num(gpus.share_of_wall_pct, 1)} % of wall{sim}",
+        )
+    )
+    for g in gpus.per_gpu:
+        rows.append(
+            (
+                f"  GPU {g.gpu}",
+                f"{with_error_bar(g.energy_j, g.uncertainty, 1, 'J')}, {_num(g.mean_power_w, 2, 'W')}"
+                f"{_gpu_how(g)}{_per_query(g)}",
+            )
+        )
+    rows.append(("Rest of system", _num(gpus.rest_of_system_w, 2, "W")))
+    return rows
 
 
 def _gpu_how(gpu: GpuRecord) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from analyzer.calibrated import calibrated_figures
 from analyzer.components import component_window
 from analyzer.context import ResultContext, ResultMeter, as_context, meter_identity
 from analyzer.error_bars import (
@@ -356,6 +357,10 @@ def _record(
         optional["channels"] = _channels(t, budgets.channels if budgets is not None else ())
     if run.design_power is not None:
         optional["design_power"] = design_power_record(run.design_power, t.avg_power_w if t else None)
+    if run.calibration is not None:
+        calibrated = calibrated_figures(run, run.calibration, run.calibration_file, bound)
+        if calibrated is not None:
+            optional["calibrated"] = calibrated
     nodes = node_sensors(run)
     if nodes is not None:
         optional["node_sensors"] = nodes

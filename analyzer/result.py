@@ -18,6 +18,7 @@ uses: the mean of ``power_w`` over the rows with ``in_window`` and ``power_w > 0
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ import pandas as pd
 
 from analyzer.checks import check_run, check_summary, verdict
 from analyzer.context import ResultContext, result_context
-from analyzer.errors import AnalyzerError, UnknownPhaseError
+from analyzer.errors import AnalyzerError, UnknownPhaseError, UnreadableRunError
 from analyzer.findings import Finding, Status
 from analyzer.gpu import GpuSeries
 from analyzer.metrics import Scenario, strictly_inside
@@ -35,7 +36,9 @@ from analyzer.report import Report, build_report
 from analyzer.rounds import Round
 from analyzer.run import PhaseData, RunData, load_run
 from analyzer.system_run import system_wall
+from powerlog.calibration_record import CalibrationRecord, read_calibration_json
 from powerlog.cli_support import atomic_output, dump_json
+from powerlog.errors import FormatError, PowerlogError
 from powerlog.layout import RANGING, TESTING
 from powerlog.result_record import CheckRecord, ResultJson
 from powerlog.spl import SPL_FIELDS, ChannelReadings, PowerLog
@@ -327,6 +330,7 @@ def open_result(
     benchmark: str | None = None,
     scenario: str | Scenario | None = None,
     checks: bool = True,
+    calibration: Path | str | None = None,
 ) -> Result:
     """Read a result folder (the ``performance/`` folder or the one above it) with everything the report
     and the checks need, and decide its round (None: detect it; a name such as ``"v5.1"``; a
@@ -335,7 +339,23 @@ def open_result(
 
     Raises :class:`~analyzer.errors.UnreadableRunError` when the folder is no result folder and
     :class:`~analyzer.errors.UnknownRoundError` for a round that is not encoded; a problem inside a
-    readable folder is a finding of :meth:`Result.check`.
+    readable folder is a finding of :meth:`Result.check`. ``calibration``: a calibration file
+    (``mlpower-agent calibrate``) to apply instead of the folder's own ``power/calibration.json``; an unreadable one
+    raises :class:`~analyzer.errors.UnreadableRunError` saying why.
     """
     run = load_run(path, spl_fields=SPL_FIELDS, hash_files=True, marks=True) if checks else load_run(path)
+    if calibration is not None:
+        run = replace(run, calibration=read_calibration(calibration), calibration_file=str(calibration))
     return Result(run, result_context(run, round, benchmark=benchmark, scenario=scenario), checkable=checks)
+
+
+def read_calibration(path: Path | str) -> CalibrationRecord:
+    """A calibration file to apply; :class:`UnreadableRunError` saying what is wrong with it and what to do."""
+    try:
+        return read_calibration_json(Path(path))
+    except FormatError as e:
+        raise UnreadableRunError(
+            f"calibration file {path}: {e}; give a calibration.json made by mlpower-agent calibrate"
+        ) from e
+    except (PowerlogError, OSError) as e:
+        raise UnreadableRunError(f"calibration file {path} cannot be read: {e}") from e

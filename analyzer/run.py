@@ -23,6 +23,7 @@ from analyzer.line_merge import OwnTimes, analyzer_own_times
 from analyzer.metrics import WindowStats, window_stats
 from analyzer.nameplate import DesignPower, find_design_power
 from analyzer.system_run import SystemWall, system_wall
+from powerlog.calibration_record import CALIBRATION_FILE, CalibrationRecord, parse_calibration_json
 from powerlog.clock_map import SutClockMap
 from powerlog.components import parse_component_source
 from powerlog.errors import FormatError, MissingFileError
@@ -130,6 +131,8 @@ class RunData:
     nodes: tuple[NodeData, ...] = ()  # the node agents beside the LoadGen node, by name
     system: SystemRecord | None = None  # system.json: a multi-node system's nodes and wall sources
     system_wall: SystemWall | None = None  # with it, every wall source's testing samples, for the join by time
+    calibration: CalibrationRecord | None = None  # power/calibration.json: sensors calibrated against a wall meter
+    calibration_file: str = f"power/{CALIBRATION_FILE}"  # where it was read from
 
     @property
     def testing(self) -> PhaseData:
@@ -384,6 +387,9 @@ class _Loader:
     def system(self) -> SystemRecord | None:
         return self._record(SYSTEM_FILE, parse_system_json)
 
+    def calibration(self) -> CalibrationRecord | None:
+        return self._record(f"power/{CALIBRATION_FILE}", parse_calibration_json)
+
     def ntp_offsets(self) -> tuple[tuple[int, float], ...]:
         path = self.folder.client_log
         if not path.is_file():
@@ -458,4 +464,5 @@ def load_run(
         nodes=nodes,
         system=system,
         system_wall=wall,
+        calibration=loader.calibration(),
     )

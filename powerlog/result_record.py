@@ -22,6 +22,9 @@ from powerlog.tiers import MeasurementTier
 
 __all__ = [
     "RESULT_FORMAT",
+    "CalibratedRecord",
+    "CalibratedSourceRecord",
+    "CalibrationUseRecord",
     "ChannelShare",
     "CheckRecord",
     "ClockCorrection",
@@ -285,6 +288,45 @@ class SystemEnergyRecord(FrozenRecord):
     complete: bool = False
 
 
+class CalibrationUseRecord(FrozenRecord):
+    """The calibration file a report applied: where, when it was made and how old it was at the testing window."""
+
+    file: str
+    created_utc_ns: int
+    age_s: float | None = None  # at the testing window's begin; None when the window is unknown
+    session_id: str = ""  # the calibration session's
+    reference_model: str | None = None  # the wall meter it was calibrated against
+    reference_simulated: bool = False
+
+
+class CalibratedSourceRecord(FrozenRecord):
+    """One informative source corrected by its calibration: the wall power it stands for over the testing
+    window (``offset_w + gain x source(t + lag_s)``), labelled corrected, beside the source as read."""
+
+    source: str  # the calibration's name: "gpus" (the GPUs' sum) or a component's
+    kind: str
+    corrected: bool = True
+    gain: float
+    offset_w: float
+    lag_s: float
+    qualifies: bool  # the calibration said so, within threshold_pct
+    threshold_pct: float
+    avg_power_w: float | None = None  # the corrected series' mean over the window: an estimate of the wall
+    energy_j: float | None = None
+    raw_avg_power_w: float | None = None  # the source as read
+    samples_in_window: int = 0
+    simulated: bool = False
+    uncertainty: ErrorBarRecord | None = None  # of avg_power_w
+
+
+class CalibratedRecord(FrozenRecord):
+    """A calibration applied to a run's sensors (``--calibration FILE`` or ``power/calibration.json``)."""
+
+    calibration: CalibrationUseRecord
+    sources: list[CalibratedSourceRecord] = Field(default_factory=list)
+    not_applied: list[str] = Field(default_factory=list)  # the calibration's sources this run has no data for
+
+
 class DesignPowerRecord(FrozenRecord):
     """Nameplate (design) power from the submission tree (MLPerf v6.1's ``systems/<id>_power.yaml``, or
     ``system_power_capacity``), and the testing window's measured average against it."""
@@ -396,6 +438,7 @@ class ReportRecord(_WhatResult):
     design_power: DesignPowerRecord | None = None  # only in a submission tree that gives the system's design power
     system_energy: SystemEnergyRecord | None = None  # the testing window, every node's wall sources joined by time
     node_sensors: list[NodeSensorsRecord] | None = None  # each node agent's GPUs and components; only with nodes
+    calibrated: CalibratedRecord | None = None  # sensors corrected by a calibration against a wall meter
 
     @property
     def testing(self) -> WindowRecord | None:

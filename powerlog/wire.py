@@ -62,7 +62,7 @@ MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 UPLOAD_NAMES: dict[str, tuple[str, ...]] = {
     "ranging": ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_log_accuracy.json", "mlperf_log_trace.json"),
     "run_1": ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_log_accuracy.json", "mlperf_log_trace.json"),
-    "power": ("client.json", "client.log"),
+    "power": ("client.json", "client.log", "calibration.json"),
 }
 
 

@@ -75,6 +75,10 @@ class ContinuousBatcher:
         """Requests that have started their prefill, in all."""
         self.steps = 0
         """Decode steps run, in all."""
+        self.tokens = 0
+        """Tokens generated, in all (a prefill's first token included)."""
+        self.prefill_ns = 0
+        """Time spent in prefills (start to first token), in all."""
 
     @property
     def max_batch(self) -> int:
@@ -110,6 +114,7 @@ class ContinuousBatcher:
         next_tokens = self._model.decode(self._cache, slots, last).argmax(axis=1)
         now_ns = self._clock_ns()
         self.steps += 1
+        self.tokens += len(slots)
         for slot, token in zip(slots, next_tokens.tolist(), strict=True):
             self._active[slot].tokens.append(int(token))
         self._finish([slot for slot in slots if self._active[slot].done], now_ns)
@@ -120,12 +125,14 @@ class ContinuousBatcher:
         while self._pending and self._free and (admit_limit is None or self.admitted < admit_limit):
             request = self._pending.popleft()
             slot = self._free.pop()
+            self._active[slot] = request  # before the prefill: a failing one is still in flight for abandon()
             request.prefill_start_ns = self._clock_ns()
             logits = self._model.prefill(self._cache, slot, request.prompt)
             request.tokens = [int(np.argmax(logits))]
             request.first_token_ns = self._clock_ns()
-            self._active[slot] = request
             self.admitted += 1
+            self.tokens += 1
+            self.prefill_ns += request.first_token_ns - request.prefill_start_ns
             admitted = True
             self._on_first_token([request])
             if request.done:  # a one-token request ends at its prefill

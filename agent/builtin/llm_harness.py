@@ -42,12 +42,15 @@ from agent.builtin.llm_model import LlmSample, TinyLanguageModel, synthetic_prom
 from powerlog.mllog import DetailLog, read_detail_log
 
 __all__ = [
+    "CHECK_KEYS",
     "LLM_PERFORMANCE_KEYS",
     "LLM_SCENARIOS",
     "PROFILES",
     "QSL_PERFORMANCE_COUNT",
     "QSL_TOTAL_COUNT",
     "QUERY_LOG_NAME",
+    "TPOT_P99_KEY",
+    "TTFT_P99_KEY",
     "LlmResult",
     "LlmSpeed",
     "ScenarioProfile",
@@ -66,6 +69,8 @@ LLM_PERFORMANCE_KEYS: dict[str, str] = {
 }
 """The detail-log key of each scenario's headline figure: what the MLPerf checker reads for an LLM."""
 QUERY_LOG_NAME = "mlpower_llm_queries.jsonl"
+CHECK_KEYS = ("result_min_duration_met", "result_min_queries_met", "result_perf_constraints_met", "early_stopping_met")
+"""LoadGen's checks behind ``result_validity``; early stopping needs a few hundred queries at the 99th percentile."""
 TTFT_P99_KEY = "result_first_token_99.00_percentile_latency_ns"
 TPOT_P99_KEY = "result_time_per_output_token_99.00_percentile_ns"
 QSL_TOTAL_COUNT = 512
@@ -116,18 +121,24 @@ PROFILES: dict[str, ScenarioProfile] = {
 
 @dataclass(frozen=True)
 class LlmSpeed:
-    """The engine's speed with a full queue at one ``max_batch``, sustained (requests back to back for a
-    second or more, after a warm-up), on the machine as busy as it is now: what sizes the run (see
-    :mod:`agent.builtin.harness` for why a sustained rate and not the fastest of a few)."""
+    """The engine's speed with a full queue at one ``max_batch``, sustained (steps back to back for a second
+    or more, after a warm-up), on the machine as busy as it is now: what sizes the run (see
+    :mod:`agent.builtin.harness` for why a sustained rate and not the fastest of a few).
+
+    Tokens are counted as they come, not requests as they finish: the requests of a full batch start
+    together and finish in waves, and waiting for a few to finish took tens of seconds on a starved
+    machine. The query rate is the token rate over the data set's mean output length.
+    """
 
     max_batch: int
     queries_per_s: float
     tokens_per_s: float
     """Output tokens per second."""
     mean_prefill_ns: float
-    """Prefill start to first token, mean over the requests that finished."""
+    """Prefill start to first token, mean over every prefill of the measurement (warm-up included)."""
     mean_tpot_ns: float
-    """(completion - first token) / (tokens - 1), mean over the requests that finished."""
+    """Time between two tokens of a sequence at saturation: the time over the decode steps, prefills between
+    them included."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +158,9 @@ class LlmResult:
     """The TTFT limit LoadGen applied (Server, Interactive); None for Offline."""
     tpot_limit_ns: int | None
     queries: int
+    """Queries answered (all of LoadGen's, Offline's samples included)."""
+    unmet: tuple[str, ...] = ()
+    """The detail-log checks that failed (``result_perf_constraints_met``, ``early_stopping_met``, ...)."""
 
     @property
     def detail_log(self) -> Path:
@@ -180,43 +194,42 @@ def _requests(samples: Sequence[LlmSample], start: int, count: int) -> list[Requ
 def measure_llm_speed(
     model: TinyLanguageModel, samples: Sequence[LlmSample], max_batch: int, seconds: float = 1.0
 ) -> LlmSpeed:
-    """Run the engine with a full queue for ``seconds`` (three requests finished at least) after a quarter
-    of that to warm up; its rates and mean latencies over that time."""
+    """Run the engine with a full queue for ``seconds`` (three decode steps at least) after a quarter of that
+    (one step at least) to warm up; its rates and mean latencies over that time (see :class:`LlmSpeed`)."""
     if not samples:
         raise ValueError("need at least one sample to time the model")
-    done: list[Request] = []
-    engine = ContinuousBatcher(model, max_batch, lambda _r: None, done.extend)
+    engine = ContinuousBatcher(model, max_batch, lambda _r: None, lambda _r: None)
     issued = 0
 
-    def run_until(end_ns: int, min_done: int) -> None:
+    def run_until(end_ns: int, min_steps: int) -> None:
         nonlocal issued
-        while time.perf_counter_ns() < end_ns or len(done) < min_done:
+        while time.perf_counter_ns() < end_ns or engine.steps < min_steps:
             if engine.waiting < max_batch:
                 engine.add(_requests(samples, issued, max_batch))
                 issued += max_batch
             engine.step()
 
     run_until(time.perf_counter_ns() + int(seconds * 0.25e9), 1)
-    done.clear()
+    steps, tokens = engine.steps, engine.tokens
     start_ns = time.perf_counter_ns()
-    run_until(start_ns + int(seconds * 1e9), 3)
-    elapsed_s = max(time.perf_counter_ns() - start_ns, 1) / 1e9
-    tokens = sum(len(r.tokens) for r in done)
-    tpots = [(r.completed_ns - r.first_token_ns) / (len(r.tokens) - 1) for r in done if len(r.tokens) > 1]
+    run_until(start_ns + int(seconds * 1e9), steps + 3)
+    elapsed_ns = max(time.perf_counter_ns() - start_ns, 1)
+    tokens_per_s = (engine.tokens - tokens) * 1e9 / elapsed_ns
     return LlmSpeed(
         max_batch=max_batch,
-        queries_per_s=len(done) / elapsed_s,
-        tokens_per_s=tokens / elapsed_s,
-        mean_prefill_ns=float(np.mean([r.first_token_ns - r.prefill_start_ns for r in done])),
-        mean_tpot_ns=float(np.mean(tpots)) if tpots else 0.0,
+        queries_per_s=tokens_per_s / float(np.mean([s.output_tokens for s in samples])),
+        tokens_per_s=tokens_per_s,
+        mean_prefill_ns=engine.prefill_ns / max(engine.admitted, 1),
+        mean_tpot_ns=elapsed_ns / (engine.steps - steps),
     )
 
 
 def build_llm_test_settings(scenario: str, duration_s: float, speed: LlmSpeed) -> lg.TestSettings:
     """Performance-only settings with token latencies on, sized so that a run lasts about ``duration_s``.
 
-    Offline issues :data:`OFFLINE_LOAD_FRACTION <ScenarioProfile>` of what the sustained rate does in the
-    duration and paces the prefills over it (as the CNN benchmark paces its answers). Server and
+    Offline issues its profile's ``load_fraction`` (0.8) of what the sustained rate does in the duration
+    (LoadGen issues 1.1 x ``offline_expected_qps`` x the duration) and paces the prefills over the duration
+    (as the CNN benchmark paces its answers). Server and
     Interactive issue queries at the profile's fraction of the sustained rate and apply its TTFT/TPOT
     limits (see :class:`ScenarioProfile`); ``server_target_latency_ns`` is 0, as in MLPerf's LLM
     configurations, whose only latency limits are TTFT and TPOT.
@@ -338,7 +351,9 @@ class _StreamingSUT:
     def _first_tokens(self, requests: list[Request]) -> None:
         tokens = np.array([r.tokens[0] for r in requests], dtype=np.int32)
         address, size = tokens.ctypes.data, tokens.itemsize
-        lg.FirstTokenComplete([lg.QuerySampleResponse(r.query_id, address + i * size, size) for i, r in enumerate(requests)])
+        lg.FirstTokenComplete(
+            [lg.QuerySampleResponse(r.query_id, address + i * size, size) for i, r in enumerate(requests)]
+        )
 
     def _completed(self, requests: list[Request]) -> None:
         arrays = [np.ascontiguousarray(r.tokens, dtype=np.int32) for r in requests]
@@ -477,4 +492,5 @@ def run_builtin_llm(
         ttft_limit_ns=None if scenario == "Offline" else _limit(detail, "requested_server_ttft_latency"),
         tpot_limit_ns=None if scenario == "Offline" else _limit(detail, "requested_server_tpot_latency"),
         queries=len(sut_impl.finished),
+        unmet=tuple(key for key in CHECK_KEYS if detail.value(key) is False),
     )

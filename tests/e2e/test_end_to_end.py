@@ -6,14 +6,17 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from powerlog.calibration_record import write_calibration_json
 from powerlog.layout import REQUIRED_FILES
 from powerlog.mllog import read_detail_log
 from powerlog.spl import read_spl
 from powerlog.wire import SESSION_SECRET_HEADER
+from tests.support.calibration_files import gpu_sum_calibration
 from tests.support.processes import BIN, run_agent, serial_session, start_director, stop
 
 # what a short run on a simulated analyzer must fail, and nothing else
@@ -42,9 +45,11 @@ def _agent(url: str, runs: Path, out: Path, *workload: str) -> subprocess.Comple
 
 def test_builtin_benchmark_session_end_to_end(director, tmp_path: Path) -> None:
     url, runs = director
+    calibration = tmp_path / "calibration.json"  # applied by the run: the GPUs' corrected wall estimate
+    write_calibration_json(calibration, gpu_sum_calibration(2.0, 100.0, 0.0, time.time_ns()))
     result = _agent(
         url, runs, tmp_path / "agent", "--benchmark", "builtin", "--scenario", "Offline", "--duration", "4",
-        "--gpus", "sim:2", "--progress-s", "1",
+        "--gpus", "sim:2", "--progress-s", "1", "--calibration", str(calibration),
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Power metric" in result.stdout and "SIMULATED" in result.stdout
@@ -89,6 +94,15 @@ def test_builtin_benchmark_session_end_to_end(director, tmp_path: Path) -> None:
     page = (folder / "report.html").read_text(encoding="utf-8")
     assert "SIMULATED</span> sources: not a real measurement" in page and "GPU 1" in page and "Plotly.newPlot" in page
     assert "sut_samples" in record["simulated_sources"] and "GPU 1" in result.stdout
+    # the calibration sent with the run: kept in power/, listed in client.json, applied to the GPUs' sum
+    assert (folder / "power" / "calibration.json").read_bytes() == calibration.read_bytes()
+    assert "power/calibration.json" in json.loads((folder / "power" / "client.json").read_text())["results"]
+    calibrated = saved["report"]["calibrated"]
+    (corrected,) = calibrated["sources"]
+    assert calibrated["calibration"]["file"] == "power/calibration.json" and calibrated["not_applied"] == []
+    assert corrected["corrected"] and corrected["simulated"] and corrected["uncertainty"]["k"] == 2.0
+    assert corrected["raw_avg_power_w"] == pytest.approx(gpus["total_mean_power_w"], rel=0.05)
+    assert corrected["avg_power_w"] == pytest.approx(100.0 + 2.0 * corrected["raw_avg_power_w"], rel=1e-9)
 
 
 def test_failing_workload_is_reported_and_frees_the_meter(director, tmp_path: Path) -> None:
