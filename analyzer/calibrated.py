@@ -65,8 +65,8 @@ def _figures(
     inside = strictly_inside(fixed.t_utc_ns, *window)
     record = CalibratedSourceRecord(
         source=source.name, kind=source.kind, corrected=True, gain=source.gain, offset_w=source.offset_w,
-        lag_s=source.lag_s, qualifies=source.qualifies, threshold_pct=source.threshold_pct, samples_in_window=int(inside.sum()),
-        simulated=simulated or source.simulated,
+        lag_s=source.lag_s, qualifies=source.qualifies, threshold_pct=source.threshold_pct,
+        samples_in_window=int(inside.sum()), simulated=simulated or source.simulated,
     )  # fmt: skip
     if not inside.any():
         return record
