@@ -206,17 +206,22 @@ def test_the_speed_is_measured_with_the_engine() -> None:
 # --- real LoadGen runs ----------------------------------------------------------------
 
 
-def _check_query_log(log_dir: Path, queries: int, tokens_per_s: float) -> None:
-    """One record per query, its stages in order, and LoadGen's tokens per second recomputed from the records:
-    their output tokens over the span from the first issue to the last completion (LoadGen's own timestamps
-    of those differ from the harness's by the hand-over between its thread and the SUT's)."""
+def _check_query_log(log_dir: Path, queries: int, token_check: tuple[float, float] | None = None) -> None:
+    """One record per query and its stages in order. Offline (``token_check``: tokens/s and samples/s): their output
+    tokens are all that LoadGen counted, since its two rates share one duration (tokens = tokens/s x samples /
+    samples/s, to the 6 digits it prints). Server's two rates do not share one (820 tokens from them against 777
+    reported in one run), and timing the records' span instead is off by the hand-over between LoadGen's thread
+    and the SUT's (3 % on a loaded machine): there only the count of queries is exact."""
     records = read_query_log(log_dir / QUERY_LOG_NAME)
     assert len(records) == queries
     for r in records:
         assert r["issued_ns"] <= r["prefill_start_ns"] <= r["first_token_ns"] <= r["completed_ns"]
         assert r["output_tokens"] >= 2 and r["prompt_tokens"] >= 1
-    span_s = (max(r["completed_ns"] for r in records) - min(r["issued_ns"] for r in records)) / 1e9
-    assert sum(r["output_tokens"] for r in records) / span_s == pytest.approx(tokens_per_s, rel=0.02)
+    if token_check is not None:
+        tokens_per_s, samples_per_s = token_check
+        assert sum(r["output_tokens"] for r in records) == pytest.approx(
+            tokens_per_s * queries / samples_per_s, rel=1e-4
+        )
 
 
 @pytest.mark.slow
@@ -234,14 +239,15 @@ def test_a_two_second_loadgen_run_logs_the_token_figures(scenario: str, tmp_path
     assert detail.value(key) > 0
     if scenario == "Offline":
         assert detail.value("effective_scenario") == "Offline" and detail.value("result_min_duration_met") is True
-        _check_query_log(log_dir, int(detail.value("generated_samples_per_query")), detail.value(key))
+        samples = int(detail.value("generated_samples_per_query"))
+        _check_query_log(log_dir, samples, (detail.value(key), detail.value("result_samples_per_second")))
         return
     assert detail.value("effective_scenario") == "Server"
     assert detail.value("requested_server_ttft_latency") > 0 and detail.value("requested_server_tpot_latency") > 0
     assert detail.value(TTFT_P99_KEY) > 0 and detail.value(TPOT_P99_KEY) > 0
     assert detail.value("result_perf_constraints_met") in (True, False)  # the TTFT/TPOT limits were applied
     assert "early_stopping_tpot_result" in {e.key for e in detail.events}
-    _check_query_log(log_dir, int(detail.value("result_query_count")), detail.value(key))
+    _check_query_log(log_dir, int(detail.value("result_query_count")))
     assert f"TTFT p99:    {detail.value(TTFT_P99_KEY) / 1e6:.1f} ms" in result.stdout
 
 
