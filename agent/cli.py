@@ -118,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a calibration.json (mlpower-agent calibrate) to apply: sent with the run, so the result also gives the "
         "GPUs' and components' corrected wall estimate",
     )
+    run.add_argument(
+        "--idle-s",
+        type=_idle_seconds,
+        default=0.0,
+        metavar="N",
+        help="an idle phase of N s before ranging: the SUT idle, the wall meter recording, for static power and "
+        "active energy (default 0: none; not an official phase)",
+    )
     run.add_argument("--progress-s", type=float, default=10.0, help="a progress line this often (default 10 s)")
     run.add_argument("--quiet", action="store_true", help="plain progress lines even on a terminal (no live panel)")
     run.add_argument("--ca-file", type=Path, help="trust this certificate (PEM) for an https director")
@@ -291,6 +299,17 @@ def _quantity(q: QuantityRecord | PerformanceRecord | None, digits: int = 2) -> 
     return f"{_num(q.value, digits)} {q.unit}{error}"
 
 
+def _idle_seconds(text: str) -> float:
+    """``--idle-s``: 0 (no idle phase) or a finite number of seconds up to a day."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 86_400:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"{text!r}: give 0 (no idle phase) up to 86400 s")
+    return value
+
+
 def _calibration(path: Path | None) -> Path | None:
     """The calibration file to send, read first so that a bad one stops the run before the meter is taken."""
     if path is None:
@@ -316,6 +335,7 @@ def format_result(outcome: SessionOutcome) -> str:
         ("Efficiency", _quantity(report.efficiency, 3)),
         ("Window", f"{_num(report.window_s, 3)} s, {report.samples_in_window} samples"),
         ("Energy", f"{_num(report.energy_j, 1)} J"),
+        *([("Energy/token", _quantity(report.tokens.energy_per_output_token_joules, 4))] if report.tokens else []),
         (
             "Clock offset",
             "n/a"
@@ -396,6 +416,7 @@ def _command(args: argparse.Namespace) -> int:
         progress_s=args.progress_s,
         live_console=None if args.quiet or not sys.stdout.isatty() else Console(),
         calibration=_calibration(args.calibration),
+        idle_s=args.idle_s,
     )
     with DirectorClient(args.director, _token(args), retry_s=args.retry_s, ca_file=args.ca_file) as client:
         outcome = run_session(options, client)

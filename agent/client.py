@@ -22,6 +22,7 @@ from agent.errors import (
     TokenAuthenticationFailed,
 )
 from powerlog.errors import FormatError
+from powerlog.layout import IDLE
 from powerlog.powerdev_records import PowerDevMessage
 from powerlog.result_record import ResultJson, parse_result_json
 from powerlog.wire import (
@@ -177,7 +178,8 @@ class DirectorClient:
         )
         reply = PhaseReply.model_validate(started.json())
         received = self.clock_ns()
-        self._record(f"session,{session.session_name},{action},{phase}", "OK", sent, received)
+        if phase != IDLE:  # client.json's messages: the official phases only, as the director's server.json
+            self._record(f"session,{session.session_name},{action},{phase}", "OK", sent, received)
         checkpoint = PhaseRequest(agent_utc_ns=received).model_dump()
         self._into(session, "POST", f"phases/{phase}/checkpoint", json=checkpoint)
         return reply, sent, received

@@ -29,7 +29,7 @@ from agent.progress import LivePhaseProgress, PhaseProgress
 from agent.workload import Workload, check_runnable, run_workload
 from powerlog.calibration_record import CALIBRATION_FILE
 from powerlog.cli_support import package_version
-from powerlog.layout import PHASE_DIRS
+from powerlog.layout import IDLE, PHASE_DIRS
 from powerlog.powerdev_records import ClientJson, ClientMlpower, SessionUuids, powerdev_json_text
 from powerlog.result_record import ResultJson, write_result_json
 from powerlog.run_record import ClockEntry
@@ -62,6 +62,7 @@ class RunOptions:
     progress_s: float = 10.0  # a progress line this often while the workload runs
     live_console: Console | None = None  # a terminal: a live panel instead of progress lines
     calibration: Path | None = None  # a calibration.json sent with the run (power/calibration.json), applied by it
+    idle_s: float = 0.0  # > 0: an idle phase this long before ranging (the SUT idle, for static power)
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,8 @@ def run_session(
     if options.components is not None:
         say(_components_line(component_infos, options.component_rate_hz))
     try:
+        if options.idle_s > 0:
+            run.idle(sampler)
         for phase in PHASES:
             run.phase(phase, sampler)
         gpu_stats = _stop_sampler(sampler, options, run.log)
@@ -162,6 +165,8 @@ def _agent_info(
         host=socket.gethostname(),
         software=_software(),
         workload=options.workload.description,
+        benchmark=options.workload.benchmark,
+        scenario=options.workload.scenario,  # type: ignore[arg-type]  # builtin_workload's: a known scenario
         simulated_gpus=bool(options.gpus is not None and options.gpus.simulated),
         gpus=[g.to_wire() for g in gpu_infos],
         simulated_components=bool(components is not None and components.simulated),
@@ -257,6 +262,22 @@ class _SessionRun:
         for name, path in run.logs.items():
             (target / name).write_bytes(path.read_bytes())
             self._upload(PHASE_DIRS[phase], target / name)
+
+    def idle(self, sampler: SutSampler | None) -> None:
+        """The idle phase: the director records the wall meter while the SUT does nothing for ``idle_s`` (the
+        sampler streams on); no workload, no LoadGen logs, not in client.json (not an official phase)."""
+        client, session, log, idle_s = self.client, self.session, self.log, self.options.idle_s
+        self.say(f"idle: asking the director to start (settle {session.settle_s:g} s), then {idle_s:g} s idle")
+        reply, _, _ = client.phase(session, IDLE, "start")
+        if sampler is not None:
+            sampler.mark_boundary()
+        log.info("idle: started, mark %s; idle for %g s", reply.mark, idle_s)
+        with _Heartbeat(lambda: client.heartbeat(session), session.lease_s / 4, log):
+            time.sleep(idle_s)
+        if sampler is not None:
+            sampler.mark_boundary()
+        stopped, _, _ = client.phase(session, IDLE, "stop")
+        self.say(f"idle: {stopped.samples} wall-power samples")
 
     def upload_records(self, client_uuid: str, mlpower: ClientMlpower) -> None:
         """client.log, then client.json (which lists every upload with its SHA-1)."""

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from agent.errors import WorkloadError
 from agent.signals import held_signals
+from powerlog.llm_queries import QUERY_LOG_NAME
+from powerlog.wire import BUILTIN_LLM_BENCHMARK
 
 __all__ = [
     "LOADGEN_DIR_ENV",
@@ -39,7 +41,8 @@ __all__ = [
 ]
 
 LOADGEN_DIR_ENV = "MLPOWER_LOADGEN_DIR"
-LOADGEN_FILES = ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_log_accuracy.json")
+# what is uploaded from beside the detail log: LoadGen's logs, and the built-in LLM benchmark's per-query token times
+LOADGEN_FILES = ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_log_accuracy.json", QUERY_LOG_NAME)
 STOP_GRACE_S = 5.0
 """How long the workload's processes get to end after SIGTERM before SIGKILL."""
 _POLL_S = 0.05
@@ -49,6 +52,8 @@ _POLL_S = 0.05
 class Workload:
     argv: tuple[str, ...]
     builtin: bool = False
+    benchmark: str = ""  # its name as results are filed, where known (session.json agent.benchmark)
+    scenario: str = ""  # the scenario its result is filed under, where known
 
     @property
     def description(self) -> str:
@@ -82,7 +87,10 @@ def builtin_workload(scenario: str, duration_s: float, model: str = "cnn") -> Wo
     """``python -m agent.builtin`` in ``scenario`` for ``duration_s``: the CNN, or with ``model="llm"`` the
     token-streaming transformer."""
     argv = (sys.executable, "-m", "agent.builtin", "--scenario", scenario, "--duration", f"{duration_s:g}")
-    return Workload(argv if model == "cnn" else (*argv, "--model", model), builtin=True)
+    if model == "cnn":
+        return Workload(argv, builtin=True)
+    # named, so that its result reads as a token-based LLM result, and an Interactive run (LoadGen's Server) as one
+    return Workload((*argv, "--model", model), builtin=True, benchmark=BUILTIN_LLM_BENCHMARK, scenario=scenario)
 
 
 def run_workload(workload: Workload, loadgen_dir: Path, grace_s: float = STOP_GRACE_S) -> WorkloadRun:

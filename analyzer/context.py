@@ -3,8 +3,10 @@
 A result in a submission tree sits at
 ``[<round>/]<division>/<submitter>/results/<system>/<benchmark>/<scenario>/performance``: the
 official checker takes the benchmark and the scenario from that path (the scenario folder may be
-lower case) and infers the result when LoadGen ran another scenario. Outside a tree the scenario is
-LoadGen's ``effective_scenario`` unless the caller names one.
+lower case) and infers the result when LoadGen ran another scenario. Outside a tree an mlpower run's agent may
+name them (session.json ``agent.benchmark`` and ``agent.scenario``: the built-in LLM benchmark does, its
+Interactive runs being LoadGen Server runs), read as a tree's folders would be; else the scenario is LoadGen's
+``effective_scenario`` unless the caller names one.
 
 The round, when not given, is read from the evidence in the folder, strongest first:
 1. a folder above the division naming it (``v5.1``, ``inference_results_v5.1``);
@@ -140,11 +142,21 @@ def result_context(
     elif position.scenario is not None:
         result_scenario = position.scenario
         scenario_source = f"the submission tree (folder {position.scenario_folder!r})"
+    elif (named := _agent_named(run)[1]) is not None:
+        result_scenario, scenario_source = named, "session.json (agent.scenario: the scenario its agent ran)"
     else:
         result_scenario, scenario_source = loadgen_scenario, "LoadGen's effective_scenario"
     if benchmark is None:
-        benchmark = position.benchmark
+        benchmark = position.benchmark or _agent_named(run)[0]
     return ResultContext(chosen, source, benchmark, result_scenario, scenario_source, loadgen_scenario, position)
+
+
+def _agent_named(run: RunData) -> tuple[str | None, Scenario | None]:
+    """The benchmark and scenario an mlpower run's agent named in session.json (None where it named none)."""
+    agent = run.mlpower_session.agent if run.mlpower_session is not None else None
+    if agent is None:
+        return None, None
+    return agent.benchmark or None, Scenario.parse(agent.scenario)
 
 
 def as_context(run: RunData, round_: Round | ResultContext | str | None) -> ResultContext:

@@ -24,7 +24,15 @@ from analyzer.findings import Evidence, Finding, Official, Severity, Status
 from analyzer.gpu import GpuSeries
 from analyzer.nameplate import design_power_text
 from analyzer.official import OfficialCheck, OfficialOutcome, official_verdict
-from analyzer.render import budget_text, calibrated_rows, gap_text, why_no_metric, with_error_bar
+from analyzer.render import (
+    budget_text,
+    calibrated_rows,
+    gap_text,
+    static_active_rows,
+    token_rows,
+    why_no_metric,
+    with_error_bar,
+)
 from analyzer.report import METRIC_RULE
 from analyzer.run import RunData
 from analyzer.time_join import WallSeries
@@ -32,6 +40,7 @@ from powerlog.result_record import (
     MeterSummary,
     NodeEnergyRecord,
     NodeSensorsRecord,
+    PrefillDecodeRecord,
     ReportRecord,
     SystemEnergyRecord,
     WindowRecord,
@@ -273,6 +282,8 @@ def _result_rows(report: ReportRecord, run: RunData) -> list[tuple[str, str]]:
         rest = _fmt(gpus.rest_of_system_w, 2, "W")
         sim = " (SIMULATED)" if gpus.simulated else ""
         rows.append(("GPUs", f"{energy}, {share} % of wall; rest of system {rest}{sim}"))
+    if report.tokens is not None:  # a token-based result: energy per output token and per query, TTFT, TPOT
+        rows += [(name.strip(), text) for name, text in token_rows(report.tokens)]
     for c in report.components.per_component if report.components else ():
         sim = " (SIMULATED)" if c.simulated else ""
         power, share = _fmt(c.mean_power_w, 2, "W"), _fmt(c.share_of_wall_pct, 1)
@@ -284,6 +295,8 @@ def _result_rows(report: ReportRecord, run: RunData) -> list[tuple[str, str]]:
         rows.append(("Design power", design_power_text(report.design_power)))
     if report.calibrated is not None:
         rows += calibrated_rows(report.calibrated)
+    if report.static_active is not None:  # static power (the idle phase) and active energy, or why not
+        rows += [(name.strip(), text) for name, text in static_active_rows(report.static_active)]
     meter = report.meter or MeterSummary()
     sim = " (SIMULATED)" if meter.simulated else ""
     rows.append(("Meter", f"{meter.model or 'unknown'} (PTDaemon {meter.ptd_version or '?'}){sim}"))
@@ -358,6 +371,27 @@ def _system_table(system: SystemEnergyRecord | None) -> str:
     return f'<h3>System, joined by time</h3><table id="system">{head}{"".join(rows)}</table>'
 
 
+def _prefill_decode_table(split: PrefillDecodeRecord | None) -> str:
+    """The testing window split into prefill, decode and idle (LLM runs), with what the split cannot tell."""
+    if split is None:
+        return ""
+    if not split.available:
+        return f'<h3>Prefill and decode</h3><p id="prefill-decode">n/a: {_esc(split.reason)}</p>'
+    head = ("<tr><th>part</th><th>time</th><th>stretches</th><th>energy</th><th>average power</th><th>GPUs</th>"
+            "<th>tokens</th><th>energy/token</th></tr>")  # fmt: skip
+    rows = "".join(
+        f"<tr><th>{_esc(p.part)}</th><td>{_fmt(p.duration_s, 3, 's')} ({_fmt(p.share_of_window_pct, 1, '%')})</td>"
+        f"<td>{p.intervals}</td><td>{_fmt(p.energy_j, 1, 'J')}</td><td>{_fmt(p.avg_power_w, 2, 'W')}</td>"
+        f"<td>{_fmt(p.gpu_energy_j, 1, 'J')}</td><td>{_fmt(p.tokens, 0)}</td>"
+        f"<td>{_fmt(p.energy_per_token_j, 4, 'J')}</td></tr>"
+        for p in split.parts
+    )
+    resolved = " NOT resolved by the wall samples." if split.resolved is False else ""
+    what = f"{split.queries_in_window} queries in the window ({split.file}), split by time.{resolved}"
+    return (f'<h3>Prefill and decode</h3><p>{_esc(what)}</p><table id="prefill-decode">{head}{rows}</table>'
+            f'<p>{_esc(split.note)}</p>')  # fmt: skip
+
+
 def _result(report: ReportRecord, run: RunData) -> str:
     notes = "".join(
         f'<p class="{p.severity}">{p.severity.upper()}: {_esc(p.message)}</p>'
@@ -365,6 +399,7 @@ def _result(report: ReportRecord, run: RunData) -> str:
         if p.rule == METRIC_RULE
     )
     nodes = _system_table(report.system_energy) + _node_table(report.node_sensors or ())
+    nodes += _prefill_decode_table(report.prefill_decode)
     result = _rows(_result_rows(report, run))
     return f'<h2>Result</h2><table id="result">{result}</table>{notes}{_phase_table(report)}{nodes}'
 

@@ -31,6 +31,7 @@ __all__ = [
     "Quantity",
     "Scenario",
     "WindowStats",
+    "detail_number",
     "efficiency",
     "is_inferred",
     "performance",
@@ -203,7 +204,7 @@ def power_metric(
 
 def _from_key(detail: DetailLog, key: str | None, inferred: bool = False) -> Performance | None:
     """LoadGen's figure under ``key`` as it is (latencies from ns to ms), with its unit."""
-    value = _number(detail, key) if key else None
+    value = detail_number(detail, key) if key else None
     if value is None or key is None:
         return None
     if "tokens" in key:
@@ -213,7 +214,7 @@ def _from_key(detail: DetailLog, key: str | None, inferred: bool = False) -> Per
     return Performance(value, "samples/s", key, inferred)
 
 
-def _number(detail: DetailLog, key: str) -> float | None:
+def detail_number(detail: DetailLog, key: str) -> float | None:
     """LoadGen's figure under ``key`` when it is a finite number >= 0 (``NaN`` or ``1e400`` is no figure)."""
     value = detail.value(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -250,17 +251,17 @@ def _inferred_performance(
     pair = (loadgen_scenario, scenario)
     if pair == (Scenario.SINGLE_STREAM, Scenario.OFFLINE):
         name = "result_qps_without_loadgen_overhead"
-        value = _number(detail, name)
+        value = detail_number(detail, name)
         return None if value is None else Performance(value, "samples/s", name, inferred=True)
     if pair == (Scenario.MULTI_STREAM, Scenario.OFFLINE):
         name = "result_mean_query_latency_ns"
-        latency_ns, per_query = _number(detail, name), _number(detail, "effective_samples_per_query")
+        latency_ns, per_query = detail_number(detail, name), detail_number(detail, "effective_samples_per_query")
         if not latency_ns or per_query is None:
             return None
         return Performance(per_query * NS_PER_S / latency_ns, "samples/s", name, inferred=True)
     if pair == (Scenario.SINGLE_STREAM, Scenario.MULTI_STREAM):
         latency_key = "early_stopping_latency_ms" if detail.event("early_stopping_latency_ms") else key
-        latency_ns = _number(detail, latency_key) if latency_key else None
+        latency_ns = detail_number(detail, latency_key) if latency_key else None
         if latency_ns is None or latency_key is None:
             return None
         return Performance(latency_ns * MULTISTREAM_SAMPLES_PER_QUERY / NS_PER_MS, "ms", latency_key, inferred=True)

@@ -17,8 +17,12 @@ from powerlog.result_record import (
     MeterSummary,
     NodeGapRecord,
     NodeSensorsRecord,
+    PrefillDecodeRecord,
     ReportRecord,
+    StaticActiveRecord,
     SystemEnergyRecord,
+    TokenFiguresRecord,
+    TokenLatencyRecord,
 )
 from powerlog.tiers import INFORMATIVE_TIERS, MeasurementTier, tier_description
 
@@ -27,9 +31,12 @@ __all__ = [
     "calibrated_rows",
     "gap_text",
     "node_rows",
+    "prefill_decode_rows",
     "render_findings",
     "render_report",
+    "static_active_rows",
     "system_rows",
+    "token_rows",
     "why_no_metric",
     "with_error_bar",
 ]
@@ -104,6 +111,8 @@ def render_report(report: ReportRecord) -> str:
             share = f" ({ch.share_pct:.1f} %)" if ch.share_pct is not None else ""
             rows.append((f"  Channel {ch.channel}", f"{with_error_bar(ch.avg_power_w, ch.uncertainty, 2, 'W')}{share}"))
     rows += _gpu_rows(report.gpus)
+    if report.tokens is not None:
+        rows += token_rows(report.tokens)
     components = report.components
     if components:
         sim = "   SIMULATED" if components.simulated else ""
@@ -122,6 +131,10 @@ def render_report(report: ReportRecord) -> str:
         rows += node_rows(node)
     if report.calibrated is not None:
         rows += calibrated_rows(report.calibrated)
+    if report.static_active is not None:
+        rows += static_active_rows(report.static_active)
+    if report.prefill_decode is not None:
+        rows += prefill_decode_rows(report.prefill_decode)
     if report.ranging is not None:
         change = f"   (testing {report.power_change_pct:+.2f} %)" if report.power_change_pct is not None else ""
         rows.append(("Ranging power", f"{_num(report.ranging.avg_power_w, 2, 'W')}{change}"))
@@ -159,6 +172,69 @@ def calibrated_rows(calibrated: CalibratedRecord) -> list[tuple[str, str]]:
         ))  # fmt: skip
     if calibrated.not_applied:
         rows.append(("  not applied", f"{', '.join(calibrated.not_applied)}: no readings of them in this run"))
+    return rows
+
+
+def prefill_decode_rows(split: PrefillDecodeRecord) -> list[tuple[str, str]]:
+    """The testing window split into prefill, decode and idle: each part's time, energy, power and energy per token,
+    and what the split cannot tell; or why there is none."""
+    if not split.available:
+        return [("Prefill/decode", f"n/a: {split.reason}")]
+    resolved = "; NOT resolved by the wall samples" if split.resolved is False else ""
+    what = f"{split.queries_in_window} queries in the window ({split.file}), split by time{resolved}"
+    rows = [("Prefill/decode", what)]
+    for p in split.parts:
+        tokens = f"; {p.tokens:,.0f} tokens, {_num(p.energy_per_token_j, 4, 'J')}/token" if p.tokens is not None else ""
+        gpus = f"; GPUs {_num(p.gpu_energy_j, 1, 'J')}" if p.gpu_energy_j is not None else ""
+        rows.append((
+            f"  {p.part}",
+            f"{p.duration_s:,.3f} s ({p.share_of_window_pct:.1f} %, {p.intervals} stretches): "
+            f"{_num(p.energy_j, 1, 'J')}, {_num(p.avg_power_w, 2, 'W')}{gpus}{tokens}",
+        ))  # fmt: skip
+    rows.append(("  note", split.note))
+    return rows
+
+
+def _per_token(figures: TokenFiguresRecord, prefix: str) -> str:
+    """An energy's per-token, per-joule and per-query figures, 4 significant digits, each with its error bar."""
+    texts = []
+    for name in ("energy_per_output_token_joules", "output_tokens_per_joule", "energy_per_query_joules"):
+        q = getattr(figures, prefix + name)
+        if q is not None:
+            bar = f" ± {q.uncertainty.expanded:.2g}" if q.uncertainty is not None else ""
+            texts.append(f"{q.value:.4g} {q.unit}{bar}")
+    return ", ".join(texts) + " (k=2)" if texts else "n/a"
+
+
+def _latency_text(latency: TokenLatencyRecord) -> str:
+    """``p50 204.7 ms, p99 519.3 ms; limit 2,000 ms at p99: met``."""
+    shown = [f"p{float(p):g} {ns / 1e6:,.1f} ms" for p, ns in latency.percentiles_ns.items() if p in _SHOWN_PCT]
+    text = ", ".join(shown) or (f"mean {latency.mean_ns / 1e6:,.1f} ms" if latency.mean_ns is not None else "n/a")
+    if latency.limit_ns is not None:
+        at = f" at p{latency.limit_percentile:g}" if latency.limit_percentile is not None else ""
+        met = {True: ": met", False: ": EXCEEDED", None: ""}[latency.within_limit]
+        text += f"; limit {latency.limit_ns / 1e6:,.1f} ms{at}{met}"
+    return text
+
+
+_SHOWN_PCT = ("50.00", "90.00", "99.00", "99.90")
+
+
+def token_rows(tokens: TokenFiguresRecord) -> list[tuple[str, str]]:
+    """A token-based result's per-token figures (see metrics-and-rules.md, Energy per token)."""
+    rows = [
+        (
+            "Output tokens",
+            f"{tokens.output_token_count:,} in {tokens.query_count:,} queries   ({tokens.token_rate_key} "
+            f"{tokens.output_tokens_per_second:,.6g} x LoadGen's {tokens.loadgen_duration_s:,.3f} s)",
+        ),
+        ("  wall per token", _per_token(tokens, "")),
+    ]
+    if tokens.gpu_energy_joules is not None:
+        rows.append((f"  GPUs ({tokens.accelerator_count}) per token", _per_token(tokens, "gpu_")))
+    for name, latency in (("TTFT", tokens.ttft), ("TPOT", tokens.tpot)):
+        if latency is not None:
+            rows.append((f"  {name}", _latency_text(latency)))
     return rows
 
 
@@ -238,6 +314,27 @@ def system_rows(system: SystemEnergyRecord) -> list[tuple[str, str]]:
     if link is not None:
         how = f"ESTIMATED ({link.max_power_w:g} W x {link.share:g})" if link.estimated else "measured"
         rows.append((f"  {link.name}", f"{_num(link.avg_power_w, 2, 'W')}, {_num(link.energy_j, 1, 'J')}, {how}"))
+    return rows
+
+
+def static_active_rows(split: StaticActiveRecord) -> list[tuple[str, str]]:
+    """Static power (the idle phase's) and the testing window's active energy, per GPU and node; or why not."""
+    if not split.split:
+        return [("Static/active", f"cannot split: {split.reason}")]
+    rows = [
+        ("Static power", f"{with_error_bar(split.static_power_w, split.static_power_uncertainty, 2, 'W')} idle "
+         f"({split.idle_samples} samples over {_num(split.idle_window_s, 1, 's')}; assumed unchanged under load)"),
+        ("Active energy", f"{with_error_bar(split.active_energy_j, split.active_energy_uncertainty, 1, 'J')} "
+         f"({_num(split.active_share_pct, 1)} % of {_num(split.energy_j, 1, 'J')}; static "
+         f"{_num(split.static_energy_j, 1, 'J')}; active power {_num(split.active_power_w, 2, 'W')})"),
+    ]  # fmt: skip
+    for part in [*split.per_gpu, *split.nodes]:
+        if part.active_energy_j is None:
+            rows.append((f"  {part.name}", f"cannot split: {part.idle_readings} idle readings, or no window energy"))
+            continue
+        idle = with_error_bar(part.idle_power_w, part.idle_power_uncertainty, 2, "W")
+        active = with_error_bar(part.active_energy_j, part.active_energy_uncertainty, 1, "J")
+        rows.append((f"  {part.name}", f"idle {idle}, active {active} of {_num(part.energy_j, 1, 'J')}"))
     return rows
 
 

@@ -34,11 +34,14 @@ from analyzer.metrics import (
 )
 from analyzer.nameplate import design_power_record
 from analyzer.node_sensors import node_sensors
+from analyzer.prefill_decode import prefill_decode_record
 from analyzer.rounds import Round
 from analyzer.rules.samples import implausible_readings, sample_hole
 from analyzer.run import PhaseClock, RunData
+from analyzer.static_active import static_active
 from analyzer.tier import measurement_tier
 from analyzer.time_join import join_by_time
+from analyzer.tokens import token_figures
 from analyzer.uncertainty import Budget, ClockBound
 from powerlog.layout import RANGING, TESTING
 from powerlog.mllog import DetailLog
@@ -351,6 +354,11 @@ def _record(
         optional["gpus"] = gpus.get(TESTING)
     if components:
         optional["components"] = components.get(TESTING)
+    power = budgets.power if budgets is not None else None
+    tokens = token_figures(detail, context.loadgen_scenario, t.window_s if t else None, t.avg_power_w if t else None,
+                           power, optional.get("gpus"))  # fmt: skip
+    if tokens is not None:
+        optional["tokens"] = tokens
     if clock is not None:
         optional.update(_clock_sections(clock, run.testing.raw_stats, figures.raw_power_metric))
     if t is not None and t.channel_avg_power_w:
@@ -361,6 +369,9 @@ def _record(
         calibrated = calibrated_figures(run, run.calibration, run.calibration_file, bound)
         if calibrated is not None:
             optional["calibrated"] = calibrated
+    split = prefill_decode_record(run, figures.performance)
+    if split is not None:
+        optional["prefill_decode"] = split
     nodes = node_sensors(run)
     if nodes is not None:
         optional["node_sensors"] = nodes
@@ -368,6 +379,9 @@ def _record(
     system = _system_energy(run, per_query, optional.get("gpus"), optional.get("components"), nodes or [], bound)
     if system is not None:
         optional["system_energy"] = system
+    if run.mlpower_session is not None:  # mlpower's runs: the split, or why it cannot be made (no idle phase)
+        energy = budgets.energy if budgets is not None else None
+        optional["static_active"] = static_active(run, tier, energy, optional.get("gpus"), system, bound)
     change = None
     if t and ranging and t.avg_power_w and ranging.avg_power_w:
         change = 100.0 * (t.avg_power_w / ranging.avg_power_w - 1.0)

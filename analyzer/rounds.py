@@ -11,6 +11,8 @@ Sources, read (not copied) from the official tools of each round:
   metric from v6.0). Where the checker's releases within a round disagree (v5.1 read llama3.1-8b's
   inferred tokens, v5.1.1 its measured tokens and added llama3.1-8b-edge), every key is accepted:
   the newer release's first, the older's when the log has only that one.
+mlpower's built-in LLM benchmark (:data:`~powerlog.wire.BUILTIN_LLM_BENCHMARK`, the name its agent records) reads
+as an LLM from v4.1 on: its tokens per second, as llama2-70b's.
 The v2.1 values are read off the published v2.1 results themselves (their PTDaemon version, a testing
 current range equal to the ranging maximum, scheduled samples per second for Server).
 """
@@ -23,8 +25,18 @@ from types import MappingProxyType
 
 from analyzer.errors import UnknownRoundError
 from powerlog.ptd_identity import ACCEPTED_ANALYZERS
+from powerlog.wire import BUILTIN_LLM_BENCHMARK
 
-__all__ = ["ACCEPTED_ANALYZERS", "DEFAULT_ROUND", "NEWEST_ROUND", "ROUNDS", "Round", "get_round"]
+__all__ = [
+    "ACCEPTED_ANALYZERS",
+    "BUILTIN_LLM_BENCHMARK",
+    "DEFAULT_ROUND",
+    "NEWEST_ROUND",
+    "ROUNDS",
+    "TOKEN_PERFORMANCE_KEYS",
+    "Round",
+    "get_round",
+]
 
 
 _V21_KEYS = {
@@ -41,6 +53,8 @@ _KEYS = {
     "MultiStream": "early_stopping_latency_ms",
 }
 _TOKENS = {"Offline": "result_tokens_per_second", "Server": "result_completed_tokens_per_second"}
+TOKEN_PERFORMANCE_KEYS: Mapping[str, str] = MappingProxyType(_TOKENS)
+"""LoadGen scenario -> its measured output-token rate (what LoadGen logs with token latencies on)."""
 _INFERRED_TOKENS = {
     "Offline": "result_inferred_tokens_per_second",
     "Server": "result_inferred_completed_tokens_per_second",
@@ -94,6 +108,7 @@ _V41_BENCHMARKS = {
     "gptj-99": _INFERRED_TOKENS,
     "gptj-99.9": _INFERRED_TOKENS,
     "mixtral-8x7b": _TOKENS,
+    BUILTIN_LLM_BENCHMARK: _TOKENS,
 }
 _V50_BENCHMARKS = {
     **_V41_BENCHMARKS,
@@ -112,6 +127,7 @@ _V51_BENCHMARKS = {
     "llama3.1-405b": _TOKENS,
     "deepseek-r1": _TOKENS,
     "whisper": {"Offline": "result_tokens_per_second"},
+    BUILTIN_LLM_BENCHMARK: _TOKENS,
 }
 _V51_EARLIER = {"llama3.1-8b": _INFERRED_TOKENS}  # the checker released as v5.1
 _V6_BENCHMARKS = {**_V51_BENCHMARKS, "gpt-oss-120b": _TOKENS}

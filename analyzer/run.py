@@ -19,6 +19,7 @@ from analyzer.components import ComponentSeries
 from analyzer.errors import UnreadableRunError
 from analyzer.findings import Evidence, Finding, Severity
 from analyzer.gpu import GpuSeries, describe_gpus
+from analyzer.idle import IdleData, load_idle
 from analyzer.line_merge import OwnTimes, analyzer_own_times
 from analyzer.metrics import WindowStats, window_stats
 from analyzer.nameplate import DesignPower, find_design_power
@@ -30,6 +31,7 @@ from powerlog.errors import FormatError, MissingFileError
 from powerlog.json_record import loads_json
 from powerlog.layout import PHASE_DIRS, RANGING, TESTING, RunFolder
 from powerlog.lines import BadLine
+from powerlog.llm_queries import QUERY_LOG_NAME, LlmQueryLog, read_llm_queries
 from powerlog.mllog import DetailLog, SummaryLog, read_detail_log, read_summary_log
 from powerlog.ptdlog import PtdLog, read_ptd_log
 from powerlog.run_record import ClockEntry, SessionJson, parse_session_json
@@ -90,6 +92,7 @@ class PhaseData:
     # a spl.txt merged from several analyzers (power-dev's line-index merge): each analyzer's own Time per sample,
     # or why they do not read; None for one analyzer
     analyzer_times: OwnTimes | str | None = None
+    llm_queries: LlmQueryLog | None = None  # the built-in LLM benchmark's per-query token times (powerlog.llm_queries)
 
     @property
     def meter_window_utc_ns(self) -> tuple[int, int] | None:
@@ -133,6 +136,7 @@ class RunData:
     system_wall: SystemWall | None = None  # with it, every wall source's testing samples, for the join by time
     calibration: CalibrationRecord | None = None  # power/calibration.json: sensors calibrated against a wall meter
     calibration_file: str = f"power/{CALIBRATION_FILE}"  # where it was read from
+    idle: IdleData | None = None  # mlpower's optional idle phase (idle/spl.txt); never read by the rules
 
     @property
     def testing(self) -> PhaseData:
@@ -268,6 +272,7 @@ class _Loader:
         spl = self.read(lambda p: read_spl(p, spl_fields, marks), self.folder.spl(phase))
         detail = self.read(read_detail_log, self.folder.detail_log(phase))
         summary = self.read(read_summary_log, self.folder.summary_log(phase))
+        queries = self.read(read_llm_queries, self.folder.phase_dir(phase) / QUERY_LOG_NAME)
         window = None
         if detail is not None:
             try:
@@ -282,7 +287,7 @@ class _Loader:
         stats = raw
         if spl is not None and raw is not None and clock is not None and mapped is not None:
             stats = window_stats(spl, *mapped)
-        return replace(data, stats=stats, raw_stats=raw)
+        return replace(data, stats=stats, raw_stats=raw, llm_queries=queries)
 
     def analyzer_times(self, spl: PowerLog | None) -> OwnTimes | str | None:
         """For a spl.txt merged from several analyzers, each analyzer's own Time (the line-merge audit's)."""
@@ -435,7 +440,8 @@ def load_run(
     ptd_log = loader.read(read_ptd_log, folder.ptd_log)
     server, server_raw = loader.session_record(folder.server_record)
     client, client_raw = loader.session_record(folder.client_record)
-    for log in (*(p.spl for p in phases.values()), *(p.detail for p in phases.values()), ptd_log):
+    queries = [p.llm_queries for p in phases.values()]
+    for log in (*(p.spl for p in phases.values()), *(p.detail for p in phases.values()), ptd_log, *queries):
         if log is not None and log.bad_lines:
             loader.bad_lines(log.path, log.bad_lines)
     gpus, components = loader.sut_series(loader.sut_tables(), clock_map)
@@ -465,4 +471,5 @@ def load_run(
         system=system,
         system_wall=wall,
         calibration=loader.calibration(),
+        idle=load_idle(folder.root, record, spl_fields, system),
     )

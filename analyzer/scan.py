@@ -26,6 +26,7 @@ from typing import Any
 from analyzer.errors import AnalyzerError
 from analyzer.result import open_result
 from powerlog.layout import PHASE_DIRS, RANGING, TESTING
+from powerlog.result_record import QuantityRecord, TokenFiguresRecord
 
 __all__ = ["ScanResult", "ScanRow", "find_results", "is_power_result", "scan_result", "scan_results"]
 
@@ -52,6 +53,9 @@ class ScanRow:
     efficiency: float | None = None
     efficiency_unit: str | None = None
     efficiency_uncertainty: float | None = None  # expanded (k = 2), in efficiency_unit
+    j_per_token: float | None = None  # a token-based result's wall energy per output token (analyzer.tokens)
+    tokens_per_j: float | None = None  # its output tokens per joule of the wall
+    gpu_j_per_token: float | None = None  # its GPUs' energy per output token
     official_verdict: str | None = None  # "pass" / "fail", as the round's official power checker would say
     mlpower_verdict: str | None = None  # "pass" / "fail": mlpower's stricter audit (any error fails)
     error_rules: tuple[str, ...] = ()  # the rule ids of mlpower's errors, in rule order, each once
@@ -182,6 +186,9 @@ def scan_result(
         efficiency=eff.value if eff else None,
         efficiency_unit=eff.unit if eff else None,
         efficiency_uncertainty=eff.uncertainty.expanded if eff and eff.uncertainty else None,
+        j_per_token=_token_figure(report.tokens, "energy_per_output_token_joules"),
+        tokens_per_j=_token_figure(report.tokens, "output_tokens_per_joule"),
+        gpu_j_per_token=_token_figure(report.tokens, "gpu_energy_per_output_token_joules"),
         official_verdict=official_verdict,
         mlpower_verdict=result.verdict.value,
         error_rules=tuple(errors),
@@ -197,6 +204,12 @@ def scan_result(
         system_complete=report.system_energy.complete if report.system_energy else None,
         report_html=_report_html(folder),
     )
+
+
+def _token_figure(tokens: TokenFiguresRecord | None, name: str) -> float | None:
+    """A token-based result's per-token figure (None for any other result)."""
+    figure: QuantityRecord | None = getattr(tokens, name) if tokens is not None else None
+    return figure.value if figure is not None else None
 
 
 def _scan_one(args: tuple[str, str, str | None, str | None, str | None]) -> ScanRow:

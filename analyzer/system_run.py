@@ -19,7 +19,7 @@ import numpy as np
 
 from analyzer.time_join import EstimatedInterconnect, WallSeries
 from powerlog.errors import PowerlogError
-from powerlog.layout import PHASE_DIRS, TESTING, WALL_DIR
+from powerlog.layout import SESSION_PHASE_DIRS, TESTING, WALL_DIR
 from powerlog.run_record import SessionJson
 from powerlog.spl import PowerLog, read_spl
 from powerlog.spl_records import FloatArray
@@ -80,7 +80,7 @@ def system_wall(
 
     def log_of(samples_dir: str) -> PowerLog | None:
         if samples_dir not in logs:
-            path = root / samples_dir / PHASE_DIRS[phase] / "spl.txt"
+            path = root / samples_dir / SESSION_PHASE_DIRS[phase] / "spl.txt"
             try:
                 logs[samples_dir] = read_spl(path, fields=("power_w",), marks=False)
             except (OSError, PowerlogError) as e:
@@ -98,7 +98,7 @@ def system_wall(
         log = log_of(source.samples_dir)
         if log is None:
             return empty
-        where = f"{source.samples_dir or '.'}/{PHASE_DIRS[phase]}/spl.txt"
+        where = f"{source.samples_dir or '.'}/{SESSION_PHASE_DIRS[phase]}/spl.txt"
         try:
             power_w = _channel_power(log, source.channels, where)
         except PowerlogError as e:

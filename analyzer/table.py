@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 MAX_CELL_CHARS = 32
+MAX_BENCHMARK_CHARS = 24  # in the text table (the files keep it whole): room for the per-token column of LLMs
 MAX_PATH_CHARS = 48  # a folder name is kept whole up to this: it is what tells results apart
 _FLOAT_COLUMNS = tuple(f.name for f in fields(ScanRow) if str(f.type).startswith("float"))
 _PARQUET_TYPES: dict[str, pa.DataType] = {
@@ -105,11 +106,14 @@ _CELLS: dict[str, TextColumn] = {
     "result": ("result", result_label),
     "path": ("path", lambda r: _short_path(r.path.removesuffix("/performance"))),
     "round": ("round", lambda r: r.round or ""),
-    "benchmark": ("benchmark", lambda r: r.benchmark or ""),
+    "benchmark": ("benchmark", lambda r: _short(r.benchmark or "", MAX_BENCHMARK_CHARS)),
     "scenario": ("scenario", lambda r: r.scenario or ""),
     "power_metric": ("power metric", lambda r: _number(r.power_metric, r.power_unit)),
     "performance": ("performance", _performance),
     "efficiency": ("efficiency", lambda r: _number(r.efficiency, r.efficiency_unit)),
+    "j_per_token": ("J/token", lambda r: _number(r.j_per_token, None)),
+    "tokens_per_j": ("tokens/J", lambda r: _number(r.tokens_per_j, None)),
+    "gpu_j_per_token": ("GPU J/token", lambda r: _number(r.gpu_j_per_token, None)),
     "uncertainty_pct": ("±(k=2)", lambda r: "n/a" if r.uncertainty_pct is None else f"{r.uncertainty_pct:.2f} %"),
     "window_s": ("window", lambda r: _number(r.window_s, "s", 1)),
     "gpu_share_pct": ("GPU share", lambda r: "n/a" if r.gpu_share_pct is None else f"{r.gpu_share_pct:.1f} %"),

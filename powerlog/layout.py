@@ -5,11 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PHASE_DIRS", "RANGING", "REQUIRED_FILES", "TESTING", "WALL_DIR", "RunFolder"]
+__all__ = [
+    "IDLE",
+    "IDLE_DIR",
+    "PHASE_DIRS",
+    "RANGING",
+    "REQUIRED_FILES",
+    "SESSION_PHASE_DIRS",
+    "TESTING",
+    "WALL_DIR",
+    "RunFolder",
+]
 
 RANGING = "ranging"
 TESTING = "testing"
-PHASE_DIRS = {RANGING: "ranging", TESTING: "run_1"}
+PHASE_DIRS = {RANGING: "ranging", TESTING: "run_1"}  # the official phases: what the submission checker reads
+# mlpower's optional idle phase (``mlpower-agent run --idle-s``), before ranging: the SUT idle, the wall meter
+# recording into idle/spl.txt. Not an official phase: no required file, not in power/server.json or client.json
+IDLE = "idle"
+IDLE_DIR = "idle"
+SESSION_PHASE_DIRS = {IDLE: IDLE_DIR, **PHASE_DIRS}  # every phase a session may record, in their order
 WALL_DIR = "wall"  # an mlpower run of a multi-node system: each other wall meter's spl.txt files, wall/<key>/<phase>/
 
 REQUIRED_FILES = (
@@ -34,7 +49,7 @@ class RunFolder:
     root: Path
 
     def phase_dir(self, phase: str) -> Path:
-        return self.root / PHASE_DIRS[phase]
+        return self.root / SESSION_PHASE_DIRS[phase]
 
     def spl(self, phase: str) -> Path:
         return self.phase_dir(phase) / "spl.txt"

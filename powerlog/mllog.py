@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from powerlog.errors import FormatError, MissingFileError, TimestampError
-from powerlog.lines import MAX_QUOTED_CHARS, BadLine, decode_line
+from powerlog.lines import MAX_QUOTED_CHARS, BadLine, text_lines
 from powerlog.timestamps import parse_ptd_timestamp
 
 __all__ = [
@@ -88,14 +88,9 @@ def read_detail_log(path: Path | str) -> DetailLog:
 
 
 def parse_detail_log(data: bytes | str, path: str = "<text>") -> DetailLog:
-    raw_lines = (data if isinstance(data, bytes) else data.encode("utf-8")).split(b"\n")
     events: list[LoadGenEvent] = []
     bad: list[BadLine] = []
-    for line_number, raw_line in enumerate(raw_lines, start=1):
-        raw = raw_line.rstrip(b"\r")
-        if not raw.strip():
-            continue
-        text = decode_line(raw, path, line_number)
+    for line_number, text in text_lines(data, path):
         if isinstance(text, BadLine):
             bad.append(text)
             continue

@@ -43,12 +43,18 @@ __all__ = [
     "NodeSensorsRecord",
     "OfficialCheckRecord",
     "PerformanceRecord",
+    "PrefillDecodePartRecord",
+    "PrefillDecodeRecord",
     "QuantityRecord",
     "ReportRecord",
     "ResultJson",
     "SampleGapRecord",
     "SourceEnergyRecord",
+    "StaticActivePartRecord",
+    "StaticActiveRecord",
     "SystemEnergyRecord",
+    "TokenFiguresRecord",
+    "TokenLatencyRecord",
     "UncertaintyTermRecord",
     "UncorrectedFigures",
     "WindowRecord",
@@ -288,6 +294,40 @@ class SystemEnergyRecord(FrozenRecord):
     complete: bool = False
 
 
+class StaticActivePartRecord(FrozenRecord):
+    """One part's split (a GPU, a node): its idle mean power, and its testing energy less that power x the window."""
+
+    name: str  # "gpu0", or the node's name
+    idle_power_w: float | None = None
+    idle_power_uncertainty: ErrorBarRecord | None = None
+    idle_readings: int = 0
+    energy_j: float | None = None  # over the testing window
+    static_energy_j: float | None = None
+    active_energy_j: float | None = None
+    active_energy_uncertainty: ErrorBarRecord | None = None
+
+
+class StaticActiveRecord(FrozenRecord):
+    """Static power (the idle phase's mean wall power) and active energy (the testing window's wall energy less
+    static power x the window); ``split`` False, with ``reason``, when the run has no usable idle phase."""
+
+    split: bool
+    reason: str = ""
+    idle_window_s: float | None = None
+    idle_samples: int | None = None
+    static_power_w: float | None = None
+    static_power_uncertainty: ErrorBarRecord | None = None
+    window_s: float | None = None  # the testing window
+    energy_j: float | None = None  # the testing window's wall energy (the report's energy_j)
+    static_energy_j: float | None = None  # static_power_w x window_s
+    active_energy_j: float | None = None
+    active_energy_uncertainty: ErrorBarRecord | None = None
+    active_power_w: float | None = None  # active_energy_j / window_s
+    active_share_pct: float | None = None  # of energy_j
+    per_gpu: list[StaticActivePartRecord] = Field(default_factory=list)
+    nodes: list[StaticActivePartRecord] = Field(default_factory=list)  # a multi-node system's (system_energy)
+
+
 class CalibrationUseRecord(FrozenRecord):
     """The calibration file a report applied: where, when it was made and how old it was at the testing window."""
 
@@ -327,6 +367,44 @@ class CalibratedRecord(FrozenRecord):
     not_applied: list[str] = Field(default_factory=list)  # the calibration's sources this run has no data for
 
 
+class PrefillDecodePartRecord(FrozenRecord):
+    """One part of the testing window (prefill, decode or idle: :mod:`analyzer.prefill_decode`): its time, its
+    wall and GPU energy and mean power, and its tokens (prompt tokens for prefill, output tokens after the first
+    for decode; none for idle) with the energy per token."""
+
+    part: str
+    duration_s: float
+    share_of_window_pct: float
+    intervals: int  # its separate stretches
+    median_interval_s: float | None = None
+    energy_j: float | None = None
+    avg_power_w: float | None = None
+    gpu_energy_j: float | None = None  # every GPU's, None without GPUs or where one has no energy figure
+    gpu_avg_power_w: float | None = None
+    tokens: float | None = None
+    energy_per_token_j: float | None = None
+    gpu_energy_per_token_j: float | None = None
+
+
+class PrefillDecodeRecord(FrozenRecord):
+    """The testing window split by what the LLM queries were doing (run_1/mlpower_llm_queries.jsonl): a
+    time-based attribution (``note`` says what it cannot tell); ``available`` False with ``reason`` otherwise."""
+
+    available: bool
+    reason: str = ""
+    file: str = ""
+    queries: int = 0  # the query log's good lines
+    bad_lines: int = 0
+    queries_in_window: int = 0
+    window_s: float | None = None
+    energy_j: float | None = None  # the parts' wall energy added up: the window's
+    gpu_energy_j: float | None = None
+    wall_sample_interval_s: float | None = None  # the median interval between wall samples in the window
+    resolved: bool | None = None  # whether the median stretch of prefill and of decode lasts a sample interval
+    parts: list[PrefillDecodePartRecord] = Field(default_factory=list)
+    note: str = ""
+
+
 class DesignPowerRecord(FrozenRecord):
     """Nameplate (design) power from the submission tree (MLPerf v6.1's ``systems/<id>_power.yaml``, or
     ``system_power_capacity``), and the testing window's measured average against it."""
@@ -336,6 +414,43 @@ class DesignPowerRecord(FrozenRecord):
     share_pct: float | None = None  # avg_power_w as a percentage of design_power_w
     source: str = ""  # systems/<file>, and the field where it is one
     problems: list[str] = Field(default_factory=list)
+
+
+class TokenLatencyRecord(FrozenRecord):
+    """LoadGen's time to first token (TTFT) or time per output token (TPOT) over a run's queries, in ns, and the
+    scenario's limit on it (Server, Interactive)."""
+
+    mean_ns: float | None = None
+    percentiles_ns: dict[str, float] = Field(default_factory=dict)  # LoadGen's percentile ("99.00") -> ns
+    limit_ns: int | None = None  # requested_server_ttft_latency or requested_server_tpot_latency
+    limit_percentile: float | None = None  # the percentile LoadGen holds to the limit (99.0)
+    within_limit: bool | None = None  # that percentile at or under the limit
+
+
+class TokenFiguresRecord(FrozenRecord):
+    """A token-based result's per-token figures (:mod:`analyzer.tokens`): LoadGen's output tokens, the testing
+    window's wall and GPU energy per output token, tokens per joule, energy per query (each with its error bar),
+    TTFT and TPOT. Names follow the proposed MLPerf energy schema where it has the same figure."""
+
+    token_rate_key: str  # the detail-log key of the token rate
+    output_tokens_per_second: float
+    loadgen_duration_s: float  # what LoadGen divided its token sum by
+    duration_from: str
+    output_token_count: int  # output_tokens_per_second x loadgen_duration_s
+    query_count: int  # prompts answered (Offline: every sample of LoadGen's one query)
+    window_s: float
+    total_energy_joules: QuantityRecord | None = None  # the wall's: avg_power_w x window_s
+    energy_per_output_token_joules: QuantityRecord | None = None
+    output_tokens_per_joule: QuantityRecord | None = None
+    energy_per_query_joules: QuantityRecord | None = None
+    accelerator_count: int | None = None  # the GPUs summed in gpu_energy_joules
+    gpu_energy_joules: QuantityRecord | None = None
+    gpu_energy_per_output_token_joules: QuantityRecord | None = None
+    gpu_output_tokens_per_joule: QuantityRecord | None = None
+    gpu_energy_per_query_joules: QuantityRecord | None = None
+    ttft: TokenLatencyRecord | None = None
+    tpot: TokenLatencyRecord | None = None
+    perf_constraints_met: bool | None = None  # LoadGen's result_perf_constraints_met (Server, Interactive)
 
 
 class MeterSummary(FrozenRecord):
@@ -439,6 +554,9 @@ class ReportRecord(_WhatResult):
     system_energy: SystemEnergyRecord | None = None  # the testing window, every node's wall sources joined by time
     node_sensors: list[NodeSensorsRecord] | None = None  # each node agent's GPUs and components; only with nodes
     calibrated: CalibratedRecord | None = None  # sensors corrected by a calibration against a wall meter
+    static_active: StaticActiveRecord | None = None  # mlpower's runs: static power and active energy (idle phase)
+    prefill_decode: PrefillDecodeRecord | None = None  # LLM runs: the window split into prefill, decode, idle
+    tokens: TokenFiguresRecord | None = None  # a token-based result's per-token figures (analyzer.tokens)
 
     @property
     def testing(self) -> WindowRecord | None:

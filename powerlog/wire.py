@@ -17,6 +17,7 @@ from powerlog.components import parse_component_source
 
 __all__ = [
     "API_PREFIX",
+    "BUILTIN_LLM_BENCHMARK",
     "ERROR_CODE_OF_STATUS",
     "MAX_BATCHES_PER_REQUEST",
     "MAX_BATCH_ROWS",
@@ -54,14 +55,18 @@ __all__ = [
 ]
 
 API_PREFIX = "/v1"
+BUILTIN_LLM_BENCHMARK = "mlpower-builtin-llm"  # AgentInfo.benchmark of the built-in LLM benchmark (token-based)
 # every call into a session carries the secret its opening returned (SessionOpened.session_secret)
 SESSION_SECRET_HEADER = "X-Mlpower-Session-Secret"
 PHASES = ("ranging", "testing")
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+# a phase's: LoadGen's logs, and the built-in LLM benchmark's per-query token times (powerlog.llm_queries)
+_PHASE_UPLOADS = ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_log_accuracy.json",
+                  "mlperf_log_trace.json", "mlpower_llm_queries.jsonl")  # fmt: skip
 # where an uploaded file may land: run folder subfolder -> allowed file names
 UPLOAD_NAMES: dict[str, tuple[str, ...]] = {
-    "ranging": ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_log_accuracy.json", "mlperf_log_trace.json"),
-    "run_1": ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_log_accuracy.json", "mlperf_log_trace.json"),
+    "ranging": _PHASE_UPLOADS,
+    "run_1": _PHASE_UPLOADS,
     "power": ("client.json", "client.log", "calibration.json"),
 }
 
@@ -112,6 +117,8 @@ SpanNs = Annotated[int, AfterValidator(_span_ns)]
 
 class SessionState(StrEnum):
     OPEN = "open"
+    IDLE = "idle"  # the optional idle phase (before ranging): the SUT idle, the wall meter recording
+    IDLED = "idled"
     RANGING = "ranging"
     RANGED = "ranged"
     TESTING = "testing"
@@ -173,6 +180,10 @@ class AgentInfo(_Request):
     host: str = Field(default="", max_length=255)
     software: dict[str, str] = Field(default_factory=dict)
     workload: str = Field(default="", max_length=4096)
+    # the benchmark the workload runs and the scenario its result is filed under, where the agent knows them (the
+    # built-in LLM benchmark): the analyzer reads them as a submission tree's folders; "": not named
+    benchmark: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")
+    scenario: Literal["", "Offline", "Server", "SingleStream", "MultiStream", "Interactive"] = ""
     simulated_gpus: bool = False
     gpus: list[GpuDescription] = Field(default_factory=list, max_length=64)
     simulated_components: bool = False
@@ -206,7 +217,7 @@ class PhaseRequest(_Request):
 
 
 class PhaseReply(_Strict):
-    phase: Literal["ranging", "testing"]
+    phase: Literal["idle", "ranging", "testing"]
     state: SessionState
     mark: str
     ranges: dict[str, float | None]

@@ -31,6 +31,7 @@ from director.errors import (
 from director.registry import Director
 from director.session import Session
 from powerlog.cli_support import json_safe
+from powerlog.layout import IDLE
 from powerlog.wire import ERROR_CODE_OF_STATUS, PHASES, SESSION_SECRET_HEADER, ErrorCode, ErrorReply
 
 __all__ = [
@@ -139,8 +140,10 @@ AgentSessionDep = Annotated[Session, Depends(_agent_session)]
 
 
 def check_phase(phase: str) -> None:
-    if phase not in PHASES:
-        raise ApiError(status.HTTP_404_NOT_FOUND, ErrorCode.NOT_FOUND, f"no phase {phase!r}: use ranging or testing")
+    if phase not in (IDLE, *PHASES):
+        raise ApiError(
+            status.HTTP_404_NOT_FOUND, ErrorCode.NOT_FOUND, f"no phase {phase!r}: use idle, ranging or testing"
+        )
 
 
 # the director's exceptions as replies, most specific first: (type, status, code, prefix of the message)

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from director.routes.common import AUTH, AgentSessionDep, check_phase
 from director.session import Session
+from powerlog.layout import IDLE
 from powerlog.wire import API_PREFIX, ClockReport, PhaseReply, PhaseRequest
 
 __all__ = ["router"]
@@ -21,7 +22,8 @@ async def _phase(session: Session, phase: str, action: str, body: PhaseRequest) 
     else:
         await session.stop_phase(phase, body.agent_utc_ns)
         ranges = session.ranges[phase]
-    session.record_message(f"session,{session.session_name},{action},{phase}", "OK", received_ns)
+    if phase != IDLE:  # power-dev's server.json messages: the official phases only (client.json leaves it out too)
+        session.record_message(f"session,{session.session_name},{action},{phase}", "OK", received_ns)
     return PhaseReply(
         phase=phase,  # type: ignore[arg-type]
         state=session.state,

@@ -1,6 +1,8 @@
 """One measurement session: the state machine that holds the meter from open to close.
 
-States: open -> ranging -> ranged -> testing -> tested -> closed, or failed from any of them. A call out
+States: open -> ranging -> ranged -> testing -> tested -> closed, or failed from any of them; an optional idle
+phase first (open -> idle -> idled -> ranging: the SUT idle, the wall meter recording into ``idle/``, for static
+power; kept out of power-dev's records, see :mod:`director.session.records`). A call out
 of order raises :class:`SessionStateError` and changes nothing. The work is done by the parts the session
 owns: the :class:`MeterPump` (the meter), the :class:`RunWriter` (the run folder), :class:`SutIngest` (the
 SUT's readings and clock), the :class:`SessionFeed` (the live view) and :class:`SessionRecords` (session.json,
@@ -30,7 +32,7 @@ from director.session.run_writer import RunWriter
 from director.session.sut_ingest import SutIngest
 from director.session.wall_sources import WallMeterPlan, WallSources
 from powerlog.errors import PowerlogError
-from powerlog.layout import PHASE_DIRS
+from powerlog.layout import IDLE, PHASE_DIRS
 from powerlog.mllog import parse_detail_log
 from powerlog.powerdev_records import PowerDevMessage
 from powerlog.result_record import ResultJson, write_result_json
@@ -48,8 +50,8 @@ UPLOAD_READY: dict[str, tuple[SessionState, ...]] = {
     "run_1": (SessionState.TESTED,),
     "power": (SessionState.TESTED,),
 }
-RUNNING = {"ranging": SessionState.RANGING, "testing": SessionState.TESTING}
-STOPPED = {"ranging": SessionState.RANGED, "testing": SessionState.TESTED}
+RUNNING = {IDLE: SessionState.IDLE, "ranging": SessionState.RANGING, "testing": SessionState.TESTING}
+STOPPED = {IDLE: SessionState.IDLED, "ranging": SessionState.RANGED, "testing": SessionState.TESTED}
 
 
 class Session:
@@ -208,8 +210,12 @@ class Session:
         ones (power-dev's ``start,testing,<volts>,<amps>``, which may skip ranging: not valid for submission,
         and the check says so)."""
         received_ns, received_mono = self.clock(), time.monotonic()
-        if phase == "ranging":
-            self._expect((SessionState.OPEN,), "start ranging")
+        if phase == IDLE:  # on Auto ranges: the idle power is not known yet
+            self._expect((SessionState.OPEN,), "start the idle phase")
+            ranges = Ranges.automatic()
+            self.phase_times = {IDLE: PhaseTimes(), **self.phase_times}  # session.json lists it first
+        elif phase == "ranging":
+            self._expect((SessionState.OPEN, SessionState.IDLED), "start ranging")
             ranges = Ranges.automatic()
         elif given is not None:
             self._expect((SessionState.OPEN, SessionState.RANGED), "start testing")
@@ -226,6 +232,8 @@ class Session:
         times.agent_utc_ns = [agent_utc_ns]
         self._set_state(RUNNING[phase])
         self.nodes.phase_started(phase)
+        if phase == IDLE:
+            self.writer.idle_ptd_log_begins()
         try:
             await self.wall.start_with(self.pump, phase, ranges, self.mark(phase))
         except MeterError as e:
@@ -244,6 +252,8 @@ class Session:
         times.mark(received_ns, received_mono)
         times.agent_utc_ns.append(agent_utc_ns)
         await asyncio.gather(self.pump.stop(phase, received_ns), self.wall.stop(phase, received_ns))
+        if phase == IDLE:
+            self.writer.idle_ptd_log_ends()
         times.mark(self.clock(), time.monotonic())
         self.feed.marker(phase, "stop", received_ns)
         self.nodes.phase_stopped()

@@ -180,6 +180,8 @@ class MeterPump:
     # a phase ------------------------------------------------------------------------------
     async def start(self, phase: str, ranges: Ranges, mark: str) -> None:
         """Ranges, settling, then Go; the read loop runs until :meth:`stop`."""
+        self.samples.setdefault(phase, 0)  # the optional idle phase is counted once it starts
+        self.energy_j.setdefault(phase, 0.0)
         await self._ready(phase, ranges)
         self._log.info("%s: ranges %s, settling %.1f s", phase, ranges, self._config.settle_s)
         await asyncio.sleep(self._config.settle_s)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from director.ptd_config import ptd_config_entries
 from powerlog.cli_support import package_version
+from powerlog.layout import IDLE, PHASE_DIRS
 from powerlog.powerdev_records import PtdConfigEntry, PtdMessage, ServerJson, SessionUuids
 from powerlog.run_record import (
     MeterRecord,
@@ -86,8 +87,13 @@ def server_json(session: Session, results: dict[str, str]) -> ServerJson:
         phases={
             phase: [(ns / NS, mono) for ns, mono in zip(t.director_utc_ns, t.director_monotonic_s, strict=False)]
             for phase, t in session.phase_times.items()
+            if phase in PHASE_DIRS  # the official phases: the idle phase is mlpower's own (session.json)
         },
-        ptd_messages=[PtdMessage(cmd=e.cmd, reply=e.reply) for e in session.meter.exchanges if _is_control(e.cmd)],
+        ptd_messages=[
+            PtdMessage(cmd=e.cmd, reply=e.reply)
+            for e in session.meter.exchanges
+            if _is_control(e.cmd) and not _in_idle_phase(session, e.cmd_utc_ns)
+        ],
         ptd_config=[PtdConfigEntry.model_validate(e) for e in ptd_config_entries(session.meter_url, identities)],
     )
 
@@ -142,7 +148,7 @@ def session_json(session: Session) -> SessionJson:
                 ranges=None
                 if phase not in session.ranges
                 else RangesRecord(volts_v=session.ranges[phase].volts_v, amps_a=session.ranges[phase].amps_a),
-                samples=pump.samples[phase],
+                samples=pump.samples.get(phase, 0),
                 # the driver's per-sample uncertainty (a directly read analyzer; PTDaemon logs its own)
                 uncertainty=pump.uncertainty[phase].to_record() if phase in pump.uncertainty else None,
                 director_utc_ns=t.director_utc_ns,
@@ -166,6 +172,17 @@ def session_json(session: Session) -> SessionJson:
         nodes=session.nodes.records(),
         wall_meters=session.wall.records(),
     )
+
+
+def _in_idle_phase(session: Session, utc_ns: int) -> bool:
+    """Sent from the idle phase's start request to its stop's end (or on, while it runs): the official checker
+    finds the initial-range restore and the last Stop by their position among the commands, so server.json
+    keeps the idle phase's commands out (session.json's exchanges have them all)."""
+    times = session.phase_times.get(IDLE)
+    if times is None or not times.director_utc_ns:
+        return False
+    end = times.director_utc_ns[3] if len(times.director_utc_ns) > 3 else None
+    return times.director_utc_ns[0] <= utc_ns and (end is None or utc_ns <= end)
 
 
 def _is_control(cmd: str) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 from director.errors import StorageError
 from powerlog.cli_support import dump_json
 from powerlog.errors import PartialWriteError
-from powerlog.layout import PHASE_DIRS
+from powerlog.layout import IDLE_DIR, PHASE_DIRS, SESSION_PHASE_DIRS
 from powerlog.lines import BadLine
 from powerlog.ptdlog import session_part
 from powerlog.run_record import SessionJson, write_session_json
@@ -40,10 +40,10 @@ class SplFiles:
         self._spl: SplWriter | None = None
 
     def _rel(self, phase: str) -> str:
-        return f"{PHASE_DIRS[phase]}/spl.txt"
+        return f"{SESSION_PHASE_DIRS[phase]}/spl.txt"
 
     def open_samples(self, phase: str) -> None:
-        (self.folder / PHASE_DIRS[phase]).mkdir(parents=True, exist_ok=True)
+        (self.folder / SESSION_PHASE_DIRS[phase]).mkdir(parents=True, exist_ok=True)
         self._spl = SplWriter(self.folder / self._rel(phase)).open()
 
     def write_samples(self, phase: str, samples: list[PowerSample]) -> int:
@@ -78,6 +78,7 @@ class RunWriter:
         self.ptd_log = ptd_log
         self.min_free_bytes = min_free_bytes
         self._ptd_log_offset = 0  # bytes of PTDaemon's log written before this session
+        self._idle_ptd_span: list[int] = []  # PTDaemon's log from the idle phase's start to its stop (bytes)
         self.spl_files = SplFiles(folder, log)
         self._log_handler: logging.Handler | None = None
         self.progress_pending = False  # the last session.json write failed (disk full): it is out of date
@@ -97,8 +98,9 @@ class RunWriter:
 
     def check_storage(self, phase: str) -> None:
         """Before a phase: the phase's folder takes a write and has room for it, or a clear error now."""
-        folder = self.folder / PHASE_DIRS[phase]
+        folder = self.folder / SESSION_PHASE_DIRS[phase]
         try:
+            folder.mkdir(exist_ok=True)  # idle/ is made only for a session that has the phase
             free_bytes = shutil.disk_usage(folder).free
             probe = folder / ".mlpower-write-probe"
             probe.write_bytes(b"x" * PROBE_BYTES)
@@ -167,7 +169,8 @@ class RunWriter:
         the SHA-1 of each file server.json lists."""
         power = self.folder / "power"
         if self.ptd_log is not None and self.ptd_log.is_file():
-            (power / "ptd_logs.txt").write_bytes(session_part(self.ptd_log.read_bytes(), self._ptd_log_offset))
+            data = self._idle_ptd_log_apart(self.ptd_log.read_bytes())
+            (power / "ptd_logs.txt").write_bytes(session_part(data, self._ptd_log_offset))
         else:  # no PTDaemon log (an analyzer read directly, or none given): say so with an empty, recorded file,
             (power / "ptd_logs.txt").touch()  # which is what power-dev's client downloads in any case
         if self._log_handler is not None:
@@ -190,6 +193,31 @@ class RunWriter:
             self.log.warning("run_1/ptd_out.txt not written: %s", e)
             return
         (self.folder / "run_1" / "ptd_out.txt").write_text(text)
+
+    def _ptd_log_size(self) -> int:
+        ptd_log = self.ptd_log
+        return ptd_log.stat().st_size if ptd_log is not None and ptd_log.is_file() else 0
+
+    def idle_ptd_log_begins(self) -> None:
+        self._idle_ptd_span = [self._ptd_log_size()]
+
+    def idle_ptd_log_ends(self) -> None:
+        if len(self._idle_ptd_span) == 1:
+            self._idle_ptd_span.append(self._ptd_log_size())
+
+    def _idle_ptd_log_apart(self, data: bytes) -> bytes:
+        """PTDaemon's log without the idle phase's lines, which go to ``idle/ptd_logs.txt``: the official checker
+        reads power/ptd_logs.txt as a session of ranging and testing alone (an Auto-range error it accepts in
+        ranging fails it anywhere else). Cut at line starts; an idle phase that never stopped runs to the end."""
+        if not self._idle_ptd_span or self._idle_ptd_span[0] >= len(data):
+            return data
+        begin = data.rfind(b"\n", 0, self._idle_ptd_span[0]) + 1
+        end = self._idle_ptd_span[1] if len(self._idle_ptd_span) > 1 else len(data)
+        end = data.rfind(b"\n", 0, min(end, len(data))) + 1 if end < len(data) else len(data)
+        end = max(begin, end)
+        (self.folder / IDLE_DIR).mkdir(exist_ok=True)
+        (self.folder / IDLE_DIR / "ptd_logs.txt").write_bytes(data[begin:end])
+        return data[:begin] + data[end:]
 
     def write_json(self, rel: str, obj: object) -> None:
         (self.folder / rel).write_text(dump_json(obj) + "\n")
