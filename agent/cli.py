@@ -20,8 +20,10 @@ from agent.gpu.errors import GpuError
 from agent.gpu.nvml import NvmlGpus
 from agent.gpu.select import open_gpus
 from agent.node_cli import add_node_parser, node_command
+from agent.power_limits import describe_limit
 from agent.run import RunOptions, SessionOutcome, run_session
 from agent.signals import exit_status, forwarded_signals
+from agent.sweep_cli import add_sweep_parser, sweep_command
 from agent.workload import LOADGEN_DIR_ENV, Workload, builtin_workload
 from powerlog.calibration_record import read_calibration_json
 from powerlog.cli_support import EXIT_OK, EXIT_UNREADABLE, version_string
@@ -62,15 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=version_string("mlpower-agent"))
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser(
-        "run",
-        help="measure one benchmark: ranging run, then testing run",
-        description="Open a session on the director, run the workload once for ranging and once for testing, "
-        f"upload the LoadGen logs and print the result. A command gets ${LOADGEN_DIR_ENV}: the folder its "
-        "LoadGen must log into.",
-        usage="mlpower-agent run --director URL (--token T | --token-file F) [--label NAME] [--out DIR]\n"
-        "       (--benchmark builtin|builtin-llm [--scenario S] [--duration SECONDS] | -- COMMAND ARGS...)",
-    )
+    run = argparse.ArgumentParser(add_help=False)  # run's options: sweep takes every one of them too
     run.add_argument("--director", required=True, help="director URL, e.g. http://127.0.0.1:4950")
     token = run.add_mutually_exclusive_group(required=True)
     token.add_argument(
@@ -136,6 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep trying a director that cannot be reached for this long before giving up (default 60 s)",
     )
     run.add_argument("workload", nargs=argparse.REMAINDER, help="-- COMMAND ARGS... (your own LoadGen benchmark)")
+    sub.add_parser(
+        "run",
+        parents=[run],
+        help="measure one benchmark: ranging run, then testing run",
+        description="Open a session on the director, run the workload once for ranging and once for testing, "
+        f"upload the LoadGen logs and print the result. A command gets ${LOADGEN_DIR_ENV}: the folder its "
+        "LoadGen must log into.",
+        usage="mlpower-agent run --director URL (--token T | --token-file F) [--label NAME] [--out DIR]\n"
+        "       (--benchmark builtin|builtin-llm [--scenario S] [--duration SECONDS] | -- COMMAND ARGS...)",
+    )
+    add_sweep_parser(sub, run)
     gpus = sub.add_parser("gpus", help="list the GPUs and what each supports", description="List the GPUs.")
     gpus.add_argument("--gpus", default="auto", help="auto, nvml, nvml:0,2 or sim:N (default auto)")
     sub.add_parser(
@@ -158,12 +163,13 @@ def _list_gpus(spec: str) -> int:
     try:
         infos = source.open()
         events = source.take_events()
+        limits = {g.index: describe_limit(source, g.index) for g in infos}
     finally:
         source.close()
     for event in events:
         print(f"note: {event}")
     for g in infos:
-        limit = "n/a" if g.power_limit_w is None else f"{g.power_limit_w:g} W"
+        limit = limits[g.index]
         sim = "   SIMULATED" if g.simulated else ""
         print(
             f"GPU {g.index}: {g.name}  {g.uuid}  power limit {limit}  energy counter "
@@ -402,24 +408,28 @@ def _command(args: argparse.Namespace) -> int:
             f"built-in benchmark {args.benchmark}: {args.scenario}, {args.duration:g} s per phase "
             "(a short, non-submission run)"
         )
-    gpus = open_gpus(args.gpus, print)
-    components = open_components(args.components)
-    options = RunOptions(
-        args.label,
-        args.out,
-        workload,
-        gpus=gpus,
-        gpu_rate_hz=args.gpu_rate_hz,
-        components=components,
-        component_rate_hz=args.component_rate_hz,
-        expected_s=args.duration if workload.builtin else None,
-        progress_s=args.progress_s,
-        live_console=None if args.quiet or not sys.stdout.isatty() else Console(),
-        calibration=_calibration(args.calibration),
-        idle_s=args.idle_s,
-    )
+
+    def options(out_dir: Path, label: str) -> RunOptions:  # a fresh GPU source for each session (it closes it)
+        return RunOptions(
+            label,
+            out_dir,
+            workload,
+            gpus=open_gpus(args.gpus, print),
+            gpu_rate_hz=args.gpu_rate_hz,
+            components=open_components(args.components),
+            component_rate_hz=args.component_rate_hz,
+            expected_s=args.duration if workload.builtin else None,
+            progress_s=args.progress_s,
+            live_console=None if args.quiet or not sys.stdout.isatty() else Console(),
+            calibration=_calibration(args.calibration),
+            idle_s=args.idle_s,
+        )
+
+    if args.command == "sweep":
+        return sweep_command(args, _token(args), options, print)
+    run_options = options(args.out, args.label)
     with DirectorClient(args.director, _token(args), retry_s=args.retry_s, ca_file=args.ca_file) as client:
-        outcome = run_session(options, client)
+        outcome = run_session(run_options, client)
     print(format_result(outcome))
     return EXIT_OK
 

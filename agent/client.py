@@ -34,6 +34,7 @@ from powerlog.wire import (
     ClockReport,
     ErrorCode,
     ErrorReply,
+    GivenRanges,
     OpenSessionRequest,
     PhaseReply,
     PhaseRequest,
@@ -170,12 +171,14 @@ class DirectorClient:
             headers["Content-Type"] = content_type
         return self._request(method, f"{API_PREFIX}/sessions/{session.session_id}/{tail}", headers=headers, **kwargs)
 
-    def phase(self, session: SessionOpened, phase: str, action: str) -> tuple[PhaseReply, int, int]:
-        """Start or stop a phase; returns the reply and the agent's send and receive times."""
+    def phase(
+        self, session: SessionOpened, phase: str, action: str, ranges: GivenRanges | None = None
+    ) -> tuple[PhaseReply, int, int]:
+        """Start or stop a phase (testing may start on given ``ranges``, without ranging); returns the reply and the
+        agent's send and receive times."""
         sent = self.clock_ns()
-        started = self._into(
-            session, "POST", f"phases/{phase}/{action}", json=PhaseRequest(agent_utc_ns=sent).model_dump()
-        )
+        request = PhaseRequest(agent_utc_ns=sent, ranges=ranges).model_dump(exclude_none=True)
+        started = self._into(session, "POST", f"phases/{phase}/{action}", json=request)
         reply = PhaseReply.model_validate(started.json())
         received = self.clock_ns()
         if phase != IDLE:  # client.json's messages: the official phases only, as the director's server.json

@@ -15,7 +15,10 @@
     │   ├── NvmlUnavailable             no NVML library or driver on this machine
     │   ├── GpuNotFound                 a GPU index that does not exist
     │   ├── GpuLost                     a GPU disappeared mid-run (carries its index)
-    │   └── NvmlCallFailed              any other NVML error (carries the function and NVML's error code)
+    │   ├── NvmlCallFailed              any other NVML error (carries the function and NVML's error code)
+    │   ├── GpuPermissionError          may not change a GPU setting (not root: NVML_ERROR_NO_PERMISSION)
+    │   ├── GpuLimitError               a power limit outside the GPU's range, or one it cannot take
+    │   └── LimitJournalError           a power-limit journal unreadable or from another machine
     └── WorkloadError               the benchmark failed or wrote no LoadGen logs
         └── BuiltinBenchmarkError       the built-in benchmark's model failed, or LoadGen wrote no logs
                                         (agent.builtin)

@@ -37,6 +37,7 @@ from powerlog.wire import (
     PHASES,
     AgentInfo,
     ClockMeasurement,
+    GivenRanges,
     OpenSessionRequest,
     SampleBatch,
     SessionOpened,
@@ -62,6 +63,7 @@ class RunOptions:
     progress_s: float = 10.0  # a progress line this often while the workload runs
     live_console: Console | None = None  # a terminal: a live panel instead of progress lines
     calibration: Path | None = None  # a calibration.json sent with the run (power/calibration.json), applied by it
+    testing_ranges: GivenRanges | None = None  # skip ranging, test on these (a sweep's testing-only points)
     idle_s: float = 0.0  # > 0: an idle phase this long before ranging (the SUT idle, for static power)
 
 
@@ -71,6 +73,7 @@ class SessionOutcome:
     result: ResultJson
     local_folder: Path
     clocks: list[ClockEntry]
+    testing_ranges: GivenRanges | None = None  # the ranges the director tested on (None: Auto or not known)
 
 
 def _sha1(path: Path) -> str:
@@ -126,6 +129,9 @@ def run_session(
         if options.idle_s > 0:
             run.idle(sampler)
         for phase in PHASES:
+            if phase == "ranging" and options.testing_ranges is not None:
+                say("ranging: skipped, testing on the given ranges (testing only: not submittable)")
+                continue
             run.phase(phase, sampler)
         gpu_stats = _stop_sampler(sampler, options, run.log)
     except (AgentError, KeyboardInterrupt) as e:
@@ -150,7 +156,12 @@ def run_session(
         _release(client, session, _abort_reason(e))
         raise
     write_result_json(run.folder / "result.json", result)
-    return SessionOutcome(session, result, run.folder, clocks.entries)
+    return SessionOutcome(session, result, run.folder, clocks.entries, _given(run.ranges.get("testing", {})))
+
+
+def _given(ranges: dict[str, float | None]) -> GivenRanges | None:
+    volts_v, amps_a = ranges.get("volts_v"), ranges.get("amps_a")
+    return GivenRanges(volts_v=volts_v, amps_a=amps_a) if volts_v and amps_a else None
 
 
 def _agent_info(
@@ -225,6 +236,7 @@ class _SessionRun:
         self.log.addHandler(self._handler)
         self.log.setLevel(logging.INFO)
         self.phases: dict[str, list[tuple[float, float]]] = {}  # client.json's four checkpoints per phase
+        self.ranges: dict[str, dict[str, float | None]] = {}  # the ranges each phase started on, as the director said
         self.uploaded: dict[str, str] = {}  # file -> SHA-1
 
     def close_log(self) -> None:
@@ -238,11 +250,13 @@ class _SessionRun:
         say(f"{phase}: asking the director to start (settle {session.settle_s:g} s)")
         log.info("%s: start", phase)
         t0, m0 = self.clock_ns(), time.monotonic()
-        reply, _, started = client.phase(session, phase, "start")
+        given = options.testing_ranges if phase == "testing" else None
+        reply, _, started = client.phase(session, phase, "start", given)
         if sampler is not None:
             sampler.mark_boundary()
         m1 = time.monotonic()
         log.info("%s: started with ranges %s, mark %s", phase, reply.ranges, reply.mark)
+        self.ranges[phase] = reply.ranges
         say(f"{phase}: running {options.workload.description}")
         keep_lease = _Heartbeat(lambda: client.heartbeat(session), session.lease_s / 4, log)
         with keep_lease, _progress(options, phase, lambda: client.status(session), say):

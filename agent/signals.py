@@ -42,8 +42,12 @@ class _Gate:
     are; only the main thread, where handlers run, touches it."""
 
     def __init__(self) -> None:
-        self.holding = False
+        self.depth = 0  # held_signals blocks open: one inside another (a power-limit restore) holds until the outer
         self.pending: int | None = None
+
+    @property
+    def holding(self) -> bool:
+        return self.depth > 0
 
 
 _GATE = _Gate()
@@ -52,13 +56,16 @@ _GATE = _Gate()
 @contextmanager
 def held_signals() -> Iterator[None]:
     """A stopping signal that arrives inside is raised as :class:`Signalled` when the block is done, not in the
-    middle of it (unless the block raises an error of its own, which then goes first)."""
-    _GATE.holding = True
+    middle of it (unless the block raises an error of its own, which then goes first). Inside another such block,
+    the signal waits for the outer one."""
+    _GATE.depth += 1
     try:
         yield
     finally:
-        _GATE.holding = False
-        signum, _GATE.pending = _GATE.pending, None
+        _GATE.depth -= 1
+        signum = None
+        if _GATE.depth == 0:
+            signum, _GATE.pending = _GATE.pending, None
     if signum is not None:
         raise Signalled(signum)
 

@@ -36,6 +36,7 @@ __all__ = [
     "ComponentDescription",
     "ErrorCode",
     "ErrorReply",
+    "GivenRanges",
     "GpuDescription",
     "NodeBatchesStored",
     "NodeHello",
@@ -212,8 +213,18 @@ class AbortRequest(_Request):
     reason: str = Field(default="", max_length=500)
 
 
+class GivenRanges(_Request):
+    """Testing ranges the agent gives instead of a ranging phase (a sweep's testing-only points): not submittable."""
+
+    volts_v: float = Field(gt=0, description="voltage range, V")
+    amps_a: float = Field(gt=0, description="current range, A")
+
+
 class PhaseRequest(_Request):
     agent_utc_ns: UtcNs = Field(description="agent clock when the request was sent")
+    ranges: GivenRanges | None = Field(
+        default=None, description="testing only: start on these ranges without a ranging phase (not submittable)"
+    )
 
 
 class PhaseReply(_Strict):

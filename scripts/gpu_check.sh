@@ -9,6 +9,8 @@
 #   analyzer      analyzer.gpu finds no fault in the readings; the agent's live watch raised no event
 #   usage-kind    nvmlDeviceGetPowerUsage follows the averaged or the instant field, as the agent claims
 #   scope         the counter follows the GPU-scope or the module-scope power, as the agent claims
+#   limit         the power limit and its range read (issue #34); with GPU_CHECK_SET_LIMIT=1, as root (or on
+#                 simulated GPUs), the minimum set for 2 s through agent.power_limits.LimitGuard and put back
 # and the update periods and the sampler's CPU time (INFO). Last line: "gpu_check: N PASS, M FAIL" (exit 1 on
 # a FAIL, 2 without NVML). No network; about GPU_CHECK_SECONDS + 10 s.
 # `scripts/gpu_check.sh --simulated[=SPEC]` runs the same checks on simulated GPUs (SPEC as --gpus, default
@@ -25,7 +27,7 @@ import time
 
 import numpy as np
 
-from agent.gpu.errors import NvmlUnavailable
+from agent.gpu.errors import GpuError, NvmlUnavailable
 from agent.gpu.nvml import NvmlGpus, field_watts, usage_power_kind
 from agent.gpu.select import open_gpus
 from agent.gpu.watch import GpuWatch
@@ -213,6 +215,42 @@ def check_extras(info, extras: Extras, s: GpuSeries) -> None:
             f"claimed {info.energy_scope}")
 
 
+def check_limit(source, info, simulated: bool) -> None:
+    """Read the limit and range; where asked (and allowed), set the minimum for 2 s and check it was put back."""
+    import tempfile
+    from pathlib import Path
+
+    from agent.power_limits import LimitGuard
+
+    i = info.index
+    try:
+        limit_w, (low_w, high_w) = source.power_limit_w(i), source.power_limit_range_w(i)
+    except GpuError as e:
+        say("FAIL", i, "limit", f"cannot read the power limit or its range: {e}")
+        return
+    say("PASS" if low_w <= limit_w <= high_w and low_w < high_w else "FAIL", i, "limit",
+        f"power limit {limit_w:g} W, range {low_w:g}-{high_w:g} W")
+    if os.environ.get("GPU_CHECK_SET_LIMIT") != "1":
+        print(f"INFO GPU {i} limit: not set (GPU_CHECK_SET_LIMIT=1, as root, sets the minimum for 2 s)")
+        return
+    if not simulated and os.geteuid() != 0:
+        print(f"INFO GPU {i} limit: not root: the limit is not set")
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        journal = Path(folder) / "power_limits.journal.json"
+        try:
+            with LimitGuard(source, {i: low_w}, journal, infos=[info]):
+                time.sleep(2.0)
+                held_w = source.power_limit_w(i)
+        except GpuError as e:
+            say("FAIL", i, "limit", f"setting {low_w:g} W failed: {e}")
+            return
+        back_w = source.power_limit_w(i)
+        say("PASS" if abs(held_w - low_w) <= 0.5 else "FAIL", i, "limit", f"set to {low_w:g} W: read {held_w:g} W")
+        ok = abs(back_w - limit_w) <= 0.5 and not journal.exists()
+        say("PASS" if ok else "FAIL", i, "limit", f"put back: {back_w:g} W (was {limit_w:g} W), journal removed")
+
+
 def main(argv: list[str]) -> int:
     simulated = next((a for a in argv if a.startswith("--simulated")), None)
     if simulated is not None:
@@ -230,6 +268,8 @@ def main(argv: list[str]) -> int:
     power, energy, events, cpu_s, load = sample(source, extras)
     for event in source.take_events():
         print("note:", event)
+    for info in infos:
+        check_limit(source, info, simulated is not None)
     source.close()
     print(f"INFO load: {load}; sampler CPU time {cpu_s:.2f} s over {SECONDS:g} s ({100 * cpu_s / SECONDS:.2f} % of "
           "one core, the load thread's Python included)")

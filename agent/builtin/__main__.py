@@ -102,6 +102,8 @@ def format_summary(result: BuiltinResult) -> str:
             f"note:        short non-submission run: min duration {result.duration_s:g} s "
             f"is below MLPerf's {SUBMISSION_MIN_DURATION_S:g} s"
         )
+    if result.simulated_speed is not None:
+        lines.append(f"SIMULATED:   the model ran at {result.simulated_speed:.3g} of its speed (a simulated GPU limit)")
     return "\n".join(lines)
 
 

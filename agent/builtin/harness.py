@@ -3,6 +3,10 @@
 The run is a real ``mlperf_loadgen`` performance run of :class:`TinyConvNet`. Its
 scenario targets come from a quick timing of the model first, so that LoadGen's
 pre-generated work lasts about the requested (possibly very short) duration.
+
+Under SIMULATED GPUs with a power limit (``MLPOWER_SIM_GPU_STATE`` or ``MLPOWER_SIM_GPU_SPEED`` set, see
+:mod:`agent.gpu.sim_limit_model`) the model runs at the simulated speed: :class:`SimulatedSlowModel`, and the
+result says so (``simulated_speed``).
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from pathlib import Path
 
 import mlperf_loadgen as lg
 import numpy as np
+import numpy.typing as npt
 
 from agent.builtin.model import FloatArray, TinyConvNet, synthetic_images
 from agent.errors import WorkloadError
+from agent.gpu.sim_limit_model import SIM_STATE_ENV, mark_busy, workload_speed
 from powerlog.mllog import DetailLog, read_detail_log
 
 __all__ = [
@@ -45,6 +51,7 @@ __all__ = [
     "BuiltinResult",
     "ModelSpeed",
     "OfflinePace",
+    "SimulatedSlowModel",
     "build_test_settings",
     "measure_model_speed",
     "parse_scenario",
@@ -126,6 +133,8 @@ class BuiltinResult:
     performance_key: str | None
     duration_s: float
     """The requested minimum duration."""
+    simulated_speed: float | None = None
+    """The SIMULATED speed factor the model ran at (a simulated GPU power limit); None: its own speed."""
 
     @property
     def detail_log(self) -> Path:
@@ -134,6 +143,38 @@ class BuiltinResult:
     @property
     def summary_log(self) -> Path:
         return self.log_dir / SUMMARY_LOG_NAME
+
+
+class SimulatedSlowModel(TinyConvNet):
+    """The model on a SIMULATED accelerator capped to ``speed`` (0 < speed <= 1) of its full speed. The answers are
+    computed here, on the CPU; the time is the simulated board's: :meth:`predict` of ``n`` images returns no earlier
+    than ``n x NOMINAL_IMAGE_NS / speed`` after it began (sleeping the rest), so the throughput is the model's and
+    not this machine's (whose speed moved 47 % between sessions under other processes' load: no sweep could rank
+    caps 7 % apart on it). Only when the CPU is slower than the board does its own time show. With ``state_dir`` it
+    marks the simulated GPUs busy (full load) while it computes."""
+
+    NOMINAL_IMAGE_NS = 4_000_000
+    """One image on the simulated board at full speed (250 images/s): well below this machine's CPU speed even
+    beside other processes (a 64-image batch took 60 ms at load average 9.5 on 2 cores, against 256 ms here)."""
+
+    def __init__(self, seed: int, speed: float, state_dir: Path | None = None) -> None:
+        if not 0 < speed <= 1:
+            raise ValueError(f"simulated speed {speed!r}: use a fraction in (0, 1]")
+        super().__init__(seed)
+        self.speed = speed
+        self.state_dir = state_dir  # where to mark the simulated GPUs busy (at most every 100 ms)
+        self._marked_ns = 0
+
+    def predict(self, images: FloatArray) -> npt.NDArray[np.int64]:
+        if self.state_dir is not None and time.monotonic_ns() - self._marked_ns >= 100_000_000:
+            self._marked_ns = time.monotonic_ns()
+            mark_busy(self.state_dir)
+        start_ns = time.perf_counter_ns()
+        labels = super().predict(images)
+        left_s = (start_ns + len(images) * self.NOMINAL_IMAGE_NS / self.speed - time.perf_counter_ns()) / 1e9
+        if left_s > 0:
+            time.sleep(left_s)
+        return labels
 
 
 @dataclass(frozen=True)
@@ -420,7 +461,13 @@ def run_builtin(
     for name in (DETAIL_LOG_NAME, SUMMARY_LOG_NAME, _TRACE_LOG_NAME):
         (log_dir / name).unlink(missing_ok=True)
 
-    model = TinyConvNet(seed)
+    simulated_speed = workload_speed(os.environ)
+    state = os.environ.get(SIM_STATE_ENV)
+    model = (
+        TinyConvNet(seed)
+        if simulated_speed is None
+        else SimulatedSlowModel(seed, simulated_speed, Path(state) if state else None)
+    )
     library = synthetic_images(QSL_TOTAL_COUNT, seed)
     if speed is None:  # given: the work is sized from it (a test sizing it for another machine)
         sustained_s = sustained_seconds(duration_s)
@@ -467,4 +514,5 @@ def run_builtin(
         performance=performance,
         performance_key=performance_key,
         duration_s=duration_s,
+        simulated_speed=simulated_speed,
     )

@@ -1,4 +1,4 @@
-"""What every GPU backend gives the sampler: identities, power readings, energy counter readings.
+"""What every GPU backend gives the sampler: identities, power readings, energy counter readings, power limits.
 
 Units are in the names and converted once, in the backend: NVML's milliwatts and
 millijoules become ``power_w`` and ``energy_j`` here. Times are UTC nanoseconds on
@@ -88,4 +88,17 @@ class GpuSource(Protocol):
 
     def take_events(self) -> list[str]:
         """Warnings and losses since the previous call (fallbacks, a GPU that disappeared), for the record."""
+        ...
+
+    def power_limit_w(self, index: int) -> float:
+        """GPU ``index``'s power limit now (NVML's enforced limit), in W; the source must be open."""
+        ...
+
+    def power_limit_range_w(self, index: int) -> tuple[float, float]:
+        """The (min, max) power limit GPU ``index`` accepts, in W."""
+        ...
+
+    def set_power_limit_w(self, index: int, watts: float) -> None:
+        """Set GPU ``index``'s power limit: :class:`~agent.gpu.errors.GpuLimitError` outside its range,
+        :class:`~agent.gpu.errors.GpuPermissionError` where this process may not (not root)."""
         ...

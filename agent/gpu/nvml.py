@@ -7,6 +7,12 @@ or its GPU scope is unsupported we fall back (module scope, the averaged field,
 then ``nvmlDeviceGetPowerUsage`` timed by the host clock) and say so. Energy comes
 from ``nvmlDeviceGetTotalEnergyConsumption``. Every NVML error is translated here.
 
+Power limits: read with ``nvmlDeviceGetPowerManagementLimit`` (the limit that was set, which a restore puts
+back; the enforced limit may be lower where another limit applies), its range with
+``nvmlDeviceGetPowerManagementLimitConstraints``, set with ``nvmlDeviceSetPowerManagementLimit`` (root only:
+``NVML_ERROR_NO_PERMISSION`` becomes :class:`~agent.gpu.errors.GpuPermissionError`). A value outside the range
+is refused here, before NVML is asked.
+
 Each GPU says what its readings are (:class:`~agent.gpu.base.GpuInfo`): the power field's kind (the instant
 field: ``instant``; the averaged one: NVML's 1 s ``average``; ``nvmlDeviceGetPowerUsage``: a 1 s average on
 Ampere and newer except GA100 (A100, A30, A800), an instant value on GA100 and older: :func:`usage_power_kind`)
@@ -25,7 +31,7 @@ from typing import Any
 import pynvml
 
 from agent.gpu.base import EnergyReading, GpuInfo, PowerReading
-from agent.gpu.errors import GpuNotFound, NvmlCallFailed, NvmlUnavailable
+from agent.gpu.errors import GpuLimitError, GpuNotFound, GpuPermissionError, NvmlCallFailed, NvmlUnavailable
 from powerlog.sut_samples import FAULT_NO_COUNTER, PowerKind, Scope, counter_scope
 
 __all__ = ["GA100_NAMES", "POWER_FIELDS", "NvmlGpus", "field_watts", "usage_power_kind"]
@@ -258,3 +264,46 @@ class NvmlGpus:
     def take_events(self) -> list[str]:
         events, self._events = self._events, []
         return events
+
+    # power limits --------------------------------------------------------------------
+    def _handle(self, index: int) -> Any:
+        if index not in self._handles:
+            raise GpuNotFound(f"no open GPU {index} (open: {sorted(self._handles)}; open the source first)")
+        return self._handles[index]
+
+    def power_limit_w(self, index: int) -> float:
+        try:
+            return float(pynvml.nvmlDeviceGetPowerManagementLimit(self._handle(index))) / 1000.0
+        except pynvml.NVMLError as e:
+            raise NvmlCallFailed("nvmlDeviceGetPowerManagementLimit", _code(e), f"GPU {index}: {e}") from e
+
+    def power_limit_range_w(self, index: int) -> tuple[float, float]:
+        try:
+            low_mw, high_mw = pynvml.nvmlDeviceGetPowerManagementLimitConstraints(self._handle(index))
+        except pynvml.NVMLError as e:
+            raise NvmlCallFailed("nvmlDeviceGetPowerManagementLimitConstraints", _code(e), f"GPU {index}: {e}") from e
+        return float(low_mw) / 1000.0, float(high_mw) / 1000.0
+
+    def set_power_limit_w(self, index: int, watts: float) -> None:
+        low_w, high_w = self.power_limit_range_w(index)
+        if not low_w <= watts <= high_w:
+            raise GpuLimitError(
+                index, f"power limit {watts:g} W is outside this GPU's range {low_w:g}-{high_w:g} W", (low_w, high_w)
+            )
+        try:
+            pynvml.nvmlDeviceSetPowerManagementLimit(self._handle(index), round(watts * 1000))
+        except pynvml.NVMLError as e:
+            code = _code(e)
+            if code == pynvml.NVML_ERROR_NO_PERMISSION:
+                raise GpuPermissionError(
+                    index,
+                    f"may not set the power limit ({e}): run as root, or grant this user the right "
+                    "(sudo, or `nvidia-smi -pl` run by an administrator)",
+                ) from e
+            if code == pynvml.NVML_ERROR_INVALID_ARGUMENT:
+                raise GpuLimitError(
+                    index, f"NVML refused {watts:g} W ({e}); the range is {low_w:g}-{high_w:g} W", (low_w, high_w)
+                ) from e
+            if code == pynvml.NVML_ERROR_NOT_SUPPORTED:
+                raise GpuLimitError(index, f"this GPU's power limit cannot be changed ({e})", (low_w, high_w)) from e
+            raise NvmlCallFailed("nvmlDeviceSetPowerManagementLimit", code, f"GPU {index}: {e}") from e

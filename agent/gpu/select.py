@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 from agent.gpu.base import GpuSource
 from agent.gpu.errors import NvmlUnavailable
 from agent.gpu.nvml import NvmlGpus
+from agent.gpu.sim_limit_model import SIM_STATE_ENV
 from agent.gpu.simulated import FAULT_KINDS, SimulatedFault, SimulatedGpus
 
 __all__ = ["GPU_SPECS", "open_gpus", "simulated_faults"]
@@ -34,7 +37,8 @@ def simulated_faults(text: str) -> list[SimulatedFault]:
 
 def open_gpus(spec: str | None, note: Callable[[str], None] | None = None) -> GpuSource | None:
     """The source for a ``--gpus`` value (not opened yet). ``auto`` probes NVML once: the real GPUs, or none
-    where NVML (an NVIDIA driver) is absent, said through ``note``; simulated GPUs only when asked (``sim:N``)."""
+    where NVML (an NVIDIA driver) is absent, said through ``note``; simulated GPUs only when asked (``sim:N``), their
+    limits kept in the folder ``MLPOWER_SIM_GPU_STATE`` names where it is set."""
     spec = (spec or "auto").strip()
     if spec == "none":
         return None
@@ -54,7 +58,8 @@ def open_gpus(spec: str | None, note: Callable[[str], None] | None = None) -> Gp
     kind, _, arg = spec.partition(":")
     count, _, faults = arg.partition("+")
     if kind == "sim" and count.isdigit():  # a wrong count or fault raises its own error
-        return SimulatedGpus(int(count), faults=simulated_faults(faults))
+        state = os.environ.get(SIM_STATE_ENV)  # the simulated GPUs' limits, shared with other processes
+        return SimulatedGpus(int(count), faults=simulated_faults(faults), state_dir=Path(state) if state else None)
     try:
         if kind == "nvml" and arg:
             return NvmlGpus([int(x) for x in arg.split(",")])

@@ -18,6 +18,14 @@ below the end of NVML's 64-bit mJ range and passes it), ``stuck`` (the counter s
 on), ``zero`` (power reads 0 W and the counter stops), ``no-counter`` (no energy counter at all) and
 ``module`` (the counter covers a module: the GPU plus ``MODULE_EXTRA_W`` of CPU and memory, as on GH200).
 The counter is kept in integer mJ, as NVML keeps it, so a wrap is exact.
+
+Power limits (SIMULATED): each GPU has a limit in ``[30, 75] W`` (75 W, the board's TDP, by default) and responds
+to it as :mod:`agent.gpu.sim_limit_model` describes: the power at load ``u`` is ``min(20 + 40 u, limit)`` W, so
+the default limit changes nothing. Without a state folder the limits live in this object; with one
+(``state_dir``, or ``MLPOWER_SIM_GPU_STATE`` through ``--gpus sim:N``) they are kept in its ``limits.json``,
+read again at most every 200 ms, and the latest power is written to its ``power.json`` for the simulated wall
+meter (``--signal sim-gpus:FOLDER``), so that every process and the next start see one set of GPUs; while the
+built-in benchmark marks them busy there (``busy``), they are at full load instead of following the CPU.
 """
 
 from __future__ import annotations
@@ -28,8 +36,19 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from agent.gpu.base import EnergyReading, GpuInfo, PowerReading
+from agent.gpu.errors import GpuLimitError, GpuNotFound
+from agent.gpu.sim_limit_model import (
+    DEFAULT_MODEL,
+    LIMITS_FILE,
+    POWER_FILE,
+    SimLimitModel,
+    busy,
+    read_limits,
+    write_json_atomic,
+)
 from powerlog.host import CpuUtilisation
 
 __all__ = [
@@ -46,9 +65,9 @@ UPDATE_PERIOD_NS = 20_000_000
 HISTORY_S = 1.0  # values kept for read_power; older unread ones are lost, as from a full NVML buffer
 _HISTORY_SLOTS = round(HISTORY_S * 1e9 / UPDATE_PERIOD_NS)
 HOST_LOAD_PERIOD_NS = 200_000_000  # how often the CPU utilisation the power follows is read
-IDLE_W = 20.0
-PEAK_W = 60.0
-POWER_LIMIT_W = 75.0
+IDLE_W = DEFAULT_MODEL.idle_w  # 20 W
+PEAK_W = DEFAULT_MODEL.peak_w  # 60 W at full load, below the default limit
+POWER_LIMIT_W = DEFAULT_MODEL.max_cap_w  # 75 W: the default limit
 MODULE_EXTRA_W = 30.0  # a module's CPU and memory, counted by a ``module`` GPU's counter only
 FAULT_KINDS = ("reset", "wrap", "stuck", "zero", "no-counter", "module")
 _COUNTER_END_MJ = 2**64  # NVML's counter: an unsigned 64-bit count of mJ
@@ -82,6 +101,8 @@ class SimulatedGpus:
         seed: int = 0,
         load: Callable[[int], float] | None = None,
         faults: Sequence[SimulatedFault] = (),
+        model: SimLimitModel = DEFAULT_MODEL,
+        state_dir: Path | None = None,
     ) -> None:
         if count < 1:
             raise ValueError("simulate at least one GPU")
@@ -105,6 +126,10 @@ class SimulatedGpus:
             collections.deque(maxlen=_HISTORY_SLOTS) for _ in range(count)
         ]
         self._events: list[str] = []
+        self.model = model
+        self.state_dir = state_dir
+        self._limits_w = [model.max_cap_w] * count
+        self._limits_read_ns: int | None = None
 
     def _has(self, kind: str, gpu: int, t_ns: int | None = None) -> bool:
         """Whether ``gpu`` shows fault ``kind`` (at ``t_ns``, where given)."""
@@ -134,8 +159,8 @@ class SimulatedGpus:
         return GpuInfo(
             i,
             f"Simulated GPU {i} (mlpower)",
-            f"GPU-SIM-{i:04d}-mlpower",
-            POWER_LIMIT_W,
+            self.uuid(i),
+            self.power_limit_w(i),
             counter,
             "instant",
             True,
@@ -173,6 +198,13 @@ class SimulatedGpus:
             self._host_read_ns is None or now_ns - self._host_read_ns >= HOST_LOAD_PERIOD_NS
         ):
             self._host_load, self._host_read_ns = self._host(), now_ns  # one reading of /proc/stat for all GPUs
+            if self.state_dir is not None and busy(self.state_dir, now_ns):  # the simulated workload computes
+                self._host_load = 1.0
+        if self.state_dir is not None and (
+            self._limits_read_ns is None or now_ns - self._limits_read_ns >= HOST_LOAD_PERIOD_NS
+        ):
+            self._load_limits()
+            self._limits_read_ns = now_ns
         skipped = max(0, now_slot - self._slot - _HISTORY_SLOTS)  # slots too old to be kept: only their energy
         if skipped:
             for gpu in range(self.count):
@@ -184,10 +216,12 @@ class SimulatedGpus:
                 self._count(gpu, t_ns, UPDATE_PERIOD_NS / 1e9)
                 load = min(1.0, max(0.0, self._load(gpu) if self._load is not None else self._host_load))
                 noise = self._rng.gauss(0.0, 0.01)
-                power_w = max(0.0, (IDLE_W + (PEAK_W - IDLE_W) * load) * (1.0 + noise))
+                power_w = max(0.0, self.model.power_w(self._limits_w[gpu], load) * (1.0 + noise))
                 self._power_w[gpu] = 0.0 if self._has("zero", gpu, t_ns) else power_w
                 self._unread[gpu].append(PowerReading(gpu, t_ns, self._power_w[gpu]))
         self._slot = now_slot
+        if self.state_dir is not None and self._limits_read_ns == now_ns:  # with the limits: every 200 ms at most
+            self._write_power(now_ns)
 
     def read_power(self) -> list[PowerReading]:
         """Every value since the previous call (the last ``HISTORY_S`` of them), oldest first per GPU."""
@@ -211,3 +245,48 @@ class SimulatedGpus:
     def take_events(self) -> list[str]:
         events, self._events = self._events, []
         return events
+
+    # power limits (SIMULATED) -----------------------------------------------------------
+    def uuid(self, index: int) -> str:
+        return f"GPU-SIM-{index:04d}-mlpower"
+
+    def _check(self, index: int) -> None:
+        if not 0 <= index < self.count:
+            raise GpuNotFound(f"no simulated GPU {index} (there are {self.count})")
+
+    def _load_limits(self) -> None:
+        assert self.state_dir is not None
+        kept = read_limits(self.state_dir)
+        self._limits_w = [kept.get(self.uuid(i), self.model.max_cap_w) for i in range(self.count)]
+
+    def _write_power(self, t_ns: int) -> None:
+        assert self.state_dir is not None
+        power = {self.uuid(i): self._power_w[i] for i in range(self.count)}
+        data = {"simulated": True, "t_utc_ns": t_ns, "idle_w": self.model.idle_w, "power_w": power}
+        write_json_atomic(self.state_dir / POWER_FILE, data, sync=False)  # 5 times a second: a live value only
+
+    def power_limit_w(self, index: int) -> float:
+        self._check(index)
+        if self.state_dir is not None:
+            self._load_limits()
+        return self._limits_w[index]
+
+    def power_limit_range_w(self, index: int) -> tuple[float, float]:
+        self._check(index)
+        return self.model.range_w
+
+    def set_power_limit_w(self, index: int, watts: float) -> None:
+        self._check(index)
+        low_w, high_w = self.model.range_w
+        if not low_w <= watts <= high_w:
+            raise GpuLimitError(
+                index,
+                f"power limit {watts:g} W is outside this SIMULATED GPU's range {low_w:g}-{high_w:g} W",
+                (low_w, high_w),
+            )
+        if self.state_dir is not None:
+            kept = read_limits(self.state_dir)
+            kept[self.uuid(index)] = float(watts)
+            write_json_atomic(self.state_dir / LIMITS_FILE, {"simulated": True, "limits_w": kept})
+            self._limits_read_ns = None  # the sampler takes the new limit at its next reading
+        self._limits_w[index] = float(watts)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, status
 
-from director.routes.common import AUTH, AgentSessionDep, check_phase
+from director.meters.ranges import Ranges
+from director.routes.common import AUTH, AgentSessionDep, ApiError, check_phase
 from director.session import Session
 from powerlog.layout import IDLE
-from powerlog.wire import API_PREFIX, ClockReport, PhaseReply, PhaseRequest
+from powerlog.wire import API_PREFIX, ClockReport, ErrorCode, PhaseReply, PhaseRequest
 
 __all__ = ["router"]
 
@@ -17,8 +18,12 @@ router = APIRouter(prefix=f"{API_PREFIX}/sessions/{{session_id}}", dependencies=
 async def _phase(session: Session, phase: str, action: str, body: PhaseRequest) -> PhaseReply:
     check_phase(phase)
     received_ns = session.clock()
+    if body.ranges is not None and (phase != "testing" or action != "start"):
+        raise ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, ErrorCode.INVALID,
+                       f"ranges are given only to start testing without ranging, not to {action} {phase}")  # fmt: skip
     if action == "start":
-        ranges = await session.start_phase(phase, body.agent_utc_ns)
+        given = Ranges(body.ranges.volts_v, body.ranges.amps_a) if body.ranges is not None else None
+        ranges = await session.start_phase(phase, body.agent_utc_ns, given)
     else:
         await session.stop_phase(phase, body.agent_utc_ns)
         ranges = session.ranges[phase]

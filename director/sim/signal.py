@@ -3,11 +3,17 @@
 A signal gives total watts at a UTC time; :class:`Electrical` turns watts into
 volts, power factor and amps (amps = W / (V x PF)) with seeded noise, so the
 readings look like a real mains supply.
+
+``sim-gpus:FOLDER[,REST_W]`` (:class:`SimulatedGpuSignal`) couples the simulated wall meter to the agent's
+SIMULATED GPUs: the rest of the system (a constant) plus the power the simulated GPUs last wrote to
+``FOLDER/power.json`` (``MLPOWER_SIM_GPU_STATE`` on the agent's side: ``agent.gpu.sim_limit_model``), so a
+simulated power limit shows at the simulated wall. Nothing outside the simulators reads or writes that file.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import random
 from dataclasses import dataclass
@@ -26,6 +32,7 @@ __all__ = [
     "HostLoadSignal",
     "Reading",
     "Signal",
+    "SimulatedGpuSignal",
     "UtcProfileSignal",
     "parse_signal",
 ]
@@ -137,6 +144,33 @@ class UtcProfileSignal:
         return self.base_w + self.span_w * self.load(t_utc_ns)
 
 
+class SimulatedGpuSignal:
+    """Watts = ``rest_w`` + the SIMULATED GPUs' power in ``folder/power.json`` (``{"t_utc_ns": ..., "idle_w": ...,
+    "power_w": {uuid: watts}}``, written by the agent's simulated GPUs while they are sampled). A file older than
+    ``stale_s`` (the agent not sampling) counts each GPU at its idle power; no file yet: the rest alone."""
+
+    def __init__(self, folder: Path, rest_w: float = 50.0, stale_s: float = 2.0) -> None:
+        if rest_w < 0:
+            raise MeterConfigError("sim-gpus: REST_W must not be negative")
+        self.folder, self.rest_w, self.stale_s = folder, rest_w, stale_s
+        self.description = f"{rest_w:g} W + the SIMULATED GPUs' power in {folder / 'power.json'}"
+
+    def gpus_w(self, t_utc_ns: int) -> float:
+        try:
+            data = json.loads((self.folder / "power.json").read_text())
+            watts = [float(w) for w in data["power_w"].values()]
+            if t_utc_ns - int(data["t_utc_ns"]) > self.stale_s * NS_PER_S:
+                return float(data["idle_w"]) * len(watts)
+            return sum(watts)
+        except FileNotFoundError:
+            return 0.0
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise MeterConfigError(f"{self.folder / 'power.json'}: not a simulated GPU power file ({e})") from e
+
+    def power_w(self, t_utc_ns: int) -> float:
+        return self.rest_w + self.gpus_w(t_utc_ns)
+
+
 @dataclass(frozen=True)
 class Reading:
     power_w: float
@@ -163,7 +197,8 @@ class Electrical:
 
 
 def parse_signal(spec: str) -> Signal:
-    """``host-load``, ``constant:WATTS``, ``csv:PATH`` or ``utc-profile:BASE,SPAN[,KNOT_S[,SEED]]``."""
+    """``host-load``, ``constant:WATTS``, ``csv:PATH``, ``utc-profile:BASE,SPAN[,KNOT_S[,SEED]]`` or
+    ``sim-gpus:FOLDER[,REST_W]``."""
     kind, _, arg = spec.partition(":")
     if kind == "host-load" and not arg:
         return HostLoadSignal()
@@ -179,8 +214,15 @@ def parse_signal(spec: str) -> Signal:
         return CsvSignal(Path(arg))
     if kind == "utc-profile" and arg:
         return _utc_profile(arg)
+    if kind == "sim-gpus" and arg:
+        folder, _, rest = arg.partition(",")
+        try:
+            return SimulatedGpuSignal(Path(folder), float(rest) if rest else 50.0)
+        except ValueError:
+            raise MeterConfigError(f"--signal sim-gpus:FOLDER[,REST_W] needs a number of watts, got {rest!r}") from None
     raise MeterConfigError(
-        f"unknown signal {spec!r}: use host-load, constant:WATTS, csv:PATH or utc-profile:BASE,SPAN[,KNOT_S[,SEED]]"
+        f"unknown signal {spec!r}: use host-load, constant:WATTS, csv:PATH, utc-profile:BASE,SPAN[,KNOT_S[,SEED]] "
+        "or sim-gpus:FOLDER[,REST_W]"
     )
 
 

@@ -166,3 +166,15 @@ def test_real_nvml_gpus_give_readings() -> None:
         assert readings and all(r.power_w > 0 for r in readings)
     finally:
         gpus.close()
+
+
+def test_mlpower_agent_gpus_shows_each_limit_and_its_range(nvml, capsys: pytest.CaptureFixture[str]) -> None:
+    from agent.cli import main
+
+    nvml([FakeGpu(limit_mw=450_000), FakeGpu(limit_range_mw=(100_000, 700_000))])
+    assert main(["gpus", "--gpus", "nvml"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("GPU ")]
+    assert [line.split("  ")[2] for line in lines] == [
+        "power limit 450 W (range 200-700 W)",
+        "power limit 700 W (range 100-700 W)",
+    ]

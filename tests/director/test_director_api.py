@@ -119,6 +119,21 @@ def test_testing_needs_ranging_samples_and_abort_frees_the_meter(api) -> None:
     assert api.post("/v1/sessions", json=_opening("next")).status_code == 201
 
 
+def test_testing_may_start_on_given_ranges_without_ranging(api) -> None:
+    """A sweep's testing-only point: testing starts on the ranges the agent gives (no ranging phase); ranges are
+    refused anywhere else, and must be positive."""
+    session_id = api.post("/v1/sessions", json=_opening()).json()["session_id"]
+    given = {"volts_v": 300.0, "amps_a": 2.0}
+    refused = api.post(f"/v1/sessions/{session_id}/phases/ranging/start", json={"agent_utc_ns": 1, "ranges": given})
+    assert refused.status_code == 422 and "only to start testing" in refused.json()["detail"]
+    zero = {"agent_utc_ns": 1, "ranges": {"volts_v": 0, "amps_a": 2.0}}
+    assert api.post(f"/v1/sessions/{session_id}/phases/testing/start", json=zero).status_code == 422
+    started = api.post(f"/v1/sessions/{session_id}/phases/testing/start", json={"agent_utc_ns": 1, "ranges": given})
+    assert started.status_code == 200, started.text
+    assert started.json()["ranges"] == given and started.json()["state"] == "testing"
+    assert api.post(f"/v1/sessions/{session_id}/abort").status_code == 200
+
+
 def test_whole_session_over_the_api(api, tmp_path: Path) -> None:
     opened = api.post("/v1/sessions", json=_opening()).json()
     session_id = opened["session_id"]

@@ -29,6 +29,10 @@ class FakeGpu:
     lost_after: int | None = None  # calls before NVML says the GPU is lost
     architecture: int | None = pynvml.NVML_DEVICE_ARCH_HOPPER  # None: NVML cannot say
     calls: int = 0
+    limit_mw: int = 700_000  # the power limit now
+    limit_range_mw: tuple[int, int] = (200_000, 700_000)
+    set_error: int | None = None  # the NVML error code setting a limit fails with (NO_PERMISSION: not root)
+    limits_set_mw: list[int] = field(default_factory=list)  # every limit set, in order
 
 
 class FakeNvml:
@@ -68,6 +72,16 @@ class FakeNvml:
         g.energy_mj += 1000
         return g.energy_mj
 
+    def set_limit(self, handle: object, milliwatts: int) -> None:
+        g = self.gpus[handle]  # type: ignore[index]
+        if g.set_error is not None:
+            raise nvml_error(g.set_error)
+        low, high = g.limit_range_mw
+        if not low <= milliwatts <= high:
+            raise nvml_error(pynvml.NVML_ERROR_INVALID_ARGUMENT)
+        g.limit_mw = milliwatts
+        g.limits_set_mw.append(milliwatts)
+
     def architecture(self, handle: object) -> int:
         g = self.gpus[handle]  # type: ignore[index]
         if g.architecture is None:
@@ -89,7 +103,10 @@ def patched_nvml() -> Iterator[Callable[..., FakeNvml]]:
             "nvmlDeviceGetHandleByIndex": lambda i: i,
             "nvmlDeviceGetName": lambda h: fake.gpus[h].name,
             "nvmlDeviceGetUUID": lambda h: f"GPU-{h:04d}",
-            "nvmlDeviceGetEnforcedPowerLimit": lambda h: 700_000,
+            "nvmlDeviceGetEnforcedPowerLimit": lambda h: fake.gpus[h].limit_mw,
+            "nvmlDeviceGetPowerManagementLimit": lambda h: fake.gpus[h].limit_mw,
+            "nvmlDeviceGetPowerManagementLimitConstraints": lambda h: list(fake.gpus[h].limit_range_mw),
+            "nvmlDeviceSetPowerManagementLimit": fake.set_limit,
             "nvmlDeviceGetTotalEnergyConsumption": fake.energy,
             "nvmlDeviceGetFieldValues": fake.field_values,
             "nvmlDeviceGetPowerUsage": lambda h: fake.usage_mw,
