@@ -17,9 +17,10 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import mlperf_loadgen as lg
 import numpy as np
@@ -49,13 +50,17 @@ __all__ = [
     "SUMMARY_LOG_NAME",
     "BuiltinBenchmarkError",
     "BuiltinResult",
+    "LoadGenSut",
     "ModelSpeed",
     "OfflinePace",
     "SimulatedSlowModel",
     "build_test_settings",
+    "check_duration",
     "measure_model_speed",
     "parse_scenario",
+    "prepare_log_dir",
     "run_builtin",
+    "run_loadgen",
     "sustained_seconds",
     "sustained_throughput_sps",
 ]
@@ -202,15 +207,15 @@ class ModelSpeed:
     """Images per second one at a time, sustained (images back to back): what sets the Server load."""
 
 
-def parse_scenario(name: str) -> str:
-    """The canonical LoadGen scenario name for ``name`` (case-insensitive)."""
-    for canonical in SCENARIOS:
+def parse_scenario(name: str, choices: Sequence[str] = tuple(SCENARIOS), what: str = "scenario") -> str:
+    """The canonical name in ``choices`` (LoadGen's scenarios by default) for ``name`` (case-insensitive)."""
+    for canonical in choices:
         if name.strip().lower() == canonical.lower():
             return canonical
-    raise ValueError(f"unknown scenario {name!r}: choose one of {', '.join(SCENARIOS)}")
+    raise ValueError(f"unknown {what} {name!r}: choose one of {', '.join(choices)}")
 
 
-def _check_duration(duration_s: float) -> None:
+def check_duration(duration_s: float) -> None:
     if not math.isfinite(duration_s) or duration_s * 1000 < 1:
         raise ValueError(f"duration must be a finite number of seconds, at least 0.001, got {duration_s!r}")
 
@@ -299,7 +304,7 @@ def build_test_settings(scenario: str, duration_s: float, speed: ModelSpeed) -> 
     ``min_query_count`` is 1 so that duration decides.
     """
     scenario = parse_scenario(scenario)
-    _check_duration(duration_s)
+    check_duration(duration_s)
     settings = lg.TestSettings()
     settings.scenario = SCENARIOS[scenario]
     settings.mode = lg.TestMode.PerformanceOnly
@@ -431,6 +436,49 @@ class _BatchingSUT:
         self.completed_samples += len(batch)
 
 
+def prepare_log_dir(log_dir: Path, names: Sequence[str] = (DETAIL_LOG_NAME, SUMMARY_LOG_NAME, _TRACE_LOG_NAME)) -> None:
+    """Create ``log_dir`` (LoadGen aborts the process if it cannot open its logs) and remove ``names`` from it: stale
+    logs from an earlier run would pass for this run's if LoadGen wrote none."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (log_dir / name).unlink(missing_ok=True)
+
+
+class LoadGenSut(Protocol):
+    """A SUT LoadGen drives: started before the test, stopped after it, and LoadGen's two callbacks."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def issue_queries(self, samples: list[lg.QuerySample]) -> None: ...
+    def flush_queries(self) -> None: ...
+
+
+def run_loadgen(
+    sut_impl: LoadGenSut,
+    settings: lg.TestSettings,
+    log_dir: Path,
+    total_count: int = QSL_TOTAL_COUNT,
+    performance_count: int = QSL_PERFORMANCE_COUNT,
+) -> None:
+    """One LoadGen test of ``sut_impl`` with ``settings``, logging into ``log_dir`` (no trace: megabytes of
+    per-sample records nobody here reads) on a data set of ``total_count`` samples already in memory (loading
+    samples is a no-op)."""
+    log_settings = lg.LogSettings()
+    log_settings.log_output.outdir = str(log_dir)
+    log_settings.log_output.copy_summary_to_stdout = False
+    log_settings.log_output.copy_detail_to_stdout = False
+    log_settings.enable_trace = False
+    sut_impl.start()
+    qsl = lg.ConstructQSL(total_count, performance_count, lambda _indices: None, lambda _indices: None)
+    sut = lg.ConstructSUT(sut_impl.issue_queries, sut_impl.flush_queries)
+    try:
+        lg.StartTestWithLogSettings(sut, qsl, settings, log_settings, _NO_AUDIT_CONFIG)
+    finally:
+        lg.DestroyQSL(qsl)
+        lg.DestroySUT(sut)
+        sut_impl.stop()
+
+
 def _performance(log: DetailLog, keys: tuple[str, ...]) -> tuple[str | None, float | None]:
     for key in keys:
         value = log.value(key)
@@ -454,12 +502,9 @@ def run_builtin(
     :class:`BuiltinBenchmarkError` if the model failed or LoadGen wrote no logs.
     """
     scenario = parse_scenario(scenario)
-    _check_duration(duration_s)
+    check_duration(duration_s)
     log_dir = Path(log_dir)
-    log_dir.mkdir(parents=True, exist_ok=True)  # LoadGen aborts the process if it cannot open its logs
-    # Stale logs from an earlier run would pass for this run's if LoadGen wrote none.
-    for name in (DETAIL_LOG_NAME, SUMMARY_LOG_NAME, _TRACE_LOG_NAME):
-        (log_dir / name).unlink(missing_ok=True)
+    prepare_log_dir(log_dir)
 
     simulated_speed = workload_speed(os.environ)
     state = os.environ.get(SIM_STATE_ENV)
@@ -480,24 +525,9 @@ def run_builtin(
         )
     settings = build_test_settings(scenario, duration_s, speed)
 
-    log_settings = lg.LogSettings()
-    log_settings.log_output.outdir = str(log_dir)
-    log_settings.log_output.copy_summary_to_stdout = False
-    log_settings.log_output.copy_detail_to_stdout = False
-    log_settings.enable_trace = False  # megabytes of per-sample trace nobody here reads
-
     offline_min_s = OFFLINE_PACE_FACTOR * duration_s if scenario == "Offline" and paced else None
     sut_impl = _BatchingSUT(model, library, offline_min_s=offline_min_s)
-    sut_impl.start()
-    # The library is already in memory: loading and unloading samples is a no-op.
-    qsl = lg.ConstructQSL(QSL_TOTAL_COUNT, QSL_PERFORMANCE_COUNT, lambda _indices: None, lambda _indices: None)
-    sut = lg.ConstructSUT(sut_impl.issue_queries, sut_impl.flush_queries)
-    try:
-        lg.StartTestWithLogSettings(sut, qsl, settings, log_settings, _NO_AUDIT_CONFIG)
-    finally:
-        lg.DestroyQSL(qsl)
-        lg.DestroySUT(sut)
-        sut_impl.stop()
+    run_loadgen(sut_impl, settings, log_dir)
 
     if sut_impl.error is not None:
         raise BuiltinBenchmarkError(f"the model failed during the run: {sut_impl.error!r}") from sut_impl.error

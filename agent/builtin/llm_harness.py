@@ -16,8 +16,6 @@ line per query with its issue, prefill start, first-token and completion times (
 from __future__ import annotations
 
 import json
-import math
-import os
 import queue
 import threading
 import time
@@ -35,6 +33,10 @@ from agent.builtin.harness import (
     SUMMARY_LOG_NAME,
     BuiltinBenchmarkError,
     OfflinePace,
+    check_duration,
+    parse_scenario,
+    prepare_log_dir,
+    run_loadgen,
     sustained_seconds,
 )
 from agent.builtin.llm_engine import ContinuousBatcher, Request
@@ -76,7 +78,6 @@ TPOT_P99_KEY = "result_time_per_output_token_99.00_percentile_ns"
 QSL_TOTAL_COUNT = 512
 QSL_PERFORMANCE_COUNT = 256
 _TRACE_LOG_NAME = "mlperf_log_trace.json"
-_NO_AUDIT_CONFIG = os.path.join(os.devnull, "audit.config")  # see agent.builtin.harness
 
 
 @dataclass(frozen=True)
@@ -173,15 +174,7 @@ class LlmResult:
 
 def parse_llm_scenario(name: str) -> str:
     """The canonical name of an LLM scenario (case-insensitive)."""
-    for canonical in LLM_SCENARIOS:
-        if name.strip().lower() == canonical.lower():
-            return canonical
-    raise ValueError(f"unknown LLM scenario {name!r}: choose one of {', '.join(LLM_SCENARIOS)}")
-
-
-def _check_duration(duration_s: float) -> None:
-    if not math.isfinite(duration_s) or duration_s * 1000 < 1:
-        raise ValueError(f"duration must be a finite number of seconds, at least 0.001, got {duration_s!r}")
+    return parse_scenario(name, LLM_SCENARIOS, "LLM scenario")
 
 
 def _requests(samples: Sequence[LlmSample], start: int, count: int) -> list[Request]:
@@ -235,7 +228,7 @@ def build_llm_test_settings(scenario: str, duration_s: float, speed: LlmSpeed) -
     configurations, whose only latency limits are TTFT and TPOT.
     """
     scenario = parse_llm_scenario(scenario)
-    _check_duration(duration_s)
+    check_duration(duration_s)
     profile = PROFILES[scenario]
     settings = lg.TestSettings()
     settings.mode = lg.TestMode.PerformanceOnly
@@ -417,31 +410,6 @@ def _limit(log: DetailLog, key: str) -> int | None:
     return None if value is None else int(value)
 
 
-def _prepare_log_dir(log_dir: Path) -> None:
-    log_dir.mkdir(parents=True, exist_ok=True)  # LoadGen aborts the process if it cannot open its logs
-    # Stale logs from an earlier run would pass for this run's if LoadGen wrote none.
-    for name in (DETAIL_LOG_NAME, SUMMARY_LOG_NAME, _TRACE_LOG_NAME, QUERY_LOG_NAME):
-        (log_dir / name).unlink(missing_ok=True)
-
-
-def _run_loadgen(sut_impl: _StreamingSUT, settings: lg.TestSettings, log_dir: Path) -> None:
-    log_settings = lg.LogSettings()
-    log_settings.log_output.outdir = str(log_dir)
-    log_settings.log_output.copy_summary_to_stdout = False
-    log_settings.log_output.copy_detail_to_stdout = False
-    log_settings.enable_trace = False
-    sut_impl.start()
-    # The data set is already in memory: loading and unloading samples is a no-op.
-    qsl = lg.ConstructQSL(QSL_TOTAL_COUNT, QSL_PERFORMANCE_COUNT, lambda _indices: None, lambda _indices: None)
-    sut = lg.ConstructSUT(sut_impl.issue_queries, sut_impl.flush_queries)
-    try:
-        lg.StartTestWithLogSettings(sut, qsl, settings, log_settings, _NO_AUDIT_CONFIG)
-    finally:
-        lg.DestroyQSL(qsl)
-        lg.DestroySUT(sut)
-        sut_impl.stop()
-
-
 def run_builtin_llm(
     scenario: str,
     duration_s: float,
@@ -458,9 +426,9 @@ def run_builtin_llm(
     model failed or LoadGen wrote no logs.
     """
     scenario = parse_llm_scenario(scenario)
-    _check_duration(duration_s)
+    check_duration(duration_s)
     log_dir = Path(log_dir)
-    _prepare_log_dir(log_dir)
+    prepare_log_dir(log_dir, (DETAIL_LOG_NAME, SUMMARY_LOG_NAME, _TRACE_LOG_NAME, QUERY_LOG_NAME))
     model = TinyLanguageModel(seed)
     samples = synthetic_prompts(QSL_TOTAL_COUNT, seed)
     profile = PROFILES[scenario]
@@ -469,7 +437,7 @@ def run_builtin_llm(
     settings = build_llm_test_settings(scenario, duration_s, speed)
     offline_min_s = OFFLINE_PACE_FACTOR * duration_s if scenario == "Offline" and paced else None
     sut_impl = _StreamingSUT(model, samples, profile.max_batch, offline_min_s)
-    _run_loadgen(sut_impl, settings, log_dir)
+    run_loadgen(sut_impl, settings, log_dir, QSL_TOTAL_COUNT, QSL_PERFORMANCE_COUNT)
 
     if sut_impl.error is not None:
         raise BuiltinBenchmarkError(f"the model failed during the run: {sut_impl.error!r}") from sut_impl.error
