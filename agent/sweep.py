@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from agent.errors import AgentError
 from agent.gpu.base import GpuInfo, GpuSource
 from agent.gpu.errors import GpuLimitError
+from agent.gpu_watch import GpuWatch
 from agent.power_limits import LimitGuard, journal_path, restore_pending
 from agent.run import SessionOutcome
 from analyzer.sweep import SweepAnswer, SweepPoint, answer, point_from_obj, point_from_result, text_table
@@ -170,7 +171,7 @@ def run_sweep(
             if watts in done:
                 continue
             say(f"sweep: power limit {watts:g} W on GPU(s) {', '.join(str(g.index) for g in gpus)}")
-            with LimitGuard(control, watts, journal, infos=gpus, note=say):
+            with LimitGuard(control, watts, journal, infos=gpus, note=say), GpuWatch(control, gpus) as watch:
                 outcome = measure(watts, reused)
             point = point_from_result(
                 watts,
@@ -180,6 +181,7 @@ def run_sweep(
                 local_folder=str(outcome.local_folder),
                 submittable=reused is None,
             )
+            point = replace(point, gpu_clock_mhz=watch.mean_clock_mhz, gpu_temperature_c=watch.max_temperature_c)
             if options.testing_only and reused is None:
                 reused = outcome.testing_ranges
                 if reused is None:

@@ -72,8 +72,8 @@ class SweepPoint:
     failed_constraints: tuple[str, ...] = ()
     submittable: bool = True
     gpu_power_w: float | None = None  # every GPU's mean power together in the testing window
-    gpu_clock_mhz: float | None = None  # not recorded by mlpower's GPU sampler yet: None
-    gpu_temperature_c: float | None = None  # not recorded by mlpower's GPU sampler yet: None
+    gpu_clock_mhz: float | None = None  # the GPUs' mean SM clock while the setting was measured (the sweep polls it)
+    gpu_temperature_c: float | None = None  # the hottest GPU's highest core temperature meanwhile
     energy_per_unit_j: float | None = None  # per sample or query, or per output token for an LLM result
     energy_per_unit_error_j: float | None = None
     energy_unit: str = "J/query"
@@ -264,7 +264,7 @@ def _cell(value: float | None, error: float | None = None, digits: int = 2) -> s
 def text_table(points: Sequence[SweepPoint], result: SweepAnswer) -> str:
     """One line per setting (by limit), the frontier and best marked, then the answer's sentence."""
     on_front = set(result.frontier_limits_w)
-    rows = [("limit", "performance", "wall W", "efficiency", "validity", "GPU W", "energy/unit", "")]
+    rows = [("limit", "performance", "wall W", "efficiency", "validity", "GPU W", "MHz", "deg C", "energy/unit", "")]
     for p in sorted(points, key=lambda p: p.limit_w):
         marks = ("*best " if p.limit_w == result.best_limit_w else "") + ("frontier " if p.limit_w in on_front else "")
         marks += "" if p.submittable else "not-submittable "
@@ -277,6 +277,8 @@ def text_table(points: Sequence[SweepPoint], result: SweepAnswer) -> str:
             f"{_cell(p.efficiency, p.efficiency_error, 4)} {p.efficiency_unit}",
             validity,
             _cell(p.gpu_power_w, None, 1),
+            _cell(p.gpu_clock_mhz, None, 0),
+            _cell(p.gpu_temperature_c, None, 0),
             f"{_cell(p.energy_per_unit_j, p.energy_per_unit_error_j, 4)} {p.energy_unit}",
             marks.strip(),
         ))  # fmt: skip

@@ -102,3 +102,7 @@ class GpuSource(Protocol):
         """Set GPU ``index``'s power limit: :class:`~agent.gpu.errors.GpuLimitError` outside its range,
         :class:`~agent.gpu.errors.GpuPermissionError` where this process may not (not root)."""
         ...
+
+    def clock_and_temperature(self, index: int) -> tuple[float | None, float | None]:
+        """GPU ``index``'s SM clock (MHz) and core temperature (deg C) now; None where it cannot say."""
+        ...

@@ -277,6 +277,18 @@ class NvmlGpus:
         except pynvml.NVMLError as e:
             raise NvmlCallFailed("nvmlDeviceGetPowerManagementLimit", _code(e), f"GPU {index}: {e}") from e
 
+    def clock_and_temperature(self, index: int) -> tuple[float | None, float | None]:
+        handle = self._handle(index)
+        try:
+            clock_mhz: float | None = float(pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM))
+        except pynvml.NVMLError:
+            clock_mhz = None
+        try:
+            temperature_c: float | None = float(pynvml.nvmlDeviceGetTemperature(handle, pynvml.NVML_TEMPERATURE_GPU))
+        except pynvml.NVMLError:
+            temperature_c = None
+        return clock_mhz, temperature_c
+
     def power_limit_range_w(self, index: int) -> tuple[float, float]:
         try:
             low_mw, high_mw = pynvml.nvmlDeviceGetPowerManagementLimitConstraints(self._handle(index))

@@ -56,11 +56,17 @@ __all__ = [
     "HISTORY_S",
     "HOST_LOAD_PERIOD_NS",
     "MODULE_EXTRA_W",
+    "SIM_AMBIENT_C",
+    "SIM_C_PER_W",
+    "SIM_MAX_CLOCK_MHZ",
     "UPDATE_PERIOD_NS",
     "SimulatedFault",
     "SimulatedGpus",
 ]
 
+SIM_MAX_CLOCK_MHZ = 1980.0  # SIMULATED: the board's full sustained SM clock
+SIM_AMBIENT_C = 30.0  # SIMULATED: the temperature of an idle board at 0 W, and ...
+SIM_C_PER_W = 0.6  # ... how many degrees each watt adds
 UPDATE_PERIOD_NS = 20_000_000
 HISTORY_S = 1.0  # values kept for read_power; older unread ones are lost, as from a full NVML buffer
 _HISTORY_SLOTS = round(HISTORY_S * 1e9 / UPDATE_PERIOD_NS)
@@ -270,6 +276,16 @@ class SimulatedGpus:
         if self.state_dir is not None:
             self._load_limits()
         return self._limits_w[index]
+
+    def clock_and_temperature(self, index: int) -> tuple[float | None, float | None]:
+        """SIMULATED: the model's clock under the limit at the load now (of :data:`SIM_MAX_CLOCK_MHZ`), and a
+        temperature that follows the power (:data:`SIM_AMBIENT_C` + :data:`SIM_C_PER_W` x W)."""
+        self._check(index)
+        self._advance()  # the load and power now (the busy mark of a simulated workload included)
+        limit_w = self.power_limit_w(index)
+        load = min(1.0, max(0.0, self._load(index) if self._load is not None else self._host_load))
+        clock_mhz = SIM_MAX_CLOCK_MHZ * self.model.clock(limit_w, max(load, 1e-6))
+        return clock_mhz, SIM_AMBIENT_C + SIM_C_PER_W * self._power_w[index]
 
     def power_limit_range_w(self, index: int) -> tuple[float, float]:
         self._check(index)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
+from unittest import mock
 
 import pynvml
 import pytest
@@ -178,3 +179,15 @@ def test_mlpower_agent_gpus_shows_each_limit_and_its_range(nvml, capsys: pytest.
         "power limit 450 W (range 200-700 W)",
         "power limit 700 W (range 100-700 W)",
     ]
+
+
+def test_clock_and_temperature_are_read_and_a_gpu_that_cannot_say_gives_none(nvml) -> None:
+    nvml([FakeGpu()])
+    gpus = NvmlGpus()
+    gpus.open()
+    try:
+        assert gpus.clock_and_temperature(0) == (1755.0, 61.0)  # the SM clock, not the memory clock
+        with mock.patch.object(pynvml, "nvmlDeviceGetTemperature", side_effect=pynvml.NVMLError(3)):
+            assert gpus.clock_and_temperature(0) == (1755.0, None)
+    finally:
+        gpus.close()

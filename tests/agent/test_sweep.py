@@ -13,8 +13,8 @@ import pytest
 from agent.cli import build_parser
 from agent.errors import AgentError
 from agent.gpu.errors import GpuLimitError, GpuPermissionError
-from agent.gpu.sim_limit_model import read_limits
-from agent.gpu.simulated import SimulatedGpus
+from agent.gpu.sim_limit_model import DEFAULT_MODEL, read_limits
+from agent.gpu.simulated import SIM_MAX_CLOCK_MHZ, SimulatedGpus
 from agent.run import SessionOutcome
 from agent.sweep import SWEEP_FILE, SweepOptions, parse_limits, run_sweep
 from powerlog.result_record import CheckRecord, PerformanceRecord, QuantityRecord, ReportRecord, ResultJson
@@ -132,3 +132,20 @@ def test_testing_only_measures_the_first_setting_in_full_and_the_rest_on_its_ran
     plain = _Measure(SimulatedGpus(1), tmp_path)
     run_sweep(SweepOptions((30.0, 40.0), tmp_path / "plain"), SimulatedGpus(1), plain, say=lambda _: None)
     assert plain.ranges_given == [None, None]  # by default every setting has its own ranging
+
+
+def test_each_setting_records_the_gpus_clock_and_temperature_under_its_limit(tmp_path: Path) -> None:
+    """The sweep polls its own GPU source while a setting is measured: the SIMULATED board at full load clocks
+    down under a lower cap (the model's clock), and runs cooler."""
+    control = SimulatedGpus(1, load=lambda _gpu: 1.0)
+    sweep = run_sweep(
+        SweepOptions(parse_limits("30,40,50"), tmp_path / "out"), control, _Measure(SimulatedGpus(1), tmp_path),
+        say=lambda _: None,
+    )  # fmt: skip
+    clocks = [p.gpu_clock_mhz for p in sweep.points]
+    expected = [SIM_MAX_CLOCK_MHZ * DEFAULT_MODEL.clock(w, 1.0) for w in (30.0, 40.0, 50.0)]
+    assert clocks == pytest.approx(expected)
+    temperatures = [p.gpu_temperature_c for p in sweep.points]
+    assert all(t is not None for t in temperatures) and temperatures == sorted(temperatures)
+    saved = json.loads((tmp_path / "out" / SWEEP_FILE).read_text())
+    assert [p["gpu_clock_mhz"] for p in saved["points"]] == pytest.approx(expected)

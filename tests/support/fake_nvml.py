@@ -111,6 +111,8 @@ def patched_nvml() -> Iterator[Callable[..., FakeNvml]]:
             "nvmlDeviceGetFieldValues": fake.field_values,
             "nvmlDeviceGetPowerUsage": lambda h: fake.usage_mw,
             "nvmlDeviceGetArchitecture": fake.architecture,
+            "nvmlDeviceGetClockInfo": lambda h, kind: 1755 if kind == pynvml.NVML_CLOCK_SM else 2619,
+            "nvmlDeviceGetTemperature": lambda h, sensor: 61,
         }
         for name, effect in effects.items():
             patcher = mock.patch.object(pynvml, name, autospec=True, side_effect=effect)
