@@ -219,10 +219,11 @@ def test_two_meters_are_summed_as_channels_of_one_run(tmp_path: Path) -> None:
     assert 280 < float(spl.power_w.mean()) < 340  # 200 W + 120 W less the simulated losses
     seconds = (spl.t_utc_ns[-1] - spl.t_utc_ns[0]) / 1e9
     record = json.loads((folder / "session.json").read_text())
-    # 10 Hz: every joined sample is stored, or skipped for want of a fresh partner and counted (a loaded machine
-    # delays one meter's reads: 69 stored in 7.7 s once), never lost silently
+    # the meters' 10 Hz, not PTDaemon's 1 Hz, and never a sample twice; every joined sample is stored, or skipped
+    # for want of a fresh partner and counted. The lower bound is half the rate: beside a CPU hog the simulated
+    # meters themselves delivered 8.5 Hz (52 samples in 6.1 s, none skipped), and 69 stored in 7.7 s once
     skipped = record["meter_samples_skipped"]
-    assert (len(spl) - 1) / seconds <= 11.0 and (len(spl) + skipped - 1) / seconds >= 9.0  # skipped: both phases
+    assert (len(spl) - 1) / seconds <= 11.0 and (len(spl) + skipped - 1) / seconds >= 5.0  # skipped: both phases
     assert record["meter"]["identity"]["channels"] == 3 and " + " in record["meter"]["url"]
     saved = json.loads((folder / "result.json").read_text())
     report = saved["report"]
