@@ -24,7 +24,7 @@ from analyzer.error_bars import error_bar
 from analyzer.errors import CalibrationError
 from analyzer.metrics import strictly_inside, trapezoid_energy_j
 from analyzer.run import RunData
-from analyzer.uncertainty import ClockBound, Term, series_budget
+from analyzer.uncertainty import Budget, ClockBound, Term, series_budget
 from powerlog.accuracy import PER_SAMPLE_LIMIT
 from powerlog.calibration_record import CalibrationRecord, SourceCalibrationRecord
 from powerlog.result_record import CalibratedRecord, CalibratedSourceRecord, CalibrationUseRecord
@@ -79,7 +79,7 @@ def _figures(
     )
     budget = series_budget(fixed.t_utc_ns, fixed.power_w, *window, calibration, clock)
     reference = Term("reference", PER_SAMPLE_LIMIT.limit_w(mean_w, None) / _SQRT3, PER_SAMPLE_LIMIT.source)
-    budget = type(budget)(budget.value, budget.unit, (*budget.terms, reference))
+    budget = Budget(budget.value, budget.unit, (*budget.terms, reference))
     window_s = (window[1] - window[0]) / NS_PER_S
     raw_inside = strictly_inside(raw.t_utc_ns, *window)
     return record.model_copy(

@@ -189,11 +189,12 @@ def system_energy_budgets(
         nodes[node] = combine(sum(b.value for b in parts), "J", parts)
     parts = list(by_source.values())
     extra: list[Term] = []
+    estimate_j = 0.0
     if isinstance(interconnect, WallSeries):
         parts.append(_source_budget(interconnect, begin_ns, end_ns, clock))
     elif interconnect is not None:
         estimate_j = interconnect.max_power_w * interconnect.share * window_s
         extra.append(Term("interconnect", estimate_j / _SQRT3, "estimated: max specified power x share, an upper "
                           "limit of what it drew"))  # fmt: skip
-    total = sum(b.value for b in parts) + sum(t.standard * _SQRT3 for t in extra)
+    total = sum(b.value for b in parts) + estimate_j
     return nodes, combine(total, "J", parts, extra)

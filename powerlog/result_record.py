@@ -86,10 +86,6 @@ class ErrorBarRecord(FrozenRecord):
     dominant: str | None = None
     terms: list[UncertaintyTermRecord] = Field(default_factory=list)
 
-    def text(self, value: float, digits: int = 2) -> str:
-        """``287.96 W ± 0.62 W (k=2)``."""
-        return f"{value:.{digits}f} {self.unit} ± {self.expanded:.{digits}f} {self.unit} (k={self.k:g})"
-
 
 class QuantityRecord(FrozenRecord):
     value: float
