@@ -39,6 +39,7 @@ from powerlog.timestamps import NS_PER_MS, NS_PER_S
 
 __all__ = [
     "WallBudgets",
+    "budget_of",
     "clock_bound",
     "error_bar",
     "gpu_energy_budget",
@@ -64,6 +65,11 @@ def error_bar(budget: Budget) -> ErrorBarRecord:
         dominant=budget.dominant,
         terms=[UncertaintyTermRecord(name=t.name, standard=t.standard, note=t.note) for t in budget.terms],
     )
+
+
+def budget_of(record: ErrorBarRecord, value: float) -> Budget:
+    """The budget behind a report's error bar (its named standard components): :func:`error_bar` undone."""
+    return Budget(value, record.unit, tuple(Term(t.name, t.standard, t.note) for t in record.terms), record.k)
 
 
 def range_of_testing_w(run: RunData) -> float | None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from analyzer.context import meter_identity
-from analyzer.error_bars import error_bar, log_budgets, system_energy_budgets
+from analyzer.error_bars import budget_of, error_bar, log_budgets, system_energy_budgets
 from analyzer.gpu import GpuSeries
 from analyzer.idle import IdleData
 from analyzer.run import RunData
@@ -44,7 +44,6 @@ from powerlog.timestamps import NS_PER_S
 __all__ = [
     "NO_IDLE_PHASE",
     "active_energy_budget",
-    "budget_of",
     "per_node_split",
     "split_energy",
     "static_active",
@@ -77,11 +76,6 @@ def active_energy_budget(energy: Budget, static_power: Budget, window_s: float) 
         Term(f"idle {t.name}", t.standard * window_s, t.note) for t in static_power.terms
     )
     return Budget(active_j, "J", terms, energy.k)
-
-
-def budget_of(record: ErrorBarRecord, value: float) -> Budget:
-    """The budget behind a report's error bar (its named standard components)."""
-    return Budget(value, record.unit, tuple(Term(t.name, t.standard, t.note) for t in record.terms), record.k)
 
 
 def _part(

@@ -60,10 +60,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from analyzer.error_bars import error_bar
+from analyzer.error_bars import budget_of, error_bar
 from analyzer.metrics import Scenario, detail_number
 from analyzer.rounds import TOKEN_PERFORMANCE_KEYS
-from analyzer.uncertainty import Budget, Term, combine
+from analyzer.uncertainty import Budget, combine
 from powerlog.mllog import DetailLog
 from powerlog.result_record import (
     GpuPhaseSummary,
@@ -178,7 +178,7 @@ def gpu_energy_budget_of(gpus: Sequence[GpuRecord]) -> Budget | None:
     for gpu in gpus:
         if gpu.energy_j is None or gpu.uncertainty is None:
             return None
-        parts.append(Budget(gpu.energy_j, "J", tuple(Term(t.name, t.standard, t.note) for t in gpu.uncertainty.terms)))
+        parts.append(budget_of(gpu.uncertainty, gpu.energy_j))
     return combine(sum(p.value for p in parts), "J", parts) if parts else None
 
 
