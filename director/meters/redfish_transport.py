@@ -10,6 +10,7 @@ what they are.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -50,6 +51,20 @@ DEFAULT_SESSIONS = "/redfish/v1/SessionService/Sessions"
 MAX_BODY_BYTES = 4 << 20
 Clock = Callable[[], int]
 AuthMode = Literal["basic", "session"]
+
+
+@functools.lru_cache(maxsize=16)
+def _tls_context(verify: bool, ca_file: tuple[str, int] | None) -> ssl.SSLContext:
+    """One TLS context per trust setting (a CA file is known by its path and modification time), shared by every
+    Redfish connection: a context that trusts the system's CAs loads the whole store, about 17 ms holding the GIL,
+    and a rack's 72 BMCs connecting at a session's open made that over a second in which the director's event loop
+    answered no one. A context is safe to share between connections and threads."""
+    if not verify:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # any certificate: nothing to load
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    return ssl.create_default_context(cafile=None if ca_file is None else ca_file[0])
 
 
 @dataclass(frozen=True)
@@ -174,7 +189,7 @@ class RedfishTransport:
         self._client = httpx.Client(
             base_url=self.base_url,
             auth=basic,
-            verify=self._ssl_context() if self.https else True,
+            verify=self._ssl_context() if self.https else _tls_context(True, None),  # plain HTTP: never used
             timeout=httpx.Timeout(self.timeout_s),
             trust_env=False,  # no proxy from the environment between the director and its meter
             headers={"Accept": "application/json", "OData-Version": "4.0"},
@@ -184,13 +199,10 @@ class RedfishTransport:
             self._login()
 
     def _ssl_context(self) -> ssl.SSLContext:
-        if self.verify is False:
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            return context
+        if isinstance(self.verify, bool):
+            return _tls_context(self.verify, None)
         try:
-            return ssl.create_default_context(cafile=None if self.verify is True else str(self.verify))
+            return _tls_context(True, (str(self.verify), self.verify.stat().st_mtime_ns))
         except (OSError, ssl.SSLError) as e:
             raise MeterConfigError(f"cannot use ca={self.verify} as a CA certificate: {e}", meter=self.name) from e
 

@@ -151,8 +151,9 @@ class SessionNodes:
         folder = self.folder / NODES_DIR / name
         folder.mkdir(parents=True, exist_ok=True)
         ingest = SutIngest(RunWriter(folder, self.log, None, 0), self.log)
-        if node.ingests:  # a restarted agent: its clock is the same machine's
+        if node.ingests:  # a restarted agent: its clock is the same machine's; its batches go to the new ingest
             ingest.clock_reports = list(node.ingest.clock_reports)
+            node.ingest.close()
         node.ingests.append(ingest)
         node.joined_utc_ns = node.joined_utc_ns if node.joined_utc_ns is not None else now
         self.expected.add(name)
@@ -255,6 +256,8 @@ class SessionNodes:
         """Each node's journals as Parquet (at close); the unusable lines."""
         bad: list[BadLine] = []
         for name in sorted(self.nodes):
+            for ingest in self.nodes[name].ingests:
+                ingest.close()
             folder = self.folder / NODES_DIR / name
             if folder.is_dir():
                 bad += finish_sample_journals(folder)

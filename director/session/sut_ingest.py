@@ -43,6 +43,8 @@ class SutIngest:
         self._writer = writer
         self._log = log
         self._seen: dict[tuple[str, int], bytes] = {}  # the digest of each stored batch's journal line
+        self._seqs: dict[str, set[int]] = {}  # per source, the seqs stored (session.json asks at each state change)
+        self._top_seq: dict[str, int] = {}
         self.rows: dict[str, int] = {}  # per source
         self.latest_power_w: dict[str, float] = {}
         self.duplicates = 0
@@ -53,6 +55,10 @@ class SutIngest:
         self.component_sources: set[str] = set()  # sources of kind component (RAPL, hwmon), never GPUs
         self.clock_reports: list[ClockEntry] = []
         self._clock_map: SutClockMap | None = None  # built from clock_reports when first asked for after a change
+
+    def close(self) -> None:
+        """The journals closed: everything stored is on disk (a later batch would open its journal again)."""
+        self._writer.close_journals()
 
     def add_clock_report(self, report: ClockReport) -> None:
         self.clock_reports.append(ClockEntry(phase=report.phase, when=report.when, **report.clock.model_dump()))
@@ -81,6 +87,8 @@ class SutIngest:
             return False
         self._writer.append_journal(batch.source, line)
         self._seen[key] = digest
+        self._seqs.setdefault(batch.source, set()).add(batch.seq)
+        self._top_seq[batch.source] = max(batch.seq, self._top_seq.get(batch.source, batch.seq))
         times = batch.columns["t_utc_ns"]
         self.rows[batch.source] = self.rows.get(batch.source, 0) + len(times)
         if batch.kind == "component":
@@ -108,10 +116,9 @@ class SutIngest:
 
     def batches_record(self) -> dict[str, SutBatchesRecord]:
         """Per source: batches received and any sequence number never received (a batch lost on the way)."""
-        seqs: dict[str, set[int]] = {}
-        for source, seq in self._seen:
-            seqs.setdefault(source, set()).add(seq)
-        return {
-            source: SutBatchesRecord(received=len(got), missing_seqs=sorted(set(range(max(got) + 1)) - got))
-            for source, got in sorted(seqs.items())
-        }
+        return {source: self._batches_of(source) for source in sorted(self._seqs)}
+
+    def _batches_of(self, source: str) -> SutBatchesRecord:
+        got, top = self._seqs[source], self._top_seq[source]
+        missing = [] if len(got) == top + 1 else sorted(set(range(top + 1)) - got)  # seqs start at 0
+        return SutBatchesRecord(received=len(got), missing_seqs=missing)

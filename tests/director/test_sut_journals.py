@@ -1,0 +1,113 @@
+"""The SUT journals a session writes (``samples/<source>.jsonl``): every batch on disk before it is acknowledged, one
+journal open per source while the session lives and none after, a line the disk takes only part of cut off again,
+and the batch counts session.json shows (received, sequence numbers never received)."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from director.errors import StorageError
+from director.session import run_writer
+from director.session.run_writer import RunWriter
+from director.session.sut_ingest import SutIngest
+from powerlog.sut_samples import read_journal
+from powerlog.wire import SampleBatch
+
+LOG = logging.getLogger("test_sut_journals")
+
+
+def _batch(source: str, seq: int) -> SampleBatch:
+    columns: dict[str, list[int | float]] = {"t_utc_ns": [1_000, 1_010], "power_w": [100.0 + seq, 101.0 + seq]}
+    return SampleBatch(source=source, seq=seq, simulated=True, columns=columns)
+
+
+def _open_fds() -> set[str]:
+    """What this process has open (the listing's own descriptor is gone by the time it is read)."""
+    paths = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            paths.add(os.readlink(f"/proc/self/fd/{fd}"))
+        except FileNotFoundError:
+            continue
+    return paths
+
+
+def _journal(folder: Path, source: str) -> Path:
+    return folder / "samples" / f"{source}.jsonl"
+
+
+def test_each_batch_is_on_disk_at_once_and_no_journal_stays_open_after_the_end(tmp_path: Path) -> None:
+    writer = RunWriter(tmp_path, LOG, None, 0)
+    writer.create()
+    ingest = SutIngest(writer, LOG)
+    for seq in range(3):
+        for source in ("gpu0", "gpu1"):
+            assert ingest.add(_batch(source, seq), 0)
+            columns, bad = read_journal(_journal(tmp_path, source))  # readable now: nothing waits in a buffer
+            assert not bad and columns["power_w"][-2:].tolist() == [100.0 + seq, 101.0 + seq]
+    journals = {str(_journal(tmp_path, source)) for source in ("gpu0", "gpu1")}
+    assert journals <= _open_fds()  # one open journal per source, not one open per batch
+    writer.finish()
+    assert not journals & _open_fds()
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+        "gpu0.jsonl", "gpu0.parquet", "gpu1.jsonl", "gpu1.parquet"]  # fmt: skip
+
+
+def test_a_closed_ingest_leaves_nothing_open_and_a_later_batch_opens_its_journal_again(tmp_path: Path) -> None:
+    ingest = SutIngest(RunWriter(tmp_path, LOG, None, 0), LOG)
+    ingest.add(_batch("gpu0", 0), 0)
+    ingest.close()
+    assert str(_journal(tmp_path, "gpu0")) not in _open_fds()
+    ingest.add(_batch("gpu0", 1), 0)
+    columns, _ = read_journal(_journal(tmp_path, "gpu0"))
+    assert columns["power_w"].tolist() == [100.0, 101.0, 101.0, 102.0]
+    ingest.close()
+
+
+def test_a_line_the_full_disk_takes_only_part_of_is_cut_off_and_the_journal_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = RunWriter(tmp_path, LOG, None, 0)
+    writer.create()
+    ingest = SutIngest(writer, LOG)
+    ingest.add(_batch("gpu0", 0), 0)
+    whole = _journal(tmp_path, "gpu0").read_bytes()
+    real_write = os.write
+    calls = []
+
+    def full_disk(fd: int, data: bytes) -> int:  # the disk's edge: half the line, then no space
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(run_writer.os, "write", full_disk)
+    with pytest.raises(StorageError, match=r"cannot write samples/gpu0.jsonl: No space left on device"):
+        ingest.add(_batch("gpu0", 1), 0)
+    assert _journal(tmp_path, "gpu0").read_bytes() == whole  # the half line is gone: the journal ends whole
+    monkeypatch.setattr(run_writer.os, "write", real_write)
+    assert ingest.add(_batch("gpu0", 1), 0)  # space again: the same batch is stored (it was never acknowledged)
+    columns, bad = read_journal(_journal(tmp_path, "gpu0"))
+    assert not bad and columns["power_w"].tolist() == [100.0, 101.0, 101.0, 102.0]
+    writer.finish()
+
+
+def test_the_batch_counts_name_every_sequence_number_never_received(tmp_path: Path) -> None:
+    ingest = SutIngest(RunWriter(tmp_path, LOG, None, 0), LOG)
+    for seq in (0, 1, 2, 5, 3):
+        ingest.add(_batch("gpu0", seq), 0)
+    for seq in range(4):
+        ingest.add(_batch("gpu1", seq), 0)
+    assert not ingest.add(_batch("gpu0", 2), 0)  # a re-send: counted once
+    record = ingest.batches_record()
+    assert list(record) == ["gpu0", "gpu1"]
+    assert (record["gpu0"].received, record["gpu0"].missing_seqs) == (5, [4])
+    assert (record["gpu1"].received, record["gpu1"].missing_seqs) == (4, [])
+    ingest.add(_batch("gpu1", 7), 0)
+    assert ingest.batches_record()["gpu1"].missing_seqs == [4, 5, 6]
+    ingest.close()
