@@ -42,11 +42,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from agent.errors import SessionConflict
 from agent.gpu.select import open_gpus
 from agent.node import NodeOptions, run_node
 from agent.node_client import NodeClient
+from director.loop_lag import LAG_BUCKETS_S
 from powerlog.cli_support import stop_process
 from powerlog.wire import NodeSession, SampleBatch
 
@@ -229,6 +231,12 @@ class RackResult:
     slow_spans: list[str] = field(default_factory=list)  # when the slow POSTs were sent (from testing's start)
     probe_p50_ms: float = float("nan")  # the bench's own GET /v1/sessions every 0.5 s in testing (an idle client)
     probe_p99_ms: float = float("nan")
+    # the director's own event-loop lag (GET /metrics at each state change): bucket bounds, not exact figures
+    loop_lag_testing_p99_ms: float = float("nan")  # the smallest bucket bound holding 99 % of the lags in testing
+    loop_lag_testing_late: int = 0  # checks (every 50 ms) the loop woke over 100 ms late, in testing
+    loop_lag_session_p99_ms: float = float("nan")
+    loop_lag_session_late: int = 0
+    loop_lag_max_ms: float = float("nan")  # since the director started
     wall_expected_per_bmc: float = 0.0
     wall_min_per_bmc: int = 0
     wall_median_per_bmc: float = 0.0
@@ -362,6 +370,7 @@ class Mark:
     t_s: float
     state: str
     probe_s: float | None  # the bench's own GET /v1/sessions round trip (None: it failed)
+    lag: tuple[tuple[float, ...], float] | None  # the loop-lag histogram's cumulative counts and max, at changes
     director_s: float
     workers_s: float
     sims_s: float
@@ -386,12 +395,49 @@ def _watch(
         except httpx.HTTPError:
             pass
         busy, total = _machine_busy()
-        marks.append(Mark(time.monotonic(), state, probe_s, _process_cpu_s(director),
+        changed = not marks or marks[-1].state != state
+        marks.append(Mark(time.monotonic(), state, probe_s, _loop_lag(client) if changed else None,
+                          _process_cpu_s(director),
                           sum(_process_cpu_s(p) for p in workers), sum(_process_cpu_s(p) for p in sims),
                           busy, total))  # fmt: skip
         time.sleep(0.5)
+    marks.append(Mark(time.monotonic(), "ended", None, _loop_lag(client), _process_cpu_s(director),
+                      sum(_process_cpu_s(p) for p in workers), sum(_process_cpu_s(p) for p in sims),
+                      *_machine_busy()))  # fmt: skip
     client.close()
     return marks
+
+
+def _loop_lag(client: httpx.Client) -> tuple[tuple[float, ...], float] | None:
+    """The director's loop-lag histogram (cumulative counts, one per bucket and +Inf) and its max, or None."""
+    try:
+        text = client.get("/metrics").text
+    except httpx.HTTPError:
+        return None
+    buckets: dict[float, float] = {}
+    max_s = float("nan")
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "mlpower_director_loop_lag_seconds_bucket":
+                buckets[float(sample.labels["le"])] = sample.value
+            elif sample.name == "mlpower_director_loop_lag_max_seconds":
+                max_s = sample.value
+    if len(buckets) != len(LAG_BUCKETS_S) + 1:
+        return None
+    return tuple(buckets[bound] for bound in sorted(buckets)), max_s
+
+
+def _lag_between(first: Mark | None, last: Mark | None) -> tuple[float, int]:
+    """Between two marks: the smallest bucket bound (ms) holding 99 % of the loop's lags, and the lags over 100 ms."""
+    if first is None or last is None or first.lag is None or last.lag is None:
+        return float("nan"), 0
+    counts = [b - a for a, b in zip(first.lag[0], last.lag[0], strict=True)]
+    total = counts[-1]
+    if total <= 0:
+        return float("nan"), 0
+    bounds = (*LAG_BUCKETS_S, float("inf"))
+    p99_ms = next(1000 * bound for bound, count in zip(bounds, counts, strict=True) if count >= 0.99 * total)
+    return p99_ms, int(total - counts[LAG_BUCKETS_S.index(0.1)])
 
 
 def _share_pct(first: Mark, last: Mark, attr: str) -> float:
@@ -404,6 +450,14 @@ def _cpu_figures(marks: list[Mark], result: RackResult) -> None:
     session = [m for m in marks if m.state not in ("none", "closed", "failed")]
     if len(session) >= 2:
         result.director_session_cpu_pct = _share_pct(session[0], session[-1], "director_s")
+    first_testing = next((m for m in marks if m.state == "testing" and m.lag is not None), None)
+    after_testing = next((m for m in marks if first_testing is not None and m.t_s > first_testing.t_s
+                          and m.state != "testing" and m.lag is not None), None)  # fmt: skip
+    first_session = next((m for m in marks if m.state not in ("none", "closed", "failed") and m.lag is not None), None)
+    result.loop_lag_testing_p99_ms, result.loop_lag_testing_late = _lag_between(first_testing, after_testing)
+    result.loop_lag_session_p99_ms, result.loop_lag_session_late = _lag_between(first_session, marks[-1])
+    if marks and marks[-1].lag is not None:
+        result.loop_lag_max_ms = 1000 * marks[-1].lag[1]
     probes = sorted(m.probe_s for m in testing if m.probe_s is not None)
     result.probe_p50_ms, result.probe_p99_ms = _percentile_ms(probes, 0.5), _percentile_ms(probes, 0.99)
     if len(testing) >= 2:
@@ -553,6 +607,9 @@ def print_result(r: RackResult) -> None:
         print(f"    slow: {span} (from the testing phase's start)")
     print(f"    the bench's own GET /v1/sessions (an idle client, every 0.5 s): p50 {r.probe_p50_ms:.1f} ms, "
           f"p99 {r.probe_p99_ms:.1f} ms")  # fmt: skip
+    print(f"    the director's event loop (woken every 50 ms): lag p99 <= {r.loop_lag_testing_p99_ms:g} ms in testing "
+          f"({r.loop_lag_testing_late} checks over 100 ms late), <= {r.loop_lag_session_p99_ms:g} ms over the "
+          f"session ({r.loop_lag_session_late} late), longest {r.loop_lag_max_ms:.0f} ms since it started")  # fmt: skip
     print(f"  director CPU                    {r.director_cpu_pct:.1f} % of one core in testing "
           f"({r.director_session_cpu_pct:.1f} % over the session)")  # fmt: skip
     print(f"    beside it (% of one core): node agent workers {r.workers_cpu_pct:.1f}, BMC + analyzer sims "

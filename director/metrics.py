@@ -37,6 +37,9 @@ class DirectorCollector(Collector):
         errors = CounterMetricFamily("mlpower_meter_errors", "meter errors that failed a session")
         errors.add_metric([], sum(s.meter_errors for s in sessions))
         yield errors
+        yield director.loop_lag.metric()
+        yield GaugeMetricFamily("mlpower_director_loop_lag_max_seconds", "the event loop's longest lag since start",
+                                value=director.loop_lag.max_s)  # fmt: skip
         if active is not None:
             yield from _session_metrics(active)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from director.errors import MeterBusyError, UnknownSessionError
 from director.live import LiveFeed
+from director.loop_lag import LoopLag
 from director.meters.base import Meter
 from director.recovery import Interrupted
 from director.session import Analyze, Session, SessionConfig
@@ -46,6 +47,7 @@ class Director:
     sessions: dict[str, Session] = field(default_factory=dict)
     active: Session | None = None
     feed: LiveFeed = field(default_factory=LiveFeed)
+    loop_lag: LoopLag = field(default_factory=LoopLag)  # measured while serving (``serve`` starts it)
     interrupted: dict[str, Interrupted] = field(default_factory=dict)  # sessions a crash cut short
     stopping: bool = False
     clock: Clock = time.time_ns  # the director's clock, UTC ns: every time it records or serves

@@ -49,6 +49,7 @@ class _Server(uvicorn.Server):
         self.stop_signal = "SIGTERM"
         self.event_lines = SessionEventLines(director)
         self._event_task: asyncio.Task[None] | None = None
+        self._lag_task: asyncio.Task[None] | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.director.stopping = True
@@ -59,6 +60,7 @@ class _Server(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         self._event_task = asyncio.create_task(self.event_lines.run())
+        self._lag_task = asyncio.create_task(self.director.loop_lag.run())
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         # here, not after serve() returns: uvicorn re-raises a captured SIGTERM once serve() is done, and the
@@ -66,8 +68,9 @@ class _Server(uvicorn.Server):
         for hook in self.before_shutdown:
             await hook()
         await abort_active_session(self.director, f"director stopped ({self.stop_signal})")
-        if self._event_task is not None:
-            self._event_task.cancel()
+        for task in (self._event_task, self._lag_task):
+            if task is not None:
+                task.cancel()
         self.event_lines.flush()
         await super().shutdown(sockets)
 
