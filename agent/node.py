@@ -170,8 +170,12 @@ class _NodeStream:
         state = session.state
         if state in CLOCK_POINTS:
             self._report_clock(*CLOCK_POINTS[state])
+        # the first heartbeat at a random point of the interval: a rack's nodes join at one instant, and in step their
+        # heartbeats, and the clock measurements a phase change sets off, reached the director all at once
+        wait_s = random.uniform(0.0, options.heartbeat_s)
         try:
-            while state not in ENDED and not stop.wait(options.heartbeat_s):
+            while state not in ENDED and not stop.wait(wait_s):
+                wait_s = options.heartbeat_s
                 state = self._beat(state, sampler)
         finally:
             if sampler is not None:

@@ -123,6 +123,8 @@ async def sample_batches(request: Request, call: NodeCall) -> NodeBatchesStored:
             status.HTTP_422_UNPROCESSABLE_CONTENT, ErrorCode.INVALID, f"not a sample batch{where}: {e.message}"
         ) from e
     _expect_live(session, "take node samples")
+    await node.ingest.open_journals(body.batches)
+    _expect_live(session, "take node samples")  # it may have ended meanwhile
     stored = session.nodes.add_batches(node, body.batches, session.feed)
     rows = sum(len(batch.columns["t_utc_ns"]) for batch in body.batches)
     return NodeBatchesStored(stored=stored, duplicates=len(body.batches) - stored, rows=rows)

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, status
 
+from director.errors import StorageError
 from director.routes.common import AUTH, AgentSessionDep, ApiError, DirectorDep
 from powerlog.wire import API_PREFIX, UPLOAD_NAMES, ErrorCode, SampleBatch, SampleBatches
 from powerlog.wire_codec import BatchDecodeError, decode_sample_batch, decode_sample_batches
@@ -58,6 +59,10 @@ async def samples(request: Request, session: AgentSessionDep) -> dict[str, Any]:
 @router.post("/sample-batches", openapi_extra=_body_schema(SampleBatches))
 async def sample_batches(request: Request, session: AgentSessionDep) -> dict[str, Any]:
     body = await _decoded(request, decode_sample_batches)
+    try:  # the journals of sources new to the session, opened off the event loop
+        await session.sut.open_journals(body.batches)
+    except StorageError as e:
+        raise session.sut_storage_failed(e) from e
     stored = sum(1 for batch in body.batches if session.add_samples(batch))
     rows = sum(len(batch.columns["t_utc_ns"]) for batch in body.batches)
     return {"status": "ok", "stored": stored, "duplicates": len(body.batches) - stored, "rows": rows}

@@ -272,7 +272,7 @@ class Session:
         samples = self.pump.samples[phase]
         return f"{error}; the {phase} phase was stopped, the {samples} samples written are kept"
 
-    def _sut_storage_failed(self, error: StorageError) -> StorageError:
+    def sut_storage_failed(self, error: StorageError) -> StorageError:
         """A SUT batch the disk refused: the batch's reply says so now (507), and the session stops as for the
         wall samples, just after."""
         phase = self.pump.phase
@@ -330,7 +330,7 @@ class Session:
         try:
             stored = self.sut.add(batch, self.clock())
         except StorageError as e:
-            raise self._sut_storage_failed(e) from e
+            raise self.sut_storage_failed(e) from e
         if stored and batch.kind == "gpu" and batch.columns.get("power_w"):  # the live view plots GPUs only
             self.feed.gpu(batch, self.sut.clock_map())
         return stored

@@ -185,7 +185,8 @@ class MeterPump:
         await self._ready(phase, ranges)
         self._log.info("%s: ranges %s, settling %.1f s", phase, ranges, self._config.settle_s)
         await asyncio.sleep(self._config.settle_s)
-        self._writer.open_samples(phase)
+        # off the event loop: a rack's 73 meters create their spl.txt at the same moment (see RunWriter.open_journals)
+        await asyncio.to_thread(self._writer.open_samples, phase)
 
         async def go() -> None:  # lost during the settling: connect afresh, ranges again, then Go
             if self._lost:

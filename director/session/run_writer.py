@@ -6,6 +6,7 @@ read interval. A write the disk refuses is a :class:`StorageError` naming the fi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -83,6 +84,7 @@ class RunWriter:
         self._log_handler: logging.Handler | None = None
         self.progress_pending = False  # the last session.json write failed (disk full): it is out of date
         self._journals: dict[str, int] = {}  # per SUT source, its open journal
+        self._journals_closed = False  # since close_journals: journals opened ahead are not kept
 
     def create(self) -> None:
         """The folder and its sub-folders, ``power/server.log`` taking the session's log, and where this
@@ -138,6 +140,30 @@ class RunWriter:
                     os.ftruncate(fd, os.fstat(fd).st_size - sent)
             raise StorageError(f"cannot write {rel}: {e.strerror or e}") from e
 
+    async def open_journals(self, sources: set[str]) -> None:
+        """Open, off the event loop, the journals of sources that have none yet (a batch's first). Creating a file
+        is a change to the file system's own journal and can wait for its commit: 72 nodes' 576 GPU journals
+        created on the event loop held it for over half a second at a rack session's start (bench_rack). A
+        :class:`StorageError` if one cannot be created (the ones opened are closed again)."""
+        new = sorted(source for source in sources if source not in self._journals)
+        if not new:
+            return
+        opened = await asyncio.to_thread(self._open_each, new)
+        for source, fd in opened.items():  # on the loop again: a batch may have opened one meanwhile
+            if self._journals_closed or self._journals.setdefault(source, fd) != fd:
+                os.close(fd)
+
+    def _open_each(self, sources: list[str]) -> dict[str, int]:
+        opened: dict[str, int] = {}
+        try:
+            for source in sources:
+                opened[source] = self._open_journal(f"{SAMPLES_DIR}/{source}.jsonl")
+        except StorageError:
+            for fd in opened.values():
+                os.close(fd)
+            raise
+        return opened
+
     def _open_journal(self, rel: str) -> int:
         path, flags = self.folder / rel, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
         try:
@@ -152,6 +178,7 @@ class RunWriter:
     def close_journals(self) -> None:
         """Close the journals (a later batch would open its journal again); the lines are on disk already."""
         journals, self._journals = self._journals, {}
+        self._journals_closed = True
         for fd in journals.values():
             with contextlib.suppress(OSError):
                 os.close(fd)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from director.errors import BatchConflictError
@@ -55,6 +56,10 @@ class SutIngest:
         self.component_sources: set[str] = set()  # sources of kind component (RAPL, hwmon), never GPUs
         self.clock_reports: list[ClockEntry] = []
         self._clock_map: SutClockMap | None = None  # built from clock_reports when first asked for after a change
+
+    async def open_journals(self, batches: Iterable[SampleBatch]) -> None:
+        """The journals these batches need, opened off the event loop where new (see RunWriter.open_journals)."""
+        await self._writer.open_journals({batch.source for batch in batches})
 
     def close(self) -> None:
         """The journals closed: everything stored is on disk (a later batch would open its journal again)."""

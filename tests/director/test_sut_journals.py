@@ -4,9 +4,11 @@ and the batch counts session.json shows (received, sequence numbers never receiv
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -26,12 +28,12 @@ def _batch(source: str, seq: int) -> SampleBatch:
     return SampleBatch(source=source, seq=seq, simulated=True, columns=columns)
 
 
-def _open_fds() -> set[str]:
-    """What this process has open (the listing's own descriptor is gone by the time it is read)."""
-    paths = set()
+def _open_fds() -> Counter[str]:
+    """What this process has open, and how often (the listing's own descriptor is gone by the time it is read)."""
+    paths: Counter[str] = Counter()
     for fd in os.listdir("/proc/self/fd"):
         try:
-            paths.add(os.readlink(f"/proc/self/fd/{fd}"))
+            paths[os.readlink(f"/proc/self/fd/{fd}")] += 1
         except FileNotFoundError:
             continue
     return paths
@@ -51,9 +53,9 @@ def test_each_batch_is_on_disk_at_once_and_no_journal_stays_open_after_the_end(t
             columns, bad = read_journal(_journal(tmp_path, source))  # readable now: nothing waits in a buffer
             assert not bad and columns["power_w"][-2:].tolist() == [100.0 + seq, 101.0 + seq]
     journals = {str(_journal(tmp_path, source)) for source in ("gpu0", "gpu1")}
-    assert journals <= _open_fds()  # one open journal per source, not one open per batch
+    assert journals <= set(_open_fds())  # one open journal per source, not one open per batch
     writer.finish()
-    assert not journals & _open_fds()
+    assert not journals & set(_open_fds())
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
         "gpu0.jsonl", "gpu0.parquet", "gpu1.jsonl", "gpu1.parquet"]  # fmt: skip
 
@@ -111,3 +113,30 @@ def test_the_batch_counts_name_every_sequence_number_never_received(tmp_path: Pa
     ingest.add(_batch("gpu1", 7), 0)
     assert ingest.batches_record()["gpu1"].missing_seqs == [4, 5, 6]
     ingest.close()
+
+
+def test_journals_opened_ahead_off_the_event_loop_are_the_ones_written_and_none_twice(tmp_path: Path) -> None:
+    writer = RunWriter(tmp_path, LOG, None, 0)
+    writer.create()
+    ingest = SutIngest(writer, LOG)
+    batches = [_batch(f"gpu{i}.power", 0) for i in range(8)]
+    asyncio.run(ingest.open_journals(batches))  # what a POST's first batches do before they are added
+    journals = [str(_journal(tmp_path, f"gpu{i}.power")) for i in range(8)]
+    assert all(_open_fds()[journal] == 1 for journal in journals)
+    asyncio.run(ingest.open_journals(batches))  # open already: nothing more
+    for batch in batches:
+        assert ingest.add(batch, 0)
+    assert all(_open_fds()[journal] == 1 for journal in journals)
+    assert _journal(tmp_path, "gpu7.power").read_bytes().count(b"\n") == 1
+    writer.finish()
+    asyncio.run(ingest.open_journals([_batch("gpu8.power", 0)]))  # after the end: opened and closed again
+    assert str(_journal(tmp_path, "gpu8.power")) not in _open_fds()
+
+
+def test_a_journal_that_cannot_be_created_is_a_storage_error_and_leaves_nothing_open(tmp_path: Path) -> None:
+    ingest = SutIngest(RunWriter(tmp_path, LOG, None, 0), LOG)
+    (tmp_path / "samples" / "gpu1.power.jsonl").mkdir(parents=True)  # a folder where the journal should be
+    before = _open_fds()
+    with pytest.raises(StorageError, match=r"cannot write samples/gpu1.power.jsonl: Is a directory"):
+        asyncio.run(ingest.open_journals([_batch("gpu0.power", 0), _batch("gpu1.power", 0)]))
+    assert _open_fds() == before  # gpu0's, opened first, is closed again
