@@ -88,10 +88,13 @@ class DirectorClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, retry: bool = True, **kwargs: Any) -> httpx.Response:
+    def _request(
+        self, method: str, path: str, retry: bool = True, retry_s: float | None = None, **kwargs: Any
+    ) -> httpx.Response:
         """One call. While the director cannot be connected to (the request never left), it is tried again
-        with backoff for up to ``retry_s``: a network outage delays the run instead of ending it."""
-        deadline = time.monotonic() + (self.retry_s if retry else 0.0)
+        with backoff for up to ``retry_s`` (the client's own unless given): a network outage delays the run instead
+        of ending it."""
+        deadline = time.monotonic() + ((self.retry_s if retry_s is None else retry_s) if retry else 0.0)
         delay_s = 0.5
         while True:
             try:
@@ -221,10 +224,12 @@ class DirectorClient:
         path = f"{API_PREFIX}/sessions/{session.session_id}"
         return self._model(SessionStatus, "GET", path, retry=False, timeout=QUICK_CALL_TIMEOUT_S)
 
-    def abort_session(self, session: SessionOpened, reason: str) -> SessionStatus:
-        """Abort the session; ``reason`` (the real cause) becomes its error on the director."""
+    def abort_session(self, session: SessionOpened, reason: str, within_s: float | None = None) -> SessionStatus:
+        """Abort the session; ``reason`` (the real cause) becomes its error on the director. ``within_s`` bounds
+        the whole call, retries and the wait for the reply (a stopped agent must end soon, director or not)."""
         body = AbortRequest(reason=reason[:500]).model_dump()
-        return SessionStatus.model_validate(self._into(session, "POST", "abort", json=body).json())
+        bounded: dict[str, Any] = {} if within_s is None else {"retry_s": within_s, "timeout": within_s}
+        return SessionStatus.model_validate(self._into(session, "POST", "abort", json=body, **bounded).json())
 
     def _record(self, cmd: str, reply: str, sent_ns: int, received_ns: int | None = None) -> None:
         received_ns = received_ns if received_ns is not None else self.clock_ns()

@@ -47,6 +47,7 @@ from powerlog.wire import (
 __all__ = ["RunOptions", "SessionOutcome", "run_session"]
 
 NS = 1_000_000_000
+SIGNALLED_RELEASE_S = 5.0  # after a signal, freeing the meter is tried this long, then the agent ends
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def run_session(
         reason = _abort_reason(e)
         run.log.error("session failed: %s", reason)
         _stop_sampler(sampler, options, run.log)
-        _release(client, session, reason)
+        _release(client, session, e)
         raise
     finally:
         run.close_log()
@@ -153,7 +154,7 @@ def run_session(
         say("closing the session; the director is analyzing the run")
         result = client.close_session(session)
     except (AgentError, KeyboardInterrupt) as e:
-        _release(client, session, _abort_reason(e))
+        _release(client, session, e)
         raise
     write_result_json(run.folder / "result.json", result)
     return SessionOutcome(session, result, run.folder, clocks.entries, _given(run.ranges.get("testing", {})))
@@ -360,10 +361,13 @@ def _abort_reason(error: AgentError | KeyboardInterrupt) -> str:
     return str(error) or type(error).__name__
 
 
-def _release(client: DirectorClient, session: SessionOpened, reason: str) -> None:
-    """Free the director's meter after a failure; the failure itself is what the user must see."""
+def _release(client: DirectorClient, session: SessionOpened, error: AgentError | KeyboardInterrupt) -> None:
+    """Free the director's meter after a failure; the failure itself is what the user must see. After a signal,
+    for at most :data:`SIGNALLED_RELEASE_S`: with its director gone, a stopped agent kept retrying for the whole
+    ``--retry-s`` (60 s) and took no second signal meanwhile; the session's lease frees the meter in any case."""
+    within_s = SIGNALLED_RELEASE_S if isinstance(error, KeyboardInterrupt) else None
     with contextlib.suppress(AgentError):
-        client.abort_session(session, reason)
+        client.abort_session(session, _abort_reason(error), within_s=within_s)
 
 
 class _Heartbeat:

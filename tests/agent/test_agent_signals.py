@@ -12,12 +12,15 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from agent.client import DirectorClient
+from agent.errors import DirectorFailed, DirectorUnreachable
+from agent.run import SIGNALLED_RELEASE_S, _release
 from agent.signals import Signalled, exit_status, forwarded_signals, held_signals
 from agent.workload import Workload, run_workload, stop_process_group
-from powerlog.wire import AgentInfo, OpenSessionRequest
+from powerlog.wire import AgentInfo, OpenSessionRequest, SessionOpened, SessionState, SessionStatus
 from tests.support.processes import agent_argv, start_director, stop, wait_for
 
 # a workload whose shell leads its process group (the agent starts it in a session of its own), writes its pid
@@ -174,3 +177,39 @@ def test_a_signal_while_the_workload_starts_is_raised_once_it_has_started(signum
             raise OSError("cannot start")
     with forwarded_signals(), held_signals():  # nothing pending is left over for the next block
         pass
+
+
+def _opened() -> SessionOpened:
+    return SessionOpened(session_id="s1", session_name="n", server_uuid="u", settle_s=1, state=SessionState.TESTING,
+                         session_secret="x" * 32, lease_s=30)  # fmt: skip
+
+
+def test_an_abort_within_a_bound_stops_retrying_a_director_that_is_gone() -> None:
+    """A signalled agent frees the meter for a bounded time only: it once retried a dead director for the whole
+    ``--retry-s`` (60 s) and, having taken its one signal, ignored a second SIGTERM meanwhile."""
+    asked: list[httpx.Request] = []
+
+    def gone(request: httpx.Request) -> httpx.Response:  # the network's edge: nothing listens any more
+        asked.append(request)
+        raise httpx.ConnectError("connection refused", request=request)
+
+    client = DirectorClient("http://director.invalid", "t" * 32, transport=httpx.MockTransport(gone))
+    with client, pytest.raises(DirectorUnreachable):
+        client.abort_session(_opened(), "agent interrupted by SIGTERM", within_s=1.0)
+    # tried at once and after 0.5 s; the next try (1 s later) would end past the bound, so there is none
+    assert len(asked) == 2
+    assert asked[0].extensions["timeout"] == {"connect": 1.0, "read": 1.0, "write": 1.0, "pool": 1.0}
+
+
+def test_after_a_signal_the_release_is_bounded_and_after_a_failure_it_is_not() -> None:
+    bounds: list[tuple[str, float | None]] = []
+
+    class Recording(DirectorClient):
+        def abort_session(self, session: SessionOpened, reason: str, within_s: float | None = None) -> SessionStatus:
+            bounds.append((reason, within_s))
+            raise DirectorUnreachable("the director is gone")  # suppressed: the first failure is what counts
+
+    with Recording("http://director.invalid", "t" * 32) as client:
+        _release(client, _opened(), Signalled(signal.SIGTERM))
+        _release(client, _opened(), DirectorFailed("the director failed the phase"))
+    assert bounds == [("agent interrupted by SIGTERM", SIGNALLED_RELEASE_S), ("the director failed the phase", None)]
