@@ -164,14 +164,15 @@ def gap_share(t_ns: npt.NDArray[np.int64], begin_ns: int, end_ns: int, interval_
 def _block_spread_w(
     t_ns: npt.NDArray[np.int64], power_w: npt.NDArray[np.float64], begin_ns: int, length_ns: int
 ) -> float:
-    """The standard deviation of the means of consecutive blocks ``length_ns`` long; with fewer than three blocks
-    the samples' range over sqrt(3) instead (nothing better is known)."""
+    """The standard deviation of the means of consecutive blocks ``length_ns`` long (``t_ns`` ascending: each block
+    is a run of samples, found in one pass); with fewer than three blocks the samples' range over sqrt(3) instead
+    (nothing better is known)."""
     blocks = (t_ns - begin_ns) // max(length_ns, 1)
-    _, index = np.unique(blocks, return_inverse=True)
-    counts = np.bincount(index)
-    if counts.shape[0] < 3:
+    first = np.concatenate(([0], np.flatnonzero(np.diff(blocks)) + 1))
+    if power_w.shape[0] == 0 or first.shape[0] < 3:
         return float(power_w.max() - power_w.min()) / _SQRT3 if power_w.shape[0] else 0.0
-    means = np.bincount(index, weights=power_w) / counts
+    counts = np.diff(np.concatenate((first, [power_w.shape[0]])))
+    means = np.add.reduceat(power_w, first) / counts
     return float(means.std(ddof=1))
 
 
@@ -180,14 +181,21 @@ def gaps_standard_w(
 ) -> float:
     """What the stretches without samples may cost the mean: each stretch ``L`` beyond one interval (over
     :data:`GAP_FACTOR` intervals, the window's edges included) weighs ``L / T`` times how far the mean of ``L``
-    of this load may be from the rest (the spread of the means of ``L``-long blocks of the samples), added up."""
+    of this load may be from the rest (the spread of the means of ``L``-long blocks of the samples), added up.
+    Stretches of one length share one spread: a million samples with 300 gaps took 6.3 s, one sort per gap."""
     window_ns = end_ns - begin_ns
     if window_ns <= 0 or interval_s <= 0 or t_ns.shape[0] == 0:
         return 0.0
+    if np.any(np.diff(t_ns) < 0):
+        order = np.argsort(t_ns, kind="stable")
+        t_ns, power_w = t_ns[order], power_w[order]
     edges = np.concatenate(([begin_ns], t_ns, [end_ns])).astype(np.int64)
     missing_ns = np.diff(edges) - int(interval_s * NS_PER_S)
-    gaps = missing_ns[np.diff(edges) > GAP_FACTOR * interval_s * NS_PER_S]
-    return sum(float(g) / window_ns * _block_spread_w(t_ns, power_w, begin_ns, int(g)) for g in gaps)
+    lengths, repeats = np.unique(missing_ns[np.diff(edges) > GAP_FACTOR * interval_s * NS_PER_S], return_counts=True)
+    return sum(
+        int(n) * float(g) / window_ns * _block_spread_w(t_ns, power_w, begin_ns, int(g))
+        for g, n in zip(lengths, repeats, strict=True)
+    )
 
 
 def _edge_sensitivity_w(

@@ -19,6 +19,7 @@ from analyzer.uncertainty import (
     accuracy_term,
     combine,
     gap_share,
+    gaps_standard_w,
     sampling_standard_w,
     series_budget,
 )
@@ -97,6 +98,38 @@ def test_a_gap_costs_its_share_of_the_window_times_the_spread_of_means_as_long_a
     assert gaps.standard == pytest.approx(0.10 * float(np.std(block_means, ddof=1)))
     steady = series_budget(t, np.full(t.shape, 150.0), 0, 100 * S, Term("accuracy", 0.0, ""), ClockBound(0, "exact"))
     assert next(term for term in steady.terms if term.name == "gaps").standard == 0.0  # a steady load: no cost
+
+
+def test_gaps_of_one_length_and_samples_out_of_order_cost_what_each_gap_costs_alone() -> None:
+    """The gap term, computed per distinct gap length in one pass over sorted samples, is what the definition gives
+    gap by gap (block means by np.unique, as it was first written)."""
+
+    def by_definition(t_ns: np.ndarray, power_w: np.ndarray, begin_ns: int, end_ns: int, interval_s: float) -> float:
+        edges = np.concatenate(([begin_ns], t_ns, [end_ns]))
+        missing = np.diff(edges) - int(interval_s * S)
+        total = 0.0
+        for gap_ns in missing[np.diff(edges) > 2 * interval_s * S]:
+            _, index = np.unique((t_ns - begin_ns) // int(gap_ns), return_inverse=True)
+            counts = np.bincount(index)
+            spread = (
+                float((np.bincount(index, weights=power_w) / counts).std(ddof=1))
+                if counts.shape[0] >= 3
+                else float(power_w.max() - power_w.min()) / SQRT3
+            )
+            total += float(gap_ns) / (end_ns - begin_ns) * spread
+        return total
+
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        steps = rng.choice([1, 1, 1, 1, 4, 4, 9], size=int(rng.integers(5, 300)))  # gaps, many of one length
+        t = np.cumsum(steps).astype(np.int64) * S // 10
+        power = rng.normal(300.0, 25.0, t.shape[0])
+        expected = by_definition(t, power, 0, int(t[-1]) + S, 0.1)
+        assert gaps_standard_w(t, power, 0, int(t[-1]) + S, 0.1) == pytest.approx(expected, rel=1e-12)
+        shuffled = rng.permutation(t.shape[0])  # the same samples listed out of order
+        assert gaps_standard_w(t[shuffled], power[shuffled], 0, int(t[-1]) + S, 0.1) == pytest.approx(
+            expected, rel=1e-12
+        )
 
 
 def test_analyzer_accuracy_from_the_specification() -> None:
