@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 import mlperf_loadgen as lg
 import numpy as np
@@ -53,6 +53,7 @@ __all__ = [
     "LoadGenSut",
     "ModelSpeed",
     "OfflinePace",
+    "QueueWorkerSut",
     "SimulatedSlowModel",
     "build_test_settings",
     "check_duration",
@@ -354,7 +355,38 @@ class OfflinePace:
             time.sleep(ahead_s)
 
 
-class _BatchingSUT:
+_Work = TypeVar("_Work")
+
+
+class QueueWorkerSut(Generic[_Work]):
+    """A LoadGen SUT whose ``issue_queries`` only enqueues: one worker thread (``_serve``) answers, so LoadGen's
+    issuing thread is never blocked by inference; ``None`` on the queue stops it. With ``offline_min_s``, the
+    first query's answers are paced over at least that long (:class:`OfflinePace`)."""
+
+    def __init__(self, thread_name: str, offline_min_s: float | None) -> None:
+        self._offline_min_s = offline_min_s
+        self.pace: OfflinePace | None = None
+        self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=thread_name, daemon=True)
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _enqueue(self, work: _Work, samples: int) -> None:
+        if self._offline_min_s is not None and self.pace is None and samples:
+            self.pace = OfflinePace(samples, self._offline_min_s, time.perf_counter_ns())
+        self._queue.put(work)
+
+    def _serve(self) -> None:
+        raise NotImplementedError
+
+
+class _BatchingSUT(QueueWorkerSut[list[lg.QuerySample]]):
     """Answers LoadGen's queries from a worker thread, batching whatever is queued.
 
     ``issue_queries`` only enqueues, so LoadGen's issuing thread is never blocked by
@@ -370,27 +402,14 @@ class _BatchingSUT:
         max_batch_size: int = MAX_BATCH_SIZE,
         offline_min_s: float | None = None,
     ) -> None:
+        super().__init__("builtin-sut", offline_min_s)
         self._model = model
         self._library = library
         self._max_batch_size = max_batch_size
-        self._offline_min_s = offline_min_s
-        self.pace: OfflinePace | None = None
-        self._queue: queue.SimpleQueue[list[lg.QuerySample] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._serve, name="builtin-sut", daemon=True)
-        self.error: BaseException | None = None
         self.completed_samples = 0
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-
     def issue_queries(self, samples: list[lg.QuerySample]) -> None:
-        if self._offline_min_s is not None and self.pace is None and samples:
-            self.pace = OfflinePace(len(samples), self._offline_min_s, time.perf_counter_ns())
-        self._queue.put(list(samples))
+        self._enqueue(list(samples), len(samples))
 
     def flush_queries(self) -> None:
         """Nothing to flush: the worker never holds samples back waiting for a fuller batch."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import queue
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from agent.builtin.harness import (
     OFFLINE_PACE_FACTOR,
     SUMMARY_LOG_NAME,
     BuiltinBenchmarkError,
-    OfflinePace,
+    QueueWorkerSut,
     check_duration,
     parse_scenario,
     prepare_log_dir,
@@ -252,7 +251,7 @@ def build_llm_test_settings(scenario: str, duration_s: float, speed: LlmSpeed) -
     return settings
 
 
-class _StreamingSUT:
+class _StreamingSUT(QueueWorkerSut[list[Request]]):
     """Answers LoadGen's queries from a worker thread running a :class:`ContinuousBatcher`.
 
     ``issue_queries`` only enqueues (LoadGen's issuing thread is never blocked by inference). The worker
@@ -268,21 +267,10 @@ class _StreamingSUT:
         max_batch: int,
         offline_min_s: float | None = None,
     ) -> None:
+        super().__init__("builtin-llm-sut", offline_min_s)
         self._samples = samples
         self._engine = ContinuousBatcher(model, max_batch, self._first_tokens, self._completed)
-        self._offline_min_s = offline_min_s
-        self.pace: OfflinePace | None = None
-        self._queue: queue.SimpleQueue[list[Request] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._serve, name="builtin-llm-sut", daemon=True)
-        self.error: BaseException | None = None
         self.finished: list[Request] = []
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
 
     def issue_queries(self, samples: list[lg.QuerySample]) -> None:
         now_ns = time.time_ns()
@@ -290,9 +278,7 @@ class _StreamingSUT:
             Request(s.id, s.index, self._samples[s.index].prompt, self._samples[s.index].output_tokens, now_ns)
             for s in samples
         ]
-        if self._offline_min_s is not None and self.pace is None and requests:
-            self.pace = OfflinePace(len(requests), self._offline_min_s, time.perf_counter_ns())
-        self._queue.put(requests)
+        self._enqueue(requests, len(requests))
 
     def flush_queries(self) -> None:
         """Nothing to flush: the engine never holds a request back waiting for a fuller batch."""
