@@ -8,6 +8,7 @@ import contextlib
 import functools
 import gc
 import ipaddress
+import resource
 import signal
 import socket
 import ssl
@@ -186,6 +187,7 @@ def serve_director(args: argparse.Namespace) -> int:
     # live-view streams end as soon as shutdown starts; the rest gets a few seconds to finish
     uvicorn_config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5, **tls)
     server = _Server(director, uvicorn_config)
+    _raise_open_file_limit()
     _freeze_startup_heap()
     try:
         if power_dev is None:
@@ -197,6 +199,16 @@ def serve_director(args: argparse.Namespace) -> int:
     finally:
         lock.release()
     return EXIT_OK
+
+
+def _raise_open_file_limit() -> None:
+    """The soft limit on open files up to the hard one: a rack's director holds a journal open per node GPU series
+    (72 nodes x 8 GPUs x power and energy: 1,152) beside its sockets, and the usual soft limit is 1,024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = max(soft, 1 << 16) if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _freeze_startup_heap() -> None:

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import resource
 import shutil
 from pathlib import Path
 
@@ -24,10 +25,34 @@ from powerlog.run_record import SessionJson, write_session_json
 from powerlog.spl import PowerLog, PowerSample, SplWriter, read_spl
 from powerlog.sut_samples import SAMPLES_DIR, read_journal, write_parquet
 
-__all__ = ["HASHED_FILES", "RunWriter", "SplFiles", "finish_sample_journals", "ptd_out_text"]
+__all__ = ["HASHED_FILES", "HELD_JOURNALS", "RunWriter", "SplFiles", "finish_sample_journals", "ptd_out_text"]
 
 HASHED_FILES = ("power/ptd_logs.txt", "power/server.log", "ranging/spl.txt", "run_1/spl.txt")
 PROBE_BYTES = 4096
+
+
+class _HeldJournals:
+    """How many SUT journals this process's writers hold open, against half its descriptor limit (the rest is for
+    sockets, meters and logs): past it a journal is opened for each line, as a slower but equal way to write it."""
+
+    def __init__(self) -> None:
+        self.held = 0
+        self.limit: int | None = None  # read at the first journal: after ``serve`` has raised the soft limit
+
+    def take(self) -> bool:
+        if self.limit is None:
+            soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+            self.limit = 1 << 20 if soft == resource.RLIM_INFINITY else soft // 2
+        if self.held >= self.limit:
+            return False
+        self.held += 1
+        return True
+
+    def give_back(self, count: int) -> None:
+        self.held = max(0, self.held - count)
+
+
+HELD_JOURNALS = _HeldJournals()
 
 
 class SplFiles:
@@ -128,8 +153,24 @@ class RunWriter:
         rel = f"{SAMPLES_DIR}/{source}.jsonl"
         data = line + b"\n"
         fd = self._journals.get(source)
-        if fd is None:
-            fd = self._journals[source] = self._open_journal(rel)
+        if fd is not None:
+            self._write_line(fd, rel, data)
+        elif HELD_JOURNALS.take():
+            try:
+                fd = self._journals[source] = self._open_journal(rel)
+            except StorageError:
+                HELD_JOURNALS.give_back(1)
+                raise
+            self._write_line(fd, rel, data)
+        else:  # this process holds as many open as it may: this line is written as before, opened and closed
+            fd = self._open_journal(rel)
+            try:
+                self._write_line(fd, rel, data)
+            finally:
+                os.close(fd)
+
+    @staticmethod
+    def _write_line(fd: int, rel: str, data: bytes) -> None:
         sent = 0
         try:
             while sent < len(data):
@@ -150,8 +191,10 @@ class RunWriter:
             return
         opened = await asyncio.to_thread(self._open_each, new)
         for source, fd in opened.items():  # on the loop again: a batch may have opened one meanwhile
-            if self._journals_closed or self._journals.setdefault(source, fd) != fd:
+            if self._journals_closed or source in self._journals or not HELD_JOURNALS.take():
                 os.close(fd)
+            else:
+                self._journals[source] = fd
 
     def _open_each(self, sources: list[str]) -> dict[str, int]:
         opened: dict[str, int] = {}
@@ -179,6 +222,7 @@ class RunWriter:
         """Close the journals (a later batch would open its journal again); the lines are on disk already."""
         journals, self._journals = self._journals, {}
         self._journals_closed = True
+        HELD_JOURNALS.give_back(len(journals))
         for fd in journals.values():
             with contextlib.suppress(OSError):
                 os.close(fd)

@@ -8,6 +8,7 @@ import asyncio
 import errno
 import logging
 import os
+import resource
 from collections import Counter
 from pathlib import Path
 
@@ -140,3 +141,38 @@ def test_a_journal_that_cannot_be_created_is_a_storage_error_and_leaves_nothing_
     with pytest.raises(StorageError, match=r"cannot write samples/gpu1.power.jsonl: Is a directory"):
         asyncio.run(ingest.open_journals([_batch("gpu0.power", 0), _batch("gpu1.power", 0)]))
     assert _open_fds() == before  # gpu0's, opened first, is closed again
+
+
+def test_past_its_share_of_the_descriptor_limit_a_journal_is_opened_for_each_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_writer.HELD_JOURNALS, "limit", run_writer.HELD_JOURNALS.held + 1)  # room for one
+    writer = RunWriter(tmp_path, LOG, None, 0)
+    writer.create()
+    ingest = SutIngest(writer, LOG)
+    for seq in range(3):
+        for source in ("gpu0.power", "gpu1.power"):
+            assert ingest.add(_batch(source, seq), 0)
+    open_now = _open_fds()
+    assert (
+        open_now[str(_journal(tmp_path, "gpu0.power"))] == 1 and str(_journal(tmp_path, "gpu1.power")) not in open_now
+    )
+    for source in ("gpu0.power", "gpu1.power"):  # written alike, whether held open or not
+        columns, bad = read_journal(_journal(tmp_path, source))
+        assert not bad and columns["power_w"].tolist() == [100.0, 101.0, 101.0, 102.0, 102.0, 103.0]
+    held = run_writer.HELD_JOURNALS.held
+    writer.finish()
+    assert run_writer.HELD_JOURNALS.held == held - 1  # given back at the end
+
+
+def test_serve_raises_the_soft_open_file_limit_to_the_hard_one() -> None:
+    from director.serve import _raise_open_file_limit
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 256), hard))
+        _raise_open_file_limit()
+        raised, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        assert raised == (hard if hard != resource.RLIM_INFINITY else max(min(soft, 256), 1 << 16))
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
