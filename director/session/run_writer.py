@@ -13,6 +13,7 @@ import logging
 import os
 import resource
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from director.errors import StorageError
@@ -53,6 +54,9 @@ class _HeldJournals:
 
 
 HELD_JOURNALS = _HeldJournals()
+# new journals are created here, not in the event loop's default executor, where meter calls (a BMC that does not
+# answer holds a thread up to its timeout) could keep the batches waiting
+_JOURNAL_OPENER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-opener")
 
 
 class SplFiles:
@@ -189,7 +193,7 @@ class RunWriter:
         new = sorted(source for source in sources if source not in self._journals)
         if not new:
             return
-        opened = await asyncio.to_thread(self._open_each, new)
+        opened = await asyncio.get_running_loop().run_in_executor(_JOURNAL_OPENER, self._open_each, new)
         for source, fd in opened.items():  # on the loop again: a batch may have opened one meanwhile
             if self._journals_closed or source in self._journals or not HELD_JOURNALS.take():
                 os.close(fd)
