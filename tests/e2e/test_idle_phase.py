@@ -76,9 +76,13 @@ def test_idle_phase_gives_static_power_and_active_energy(director, tmp_path: Pat
     assert "Static power" in (folder / "report.html").read_text(encoding="utf-8")
     assert plain["report"]["static_active"] == {"split": False, "reason": plain["report"]["static_active"]["reason"]}
     assert "no idle phase" in plain["report"]["static_active"]["reason"]
-    # the official verdict is not moved by the idle phase: the same checks, the same outcomes
-    official = [(c["check"], c["outcome"]) for c in saved["check"]["official_checks"]]
-    assert official == [(c["check"], c["outcome"]) for c in plain["check"]["official_checks"]]
+    # the official verdict is not moved by the idle phase: the same checks, the same ones failed. (Two sessions'
+    # timings differ: beside a CPU hog one testing window came out over 50 % shorter than its ranging, which the
+    # official `phases` check warns of, while the other's did not; a warning moves no verdict.)
+    official = {c["check"]: c["outcome"] for c in saved["check"]["official_checks"]}
+    plain_official = {c["check"]: c["outcome"] for c in plain["check"]["official_checks"]}
+    assert list(official) == list(plain_official)
+    assert {k for k, v in official.items() if v == "fail"} == {k for k, v in plain_official.items() if v == "fail"}
     assert saved["check"]["official_verdict"] == plain["check"]["official_verdict"]
     errors = {f["rule"] for f in saved["check"]["findings"] if f["status"] == "fail" and f["severity"] == "error"}
     assert errors <= EXPECTED_ERRORS, errors
