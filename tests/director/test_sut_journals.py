@@ -40,14 +40,19 @@ def _open_fds() -> Counter[str]:
     return paths
 
 
+def _created(folder: Path) -> tuple[RunWriter, SutIngest]:
+    """A run folder's writer, made as a session makes it, and the SUT ingest writing through it."""
+    writer = RunWriter(folder, LOG, None, 0)
+    writer.create()
+    return writer, SutIngest(writer, LOG)
+
+
 def _journal(folder: Path, source: str) -> Path:
     return folder / "samples" / f"{source}.jsonl"
 
 
 def test_each_batch_is_on_disk_at_once_and_no_journal_stays_open_after_the_end(tmp_path: Path) -> None:
-    writer = RunWriter(tmp_path, LOG, None, 0)
-    writer.create()
-    ingest = SutIngest(writer, LOG)
+    writer, ingest = _created(tmp_path)
     for seq in range(3):
         for source in ("gpu0", "gpu1"):
             assert ingest.add(_batch(source, seq), 0)
@@ -75,9 +80,7 @@ def test_a_closed_ingest_leaves_nothing_open_and_a_later_batch_opens_its_journal
 def test_a_line_the_full_disk_takes_only_part_of_is_cut_off_and_the_journal_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer = RunWriter(tmp_path, LOG, None, 0)
-    writer.create()
-    ingest = SutIngest(writer, LOG)
+    writer, ingest = _created(tmp_path)
     ingest.add(_batch("gpu0", 0), 0)
     whole = _journal(tmp_path, "gpu0").read_bytes()
     real_write = os.write
@@ -117,9 +120,7 @@ def test_the_batch_counts_name_every_sequence_number_never_received(tmp_path: Pa
 
 
 def test_journals_opened_ahead_off_the_event_loop_are_the_ones_written_and_none_twice(tmp_path: Path) -> None:
-    writer = RunWriter(tmp_path, LOG, None, 0)
-    writer.create()
-    ingest = SutIngest(writer, LOG)
+    writer, ingest = _created(tmp_path)
     batches = [_batch(f"gpu{i}.power", 0) for i in range(8)]
     asyncio.run(ingest.open_journals(batches))  # what a POST's first batches do before they are added
     journals = [str(_journal(tmp_path, f"gpu{i}.power")) for i in range(8)]
@@ -147,9 +148,7 @@ def test_past_its_share_of_the_descriptor_limit_a_journal_is_opened_for_each_lin
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(run_writer.HELD_JOURNALS, "limit", run_writer.HELD_JOURNALS.held + 1)  # room for one
-    writer = RunWriter(tmp_path, LOG, None, 0)
-    writer.create()
-    ingest = SutIngest(writer, LOG)
+    writer, ingest = _created(tmp_path)
     for seq in range(3):
         for source in ("gpu0.power", "gpu1.power"):
             assert ingest.add(_batch(source, seq), 0)
