@@ -282,9 +282,9 @@ class Session:
 
     async def close(self, analyze: Analyze) -> ResultJson:
         self._expect((SessionState.TESTED,), "close")
-        # node agents hear the stop at their next heartbeat and send their last readings of testing after it
+        # node agents hear the stop at their next heartbeat, measure their clock and send their last readings after it
         testing = self.phase_times["testing"].director_utc_ns
-        await self.nodes.flushed(testing[0], testing[2], self.nodes.lease_s)
+        await self.nodes.flushed("testing", testing[0], testing[2], self.nodes.lease_s)
         await asyncio.gather(self.pump.release(), self.wall.release())
         self.state = SessionState.CLOSED  # announced once the result is there
         await asyncio.to_thread(self.records.write_final)  # Parquet of a long run takes seconds: off the event loop

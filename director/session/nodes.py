@@ -225,10 +225,14 @@ class SessionNodes:
                              node.silent_s(), self.lease_s)  # fmt: skip
         return silent
 
-    def unflushed(self, since_utc_ns: int, through_utc_ns: int) -> list[str]:
-        """The nodes streaming through the phase (a batch arrived since ``since_utc_ns``, heard within the lease)
-        whose readings have not yet reached ``through_utc_ns`` on the director's clock (by each node's own clock
-        map): their last batches are on the way."""
+    def unflushed(self, phase: str, since_utc_ns: int, through_utc_ns: int) -> list[str]:
+        """The nodes streaming through ``phase`` (a batch arrived since ``since_utc_ns``, heard within the lease)
+        whose readings have not yet reached ``through_utc_ns`` on the director's clock, or whose clock measurement
+        after the phase has not arrived: their last batches, or the clock point that places them, are on the way.
+
+        The measurement after the phase is the node's last of the session: once it is in, the node's clock map is
+        final and a reading placed at or after ``through_utc_ns`` now stays there (a later measurement would move
+        the readings taken after the one before it, by up to their bounds)."""
         waiting = []
         for node in self.nodes.values():
             newest, arrived = node.newest_reading_ns, node.last_batch_utc_ns
@@ -236,20 +240,21 @@ class SessionNodes:
                 continue  # it did not stream in the phase (no sensors, or they failed): nothing to wait for
             if node.open_gap is not None or node.silent_s() > self.lease_s:
                 continue  # gone
-            if node.ingest.clock_map().to_director_ns(newest) < through_utc_ns:
+            measured_after = any(c.phase == phase and c.when == "after" for c in node.ingest.clock_reports)
+            if not measured_after or node.ingest.clock_map().to_director_ns(newest) < through_utc_ns:
                 waiting.append(node.name)
         return sorted(waiting)
 
-    async def flushed(self, since_utc_ns: int, through_utc_ns: int, timeout_s: float) -> list[str]:
+    async def flushed(self, phase: str, since_utc_ns: int, through_utc_ns: int, timeout_s: float) -> list[str]:
         """Wait (up to ``timeout_s``) until every node streaming since ``since_utc_ns`` has sent its readings
-        through ``through_utc_ns``, as a node agent does within a batch interval after it hears the phase
-        stopped; the nodes that did not."""
+        through ``through_utc_ns`` and its clock measurement after ``phase``, as a node agent does within a batch
+        interval after it hears the phase stopped; the nodes that did not."""
         deadline_s = time.monotonic() + timeout_s
-        while (waiting := self.unflushed(since_utc_ns, through_utc_ns)) and time.monotonic() < deadline_s:
+        while (waiting := self.unflushed(phase, since_utc_ns, through_utc_ns)) and time.monotonic() < deadline_s:
             await asyncio.sleep(FLUSH_POLL_S)
         if waiting:
-            self.log.warning("node(s) %s sent no readings through the testing stop within %g s; closing without "
-                             "them", ", ".join(waiting), timeout_s)  # fmt: skip
+            self.log.warning("node(s) %s did not send their readings through the %s stop and their clock after "
+                             "it within %g s; closing without them", ", ".join(waiting), phase, timeout_s)  # fmt: skip
         return waiting
 
     def finish(self) -> list[BadLine]:
