@@ -60,8 +60,8 @@ class SessionNode:
     gaps: list[_Gap] = field(default_factory=list)
     joined_utc_ns: int | None = None
     last_heard_utc_ns: int | None = None
-    newest_reading_ns: int | None = None  # the newest reading received, on the node's own clock
-    last_batch_utc_ns: int | None = None  # when its last new batch arrived (director clock)
+    # per source: its newest reading received (the node's own clock) and when its last new batch arrived (director's)
+    newest_ns: dict[str, tuple[int, int]] = field(default_factory=dict)
     heard_monotonic_s: float = 0.0
 
     @property
@@ -189,8 +189,8 @@ class SessionNodes:
             stored += new
             times = batch.columns["t_utc_ns"]
             if new and times:
-                node.newest_reading_ns = max(int(times[-1]), node.newest_reading_ns or int(times[-1]))
-                node.last_batch_utc_ns = self.clock()
+                newest = node.newest_ns.get(batch.source, (int(times[-1]), 0))[0]
+                node.newest_ns[batch.source] = (max(int(times[-1]), newest), self.clock())
             if new and feed is not None and batch.kind == "gpu" and batch.columns.get("power_w"):
                 feed.gpu(batch, node.ingest.clock_map(), node.name)
         return stored
@@ -226,22 +226,25 @@ class SessionNodes:
         return silent
 
     def unflushed(self, phase: str, since_utc_ns: int, through_utc_ns: int) -> list[str]:
-        """The nodes streaming through ``phase`` (a batch arrived since ``since_utc_ns``, heard within the lease)
-        whose readings have not yet reached ``through_utc_ns`` on the director's clock, or whose clock measurement
-        after the phase has not arrived: their last batches, or the clock point that places them, are on the way.
+        """The nodes streaming through ``phase`` (heard within the lease, a batch of theirs arrived since
+        ``since_utc_ns``) with a source whose readings have not yet reached ``through_utc_ns`` on the director's
+        clock, or whose clock measurement after the phase has not arrived: their last batches, or the clock point
+        that places them, are on the way.
 
-        The measurement after the phase is the node's last of the session: once it is in, the node's clock map is
-        final and a reading placed at or after ``through_utc_ns`` now stays there (a later measurement would move
-        the readings taken after the one before it, by up to their bounds)."""
+        Each source streaming in the phase is waited for, not only the node's newest: one batch request can carry
+        one series read just after the stop and another read just before it. The measurement after the phase is
+        the node's last of the session: once it is in, the node's clock map is final and a reading placed at or
+        after ``through_utc_ns`` stays there (a later measurement would move the readings taken after the one
+        before it, within their bounds)."""
         waiting = []
         for node in self.nodes.values():
-            newest, arrived = node.newest_reading_ns, node.last_batch_utc_ns
-            if newest is None or arrived is None or arrived < since_utc_ns:
+            streaming = [newest for newest, arrived in node.newest_ns.values() if arrived >= since_utc_ns]
+            if not streaming:
                 continue  # it did not stream in the phase (no sensors, or they failed): nothing to wait for
             if node.open_gap is not None or node.silent_s() > self.lease_s:
                 continue  # gone
             measured_after = any(c.phase == phase and c.when == "after" for c in node.ingest.clock_reports)
-            if not measured_after or node.ingest.clock_map().to_director_ns(newest) < through_utc_ns:
+            if not measured_after or node.ingest.clock_map().to_director_ns(min(streaming)) < through_utc_ns:
                 waiting.append(node.name)
         return sorted(waiting)
 

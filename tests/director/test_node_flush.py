@@ -26,10 +26,8 @@ def _clock(phase: str, when: str, at_ns: int, offset_ns: int) -> ClockReport:
     return ClockReport(phase=phase, when=when, clock=measured)  # type: ignore[arg-type]
 
 
-def _batch(seq: int, *times_ns: int) -> SampleBatch:
-    return SampleBatch(
-        source="gpu0.power", seq=seq, columns={"t_utc_ns": list(times_ns), "power_w": [60.0] * len(times_ns)}
-    )
+def _batch(seq: int, *times_ns: int, source: str = "gpu0.power") -> SampleBatch:
+    return SampleBatch(source=source, seq=seq, columns={"t_utc_ns": list(times_ns), "power_w": [60.0] * len(times_ns)})
 
 
 def test_a_node_is_waited_for_until_its_clock_after_the_phase_places_its_readings_through_the_stop(tmp_path) -> None:
@@ -47,6 +45,17 @@ def test_a_node_is_waited_for_until_its_clock_after_the_phase_places_its_reading
     nodes.add_batches(node, [_batch(1, STOP_NS + 50 * MS)])
     assert nodes.unflushed("testing", T0_NS, STOP_NS) == []
     assert asyncio.run(nodes.flushed("testing", T0_NS, STOP_NS, timeout_s=0.0)) == []
+
+
+def test_every_series_the_node_streams_must_reach_the_stop_not_only_its_newest(tmp_path) -> None:
+    nodes = _nodes(tmp_path)
+    node = nodes.join("node1", NodeHello(instance=str(uuid.uuid4()), sources=NodeSources()), SessionState.TESTING)
+    nodes.add_clock_report(node, _clock("testing", "after", STOP_NS + 100 * MS, 0))
+    # one request: the energy counter read just after the stop, the power series last read just before it
+    nodes.add_batches(node, [_batch(0, STOP_NS + 30 * MS, source="gpu0.energy"), _batch(0, STOP_NS - 20 * MS)])
+    assert nodes.unflushed("testing", T0_NS, STOP_NS) == ["node1"]
+    nodes.add_batches(node, [_batch(1, STOP_NS + 80 * MS)])
+    assert nodes.unflushed("testing", T0_NS, STOP_NS) == []
 
 
 def test_the_wait_ends_at_its_timeout_and_names_the_nodes_it_closed_without(tmp_path, caplog) -> None:
