@@ -24,9 +24,8 @@ repeated as a sample; the first sample of a measurement is the first reading tha
 
 from __future__ import annotations
 
-import statistics
+import random
 import time
-from collections import deque
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ from director.errors import (
 )
 from director.meters.base import MeterIdentity, RangelessMeterBase
 from director.meters.model import MeterModel, MeterUrl, url_timeout_s
+from director.meters.poll_schedule import PollSchedule
 from director.meters.poller import Poller
 from director.meters.redfish_transport import SERVICE_ROOT, CredentialSource, RedfishReply, RedfishTransport
 from director.meters.transport import Exchange
@@ -273,9 +273,7 @@ class RedfishMeter(RangelessMeterBase):
         self._poller: Poller[PowerSample] = Poller(self.name)
         self._mark = ""
         self._last: list[Hashable] = []  # each channel's stamp in the last sample (or the baseline)
-        self._intervals_s: deque[float] = deque(maxlen=20)
-        self._last_new_s: float | None = None
-        self._samples_seen = False  # since start(): the first sample's interval from the baseline is unknown
+        self._schedule: PollSchedule | None = None  # the polls of the measurement started last
 
     @property
     def exchanges(self) -> Sequence[Exchange]:
@@ -284,7 +282,7 @@ class RedfishMeter(RangelessMeterBase):
     @property
     def update_interval_s(self) -> float | None:
         """The device's own update interval as seen so far (the median between samples); None before two."""
-        return statistics.median(self._intervals_s) if self._intervals_s else None
+        return self._schedule.update_interval_s if self._schedule is not None else None
 
     # connecting ------------------------------------------------------------------------
     def open(self) -> None:
@@ -480,47 +478,50 @@ class RedfishMeter(RangelessMeterBase):
                 break
             except BadReading as e:
                 self._reject(str(e))
-        self._last_new_s, self._samples_seen = time.monotonic(), False
         interval_s = interval_ms / 1000
-        self._poller.start(lambda: self._poll(interval_s), f"redfish {self.name}")
+        schedule = PollSchedule(interval_s, time.monotonic(), random.uniform(0.0, interval_s), MIN_POLL_MS / 1000)
+        self._schedule = schedule
+        self._poller.start(lambda: self._poll(schedule), f"redfish {self.name}")
 
     def _reject(self, reason: str) -> None:
         self.rejected_lines.append(BadLine(self.name, 0, reason[:300], ""))
 
-    def _poll(self, interval_s: float) -> None:
-        """Poll every ``interval_s`` until stopped; a refusal or a lost link ends the loop (the poller keeps it)."""
-        next_s = time.monotonic() + interval_s
-        while not self._poller.stopping.wait(max(0.0, next_s - time.monotonic())):
-            next_s = max(next_s + interval_s, time.monotonic())  # a slow reply skips polls, it never bunches them
+    def _poll(self, schedule: PollSchedule) -> None:
+        """Poll by ``schedule`` (a random start, catching up with the device's updates: see
+        :mod:`~director.meters.poll_schedule`) until stopped; a refusal or a lost link ends the loop (the poller
+        keeps it)."""
+        while not self._poller.stopping.wait(max(0.0, schedule.next_s - time.monotonic())):
+            polled_s = time.monotonic()
             try:
                 sent_ns, stamps, channels = self._read()
             except BadReading as e:
                 self._reject(str(e))
+                schedule.polled(polled_s, new=False)
                 continue
             except MeterErrorReply:  # refused (credentials, privileges): polling on will not help
                 raise
             except MeterProtocolError as e:  # one garbled reply
                 self._reject(str(e))
+                schedule.polled(polled_s, new=False)
                 continue
-            self._take(sent_ns, stamps, channels)
+            schedule.polled(polled_s, new=self._take(sent_ns, stamps, channels))
 
-    def _take(self, sent_ns: int, stamps: list[Hashable], channels: list[ChannelSample]) -> None:
+    def _take(self, sent_ns: int, stamps: list[Hashable], channels: list[ChannelSample]) -> bool:
+        """Keep the reading if every channel is new since the last sample; whether it was."""
         fresh = [i >= len(self._last) or stamp != self._last[i] for i, stamp in enumerate(stamps)]
         if not any(fresh):
             self.skipped_stale += 1  # nothing new since the last sample: never repeated as one
-            return
+            return False
         if not all(fresh):
-            return  # some supplies updated, others not yet: wait for the rest
+            return False  # some supplies updated, others not yet: wait for the rest
         if len(channels) == 1:
             ch = channels[0]
             sample = PowerSample(sent_ns, ch.power_w, ch.volts_v, ch.amps_a, ch.pf, self._mark)
         else:
             sample = PowerSample.multichannel(sent_ns, tuple(channels), self._mark)
-        now_s = time.monotonic()
-        if self._samples_seen and self._last_new_s is not None:
-            self._intervals_s.append(now_s - self._last_new_s)
-        self._last_new_s, self._samples_seen, self._last = now_s, True, stamps
+        self._last = stamps
         self._poller.put(sample)
+        return True
 
     @property
     def poll_error(self) -> MeterError | None:

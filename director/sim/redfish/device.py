@@ -3,7 +3,8 @@
 No sockets here: :meth:`SimulatedBmc.resource` gives the JSON of a path and its ETag (or None: no such
 resource), so the HTTP app (:mod:`director.sim.redfish.app`) only adds authentication, delays and headers.
 
-The readings update every ``update_s`` seconds: each update has a number, a ``ReadingTime`` (the director's
+The readings update every ``update_s`` seconds, the first ``update_s - phase_s`` after the start (``redfish-sim
+--chassis N`` spreads its BMCs' phases over the interval, as independent BMCs' are): each update has a number, a ``ReadingTime`` (the director's
 UTC clock when it was made) and an ETag (``W/"<update>"``), and one reading per power supply, each drawing
 a fixed share of the signal's power. Fault modes, each an attribute that may be changed while serving:
 ``stale_after_s`` (the readings stop updating that long after the start; :meth:`freeze` stops them now),
@@ -83,6 +84,7 @@ class SimulatedBmc:
         clock_s: Callable[[], float] = time.monotonic,
         wall_ns: Callable[[], int] = time.time_ns,
         chassis_id: str = CHASSIS_ID,
+        phase_s: float = 0.0,
     ) -> None:
         if supplies < 1 or update_s <= 0:
             raise ValueError("a simulated BMC needs at least one power supply and a positive update interval")
@@ -101,7 +103,7 @@ class SimulatedBmc:
         self.clock_s = clock_s
         self.wall_ns = wall_ns
         self.chassis_id = chassis_id
-        self._t0 = clock_s()
+        self._t0 = clock_s() - phase_s  # its updates come phase_s into its cycle sooner than from now
         self._frozen: int | None = None
         self.unavailable = False  # the power readings are null, as a BMC gives them while a sensor is unavailable
         self._update: Update | None = None

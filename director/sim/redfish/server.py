@@ -186,6 +186,7 @@ def run_redfish_sim(args: argparse.Namespace) -> int:
         psu_capacity_w=args.psu_capacity_w,
         psu_min_needed=args.psu_min_needed,
         chassis_id=chassis_ids(args.chassis)[i],
+        phase_s=args.rate * i / args.chassis,  # a rack's BMCs run on their own clocks: their updates do not coincide
     ) for i in range(args.chassis)]  # fmt: skip
     bmc = bmcs[0]
     auth = SimAuth(args.user, args.password, sessions=not args.no_sessions)
