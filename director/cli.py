@@ -112,7 +112,11 @@ def _add_redfish_sim(sub: Commands) -> None:
     rsim.add_argument("--noise", type=float, default=0.01, help="relative noise on watts (default 0.01)")
     rsim.add_argument("--supplies", type=int, default=2, help="power supplies, one channel each (default 2)")
     rsim.add_argument(
-        "--chassis", type=int, default=1, help="serve this many chassis (C1, C2, ...), a meter URL each (default 1)"
+        "--chassis",
+        type=int,
+        default=1,
+        help="serve this many chassis (C1, C2, ...), a meter URL each, their updates spread over the interval "
+        "(default 1)",
     )
     rsim.add_argument("--psu-capacity-w", type=float, default=800.0, help="each supply's PowerCapacityWatts (800)")
     rsim.add_argument("--psu-min-needed", type=int, help="publish a redundancy group: this many supplies needed")
