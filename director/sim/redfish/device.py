@@ -4,9 +4,10 @@ No sockets here: :meth:`SimulatedBmc.resource` gives the JSON of a path and its 
 resource), so the HTTP app (:mod:`director.sim.redfish.app`) only adds authentication, delays and headers.
 
 The readings update every ``update_s`` seconds, the first ``update_s - phase_s`` after the start (``redfish-sim
---chassis N`` spreads its BMCs' phases over the interval, as independent BMCs' are): each update has a number, a ``ReadingTime`` (the director's
-UTC clock when it was made) and an ETag (``W/"<update>"``), and one reading per power supply, each drawing
-a fixed share of the signal's power. Fault modes, each an attribute that may be changed while serving:
+--chassis N`` spreads its BMCs' phases over the interval, as independent BMCs' are): each update has a number,
+a ``ReadingTime`` (the director's UTC clock when it was made) and an ETag (``W/"<update>"``), and one reading
+per power supply, each drawing a fixed share of the signal's power. Fault modes, each an attribute that may be
+changed while serving:
 ``stale_after_s`` (the readings stop updating that long after the start; :meth:`freeze` stops them now),
 ``legacy_only`` (no ``PowerSubsystem``: only the older ``Power`` resource), ``unavailable`` (the power
 readings are null), ``freshness`` (what dates a
