@@ -491,20 +491,16 @@ class RedfishMeter(RangelessMeterBase):
         :mod:`~director.meters.poll_schedule`) until stopped; a refusal or a lost link ends the loop (the poller
         keeps it)."""
         while not self._poller.stopping.wait(max(0.0, schedule.next_s - time.monotonic())):
-            polled_s = time.monotonic()
+            polled_s, new = time.monotonic(), False
             try:
                 sent_ns, stamps, channels = self._read()
-            except BadReading as e:
-                self._reject(str(e))
-                schedule.polled(polled_s, new=False)
-                continue
             except MeterErrorReply:  # refused (credentials, privileges): polling on will not help
                 raise
-            except MeterProtocolError as e:  # one garbled reply
+            except (BadReading, MeterProtocolError) as e:  # an unusable reading, or one garbled reply
                 self._reject(str(e))
-                schedule.polled(polled_s, new=False)
-                continue
-            schedule.polled(polled_s, new=self._take(sent_ns, stamps, channels))
+            else:
+                new = self._take(sent_ns, stamps, channels)
+            schedule.polled(polled_s, new)
 
     def _take(self, sent_ns: int, stamps: list[Hashable], channels: list[ChannelSample]) -> bool:
         """Keep the reading if every channel is new since the last sample; whether it was."""

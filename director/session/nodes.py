@@ -189,8 +189,8 @@ class SessionNodes:
             stored += new
             times = batch.columns["t_utc_ns"]
             if new and times:
-                newest = node.newest_ns.get(batch.source, (int(times[-1]), 0))[0]
-                node.newest_ns[batch.source] = (max(int(times[-1]), newest), self.clock())
+                last_ns, seen = int(times[-1]), node.newest_ns.get(batch.source)
+                node.newest_ns[batch.source] = (last_ns if seen is None else max(last_ns, seen[0]), self.clock())
             if new and feed is not None and batch.kind == "gpu" and batch.columns.get("power_w"):
                 feed.gpu(batch, node.ingest.clock_map(), node.name)
         return stored

@@ -104,7 +104,7 @@ class SimulatedBmc:
         self.clock_s = clock_s
         self.wall_ns = wall_ns
         self.chassis_id = chassis_id
-        self._t0 = clock_s() - phase_s  # its updates come phase_s into its cycle sooner than from now
+        self._t0 = clock_s() - phase_s  # as if started phase_s ago: its first update comes that much sooner
         self._frozen: int | None = None
         self.unavailable = False  # the power readings are null, as a BMC gives them while a sensor is unavailable
         self._update: Update | None = None
