@@ -51,11 +51,19 @@ def test_simulated_calibration_recovers_gain_and_lag(tmp_path: Path) -> None:
     finally:
         stop(director, sim)
     record = read_calibration_json(outcome.path)
-    assert record == outcome.record and record.simulated and record.notes == [], record.notes
+    assert record == outcome.record and record.simulated
     assert [lv.name for lv in record.levels] == ["idle", "load1", "load2"]
     assert all(len(lv.windows) == 5 for lv in record.levels)
     assert record.reference.url.startswith("serial://") and record.reference.interval_ms == 100
     (fit,) = record.sources
+    # the SIMULATED levels are stretches of the UTC profile, not loads: at some times of day their means come
+    # within the threshold of each other, and then (only then) the record says so
+    wall_w = [lv.wall_w for lv in fit.levels]
+    close = 100.0 * (max(wall_w) - min(wall_w)) / min(wall_w) < fit.threshold_pct
+    assert [n.split(":")[0] + ": levels close" for n in record.notes if "levels differ by only" in n] == (
+        ["gpus: levels close"] if close else []
+    )
+    assert len(record.notes) == int(close), record.notes
     assert fit.name == "gpus" and fit.kind == "gpu_sum" and fit.members == ["gpu0.power", "gpu1.power"]
     assert fit.simulated and fit.sample_period_s == pytest.approx(1 / GPU_RATE_HZ, rel=0.2)
     assert fit.gain == pytest.approx(GAIN, rel=0.01), fit
